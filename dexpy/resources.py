@@ -1,0 +1,32 @@
+"""Where the prelude, the library modules and the grammar live.
+
+A source checkout (or an editable install) has them at the repository root; a
+non-editable install has them copied into dexpy/data by setup.py.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+_PKG = Path(__file__).resolve().parent
+
+
+def _root() -> Path:
+    checkout = _PKG.parent
+    if (checkout / "prelude.dx").is_file() and (checkout / "grammar").is_dir():
+        return checkout
+    return _PKG / "data"
+
+
+def prelude_path() -> Path:
+    """The prelude source file."""
+    return _root() / "prelude.dx"
+
+
+def grammar_path(name: str = "dex.lark") -> Path:
+    """A grammar file of the grouping stage."""
+    return _root() / "grammar" / name
+
+
+def lib_dir() -> Path:
+    """The folder of standard library modules (`import complex` finds complex.dx here)."""
+    return _root() / "lib"

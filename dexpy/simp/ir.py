@@ -1,0 +1,387 @@
+"""Simp IR: first-order, A-normal form, over representation types.
+
+Produced by the simplifier (Core -> Simp) and consumed by AD and lowering
+(Simp -> Imp). Everything user-level is gone: no functions (all inlined), no
+dictionaries, no newtypes (`Nat` is `U32`, `Fin n` is its ordinal `U32`), no
+user index sets (a table is indexed by ordinals 0..size-1; the simplifier
+converts index values to and from ordinals with the `Ix` methods). ADTs are
+sums of products; `Bool` is the sum of two units.
+
+Invariants (checked by dexpy.simp.check):
+- every binder is a unique Name; atoms are variables or scalar literals;
+- a `Let` binds the result of one `Op`; a `Block` is lets plus a result atom;
+- the body of `For` is a `Lam1` whose binder is the ordinal (type U32);
+- references only flow from a handler's `RefLam` binder, `RefSlice`, `RefProj`.
+
+Memory (for lowering): values are struct-of-arrays; a table of pairs is a
+pair of tables, each scalar leaf one contiguous buffer.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+
+from ..names import Name
+from ..source import NO_SPAN, Span
+
+
+# === types ===
+
+class Scalar(Enum):
+    I32 = "Int32"
+    I64 = "Int64"
+    F32 = "Float32"
+    F64 = "Float64"
+    U8 = "Word8"
+    U32 = "Word32"
+    U64 = "Word64"
+    PTR = "RawPtr"      # an opaque pointer (IO plumbing)
+
+    @property
+    def is_float(self) -> bool:
+        return self in (Scalar.F32, Scalar.F64)
+
+    @property
+    def is_signed(self) -> bool:
+        return self in (Scalar.I32, Scalar.I64)
+
+
+@dataclass(frozen=True, slots=True)
+class BaseTy:
+    scalar: Scalar
+
+
+@dataclass(frozen=True, slots=True)
+class ProdTy:
+    elems: tuple[Type, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class SumTy:
+    """Tagged union. Runtime: a U8 tag (case index) plus every case's payload.
+    A sum whose payloads are all unit is just its tag."""
+
+    cases: tuple[Type, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class TabTy:
+    """A table of `size` elements (ordinals 0..size-1). `size` is a U32 atom,
+    which may be a variable bound outside the table type."""
+
+    size: Atom
+    elem: Type
+
+
+@dataclass(frozen=True, slots=True)
+class RefTy:
+    elem: Type
+
+
+Type = BaseTy | ProdTy | SumTy | TabTy | RefTy
+
+UNIT = ProdTy(())
+BOOL = SumTy((UNIT, UNIT))       # False = tag 0, True = tag 1
+NAT = BaseTy(Scalar.U32)
+
+
+# === atoms ===
+
+@dataclass(frozen=True, slots=True)
+class Var:
+    name: Name
+    ty: Type
+
+
+@dataclass(frozen=True, slots=True)
+class Lit:
+    """A scalar constant; `value` is a Python int or float, already in range."""
+
+    value: int | float
+    scalar: Scalar
+
+
+Atom = Var | Lit
+
+
+# === operations ===
+
+class Prim(Enum):
+    """Scalar primitives. Semantics follow the argument scalar type:
+    DIV/REM are signed for I*, unsigned for U*, IEEE for F*; comparisons
+    return BOOL (tag 0/1); shifts take the shift count in the same type."""
+
+    ADD = "add"
+    SUB = "sub"
+    MUL = "mul"
+    DIV = "div"
+    REM = "rem"
+    NEG = "neg"
+    MIN = "min"
+    MAX = "max"
+    EQ = "eq"
+    NE = "ne"
+    LT = "lt"
+    LE = "le"
+    GT = "gt"
+    GE = "ge"
+    AND = "and"          # bitwise on ints
+    OR = "or"
+    XOR = "xor"
+    SHL = "shl"
+    SHR = "shr"          # arithmetic for signed, logical for unsigned
+    EXP = "exp"
+    EXP2 = "exp2"
+    LOG = "log"
+    LOG2 = "log2"
+    LOG10 = "log10"
+    LOG1P = "log1p"
+    SIN = "sin"
+    COS = "cos"
+    TAN = "tan"
+    SINH = "sinh"
+    COSH = "cosh"
+    TANH = "tanh"
+    ASIN = "asin"
+    ACOS = "acos"
+    ATAN = "atan"
+    ATAN2 = "atan2"
+    SQRT = "sqrt"
+    POW = "pow"
+    FLOOR = "floor"
+    CEIL = "ceil"
+    ROUND = "round"
+    LGAMMA = "lgamma"
+    ERF = "erf"
+    ERFC = "erfc"
+    FABS = "fabs"
+
+
+@dataclass(frozen=True, slots=True)
+class PrimOp:
+    prim: Prim
+    args: tuple[Atom, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Cast:
+    """Numeric conversion (int<->float, widen/truncate, zero/sign extend by
+    the source's signedness; float->int truncates toward zero) or, with
+    `bitcast`, a reinterpretation of bits of the same width."""
+
+    to: Scalar
+    x: Atom
+    bitcast: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Select:
+    """`cond` is a BOOL atom; both branches are already evaluated atoms."""
+
+    cond: Atom
+    on_true: Atom
+    on_false: Atom
+
+
+@dataclass(frozen=True, slots=True)
+class MakeProd:
+    elems: tuple[Atom, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Proj:
+    x: Atom
+    index: int
+
+
+@dataclass(frozen=True, slots=True)
+class MakeSum:
+    ty: SumTy
+    tag: int
+    payload: Atom
+
+
+@dataclass(frozen=True, slots=True)
+class Lam1:
+    """A first-order binder scope (not a value): the body of a For, a Case
+    alternative, a While, a handler."""
+
+    binder: Var
+    body: Block
+
+
+@dataclass(frozen=True, slots=True)
+class Lam2:
+    """A two-binder scope: the `combine` of an accumulator monoid."""
+
+    x: Var
+    y: Var
+    body: Block
+
+
+@dataclass(frozen=True, slots=True)
+class Case:
+    """Runs the alternative of `scrut`'s tag, binding its payload; `ty` is the result type."""
+
+    scrut: Atom
+    alts: tuple[Lam1, ...]
+    ty: Type
+
+
+@dataclass(frozen=True, slots=True)
+class For:
+    """`for i. body` over ordinals 0..size-1 (reverse for `rof`): a table of
+    the body's results. Effects in the body are allowed (sequential order)."""
+
+    size: Atom
+    body: Lam1
+    reverse: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class TabIndex:
+    """`tab[ix]` where ix is a U32 ordinal already known to be in range."""
+
+    tab: Atom
+    ix: Atom
+
+
+@dataclass(frozen=True, slots=True)
+class TabCon:
+    """A table literal of `len(elems)` elements of type `elem`."""
+
+    elem: Type
+    elems: tuple[Atom, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class RunState:
+    """Runs `body` with a fresh State ref initialised to `init`; result: (body result, final)."""
+
+    init: Atom
+    body: Lam1
+
+
+@dataclass(frozen=True, slots=True)
+class RunReader:
+    """Runs `body` with a Reader ref holding `init`; result: body result."""
+
+    init: Atom
+    body: Lam1
+
+
+@dataclass(frozen=True, slots=True)
+class RunAccum:
+    """Runs `body` with an accumulator ref started at `empty`; result: (body result, total)."""
+
+    empty: Atom
+    body: Lam1
+
+
+@dataclass(frozen=True, slots=True)
+class RefGet:
+    ref: Atom
+
+
+@dataclass(frozen=True, slots=True)
+class RefPut:
+    ref: Atom
+    value: Atom
+
+
+@dataclass(frozen=True, slots=True)
+class RefExtend:
+    """`ref += v`: ref := combine(ref, v), with the monoid's combine at the ref's type."""
+
+    ref: Atom
+    value: Atom
+    combine: Lam2
+
+
+@dataclass(frozen=True, slots=True)
+class RefSlice:
+    """A reference to element `ix` (a U32 ordinal) of a table reference."""
+
+    ref: Atom
+    ix: Atom
+
+
+@dataclass(frozen=True, slots=True)
+class RefProj:
+    """A reference to component `index` of a product reference."""
+
+    ref: Atom
+    index: int
+
+
+@dataclass(frozen=True, slots=True)
+class While:
+    """Runs `body` (a Block whose result is BOOL) until it returns False."""
+
+    body: Block
+
+
+@dataclass(frozen=True, slots=True)
+class Catch:
+    """Runs `body`; result `Maybe ty` = SumTy((UNIT, ty)): Nothing if it threw.
+    State changes made before a throw are kept (as upstream)."""
+
+    body: Block
+    ty: Type
+
+
+@dataclass(frozen=True, slots=True)
+class Throw:
+    ty: Type
+
+
+@dataclass(frozen=True, slots=True)
+class PrintStr:
+    """Prints a table of U8 (a string's characters) followed by nothing (the
+    caller supplies the newline). Output is one of the block's `> ` lines."""
+
+    chars: Atom
+
+
+@dataclass(frozen=True, slots=True)
+class RuntimeError:
+    """Aborts the whole top-level block with `Runtime error`; `ty` is the
+    type it pretends to return."""
+
+    ty: Type
+
+
+Op = (PrimOp | Cast | Select | MakeProd | Proj | MakeSum | Case | For | TabIndex | TabCon
+      | RunState | RunReader | RunAccum | RefGet | RefPut | RefExtend | RefSlice | RefProj
+      | While | Catch | Throw | PrintStr | RuntimeError | Atom)
+
+
+@dataclass(frozen=True, slots=True)
+class Let:
+    binder: Var
+    op: Op
+    span: Span = field(default=NO_SPAN, compare=False, repr=False, kw_only=True)
+
+
+@dataclass(frozen=True, slots=True)
+class Block:
+    lets: tuple[Let, ...]
+    result: Atom
+
+
+@dataclass(frozen=True, slots=True)
+class SimpFunction:
+    """A top-level unit of compilation: `params` are the inputs (earlier
+    top-level values, passed as buffers), `body` computes the result."""
+
+    params: tuple[Var, ...]
+    body: Block
+
+
+def type_of_atom(a: Atom) -> Type:
+    """The type of an atom."""
+    match a:
+        case Var(_, ty):
+            return ty
+        case Lit(_, scalar):
+            return BaseTy(scalar)
