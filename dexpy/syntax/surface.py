@@ -479,9 +479,13 @@ class TopBlock(Node):
     line prefix if any (("time",), ("bench", name), ("passes", p1, ...)),
     `error` a ParseError/SyntaxErr raised while parsing this block (then
     `decl` is None and the block prints the error).
+    Quine output (`dexpy script`) prints, per block: `text`, its `> ` output
+    lines, then `trailing`; over all blocks this reproduces the file minus
+    its old `>` lines.
     """
 
     text: str
     decl: TopDecl | None
     directive: tuple[str, ...] | None = None
     error: Exception | None = None
+    trailing: str = ""      # blank/comment lines after the block, before the next one
