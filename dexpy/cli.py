@@ -1,0 +1,329 @@
+"""The `dexpy` command line: run, script (quine output), parse and repl.
+
+    dexpy FILE.dx                 = dexpy run FILE.dx: print each block's output lines
+    dexpy script FILE.dx          the quine: every block echoed, then its `> ` lines
+    dexpy parse FILE.dx           the parser's view of a file (parse.parse_command)
+    dexpy repl                    interactive session (dexpy/repl.py)
+
+Every file is run block by block through one `toplevel.Session`. A user error
+is an output line like any other; `run` and `script` stop after the first block
+that failed, with exit status 1, unless `--allow-errors` is given (then they
+go on to the end and exit 0, as upstream `dex script` does). An unexpected
+Python exception inside a block is a compiler bug: it is shown as a
+`Compiler bug!` output of that block, never as a traceback, unless
+DEXPY_DEBUG=1 (then it propagates, for developers).
+
+Exit status: 0 ok, 1 user errors, 2 usage (bad options, unreadable file).
+"""
+from __future__ import annotations
+
+import argparse
+import inspect
+import os
+import re
+import sys
+import traceback
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, TextIO
+
+from . import __version__
+
+if TYPE_CHECKING:
+    from .source import SourceFile
+    from .syntax.surface import TopBlock
+    from .toplevel import Session
+
+EXIT_OK = 0
+EXIT_USER_ERROR = 1
+EXIT_USAGE = 2
+
+COMMANDS = ("run", "script", "parse", "repl")
+
+# First output line of a failed block, in upstream's wording (LANGUAGE.md §8.4).
+_ERROR_HEAD = re.compile(
+    r"^(?:[A-Z][A-Za-z ]*(?:error|Error)(?: at [^:]*)?:|Error:|Runtime error|Compiler bug!"
+    r"|Not implemented|Leaked local variables)")
+
+
+# === evaluating blocks ===
+
+def debug_enabled() -> bool:
+    """DEXPY_DEBUG=1: let internal exceptions propagate with their traceback."""
+    return os.environ.get("DEXPY_DEBUG", "") not in ("", "0")
+
+
+def block_line(block: TopBlock) -> int | None:
+    """The 1-based line where `block` starts, if its span is known."""
+    span = block.span
+    if span.source is None:
+        return None
+    return span.source.line_col(span.start)[0]
+
+
+def compiler_bug_lines(block: TopBlock, exc: BaseException) -> list[str]:
+    """The output of a block whose evaluation raised an unexpected exception."""
+    where = block_line(block)
+    src = block.span.source
+    place = f"{src.name}:{where}" if src is not None and where is not None else "this block"
+    detail = "".join(traceback.format_exception_only(type(exc), exc)).rstrip()
+    lines = ["Compiler bug!", *detail.splitlines(), f"while evaluating the block at {place}:"]
+    body = block.text.rstrip("\n").splitlines()
+    lines += ["  " + line for line in body[:8]]
+    if len(body) > 8:
+        lines.append("  ...")
+    lines.append("Please report this dexpy bug (set DEXPY_DEBUG=1 for the traceback).")
+    return lines
+
+
+def eval_block_safely(session: Session, block: TopBlock) -> list[str]:
+    """`session.eval_block(block)`, with internal failures turned into output lines."""
+    try:
+        lines = session.eval_block(block)
+    except KeyboardInterrupt:
+        raise
+    except Exception as exc:  # noqa: BLE001 -- the one place internal errors become output
+        if debug_enabled():
+            raise
+        return compiler_bug_lines(block, exc)
+    out: list[str] = []
+    for line in lines:
+        out.extend(str(line).split("\n"))
+    return out
+
+
+def block_failed(session: Session, block: TopBlock, lines: Sequence[str]) -> bool:
+    """Did this block end in an error? Asks the Session when it can tell."""
+    if block.error is not None:
+        return True
+    last_error = getattr(session, "last_error", _UNKNOWN)
+    if last_error is not _UNKNOWN:
+        return last_error is not None or any(l.startswith("Compiler bug!") for l in lines)
+    return any(_ERROR_HEAD.match(line) for line in lines)
+
+
+_UNKNOWN = object()
+
+
+def quine_output_lines(lines: Sequence[str]) -> str:
+    """Output lines as they appear in a quine file: `> line`, or `>` for an empty one."""
+    return "".join(f"> {line}\n" if line else ">\n" for line in lines)
+
+
+def render_quine(text: str, lines: Sequence[str], trailing: str) -> str:
+    """One block of `dexpy script` output: source, `>` lines, then the trailing lines."""
+    if lines and text and not text.endswith("\n"):
+        text += "\n"
+    return text + quine_output_lines(lines) + trailing
+
+
+# === sessions and files ===
+
+@dataclass(frozen=True)
+class SessionOptions:
+    """What the command line says about the environment of a session."""
+
+    lib_path: tuple[str, ...] = ()
+    prelude: str | None = None
+    no_prelude: bool = False
+    dump: str | None = None
+
+
+def make_session(opts: SessionOptions) -> Session:
+    """A fresh Session configured by `opts` (optional features only if it takes them)."""
+    from .toplevel import Session
+
+    kwargs: dict[str, object] = {"load_prelude": not opts.no_prelude, "lib_path": opts.lib_path}
+    accepted = inspect.signature(Session).parameters
+    for name, value in (("prelude", opts.prelude), ("dump", opts.dump)):
+        if value is None:
+            continue
+        if name not in accepted:
+            raise UsageError(f"--{name} is not supported by this build of dexpy yet")
+        kwargs[name] = value
+    return Session(**kwargs)  # type: ignore[arg-type]
+
+
+def parse_source(src: SourceFile) -> list[TopBlock]:
+    """Splits and parses a whole file (the parser's public entry point)."""
+    from .syntax.parse import parse_file
+
+    return parse_file(src)
+
+
+def read_source(path: str) -> SourceFile:
+    """Loads a .dx file; an unreadable file is a usage error."""
+    from .source import SourceFile
+
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"cannot read {path}: {exc}") from exc
+    return SourceFile(path, text)
+
+
+def evaluate(session: Session, blocks: Sequence[TopBlock]
+             ) -> Iterator[tuple[TopBlock, list[str], bool]]:
+    """Evaluates blocks in order: (block, output lines, failed?) for each."""
+    for block in blocks:
+        lines = eval_block_safely(session, block)
+        yield block, lines, block_failed(session, block, lines)
+
+
+class UsageError(Exception):
+    """A bad command line or unreadable input (exit status 2)."""
+
+
+# === commands ===
+
+def run_file(path: str, opts: SessionOptions, out: TextIO, *, quine: bool,
+             allow_errors: bool) -> int:
+    """Runs a file; writes the quine (`quine`) or just the output lines to `out`."""
+    src = read_source(path)
+    session = make_session(opts)
+    blocks = parse_whole_file(src, out)
+    if blocks is None:
+        return EXIT_USER_ERROR
+    for block, lines, failed in evaluate(session, blocks):
+        if quine:
+            out.write(render_quine(block.text, lines, block.trailing))
+        else:
+            out.write("".join(line + "\n" for line in lines))
+        out.flush()
+        if failed and not allow_errors:
+            return EXIT_USER_ERROR
+    return EXIT_OK
+
+
+def parse_whole_file(src: SourceFile, out: TextIO) -> list[TopBlock] | None:
+    """The blocks of `src`; an internal failure of the parser is reported, not raised."""
+    try:
+        return parse_source(src)
+    except Exception as exc:  # noqa: BLE001 -- parse_file must not raise; report the bug
+        if debug_enabled():
+            raise
+        detail = "".join(traceback.format_exception_only(type(exc), exc)).rstrip()
+        out.write(f"Compiler bug! while splitting {src.name} into blocks:\n{detail}\n")
+        out.flush()
+        return None
+
+
+def cmd_parse(path: str) -> int:
+    """`dexpy parse FILE`: the parser's own command."""
+    from .syntax.parse import parse_command
+
+    return parse_command(path)
+
+
+def cmd_repl(opts: SessionOptions) -> int:
+    """`dexpy repl`."""
+    from .repl import run_repl
+
+    return run_repl(lambda: make_session(opts))
+
+
+# === argument parsing ===
+
+def _session_options_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--lib-path", action="append", default=[], metavar="DIR",
+                        help="search DIR for `import`ed modules (repeatable)")
+    group = common.add_mutually_exclusive_group()
+    group.add_argument("--prelude", metavar="FILE", help="use FILE as the prelude")
+    group.add_argument("--no-prelude", action="store_true", help="do not load the prelude")
+    common.add_argument("--dump", metavar="STAGE", help=argparse.SUPPRESS)
+    return common
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argparse description of the whole command line."""
+    common = _session_options_parser()
+    parser = argparse.ArgumentParser(
+        prog="dexpy",
+        description="Dex, the typed functional array language, compiled to native code.",
+        epilog="`dexpy FILE.dx` is short for `dexpy run FILE.dx`.")
+    parser.add_argument("--version", action="version", version=f"dexpy {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    run = sub.add_parser("run", parents=[common], help="run a file, print its results")
+    run.add_argument("file", metavar="FILE.dx")
+    run.add_argument("--allow-errors", action="store_true",
+                     help="go on after a block that failed")
+    script = sub.add_parser("script", parents=[common],
+                            help="echo each block followed by its `> ` output (quine)")
+    script.add_argument("file", metavar="FILE.dx")
+    script.add_argument("--allow-errors", action="store_true",
+                        help="go on after a block that failed (as upstream tests expect)")
+    script.add_argument("--outfmt", choices=("literate", "result-only"), default="literate",
+                        help="literate (default): the quine; result-only: outputs only")
+    parse = sub.add_parser("parse", help="show how the parser reads a file")
+    parse.add_argument("file", metavar="FILE.dx")
+    sub.add_parser("repl", parents=[common], help="interactive session")
+    return parser
+
+
+def normalize_argv(argv: Sequence[str]) -> list[str]:
+    """`dexpy [OPTIONS] FILE.dx` means `dexpy run [OPTIONS] FILE.dx`."""
+    args = list(argv)
+    if not args or args[0] in COMMANDS or args[0] in ("-h", "--help", "--version"):
+        return args
+    return ["run", *args]
+
+
+def options_from(ns: argparse.Namespace) -> SessionOptions:
+    return SessionOptions(lib_path=tuple(ns.lib_path), prelude=ns.prelude,
+                          no_prelude=ns.no_prelude, dump=ns.dump)
+
+
+def dispatch(ns: argparse.Namespace, out: TextIO) -> int:
+    """Runs the chosen command."""
+    match ns.command:
+        case "run":
+            return run_file(ns.file, options_from(ns), out, quine=False,
+                            allow_errors=ns.allow_errors)
+        case "script":
+            return run_file(ns.file, options_from(ns), out, quine=ns.outfmt == "literate",
+                            allow_errors=ns.allow_errors)
+        case "parse":
+            return cmd_parse(ns.file)
+        case "repl":
+            return cmd_repl(options_from(ns))
+    raise UsageError("no command given")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `dexpy` console script; returns the exit status."""
+    parser = build_parser()
+    args = normalize_argv(sys.argv[1:] if argv is None else argv)
+    if not args:
+        parser.print_help(sys.stderr)
+        return EXIT_USAGE
+    ns = parser.parse_args(args)
+    try:
+        return dispatch(ns, sys.stdout)
+    except UsageError as exc:
+        print(f"dexpy: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except BrokenPipeError:
+        _silence_stdout()
+        return EXIT_OK
+    except KeyboardInterrupt:
+        print("dexpy: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # noqa: BLE001 -- never a traceback for users
+        if debug_enabled():
+            raise
+        detail = "".join(traceback.format_exception_only(type(exc), exc)).rstrip()
+        print(f"dexpy: Compiler bug!\n{detail}\n(set DEXPY_DEBUG=1 for the traceback)",
+              file=sys.stderr)
+        return EXIT_USER_ERROR
+
+
+def _silence_stdout() -> None:
+    """After EPIPE (`dexpy script x.dx | head`), stop Python complaining at exit."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
