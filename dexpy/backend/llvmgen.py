@@ -1,0 +1,482 @@
+"""Imp -> LLVM IR text.
+
+Input: checked `ImpFunction`s. Output: the text of one LLVM module (opaque
+pointers), ready for `dexpy.backend.jit`. Structured Imp control flow maps
+to basic blocks; loops use a phi-counted header so LLVM's loop passes see
+canonical loops. Memory:
+
+- STACK allocs become entry-block `alloca`s (mem2reg/SROA turn them into
+  registers);
+- HEAP/OUT allocs call `aligned_alloc(64, n)` (n rounded up to 64, at least
+  64), checked for null; HEAP buffers are freed at the end of their block and
+  on every `Throw`/`Fail` path out of it, OUT buffers only on `Fail` and on an
+  uncaught `Throw`.
+
+Per-primitive lowering lives in `PRIM_RULES` (complete for every `Prim`):
+F32 stays `float` (no promotion); FP contraction is allowed, reassociation
+is not. Integer division/remainder by zero (and INT_MIN / -1) use a divisor
+of 1 instead of trapping, so no user program can raise SIGFPE.
+"""
+from __future__ import annotations
+
+import struct
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from ..errors import CompilerBug
+from ..simp.ir import Prim, Scalar
+from ..imp import ir as i
+from ..imp.ir import FAILED, OK, THROWN, IAtom, ILit, IVar, PtrTy
+
+LL_TYPE: dict[Scalar, str] = {
+    Scalar.I32: "i32", Scalar.I64: "i64", Scalar.F32: "float", Scalar.F64: "double",
+    Scalar.U8: "i8", Scalar.U32: "i32", Scalar.U64: "i64", Scalar.PTR: "ptr",
+}
+BITS: dict[Scalar, int] = {
+    Scalar.I32: 32, Scalar.I64: 64, Scalar.F32: 32, Scalar.F64: 64,
+    Scalar.U8: 8, Scalar.U32: 32, Scalar.U64: 64, Scalar.PTR: 64,
+}
+BYTES = {sc: b // 8 for sc, b in BITS.items()}
+
+
+def ll_type(ty: i.IType) -> str:
+    return "ptr" if isinstance(ty, PtrTy) else LL_TYPE[ty]
+
+
+# === the per-function generator ===
+
+@dataclass
+class _Gen:
+    decls: set[str]
+    lines: list[str] = field(default_factory=list)
+    entry: list[str] = field(default_factory=list)
+    n: int = 0
+    label: str = "%entry"
+    scopes: list[list[tuple[str, i.AllocKind]]] = field(default_factory=list)
+    trys: list[tuple[str, int]] = field(default_factory=list)
+
+    def fresh(self, hint: str = "r") -> str:
+        self.n += 1
+        return f"%{hint}.{self.n}"
+
+    def emit(self, line: str) -> None:
+        self.lines.append("  " + line)
+
+    def val(self, expr: str, hint: str = "r") -> str:
+        name = self.fresh(hint)
+        self.emit(f"{name} = {expr}")
+        return name
+
+    def start(self, label: str) -> None:
+        self.lines.append(f"{label[1:]}:")
+        self.label = label
+
+    def br(self, label: str) -> None:
+        self.emit(f"br label {label}")
+
+    def new_label(self, hint: str) -> str:
+        self.n += 1
+        return f"%{hint}.{self.n}"
+
+
+def atom(g: _Gen, a: IAtom) -> str:
+    match a:
+        case IVar(name, _):
+            return f"%v{name.uid}"
+        case ILit(value, scalar):
+            return lit(value, scalar)
+    raise CompilerBug(f"not an Imp atom: {a!r}")
+
+
+def lit(value: int | float, scalar: Scalar) -> str:
+    """An LLVM constant of `scalar` type."""
+    if scalar == Scalar.F64:
+        return "0x%016X" % struct.unpack("<Q", struct.pack("<d", float(value)))[0]
+    if scalar == Scalar.F32:
+        f32 = struct.unpack("<f", struct.pack("<f", float(value)))[0]
+        return "0x%016X" % struct.unpack("<Q", struct.pack("<d", f32))[0]
+    if scalar == Scalar.PTR:
+        return "null" if int(value) == 0 else f"inttoptr (i64 {int(value)} to ptr)"
+    bits = BITS[scalar]
+    v = int(value) & ((1 << bits) - 1)
+    return str(v - (1 << bits) if v >= 1 << (bits - 1) else v)
+
+
+def scalar_of(a: IAtom) -> Scalar:
+    ty = i.itype_of(a)
+    return Scalar.PTR if isinstance(ty, PtrTy) else ty
+
+
+# === functions and blocks ===
+
+def gen_module(fns: tuple[i.ImpFunction, ...]) -> str:
+    """The LLVM module text defining every function in `fns`."""
+    decls: set[str] = {
+        "declare ptr @aligned_alloc(i64, i64)",
+        "declare void @free(ptr)",
+    }
+    bodies = [gen_function(f, decls) for f in fns]
+    return "\n".join(sorted(decls)) + "\n\n" + "\n\n".join(bodies) + "\n"
+
+
+def gen_function(fn: i.ImpFunction, decls: set[str]) -> str:
+    g = _Gen(decls)
+    params = ", ".join(f"{ll_type(p.ty)} noundef {atom(g, p)}" for p in fn.params)
+    gen_block(g, fn.body, top=True)
+    g.emit(f"ret i32 {OK}")
+    head = f"define i32 @{fn.name}({params}) nounwind {{\nentry:"
+    return "\n".join([head, *g.entry, *g.lines, "}"])
+
+
+def gen_block(g: _Gen, block: i.IBlock, top: bool = False) -> None:
+    g.scopes.append([])
+    for stmt in block.stmts:
+        gen_stmt(g, stmt)
+    allocs = g.scopes.pop()
+    for ptr, kind in reversed(allocs):
+        if kind == i.AllocKind.HEAP:
+            g.emit(f"call void @free(ptr {ptr})")
+
+
+def _free_down_to(g: _Gen, depth: int, outs_too: bool) -> None:
+    for scope in reversed(g.scopes[depth:]):
+        for ptr, kind in reversed(scope):
+            if kind == i.AllocKind.HEAP or (outs_too and kind == i.AllocKind.OUT):
+                g.emit(f"call void @free(ptr {ptr})")
+
+
+def _exit(g: _Gen, status: int) -> None:
+    """Frees everything live and returns `status`; continues in a dead block."""
+    _free_down_to(g, 0, outs_too=True)
+    g.emit(f"ret i32 {status}")
+    g.start(g.new_label("dead"))
+
+
+def gen_stmt(g: _Gen, stmt: i.Stmt) -> None:
+    match stmt:
+        case i.Assign(dest, expr):
+            g.emit(f"{atom(g, dest)} = {gen_expr(g, expr)}")
+        case i.Store(ptr, offset, value):
+            ty = ll_type(i.itype_of(value))
+            p = g.val(f"getelementptr inbounds {ty}, ptr {atom(g, ptr)}, i64 {atom(g, offset)}")
+            g.emit(f"store {ty} {atom(g, value)}, ptr {p}")
+        case i.Alloc(dest, scalar, count, kind):
+            _gen_alloc(g, dest, scalar, count, kind)
+        case i.Loop(iv, count, body, reverse):
+            _gen_loop(g, iv, count, body, reverse)
+        case i.If(cond, then, orelse):
+            c = g.val(f"icmp ne {ll_type(i.itype_of(cond))} {atom(g, cond)}, 0")
+            _gen_branches(g, f"br i1 {c}, label {{0}}, label {{1}}", (then, orelse))
+        case i.Switch(x, cases):
+            ty = ll_type(i.itype_of(x))
+            arms = " ".join(f"{ty} {k}, label {{{k}}}" for k in range(len(cases) - 1))
+            _gen_branches(g, f"switch {ty} {atom(g, x)}, label {{{len(cases) - 1}}} [{arms}]",
+                          cases)
+        case i.DoWhile(body, cond):
+            head = g.new_label("while")
+            exit_ = g.new_label("wend")
+            g.br(head)
+            g.start(head)
+            gen_block(g, body)
+            c = g.val(f"icmp ne {ll_type(i.itype_of(cond))} {atom(g, cond)}, 0")
+            g.emit(f"br i1 {c}, label {head}, label {exit_}")
+            g.start(exit_)
+        case i.Try(body, on_throw):
+            handler = g.new_label("catch")
+            merge = g.new_label("tryend")
+            g.trys.append((handler, len(g.scopes)))
+            gen_block(g, body)
+            g.trys.pop()
+            g.br(merge)
+            g.start(handler)
+            gen_block(g, on_throw)
+            g.br(merge)
+            g.start(merge)
+        case i.Throw():
+            if not g.trys:
+                _exit(g, THROWN)
+                return
+            handler, depth = g.trys[-1]
+            _free_down_to(g, depth, outs_too=False)
+            g.br(handler)
+            g.start(g.new_label("dead"))
+        case i.Fail():
+            _exit(g, FAILED)
+        case i.CallStmt(call):
+            g.emit(_gen_call(g, call))
+        case _:
+            raise CompilerBug(f"llvmgen: unknown statement {stmt!r}")
+
+
+def _gen_branches(g: _Gen, terminator: str, blocks: tuple[i.IBlock, ...]) -> None:
+    labels = [g.new_label("arm") for _ in blocks]
+    merge = g.new_label("merge")
+    g.emit(terminator.format(*labels))
+    for label, block in zip(labels, blocks):
+        g.start(label)
+        gen_block(g, block)
+        g.br(merge)
+    g.start(merge)
+
+
+def _gen_loop(g: _Gen, iv: IVar, count: IAtom, body: i.IBlock, reverse: bool) -> None:
+    pre = g.label
+    head, body_l, exit_ = g.new_label("loop"), g.new_label("body"), g.new_label("lend")
+    j, nxt = g.fresh("j"), g.fresh("jn")
+    n = atom(g, count)
+    g.br(head)
+    g.start(head)
+    latch_ref = len(g.lines)
+    g.lines.append("")        # the phi, filled in once the latch label is known
+    c = g.val(f"icmp slt i64 {j}, {n}")
+    g.emit(f"br i1 {c}, label {body_l}, label {exit_}")
+    g.start(body_l)
+    if reverse:
+        last = g.val(f"sub i64 {n}, 1")
+        g.emit(f"{atom(g, iv)} = sub i64 {last}, {j}")
+    else:
+        g.emit(f"{atom(g, iv)} = add i64 {j}, 0")
+    gen_block(g, body)
+    g.emit(f"{nxt} = add nuw nsw i64 {j}, 1")
+    g.br(head)
+    g.lines[latch_ref] = f"  {j} = phi i64 [ 0, {pre} ], [ {nxt}, {g.label} ]"
+    g.start(exit_)
+
+
+def _gen_alloc(g: _Gen, dest: IVar, scalar: Scalar, count: IAtom, kind: i.AllocKind) -> None:
+    ty = LL_TYPE[scalar]
+    if kind == i.AllocKind.STACK:
+        if not isinstance(count, ILit):
+            raise CompilerBug("stack allocation of a dynamic size")
+        g.entry.append(f"  {atom(g, dest)} = alloca {ty}, i64 {int(count.value)}, align 64")
+        return
+    nbytes = g.val(f"mul i64 {atom(g, count)}, {BYTES[scalar]}")
+    rounded = g.val(f"add i64 {nbytes}, 63")
+    masked = g.val(f"and i64 {rounded}, -64")
+    size = g.val(f"call i64 @llvm.umax.i64(i64 {masked}, i64 64)")
+    g.decls.add("declare i64 @llvm.umax.i64(i64, i64)")
+    g.emit(f"{atom(g, dest)} = call ptr @aligned_alloc(i64 64, i64 {size})")
+    is_null = g.val(f"icmp eq ptr {atom(g, dest)}, null")
+    oom, ok = g.new_label("oom"), g.new_label("allocok")
+    g.emit(f"br i1 {is_null}, label {oom}, label {ok}")
+    g.start(oom)
+    _exit(g, FAILED)
+    g.emit("unreachable")
+    g.start(ok)
+    g.scopes[-1].append((atom(g, dest), kind))
+
+
+def _gen_call(g: _Gen, call: i.CallRt) -> str:
+    match call.fn:
+        case i.RtFn.PRINT:
+            g.decls.add("declare void @dexpy_print(ptr, ptr, i64)")
+            args = ", ".join(f"{ll_type(i.itype_of(a))} {atom(g, a)}" for a in call.args)
+            return f"call void @dexpy_print({args})"
+    raise CompilerBug(f"unknown runtime function {call.fn}")
+
+
+# === expressions ===
+
+def gen_expr(g: _Gen, e: i.IExpr) -> str:
+    """The right-hand side of an assignment of `e`."""
+    match e:
+        case i.IPrim(prim, args):
+            sc = scalar_of(args[0])
+            return PRIM_RULES[prim](g, sc, [atom(g, a) for a in args])
+        case i.ICast(to, x, bitcast):
+            return gen_cast(g, scalar_of(x), to, atom(g, x), bitcast)
+        case i.ISelect(cond, a, b):
+            c = g.val(f"icmp ne {ll_type(i.itype_of(cond))} {atom(g, cond)}, 0")
+            ty = ll_type(i.itype_of(a))
+            return f"select i1 {c}, {ty} {atom(g, a)}, {ty} {atom(g, b)}"
+        case i.Load(ptr, offset):
+            ty = ll_type(i.expr_type(e))
+            p = g.val(f"getelementptr inbounds {ty}, ptr {atom(g, ptr)}, i64 {atom(g, offset)}")
+            return f"load {ty}, ptr {p}"
+        case i.PtrAdd(ptr, offset):
+            pty = i.itype_of(ptr)
+            ety = ll_type(pty.elem) if isinstance(pty, PtrTy) else "i8"
+            return f"getelementptr inbounds {ety}, ptr {atom(g, ptr)}, i64 {atom(g, offset)}"
+        case i.PtrCast(x, _):
+            return f"bitcast ptr {atom(g, x)} to ptr"
+        case IVar() | ILit():
+            ty = i.itype_of(e)
+            if isinstance(ty, PtrTy) or ty == Scalar.PTR:
+                return f"bitcast ptr {atom(g, e)} to ptr"
+            return f"bitcast {ll_type(ty)} {atom(g, e)} to {ll_type(ty)}"
+    raise CompilerBug(f"llvmgen: unknown expression {e!r}")
+
+
+def gen_cast(g: _Gen, src: Scalar, to: Scalar, x: str, bitcast: bool) -> str:
+    """The instruction converting `x` from `src` to `to` (Simp `Cast` semantics)."""
+    a, b = LL_TYPE[src], LL_TYPE[to]
+    if src == to:
+        return f"bitcast {a} {x} to {b}"
+    if Scalar.PTR in (src, to):
+        if BITS[src] != BITS[to] or (src.is_float or to.is_float):
+            raise CompilerBug(f"cast between {src} and {to}")
+        return f"ptrtoint ptr {x} to {b}" if src == Scalar.PTR else f"inttoptr {a} {x} to ptr"
+    if bitcast:
+        if BITS[src] != BITS[to]:
+            raise CompilerBug(f"bitcast between widths: {src} -> {to}")
+        return f"bitcast {a} {x} to {b}"
+    if src.is_float and to.is_float:
+        return f"{'fpext' if BITS[to] > BITS[src] else 'fptrunc'} {a} {x} to {b}"
+    if src.is_float:
+        # out-of-range float->int conversions give poison; freeze keeps it a plain value
+        r = g.val(f"{'fptosi' if to.is_signed else 'fptoui'} {a} {x} to {b}")
+        return f"freeze {b} {r}"
+    if to.is_float:
+        return f"{'sitofp' if src.is_signed else 'uitofp'} {a} {x} to {b}"
+    if BITS[to] == BITS[src]:
+        return f"bitcast {a} {x} to {b}"
+    if BITS[to] < BITS[src]:
+        return f"trunc {a} {x} to {b}"
+    return f"{'sext' if src.is_signed else 'zext'} {a} {x} to {b}"
+
+
+# === per-primitive rules ===
+
+PrimRule = Callable[[_Gen, Scalar, list[str]], str]
+PRIM_RULES: dict[Prim, PrimRule] = {}
+
+# binary ops: (int instruction, float instruction); None: not defined there
+_ARITH: dict[Prim, tuple[str | None, str | None]] = {
+    Prim.ADD: ("add", "fadd contract"), Prim.SUB: ("sub", "fsub contract"),
+    Prim.MUL: ("mul", "fmul contract"), Prim.AND: ("and", None), Prim.OR: ("or", None),
+    Prim.XOR: ("xor", None),
+}
+# comparisons: (signed int, unsigned int, float) predicates
+_CMP: dict[Prim, tuple[str, str, str]] = {
+    Prim.EQ: ("eq", "eq", "oeq"), Prim.NE: ("ne", "ne", "une"),
+    Prim.LT: ("slt", "ult", "olt"), Prim.LE: ("sle", "ule", "ole"),
+    Prim.GT: ("sgt", "ugt", "ogt"), Prim.GE: ("sge", "uge", "oge"),
+}
+# float math: (LLVM intrinsic base name or None, libm name for f64); f32 adds "f"
+_MATH: dict[Prim, tuple[str | None, str]] = {
+    Prim.EXP: ("exp", "exp"), Prim.EXP2: ("exp2", "exp2"), Prim.LOG: ("log", "log"),
+    Prim.LOG2: ("log2", "log2"), Prim.LOG10: ("log10", "log10"), Prim.LOG1P: (None, "log1p"),
+    Prim.SIN: ("sin", "sin"), Prim.COS: ("cos", "cos"), Prim.TAN: (None, "tan"),
+    Prim.SINH: (None, "sinh"), Prim.COSH: (None, "cosh"), Prim.TANH: (None, "tanh"),
+    Prim.ASIN: (None, "asin"), Prim.ACOS: (None, "acos"), Prim.ATAN: (None, "atan"),
+    Prim.ATAN2: (None, "atan2"), Prim.SQRT: ("sqrt", "sqrt"), Prim.POW: ("pow", "pow"),
+    Prim.FLOOR: ("floor", "floor"), Prim.CEIL: ("ceil", "ceil"), Prim.ROUND: ("round", "round"),
+    Prim.LGAMMA: (None, "lgamma"), Prim.ERF: (None, "erf"), Prim.ERFC: (None, "erfc"),
+    Prim.FABS: ("fabs", "fabs"),
+}
+
+
+def _need_float(prim: Prim, sc: Scalar) -> None:
+    if not sc.is_float:
+        raise CompilerBug(f"{prim.value} on non-float {sc}")
+
+
+def _need_int(prim: Prim, sc: Scalar) -> None:
+    if sc.is_float or sc == Scalar.PTR:
+        raise CompilerBug(f"{prim.value} on non-integer {sc}")
+
+
+def _arith_rule(prim: Prim) -> PrimRule:
+    int_op, float_op = _ARITH[prim]
+
+    def rule(g: _Gen, sc: Scalar, args: list[str]) -> str:
+        op = float_op if sc.is_float else int_op
+        if op is None:
+            raise CompilerBug(f"{prim.value} on {sc}")
+        return f"{op} {LL_TYPE[sc]} {args[0]}, {args[1]}"
+    return rule
+
+
+def _cmp_rule(prim: Prim) -> PrimRule:
+    signed, unsigned, ordered = _CMP[prim]
+
+    def rule(g: _Gen, sc: Scalar, args: list[str]) -> str:
+        if sc.is_float:
+            c = g.val(f"fcmp {ordered} {LL_TYPE[sc]} {args[0]}, {args[1]}")
+        else:
+            pred = signed if sc.is_signed else unsigned
+            c = g.val(f"icmp {pred} {LL_TYPE[sc]} {args[0]}, {args[1]}")
+        return f"zext i1 {c} to i8"
+    return rule
+
+
+def _math_rule(prim: Prim) -> PrimRule:
+    intrinsic, libm = _MATH[prim]
+
+    def rule(g: _Gen, sc: Scalar, args: list[str]) -> str:
+        _need_float(prim, sc)
+        ty = LL_TYPE[sc]
+        if intrinsic is not None:
+            fname = f"llvm.{intrinsic}.{'f32' if sc == Scalar.F32 else 'f64'}"
+        else:
+            fname = libm + ("f" if sc == Scalar.F32 else "")
+        params = ", ".join([ty] * len(args))
+        g.decls.add(f"declare {ty} @{fname}({params})")
+        return f"call {ty} @{fname}({', '.join(f'{ty} {a}' for a in args)})"
+    return rule
+
+
+def _safe_divisor(g: _Gen, sc: Scalar, x: str, d: str) -> str:
+    """`d`, or 1 where dividing by it would trap (zero; INT_MIN / -1)."""
+    ty = LL_TYPE[sc]
+    bad = g.val(f"icmp eq {ty} {d}, 0")
+    if sc.is_signed:
+        minus1 = g.val(f"icmp eq {ty} {d}, -1")
+        is_min = g.val(f"icmp eq {ty} {x}, {-(1 << (BITS[sc] - 1))}")
+        ovf = g.val(f"and i1 {minus1}, {is_min}")
+        bad = g.val(f"or i1 {bad}, {ovf}")
+    return g.val(f"select i1 {bad}, {ty} 1, {ty} {d}")
+
+
+def _div_rule(float_op: str, signed_op: str, unsigned_op: str) -> PrimRule:
+    def rule(g: _Gen, sc: Scalar, args: list[str]) -> str:
+        ty = LL_TYPE[sc]
+        if sc.is_float:
+            return f"{float_op} {ty} {args[0]}, {args[1]}"
+        d = _safe_divisor(g, sc, args[0], args[1])
+        return f"{signed_op if sc.is_signed else unsigned_op} {ty} {args[0]}, {d}"
+    return rule
+
+
+def _neg(g: _Gen, sc: Scalar, args: list[str]) -> str:
+    ty = LL_TYPE[sc]
+    return f"fneg {ty} {args[0]}" if sc.is_float else f"sub {ty} 0, {args[0]}"
+
+
+def _minmax_rule(prim: Prim) -> PrimRule:
+    preds = ("olt", "slt", "ult") if prim == Prim.MIN else ("ogt", "sgt", "ugt")
+
+    def rule(g: _Gen, sc: Scalar, args: list[str]) -> str:
+        ty = LL_TYPE[sc]
+        if sc.is_float:
+            c = g.val(f"fcmp {preds[0]} {ty} {args[0]}, {args[1]}")
+        else:
+            c = g.val(f"icmp {preds[1] if sc.is_signed else preds[2]} {ty} {args[0]}, {args[1]}")
+        return f"select i1 {c}, {ty} {args[0]}, {ty} {args[1]}"
+    return rule
+
+
+def _shift_rule(prim: Prim) -> PrimRule:
+    def rule(g: _Gen, sc: Scalar, args: list[str]) -> str:
+        _need_int(prim, sc)
+        ty = LL_TYPE[sc]
+        # mask the count so an oversized shift is a plain value, not poison
+        n = g.val(f"and {ty} {args[1]}, {BITS[sc] - 1}")
+        op = "shl" if prim == Prim.SHL else ("ashr" if sc.is_signed else "lshr")
+        return f"{op} {ty} {args[0]}, {n}"
+    return rule
+
+
+for _p in _ARITH:
+    PRIM_RULES[_p] = _arith_rule(_p)
+for _p in _CMP:
+    PRIM_RULES[_p] = _cmp_rule(_p)
+for _p in _MATH:
+    PRIM_RULES[_p] = _math_rule(_p)
+for _p in (Prim.MIN, Prim.MAX):
+    PRIM_RULES[_p] = _minmax_rule(_p)
+for _p in (Prim.SHL, Prim.SHR):
+    PRIM_RULES[_p] = _shift_rule(_p)
+PRIM_RULES[Prim.DIV] = _div_rule("fdiv", "sdiv", "udiv")
+PRIM_RULES[Prim.REM] = _div_rule("frem", "srem", "urem")
+PRIM_RULES[Prim.NEG] = _neg

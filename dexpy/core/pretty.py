@@ -1,0 +1,82 @@
+"""Printing Core types the way upstream Dex prints them (LANGUAGE.md §8.3)."""
+from __future__ import annotations
+
+from . import ir
+from .ir import Expr
+from ..syntax.surface import Expl
+
+
+def pp_type(e: Expr) -> str:
+    """A type at argument precedence: anything non-atomic is parenthesized."""
+    s, atomic = _pp(e)
+    return s if atomic else f"({s})"
+
+
+def _arg(e: Expr) -> str:
+    return pp_type(e)
+
+
+def _pp(e: Expr) -> tuple[str, bool]:
+    match e:
+        case ir.Meta(cell):
+            if cell.solution is not None:
+                return _pp(cell.solution)
+            return f"?{cell.hint}{cell.uid}", True
+        case ir.BaseTy(name):
+            return name, True
+        case ir.Kind(name):
+            return name, True
+        case ir.TupleTy(elems):
+            if not elems:
+                return "()", True
+            return "(" + ", ".join(_pp(x)[0] for x in elems) + ")", True
+        case ir.TyCon(data, args):
+            if not args:
+                return data.name, True
+            return data.name + " " + " ".join(_arg(a) for a in args), False
+        case ir.TabPi(name, ix, _, body):
+            lhs = _arg(ix)
+            from .traverse import free_vars
+            if name in free_vars(body):
+                lhs = f"({name.hint}:{lhs})"
+            return f"{lhs} => {_pp(body)[0]}", False
+        case ir.RefTy(heap, elem):
+            return f"Ref {_arg(heap)} {_arg(elem)}", False
+        case ir.DictTy(cls, args):
+            return cls.name + "".join(" " + _arg(a) for a in args), False
+        case ir.Pi(binders, eff, result, implicit_app):
+            return _pp_pi(binders, eff, result, implicit_app), False
+        case ir.Var(name):
+            return name.hint, True
+        case ir.Lit(value, _):
+            return str(value), True
+        case ir.DepPairTy(name, lhs, rhs):
+            return f"{name.hint}:{pp_type(lhs)} &> {_pp(rhs)[0]}", False
+        case ir.App(fn, args):
+            return _pp(fn)[0] + " " + " ".join(_arg(a) for a in args), False
+        case _:
+            return type(e).__name__, True
+
+
+def _pp_pi(binders: tuple[ir.Binder, ...], eff: Expr | None, result: Expr, implicit_app: bool) -> str:
+    groups: list[str] = []
+    current: list[str] = []
+    kind: Expl | None = None
+    brackets = {Expl.IMPLICIT: "{}", Expl.CLASS: "[]", Expl.EXPLICIT: "()"}
+    for b in binders:
+        if b.expl != kind and current:
+            o, c = brackets[kind]  # type: ignore[index]
+            groups.append(o + ",".join(current) + c)
+            current = []
+        kind = b.expl
+        current.append(f"{b.name.hint}:{pp_type(b.ty)}")
+    if current and kind is not None:
+        o, c = brackets[kind]
+        groups.append(o + ",".join(current) + c)
+    arrow = " ->> " if implicit_app else " -> "
+    effs = ""
+    if isinstance(eff, ir.EffRow) and (eff.effects or eff.tail is not None):
+        parts = [k if h is None else f"{k} {pp_type(h)}" for k, h in eff.effects]
+        tail = f"|{_pp(eff.tail)[0]}" if eff.tail is not None else ""
+        effs = "{" + ", ".join(parts) + tail + "} "
+    return "".join(groups) + arrow + effs + _pp(result)[0]

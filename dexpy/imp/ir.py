@@ -1,0 +1,257 @@
+"""Imp IR: first-order imperative code over scalars and pointers.
+
+Produced by `dexpy.imp.lower` (Simp -> Imp) and consumed by
+`dexpy.backend.llvmgen` (Imp -> LLVM IR). There are no values bigger than a
+scalar: tables live in buffers (see `dexpy.imp.layout`), reached by pointer
+plus an i64 element offset.
+
+Invariants (checked by dexpy.imp.check):
+- every `IVar` is assigned exactly once (by `Assign`, `Alloc`, a `Loop` index
+  or a function parameter) and used only in its scope: the rest of the block
+  that defines it, including nested blocks;
+- an `Alloc` lives until the end of the block that holds it; heap buffers are
+  freed there, and also on every exit out of the block (`Throw`, `Fail`);
+  `AllocKind.OUT` buffers are freed only on `Fail` (they are the results);
+- `Throw` jumps to the `on_throw` block of the innermost enclosing `Try`
+  (outside any `Try` it is an uncaught exception: status THROWN);
+- `Fail` aborts the function with status FAILED;
+- functions return an i32 status: OK, FAILED or THROWN.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+
+from ..names import Name
+from ..simp.ir import Prim, Scalar
+
+OK = 0
+FAILED = 1
+THROWN = 2
+
+
+# === types and atoms ===
+
+@dataclass(frozen=True, slots=True)
+class PtrTy:
+    """A pointer to a buffer of `elem` scalars."""
+
+    elem: Scalar
+
+
+IType = Scalar | PtrTy
+
+
+@dataclass(frozen=True, slots=True)
+class IVar:
+    name: Name
+    ty: IType
+
+
+@dataclass(frozen=True, slots=True)
+class ILit:
+    value: int | float
+    scalar: Scalar
+
+
+IAtom = IVar | ILit
+
+
+def itype_of(a: IAtom) -> IType:
+    """The type of an Imp atom."""
+    match a:
+        case IVar(_, ty):
+            return ty
+        case ILit(_, scalar):
+            return scalar
+
+
+# === expressions (right-hand sides of Assign) ===
+
+@dataclass(frozen=True, slots=True)
+class IPrim:
+    """A scalar primitive on same-typed args; comparisons give U8 0/1."""
+
+    prim: Prim
+    args: tuple[IAtom, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ICast:
+    to: Scalar
+    x: IAtom
+    bitcast: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ISelect:
+    """`cond` is a U8 (nonzero = true)."""
+
+    cond: IAtom
+    on_true: IAtom
+    on_false: IAtom
+
+
+@dataclass(frozen=True, slots=True)
+class Load:
+    """`ptr[offset]`; offset is an I64 element count."""
+
+    ptr: IAtom
+    offset: IAtom
+
+
+@dataclass(frozen=True, slots=True)
+class PtrAdd:
+    """`ptr + offset` elements."""
+
+    ptr: IAtom
+    offset: IAtom
+
+
+@dataclass(frozen=True, slots=True)
+class PtrCast:
+    """Reinterprets a raw pointer (Scalar.PTR) as a typed pointer, or back (to=None)."""
+
+    x: IAtom
+    elem: Scalar | None
+
+
+class RtFn(Enum):
+    """Runtime entry points callable from compiled code (see backend/runtime.py)."""
+
+    PRINT = "dexpy_print"        # (ctx: PTR, chars: PtrTy(U8), len: I64) -> void
+
+
+@dataclass(frozen=True, slots=True)
+class CallRt:
+    fn: RtFn
+    args: tuple[IAtom, ...]
+
+
+IExpr = IPrim | ICast | ISelect | Load | PtrAdd | PtrCast | IAtom
+
+
+# === statements ===
+
+class AllocKind(Enum):
+    STACK = "stack"      # a small fixed-size slot, hoisted to the function entry
+    HEAP = "heap"        # freed at the end of its block
+    OUT = "out"          # a result buffer handed to the caller
+
+
+@dataclass(frozen=True, slots=True)
+class Assign:
+    dest: IVar
+    expr: IExpr
+
+
+@dataclass(frozen=True, slots=True)
+class Store:
+    ptr: IAtom
+    offset: IAtom
+    value: IAtom
+
+
+@dataclass(frozen=True, slots=True)
+class Alloc:
+    """`dest` := a fresh buffer of `count` (I64) scalars."""
+
+    dest: IVar
+    scalar: Scalar
+    count: IAtom
+    kind: AllocKind
+
+
+@dataclass(frozen=True, slots=True)
+class Loop:
+    """`for iv in 0..count-1` (descending if `reverse`); `iv` is I64."""
+
+    iv: IVar
+    count: IAtom
+    body: IBlock
+    reverse: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class If:
+    cond: IAtom
+    then: IBlock
+    orelse: IBlock
+
+
+@dataclass(frozen=True, slots=True)
+class Switch:
+    """Runs `cases[x]` (x a U8/int); an out-of-range x runs the last case."""
+
+    x: IAtom
+    cases: tuple[IBlock, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class DoWhile:
+    """Runs `body` until `cond` (a U8 assigned in body) is zero."""
+
+    body: IBlock
+    cond: IAtom
+
+
+@dataclass(frozen=True, slots=True)
+class Try:
+    body: IBlock
+    on_throw: IBlock
+
+
+@dataclass(frozen=True, slots=True)
+class Throw:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class Fail:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class CallStmt:
+    call: CallRt
+
+
+Stmt = Assign | Store | Alloc | Loop | If | Switch | DoWhile | Try | Throw | Fail | CallStmt
+
+
+@dataclass(frozen=True, slots=True)
+class IBlock:
+    stmts: tuple[Stmt, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ImpFunction:
+    """A function returning an i32 status (OK / FAILED / THROWN)."""
+
+    name: str
+    params: tuple[IVar, ...]
+    body: IBlock
+
+
+def expr_type(e: IExpr) -> IType:
+    """The type of an expression's result (the type `Assign.dest` must have)."""
+    match e:
+        case IPrim(prim, args):
+            return Scalar.U8 if prim in COMPARISONS else itype_of(args[0])
+        case ICast(to, _, _):
+            return to
+        case ISelect(_, t, _):
+            return itype_of(t)
+        case Load(ptr, _):
+            ty = itype_of(ptr)
+            return ty.elem if isinstance(ty, PtrTy) else Scalar.PTR
+        case PtrAdd(ptr, _):
+            return itype_of(ptr)
+        case PtrCast(_, elem):
+            return Scalar.PTR if elem is None else PtrTy(elem)
+        case IVar() | ILit():
+            return itype_of(e)
+    raise TypeError(f"expr_type: {e!r}")
+
+
+COMPARISONS = frozenset({Prim.EQ, Prim.NE, Prim.LT, Prim.LE, Prim.GT, Prim.GE})

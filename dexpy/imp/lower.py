@@ -1,0 +1,522 @@
+"""Simp -> Imp lowering, in destination-passing style.
+
+Input: a checked `SimpFunction`. Output: an `ImpFunction` with the entry ABI
+
+    i32 entry(ptr ins, ptr outs, ptr sizes, ptr ctx)
+
+`ins[k]` points at the k-th leaf buffer of the parameters (leaves in
+`dexpy.imp.layout` order, parameters in order; scalar leaves too are passed
+by pointer). On success `outs[k]` receives the k-th result leaf buffer
+(allocated by compiled code, owned by the caller afterwards) and `sizes`
+receives the size of every table type in the result type, in pre-order
+(`table_sizes`), from which the caller rebuilds the concrete result type. `ctx` is passed on
+to runtime calls (the print sink).
+
+During lowering a Simp value is a `Val`: its Simp type plus one entry per
+leaf. A leaf without dims is a register (`IAtom`); a leaf with dims is a
+`Mem` view (pointer, element offset, dims). References are `Val`s whose
+leaves are all `Mem` (the destination itself). `None` marks an undefined
+leaf: an inactive sum payload, or the value of `Throw`/`RuntimeError`.
+
+Destinations: an op that builds memory (`For`, `TabCon`, `Case`, handlers,
+`Catch`) writes into the destination it is given (a slice of the outermost
+buffer when nested), or into a fresh allocation. Non-ref values are
+immutable, so views (`TabIndex`) cost nothing; `RefGet` of a mutable table
+ref snapshots it.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+from ..errors import CompilerBug
+from ..names import NameSupply
+from ..simp import ir as s
+from ..simp.ir import BOOL, UNIT, BaseTy, Prim, ProdTy, RefTy, Scalar, SumTy, TabTy, Type
+from . import ir as i
+from .ir import IAtom, ILit, IVar, PtrTy
+from .layout import leaves, prod_ranges, sum_ranges
+
+I64 = Scalar.I64
+
+
+@dataclass(frozen=True, slots=True)
+class Mem:
+    """A view of (part of) a leaf buffer: element `offset` of `ptr`, shaped `dims`."""
+
+    ptr: IAtom
+    offset: IAtom
+    dims: tuple[IAtom, ...]
+
+
+LeafVal = IAtom | Mem | None
+
+
+@dataclass(frozen=True, slots=True)
+class Val:
+    ty: Type
+    leaves: tuple[LeafVal, ...]
+    readonly: bool = False       # for refs: a Reader's ref, never written
+
+
+@dataclass
+class _Ctx:
+    ns: NameSupply
+    ctx_ptr: IVar
+    env: dict[s.Name, Val] = field(default_factory=dict)
+    blocks: list[list[i.Stmt]] = field(default_factory=lambda: [[]])
+
+
+# === entry point ===
+
+def lower_function(fn: s.SimpFunction, ns: NameSupply, name: str = "dexpy_main") -> i.ImpFunction:
+    """Lowers a Simp function to an Imp function with the entry ABI above."""
+    ins = IVar(ns.fresh("ins"), PtrTy(Scalar.PTR))
+    outs = IVar(ns.fresh("outs"), PtrTy(Scalar.PTR))
+    sizes = IVar(ns.fresh("sizes"), PtrTy(I64))
+    c = _Ctx(ns, IVar(ns.fresh("ctx"), Scalar.PTR))
+    _bind_params(c, fn.params, ins)
+    res_ty = s.type_of_atom(fn.body.result)
+    if _size_names(res_ty) <= {p.name for p in fn.params}:
+        out = _alloc_dest(c, res_ty, i.AllocKind.OUT)
+        _lower_block(c, fn.body, out)
+    else:
+        val = _lower_block(c, fn.body, None)
+        out = _alloc_dest(c, res_ty, i.AllocKind.OUT)
+        _copy_into(c, out, val)
+    for j, leaf in enumerate(out.leaves):
+        assert isinstance(leaf, Mem)
+        _emit(c, i.Store(outs, ILit(j, I64), _assign(c, i.PtrCast(leaf.ptr, None))))
+    for k, size in enumerate(table_sizes(res_ty)):
+        _emit(c, i.Store(sizes, ILit(k, I64), _size_i64(c, size)))
+    return i.ImpFunction(name, (ins, outs, sizes, c.ctx_ptr), i.IBlock(tuple(c.blocks[0])))
+
+
+def _bind_params(c: _Ctx, params: tuple[s.Var, ...], ins: IVar) -> None:
+    starts: list[int] = []
+    k = 0
+    for p in params:
+        starts.append(k)
+        k += len(leaves(p.ty))
+    # scalars first, so table sizes may name any scalar parameter
+    order = sorted(range(len(params)), key=lambda n: bool(_size_names(params[n].ty)))
+    for n in order:
+        p = params[n]
+        vals: list[LeafVal] = []
+        for j, leaf in enumerate(leaves(p.ty)):
+            raw = _assign(c, i.Load(ins, ILit(starts[n] + j, I64)))
+            ptr = _assign(c, i.PtrCast(raw, leaf.scalar))
+            dims = tuple(_size_i64(c, d) for d in leaf.dims)
+            vals.append(_assign(c, i.Load(ptr, ILit(0, I64))) if not dims
+                        else Mem(ptr, ILit(0, I64), dims))
+        c.env[p.name] = Val(p.ty, tuple(vals))
+
+
+def table_sizes(ty: Type) -> tuple[s.Atom, ...]:
+    """The size of every table type inside `ty`, in pre-order (the `sizes` output)."""
+    match ty:
+        case BaseTy():
+            return ()
+        case ProdTy(elems) | SumTy(elems):
+            return tuple(a for t in elems for a in table_sizes(t))
+        case TabTy(size, elem):
+            return (size,) + table_sizes(elem)
+        case RefTy(elem):
+            return table_sizes(elem)
+    raise CompilerBug(f"not a type: {ty!r}")
+
+
+def _size_names(ty: Type) -> set[s.Name]:
+    match ty:
+        case BaseTy():
+            return set()
+        case ProdTy(elems) | SumTy(elems):
+            return set().union(*(_size_names(t) for t in elems))
+        case TabTy(size, elem):
+            own = {size.name} if isinstance(size, s.Var) else set()
+            return own | _size_names(elem)
+        case RefTy(elem):
+            return _size_names(elem)
+    raise CompilerBug(f"not a type: {ty!r}")
+
+
+# === emission helpers ===
+
+def _emit(c: _Ctx, stmt: i.Stmt) -> None:
+    c.blocks[-1].append(stmt)
+
+
+def _assign(c: _Ctx, e: i.IExpr, hint: str = "t") -> IVar:
+    v = IVar(c.ns.fresh(hint), i.expr_type(e))
+    _emit(c, i.Assign(v, e))
+    return v
+
+
+@contextmanager
+def _scope(c: _Ctx) -> Iterator[list[i.Stmt]]:
+    c.blocks.append([])
+    try:
+        yield c.blocks[-1]
+    finally:
+        c.blocks.pop()
+
+
+def _block(stmts: list[i.Stmt]) -> i.IBlock:
+    return i.IBlock(tuple(stmts))
+
+
+def _mul(c: _Ctx, a: IAtom, b: IAtom) -> IAtom:
+    if isinstance(a, ILit) and isinstance(b, ILit):
+        return ILit(int(a.value) * int(b.value), I64)
+    if a == ILit(1, I64):
+        return b
+    if b == ILit(1, I64):
+        return a
+    return _assign(c, i.IPrim(Prim.MUL, (a, b)))
+
+
+def _add(c: _Ctx, a: IAtom, b: IAtom) -> IAtom:
+    if isinstance(a, ILit) and isinstance(b, ILit):
+        return ILit(int(a.value) + int(b.value), I64)
+    if a == ILit(0, I64):
+        return b
+    if b == ILit(0, I64):
+        return a
+    return _assign(c, i.IPrim(Prim.ADD, (a, b)))
+
+
+def _count(c: _Ctx, dims: tuple[IAtom, ...]) -> IAtom:
+    n: IAtom = ILit(1, I64)
+    for d in dims:
+        n = _mul(c, n, d)
+    return n
+
+
+def _to_i64(c: _Ctx, x: IAtom) -> IAtom:
+    if isinstance(x, ILit):
+        return ILit(int(x.value), I64)
+    if x.ty == I64:
+        return x
+    return _assign(c, i.ICast(I64, x), "ix")
+
+
+def _size_i64(c: _Ctx, size: s.Atom) -> IAtom:
+    leaf = _lower_atom(c, size).leaves[0]
+    if not isinstance(leaf, IVar | ILit):
+        raise CompilerBug(f"table size is not a scalar: {size!r}")
+    return _to_i64(c, leaf)
+
+
+def _scalars(ty: Type) -> list[Scalar]:
+    return [leaf.scalar for leaf in leaves(ty)]
+
+
+def _atom(c: _Ctx, leaf: LeafVal, scalar: Scalar) -> IAtom:
+    """A register for a dim-less leaf (loading a ref leaf, zero for undefined)."""
+    match leaf:
+        case None:
+            return ILit(0.0 if scalar.is_float else 0, scalar)
+        case Mem(ptr, off, ()):
+            return _assign(c, i.Load(ptr, off))
+        case Mem():
+            raise CompilerBug("expected a scalar leaf, got a table")
+        case _:
+            return leaf
+
+
+# === values in memory ===
+
+def _alloc_dest(c: _Ctx, ty: Type, kind: i.AllocKind | None = None) -> Val:
+    """Fresh buffers for every leaf of `ty` (stack slots for dim-less leaves)."""
+    out: list[LeafVal] = []
+    for leaf in leaves(ty):
+        dims = tuple(_size_i64(c, d) for d in leaf.dims)
+        k = kind or (i.AllocKind.HEAP if dims else i.AllocKind.STACK)
+        ptr = IVar(c.ns.fresh("buf"), PtrTy(leaf.scalar))
+        _emit(c, i.Alloc(ptr, leaf.scalar, _count(c, dims), k))
+        out.append(Mem(ptr, ILit(0, I64), dims))
+    return Val(ty, tuple(out))
+
+
+def _read(c: _Ctx, d: Val, ty: Type | None = None) -> Val:
+    """The value stored in destination `d` (registers for dim-less leaves)."""
+    out = tuple(_atom(c, leaf, sc) if isinstance(leaf, Mem) and not leaf.dims else leaf
+                for leaf, sc in zip(d.leaves, _scalars(d.ty)))
+    return Val(ty or d.ty, out)
+
+
+def _index_mem(c: _Ctx, m: Mem, ix: IAtom) -> Mem:
+    stride = _count(c, m.dims[1:])
+    return Mem(m.ptr, _add(c, m.offset, _mul(c, ix, stride)), m.dims[1:])
+
+
+def _index_dest(c: _Ctx, d: Val, ix: IAtom, elem_ty: Type) -> Val:
+    out = tuple(None if leaf is None else _index_mem(c, _as_mem(leaf), ix) for leaf in d.leaves)
+    return Val(elem_ty, out, d.readonly)
+
+
+def _as_mem(leaf: LeafVal) -> Mem:
+    if not isinstance(leaf, Mem):
+        raise CompilerBug(f"expected a buffer leaf, got {leaf!r}")
+    return leaf
+
+
+def _copy_into(c: _Ctx, dest: Val, src: Val) -> None:
+    """Writes `src` into the destination `dest`, leaf by leaf."""
+    for d, v, sc in zip(dest.leaves, src.leaves, _scalars(dest.ty)):
+        if v is None or d is None:
+            continue
+        dm = _as_mem(d)
+        if not dm.dims:
+            _emit(c, i.Store(dm.ptr, dm.offset, _atom(c, v, sc)))
+            continue
+        vm = _as_mem(v)
+        iv = IVar(c.ns.fresh("k"), I64)
+        with _scope(c) as body:
+            x = _assign(c, i.Load(vm.ptr, _add(c, vm.offset, iv)))
+            _emit(c, i.Store(dm.ptr, _add(c, dm.offset, iv), x))
+        _emit(c, i.Loop(iv, _count(c, dm.dims), _block(body)))
+
+
+def _snapshot(c: _Ctx, ref: Val, ty: Type) -> Val:
+    """The current contents of a ref as an immutable value."""
+    if ref.readonly:
+        return _read(c, ref, ty)
+    fresh = _alloc_dest(c, ty)
+    _copy_into(c, fresh, Val(ty, ref.leaves))
+    return _read(c, fresh)
+
+
+# === blocks and atoms ===
+
+def _lower_atom(c: _Ctx, a: s.Atom) -> Val:
+    match a:
+        case s.Lit(value, scalar):
+            return Val(BaseTy(scalar), (ILit(value, scalar),))
+        case s.Var(name, _):
+            if name not in c.env:
+                raise CompilerBug(f"unbound variable in lowering: {name}")
+            return c.env[name]
+    raise CompilerBug(f"not an atom: {a!r}")
+
+
+def _lower_block(c: _Ctx, block: s.Block, dest: Val | None) -> Val:
+    """Lowers the lets of `block`; its result is written into `dest` if given."""
+    target = block.result.name if isinstance(block.result, s.Var) else None
+    written = False
+    for let in block.lets:
+        into = dest if (dest is not None and let.binder.name == target) else None
+        c.env[let.binder.name] = _lower_op(c, let.op, let.binder.ty, into)
+        written = written or into is not None
+    result = _lower_atom(c, block.result)
+    if dest is not None and not written:
+        _copy_into(c, dest, result)
+    return result
+
+
+def _finish(c: _Ctx, v: Val, dest: Val | None) -> Val:
+    if dest is not None:
+        _copy_into(c, dest, v)
+    return v
+
+
+def _unit() -> Val:
+    return Val(UNIT, ())
+
+
+def _undefined(ty: Type) -> Val:
+    return Val(ty, (None,) * len(leaves(ty)))
+
+
+# === ops ===
+
+def _lower_op(c: _Ctx, op: s.Op, ty: Type, dest: Val | None) -> Val:
+    match op:
+        case s.Var() | s.Lit():
+            return _finish(c, _lower_atom(c, op), dest)
+        case s.PrimOp(prim, args):
+            regs = tuple(_scalar_arg(c, a) for a in args)
+            r = _assign(c, i.IPrim(prim, regs))
+            out_ty = BOOL if prim in i.COMPARISONS else BaseTy(i.itype_of(regs[0]))  # type: ignore[arg-type]
+            return _finish(c, Val(out_ty, (r,)), dest)
+        case s.Cast(to, x, bitcast):
+            r = _assign(c, i.ICast(to, _scalar_arg(c, x), bitcast))
+            return _finish(c, Val(BaseTy(to), (r,)), dest)
+        case s.Select(cond, t, f):
+            return _lower_select(c, cond, t, f, ty, dest)
+        case s.MakeProd(elems):
+            vals = [_lower_atom(c, e) for e in elems]
+            return _finish(c, Val(ty, tuple(x for v in vals for x in v.leaves)), dest)
+        case s.Proj(x, index):
+            v = _lower_atom(c, x)
+            rng = prod_ranges(v.ty)[index]  # type: ignore[arg-type]
+            return _finish(c, Val(ty, v.leaves[rng.start:rng.stop], v.readonly), dest)
+        case s.MakeSum(sty, tag, payload):
+            pv = _lower_atom(c, payload)
+            out: list[LeafVal] = [ILit(tag, Scalar.U8)]
+            for k, rng in enumerate(sum_ranges(sty)):
+                out.extend(pv.leaves if k == tag else (None,) * len(rng))
+            return _finish(c, Val(sty, tuple(out)), dest)
+        case s.TabIndex(tab, ix):
+            t = _lower_atom(c, tab)
+            view = _index_dest(c, t, _to_i64(c, _scalar_arg(c, ix)), ty)
+            return _finish(c, _read(c, view), dest)
+        case s.RefSlice(ref, ix):
+            r = _lower_atom(c, ref)
+            return _index_dest(c, r, _to_i64(c, _scalar_arg(c, ix)), ty)
+        case s.RefProj(ref, index):
+            r = _lower_atom(c, ref)
+            rng = prod_ranges(r.ty)[index]  # type: ignore[arg-type]
+            return Val(ty, r.leaves[rng.start:rng.stop], r.readonly)
+        case _:
+            return _lower_effectful(c, op, ty, dest)
+
+
+def _scalar_arg(c: _Ctx, a: s.Atom) -> IAtom:
+    v = _lower_atom(c, a)
+    return _atom(c, v.leaves[0], _scalars(v.ty)[0])
+
+
+def _lower_select(c: _Ctx, cond: s.Atom, t: s.Atom, f: s.Atom, ty: Type,
+                  dest: Val | None) -> Val:
+    cv = _scalar_arg(c, cond)
+    tv, fv = _lower_atom(c, t), _lower_atom(c, f)
+    if not any(isinstance(x, Mem) for x in tv.leaves + fv.leaves):
+        out = tuple(_assign(c, i.ISelect(cv, _atom(c, a, sc), _atom(c, b, sc)))
+                    for a, b, sc in zip(tv.leaves, fv.leaves, _scalars(ty)))
+        return _finish(c, Val(ty, out), dest)
+    d = dest if dest is not None else _alloc_dest(c, ty)
+    with _scope(c) as then:
+        _copy_into(c, d, tv)
+    with _scope(c) as orelse:
+        _copy_into(c, d, fv)
+    _emit(c, i.If(cv, _block(then), _block(orelse)))
+    return _read(c, d, ty)
+
+
+def _lower_effectful(c: _Ctx, op: s.Op, ty: Type, dest: Val | None) -> Val:
+    match op:
+        case s.For(size, body, reverse):
+            d = dest if dest is not None else _alloc_dest(c, ty)
+            n = _size_i64(c, size)
+            iv = IVar(c.ns.fresh("i"), I64)
+            elem_ty = ty.elem if isinstance(ty, TabTy) else ty
+            with _scope(c) as stmts:
+                b = body.binder
+                ord_ = _assign(c, i.ICast(_scalars(b.ty)[0], iv), b.name.hint)
+                c.env[b.name] = Val(b.ty, (ord_,))
+                _lower_block(c, body.body, _index_dest(c, d, iv, elem_ty))
+            _emit(c, i.Loop(iv, n, _block(stmts), reverse))
+            return _read(c, d, ty)
+        case s.TabCon(elem, elems):
+            d = dest if dest is not None else _alloc_dest(c, ty)
+            for k, e in enumerate(elems):
+                _copy_into(c, _index_dest(c, d, ILit(k, I64), elem), _lower_atom(c, e))
+            return _read(c, d, ty)
+        case s.Case(scrut, alts, rty):
+            return _lower_case(c, scrut, alts, rty, dest)
+        case s.RunState(init, body) | s.RunAccum(init, body):
+            d = dest if dest is not None else _alloc_dest(c, ty)
+            assert isinstance(ty, ProdTy)
+            r_body, r_state = prod_ranges(ty)
+            ref_leaves = d.leaves[r_state.start:r_state.stop]
+            _copy_into(c, Val(ty.elems[1], ref_leaves), _lower_atom(c, init))
+            c.env[body.binder.name] = Val(body.binder.ty, ref_leaves)
+            _lower_block(c, body.body, Val(ty.elems[0], d.leaves[r_body.start:r_body.stop]))
+            return _read(c, d, ty)
+        case s.RunReader(init, body):
+            c.env[body.binder.name] = _reader_ref(c, _lower_atom(c, init), body.binder.ty)
+            return _lower_block_into(c, body.body, ty, dest)
+        case s.RefGet(ref):
+            r = _lower_atom(c, ref)
+            if dest is not None:
+                _copy_into(c, dest, Val(ty, r.leaves))
+                return _read(c, dest, ty)
+            return _snapshot(c, r, ty)
+        case s.RefPut(ref, value):
+            _copy_into(c, _lower_atom(c, ref), _lower_atom(c, value))
+            return _unit()
+        case s.RefExtend(ref, value, combine):
+            r = _lower_atom(c, ref)
+            elem_ty = r.ty.elem if isinstance(r.ty, RefTy) else r.ty
+            c.env[combine.x.name] = _snapshot(c, r, elem_ty)
+            c.env[combine.y.name] = _lower_atom(c, value)
+            _lower_block(c, combine.body, Val(elem_ty, r.leaves))
+            return _unit()
+        case s.While(body):
+            with _scope(c) as stmts:
+                cond = _scalar_arg_val(c, _lower_block(c, body, None))
+            _emit(c, i.DoWhile(_block(stmts), cond))
+            return _unit()
+        case s.Catch(body, inner):
+            return _lower_catch(c, body, inner, ty, dest)
+        case s.Throw(tty):
+            _emit(c, i.Throw())
+            return _undefined(tty)
+        case s.RuntimeError(rty):
+            _emit(c, i.Fail())
+            return _undefined(rty)
+        case s.PrintStr(chars):
+            m = _as_mem(_lower_atom(c, chars).leaves[0])
+            p = _assign(c, i.PtrAdd(m.ptr, m.offset))
+            _emit(c, i.CallStmt(i.CallRt(i.RtFn.PRINT, (c.ctx_ptr, p, m.dims[0]))))
+            return _unit()
+    raise CompilerBug(f"lowering: unexpected op {op!r}")
+
+
+def _scalar_arg_val(c: _Ctx, v: Val) -> IAtom:
+    return _atom(c, v.leaves[0], _scalars(v.ty)[0])
+
+
+def _lower_block_into(c: _Ctx, block: s.Block, ty: Type, dest: Val | None) -> Val:
+    v = _lower_block(c, block, dest)
+    return _read(c, dest, ty) if dest is not None else v
+
+
+def _reader_ref(c: _Ctx, init: Val, ref_ty: Type) -> Val:
+    """A read-only ref over `init`: its buffers as they are, registers spilled to slots."""
+    out: list[LeafVal] = []
+    for leaf, sc in zip(init.leaves, _scalars(init.ty)):
+        if isinstance(leaf, Mem):
+            out.append(leaf)
+            continue
+        slot = IVar(c.ns.fresh("rd"), PtrTy(sc))
+        _emit(c, i.Alloc(slot, sc, ILit(1, I64), i.AllocKind.STACK))
+        _emit(c, i.Store(slot, ILit(0, I64), _atom(c, leaf, sc)))
+        out.append(Mem(slot, ILit(0, I64), ()))
+    return Val(ref_ty, tuple(out), readonly=True)
+
+
+def _lower_case(c: _Ctx, scrut: s.Atom, alts: tuple[s.Lam1, ...], rty: Type,
+                dest: Val | None) -> Val:
+    sv = _lower_atom(c, scrut)
+    if not isinstance(sv.ty, SumTy):
+        raise CompilerBug(f"case on a non-sum {sv.ty!r}")
+    tag = _atom(c, sv.leaves[0], Scalar.U8)
+    d = dest if dest is not None else _alloc_dest(c, rty)
+    blocks: list[i.IBlock] = []
+    for alt, rng in zip(alts, sum_ranges(sv.ty)):
+        with _scope(c) as stmts:
+            payload = Val(alt.binder.ty, sv.leaves[rng.start:rng.stop])
+            c.env[alt.binder.name] = _read(c, payload) if sv.readonly else payload
+            _lower_block(c, alt.body, d)
+        blocks.append(_block(stmts))
+    if isinstance(tag, ILit):
+        for stmt in blocks[int(tag.value)].stmts:
+            _emit(c, stmt)
+    else:
+        _emit(c, i.Switch(tag, tuple(blocks)))
+    return _read(c, d, rty)
+
+
+def _lower_catch(c: _Ctx, body: s.Block, inner: Type, ty: Type, dest: Val | None) -> Val:
+    d = dest if dest is not None else _alloc_dest(c, ty)
+    tag = _as_mem(d.leaves[0])
+    with _scope(c) as try_stmts:
+        _lower_block(c, body, Val(inner, d.leaves[1 + len(leaves(UNIT)):]))
+        _emit(c, i.Store(tag.ptr, tag.offset, ILit(1, Scalar.U8)))
+    with _scope(c) as on_throw:
+        _emit(c, i.Store(tag.ptr, tag.offset, ILit(0, Scalar.U8)))
+    _emit(c, i.Try(_block(try_stmts), _block(on_throw)))
+    return _read(c, d, ty)

@@ -1,0 +1,299 @@
+"""Top-level declarations: data, struct, interface, instance, def and let.
+
+`elab_top` infers one top-level declaration, extends the TopEnv, and says what
+the top level must still do with it (evaluate a value, print, show a type).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..core import ir
+from ..core.ir import Binder, Expr
+from ..core.traverse import zonk
+from ..errors import TypeErr, already_defined
+from ..names import NameSupply
+from ..syntax import surface as S
+from ..syntax.surface import Expl
+from .env import ClassB, ConB, LocalB, TopB, TopEnv, TyConB
+from .infer import Infer, _givens_first
+from .synth import solve_all
+from .unify import whnf
+
+
+@dataclass
+class Evaluate:
+    """A top-level value to compute now and bind to `name` (None: print it)."""
+
+    name: ir.Name | None
+    core: Expr
+    ty: Expr
+
+
+@dataclass
+class ShowType:
+    ty: Expr
+
+
+@dataclass
+class Nothing:
+    pass
+
+
+TopAction = Evaluate | ShowType | Nothing
+
+
+def elab_top(env: TopEnv, names: NameSupply, decl: S.TopDecl) -> TopAction:
+    """Infers one top-level declaration into `env`."""
+    inf = Infer(env, names)
+    match decl:
+        case S.Command(kind, body):
+            if kind == S.CommandKind.TYPE:
+                core, ty = inf.infer_block(body)
+                solve_all(inf)
+                return ShowType(zonk(ty))
+            core, ty = inf.infer_block(body)
+            core, ty = inf.instantiate(core, ty, decl.span, full=False)
+            solve_all(inf)
+            return Evaluate(None, zonk(core), zonk(ty))
+        case S.ExprDecl(expr):
+            core, ty = inf.infer(expr)
+            core, ty = inf.instantiate(core, ty, decl.span, full=False)
+            solve_all(inf)
+            return Evaluate(None, zonk(core), zonk(ty))
+        case S.Let(S.PVar(name), ann, rhs):
+            _check_fresh(env, name, decl)
+            if ann is not None:
+                ty = inf.check_type(ann)
+                core = inf.check(rhs, ty)
+            else:
+                core, ty = inf.infer(rhs)
+                core, ty = inf.instantiate(core, ty, decl.span, full=False)
+            solve_all(inf)
+            return _bind_top(env, names, name, zonk(core), zonk(ty))
+        case S.Let(pat, ann, rhs):
+            core, ty = inf.infer(rhs) if ann is None else (None, inf.check_type(ann))
+            if core is None:
+                core = inf.check(rhs, ty)
+            inf.push()
+            lets = inf.bind_pattern(pat, core, ty)
+            solve_all(inf)
+            local = inf.scope.maps[0]
+            inf.pop()
+            action: TopAction = Nothing()
+            for src, b in local.items():
+                if isinstance(b, LocalB):
+                    _check_fresh(env, src, decl)
+            tmp_defs = {n: zonk(c) for n, c in lets}
+            for src, b in local.items():
+                if isinstance(b, LocalB):
+                    from .unify import normalize
+                    body = tmp_defs[b.name]
+                    for n, c in reversed(list(tmp_defs.items())):
+                        if n != b.name:
+                            body = ir.Let(n, c, body)
+                    return _bind_top(env, names, src, body, zonk(b.ty))
+            return action
+        case S.Def():
+            _check_fresh(env, decl.name, decl)
+            core, ty = inf.elab_def(decl)
+            solve_all(inf)
+            n = names.fresh(decl.name)
+            env.defs[n] = zonk(core)
+            ty = zonk(ty)
+            env.scope[decl.name] = TopB(n, ty)
+            if _is_type_level(env, ty):
+                env.aliases.add(n)
+            return Nothing()
+        case S.DataDecl():
+            return _elab_data(env, inf, decl)
+        case S.StructDecl():
+            return _elab_struct(env, inf, names, decl)
+        case S.InterfaceDecl():
+            return _elab_interface(env, inf, names, decl)
+        case S.InstanceDecl():
+            return _elab_instance(env, inf, names, decl)
+        case S.Pass():
+            return Nothing()
+    raise TypeErr(f"Not supported yet: {type(decl).__name__}", decl.span)
+
+
+def _check_fresh(env: TopEnv, name: str, decl: S.Node) -> None:
+    if name in env.scope and not getattr(env, "allow_shadow", False):
+        raise already_defined(name, decl.span)
+
+
+def _is_type_level(env: TopEnv, ty: Expr) -> bool:
+    t = whnf(ty, env)
+    while isinstance(t, ir.Pi):
+        t = whnf(t.result, env)
+    return isinstance(t, ir.Kind)
+
+
+def _bind_top(env: TopEnv, names: NameSupply, name: str, core: Expr, ty: Expr) -> TopAction:
+    n = names.fresh(name)
+    env.scope[name] = TopB(n, ty)
+    t = whnf(ty, env)
+    if isinstance(t, (ir.Pi, ir.Kind, ir.DictTy)) or _is_type_level(env, ty):
+        env.defs[n] = core
+        if _is_type_level(env, ty):
+            env.aliases.add(n)
+        return Nothing()
+    return Evaluate(n, core, ty)
+
+
+def _elab_data(env: TopEnv, inf: Infer, decl: S.DataDecl) -> TopAction:
+    _check_fresh(env, decl.name, decl)
+    inf.push()
+    params = [b for b in inf.elab_params(_givens_first(decl.params)) if b.expl != Expl.CLASS]
+    data = ir.DataDef(decl.name, tuple(params), [])
+    env.scope[decl.name] = TyConB(data)       # visible in its own constructors (not recursive data)
+    for con in decl.cons:
+        inf.push()
+        fields = [b for b in inf.elab_params(con.params) if b.expl == Expl.EXPLICIT]
+        inf.pop()
+        data.cons.append(ir.ConDef(con.name, tuple(Binder(f.name, f.ty) for f in fields)))
+    inf.pop()
+    solve_all(inf)
+    _zonk_data(data)
+    for i, con in enumerate(data.cons):
+        _check_fresh(env, con.name, decl)
+        env.scope[con.name] = ConB(data, i)
+    return Nothing()
+
+
+def _zonk_data(data: ir.DataDef) -> None:
+    data.params = tuple(Binder(b.name, zonk(b.ty), b.expl) for b in data.params)
+    for c in data.cons:
+        c.fields = tuple(Binder(b.name, zonk(b.ty), b.expl) for b in c.fields)
+
+
+def _elab_struct(env: TopEnv, inf: Infer, names: NameSupply, decl: S.StructDecl) -> TopAction:
+    _check_fresh(env, decl.name, decl)
+    inf.push()
+    params = [b for b in inf.elab_params(_givens_first(decl.params)) if b.expl != Expl.CLASS]
+    data = ir.DataDef(decl.name, tuple(params), [], is_struct=True,
+                      field_names=tuple(f for f, _ in decl.fields))
+    env.scope[decl.name] = TyConB(data)
+    fields = []
+    for fname, fty in decl.fields:
+        t = inf.check_type(fty)
+        n = inf.bind_local(fname, t)
+        fields.append(Binder(n, t))
+    inf.pop()
+    solve_all(inf)
+    data.cons.append(ir.ConDef(decl.name, tuple(fields)))
+    _zonk_data(data)
+    # the type name doubles as the constructor: `Pt(1.0, 2.0)`
+    env.scope[decl.name] = TyConB(data)
+    env.scope["\0con:" + decl.name] = ConB(data, 0)
+    for m in decl.methods:
+        self_ty = S.App(S.Var(decl.name, span=m.span),
+                        tuple(S.Var(p.name or "_", span=m.span) for p in decl.params if
+                              p.expl == Expl.EXPLICIT), span=m.span) if params else S.Var(decl.name, span=m.span)
+        given = tuple(S.Param(p.name, p.ty, Expl.IMPLICIT, p.constraints, span=p.span)
+                      for p in decl.params if p.expl != Expl.CLASS)
+        d2 = S.Def(m.name, given + (S.Param("self", self_ty, span=m.span),) + m.params, m.effects,
+                   m.result, m.body, m.implicit_app, span=m.span)
+        minf = Infer(env, names)
+        core, ty = minf.elab_def(d2)
+        solve_all(minf)
+        n = names.fresh(f"{decl.name}.{m.name}")
+        env.defs[n] = zonk(core)
+        env.scope[f"{decl.name}.{m.name}"] = TopB(n, zonk(ty))
+        data.methods[m.name] = n
+    return Nothing()
+
+
+def _elab_interface(env: TopEnv, inf: Infer, names: NameSupply, decl: S.InterfaceDecl) -> TopAction:
+    _check_fresh(env, decl.name, decl)
+    inf.push()
+    binders = inf.elab_params(_givens_first(decl.params))
+    params = tuple(b for b in binders if b.expl != Expl.CLASS)
+    supers = tuple(b.ty for b in binders if b.expl == Expl.CLASS)
+    cls = ir.ClassDef(decl.name, params, supers, tuple(n for n, _ in decl.methods), ())
+    env.scope[decl.name] = ClassB(cls)
+    env.classes[decl.name] = cls
+    mtys = [inf.check_type(t) for _, t in decl.methods]
+    inf.pop()
+    solve_all(inf)
+    cls.params = tuple(Binder(b.name, zonk(b.ty), b.expl) for b in params)
+    cls.supers = tuple(zonk(s) for s in supers)
+    cls.method_types = tuple(zonk(t) for t in mtys)
+    for i, (mname, _) in enumerate(decl.methods):
+        _register_method(env, names, cls, i, mname)
+    if decl.name == "Ix":
+        from .builtins import register_fin
+        register_fin(env, names)
+    return Nothing()
+
+
+def _register_method(env: TopEnv, names: NameSupply, cls: ir.ClassDef, i: int, mname: str) -> None:
+    """A method as a top-level function of the class params and dictionary."""
+    ps = tuple(Binder(p.name, p.ty, Expl.IMPLICIT) for p in cls.params)
+    d = names.fresh("d")
+    db = Binder(d, ir.DictTy(cls, tuple(ir.Var(p.name) for p in ps)), Expl.CLASS)
+    n = names.fresh(mname)
+    env.defs[n] = ir.Lam(ps + (db,), ir.MethodOf(ir.Var(d), i))
+    env.scope[mname] = TopB(n, ir.Pi(ps + (db,), None, cls.method_types[i], implicit_app=True))
+
+
+def _elab_instance(env: TopEnv, inf: Infer, names: NameSupply, decl: S.InstanceDecl) -> TopAction:
+    b = env.scope.get(decl.class_name)
+    if not isinstance(b, ClassB):
+        raise TypeErr(f"Not a class: {decl.class_name}", decl.span)
+    cls = b.cls
+    inf.push()
+    binders = inf.elab_params(_givens_first(decl.params))
+    head = tuple(inf.check(a, p.ty) for a, p in zip(decl.args, cls.params))
+    solve_all(inf, final=False)
+    inst = ir.InstanceDef(cls, tuple(binders), head, name=decl.instance_name,
+                          explicit=decl.explicit_params)
+    inst.methods = [None] * len(cls.method_names)
+    sub = {p.name: h for p, h in zip(cls.params, head)}
+    if decl.instance_name is None:
+        env.instances_of(cls).append(inst)      # visible to its own methods (e.g. recursion on tables)
+    from ..core.traverse import subst
+    for sup in cls.supers:
+        inst.supers.append(inf.dict_meta(subst(sup, sub), decl.span))
+    for m in decl.methods:
+        mname = m.name if isinstance(m, S.Def) else _let_name(m)
+        if mname not in cls.method_names:
+            raise TypeErr(f"{mname} is not a method of {cls.name}", m.span)
+        i = cls.method_names.index(mname)
+        if inst.methods[i] is not None:
+            raise TypeErr(f"Duplicate method: {mname}")
+        mty = subst(cls.method_types[i], sub)
+        if isinstance(m, S.Def):
+            lam = S.Lam(m.params, m.body, span=m.span)
+            inst.methods[i] = inf.check(lam, mty) if m.params or isinstance(whnf(mty, env), ir.Pi) \
+                else inf.check_block(m.body, mty)
+        else:
+            inst.methods[i] = inf.check(m.rhs, mty)
+    inf.pop()
+    for i, mname in enumerate(cls.method_names):
+        if inst.methods[i] is None:
+            raise TypeErr(f"Missing method: {mname}")
+    solve_all(inf)
+    inst.head = tuple(zonk(h) for h in head)
+    inst.binders = tuple(Binder(b.name, zonk(b.ty), b.expl) for b in binders)
+    inst.methods = [zonk(m) for m in inst.methods]  # type: ignore[arg-type]
+    inst.supers = [zonk(s) for s in inst.supers]
+    if decl.instance_name is not None:
+        n = names.fresh(decl.instance_name)
+        vars_ = tuple(ir.Var(b.name) for b in inst.binders)
+        dty = ir.DictTy(cls, inst.head)
+        bs = inst.binders if decl.explicit_params else tuple(
+            Binder(b.name, b.ty, b.expl if b.expl != Expl.EXPLICIT else Expl.IMPLICIT) for b in inst.binders)
+        if bs:
+            env.defs[n] = ir.Lam(bs, ir.DictCon(inst, vars_))
+            env.scope[decl.instance_name] = TopB(n, ir.Pi(bs, None, dty))
+        else:
+            env.defs[n] = ir.DictCon(inst, ())
+            env.scope[decl.instance_name] = TopB(n, dty)
+    return Nothing()
+
+
+def _let_name(m: S.Let) -> str:
+    if isinstance(m.pat, S.PVar):
+        return m.pat.name
+    raise TypeErr("instance methods must be named", m.span)

@@ -1,0 +1,59 @@
+"""The top-level environment seen by inference: what each source name means."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ..core import ir
+from ..core.ir import Expr
+from ..names import Name
+
+
+@dataclass(frozen=True)
+class LocalB:
+    name: Name
+    ty: Expr
+
+
+@dataclass(frozen=True)
+class TopB:
+    """A top-level value or function; its Core definition is in `TopEnv.defs`."""
+
+    name: Name
+    ty: Expr
+
+
+@dataclass(frozen=True)
+class ConB:
+    data: ir.DataDef
+    index: int
+
+
+@dataclass(frozen=True)
+class TyConB:
+    data: ir.DataDef
+
+
+@dataclass(frozen=True)
+class ClassB:
+    cls: ir.ClassDef
+
+
+Binding = LocalB | TopB | ConB | TyConB | ClassB
+
+
+@dataclass
+class TopEnv:
+    """Everything defined at top level so far (prelude, imports, earlier blocks)."""
+
+    scope: dict[str, Binding] = field(default_factory=dict)
+    defs: dict[Name, Expr] = field(default_factory=dict)
+    aliases: set[Name] = field(default_factory=set)          # type-level defs unfolded by whnf
+    instances: dict[str, list[ir.InstanceDef]] = field(default_factory=dict)
+    classes: dict[str, ir.ClassDef] = field(default_factory=dict)
+
+    def data_named(self, name: str) -> ir.DataDef | None:
+        b = self.scope.get(name)
+        return b.data if isinstance(b, TyConB) else None
+
+    def instances_of(self, cls: ir.ClassDef) -> list[ir.InstanceDef]:
+        return self.instances.setdefault(cls.name, [])

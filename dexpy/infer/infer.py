@@ -1,0 +1,778 @@
+"""Bidirectional type inference: surface expressions -> Core terms.
+
+`Infer` elaborates one declaration: `infer(e)` returns (core, type),
+`check(e, ty)` returns core. Implicit arguments become metavariables, class
+constraints become dictionary metas solved by `synth` (deferred until their
+types are known). No let-generalization: polymorphism comes from `given`.
+"""
+from __future__ import annotations
+
+from collections import ChainMap
+
+from ..core import ir
+from ..core.ir import Binder, Expr, Meta
+from ..core.pretty import pp_type
+from ..core.traverse import subst, zonk
+from ..errors import NameErr, TypeErr, mismatch, not_in_scope
+from ..names import NameSupply
+from ..source import NO_SPAN, Span
+from ..syntax import surface as S
+from ..syntax.surface import Expl
+from .env import Binding, ClassB, ConB, LocalB, TopB, TopEnv, TyConB
+from .prims import prim_result_type
+from .unify import UnifyFail, Unifier, whnf
+
+Given = tuple[Expr, ir.DictTy]
+
+
+class Infer:
+    """The state of inferring one top-level declaration."""
+
+    def __init__(self, env: TopEnv, names: NameSupply) -> None:
+        self.env = env
+        self.names = names
+        self.u = Unifier(env)
+        self.scope: ChainMap[str, Binding] = ChainMap({}, env.scope)
+        self.givens: list[Given] = []
+        self.pending: list[tuple[ir.MetaCell, Span, tuple[Given, ...]]] = []
+        self.meta_count = 0
+
+    # === metas, scopes, errors ===
+
+    def fresh_meta(self, ty: Expr | None, hint: str = "", default: Expr | None = None) -> Meta:
+        self.meta_count += 1
+        return Meta(ir.MetaCell(self.meta_count, ty, hint, default))
+
+    def dict_meta(self, ty: Expr, span: Span) -> Meta:
+        m = self.fresh_meta(ty, "d")
+        self.pending.append((m.cell, span, tuple(self.givens)))
+        return m
+
+    def unify(self, expected: Expr, actual: Expr, span: Span) -> None:
+        try:
+            self.u.unify(expected, actual)
+        except UnifyFail:
+            raise mismatch(pp_type(zonk(expected)), pp_type(zonk(actual)), span) from None
+
+    def lookup(self, name: str, span: Span) -> Binding:
+        b = self.scope.get(name)
+        if b is None:
+            raise not_in_scope(name, span)
+        return b
+
+    def push(self) -> None:
+        self.scope = self.scope.new_child()
+
+    def pop(self) -> None:
+        self.scope = self.scope.parents
+
+    def bind_local(self, name: str | None, ty: Expr) -> ir.Name:
+        n = self.names.fresh(name or "_")
+        if name is not None:
+            self.scope[name] = LocalB(n, ty)
+        return n
+
+    def add_given(self, term: Expr, ty: Expr) -> None:
+        t = whnf(ty, self.env)
+        if isinstance(t, ir.DictTy):
+            self.givens.append((term, t))
+
+    # === entry points ===
+
+    def infer(self, e: S.Expr) -> tuple[Expr, Expr]:
+        """Elaborates `e`, returning its Core term and type."""
+        core, ty = self._infer(e)
+        return core, ty
+
+    def check(self, e: S.Expr, ty: Expr) -> Expr:
+        """Elaborates `e` against the expected type `ty`."""
+        t = whnf(ty, self.env)
+        match e:
+            case S.NatLit(v) | S.IntLit(v) if isinstance(t, ir.BaseTy):
+                return _lit(v, t)
+            case S.FloatLit(v) if isinstance(t, ir.BaseTy) and t.name == "Float64":
+                return ir.Lit(v, t)
+            case S.Lam() if isinstance(t, ir.Pi):
+                return self.check_lam(e, t)
+            case S.For() if isinstance(t, ir.TabPi) and len(e.binders) >= 1:
+                return self.check_for(e, t)
+            case S.TabCon(elems) if isinstance(t, ir.TabPi):
+                core = ir.TabCon(t.body, tuple(self.check(x, t.body) for x in elems))
+                self.unify(t.ix, self.fin_type(_nat(len(elems))), e.span)
+                return core
+            case S.Do(block):
+                return self.check_block(block, ty)
+            case S.If(cond, then, else_):
+                return self.elab_if(cond, then, else_, ty, e.span)
+            case S.Case(scrut, alts):
+                return self.elab_case(scrut, alts, ty, e.span)
+            case S.Hole():
+                return self.fresh_meta(ty, "h")
+        core, actual = self._infer(e)
+        core, actual = self.instantiate(core, actual, e.span, full=False)
+        self.unify(ty, actual, e.span)
+        return core
+
+    def check_type(self, e: S.Expr) -> Expr:
+        """Elaborates a type expression (its kind is not checked beyond inference)."""
+        core, _ = self.infer(e)
+        return core
+
+    # === expressions ===
+
+    def _infer(self, e: S.Expr) -> tuple[Expr, Expr]:
+        match e:
+            case S.Var(name):
+                return self.instantiate(*self.infer_var(name, e.span), e.span)
+            case S.NatLit(v):
+                return self.over_lit(v, False, e.span)
+            case S.IntLit(v):
+                return self.over_lit(v, True, e.span)
+            case S.FloatLit(v):
+                ty = ir.BaseTy("Float32")
+                return ir.Lit(v, ty), ty
+            case S.CharLit(v):
+                ty = ir.BaseTy("Word8")
+                return ir.Lit(v, ty), ty
+            case S.StrLit(v):
+                chars = S.TabCon(tuple(S.CharLit(c, span=e.span) for c in v), span=e.span)
+                return self._infer(S.App(S.Var("to_list", span=e.span), (chars,), span=e.span))
+            case S.Hole():
+                ty = self.fresh_meta(ir.TYPE, "t")
+                return self.fresh_meta(ty, "h"), ty
+            case S.App(fn, args, named):
+                return self.infer_app(fn, args, named, e.span)
+            case S.Lam():
+                return self.infer_lam(e)
+            case S.Pi():
+                return self.elab_pi(e), ir.TYPE
+            case S.TabPi(binder, ix, body):
+                ixc = self.check_type(ix)
+                d = self.dict_meta(self.ix_dict_ty(ixc), e.span)
+                self.push()
+                n = self.bind_local(binder, ixc)
+                bodyc = self.check_type(body)
+                self.pop()
+                return ir.TabPi(n, ixc, d, bodyc), ir.TYPE
+            case S.For():
+                return self.infer_for(e)
+            case S.Index(tab, idxs):
+                core, ty = self.infer(tab)
+                for i in idxs:
+                    core, ty = self.index(core, ty, i, e.span)
+                return core, ty
+            case S.Field(obj, fld):
+                return self.infer_field(obj, fld, e.span)
+            case S.RefSlice(ref, idx):
+                return self.infer_app(S.Var("!", span=e.span), (ref, idx), (), e.span)
+            case S.FromOrdinal(o, ix):
+                return self.infer_app(S.Var("from_ordinal", span=e.span), (o,), (("n", ix),), e.span)
+            case S.TabCon(elems):
+                if not elems:
+                    raise TypeErr("Can't infer the type of an empty table literal", e.span)
+                first, ety = self.infer(elems[0])
+                rest = tuple(self.check(x, ety) for x in elems[1:])
+                n = self.names.fresh("i")
+                fin = self.fin_type(_nat(len(elems)))
+                return ir.TabCon(ety, (first,) + rest), ir.TabPi(n, fin, self.fin_dict(fin), ety)
+            case S.Tuple(elems):
+                pairs = [self.infer(x) for x in elems]
+                return ir.TupleCon(tuple(c for c, _ in pairs)), ir.TupleTy(tuple(t for _, t in pairs))
+            case S.Ann(expr, ty):
+                t = self.check_type(ty)
+                return self.check(expr, t), t
+            case S.Do(block):
+                return self.infer_block(block)
+            case S.If(cond, then, else_):
+                ty = self.fresh_meta(ir.TYPE, "t")
+                return self.elab_if(cond, then, else_, ty, e.span), ty
+            case S.Case(scrut, alts):
+                ty = self.fresh_meta(ir.TYPE, "t")
+                return self.elab_case(scrut, alts, ty, e.span), ty
+            case S.Prim(name, args):
+                return self.infer_prim(name, args, e.span)
+            case S.DepPair(l, r):
+                lc, lt = self.infer(l)
+                rc, rt = self.infer(r)
+                n = self.names.fresh("x")
+                ty = ir.DepPairTy(n, lt, rt)
+                return ir.DepPair(lc, rc, ty), ty
+            case S.DepPairTy(binder, lhs, rhs, _):
+                lc = self.check_type(lhs)
+                self.push()
+                n = self.bind_local(binder, lc)
+                rc = self.check_type(rhs)
+                self.pop()
+                return ir.DepPairTy(n, lc, rc), ir.TYPE
+            case S.EffectRow():
+                return ir.EffRow((), None), ir.Kind("Effects")
+        raise TypeErr(f"Not supported yet: {type(e).__name__}", e.span)
+
+    def over_lit(self, v: int, signed: bool, span: Span) -> tuple[Expr, Expr]:
+        default = ir.BaseTy("Int32") if signed else ir.NAT
+        ty = self.fresh_meta(ir.TYPE, "t", default=default)
+        cls = self.env.classes.get("FromInteger" if signed else "FromUnsignedInteger")
+        d: Expr = self.dict_meta(ir.DictTy(cls, (ty,)), span) if cls else ir.UNIT
+        return ir.OverLit(v, ty, d, signed), ty
+
+    def infer_var(self, name: str, span: Span) -> tuple[Expr, Expr]:
+        b = self.lookup(name, span)
+        match b:
+            case LocalB(n, ty) | TopB(n, ty):
+                return ir.Var(n), ty
+            case ConB(data, idx):
+                return self.con_term(data, idx)
+            case TyConB(data):
+                return self.tycon_term(data)
+            case ClassB(cls):
+                return self.class_term(cls)
+        raise NameErr(f"unexpected binding for {name}", span)
+
+    def instantiate(self, core: Expr, ty: Expr, span: Span, full: bool = True) -> tuple[Expr, Expr]:
+        """Fills leading implicit/class binders of a function type with metas.
+
+        An implicitly-applied (`->>`) function with no explicit binders is applied."""
+        t = whnf(ty, self.env)
+        if not isinstance(t, ir.Pi) or not t.binders and not t.implicit_app:
+            return core, ty
+        if any(b.expl == Expl.EXPLICIT for b in t.binders):
+            if not full or t.binders[0].expl == Expl.EXPLICIT:
+                return core, ty
+            return self.eta_instantiate(core, t, span)
+        if not t.implicit_app and t.binders:
+            inner = whnf(t.result, self.env)
+            if not isinstance(inner, ir.Pi):
+                return core, ty
+        args, sub = self.fill_binders(t.binders, [], {}, span)
+        return self.instantiate(ir.App(core, tuple(args)), subst(t.result, sub), span, full)
+
+    def eta_instantiate(self, core: Expr, t: ir.Pi, span: Span) -> tuple[Expr, Expr]:
+        """`f` with implicit and explicit binders used as a value: \\xs. f(?, d, xs)."""
+        sub: dict = {}
+        args: list[Expr] = []
+        new_binders: list[Binder] = []
+        for b in t.binders:
+            bty = subst(b.ty, sub)
+            if b.expl == Expl.EXPLICIT:
+                n = self.names.fresh(b.name.hint)
+                new_binders.append(Binder(n, bty))
+                a: Expr = ir.Var(n)
+            elif b.expl == Expl.IMPLICIT:
+                a = self.fresh_meta(bty, b.name.hint)
+            else:
+                a = self.dict_meta(bty, span)
+            sub[b.name] = a
+            args.append(a)
+        body = ir.App(core, tuple(args))
+        return ir.Lam(tuple(new_binders), body), ir.Pi(tuple(new_binders), t.eff, subst(t.result, sub))
+
+    def fill_binders(self, binders: tuple[Binder, ...], args: list[S.Expr],
+                     named: dict[str, S.Expr], span: Span) -> tuple[list[Expr], dict]:
+        sub: dict = {}
+        out: list[Expr] = []
+        for b in binders:
+            bty = subst(b.ty, sub)
+            if b.expl == Expl.IMPLICIT:
+                if b.name.hint in named:
+                    a = self.check(named.pop(b.name.hint), bty)
+                else:
+                    a = self.fresh_meta(bty, b.name.hint)
+            elif b.expl == Expl.CLASS:
+                a = self.dict_meta(bty, span)
+            else:
+                if not args:
+                    raise TypeErr("Not enough arguments provided", span)
+                a = self.check(args.pop(0), bty)
+            sub[b.name] = a
+            out.append(a)
+        return out, sub
+
+    def infer_app(self, fn: S.Expr, args: tuple[S.Expr, ...], named: tuple[tuple[str, S.Expr], ...],
+                  span: Span) -> tuple[Expr, Expr]:
+        if isinstance(fn, S.Field):
+            method = self.struct_method(fn)
+            if method is not None:
+                args = (fn.obj,) + args
+                fn = method
+        if isinstance(fn, S.Var):
+            core, ty = self.infer_var(fn.name, fn.span)
+        else:
+            core, ty = self.infer(fn)
+        return self.apply(core, ty, list(args), dict(named), span, first=True)
+
+    def apply(self, core: Expr, ty: Expr, args: list[S.Expr], named: dict[str, S.Expr],
+              span: Span, first: bool) -> tuple[Expr, Expr]:
+        t = whnf(ty, self.env)
+        if not isinstance(t, ir.Pi):
+            if not args and not named and not first:
+                return core, ty
+            if isinstance(t, ir.TabPi) and len(args) == 1:
+                return self.index(core, t, args[0], span)
+            raise mismatch("a function type", pp_type(zonk(ty)), span)
+        n_explicit = sum(b.expl == Expl.EXPLICIT for b in t.binders)
+        if n_explicit > len(args):
+            raise TypeErr(f"Wrong number of positional arguments provided. Expected {n_explicit} "
+                          f"but got {len(args)}", span)
+        vals, sub = self.fill_binders(t.binders, args, named, span)
+        result = ir.App(core, tuple(vals))
+        rty = subst(t.result, sub)
+        if args or (n_explicit == 0 and not t.implicit_app and isinstance(whnf(rty, self.env), ir.Pi)
+                    and first):
+            return self.apply(result, rty, args, named, span, first=False)
+        if named:
+            raise TypeErr(f"Unexpected named argument: {next(iter(named))}", span)
+        return self.instantiate(result, rty, span, full=False)
+
+    def index(self, tab: Expr, ty: Expr, i: S.Expr, span: Span) -> tuple[Expr, Expr]:
+        t = whnf(ty, self.env)
+        if isinstance(t, Meta):
+            ix = self.fresh_meta(ir.TYPE, "n")
+            el = self.fresh_meta(ir.TYPE, "a")
+            t = ir.TabPi(self.names.fresh("i"), ix, self.dict_meta(self.ix_dict_ty(ix), span), el)
+            self.unify(t, ty, span)
+        if not isinstance(t, ir.TabPi):
+            raise mismatch("a table type", pp_type(zonk(ty)), span)
+        ic = self.check(i, t.ix)
+        return ir.TabApp(tab, ic, t.dict), subst(t.body, {t.name: ic})
+
+    def infer_field(self, obj: S.Expr, fld: str | int, span: Span) -> tuple[Expr, Expr]:
+        method = self.struct_method(S.Field(obj, fld, span=span))
+        if method is not None:
+            return self.infer_app(method, (obj,), (), span)
+        core, ty = self.infer(obj)
+        t = whnf(ty, self.env)
+        match t:
+            case ir.TupleTy(elems) if isinstance(fld, int) and fld < len(elems):
+                return ir.Proj(core, fld), elems[fld]
+            case ir.TyCon(data, args) if len(data.cons) == 1:
+                idx = _field_index(data, fld)
+                if idx is not None:
+                    con = data.cons[0]
+                    sub = {p.name: a for p, a in zip(data.params, args)}
+                    for j, f in enumerate(con.fields[:idx]):
+                        sub[f.name] = ir.Proj(core, j)
+                    return ir.Proj(core, idx), subst(con.fields[idx].ty, sub)
+            case ir.RefTy(heap, elem):
+                et = whnf(elem, self.env)
+                if isinstance(fld, int) and isinstance(et, ir.TupleTy):
+                    return ir.PrimOp("projRef", (core, ir.Lit(fld, ir.NAT))), ir.RefTy(heap, et.elems[fld])
+                if isinstance(et, ir.TyCon) and len(et.data.cons) == 1:
+                    idx = _field_index(et.data, fld)
+                    if idx is not None:
+                        sub = {p.name: a for p, a in zip(et.data.params, et.args)}
+                        fty = subst(et.data.cons[0].fields[idx].ty, sub)
+                        return ir.PrimOp("projRef", (core, ir.Lit(idx, ir.NAT))), ir.RefTy(heap, fty)
+            case ir.TabPi() if isinstance(fld, str):
+                return self.index(core, t, S.Var(fld, span=span), span)
+        known = ""
+        if isinstance(t, ir.TyCon):
+            known = f"\nKnown fields are: [{', '.join(t.data.field_names)}]"
+        raise TypeErr(f"Can't resolve field {fld} of type {pp_type(zonk(ty))}{known}", span)
+
+    def struct_method(self, f: S.Field) -> S.Expr | None:
+        """`p.method` where p's type is a struct with that method: the method's Var."""
+        if not isinstance(f.field, str) or not isinstance(f.obj, S.Var):
+            return None
+        b = self.scope.get(f.obj.name)
+        if not isinstance(b, (LocalB, TopB)):
+            return None
+        t = whnf(b.ty, self.env)
+        if isinstance(t, ir.TyCon) and f.field in t.data.methods:
+            return S.Var(f"{t.data.name}.{f.field}", span=f.span)
+        return None
+
+    # === functions ===
+
+    def elab_params(self, params: tuple[S.Param, ...]) -> list[Binder]:
+        """Binds params in the current scope, in order; class params become givens."""
+        out: list[Binder] = []
+        for p in params:
+            if p.expl == Expl.CLASS:
+                ty = self.check_type(p.ty) if p.ty is not None else self.fresh_meta(ir.TYPE)
+                n = self.bind_local(p.name, ty)
+                self.add_given(ir.Var(n), ty)
+                out.append(Binder(n, ty, Expl.CLASS))
+                continue
+            ty = self.check_type(p.ty) if p.ty is not None else self.fresh_meta(ir.TYPE, p.name or "t")
+            n = self.bind_local(p.name, ty)
+            out.append(Binder(n, ty, p.expl))
+            for c in p.constraints:
+                cty = self.constraint_type(c, ir.Var(n), p.span)
+                d = self.names.fresh("d")
+                self.add_given(ir.Var(d), cty)
+                out.append(Binder(d, cty, Expl.CLASS))
+        return out
+
+    def constraint_type(self, cls_expr: S.Expr, arg: Expr, span: Span) -> Expr:
+        core, _ = self.infer(cls_expr)
+        t = whnf(core, self.env)
+        if isinstance(t, ir.Lam):  # a class applied by `|`: Cls is \a. DictTy
+            return ir.App(t, (arg,))
+        raise TypeErr("Expected a class name after `|`", span)
+
+    def elab_pi(self, e: S.Pi) -> Expr:
+        self.push()
+        saved = len(self.givens)
+        binders = self.elab_params(_givens_first(e.params))
+        result = self.check_type(e.result)
+        del self.givens[saved:]
+        self.pop()
+        return ir.Pi(tuple(binders), self.elab_effects(e.effects), result, e.implicit_app)
+
+    def elab_effects(self, row: S.EffectRow | None) -> Expr | None:
+        if row is None or (not row.effects and row.tail is None):
+            return None
+        effs = []
+        for eff in row.effects:
+            heap = None
+            if eff.heap is not None:
+                heap, _ = self.infer(eff.heap)
+            effs.append((eff.kind, heap))
+        tail = None
+        if row.tail is not None:
+            b = self.scope.get(row.tail)
+            tail = ir.Var(b.name) if isinstance(b, (LocalB, TopB)) else None
+        return ir.EffRow(tuple(effs), tail)
+
+    def infer_lam(self, e: S.Lam) -> tuple[Expr, Expr]:
+        self.push()
+        saved = len(self.givens)
+        binders = self.elab_params(e.params)
+        if e.result is not None:
+            rty = self.check_type(e.result)
+            body = self.check_block(e.body, rty)
+        else:
+            body, rty = self.infer_block(e.body)
+        del self.givens[saved:]
+        self.pop()
+        return ir.Lam(tuple(binders), body), ir.Pi(tuple(binders), self.elab_effects(e.effects), rty)
+
+    def check_lam(self, e: S.Lam, t: ir.Pi) -> Expr:
+        self.push()
+        saved = len(self.givens)
+        params = list(e.params)
+        binders: list[Binder] = []
+        sub: dict = {}
+        for b in t.binders:
+            bty = subst(b.ty, sub)
+            if b.expl == Expl.EXPLICIT:
+                if not params:
+                    raise TypeErr("Lambda has too few parameters for its expected type", e.span)
+                p = params.pop(0)
+                if p.ty is not None:
+                    self.unify(bty, self.check_type(p.ty), p.span)
+                n = self.bind_local(p.name, bty)
+            else:
+                n = self.names.fresh(b.name.hint)
+                if b.expl == Expl.CLASS:
+                    self.add_given(ir.Var(n), bty)
+            binders.append(Binder(n, bty, b.expl))
+            sub[b.name] = ir.Var(n)
+        if params:
+            raise TypeErr("Lambda has too many parameters for its expected type", e.span)
+        body = self.check_block(e.body, subst(t.result, sub))
+        del self.givens[saved:]
+        self.pop()
+        return ir.Lam(tuple(binders), body)
+
+    # === tables ===
+
+    def for_binder(self, p: S.Param, ix: Expr | None) -> tuple[ir.Name, Expr, Expr]:
+        if p.ty is not None:
+            t = self.check_type(p.ty)
+            if ix is not None:
+                self.unify(ix, t, p.span)
+            ix = t
+        if ix is None:
+            ix = self.fresh_meta(ir.TYPE, "n")
+        d = self.dict_meta(self.ix_dict_ty(ix), p.span)
+        return self.bind_local(p.name, ix), ix, d
+
+    def infer_for(self, e: S.For) -> tuple[Expr, Expr]:
+        p, rest = e.binders[0], e.binders[1:]
+        self.push()
+        n, ix, d = self.for_binder(p, None)
+        if rest:
+            body, bty = self.infer_for(S.For(e.kind, rest, e.body, span=e.span))
+        else:
+            body, bty = self.infer_block(e.body)
+        self.pop()
+        return self.wrap_for(e.kind, n, ix, d, body, bty)
+
+    def check_for(self, e: S.For, t: ir.TabPi) -> Expr:
+        if e.kind in (S.ForKind.FOR_, S.ForKind.ROF_):
+            core, ty = self.infer_for(e)
+            self.unify(t, ty, e.span)
+            return core
+        p, rest = e.binders[0], e.binders[1:]
+        self.push()
+        n, ix, d = self.for_binder(p, t.ix)
+        bty = subst(t.body, {t.name: ir.Var(n)})
+        if rest:
+            body = self.check(S.For(e.kind, rest, e.body, span=e.span), bty)
+        else:
+            body = self.check_block(e.body, bty)
+        self.pop()
+        return ir.For(n, ix, d, body, e.kind == S.ForKind.ROF)
+
+    def wrap_for(self, kind: S.ForKind, n: ir.Name, ix: Expr, d: Expr, body: Expr,
+                 bty: Expr) -> tuple[Expr, Expr]:
+        reverse = kind in (S.ForKind.ROF, S.ForKind.ROF_)
+        loop = ir.For(n, ix, d, body, reverse)
+        if kind in (S.ForKind.FOR_, S.ForKind.ROF_):
+            return ir.Let(self.names.fresh("_"), loop, ir.UNIT), ir.UNIT_TY
+        return loop, ir.TabPi(n, ix, d, bty)
+
+    # === blocks ===
+
+    def infer_block(self, block: S.Block) -> tuple[Expr, Expr]:
+        self.push()
+        lets = [self.elab_decl(d) for d in block.decls]
+        core, ty = self.infer(block.result)
+        self.pop()
+        return _wrap_lets(lets, core), ty
+
+    def check_block(self, block: S.Block, ty: Expr) -> Expr:
+        self.push()
+        lets = [self.elab_decl(d) for d in block.decls]
+        core = self.check(block.result, ty)
+        self.pop()
+        return _wrap_lets(lets, core)
+
+    def elab_decl(self, d: S.Decl) -> list[tuple[ir.Name, Expr]]:
+        """A local declaration: the lets it binds (its names enter the scope)."""
+        match d:
+            case S.Let(pat, ann, rhs):
+                if ann is not None:
+                    ty = self.check_type(ann)
+                    core = self.check(rhs, ty)
+                else:
+                    core, ty = self.infer(rhs)
+                    core, ty = self.instantiate(core, ty, d.span, full=False)
+                return self.bind_pattern(pat, core, ty)
+            case S.Def():
+                core, ty = self.elab_def(d)
+                n = self.names.fresh(d.name)
+                self.scope[d.name] = LocalB(n, ty)
+                return [(n, core)]
+            case S.ExprDecl(expr):
+                core, _ = self.infer(expr)
+                return [(self.names.fresh("_"), core)]
+            case S.Pass():
+                return []
+        raise TypeErr("unsupported declaration", getattr(d, "span", NO_SPAN))
+
+    def elab_def(self, d: S.Def) -> tuple[Expr, Expr]:
+        """A def's Core lambda and Pi type; givens scope first, then explicit params."""
+        self.push()
+        saved = len(self.givens)
+        binders = self.elab_params(_givens_first(d.params))
+        rty = self.check_type(d.result) if d.result is not None else self.fresh_meta(ir.TYPE, "r")
+        body = self.check_block(d.body, rty)
+        del self.givens[saved:]
+        self.pop()
+        ty = ir.Pi(tuple(binders), self.elab_effects(d.effects), rty, d.implicit_app)
+        return ir.Lam(tuple(binders), body), ty
+
+    def bind_pattern(self, pat: S.Pat, core: Expr, ty: Expr) -> list[tuple[ir.Name, Expr]]:
+        match pat:
+            case S.PVar(name):
+                n = self.names.fresh(name)
+                self.scope[name] = LocalB(n, ty)
+                return [(n, core)]
+            case S.PHole():
+                return [(self.names.fresh("_"), core)]
+        tmp = self.names.fresh("pat")
+        out: list[tuple[ir.Name, Expr]] = [(tmp, core)]
+        t = whnf(ty, self.env)
+        match pat:
+            case S.PTuple(elems):
+                if not isinstance(t, ir.TupleTy):
+                    tys = tuple(self.fresh_meta(ir.TYPE) for _ in elems)
+                    self.unify(ir.TupleTy(tys), ty, pat.span)
+                    t = ir.TupleTy(tys)
+                if len(t.elems) != len(elems):
+                    raise mismatch(pp_type(zonk(t)), f"a tuple of {len(elems)}", pat.span)
+                for i, p in enumerate(elems):
+                    out += self.bind_pattern(p, ir.Proj(ir.Var(tmp), i), t.elems[i])
+                return out
+            case S.PCon(con, args):
+                b = self.lookup(con, pat.span)
+                if not isinstance(b, ConB):
+                    raise TypeErr(f"Not a data constructor: {con}", pat.span)
+                if len(b.data.cons) != 1:
+                    raise TypeErr("sum type constructor in can't-fail pattern", pat.span)
+                ftys = self.con_field_types(b.data, 0, ir.Var(tmp), ty, pat.span)
+                for i, (p, fty) in enumerate(zip(args, ftys)):
+                    out += self.bind_pattern(p, ir.Proj(ir.Var(tmp), i), fty)
+                return out
+        raise TypeErr("Unsupported pattern", pat.span)
+
+    def con_field_types(self, data: ir.DataDef, idx: int, scrut: Expr, ty: Expr,
+                        span: Span) -> list[Expr]:
+        params = [self.fresh_meta(p.ty, p.name.hint) for p in data.params]
+        self.unify(ir.TyCon(data, tuple(params)), ty, span)
+        sub = {p.name: a for p, a in zip(data.params, params)}
+        out = []
+        for j, f in enumerate(data.cons[idx].fields):
+            out.append(subst(f.ty, sub))
+            sub[f.name] = ir.Proj(scrut, j)
+        return out
+
+    # === case and if ===
+
+    def elab_if(self, cond: S.Expr, then: S.Block, else_: S.Block | None, ty: Expr,
+                span: Span) -> Expr:
+        bool_def = self.env.data_named("Bool")
+        if bool_def is None:
+            raise TypeErr("`if` needs the prelude's Bool", span)
+        c = self.check(cond, ir.TyCon(bool_def, ()))
+        if else_ is None:
+            self.unify(ty, ir.UNIT_TY, span)
+            f_body: Expr = ir.UNIT
+        else:
+            f_body = self.check_block(else_, ty)
+        t_body = self.check_block(then, ty)
+        return ir.Case(c, bool_def, (ir.Alt(0, (), f_body), ir.Alt(1, (), t_body)))
+
+    def elab_case(self, scrut: S.Expr, alts: tuple[S.Alt, ...], ty: Expr, span: Span) -> Expr:
+        sc, sty = self.infer(scrut)
+        tmp = self.names.fresh("scrut")
+        data = self.case_data(sty, alts, span)
+        if data is None:  # only irrefutable patterns
+            alt = alts[0]
+            self.push()
+            lets = self.bind_pattern(alt.pat, ir.Var(tmp), sty)
+            body = self.check_block(alt.body, ty)
+            self.pop()
+            return ir.Let(tmp, sc, _wrap_lets(lets, body))
+        core_alts: dict[int, ir.Alt] = {}
+        default: Expr | None = None
+        for alt in alts:
+            self.push()
+            if isinstance(alt.pat, (S.PHole, S.PVar)) and self.con_of(alt.pat) is None:
+                lets = self.bind_pattern(alt.pat, ir.Var(tmp), sty)
+                body = _wrap_lets(lets, self.check_block(alt.body, ty))
+                if default is None:
+                    default = body
+                self.pop()
+                continue
+            con, subpats = self.con_of(alt.pat)  # type: ignore[misc]
+            idx = data.cons.index(con)
+            names = [self.names.fresh("f") for _ in con.fields]
+            ftys = self.con_field_types(data, idx, ir.Var(tmp), sty, alt.span)
+            if len(subpats) != len(ftys):
+                raise TypeErr(f"Wrong number of arguments to constructor {con.name}", alt.span)
+            lets: list[tuple[ir.Name, Expr]] = []
+            for n, p, fty in zip(names, subpats, ftys):
+                self.scope["\0" + str(n)] = LocalB(n, fty)
+                lets += self.bind_pattern(p, ir.Var(n), fty)
+            body = _wrap_lets(lets, self.check_block(alt.body, ty))
+            self.pop()
+            if idx not in core_alts:
+                core_alts[idx] = ir.Alt(idx, tuple(names), body)
+        return ir.Let(tmp, sc, ir.Case(ir.Var(tmp), data, tuple(core_alts[k] for k in sorted(core_alts)),
+                                       default))
+
+    def con_of(self, pat: S.Pat) -> tuple[ir.ConDef, tuple[S.Pat, ...]] | None:
+        match pat:
+            case S.PCon(name, args) | S.PVar(name) as p:
+                b = self.scope.get(name)
+                if isinstance(b, ConB):
+                    return b.data.cons[b.index], (args if isinstance(p, S.PCon) else ())
+                if isinstance(p, S.PCon):
+                    raise not_in_scope(name, pat.span)
+        return None
+
+    def case_data(self, sty: Expr, alts: tuple[S.Alt, ...], span: Span) -> ir.DataDef | None:
+        t = whnf(sty, self.env)
+        if isinstance(t, ir.TyCon) and len(t.data.cons) > 1:
+            return t.data
+        for alt in alts:
+            c = self.con_of(alt.pat)
+            if c is not None:
+                b = self.scope[c[0].name] if c[0].name in self.scope else None
+                if isinstance(b, ConB):
+                    return b.data
+        return None
+
+    # === prims ===
+
+    def infer_prim(self, name: str, args: tuple[S.Expr, ...], span: Span) -> tuple[Expr, Expr]:
+        cores: list[Expr] = []
+        tys: list[Expr] = []
+        for a in args:
+            c, t = self.infer(a)
+            c, t = self.instantiate(c, t, span, full=False)
+            cores.append(c)
+            tys.append(t)
+        return prim_result_type(self, name, cores, tys, span)
+
+    # === types and dictionaries ===
+
+    def fin_type(self, n: Expr) -> Expr:
+        from .builtins import FIN
+        return ir.TyCon(FIN, (n,))
+
+    def ix_dict_ty(self, ix: Expr) -> Expr:
+        cls = self.env.classes.get("Ix")
+        if cls is None:
+            return ir.UNIT_TY
+        return ir.DictTy(cls, (ix,))
+
+    def fin_dict(self, fin: Expr) -> Expr:
+        return self.dict_meta(self.ix_dict_ty(fin), NO_SPAN)
+
+    def con_term(self, data: ir.DataDef, idx: int) -> tuple[Expr, Expr]:
+        """A constructor as a function of its data params (implicit) and fields."""
+        con = data.cons[idx]
+        ps = [Binder(p.name, p.ty, Expl.IMPLICIT) for p in data.params]
+        fs = list(con.fields)
+        body = ir.Con(data, idx, tuple(ir.Var(p.name) for p in ps), tuple(ir.Var(f.name) for f in fs))
+        result = ir.TyCon(data, tuple(ir.Var(p.name) for p in ps))
+        if not fs:
+            if not ps:
+                return body, result
+            return ir.Lam(tuple(ps), body), ir.Pi(tuple(ps), None, result, implicit_app=True)
+        bs = tuple(ps) + tuple(fs)
+        return ir.Lam(bs, body), ir.Pi(bs, None, result)
+
+    def tycon_term(self, data: ir.DataDef) -> tuple[Expr, Expr]:
+        if not data.params:
+            return ir.TyCon(data, ()), ir.TYPE
+        bs = tuple(Binder(p.name, p.ty, Expl.EXPLICIT) for p in data.params)
+        return (ir.Lam(bs, ir.TyCon(data, tuple(ir.Var(b.name) for b in bs))),
+                ir.Pi(bs, None, ir.TYPE))
+
+    def class_term(self, cls: ir.ClassDef) -> tuple[Expr, Expr]:
+        bs = tuple(Binder(p.name, p.ty, Expl.EXPLICIT) for p in cls.params)
+        return ir.Lam(bs, ir.DictTy(cls, tuple(ir.Var(b.name) for b in bs))), ir.Pi(bs, None, ir.TYPE)
+
+
+def _field_index(data: ir.DataDef, fld: str | int) -> int | None:
+    n = len(data.cons[0].fields)
+    if isinstance(fld, int):
+        return fld if fld < n else None
+    if fld in data.field_names:
+        return data.field_names.index(fld)
+    return None
+
+
+def _givens_first(params: tuple[S.Param, ...]) -> tuple[S.Param, ...]:
+    return (tuple(p for p in params if p.expl != Expl.EXPLICIT)
+            + tuple(p for p in params if p.expl == Expl.EXPLICIT))
+
+
+def _wrap_lets(lets: list[list[tuple[ir.Name, Expr]]], body: Expr) -> Expr:
+    for group in reversed(lets):
+        for name, rhs in reversed(group):
+            body = ir.Let(name, rhs, body)
+    return body
+
+
+def _nat(n: int) -> Expr:
+    return ir.Lit(n, ir.NAT)
+
+
+def _lit(v: int, t: ir.BaseTy) -> Expr:
+    return ir.Lit(float(v) if t.name.startswith("Float") else v, t)

@@ -1,0 +1,146 @@
+"""Typeclass dictionary synthesis: givens (with superclass closure) first, then instances.
+
+A goal whose class arguments still hold unsolved metavariables is deferred;
+`solve_all` retries deferred goals while progress is made, then applies
+literal defaulting (Nat / Int32) and tries once more.
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from ..core import ir
+from ..core.ir import Expr
+from ..core.pretty import pp_type
+from ..core.traverse import metas_of, subst, zonk
+from ..errors import TypeErr
+from ..source import Span
+from ..syntax.surface import Expl
+from .unify import UnifyFail, whnf
+
+if TYPE_CHECKING:
+    from .infer import Given, Infer
+
+
+class Defer(Exception):
+    pass
+
+
+def solve_all(inf: Infer, final: bool = True) -> None:
+    """Solves every pending dictionary goal (errors on the ones that cannot be)."""
+    while _solve_round(inf, strict=False):
+        pass
+    if not final:
+        return
+    _apply_defaults(inf)
+    while _solve_round(inf, strict=False):
+        pass
+    _solve_round(inf, strict=True)
+
+
+def _solve_round(inf: Infer, strict: bool) -> bool:
+    progress = False
+    pending, inf.pending = inf.pending, []
+    for cell, span, givens in pending:
+        if cell.solution is not None:
+            progress = True
+            continue
+        try:
+            cell.solution = synth(inf, zonk(cell.ty), span, givens, strict)
+            progress = True
+        except Defer:
+            inf.pending.append((cell, span, givens))
+    return progress
+
+
+def _apply_defaults(inf: Infer) -> None:
+    for cell, _, _ in inf.pending:
+        for m in metas_of(cell.ty):
+            if m.default is not None and m.solution is None:
+                m.solution = m.default
+
+
+def synth(inf: Infer, goal: Expr, span: Span, givens: tuple[Given, ...], strict: bool) -> Expr:
+    """A dictionary for `goal` (a DictTy), or Defer while it is ambiguous."""
+    g = whnf(goal, inf.env)
+    if not isinstance(g, ir.DictTy):
+        if isinstance(g, ir.TupleTy) and not g.elems:
+            return ir.UNIT
+        raise Defer() if not strict else TypeErr(f"Not a class constraint: {pp_type(g)}", span)
+    if g.cls.name == "Data":
+        return ir.DataDict(g.args[0])
+    for term, gty in _given_closure(inf, givens):
+        if gty.cls is g.cls and _matches(inf, gty.args, g.args):
+            return term
+    candidates = []
+    for inst in inf.env.instances_of(g.cls):
+        mark = inf.u.mark()
+        args = [inf.fresh_meta(b.ty, b.name.hint) for b in inst.binders]
+        sub = {b.name: a for b, a in zip(inst.binders, args)}
+        try:
+            inf.u.unify_all(tuple(subst(h, sub) for h in inst.head), g.args)
+            candidates.append(inst)
+        except UnifyFail:
+            pass
+        inf.u.undo(mark)
+    has_metas = bool(metas_of(g))
+    if len(candidates) != 1 or (has_metas and not strict and len(candidates) != 1):
+        if has_metas and not strict:
+            raise Defer()
+        if not candidates:
+            raise TypeErr(f"Couldn't synthesize a class dictionary for: {pp_type(zonk(g))}", span)
+        if len(candidates) > 1:
+            raise TypeErr(f"Multiple candidate class dictionaries for: {pp_type(zonk(g))}", span)
+    inst = candidates[0]
+    if has_metas and not strict and not _head_determined(inf, inst, g):
+        raise Defer()
+    return _use_instance(inf, inst, g, span, givens)
+
+
+def _head_determined(inf: Infer, inst: ir.InstanceDef, g: ir.DictTy) -> bool:
+    """True when committing to `inst` cannot wrongly pin down a meta (the
+    goal's metas only sit where the instance head has its own variables)."""
+    for h, a in zip(inst.head, g.args):
+        if isinstance(whnf(a, inf.env), ir.Meta) and not isinstance(h, ir.Var):
+            return False
+    return True
+
+
+def _use_instance(inf: Infer, inst: ir.InstanceDef, g: ir.DictTy, span: Span,
+                  givens: tuple[Given, ...]) -> Expr:
+    sub: dict = {}
+    args: list[Expr] = []
+    for b in inst.binders:
+        bty = subst(b.ty, sub)
+        if b.expl == Expl.CLASS:
+            a: Expr = inf.fresh_meta(bty, "d")
+            inf.pending.append((a.cell, span, givens))  # type: ignore[union-attr]
+        else:
+            a = inf.fresh_meta(bty, b.name.hint)
+        sub[b.name] = a
+        args.append(a)
+    inf.u.unify_all(tuple(subst(h, sub) for h in inst.head), g.args)
+    return ir.DictCon(inst, tuple(args))
+
+
+def _matches(inf: Infer, xs: tuple[Expr, ...], ys: tuple[Expr, ...]) -> bool:
+    mark = inf.u.mark()
+    try:
+        inf.u.unify_all(xs, ys)
+        return True
+    except UnifyFail:
+        inf.u.undo(mark)
+        return False
+
+
+def _given_closure(inf: Infer, givens: tuple[Given, ...]) -> list[Given]:
+    out: list[Given] = []
+    todo = list(givens)
+    while todo:
+        term, ty = todo.pop(0)
+        out.append((term, ty))
+        sub = {p.name: a for p, a in zip(ty.cls.params, ty.args)}
+        for i, sup in enumerate(ty.cls.supers):
+            st = whnf(subst(sup, sub), inf.env)
+            if isinstance(st, ir.DictTy):
+                todo.append((ir.SuperOf(term, i), st))
+    return out

@@ -1,0 +1,166 @@
+"""Cheap reduction (whnf) of types and unification with mutable metavariables.
+
+Equality of types is alpha-equality after cheap reduction: type aliases and
+type-level functions defined at top level are unfolded, beta redexes reduced,
+solved metas followed. Every solution is recorded on a trail so trial
+unification (instance search) can be undone.
+"""
+from __future__ import annotations
+
+import dataclasses
+
+from ..core import ir
+from ..core.ir import Expr, Meta
+from ..core.traverse import map_children, subst
+from .env import TopEnv
+
+
+class UnifyFail(Exception):
+    pass
+
+
+def whnf(e: Expr, env: TopEnv) -> Expr:
+    """Reduces the head of `e` until it is a constructor, a stuck term or a meta."""
+    while True:
+        match e:
+            case Meta(cell) if cell.solution is not None:
+                e = cell.solution
+            case ir.Var(name) if name in env.aliases:
+                e = env.defs[name]
+            case ir.App(fn, args):
+                head = whnf(fn, env)
+                if isinstance(head, ir.Lam) and len(head.binders) == len(args):
+                    e = subst(head.body, {b.name: a for b, a in zip(head.binders, args)})
+                else:
+                    return e if head is fn else ir.App(head, args)
+            case ir.Let(name, rhs, body):
+                e = subst(body, {name: rhs})
+            case ir.OverLit(value, ty, _, _):
+                t = whnf(ty, env)
+                if isinstance(t, ir.BaseTy):
+                    return ir.Lit(value, t)
+                return e
+            case ir.Proj(x, i):
+                x2 = whnf(x, env)
+                if isinstance(x2, ir.TupleCon):
+                    e = x2.elems[i]
+                elif isinstance(x2, ir.Con) and len(x2.data.cons) == 1:
+                    e = x2.args[i]
+                else:
+                    return e
+            case _:
+                return e
+
+
+def normalize(e: Expr, env: TopEnv) -> Expr:
+    """whnf everywhere (used before printing and comparing types)."""
+    return map_children(whnf(e, env), lambda c: normalize(c, env))
+
+
+class Unifier:
+    """Unification with an undo trail."""
+
+    def __init__(self, env: TopEnv) -> None:
+        self.env = env
+        self.trail: list[ir.MetaCell] = []
+
+    def mark(self) -> int:
+        return len(self.trail)
+
+    def undo(self, mark: int) -> None:
+        while len(self.trail) > mark:
+            self.trail.pop().solution = None
+
+    def solve(self, cell: ir.MetaCell, value: Expr) -> None:
+        if _occurs(cell, value):
+            raise UnifyFail("occurs")
+        cell.solution = value
+        self.trail.append(cell)
+
+    def unify(self, a: Expr, b: Expr) -> None:
+        a = whnf(a, self.env)
+        b = whnf(b, self.env)
+        if a is b:
+            return
+        if isinstance(a, Meta):
+            if isinstance(b, Meta) and a.cell is b.cell:
+                return
+            self.solve(a.cell, b)
+            return
+        if isinstance(b, Meta):
+            self.solve(b.cell, a)
+            return
+        if type(a) is not type(b):
+            raise UnifyFail("head")
+        match a, b:
+            case (ir.Var(x), ir.Var(y)):
+                if x != y:
+                    raise UnifyFail("var")
+            case (ir.Lit(), ir.Lit()):
+                if a.value != b.value or a.ty != b.ty:
+                    raise UnifyFail("lit")
+            case (ir.TyCon(d1, args1), ir.TyCon(d2, args2)):
+                if d1 is not d2 or len(args1) != len(args2):
+                    raise UnifyFail("tycon")
+                self.unify_all(args1, args2)
+            case (ir.TabPi(n1, ix1, _, body1), ir.TabPi(n2, ix2, _, body2)):
+                self.unify(ix1, ix2)
+                self.unify(body1, subst(body2, {n2: ir.Var(n1)}))
+            case (ir.Pi(bs1, _, r1, _), ir.Pi(bs2, _, r2, _)):
+                if len(bs1) != len(bs2) or any(x.expl != y.expl for x, y in zip(bs1, bs2)):
+                    raise UnifyFail("pi")
+                ren: dict = {}
+                for x, y in zip(bs1, bs2):
+                    self.unify(x.ty, subst(y.ty, ren))
+                    ren[y.name] = ir.Var(x.name)
+                self.unify(r1, subst(r2, ren))
+            case (ir.DepPairTy(n1, l1, r1), ir.DepPairTy(n2, l2, r2)):
+                self.unify(l1, l2)
+                self.unify(r1, subst(r2, {n2: ir.Var(n1)}))
+            case (ir.DictTy(c1, a1), ir.DictTy(c2, a2)):
+                if c1 is not c2:
+                    raise UnifyFail("class")
+                self.unify_all(a1, a2)
+            case _:
+                self._unify_fields(a, b)
+
+    def unify_all(self, xs: tuple[Expr, ...], ys: tuple[Expr, ...]) -> None:
+        if len(xs) != len(ys):
+            raise UnifyFail("arity")
+        for x, y in zip(xs, ys):
+            self.unify(x, y)
+
+    def _unify_fields(self, a: Expr, b: Expr) -> None:
+        for fld in dataclasses.fields(a):  # type: ignore[arg-type]
+            x, y = getattr(a, fld.name), getattr(b, fld.name)
+            self._unify_value(x, y)
+
+    def _unify_value(self, x: object, y: object) -> None:
+        if isinstance(x, tuple) and isinstance(y, tuple):
+            if len(x) != len(y):
+                raise UnifyFail("arity")
+            for p, q in zip(x, y):
+                self._unify_value(p, q)
+        elif isinstance(x, ir.Binder) and isinstance(y, ir.Binder):
+            self.unify(x.ty, y.ty)
+        elif dataclasses.is_dataclass(x) and not isinstance(x, type) and not isinstance(
+                x, (ir.DataDef, ir.ClassDef, ir.InstanceDef, ir.ConDef)):
+            self.unify(x, y)  # type: ignore[arg-type]
+        elif x is not y and x != y:
+            raise UnifyFail("field")
+
+
+def _occurs(cell: ir.MetaCell, e: Expr) -> bool:
+    found = False
+
+    def go(x: Expr) -> Expr:
+        nonlocal found
+        if isinstance(x, Meta):
+            if x.cell is cell:
+                found = True
+            elif x.cell.solution is not None:
+                go(x.cell.solution)
+            return x
+        return map_children(x, go)
+    go(e)
+    return found
