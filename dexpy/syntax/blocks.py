@@ -93,51 +93,56 @@ def _prose_end(lines: list[str], i: int) -> int:
 
 def _code_end(lines: list[str], i: int) -> int:
     """Index one past the last line of the code block starting at line i."""
-    depth = _bracket_delta(lines[i])
+    depth, in_str = _scan(lines[i], 0, False)
     glue = bool(_GLUE.match(lines[i]))
     end = i + 1
     j = i + 1
     while j < len(lines):
         line = lines[j]
-        if is_output(line) and depth <= 0:
-            break
-        if is_blank(line) or is_comment(line):
-            j += 1
-            continue
-        if not (line[0] in " \t" or depth > 0 or glue):
-            break
-        depth += _bracket_delta(line)
+        open_ = depth > 0 or in_str
+        if not open_:
+            if is_output(line):
+                break
+            if is_blank(line) or is_comment(line):
+                j += 1
+                continue
+            if not (line[0] in " \t" or glue):
+                break
+        depth, in_str = _scan(line, depth, in_str)
         glue = bool(_GLUE.match(line))
         j += 1
         end = j
     return end
 
 
-def _bracket_delta(line: str) -> int:
-    """Net count of opened brackets on a line, skipping strings, chars and comments."""
-    depth = 0
+def _scan(line: str, depth: int, in_str: bool) -> tuple[int, bool]:
+    """Bracket depth and open-string state after a line, skipping chars and comments."""
     k = 0
     n = len(line)
     while k < n:
         c = line[k]
-        if c == '"':
-            k = _skip_quoted(line, k, '"')
+        if in_str:
+            if c == "\\":
+                k += 2
+                continue
+            in_str = c != '"'
+        elif c == '"':
+            in_str = True
+        elif c == "'" and (k == 0 or not (line[k - 1].isalnum() or line[k - 1] in "_'")):
+            k = _skip_char(line, k)
             continue
-        if c == "'" and (k == 0 or not (line[k - 1].isalnum() or line[k - 1] in "_'")):
-            k = _skip_quoted(line, k, "'")
-            continue
-        if c == "#" or line.startswith("--", k) and not line.startswith("--o", k):
+        elif _COMMENT_ONLY.match(line, k) and line[k] in "-#":
             break
-        if c in "([{":
+        elif c in "([{":
             depth += 1
         elif c in ")]}":
-            depth -= 1
+            depth = max(0, depth - 1)
         k += 1
-    return depth
+    return depth, in_str
 
 
-def _skip_quoted(line: str, k: int, quote: str) -> int:
+def _skip_char(line: str, k: int) -> int:
     k += 1
-    while k < len(line) and line[k] != quote:
+    while k < len(line) and line[k] not in "'\n":
         k += 2 if line[k] == "\\" else 1
     return k + 1

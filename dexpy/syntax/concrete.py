@@ -186,6 +186,7 @@ class SDef(G):
     param_lists: tuple[GParens, ...]
     adjacent: bool
     arrow: str | None
+    effects: GBraces | None
     result: Group | None
     given: GGiven | None
     body: Body
@@ -330,7 +331,7 @@ PREFIX_BP = INFIX["`"][0] + 5
 RANGE_BP = INFIX["<range>"][0]
 JUXT_BP = INFIX[" "]
 WITH_BP = INFIX["with"][0]
-PREFIX_OPS = {"-", "+", "..", "..<"}
+PREFIX_OPS = {"-", "+", "..", "..<", "|"}
 POSTFIX_OPS = {"..", "<.."}
 
 
@@ -479,7 +480,7 @@ class Converter:
         span = self.span_of(tree)
         match tree.data:
             case "decorated":
-                return SDecorated(kids[0].value[1:], self.stmt(kids[2]), span=span)
+                return SDecorated(kids[0].value[1:], self.stmt(kids[1]), span=span)
             case "data_decl":
                 params = self.opt_params(kids[2], kids[3], kids[4])
                 given = self.given(kids[5]) if kids[5] is not None else None
@@ -492,7 +493,7 @@ class Converter:
                 if kids[5] is not None:
                     for m in kids[5].children:
                         if isinstance(m, Tree):
-                            methods.append((m.children[0].value, self.seq(m.children[2]),
+                            methods.append((self.defname(m.children[0]), self.seq(m.children[2]),
                                             self.span_of(m)))
                 params = self.parens_from(kids[2], kids[3], kids[4])
                 return TInterface(kids[1].value, params, tuple(methods), span=span)
@@ -533,9 +534,10 @@ class Converter:
                 case "field":
                     fields.append((m.children[0].value, self.seq(m.children[2]), self.span_of(m)))
                 case "decorated_def":
-                    d = self.def_(m.children[2])
-                    defs.append(SDef(d.name, d.param_lists, d.adjacent, d.arrow, d.result,
-                                     d.given, d.body, m.children[0].value[1:], span=d.span))
+                    d = self.def_(m.children[1])
+                    defs.append(SDef(d.name, d.param_lists, d.adjacent, d.arrow, d.effects,
+                                     d.result, d.given, d.body, m.children[0].value[1:],
+                                     span=d.span))
                 case _:
                     defs.append(self.def_(m))
         return TStruct(kids[1].value, params, given, tuple(fields), tuple(defs), span=span)
@@ -581,7 +583,7 @@ class Converter:
             case "pass_":
                 return SPass(span=span)
             case "decorated":
-                return SDecorated(kids[0].value[1:], self.stmt(kids[2]), span=span)
+                return SDecorated(kids[0].value[1:], self.stmt(kids[1]), span=span)
             case "seq":
                 return SExpr(self.seq(tree), span=span)
         raise SyntaxErr(f"unexpected form {tree.data}", span)
@@ -603,16 +605,23 @@ class Converter:
         lists = self.param_lists(ptree)
         arrow = None
         result = None
+        effects = None
         given = None
         for k in kids[3:-2]:
             if isinstance(k, Tree) and k.data == "def_result":
                 arrow = k.children[0].value
-                result = self.seq(k.children[1])
+                items = k.children[1].children
+                if isinstance(items[0], Tree) and items[0].data == "leaf" and len(items) > 1:
+                    head = items[0].children
+                    if len(head) == 1 and isinstance(head[0], Tree) and head[0].data == "brace_group":
+                        effects = self.atom(head[0])
+                        items = items[1:]
+                result = resolve([self.item(c) for c in items])
             elif isinstance(k, Tree) and k.data == "given":
                 given = self.given(k)
         if arrow not in (None, "->", "->>", ":"):
             raise SyntaxErr(f"unexpected `{arrow}` in a def header", self.span_of(kids[3]))
-        return SDef(name, lists, ptree.data == "params_adj", arrow, result, given,
+        return SDef(name, lists, ptree.data == "params_adj", arrow, effects, result, given,
                     self.body(kids[-1]), span=self.span_of(tree))
 
     def param_lists(self, tree: Tree) -> tuple[GParens, ...]:

@@ -33,11 +33,6 @@ KEYWORDS = {
     "interface": "INTERFACE", "instance": "INSTANCE", "given": "GIVEN",
     "with": "WITH", "import": "IMPORT", "foreign": "FOREIGN", "pass": "PASS",
 }
-DASH_KEYWORDS = {
-    "named-instance": "NAMED_INSTANCE",
-    "custom-linearization": "CUSTOMLIN",
-    "custom-linearization-symbolic": "CUSTOMLIN",
-}
 SYMBOLS = {
     "=": "EQUAL", "<-": "BIND", ":": "COLON", "|": "PIPE", "->": "ARROW",
     ",": "COMMA", ".": "DOT", ";": "SEMI", "\\": "BACKSLASH", "\\.": "LAMNULL",
@@ -77,8 +72,6 @@ def _classify(tok: Token) -> Token:
     match tok.type:
         case "NAME" if tok.value in KEYWORDS:
             return Token.new_borrow_pos(KEYWORDS[tok.value], tok.value, tok)
-        case "KWDASH":
-            return Token.new_borrow_pos(DASH_KEYWORDS[tok.value], tok.value, tok)
         case "OP" if tok.value in SYMBOLS:
             return Token.new_borrow_pos(SYMBOLS[tok.value], tok.value, tok)
     return tok
@@ -104,7 +97,8 @@ def _merge_commands(toks: list[Token]) -> list[Token]:
     if len(toks) >= 2 and toks[0].type == "COLON" and toks[0].start_pos == 0:
         name = toks[1]
         if name.type == "NAME" and name.start_pos == 1:
-            return [_tok("CMD", ":" + name.value, toks[0], 0, name.end_pos)] + toks[2:]
+            ty = "CMD_EXPORT" if name.value == "export" else "CMD"
+            return [_tok(ty, ":" + name.value, toks[0], 0, name.end_pos)] + toks[2:]
     return toks
 
 

@@ -1,0 +1,150 @@
+"""Parsing entry points: source file -> TopBlocks (the only module that loads grammar/).
+
+Pipeline per block: blocks.split_blocks -> optional `%time`/`%bench`/`%passes`
+directive line -> Lark LALR over grammar/dex.lark with the lexer.py
+post-lexer -> concrete.Converter (groups) -> abstract.top_decl (surface AST).
+Each block is parsed on its own; a failure is stored in `TopBlock.error`
+(ParseError for the grouping stage, SyntaxErr for the abstract stage) and
+never raised, so one bad block does not stop the file.
+"""
+from __future__ import annotations
+
+import re
+import sys
+from functools import lru_cache
+
+from lark import Lark, UnexpectedCharacters, UnexpectedInput, UnexpectedToken
+
+from ..errors import DexError, ParseError, SyntaxErr
+from ..resources import grammar_path
+from ..source import SourceFile, Span
+from . import abstract, concrete
+from .blocks import RawBlock, split_blocks
+from .lexer import DexPostLexer, LayoutError
+from .surface import TopBlock
+
+_DIRECTIVE = re.compile(r"%(time|bench|passes)\b([^\n]*)\n?")
+
+
+@lru_cache(maxsize=1)
+def _parser() -> Lark:
+    grammar = grammar_path().read_text(encoding="utf-8")
+    return Lark(grammar, parser="lalr", lexer="basic", postlex=DexPostLexer(),
+                maybe_placeholders=True)
+
+
+def parse_file(src: SourceFile) -> list[TopBlock]:
+    """Every block of the file, in order; parse errors are stored, never raised."""
+    return [parse_raw_block(src, raw) for raw in split_blocks(src.text)]
+
+
+def parse_raw_block(src: SourceFile, raw: RawBlock) -> TopBlock:
+    span = Span(src, raw.start, raw.start + len(raw.text))
+    if raw.kind != "code":
+        return TopBlock(raw.text, None, trailing=raw.trailing, span=span)
+    directive, offset = _directive(raw.text)
+    try:
+        decl = parse_block_text(src, raw.start + offset, raw.text[offset:])
+    except DexError as exc:
+        return TopBlock(raw.text, None, directive, exc, raw.trailing, span=span)
+    return TopBlock(raw.text, decl, directive, None, raw.trailing, span=span)
+
+
+def parse_block_text(src: SourceFile, base: int, text: str) -> abstract.s.TopDecl:
+    """Parse one block's text (starting at offset `base` of `src`); raises DexError."""
+    try:
+        tree = _parser().parse(text)
+    except UnexpectedInput as exc:
+        raise _parse_error(src, base, text, exc) from None
+    except LayoutError as exc:
+        raise framed_error(src, base + exc.pos, str(exc)) from None
+    except RecursionError:
+        raise framed_error(src, base, "expression nested too deeply") from None
+    try:
+        top = concrete.Converter(src, base).top(tree.children[0])
+        return abstract.top_decl(top)
+    except DexError:
+        raise
+    except RecursionError:
+        raise SyntaxErr("expression nested too deeply", Span(src, base, base + 1)) from None
+    except Exception as exc:  # noqa: BLE001 -- no traceback may reach the user
+        raise SyntaxErr(f"could not parse this block ({type(exc).__name__}: {exc})",
+                        Span(src, base, base + len(text))) from None
+
+
+def _directive(text: str) -> tuple[tuple[str, ...] | None, int]:
+    m = _DIRECTIVE.match(text)
+    if m is None:
+        return None, 0
+    kind, rest = m.group(1), m.group(2).strip()
+    if kind == "bench":
+        return ("bench", rest.strip('"')), m.end()
+    if kind == "passes":
+        return ("passes", *rest.split()), m.end()
+    return ("time",), m.end()
+
+
+# === parse errors in megaparsec's layout ===
+
+def framed_error(src: SourceFile, pos: int, message: str) -> ParseError:
+    """`Parse error:LINE:COL:` with the framed source excerpt, then `message`."""
+    pos = min(pos, len(src.text))
+    line, col = src.line_col(pos)
+    text = src.line_text(line)
+    num = str(line)
+    pad = " " * (len(num) + 1)
+    frame = f"{line}:{col}:\n{pad}|\n{num} | {text}\n{pad}| {' ' * (col - 1)}^\n{message}"
+    return ParseError(frame, Span(src, pos, pos + 1))
+
+
+def _parse_error(src: SourceFile, base: int, text: str, exc: UnexpectedInput) -> ParseError:
+    match exc:
+        case UnexpectedToken(token=tok) if tok.type == "$END":
+            return framed_error(src, base + len(text.rstrip()), "unexpected end of input")
+        case UnexpectedToken(token=tok):
+            pos = tok.start_pos if tok.start_pos is not None else 0
+            if tok.type in ("_INDENT", "_NL", "_DEDENT"):
+                return framed_error(src, base + _line_start(text, pos), _layout_message(tok.type))
+            return framed_error(src, base + pos, f"unexpected {_describe(tok.value)}")
+        case UnexpectedCharacters(pos_in_stream=pos):
+            return framed_error(src, base + pos, f"unexpected {_describe(text[pos])}")
+    return framed_error(src, base, "unexpected input")
+
+
+def _line_start(text: str, pos: int) -> int:
+    """Offset of the first non-blank character of the line holding `pos`."""
+    k = pos
+    while k < len(text) and text[k] in " \t":
+        k += 1
+    return k
+
+
+def _layout_message(ty: str) -> str:
+    return {"_INDENT": "unexpected indentation",
+            "_NL": "unexpected new line",
+            "_DEDENT": "unexpected end of indented block"}[ty]
+
+
+def _describe(value: str) -> str:
+    if len(value) == 1:
+        return f"'{value}'"
+    return f'"{value}"'
+
+
+# === CLI ===
+
+def parse_command(argv_path: str) -> int:
+    """`dexpy parse FILE`: print every parse/syntax error; 1 if there were any."""
+    try:
+        with open(argv_path, encoding="utf-8") as f:
+            text = f.read()
+    except OSError as exc:
+        print(f"Error: cannot read {argv_path}: {exc.strerror}", file=sys.stderr)
+        return 1
+    failed = 0
+    for block in parse_file(SourceFile(argv_path, text)):
+        if isinstance(block.error, DexError):
+            print(block.error.render())
+            print()
+            failed += 1
+    return 1 if failed else 0
