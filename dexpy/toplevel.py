@@ -4,31 +4,127 @@
          -> lower (Imp) -> LLVM -> JIT -> values -> printed `> ` lines
 
 `Session` holds the environment of everything evaluated so far (prelude,
-imports, earlier blocks). `eval_block` never raises a DexError: user errors
+imports, earlier blocks). `eval_block` never raises for a user error: errors
 become output lines, so the file/REPL goes on with the next block.
 """
 from __future__ import annotations
 
+import os
+import traceback
 from collections.abc import Iterator
+from pathlib import Path
 
+from .backend.run import TopValue, run_function
+from .core import ir
+from .core.pretty import pp_type
+from .errors import CompilerBug, DexError
+from .infer.decls import Evaluate, ShowType, elab_top
+from .infer.env import TopEnv
+from .infer.unify import normalize
+from .names import Name, NameSupply
+from .printer import format_value
+from .resources import lib_dir, prelude_path
+from .simp import ir as S
+from .simplify import SType, Simplifier
 from .source import SourceFile
-from .syntax.surface import TopBlock
+from .syntax import surface as Surf
+from .syntax.parse import parse_file
 
 
 class Session:
     """A Dex top-level environment (a file being run, or a REPL)."""
 
-    def __init__(self, *, load_prelude: bool = True, lib_path: tuple[str, ...] = ()) -> None:
-        self.lib_path = lib_path
-        self.load_prelude = load_prelude
+    def __init__(self, *, load_prelude: bool = True, lib_path: tuple[str, ...] = (),
+                 prelude: str | None = None) -> None:
+        self.lib_path = tuple(lib_path)
+        self.names = NameSupply()
+        self.env = TopEnv()
+        self.values: dict[Name, TopValue] = {}
+        self.value_types: dict[Name, S.Type] = {}
+        self.prelude_errors: list[str] = []
+        self.imported: set[str] = set()
+        if load_prelude:
+            path = Path(prelude) if prelude else prelude_path()
+            self.load_module(path, self.prelude_errors)
 
-    def eval_block(self, block: TopBlock) -> list[str]:
-        """Evaluates one block; returns its output lines (without the `> ` prefix)."""
-        raise NotImplementedError("pipeline not wired yet")
+    def load_module(self, path: Path, errors: list[str]) -> None:
+        src = SourceFile(str(path), path.read_text())
+        for block, out in self.run_source(src):
+            if block.error is not None or any(_is_error(l) for l in out):
+                errors.append(block.text.strip().splitlines()[0] if block.text.strip() else "")
+                errors.extend(out)
 
-    def run_source(self, src: SourceFile) -> Iterator[tuple[TopBlock, list[str]]]:
+    def names_in_scope(self) -> list[str]:
+        return sorted(n for n in self.env.scope if not n.startswith("\0"))
+
+    def run_source(self, src: SourceFile) -> Iterator[tuple[Surf.TopBlock, list[str]]]:
         """Parses `src` and evaluates each block in turn."""
-        from .syntax.parse import parse_file
-
         for block in parse_file(src):
             yield block, self.eval_block(block)
+
+    def eval_block(self, block: Surf.TopBlock) -> list[str]:
+        """Evaluates one block; returns its output lines (without the `> ` prefix)."""
+        if block.error is not None:
+            err = block.error
+            return (err.render() if isinstance(err, DexError) else f"Parse error: {err}").split("\n")
+        if block.decl is None:
+            return []
+        try:
+            return self.eval_decl(block.decl)
+        except DexError as e:
+            return e.render().split("\n")
+        except RecursionError:
+            return ["Compiler bug!", "recursion limit exceeded"]
+        except Exception as e:  # a bug in dexpy: report it, keep the session alive
+            if os.environ.get("DEXPY_DEBUG"):
+                raise
+            detail = traceback.format_exception_only(type(e), e)[-1].strip()
+            return ["Compiler bug!", detail]
+
+    def eval_decl(self, decl: Surf.TopDecl) -> list[str]:
+        if isinstance(decl, Surf.Import):
+            return self.import_module(decl)
+        action = elab_top(self.env, self.names, decl)
+        match action:
+            case ShowType(ty):
+                return [pp_type(normalize(ty, self.env))]
+            case Evaluate(name, core, ty):
+                return self.evaluate(name, core, ty)
+        return []
+
+    def evaluate(self, name: Name | None, core: ir.Expr, ty: ir.Expr) -> list[str]:
+        simp = Simplifier(self.env, self.names, self.value_types)
+        value = simp.ev(core, {})
+        if isinstance(value, SType):
+            if name is not None:
+                self.env.defs[name] = core
+                return []
+            return [pp_type(normalize(value.ty, self.env))]
+        result = simp.atom(value)
+        params = tuple(simp.params.values())
+        fn = S.SimpFunction(params, S.Block(tuple(simp.b.lets), result))
+        out, printed = run_function(fn, [self.values[p.name] for p in params])
+        lines = printed.split("\n")[:-1] if printed else []
+        if name is not None:
+            self.values[name] = out
+            self.value_types[name] = out.ty
+            return lines
+        return lines + format_value(self.env, ty, out.to_python()).split("\n")
+
+    def import_module(self, decl: Surf.Import) -> list[str]:
+        if decl.module in self.imported:
+            return []
+        for folder in self.lib_path + (str(lib_dir()),):
+            path = Path(folder) / f"{decl.module}.dx"
+            if path.is_file():
+                self.imported.add(decl.module)
+                errors: list[str] = []
+                self.load_module(path, errors)
+                return []
+        from .errors import DexError as _E
+        raise _E(f"Couldn't find a source file for module {decl.module}", decl.span)
+
+
+def _is_error(line: str) -> bool:
+    return line.startswith(("Type error", "Error:", "Parse error", "Syntax error", "Compiler bug",
+                            "Runtime error"))

@@ -221,9 +221,6 @@ def _elab_interface(env: TopEnv, inf: Infer, names: NameSupply, decl: S.Interfac
     cls.method_types = tuple(zonk(t) for t in mtys)
     for i, (mname, _) in enumerate(decl.methods):
         _register_method(env, names, cls, i, mname)
-    if decl.name == "Ix":
-        from .builtins import register_fin
-        register_fin(env, names)
     return Nothing()
 
 

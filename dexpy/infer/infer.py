@@ -645,14 +645,14 @@ class Infer:
             lets = self.bind_pattern(alt.pat, ir.Var(tmp), sty)
             body = self.check_block(alt.body, ty)
             self.pop()
-            return ir.Let(tmp, sc, _wrap_lets(lets, body))
+            return ir.Let(tmp, sc, _wrap_lets([lets], body))
         core_alts: dict[int, ir.Alt] = {}
         default: Expr | None = None
         for alt in alts:
             self.push()
             if isinstance(alt.pat, (S.PHole, S.PVar)) and self.con_of(alt.pat) is None:
                 lets = self.bind_pattern(alt.pat, ir.Var(tmp), sty)
-                body = _wrap_lets(lets, self.check_block(alt.body, ty))
+                body = _wrap_lets([lets], self.check_block(alt.body, ty))
                 if default is None:
                     default = body
                 self.pop()
@@ -667,7 +667,7 @@ class Infer:
             for n, p, fty in zip(names, subpats, ftys):
                 self.scope["\0" + str(n)] = LocalB(n, fty)
                 lets += self.bind_pattern(p, ir.Var(n), fty)
-            body = _wrap_lets(lets, self.check_block(alt.body, ty))
+            body = _wrap_lets([lets], self.check_block(alt.body, ty))
             self.pop()
             if idx not in core_alts:
                 core_alts[idx] = ir.Alt(idx, tuple(names), body)
@@ -675,13 +675,13 @@ class Infer:
                                        default))
 
     def con_of(self, pat: S.Pat) -> tuple[ir.ConDef, tuple[S.Pat, ...]] | None:
-        match pat:
-            case S.PCon(name, args) | S.PVar(name) as p:
-                b = self.scope.get(name)
-                if isinstance(b, ConB):
-                    return b.data.cons[b.index], (args if isinstance(p, S.PCon) else ())
-                if isinstance(p, S.PCon):
-                    raise not_in_scope(name, pat.span)
+        if isinstance(pat, (S.PCon, S.PVar)):
+            name = pat.con if isinstance(pat, S.PCon) else pat.name
+            b = self.scope.get(name)
+            if isinstance(b, ConB):
+                return b.data.cons[b.index], (pat.args if isinstance(pat, S.PCon) else ())
+            if isinstance(pat, S.PCon):
+                raise not_in_scope(name, pat.span)
         return None
 
     def case_data(self, sty: Expr, alts: tuple[S.Alt, ...], span: Span) -> ir.DataDef | None:

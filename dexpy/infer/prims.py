@@ -47,6 +47,11 @@ def _fin(inf, core, args, tys, span):
     return inf.fin_type(args[0]), ir.TYPE
 
 
+def _fin_con(inf, core, args, tys, span):
+    from .builtins import FIN
+    return ir.Con(FIN, 0, (args[0],), (args[1],)), inf.fin_type(args[0])
+
+
 def _ref(inf, core, args, tys, span):
     return ir.RefTy(args[0], args[1]), ir.TYPE
 
@@ -188,7 +193,7 @@ def _show_any(inf, core, args, tys, span):
 
 
 RULES = {
-    "Fin": _fin, "Ref": _ref, "cast": _to_type, "bitcast": _to_type, "toEnum": _to_type,
+    "Fin": _fin, "FinCon": _fin_con, "Ref": _ref, "cast": _to_type, "bitcast": _to_type, "toEnum": _to_type,
     "unsafeCoerce": _to_type, "garbageVal": _garbage, "throwError": _garbage,
     "throwException": _garbage, "select": _select, "NatCon": _nat_con,
     "projNewtype": _proj_newtype, "dataConTag": _word8, "get": _get, "put": _put,

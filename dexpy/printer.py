@@ -1,0 +1,85 @@
+"""Printing Dex values exactly as upstream's `:p` does (LANGUAGE.md §8.2).
+
+Values arrive as the backend's nested Python form (`TopValue.to_python()`):
+scalars, tuples for products, SumVal for sums, lists for tables; the Core
+type says how to show them (Nat vs Word32, constructor names, strings).
+"""
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from .backend.values import SumVal
+from .core import ir
+from .core.traverse import subst
+from .infer.builtins import FIN
+from .infer.env import TopEnv
+from .infer.unify import whnf
+
+
+def format_float(x: float, f32: bool = True) -> str:
+    """C `%.7g`, then a `.` appended if there is neither a dot nor a letter."""
+    if math.isnan(x):
+        return "nan"
+    s = "%.7g" % x
+    if "e" in s:
+        mant, exp = s.split("e")
+        sign, digits = exp[0], exp[1:].lstrip("0")
+        s = f"{mant}e{sign}{digits.rjust(2, '0')}"
+    if not any(c == "." or c.isalpha() for c in s):
+        s += "."
+    return s
+
+
+def format_value(env: TopEnv, ty: ir.Expr, v: Any) -> str:
+    """The `:p` text of value `v` of Core type `ty`."""
+    t = whnf(ty, env)
+    match t:
+        case ir.BaseTy(name):
+            if name.startswith("Float"):
+                return format_float(float(v))
+            if name.startswith("Word"):
+                return hex(int(v))
+            return str(int(v))
+        case ir.TupleTy(elems):
+            return "(" + ", ".join(format_value(env, e, x) for e, x in zip(elems, v)) + ")"
+        case ir.TabPi(name, _, _, body):
+            return "[" + ", ".join(format_value(env, body, x) for x in v) + "]"
+        case ir.TyCon(data, args) if data is FIN:
+            return str(int(v))
+        case ir.TyCon(data, args):
+            return _format_data(env, data, args, v)
+        case ir.Kind() | ir.Pi() | ir.TyCon() | ir.DictTy():
+            pass
+    return f"<value of type {type(t).__name__}>"
+
+
+def _format_data(env: TopEnv, data: ir.DataDef, args: tuple[ir.Expr, ...], v: Any) -> str:
+    if data.name == "List" and len(args) == 1 and _is_word8(env, args[0]):
+        chars = v[1] if isinstance(v, tuple) else v.payload[1]
+        return '"' + bytes(int(c) for c in chars).decode("latin-1") + '"'
+    if isinstance(v, SumVal):
+        tag, fields = v.tag, v.payload
+    else:
+        tag, fields = 0, v
+    con = data.cons[tag]
+    sub = {p.name: a for p, a in zip(data.params, args)}
+    parts = []
+    for j, f in enumerate(con.fields):
+        parts.append(format_value(env, subst(f.ty, sub), fields[j]))
+    if data.is_struct:
+        return f"{data.name}({', '.join(parts)})"
+    if not parts:
+        return con.name
+    return "(" + " ".join([con.name] + parts) + ")"
+
+
+def _is_word8(env: TopEnv, t: ir.Expr) -> bool:
+    w = whnf(t, env)
+    return isinstance(w, ir.BaseTy) and w.name == "Word8"
+
+
+def to_float32(x: float) -> float:
+    return float(np.float32(x))

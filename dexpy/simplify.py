@@ -1,0 +1,435 @@
+"""Simplification: Core -> Simp, by evaluating Core over a static/dynamic value domain.
+
+Every function application is inlined (Dex has no recursion), dictionaries
+and types are static values resolved here, method calls on known dictionaries
+are resolved, `Fin n` values become their U32 ordinals, data values become
+sums of products, and index values are converted to ordinals with the `Ix`
+methods. Dynamic computation is emitted as Simp through a `Builder`.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .core import ir as C
+from .core.traverse import zonk
+from .errors import CompilerBug, TypeErr
+from .infer.builtins import FIN
+from .infer.env import TopEnv
+from .infer.unify import whnf
+from .names import Name, NameSupply
+from .simp import ir as S
+from .simp.ir import BOOL, UNIT, Atom, Lit, Scalar
+
+
+# === values ===
+
+@dataclass(frozen=True)
+class Dyn:
+    atom: Atom
+
+
+@dataclass(frozen=True)
+class SProd:
+    elems: tuple[SVal, ...]
+
+
+@dataclass(frozen=True)
+class SCon:
+    ty: S.SumTy
+    tag: int
+    fields: tuple[SVal, ...]
+
+
+@dataclass(frozen=True)
+class SClosure:
+    lam: C.Lam
+    env: dict = field(hash=False, compare=False)
+
+
+@dataclass(frozen=True)
+class SType:
+    ty: C.Expr
+    env: dict = field(hash=False, compare=False)
+
+
+@dataclass(frozen=True)
+class SDict:
+    inst: C.InstanceDef | None
+    args: tuple[SVal, ...]
+
+
+@dataclass(frozen=True)
+class SBoolW8:
+    """A Word8 that is 0/1 (a primitive comparison's result), kept as a BOOL atom."""
+
+    atom: Atom
+
+
+SVal = Dyn | SProd | SCon | SClosure | SType | SDict | SBoolW8
+
+SCALARS = {"Nat": Scalar.U32, "Int32": Scalar.I32, "Int64": Scalar.I64, "Float32": Scalar.F32,
+           "Float64": Scalar.F64, "Word8": Scalar.U8, "Word32": Scalar.U32, "Word64": Scalar.U64,
+           "RawPtr": Scalar.PTR}
+ARITH = {"iadd": S.Prim.ADD, "fadd": S.Prim.ADD, "isub": S.Prim.SUB, "fsub": S.Prim.SUB,
+         "imul": S.Prim.MUL, "fmul": S.Prim.MUL, "idiv": S.Prim.DIV, "fdiv": S.Prim.DIV,
+         "irem": S.Prim.REM, "fpow": S.Prim.POW, "and": S.Prim.AND, "or": S.Prim.OR,
+         "xor": S.Prim.XOR, "shl": S.Prim.SHL, "shr": S.Prim.SHR, "fneg": S.Prim.NEG,
+         "atan2": S.Prim.ATAN2, "imin": S.Prim.MIN, "imax": S.Prim.MAX, "fmin": S.Prim.MIN,
+         "fmax": S.Prim.MAX}
+COMPARE = {"ilt": S.Prim.LT, "flt": S.Prim.LT, "igt": S.Prim.GT, "fgt": S.Prim.GT,
+           "ieq": S.Prim.EQ, "feq": S.Prim.EQ, "ile": S.Prim.LE, "fle": S.Prim.LE,
+           "ige": S.Prim.GE, "fge": S.Prim.GE, "ine": S.Prim.NE, "fne": S.Prim.NE}
+UNARY = {p.value: p for p in S.Prim}
+
+
+# === the builder ===
+
+class Builder:
+    """Collects Simp lets in order (ANF)."""
+
+    def __init__(self, names: NameSupply) -> None:
+        self.names = names
+        self.lets: list[S.Let] = []
+
+    def emit(self, op: S.Op, ty: S.Type, hint: str = "v") -> Atom:
+        if isinstance(op, (S.Var, S.Lit)):
+            return op
+        v = S.Var(self.names.fresh(hint), ty)
+        self.lets.append(S.Let(v, op))
+        return v
+
+
+class Simplifier:
+    """Evaluates Core terms of one top-level unit into Simp."""
+
+    def __init__(self, env: TopEnv, names: NameSupply, top_values: dict[Name, S.Type]) -> None:
+        self.env = env
+        self.names = names
+        self.top_types = top_values
+        self.params: dict[Name, S.Var] = {}
+        self.b = Builder(names)
+
+    # === sub-blocks ===
+
+    def sub_block(self, fn: Callable[[], Atom]) -> S.Block:
+        saved = self.b
+        self.b = Builder(self.names)
+        try:
+            result = fn()
+            return S.Block(tuple(self.b.lets), result)
+        finally:
+            self.b = saved
+
+    def emit(self, op: S.Op, ty: S.Type) -> Atom:
+        return self.b.emit(op, ty)
+
+    # === evaluation ===
+
+    def ev(self, e: C.Expr, env: dict) -> SVal:
+        match e:
+            case C.Var(name):
+                if name in env:
+                    return env[name]
+                return self.top_var(name)
+            case C.Lit(value, ty):
+                return Dyn(_lit(value, SCALARS[ty.name]))
+            case C.Lam():
+                return SClosure(e, env)
+            case C.App(fn, args):
+                return self.apply(self.ev(fn, env), [self.ev(a, env) for a in args])
+            case C.Let(name, rhs, body):
+                env2 = dict(env)
+                env2[name] = self.ev(rhs, env)
+                return self.ev(body, env2)
+            case C.TupleCon(elems):
+                return SProd(tuple(self.ev(x, env) for x in elems))
+            case C.Proj(x, i):
+                return self.proj(self.ev(x, env), i)
+            case C.Con(data, idx, params, args):
+                vals = tuple(self.ev(a, env) for a in args)
+                if data is FIN:
+                    return vals[0]
+                if len(data.cons) == 1:
+                    return SProd(vals)
+                ty = self.rep_type(C.TyCon(data, params), env)
+                assert isinstance(ty, S.SumTy)
+                return SCon(ty, idx, vals)
+            case C.Case(scrut, data, alts, default):
+                return self.case(self.ev(scrut, env), data, alts, default, env)
+            case C.For(name, ix, d, body, reverse):
+                return self.for_(name, self.ev(d, env), body, reverse, env)
+            case C.TabApp(tab, ix, d):
+                o = self.ordinal(self.ev(d, env), self.ev(ix, env))
+                t = self.atom(self.ev(tab, env))
+                tt = S.type_of_atom(t)
+                assert isinstance(tt, S.TabTy), tt
+                return self.unpack(self.emit(S.TabIndex(t, o), tt.elem))
+            case C.TabCon(elem, elems):
+                vals = [self.atom(self.ev(x, env)) for x in elems]
+                ety = S.type_of_atom(vals[0]) if vals else self.rep_type(elem, env)
+                return Dyn(self.emit(S.TabCon(ety, tuple(vals)), S.TabTy(_u32(len(vals)), ety)))
+            case C.PrimOp(name, args):
+                return self.prim(name, args, env)
+            case C.DictCon(inst, args):
+                return SDict(inst, tuple(self.ev(a, env) for a in args))
+            case C.DataDict():
+                return SDict(None, ())
+            case C.MethodOf(d, i):
+                return self.method(self.ev(d, env), i)
+            case C.SuperOf(d, i):
+                dv = self.ev(d, env)
+                if not isinstance(dv, SDict) or dv.inst is None:
+                    return SDict(None, ())
+                return self.ev(dv.inst.supers[i], _inst_env(dv))
+            case C.OverLit(value, ty, d, signed):
+                t = whnf(zonk(ty), self.env)
+                if isinstance(t, C.Var) or isinstance(t, C.Meta):
+                    t = self.ty_value(t, env)
+                if isinstance(t, C.BaseTy):
+                    return Dyn(_lit(value, SCALARS[t.name]))
+                raw = _lit(value, Scalar.I64 if signed else Scalar.U64)
+                return self.apply(self.method(self.ev(d, env), 0), [Dyn(raw)])
+            case C.Meta(cell):
+                if cell.solution is None:
+                    raise TypeErr("Ambiguous type variable")
+                return self.ev(cell.solution, env)
+            case C.TopRef(name):
+                return self.top_var(name)
+            case _:
+                return SType(e, env)
+
+    def ty_value(self, t: C.Expr, env: dict) -> C.Expr:
+        v = self.ev(t, env)
+        return v.ty if isinstance(v, SType) else t
+
+    def top_var(self, name: Name) -> SVal:
+        if name in self.top_types:
+            if name not in self.params:
+                self.params[name] = S.Var(name, self.top_types[name])
+            return self.unpack(self.params[name])
+        if name in self.env.defs:
+            return self.ev(self.env.defs[name], {})
+        raise CompilerBug(f"unbound variable {name}")
+
+    def apply(self, f: SVal, args: list[SVal]) -> SVal:
+        match f:
+            case SClosure(lam, env):
+                if len(lam.binders) != len(args):
+                    raise CompilerBug(f"arity mismatch applying {len(args)} args")
+                env2 = dict(env)
+                for b, a in zip(lam.binders, args):
+                    env2[b.name] = a
+                return self.ev(lam.body, env2)
+            case SType(ty, env) if not args:
+                return f
+            case SType(C.Lam() as lam, env):
+                return self.apply(SClosure(lam, env), args)
+        raise CompilerBug(f"applying a non-function {type(f).__name__}")
+
+    def method(self, d: SVal, i: int) -> SVal:
+        if not isinstance(d, SDict) or d.inst is None:
+            raise CompilerBug("method of an unknown dictionary")
+        m = d.inst.methods[i]
+        if m is None:
+            raise CompilerBug("missing method")
+        return self.ev(m, _inst_env(d))
+
+    # === products, sums, atoms ===
+
+    def proj(self, x: SVal, i: int) -> SVal:
+        match x:
+            case SProd(elems):
+                return elems[i]
+            case Dyn(atom):
+                t = S.type_of_atom(atom)
+                if isinstance(t, S.BaseTy):       # a Fin value is its ordinal
+                    return x
+                assert isinstance(t, S.ProdTy), t
+                return self.unpack(self.emit(S.Proj(atom, i), t.elems[i]))
+        raise CompilerBug(f"projection of {type(x).__name__}")
+
+    def proj_pair(self, a: Atom) -> SVal:
+        t = S.type_of_atom(a)
+        assert isinstance(t, S.ProdTy)
+        return SProd(tuple(self.unpack(self.emit(S.Proj(a, i), e)) for i, e in enumerate(t.elems)))
+
+    def unpack(self, atom: Atom) -> SVal:
+        return Dyn(atom)
+
+    def atom(self, v: SVal) -> Atom:
+        """Materializes a value as one Simp atom."""
+        match v:
+            case Dyn(a):
+                return a
+            case SProd(elems):
+                atoms = tuple(self.atom(x) for x in elems)
+                return self.emit(S.MakeProd(atoms), S.ProdTy(tuple(S.type_of_atom(a) for a in atoms)))
+            case SCon(ty, tag, fields):
+                payload = self.atom(SProd(fields))
+                return self.emit(S.MakeSum(ty, tag, payload), ty)
+            case SBoolW8(b):
+                return self.emit(S.Case(b, (self._const_alt(0), self._const_alt(1)), BOOL_U8), BOOL_U8)
+        raise TypeErr(f"Not supported yet: a {type(v).__name__[1:].lower()} used as run-time data")
+
+    def _const_alt(self, k: int) -> S.Lam1:
+        return S.Lam1(S.Var(self.names.fresh("_"), UNIT), S.Block((), Lit(k, Scalar.U8)))
+
+    def case(self, scrut: SVal, data: C.DataDef, alts: tuple[C.Alt, ...], default: C.Expr | None,
+             env: dict) -> SVal:
+        by_con = {a.con: a for a in alts}
+        if isinstance(scrut, SCon) or (isinstance(scrut, SProd) and len(data.cons) == 1):
+            tag = scrut.tag if isinstance(scrut, SCon) else 0
+            fields = scrut.fields if isinstance(scrut, SCon) else scrut.elems
+            return self.run_alt(by_con.get(tag), fields, default, env)
+        if len(data.cons) == 1:
+            fields = tuple(self.proj(scrut, j) for j in range(len(data.cons[0].fields)))
+            return self.run_alt(by_con.get(0), fields, default, env)
+        s = self.atom(scrut)
+        st = S.type_of_atom(s)
+        assert isinstance(st, S.SumTy), st
+        lams: list[S.Lam1] = []
+        result_ty: list[S.Type] = []
+        for tag, case_ty in enumerate(st.cases):
+            binder = S.Var(self.names.fresh("payload"), case_ty)
+            n = len(data.cons[tag].fields)
+
+            def body(tag: int = tag, binder: S.Var = binder, n: int = n) -> Atom:
+                fields = tuple(self.proj(Dyn(binder), j) for j in range(n))
+                return self.atom(self.run_alt(by_con.get(tag), fields, default, env))
+            lams.append(S.Lam1(binder, self.sub_block(body)))
+        tys = [S.type_of_atom(l.body.result) for l in lams if not _is_error_block(l.body)]
+        ty = tys[0] if tys else UNIT
+        return self.unpack(self.emit(S.Case(s, tuple(lams), ty), ty))
+
+    def run_alt(self, alt: C.Alt | None, fields: tuple[SVal, ...], default: C.Expr | None,
+                env: dict) -> SVal:
+        if alt is None:
+            if default is not None:
+                return self.ev(default, env)
+            return Dyn(self.emit(S.RuntimeError(UNIT), UNIT))
+        env2 = dict(env)
+        for n, v in zip(alt.binders, fields):
+            env2[n] = v
+        return self.ev(alt.body, env2)
+
+    # === index sets and tables ===
+
+    def _ix_method(self, d: SVal, name: str) -> SVal:
+        assert isinstance(d, SDict) and d.inst is not None
+        return self.method(d, d.inst.cls.method_names.index(name))
+
+    def size(self, d: SVal) -> Atom:
+        return self.atom(self.apply(self._ix_method(d, "size'"), []))
+
+    def ordinal(self, d: SVal, i: SVal) -> Atom:
+        return self.atom(self.apply(self._ix_method(d, "ordinal"), [i]))
+
+    def from_ordinal(self, d: SVal, o: Atom) -> SVal:
+        return self.apply(self._ix_method(d, "unsafe_from_ordinal"), [Dyn(o)])
+
+    def for_(self, name: Name, d: SVal, body: C.Expr, reverse: bool, env: dict) -> SVal:
+        n = self.size(d)
+        o = S.Var(self.names.fresh("o"), S.NAT)
+
+        def run() -> Atom:
+            env2 = dict(env)
+            env2[name] = self.from_ordinal(d, o)
+            return self.atom(self.ev(body, env2))
+        block = self.sub_block(run)
+        ty = S.TabTy(n, S.type_of_atom(block.result))
+        return Dyn(self.emit(S.For(n, S.Lam1(o, block), reverse), ty))
+
+    def rep_type(self, t: C.Expr, env: dict) -> S.Type:
+        """The representation type of a Core type (may emit code for table sizes)."""
+        t = whnf(t, self.env)
+        match t:
+            case C.Var(name) if name in env:
+                v = env[name]
+                if isinstance(v, SType):
+                    return self.rep_type(v.ty, v.env)
+                raise CompilerBug("type variable bound to a non-type")
+            case C.BaseTy(name):
+                return S.BaseTy(SCALARS[name])
+            case C.TupleTy(elems):
+                return S.ProdTy(tuple(self.rep_type(x, env) for x in elems))
+            case C.TyCon(data, args):
+                if data is FIN:
+                    return S.NAT
+                env2 = dict(env)
+                for p, a in zip(data.params, args):
+                    env2[p.name] = self.ev(a, env)
+                cases = tuple(S.ProdTy(tuple(self.rep_type(f.ty, env2) for f in c.fields))
+                              for c in data.cons)
+                return cases[0] if len(cases) == 1 else S.SumTy(cases)
+            case C.TabPi(name, ix, d, body):
+                n = self.size(self.ev(d, env))
+                return S.TabTy(n, self.rep_type(body, env))
+            case C.RefTy(_, elem):
+                return S.RefTy(self.rep_type(elem, env))
+        raise TypeErr(f"Not supported yet: run-time values of type {type(t).__name__}")
+
+    # === primitives ===
+
+    def prim(self, name: str, args: tuple[C.Expr, ...], env: dict) -> SVal:
+        rule = PRIM_RULES.get(name)
+        if rule is not None:
+            return rule(self, args, env)
+        vals = [self.ev(a, env) for a in args]
+        if name in COMPARE:
+            a, b = (self.atom(v) for v in vals)
+            return SBoolW8(self.emit(S.PrimOp(COMPARE[name], (a, b)), BOOL_U8))
+        if name in ARITH or name in UNARY:
+            prim = ARITH.get(name) or UNARY[name]
+            atoms = tuple(self.atom(v) for v in vals)
+            folded = _fold(prim, atoms)
+            if folded is not None:
+                return Dyn(folded)
+            return Dyn(self.emit(S.PrimOp(prim, atoms), S.type_of_atom(atoms[0])))
+        raise TypeErr(f"Not supported yet: primitive %{name}")
+
+
+BOOL_U8 = BOOL
+
+
+def _inst_env(d: SDict) -> dict:
+    assert d.inst is not None
+    return {b.name: a for b, a in zip(d.inst.binders, d.args)}
+
+
+def _is_error_block(b: S.Block) -> bool:
+    return bool(b.lets) and isinstance(b.lets[-1].op, S.RuntimeError)
+
+
+def _u32(n: int) -> Lit:
+    return Lit(n, Scalar.U32)
+
+
+def _lit(value: int | float, scalar: Scalar) -> Lit:
+    if scalar.is_float:
+        v = float(value)
+        return Lit(float(np.float32(v)) if scalar == Scalar.F32 else v, scalar)
+    bits = {Scalar.U8: 8, Scalar.U32: 32, Scalar.U64: 64, Scalar.I32: 32, Scalar.I64: 64}.get(scalar, 64)
+    v = int(value) & ((1 << bits) - 1)
+    if scalar.is_signed and v >= 1 << (bits - 1):
+        v -= 1 << bits
+    return Lit(v, scalar)
+
+
+def _fold(prim: S.Prim, atoms: tuple[Atom, ...]) -> Lit | None:
+    if not all(isinstance(a, Lit) for a in atoms) or len(atoms) != 2:
+        return None
+    x, y = atoms
+    assert isinstance(x, Lit) and isinstance(y, Lit)
+    if x.scalar.is_float:
+        return None
+    ops = {S.Prim.ADD: lambda a, b: a + b, S.Prim.SUB: lambda a, b: a - b,
+           S.Prim.MUL: lambda a, b: a * b}
+    if prim in ops:
+        return _lit(ops[prim](x.value, y.value), x.scalar)
+    return None
+
+
+from .simplify_prims import PRIM_RULES  # noqa: E402  (rules need the classes above)

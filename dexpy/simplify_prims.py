@@ -1,0 +1,236 @@
+"""Simplification rules of the `%` primitives that are not plain scalar arithmetic."""
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from .core import ir as C
+from .errors import TypeErr
+from .simp import ir as S
+from .simp.ir import BOOL, UNIT, Lit, Scalar
+from .simplify import Dyn, SBoolW8, SCon, Simplifier, SProd, SType, SVal, _lit
+
+Rule = Callable[[Simplifier, tuple[C.Expr, ...], dict], SVal]
+PRIM_RULES: dict[str, Rule] = {}
+
+
+def rule(*names: str) -> Callable[[Rule], Rule]:
+    def register(fn: Rule) -> Rule:
+        for n in names:
+            PRIM_RULES[n] = fn
+        return fn
+    return register
+
+
+@rule("cast", "unsafeCoerce", "bitcast")
+def _cast(s: Simplifier, args: tuple[C.Expr, ...], env: dict) -> SVal:
+    to = s.rep_type(args[0], env)
+    x = s.ev(args[1], env)
+    if isinstance(x, SBoolW8):
+        x = Dyn(s.atom(x))
+    a = s.atom(x)
+    if S.type_of_atom(a) == to:
+        return Dyn(a)
+    if isinstance(to, S.BaseTy) and isinstance(S.type_of_atom(a), S.BaseTy):
+        if isinstance(a, Lit) and not to.scalar == Scalar.PTR:
+            src = S.type_of_atom(a)
+            value = a.value
+            if to.scalar.is_float or isinstance(value, float):
+                value = float(value) if to.scalar.is_float else int(value)
+            return Dyn(_lit(value, to.scalar))
+        return Dyn(s.emit(S.Cast(to.scalar, a), to))
+    raise TypeErr("Not supported yet: coercion between these representations")
+
+
+@rule("NatCon", "projNewtype")
+def _identity(s: Simplifier, args: tuple[C.Expr, ...], env: dict) -> SVal:
+    v = s.ev(args[0], env)
+    if isinstance(v, SProd) and len(v.elems) == 1:
+        return v.elems[0]
+    return v
+
+
+@rule("toEnum")
+def _to_enum(s: Simplifier, args: tuple[C.Expr, ...], env: dict) -> SVal:
+    ty = s.rep_type(args[0], env)
+    x = s.ev(args[1], env)
+    if isinstance(x, SBoolW8) and ty == BOOL:
+        return Dyn(x.atom)
+    assert isinstance(ty, S.SumTy)
+    a = s.atom(x)
+    result: S.Atom = s.emit(S.MakeSum(ty, len(ty.cases) - 1, s.atom(SProd(()))), ty)
+    for k in reversed(range(len(ty.cases) - 1)):
+        is_k = s.emit(S.PrimOp(S.Prim.EQ, (a, Lit(k, Scalar.U8))), BOOL)
+        con = s.emit(S.MakeSum(ty, k, s.atom(SProd(()))), ty)
+        result = s.emit(S.Select(is_k, con, result), ty)
+    return Dyn(result)
+
+
+@rule("dataConTag")
+def _tag(s: Simplifier, args: tuple[C.Expr, ...], env: dict) -> SVal:
+    x = s.ev(args[0], env)
+    if isinstance(x, SCon):
+        return Dyn(Lit(x.tag, Scalar.U8))
+    a = s.atom(x)
+    t = S.type_of_atom(a)
+    assert isinstance(t, S.SumTy)
+    if t == BOOL:
+        return SBoolW8(a)
+    alts = tuple(S.Lam1(S.Var(s.names.fresh("_"), c), S.Block((), Lit(k, Scalar.U8)))
+                 for k, c in enumerate(t.cases))
+    return Dyn(s.emit(S.Case(a, alts, S.BaseTy(Scalar.U8)), S.BaseTy(Scalar.U8)))
+
+
+def _cond(s: Simplifier, v: SVal) -> S.Atom:
+    if isinstance(v, SBoolW8):
+        return v.atom
+    return s.emit(S.PrimOp(S.Prim.NE, (s.atom(v), Lit(0, Scalar.U8))), BOOL)
+
+
+@rule("select")
+def _select(s: Simplifier, args: tuple[C.Expr, ...], env: dict) -> SVal:
+    c = _cond(s, s.ev(args[0], env))
+    x, y = s.atom(s.ev(args[1], env)), s.atom(s.ev(args[2], env))
+    return Dyn(s.emit(S.Select(c, x, y), S.type_of_atom(x)))
+
+
+@rule("not")
+def _not(s: Simplifier, args: tuple[C.Expr, ...], env: dict) -> SVal:
+    v = s.ev(args[0], env)
+    a = s.atom(v)
+    return SBoolW8(s.emit(S.PrimOp(S.Prim.EQ, (a, Lit(0, Scalar.U8))), BOOL))
+
+
+@rule("garbageVal")
+def _garbage(s: Simplifier, args: tuple[C.Expr, ...], env: dict) -> SVal:
+    return Dyn(_zero(s, s.rep_type(args[0], env)))
+
+
+def _zero(s: Simplifier, t: S.Type) -> S.Atom:
+    match t:
+        case S.BaseTy(sc):
+            return _lit(0, sc)
+        case S.ProdTy(elems):
+            return s.emit(S.MakeProd(tuple(_zero(s, e) for e in elems)), t)
+        case S.SumTy(cases):
+            return s.emit(S.MakeSum(t, 0, _zero(s, cases[0])), t)
+        case S.TabTy(n, elem):
+            o = S.Var(s.names.fresh("o"), S.NAT)
+            body = s.sub_block(lambda: _zero(s, elem))
+            return s.emit(S.For(n, S.Lam1(o, body)), t)
+    raise TypeErr("Not supported yet: an uninitialized value of this type")
+
+
+# === references and handlers ===
+
+def _ref_elem(a: S.Atom) -> S.Type:
+    t = S.type_of_atom(a)
+    assert isinstance(t, S.RefTy), t
+    return t.elem
+
+
+@rule("get", "ask")
+def _get(s: Simplifier, args: tuple[C.Expr, ...], env: dict) -> SVal:
+    r = s.atom(s.ev(args[0], env))
+    return Dyn(s.emit(S.RefGet(r), _ref_elem(r)))
+
+
+@rule("put")
+def _put(s: Simplifier, args: tuple[C.Expr, ...], env: dict) -> SVal:
+    r = s.atom(s.ev(args[0], env))
+    v = s.atom(s.ev(args[1], env))
+    s.emit(S.RefPut(r, v), UNIT)
+    return SProd(())
+
+
+@rule("indexRef")
+def _index_ref(s: Simplifier, args: tuple[C.Expr, ...], env: dict) -> SVal:
+    r = s.atom(s.ev(args[0], env))
+    o = s.ordinal(s.ev(args[2], env), s.ev(args[1], env))
+    et = _ref_elem(r)
+    assert isinstance(et, S.TabTy)
+    return Dyn(s.emit(S.RefSlice(r, o), S.RefTy(et.elem)))
+
+
+@rule("projRef")
+def _proj_ref(s: Simplifier, args: tuple[C.Expr, ...], env: dict) -> SVal:
+    r = s.atom(s.ev(args[0], env))
+    i = args[1]
+    assert isinstance(i, C.Lit)
+    et = _ref_elem(r)
+    assert isinstance(et, S.ProdTy)
+    return Dyn(s.emit(S.RefProj(r, int(i.value)), S.RefTy(et.elems[int(i.value)])))
+
+
+def _handler_body(s: Simplifier, f: SVal, ref_ty: S.Type) -> S.Lam1:
+    ref = S.Var(s.names.fresh("ref"), S.RefTy(ref_ty))
+    heap = SType(C.Kind("Heap"), {})
+
+    def run() -> S.Atom:
+        n = len(f.lam.binders) if hasattr(f, "lam") else 2
+        args: list[SVal] = [heap] * (n - 1) + [Dyn(ref)]
+        return s.atom(s.apply(f, args))
+    return S.Lam1(ref, s.sub_block(run))
+
+
+@rule("runState")
+def _run_state(s: Simplifier, args: tuple[C.Expr, ...], env: dict) -> SVal:
+    init = s.atom(s.ev(args[0], env))
+    body = _handler_body(s, s.ev(args[1], env), S.type_of_atom(init))
+    ty = S.ProdTy((S.type_of_atom(body.body.result), S.type_of_atom(init)))
+    return s.proj_pair(s.emit(S.RunState(init, body), ty))
+
+
+@rule("runReader")
+def _run_reader(s: Simplifier, args: tuple[C.Expr, ...], env: dict) -> SVal:
+    init = s.atom(s.ev(args[0], env))
+    body = _handler_body(s, s.ev(args[1], env), S.type_of_atom(init))
+    return Dyn(s.emit(S.RunReader(init, body), S.type_of_atom(body.body.result)))
+
+
+@rule("runWriter")
+def _run_writer(s: Simplifier, args: tuple[C.Expr, ...], env: dict) -> SVal:
+    empty = s.atom(s.ev(args[0], env))
+    body = _handler_body(s, s.ev(args[2], env), S.type_of_atom(empty))
+    ty = S.ProdTy((S.type_of_atom(body.body.result), S.type_of_atom(empty)))
+    return s.proj_pair(s.emit(S.RunAccum(empty, body), ty))
+
+
+@rule("mextend")
+def _mextend(s: Simplifier, args: tuple[C.Expr, ...], env: dict) -> SVal:
+    r = s.atom(s.ev(args[0], env))
+    combine = s.ev(args[2], env)
+    v = s.atom(s.ev(args[3], env))
+    t = _ref_elem(r)
+    x = S.Var(s.names.fresh("x"), t)
+    y = S.Var(s.names.fresh("y"), t)
+    block = s.sub_block(lambda: s.atom(s.apply(combine, [Dyn(x), Dyn(y)])))
+    s.emit(S.RefExtend(r, v, S.Lam2(x, y, block)), UNIT)
+    return SProd(())
+
+
+@rule("while")
+def _while(s: Simplifier, args: tuple[C.Expr, ...], env: dict) -> SVal:
+    f = s.ev(args[0], env)
+    block = s.sub_block(lambda: _cond(s, s.apply(f, [])))
+    s.emit(S.While(block), UNIT)
+    return SProd(())
+
+
+@rule("catchException")
+def _catch(s: Simplifier, args: tuple[C.Expr, ...], env: dict) -> SVal:
+    f = s.ev(args[0], env)
+    block = s.sub_block(lambda: s.atom(SProd((s.apply(f, []),))))
+    payload = S.type_of_atom(block.result)
+    return Dyn(s.emit(S.Catch(block, payload), S.SumTy((UNIT, payload))))
+
+
+@rule("throwException")
+def _throw(s: Simplifier, args: tuple[C.Expr, ...], env: dict) -> SVal:
+    t = s.rep_type(args[0], env)
+    return Dyn(s.emit(S.Throw(t), t))
+
+
+@rule("throwError")
+def _error(s: Simplifier, args: tuple[C.Expr, ...], env: dict) -> SVal:
+    t = s.rep_type(args[0], env)
+    return Dyn(s.emit(S.RuntimeError(t), t))
