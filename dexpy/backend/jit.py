@@ -31,10 +31,15 @@ class Compiled:
 
 
 @cache
-def _target_machine() -> llvm.TargetMachine:
+def _init() -> None:
     llvm.initialize_native_target()
     llvm.initialize_native_asmprinter()
     install_symbols()
+
+
+def _target_machine() -> llvm.TargetMachine:
+    """A fresh target machine for the host (an execution engine takes ownership of its own)."""
+    _init()
     target = llvm.Target.from_default_triple()
     return target.create_target_machine(cpu=llvm.get_host_cpu_name(),
                                         features=llvm.get_host_cpu_features().flatten(),
