@@ -34,8 +34,33 @@ def _parser() -> Lark:
 
 
 def parse_file(src: SourceFile) -> list[TopBlock]:
-    """Every block of the file, in order; parse errors are stored, never raised."""
-    return [parse_raw_block(src, raw) for raw in split_blocks(src.text)]
+    """Every block of the file, in order; parse errors are stored, never raised.
+
+    As upstream, a block with a parse error extends to the next empty line
+    (it swallows the following blocks up to there) and is re-parsed as a whole.
+    """
+    raws = split_blocks(src.text)
+    out: list[TopBlock] = []
+    k = 0
+    while k < len(raws):
+        block = parse_raw_block(src, raws[k])
+        k += 1
+        if isinstance(block.error, ParseError):
+            merged = raws[k - 1]
+            while k < len(raws) and raws[k].kind == "code" and not _has_break(merged.trailing):
+                nxt = raws[k]
+                merged = RawBlock("code", merged.start, merged.text + merged.trailing + nxt.text,
+                                  nxt.trailing)
+                k += 1
+            if merged is not raws[k - 1]:
+                again = parse_raw_block(src, merged)
+                block = again if again.error is not None else block
+        out.append(block)
+    return out
+
+
+def _has_break(trailing: str) -> bool:
+    return trailing.startswith("\n") or "\n\n" in trailing or trailing.strip(" \t") == "\n"
 
 
 def parse_raw_block(src: SourceFile, raw: RawBlock) -> TopBlock:
