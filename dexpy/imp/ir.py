@@ -164,12 +164,17 @@ class Alloc:
 
 @dataclass(frozen=True, slots=True)
 class Loop:
-    """`for iv in 0..count-1` (descending if `reverse`); `iv` is I64."""
+    """`for iv in 0..count-1` (descending if `reverse`); `iv` is I64.
+
+    `parallel` marks a loop whose iterations are independent (a pure `for`, or
+    one whose only effects on memory from outside are `Accum` extends), so a
+    later pass may outline its body as `body(env, lo, hi)` and split it."""
 
     iv: IVar
     count: IAtom
     body: IBlock
     reverse: bool = False
+    parallel: bool = False
 
 
 @dataclass(frozen=True, slots=True)

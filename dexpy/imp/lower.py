@@ -407,7 +407,7 @@ def _lower_effectful(c: _Ctx, op: s.Op, ty: Type, dest: Val | None) -> Val:
                 ord_ = _assign(c, i.ICast(_scalars(b.ty)[0], iv), b.name.hint)
                 c.env[b.name] = Val(b.ty, (ord_,))
                 _lower_block(c, body.body, _index_dest(c, d, iv, elem_ty))
-            _emit(c, i.Loop(iv, n, _block(stmts), reverse))
+            _emit(c, i.Loop(iv, n, _block(stmts), reverse, parallel=is_parallel_for(body)))
             return _read(c, d, ty)
         case s.TabCon(elem, elems):
             d = dest if dest is not None else _alloc_dest(c, ty)
@@ -520,3 +520,44 @@ def _lower_catch(c: _Ctx, body: s.Block, inner: Type, ty: Type, dest: Val | None
         _emit(c, i.Store(tag.ptr, tag.offset, ILit(0, Scalar.U8)))
     _emit(c, i.Try(_block(try_stmts), _block(on_throw)))
     return _read(c, d, ty)
+
+
+# === parallel eligibility ===
+
+def is_parallel_for(body: s.Lam1) -> bool:
+    """Whether the iterations of a `for` with this body are independent: no
+    printing, errors, throws or loops-until, and the only effects on
+    references made outside the body are `RefExtend`s (accumulation)."""
+    return _independent(body.body, set())
+
+
+def _independent(block: s.Block, inner_refs: set[s.Name]) -> bool:
+    for let in block.lets:
+        op = let.op
+        match op:
+            case s.PrintStr() | s.RuntimeError() | s.Throw() | s.While():
+                return False
+            case s.RefGet(ref) | s.RefPut(ref, _):
+                if not _is_inner(ref, inner_refs):
+                    return False
+            case s.RefSlice(ref, _) | s.RefProj(ref, _):
+                if _is_inner(ref, inner_refs):
+                    inner_refs.add(let.binder.name)
+            case s.RunState(_, lam) | s.RunReader(_, lam) | s.RunAccum(_, lam):
+                inner_refs.add(lam.binder.name)
+                if not _independent(lam.body, inner_refs):
+                    return False
+            case s.For(_, lam, _):
+                if not _independent(lam.body, inner_refs):
+                    return False
+            case s.Case(_, alts, _):
+                if not all(_independent(alt.body, inner_refs) for alt in alts):
+                    return False
+            case s.Catch(blk, _):
+                if not _independent(blk, inner_refs):
+                    return False
+    return True
+
+
+def _is_inner(ref: s.Atom, inner_refs: set[s.Name]) -> bool:
+    return isinstance(ref, s.Var) and ref.name in inner_refs

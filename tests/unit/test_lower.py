@@ -171,3 +171,46 @@ def test_imp_check_rejects_mistyped_store() -> None:
                                                       i.ILit(1, Scalar.I32)),)))
     with pytest.raises(CompilerBug, match="store"):
         check_imp(fn)
+
+
+# === parallel eligibility ===
+
+def _loops(imp: i.ImpFunction) -> list[i.Loop]:
+    return [st for st in walk(imp.body) if isinstance(st, i.Loop)]
+
+
+def test_pure_for_is_parallel() -> None:
+    b = B()
+    imp = lowered(b.function(lambda: b.for_(nat(5), lambda k: b.prim(Prim.MUL, k, k))))
+    assert [lp.parallel for lp in _loops(imp)] == [True]
+
+
+def test_state_loop_is_sequential_and_accum_loop_is_parallel() -> None:
+    b = B()
+
+    def body() -> s.Atom:
+        def st(ref: s.Var) -> s.Atom:
+            return b.for_(nat(4), lambda k: b.emit(s.RefPut(ref, b.prim(
+                Prim.ADD, b.emit(s.RefGet(ref)), k))))
+
+        def acc(ref: s.Var) -> s.Atom:
+            return b.for_(nat(4), lambda k: b.emit(s.RefExtend(ref, k, b.add_combine(NAT))))
+        r1 = b.emit(s.RunState(nat(0), b.lam(RefTy(NAT), st)))
+        r2 = b.emit(s.RunAccum(nat(0), b.lam(RefTy(NAT), acc)))
+        return b.emit(s.MakeProd((r1, r2)))
+
+    imp = lowered(b.function(body))
+    assert [lp.parallel for lp in _loops(imp) if lp.count == i.ILit(4, Scalar.I64)] == [False, True]
+
+
+def test_for_with_local_state_is_parallel() -> None:
+    b = B()
+
+    def it(k: s.Var) -> s.Atom:
+        def go(ref: s.Var) -> s.Atom:
+            b.emit(s.RefPut(ref, k))
+            return b.emit(s.RefGet(ref))
+        return b.emit(s.RunState(nat(0), b.lam(RefTy(NAT), go)))
+
+    imp = lowered(b.function(lambda: b.for_(nat(3), it)))
+    assert _loops(imp)[0].parallel
