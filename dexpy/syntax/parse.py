@@ -53,8 +53,7 @@ def parse_file(src: SourceFile) -> list[TopBlock]:
                                   nxt.trailing)
                 k += 1
             if merged is not raws[k - 1]:
-                again = parse_raw_block(src, merged)
-                block = again if again.error is not None else block
+                block = parse_raw_block(src, merged)
         out.append(block)
     return out
 
