@@ -193,8 +193,8 @@ class Simplifier:
                 raw = _lit(value, Scalar.I64 if signed else Scalar.U64)
                 return self.apply(self.method(self.ev(d, env), 0), [Dyn(raw)])
             case C.Meta(cell):
-                if cell.solution is None:
-                    raise TypeErr("Ambiguous type variable")
+                if cell.solution is None:      # e.g. an unconstrained heap: static, never data
+                    return SType(e, env)
                 return self.ev(cell.solution, env)
             case C.TopRef(name):
                 return self.top_var(name)

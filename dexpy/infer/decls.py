@@ -161,8 +161,16 @@ def _elab_data(env: TopEnv, inf: Infer, decl: S.DataDecl) -> TopAction:
     return Nothing()
 
 
+def _default_kind(t: Expr) -> Expr:
+    """An unannotated type parameter whose kind nothing determined is a `Type`."""
+    if isinstance(t, ir.Meta) and t.cell.solution is None:
+        t.cell.solution = ir.TYPE
+        return ir.TYPE
+    return t
+
+
 def _zonk_data(data: ir.DataDef) -> None:
-    data.params = tuple(Binder(b.name, zonk(b.ty), b.expl) for b in data.params)
+    data.params = tuple(Binder(b.name, _default_kind(zonk(b.ty)), b.expl) for b in data.params)
     for c in data.cons:
         c.fields = tuple(Binder(b.name, zonk(b.ty), b.expl) for b in c.fields)
 
@@ -216,11 +224,14 @@ def _elab_interface(env: TopEnv, inf: Infer, names: NameSupply, decl: S.Interfac
     mtys = [inf.check_type(t) for _, t in decl.methods]
     inf.pop()
     solve_all(inf)
-    cls.params = tuple(Binder(b.name, zonk(b.ty), b.expl) for b in params)
+    cls.params = tuple(Binder(b.name, _default_kind(zonk(b.ty)), b.expl) for b in params)
     cls.supers = tuple(zonk(s) for s in supers)
     cls.method_types = tuple(zonk(t) for t in mtys)
     for i, (mname, _) in enumerate(decl.methods):
         _register_method(env, names, cls, i, mname)
+    if decl.name == "Ix":
+        from .builtins import register_fin
+        register_fin(env, names)
     return Nothing()
 
 

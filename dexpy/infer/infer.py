@@ -36,6 +36,7 @@ class Infer:
         self.givens: list[Given] = []
         self.pending: list[tuple[ir.MetaCell, Span, tuple[Given, ...]]] = []
         self.meta_count = 0
+        self.type_ctx = 0
 
     # === metas, scopes, errors ===
 
@@ -102,21 +103,39 @@ class Infer:
                 return core
             case S.Do(block):
                 return self.check_block(block, ty)
+            case S.Tuple(elems) if isinstance(t, ir.Kind):
+                return ir.TupleTy(tuple(self.check(x, ir.TYPE) for x in elems))
+            case S.Tuple(elems) if isinstance(t, ir.TupleTy) and len(t.elems) == len(elems):
+                return ir.TupleCon(tuple(self.check(x, et) for x, et in zip(elems, t.elems)))
             case S.If(cond, then, else_):
                 return self.elab_if(cond, then, else_, ty, e.span)
             case S.Case(scrut, alts):
                 return self.elab_case(scrut, alts, ty, e.span)
             case S.Hole():
                 return self.fresh_meta(ty, "h")
+            case S.Var(name) if isinstance(t, ir.Pi):
+                core, actual = self.infer_var(name, e.span)
+                mark = self.u.mark()
+                try:
+                    self.u.unify(ty, actual)
+                    return core
+                except UnifyFail:
+                    self.u.undo(mark)
         core, actual = self._infer(e)
         core, actual = self.instantiate(core, actual, e.span, full=False)
         self.unify(ty, actual, e.span)
         return core
 
     def check_type(self, e: S.Expr) -> Expr:
-        """Elaborates a type expression (its kind is not checked beyond inference)."""
-        core, _ = self.infer(e)
-        return core
+        """Elaborates a type expression (`()` and tuples become tuple types)."""
+        self.type_ctx += 1
+        try:
+            if isinstance(e, S.Tuple):
+                return self.check(e, ir.TYPE)
+            core, _ = self.infer(e)
+            return core
+        finally:
+            self.type_ctx -= 1
 
     # === expressions ===
 
@@ -177,6 +196,8 @@ class Infer:
                 return ir.TabCon(ety, (first,) + rest), ir.TabPi(n, fin, self.fin_dict(fin), ety)
             case S.Tuple(elems):
                 pairs = [self.infer(x) for x in elems]
+                if pairs and all(isinstance(whnf(t, self.env), ir.Kind) for _, t in pairs):
+                    return ir.TupleTy(tuple(c for c, _ in pairs)), ir.TYPE
                 return ir.TupleCon(tuple(c for c, _ in pairs)), ir.TupleTy(tuple(t for _, t in pairs))
             case S.Ann(expr, ty):
                 t = self.check_type(ty)
@@ -295,6 +316,11 @@ class Infer:
                 args = (fn.obj,) + args
                 fn = method
         if isinstance(fn, S.Var):
+            b = self.scope.get(fn.name)
+            if (isinstance(b, TyConB) and b.data.is_struct and args and not self.type_ctx
+                    and not self.looks_like_type(args[0])):
+                core, ty = self.con_term(b.data, 0)
+                return self.apply(core, ty, list(args), dict(named), span, first=True)
             core, ty = self.infer_var(fn.name, fn.span)
         else:
             core, ty = self.infer(fn)
@@ -316,7 +342,7 @@ class Infer:
         vals, sub = self.fill_binders(t.binders, args, named, span)
         result = ir.App(core, tuple(vals))
         rty = subst(t.result, sub)
-        if args or (n_explicit == 0 and not t.implicit_app and isinstance(whnf(rty, self.env), ir.Pi)
+        if args or (n_explicit == 0 and t.binders and isinstance(whnf(rty, self.env), ir.Pi)
                     and first):
             return self.apply(result, rty, args, named, span, first=False)
         if named:
@@ -369,6 +395,26 @@ class Infer:
             known = f"\nKnown fields are: [{', '.join(t.data.field_names)}]"
         raise TypeErr(f"Can't resolve field {fld} of type {pp_type(zonk(ty))}{known}", span)
 
+    def looks_like_type(self, e: S.Expr) -> bool:
+        """A syntactic guess used to tell `Post n` (a type) from `Post(k)` (a value)."""
+        match e:
+            case S.Var(name):
+                b = self.scope.get(name)
+                if isinstance(b, (TyConB, ClassB)):
+                    return True
+                if isinstance(b, (LocalB, TopB)):
+                    return isinstance(whnf(b.ty, self.env), (ir.Kind, Meta))
+                return False
+            case S.App(fn, _, _):
+                return self.looks_like_type(fn)
+            case S.TabPi() | S.Pi() | S.DepPairTy():
+                return True
+            case S.Tuple(elems):
+                return bool(elems) and all(self.looks_like_type(x) for x in elems)
+            case S.Prim(name, _):
+                return name[:1].isupper()
+        return False
+
     def struct_method(self, f: S.Field) -> S.Expr | None:
         """`p.method` where p's type is a struct with that method: the method's Var."""
         if not isinstance(f.field, str) or not isinstance(f.obj, S.Var):
@@ -388,8 +434,12 @@ class Infer:
         out: list[Binder] = []
         for p in params:
             if p.expl == Expl.CLASS:
-                ty = self.check_type(p.ty) if p.ty is not None else self.fresh_meta(ir.TYPE)
-                n = self.bind_local(p.name, ty)
+                name, cty = p.name, p.ty
+                if isinstance(cty, S.Ann):      # `(d:Ix n)` in a constraint group
+                    name = cty.expr.name if isinstance(cty.expr, S.Var) else name
+                    cty = cty.ty
+                ty = self.check_type(cty) if cty is not None else self.fresh_meta(ir.TYPE)
+                n = self.bind_local(name, ty)
                 self.add_given(ir.Var(n), ty)
                 out.append(Binder(n, ty, Expl.CLASS))
                 continue
@@ -415,9 +465,10 @@ class Infer:
         saved = len(self.givens)
         binders = self.elab_params(_givens_first(e.params))
         result = self.check_type(e.result)
+        eff = self.elab_effects(e.effects)
         del self.givens[saved:]
         self.pop()
-        return ir.Pi(tuple(binders), self.elab_effects(e.effects), result, e.implicit_app)
+        return ir.Pi(tuple(binders), eff, result, e.implicit_app)
 
     def elab_effects(self, row: S.EffectRow | None) -> Expr | None:
         if row is None or (not row.effects and row.tail is None):
@@ -443,9 +494,10 @@ class Infer:
             body = self.check_block(e.body, rty)
         else:
             body, rty = self.infer_block(e.body)
+        eff = self.elab_effects(e.effects)
         del self.givens[saved:]
         self.pop()
-        return ir.Lam(tuple(binders), body), ir.Pi(tuple(binders), self.elab_effects(e.effects), rty)
+        return ir.Lam(tuple(binders), body), ir.Pi(tuple(binders), eff, rty)
 
     def check_lam(self, e: S.Lam, t: ir.Pi) -> Expr:
         self.push()
@@ -568,10 +620,11 @@ class Infer:
         saved = len(self.givens)
         binders = self.elab_params(_givens_first(d.params))
         rty = self.check_type(d.result) if d.result is not None else self.fresh_meta(ir.TYPE, "r")
+        eff = self.elab_effects(d.effects)
         body = self.check_block(d.body, rty)
         del self.givens[saved:]
         self.pop()
-        ty = ir.Pi(tuple(binders), self.elab_effects(d.effects), rty, d.implicit_app)
+        ty = ir.Pi(tuple(binders), eff, rty, d.implicit_app)
         return ir.Lam(tuple(binders), body), ty
 
     def bind_pattern(self, pat: S.Pat, core: Expr, ty: Expr) -> list[tuple[ir.Name, Expr]]:
