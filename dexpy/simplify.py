@@ -201,6 +201,19 @@ class Simplifier:
             case _:
                 return SType(e, env)
 
+    def resolve_type(self, v: SType) -> C.Expr:
+        """The Core type a static type value denotes, its free variables replaced by their values."""
+        from .core.traverse import free_vars, subst
+        sub: dict = {}
+        for n in free_vars(v.ty):
+            val = v.env.get(n)
+            if isinstance(val, SType):
+                sub[n] = self.resolve_type(val)
+            elif isinstance(val, Dyn) and isinstance(val.atom, Lit):
+                sub[n] = C.Lit(val.atom.value, C.BaseTy("Nat" if val.atom.scalar == Scalar.U32
+                                                       else val.atom.scalar.value))
+        return subst(v.ty, sub)
+
     def ty_value(self, t: C.Expr, env: dict) -> C.Expr:
         v = self.ev(t, env)
         return v.ty if isinstance(v, SType) else t

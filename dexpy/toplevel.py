@@ -99,7 +99,7 @@ class Session:
             if name is not None:
                 self.env.defs[name] = core
                 return []
-            return [pp_type(normalize(value.ty, self.env))]
+            return [_show_type_value(normalize(simp.resolve_type(value), self.env))]
         result = simp.atom(value)
         params = tuple(simp.params.values())
         fn = S.SimpFunction(params, S.Block(tuple(simp.b.lets), result))
@@ -123,6 +123,13 @@ class Session:
                 return []
         from .errors import DexError as _E
         raise _E(f"Couldn't find a source file for module {decl.module}", decl.span)
+
+
+def _show_type_value(t: ir.Expr) -> str:
+    """`:p` of a type: a tuple of types prints its elements at argument precedence."""
+    if isinstance(t, ir.TupleTy) and t.elems:
+        return "(" + ", ".join(pp_type(e) for e in t.elems) + ")"
+    return pp_type(t)
 
 
 def _is_error(line: str) -> bool:

@@ -60,6 +60,7 @@ def _pp(e: Expr) -> tuple[str, bool]:
 
 def _pp_pi(binders: tuple[ir.Binder, ...], eff: Expr | None, result: Expr, implicit_app: bool) -> str:
     groups: list[str] = []
+    anon = 0
     current: list[str] = []
     kind: Expl | None = None
     brackets = {Expl.IMPLICIT: "{}", Expl.CLASS: "[]", Expl.EXPLICIT: "()"}
@@ -69,7 +70,11 @@ def _pp_pi(binders: tuple[ir.Binder, ...], eff: Expr | None, result: Expr, impli
             groups.append(o + ",".join(current) + c)
             current = []
         kind = b.expl
-        current.append(f"{b.name.hint}:{pp_type(b.ty)}")
+        hint = b.name.hint
+        if hint == "_":
+            hint = f"v#{anon}"
+            anon += 1
+        current.append(f"{hint}:{pp_type(b.ty)}")
     if current and kind is not None:
         o, c = brackets[kind]
         groups.append(o + ",".join(current) + c)

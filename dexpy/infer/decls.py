@@ -48,6 +48,9 @@ def elab_top(env: TopEnv, names: NameSupply, decl: S.TopDecl) -> TopAction:
     match decl:
         case S.Command(kind, body):
             if kind == S.CommandKind.TYPE:
+                if not body.decls and isinstance(body.result, S.Var):   # declared type, uninstantiated
+                    core, ty = inf.infer_var(body.result.name, body.result.span)
+                    return ShowType(zonk(ty))
                 core, ty = inf.infer_block(body)
                 solve_all(inf)
                 return ShowType(zonk(ty))
