@@ -338,7 +338,7 @@ def _lower_op(c: _Ctx, op: s.Op, ty: Type, dest: Val | None) -> Val:
         case s.PrimOp(prim, args):
             regs = tuple(_scalar_arg(c, a) for a in args)
             r = _assign(c, i.IPrim(prim, regs))
-            out_ty = BOOL if prim in i.COMPARISONS else BaseTy(i.itype_of(regs[0]))  # type: ignore[arg-type]
+            out_ty = BOOL if prim in i.COMPARISONS else s.type_of_atom(args[0])
             return _finish(c, Val(out_ty, (r,)), dest)
         case s.Cast(to, x, bitcast):
             r = _assign(c, i.ICast(to, _scalar_arg(c, x), bitcast))
@@ -458,7 +458,10 @@ def _lower_effectful(c: _Ctx, op: s.Op, ty: Type, dest: Val | None) -> Val:
             _emit(c, i.Fail())
             return _undefined(rty)
         case s.PrintStr(chars):
-            m = _as_mem(_lower_atom(c, chars).leaves[0])
+            leaf = _lower_atom(c, chars).leaves[0]
+            if leaf is None:            # an undefined string (dead code after a throw)
+                return _unit()
+            m = _as_mem(leaf)
             p = _assign(c, i.PtrAdd(m.ptr, m.offset))
             _emit(c, i.CallStmt(i.CallRt(i.RtFn.PRINT, (c.ctx_ptr, p, m.dims[0]))))
             return _unit()
@@ -495,19 +498,22 @@ def _lower_case(c: _Ctx, scrut: s.Atom, alts: tuple[s.Lam1, ...], rty: Type,
         raise CompilerBug(f"case on a non-sum {sv.ty!r}")
     tag = _atom(c, sv.leaves[0], Scalar.U8)
     d = dest if dest is not None else _alloc_dest(c, rty)
+    ranges = sum_ranges(sv.ty)
+    if isinstance(tag, ILit):          # a known constructor: only its alternative runs
+        _lower_alt(c, alts[int(tag.value)], sv, ranges[int(tag.value)], d)
+        return _read(c, d, rty)
     blocks: list[i.IBlock] = []
-    for alt, rng in zip(alts, sum_ranges(sv.ty)):
+    for alt, rng in zip(alts, ranges):
         with _scope(c) as stmts:
-            payload = Val(alt.binder.ty, sv.leaves[rng.start:rng.stop])
-            c.env[alt.binder.name] = _read(c, payload) if sv.readonly else payload
-            _lower_block(c, alt.body, d)
+            _lower_alt(c, alt, sv, rng, d)
         blocks.append(_block(stmts))
-    if isinstance(tag, ILit):
-        for stmt in blocks[int(tag.value)].stmts:
-            _emit(c, stmt)
-    else:
-        _emit(c, i.Switch(tag, tuple(blocks)))
+    _emit(c, i.Switch(tag, tuple(blocks)))
     return _read(c, d, rty)
+
+
+def _lower_alt(c: _Ctx, alt: s.Lam1, scrut: Val, rng: range, dest: Val) -> None:
+    c.env[alt.binder.name] = Val(alt.binder.ty, scrut.leaves[rng.start:rng.stop])
+    _lower_block(c, alt.body, dest)
 
 
 def _lower_catch(c: _Ctx, body: s.Block, inner: Type, ty: Type, dest: Val | None) -> Val:

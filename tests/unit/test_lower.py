@@ -124,7 +124,8 @@ def test_simp_check_rejects_wrong_binder_type() -> None:
 def test_simp_check_rejects_mixed_prim_args_and_float_only_prims() -> None:
     x = s.Var(Name("x", 1), I32)
     with pytest.raises(CompilerBug, match="argument"):
-        check_function(_fn((Let(x, s.PrimOp(Prim.ADD, (Lit(1, Scalar.I32), Lit(1.0, Scalar.F32)))),), x))
+        mixed = s.PrimOp(Prim.ADD, (Lit(1, Scalar.I32), Lit(1.0, Scalar.F32)))
+        check_function(_fn((Let(x, mixed),), x))
     with pytest.raises(CompilerBug, match="non-float"):
         check_function(_fn((Let(x, s.PrimOp(Prim.EXP, (Lit(1, Scalar.I32),))),), x))
 
