@@ -99,7 +99,8 @@ def _code_end(lines: list[str], i: int) -> int:
     j = i + 1
     while j < len(lines):
         line = lines[j]
-        open_ = depth > 0 or in_str
+        # an unclosed bracket continues over column-0 lines, but not past an empty line
+        open_ = in_str or (depth > 0 and j == end and not is_blank(line))
         if not open_:
             if is_output(line):
                 break
