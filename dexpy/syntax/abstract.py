@@ -193,8 +193,9 @@ def _prepend(lets: tuple[s.Decl, ...], blk: s.Block) -> s.Block:
 
 def def_decl(d: c.SDef) -> s.Def:
     if not d.adjacent and d.arrow != ":":
-        raise err("expecting parameter list in parentheses (without preceding whitespace)",
-                  d.param_lists[0].span)
+        raise c.parse_error_at(
+            d.param_lists[0].span,
+            "expecting parameter list in parentheses (without preceding whitespace)")
     params: tuple[s.Param, ...] = ()
     for plist in d.param_lists:
         params += params_of(plist)

@@ -14,13 +14,27 @@ from dataclasses import dataclass, field
 
 from lark import Token, Tree
 
-from ..errors import SyntaxErr
+from ..errors import ParseError, SyntaxErr
 from ..source import NO_SPAN, SourceFile, Span
 
 
 @dataclass(frozen=True, slots=True)
 class G:
     span: Span = field(default=NO_SPAN, compare=False, repr=False, kw_only=True)
+
+
+def parse_error_at(span: Span, message: str) -> ParseError:
+    """A grouping-stage error in megaparsec's layout: `LINE:COL:`, framed line, message."""
+    src = span.source
+    if src is None:
+        return ParseError(message)
+    pos = min(span.start, len(src.text))
+    line, col = src.line_col(pos)
+    num = str(line)
+    pad = " " * (len(num) + 1)
+    frame = (f"{line}:{col}:\n{pad}|\n{num} | {src.line_text(line)}\n"
+             f"{pad}| {' ' * (col - 1)}^\n{message}")
+    return ParseError(frame, Span(src, pos, pos + 1))
 
 
 # === groups (expressions before meaning) ===

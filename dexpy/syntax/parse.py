@@ -112,13 +112,7 @@ def _directive(text: str) -> tuple[tuple[str, ...] | None, int]:
 
 def framed_error(src: SourceFile, pos: int, message: str) -> ParseError:
     """`Parse error:LINE:COL:` with the framed source excerpt, then `message`."""
-    pos = min(pos, len(src.text))
-    line, col = src.line_col(pos)
-    text = src.line_text(line)
-    num = str(line)
-    pad = " " * (len(num) + 1)
-    frame = f"{line}:{col}:\n{pad}|\n{num} | {text}\n{pad}| {' ' * (col - 1)}^\n{message}"
-    return ParseError(frame, Span(src, pos, pos + 1))
+    return concrete.parse_error_at(Span(src, pos, pos + 1), message)
 
 
 def _parse_error(src: SourceFile, base: int, text: str, exc: UnexpectedInput) -> ParseError:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from dexpy.errors import ParseError, SyntaxErr
+from dexpy.errors import ParseError
 from dexpy.source import SourceFile
 from dexpy.syntax.parse import parse_command, parse_file
 from dexpy.syntax.surface import (
@@ -203,7 +203,10 @@ def test_def_curried_2021_and_implicit_app():
 
 
 def test_def_needs_adjacent_params():
-    assert isinstance(error("def h (v) = v"), SyntaxErr)
+    err = error("def h (v) = v")
+    assert isinstance(err, ParseError)
+    assert err.render() == ("Parse error:1:7:\n  |\n1 | def h (v) = v\n  |       ^\n"
+                            "expecting parameter list in parentheses (without preceding whitespace)")
 
 
 def test_let_forms():
