@@ -16,6 +16,7 @@ from pathlib import Path
 
 from .backend.run import TopValue, run_function
 from .core import ir
+from .core.check import check_core
 from .core.pretty import pp_type
 from .errors import CompilerBug, DexError
 from .infer.decls import Evaluate, ShowType, elab_top
@@ -93,6 +94,8 @@ class Session:
         return []
 
     def evaluate(self, name: Name | None, core: ir.Expr, ty: ir.Expr) -> list[str]:
+        if _checking():
+            check_core(core, _TopNames(self))
         simp = Simplifier(self.env, self.names, self.value_types)
         value = simp.ev(core, {})
         if isinstance(value, SType):
@@ -123,6 +126,20 @@ class Session:
                 return []
         from .errors import DexError as _E
         raise _E(f"Couldn't find a source file for module {decl.module}", decl.span)
+
+
+def _checking() -> bool:
+    return os.environ.get("DEXPY_CHECK") == "1"
+
+
+class _TopNames:
+    """Membership test for names bound at top level (definitions and evaluated values)."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def __contains__(self, name: object) -> bool:
+        return name in self.session.env.defs or name in self.session.values
 
 
 def _show_type_value(t: ir.Expr) -> str:
