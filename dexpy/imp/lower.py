@@ -494,6 +494,8 @@ def _reader_ref(c: _Ctx, init: Val, ref_ty: Type) -> Val:
 def _lower_case(c: _Ctx, scrut: s.Atom, alts: tuple[s.Lam1, ...], rty: Type,
                 dest: Val | None) -> Val:
     sv = _lower_atom(c, scrut)
+    if sv.ty == BaseTy(Scalar.U8):      # a bool word: the tag of a BOOL
+        sv = Val(BOOL, sv.leaves)
     if not isinstance(sv.ty, SumTy):
         raise CompilerBug(f"case on a non-sum {sv.ty!r}")
     tag = _atom(c, sv.leaves[0], Scalar.U8)

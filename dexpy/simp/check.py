@@ -4,7 +4,8 @@
 `dexpy.simp.ir`: every binder is unique and every variable is in scope (with
 the type its binder declared), every op's operands have the types it needs,
 every `Let` binder has exactly the type of its op (`op_type`), and no scope's
-result type mentions a variable bound inside it. Failures are `CompilerBug`s.
+result type mentions a variable bound inside it. `BOOL` and a U8 "bool word"
+are accepted for each other (same representation; see docs/primitives.md). Failures are `CompilerBug`s.
 """
 from __future__ import annotations
 
@@ -95,13 +96,32 @@ def _ref(ty: Type) -> RefTy:
 
 
 def _sum(ty: Type) -> SumTy:
+    if ty == BaseTy(Scalar.U8):       # a bool word
+        return BOOL
     if not isinstance(ty, SumTy):
         raise _bug(f"expected a sum type, got {ty!r}")
     return ty
 
 
+def same_rep(ty: Type) -> Type:
+    """`ty` with every BOOL written as its representation, a U8 "bool word"
+    (the two are interchangeable: BOOL's only leaf is its U8 tag)."""
+    match ty:
+        case SumTy(cases) if ty == BOOL:
+            return BaseTy(Scalar.U8)
+        case ProdTy(elems):
+            return ProdTy(tuple(same_rep(t) for t in elems))
+        case SumTy(cases):
+            return SumTy(tuple(same_rep(t) for t in cases))
+        case TabTy(size, elem):
+            return TabTy(size, same_rep(elem))
+        case RefTy(elem):
+            return RefTy(same_rep(elem))
+    return ty
+
+
 def _expect(actual: Type, expected: Type, what: str) -> None:
-    if actual != expected:
+    if actual != expected and same_rep(actual) != same_rep(expected):
         raise _bug(f"{what}: expected {expected!r}, got {actual!r}")
 
 
@@ -193,7 +213,7 @@ class _Checker:
             case Var() | Lit():
                 self.atom(op)
             case PrimOp(prim, args):
-                self.prim(prim, tuple(self.atom(a) for a in args))
+                self.prim(prim, tuple(same_rep(self.atom(a)) for a in args))
             case Cast(_, x, _):
                 if not isinstance(self.atom(x), BaseTy):
                     raise _bug("cast of a non-scalar")

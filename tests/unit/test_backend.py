@@ -572,3 +572,16 @@ def test_top_value_roundtrip() -> None:
     value = ([SumVal(1, [np.float32(1.5), np.float32(2.0)]), SumVal(2, SumVal(1, ()))],
              (1 << 64) - 1, 0.25)
     assert top_value_from_python(ty, value).to_python() == value
+
+
+def test_bool_word_and_bool_interchangeable() -> None:
+    b = B()
+
+    def body() -> s.Atom:
+        w = s.Var(b.ns.fresh("w"), U8)                 # a comparison typed as a bool word
+        b.lets.append(s.Let(w, s.PrimOp(Prim.LT, (Lit(1, Scalar.I32), Lit(2, Scalar.I32)))))
+        return b.emit(s.Case(w, (b.lam(UNIT, lambda _: Lit(0, Scalar.I32)),
+                                 b.lam(UNIT, lambda _: Lit(7, Scalar.I32))), I32))
+
+    got, _ = run(b, body)
+    assert got == 7
