@@ -278,7 +278,7 @@ def run_interactive(session: Session) -> int:
         if verdict is True:
             return 0
         if verdict is None and text.strip():
-            _run_interruptible(session, text, counter)
+            _run_interruptible(session, text.rstrip(), counter)
 
 
 def _run_interruptible(session: Session, text: str, counter: int) -> None:

@@ -332,3 +332,18 @@ def test_repl_command_uses_stdin_when_not_a_tty(tmp_path: Path) -> None:
                           env=env, check=False, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_interactive_prompt_submits_complete_blocks(fakes: Any) -> None:
+    """The Enter binding: a complete line runs; an open one continues to a blank line."""
+    from prompt_toolkit import PromptSession
+    from prompt_toolkit.input import create_pipe_input
+    from prompt_toolkit.output import DummyOutput
+
+    with create_pipe_input() as pipe:
+        prompt = PromptSession(input=pipe, output=DummyOutput(), multiline=True,
+                               key_bindings=repl._key_bindings())  # type: ignore[arg-type]
+        pipe.send_text(":p 1\r")
+        assert prompt.prompt(repl.PROMPT) == ":p 1"
+        pipe.send_text("def f(x:Int) -> Int =\rx + 1\r\r")
+        assert prompt.prompt(repl.PROMPT) == "def f(x:Int) -> Int =\n  x + 1\n  "
