@@ -70,7 +70,8 @@ class RuntimeErr(DexError):
     prefix = ""
 
     def render(self) -> str:
-        return (self.message + "\n" if self.message else "") + "Runtime error"
+        printed = self.message[:-1] if self.message.endswith("\n") else self.message
+        return (printed + "\n" if printed else "") + "Runtime error"
 
 
 class CompilerBug(AssertionError):

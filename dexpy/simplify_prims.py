@@ -234,3 +234,17 @@ def _throw(s: Simplifier, args: tuple[C.Expr, ...], env: dict) -> SVal:
 def _error(s: Simplifier, args: tuple[C.Expr, ...], env: dict) -> SVal:
     t = s.rep_type(args[0], env)
     return Dyn(s.emit(S.RuntimeError(t), t))
+
+
+# === IO ===
+
+@rule("printStr")
+def _print_str(s: Simplifier, args: tuple[C.Expr, ...], env: dict) -> SVal:
+    chars = s.atom(s.ev(args[0], env))
+    s.emit(S.PrintStr(chars), UNIT)
+    return SProd(())
+
+
+@rule("runIO")
+def _run_io(s: Simplifier, args: tuple[C.Expr, ...], env: dict) -> SVal:
+    return s.apply(s.ev(args[0], env), [])

@@ -189,7 +189,14 @@ def _unit(inf, core, args, tys, span):
 
 
 def _show_any(inf, core, args, tys, span):
-    return core, ir.TYPE
+    lst = inf.env.data_named("List")
+    if lst is None:
+        raise TypeErr("%showAny needs List", span)
+    return core, ir.TyCon(lst, (ir.BaseTy("Word8"),))
+
+
+def _run_io(inf, core, args, tys, span):
+    return core, _fn_result(inf, tys[0])
 
 
 RULES = {
@@ -201,5 +208,5 @@ RULES = {
     "runWriter": _run_writer, "mextend": _mextend, "while": _while,
     "catchException": _catch, "explicitApply": _explicit_apply,
     "applyMethod0": _apply_method0, "applyMethod1": _apply_method1, "showAny": _show_any,
-    "free": _unit, "ptrStore": _unit,
+    "free": _unit, "ptrStore": _unit, "printStr": _unit, "runIO": _run_io,
 }
