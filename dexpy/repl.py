@@ -261,9 +261,12 @@ def run_interactive(session: Session) -> int:
     """The prompt_toolkit loop."""
     from prompt_toolkit import PromptSession
 
-    prompt = PromptSession(history=_history(), completer=make_completer(session),  # type: ignore[arg-type]
-                           key_bindings=_key_bindings(), multiline=True,  # type: ignore[arg-type]
-                           prompt_continuation=lambda width, n, soft: CONTINUATION)
+    prompt: PromptSession[str] = PromptSession(
+        history=_history(),  # type: ignore[arg-type]
+        completer=make_completer(session),  # type: ignore[arg-type]
+        key_bindings=_key_bindings(),  # type: ignore[arg-type]
+        multiline=True,
+        prompt_continuation=lambda width, n, soft: CONTINUATION)
     print("dexpy REPL -- :help for help, Ctrl-D to quit")
     counter = 0
     while True:

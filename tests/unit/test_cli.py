@@ -308,12 +308,12 @@ def test_repl_completion_uses_names_in_scope(fakes: Any) -> None:
     session = FakeSession()
     session.env["total"] = 1
     completer = repl.make_completer(session)
-    names = {c.text for c in completer.get_completions(Document("s"), None)}  # type: ignore[attr-defined]
-    assert {"sum", "size", "struct"} <= names
-    names = {c.text for c in completer.get_completions(Document(":p tot"), None)}  # type: ignore[attr-defined]
-    assert names == {"total"}
-    names = {c.text for c in completer.get_completions(Document(":q"), None)}  # type: ignore[attr-defined]
-    assert names == {":quit"}
+    def names(text: str) -> set[str]:
+        return {c.text for c in completer.get_completions(Document(text), None)}  # type: ignore[attr-defined]
+
+    assert {"sum", "size", "struct"} <= names("s")
+    assert names(":p tot") == {"total"}
+    assert names(":q") == {":quit"}
 
 
 def test_history_location(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
