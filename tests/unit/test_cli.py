@@ -309,7 +309,8 @@ def test_repl_completion_uses_names_in_scope(fakes: Any) -> None:
     session.env["total"] = 1
     completer = repl.make_completer(session)
     def names(text: str) -> set[str]:
-        return {c.text for c in completer.get_completions(Document(text), None)}  # type: ignore[attr-defined]
+        found = completer.get_completions(Document(text), None)  # type: ignore[attr-defined]
+        return {c.text for c in found}
 
     assert {"sum", "size", "struct"} <= names("s")
     assert names(":p tot") == {"total"}
