@@ -37,8 +37,20 @@ def caret_snippet(span: Span) -> str:
     line, col = src.line_col(span.start)
     text = src.line_text(line)
     line_end = src.line_starts[line - 1] + len(text)
-    width = max(1, min(span.stop, line_end) - span.start)
+    stop = _eat_trailing(src.text, span.stop, line_end)
+    width = max(1, min(stop, line_end) - span.start)
     return text + "\n" + " " * (col - 1) + "^" * width
+
+
+def _eat_trailing(text: str, stop: int, line_end: int) -> int:
+    """Upstream's spans include the whitespace (and a comment) the lexer ate after a token."""
+    if stop <= 0 or stop > line_end or text[stop - 1] in " \n":
+        return stop
+    while stop < line_end and text[stop] == " ":
+        stop += 1
+    if text.startswith("--", stop) or text.startswith("# ", stop):
+        stop = line_end
+    return stop
 
 
 class ParseError(DexError):

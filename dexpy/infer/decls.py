@@ -12,6 +12,7 @@ from ..core.ir import Binder, Expr
 from ..core.traverse import zonk
 from ..errors import TypeErr, already_defined
 from ..names import NameSupply
+from ..source import NO_SPAN, Span
 from ..syntax import surface as S
 from ..syntax.surface import Expl
 from .env import ClassB, ConB, LocalB, TopB, TopEnv, TyConB
@@ -117,12 +118,48 @@ def elab_top(env: TopEnv, names: NameSupply, decl: S.TopDecl) -> TopAction:
             return _elab_instance(env, inf, names, decl)
         case S.Pass():
             return Nothing()
+        case S.Foreign():
+            return _elab_foreign(env, inf, names, decl)
     raise TypeErr(f"Not supported yet: {type(decl).__name__}", decl.span)
 
 
-def _check_fresh(env: TopEnv, name: str, decl: S.Node) -> None:
-    if name in env.scope and not getattr(env, "allow_shadow", False):
-        raise already_defined(name, decl.span)
+def _elab_foreign(env: TopEnv, inf: Infer, names: NameSupply, decl: S.Foreign) -> TopAction:
+    """`foreign "sym" name : (T1, ..., Tn) -> {IO} R`: `name` is bound to
+    `\\x1 ... xn. %ffiCall(sym, R, x1, ..., xn)` (see dexpy.infer.prims_io)."""
+    from .prims_io import symbol_literal
+    _check_fresh(env, decl.name, decl)
+    ty = zonk(inf.check_type(decl.ty))
+    solve_all(inf)
+    pi = whnf(ty, env)
+    if not isinstance(pi, ir.Pi) or any(b.expl != Expl.EXPLICIT for b in pi.binders):
+        raise TypeErr("A foreign function must have a type (T1, ..., Tn) -> {IO} R", decl.ty.span)
+    params = tuple(ir.Binder(names.fresh(b.name.hint), b.ty) for b in pi.binders)
+    from ..core.traverse import subst
+    result = subst(pi.result, {b.name: ir.Var(p.name) for b, p in zip(pi.binders, params)})
+    body = ir.PrimOp("ffiCall", (symbol_literal(decl.symbol), result)
+                     + tuple(ir.Var(p.name) for p in params))
+    n = names.fresh(decl.name)
+    env.defs[n] = ir.Lam(params, body)
+    env.scope[decl.name] = TopB(n, ty)
+    return Nothing()
+
+
+def _check_fresh(env: TopEnv, name: str, decl: S.Node, located: bool = True) -> None:
+    """Top-level names are defined once; a redefinition makes later uses ambiguous."""
+    if name in env.scope:
+        env.ambiguous.add(name)
+        raise already_defined(name, _name_span(decl, name) if located else NO_SPAN)
+
+
+def _name_span(decl: S.Node, name: str) -> Span:
+    """The span of `name` where it is bound in `decl` (a pattern variable or a def's name)."""
+    if isinstance(decl, S.Let) and isinstance(decl.pat, S.PVar):
+        return decl.pat.span
+    src = decl.span.source
+    if src is None:
+        return decl.span
+    at = src.text.find(name, decl.span.start, decl.span.stop)
+    return Span(src, at, at + len(name)) if at >= 0 else decl.span
 
 
 def _is_type_level(env: TopEnv, ty: Expr) -> bool:
@@ -145,7 +182,7 @@ def _bind_top(env: TopEnv, names: NameSupply, name: str, core: Expr, ty: Expr) -
 
 
 def _elab_data(env: TopEnv, inf: Infer, decl: S.DataDecl) -> TopAction:
-    _check_fresh(env, decl.name, decl)
+    _check_fresh(env, decl.name, decl, located=False)
     inf.push()
     params = [b for b in inf.elab_params(_givens_first(decl.params)) if b.expl != Expl.CLASS]
     data = ir.DataDef(decl.name, tuple(params), [])
@@ -159,7 +196,7 @@ def _elab_data(env: TopEnv, inf: Infer, decl: S.DataDecl) -> TopAction:
     solve_all(inf)
     _zonk_data(data)
     for i, con in enumerate(data.cons):
-        _check_fresh(env, con.name, decl)
+        _check_fresh(env, con.name, decl, located=False)
         env.scope[con.name] = ConB(data, i)
     return Nothing()
 

@@ -20,7 +20,7 @@ from ..syntax import surface as S
 from ..syntax.surface import Expl
 from .env import Binding, ClassB, ConB, LocalB, TopB, TopEnv, TyConB
 from .prims import prim_result_type
-from .unify import UnifyFail, Unifier, whnf
+from .unify import UnifyFail, Unifier, normalize, whnf
 
 Given = tuple[Expr, ir.DictTy]
 
@@ -53,12 +53,18 @@ class Infer:
         try:
             self.u.unify(expected, actual)
         except UnifyFail:
-            raise mismatch(pp_type(zonk(expected)), pp_type(zonk(actual)), span) from None
+            raise mismatch(self.show(expected), self.show(actual), span) from None
+
+    def show(self, ty: Expr) -> str:
+        """A type as error messages print it: aliases expanded, metas followed."""
+        return pp_type(normalize(zonk(ty), self.env))
 
     def lookup(self, name: str, span: Span) -> Binding:
         b = self.scope.get(name)
         if b is None:
             raise not_in_scope(name, span)
+        if name in self.env.ambiguous and not any(name in m for m in self.scope.maps[:-1]):
+            raise NameErr(f"ambiguous variable: {name} is defined:\nin this file\nin this file\n", span)
         return b
 
     def push(self) -> None:
@@ -334,7 +340,7 @@ class Infer:
                 return core, ty
             if isinstance(t, ir.TabPi) and len(args) == 1:
                 return self.index(core, t, args[0], span)
-            raise mismatch("a function type", pp_type(zonk(ty)), span)
+            raise mismatch("a function type", self.show((ty)), span)
         n_explicit = sum(b.expl == Expl.EXPLICIT for b in t.binders)
         if n_explicit > len(args):
             raise TypeErr(f"Wrong number of positional arguments provided. Expected {n_explicit} "
@@ -357,7 +363,7 @@ class Infer:
             t = ir.TabPi(self.names.fresh("i"), ix, self.dict_meta(self.ix_dict_ty(ix), span), el)
             self.unify(t, ty, span)
         if not isinstance(t, ir.TabPi):
-            raise mismatch("a table type", pp_type(zonk(ty)), span)
+            raise mismatch("a table type", self.show((ty)), span)
         ic = self.check(i, t.ix)
         return ir.TabApp(tab, ic, t.dict), subst(t.body, {t.name: ic})
 
@@ -393,7 +399,7 @@ class Infer:
         known = ""
         if isinstance(t, ir.TyCon):
             known = f"\nKnown fields are: [{', '.join(t.data.field_names)}]"
-        raise TypeErr(f"Can't resolve field {fld} of type {pp_type(zonk(ty))}{known}", span)
+        raise TypeErr(f"Can't resolve field {fld} of type {self.show((ty))}{known}", span)
 
     def looks_like_type(self, e: S.Expr) -> bool:
         """A syntactic guess used to tell `Post n` (a type) from `Post(k)` (a value)."""
@@ -628,6 +634,10 @@ class Infer:
         return ir.Lam(tuple(binders), body), ty
 
     def bind_pattern(self, pat: S.Pat, core: Expr, ty: Expr) -> list[tuple[ir.Name, Expr]]:
+        _check_pattern_names(pat)
+        return self._bind_pattern(pat, core, ty)
+
+    def _bind_pattern(self, pat: S.Pat, core: Expr, ty: Expr) -> list[tuple[ir.Name, Expr]]:
         match pat:
             case S.PVar(name):
                 n = self.names.fresh(name)
@@ -645,9 +655,9 @@ class Infer:
                     self.unify(ir.TupleTy(tys), ty, pat.span)
                     t = ir.TupleTy(tys)
                 if len(t.elems) != len(elems):
-                    raise mismatch(pp_type(zonk(t)), f"a tuple of {len(elems)}", pat.span)
+                    raise mismatch(self.show((t)), f"a tuple of {len(elems)}", pat.span)
                 for i, p in enumerate(elems):
-                    out += self.bind_pattern(p, ir.Proj(ir.Var(tmp), i), t.elems[i])
+                    out += self._bind_pattern(p, ir.Proj(ir.Var(tmp), i), t.elems[i])
                 return out
             case S.PCon(con, args):
                 b = self.lookup(con, pat.span)
@@ -657,7 +667,7 @@ class Infer:
                     raise TypeErr("sum type constructor in can't-fail pattern", pat.span)
                 ftys = self.con_field_types(b.data, 0, ir.Var(tmp), ty, pat.span)
                 for i, (p, fty) in enumerate(zip(args, ftys)):
-                    out += self.bind_pattern(p, ir.Proj(ir.Var(tmp), i), fty)
+                    out += self._bind_pattern(p, ir.Proj(ir.Var(tmp), i), fty)
                 return out
         raise TypeErr("Unsupported pattern", pat.span)
 
@@ -755,7 +765,10 @@ class Infer:
         cores: list[Expr] = []
         tys: list[Expr] = []
         for a in args:
-            c, t = self.infer(a)
+            if isinstance(a, S.Var):      # functions pass uninstantiated (%explicitApply, handlers)
+                c, t = self.infer_var(a.name, a.span)
+            else:
+                c, t = self.infer(a)
             c, t = self.instantiate(c, t, span, full=False)
             cores.append(c)
             tys.append(t)
@@ -800,6 +813,24 @@ class Infer:
     def class_term(self, cls: ir.ClassDef) -> tuple[Expr, Expr]:
         bs = tuple(Binder(p.name, p.ty, Expl.EXPLICIT) for p in cls.params)
         return ir.Lam(bs, ir.DictTy(cls, tuple(ir.Var(b.name) for b in bs))), ir.Pi(bs, None, ir.TYPE)
+
+
+def _check_pattern_names(pat: S.Pat) -> None:
+    seen: set[str] = set()
+
+    def go(p: S.Pat) -> None:
+        match p:
+            case S.PVar(name):
+                if name in seen:
+                    raise NameErr(f"variable already defined within pattern: {name}", p.span)
+                seen.add(name)
+            case S.PTuple(elems) | S.PTable(elems) | S.PCon(_, elems):
+                for q in elems:
+                    go(q)
+            case S.PDepPair(l, r):
+                go(l)
+                go(r)
+    go(pat)
 
 
 def _field_index(data: ir.DataDef, fld: str | int) -> int | None:

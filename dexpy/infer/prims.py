@@ -210,3 +210,4 @@ RULES = {
     "applyMethod0": _apply_method0, "applyMethod1": _apply_method1, "showAny": _show_any,
     "free": _unit, "ptrStore": _unit, "printStr": _unit, "runIO": _run_io,
 }
+from . import prims_io  # noqa: E402,F401  (registers the pointer/IO rules)

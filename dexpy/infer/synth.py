@@ -87,9 +87,9 @@ def synth(inf: Infer, goal: Expr, span: Span, givens: tuple[Given, ...], strict:
         if has_metas and not strict:
             raise Defer()
         if not candidates:
-            raise TypeErr(f"Couldn't synthesize a class dictionary for: {pp_type(zonk(g))}", span)
+            raise TypeErr(f"Couldn't synthesize a class dictionary for: {inf.show(g)}", span)
         if len(candidates) > 1:
-            raise TypeErr(f"Multiple candidate class dictionaries for: {pp_type(zonk(g))}", span)
+            raise TypeErr(f"Multiple candidate class dictionaries for: {inf.show(g)}", span)
     inst = candidates[0]
     if has_metas and not strict and not _head_determined(inf, inst, g):
         raise Defer()

@@ -83,8 +83,10 @@ class Unifier:
         if a is b:
             return
         if isinstance(a, Meta):
-            if isinstance(b, Meta) and a.cell is b.cell:
-                return
+            if isinstance(b, Meta):
+                if a.cell is b.cell:
+                    return
+                b.cell.default = _merge_defaults(a.cell.default, b.cell.default)
             self.solve(a.cell, b)
             return
         if isinstance(b, Meta):
@@ -148,6 +150,13 @@ class Unifier:
             self.unify(x, y)  # type: ignore[arg-type]
         elif x is not y and x != y:
             raise UnifyFail("field")
+
+
+def _merge_defaults(x: Expr | None, y: Expr | None) -> Expr | None:
+    """Literal defaulting when a signed and an unsigned literal meet: Int32 wins over Nat."""
+    if x is None or y is None:
+        return x if y is None else y
+    return x if isinstance(x, ir.BaseTy) and x.name == "Int32" else y
 
 
 def _occurs(cell: ir.MetaCell, e: Expr) -> bool:

@@ -500,7 +500,7 @@ def test_runtime_error_reports_printed_text() -> None:
     with pytest.raises(RuntimeErr) as err:
         run(b, body)
     assert err.value.message == "before\n"
-    assert err.value.render() == "before\n\nRuntime error"
+    assert err.value.render() == "before\nRuntime error"
 
 
 def test_runtime_error_inside_loop_and_catch() -> None:
