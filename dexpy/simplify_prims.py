@@ -190,9 +190,37 @@ def _run_reader(s: Simplifier, args: tuple[C.Expr, ...], env: dict) -> SVal:
 @rule("runWriter")
 def _run_writer(s: Simplifier, args: tuple[C.Expr, ...], env: dict) -> SVal:
     empty = s.atom(s.ev(args[0], env))
-    body = _handler_body(s, s.ev(args[2], env), S.type_of_atom(empty))
+    f = s.ev(args[2], env)
+    acc_ty = _accum_type(s, f)
+    if acc_ty is not None and acc_ty != S.type_of_atom(empty):
+        empty = _broadcast(s, empty, acc_ty)      # the base monoid's empty at every leaf
+    body = _handler_body(s, f, S.type_of_atom(empty))
     ty = S.ProdTy((S.type_of_atom(body.body.result), S.type_of_atom(empty)))
     return s.proj_pair(s.emit(S.RunAccum(empty, body), ty))
+
+
+def _accum_type(s: Simplifier, f: SVal) -> S.Type | None:
+    """The representation of the accumulator a handler body's reference points to."""
+    lam = getattr(f, "lam", None)
+    if lam is None or not lam.binders:
+        return None
+    ref = C.RefTy
+    t = s.rep_type(lam.binders[-1].ty, {**f.env, **{b.name: SType(C.Kind("Heap"), {})
+                                                     for b in lam.binders[:-1]}})
+    return t.elem if isinstance(t, S.RefTy) else None
+
+
+def _broadcast(s: Simplifier, x: S.Atom, t: S.Type) -> S.Atom:
+    if S.type_of_atom(x) == t:
+        return x
+    match t:
+        case S.TabTy(n, elem):
+            o = S.Var(s.names.fresh("o"), S.NAT)
+            body = s.sub_block(lambda: _broadcast(s, x, elem))
+            return s.emit(S.For(n, S.Lam1(o, body)), t)
+        case S.ProdTy(elems):
+            return s.emit(S.MakeProd(tuple(_broadcast(s, x, e) for e in elems)), t)
+    raise TypeErr("Not supported yet: an accumulator of this type")
 
 
 @rule("mextend")
@@ -248,3 +276,4 @@ def _print_str(s: Simplifier, args: tuple[C.Expr, ...], env: dict) -> SVal:
 @rule("runIO")
 def _run_io(s: Simplifier, args: tuple[C.Expr, ...], env: dict) -> SVal:
     return s.apply(s.ev(args[0], env), [])
+from . import simplify_io  # noqa: E402,F401  (pointer/IO/foreign rules)

@@ -204,6 +204,9 @@ def gen_stmt(g: _Gen, stmt: i.Stmt) -> None:
             _exit(g, FAILED)
         case i.CallStmt(call):
             g.emit(_gen_call(g, call))
+        case i.CallC():
+            from .ffi import gen_call_c
+            gen_call_c(g, stmt)
         case _:
             raise CompilerBug(f"llvmgen: unknown statement {stmt!r}")
 

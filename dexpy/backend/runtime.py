@@ -39,6 +39,8 @@ def install_symbols() -> None:
     llvm.add_symbol("dexpy_print", ctypes.cast(_PRINT_CB, ctypes.c_void_p).value)
     for name in ("aligned_alloc", "free"):
         llvm.add_symbol(name, ctypes.cast(getattr(_LIBC, name), ctypes.c_void_p).value)
+    from .ffi import install_ffi_symbols
+    install_ffi_symbols()
 
 
 def free_buffer(addr: int) -> None:

@@ -145,6 +145,12 @@ class _Checker:
                 self.block(on_throw)
             case i.Throw() | i.Fail():
                 pass
+            case i.CallC(dests, _, args):
+                for a in args:
+                    _as_scalar(self.atom(a))
+                for d in dests:
+                    _as_scalar(d.ty)
+                    self.define(d)
             case i.CallStmt(call):
                 for a in call.args:
                     self.atom(a)

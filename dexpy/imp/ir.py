@@ -221,7 +221,19 @@ class CallStmt:
     call: CallRt
 
 
-Stmt = Assign | Store | Alloc | Loop | If | Switch | DoWhile | Try | Throw | Fail | CallStmt
+@dataclass(frozen=True, slots=True)
+class CallC:
+    """Calls the C function `symbol` (see dexpy.backend.ffi) on scalar `args`;
+    `dests` receive its result: none (void), one scalar, or the fields of a
+    C struct of scalars returned by value. Never removed or reordered (IO)."""
+
+    dests: tuple[IVar, ...]
+    symbol: str
+    args: tuple[IAtom, ...]
+
+
+Stmt = (Assign | Store | Alloc | Loop | If | Switch | DoWhile | Try | Throw | Fail | CallStmt
+        | CallC)
 
 
 @dataclass(frozen=True, slots=True)

@@ -465,6 +465,30 @@ def _lower_effectful(c: _Ctx, op: s.Op, ty: Type, dest: Val | None) -> Val:
             p = _assign(c, i.PtrAdd(m.ptr, m.offset))
             _emit(c, i.CallStmt(i.CallRt(i.RtFn.PRINT, (c.ctx_ptr, p, m.dims[0]))))
             return _unit()
+        case s.ForeignCall() | s.PtrLoad() | s.PtrStore():
+            return _finish(c, _lower_ffi(c, op, ty), dest)
+    raise CompilerBug(f"lowering: unexpected op {op!r}")
+
+
+def _lower_ffi(c: _Ctx, op: s.Op, ty: Type) -> Val:
+    """Foreign calls and raw-pointer loads/stores (all registers, no buffers)."""
+    from ..backend.ffi import NEEDS_CTX
+    match op:
+        case s.ForeignCall(symbol, args, _):
+            regs = tuple(_scalar_arg(c, a) for a in args)
+            if symbol in NEEDS_CTX:
+                regs = (c.ctx_ptr,) + regs
+            dests = tuple(IVar(c.ns.fresh("ffi"), sc) for sc in _scalars(ty))
+            _emit(c, i.CallC(dests, symbol, regs))
+            return Val(ty, dests)
+        case s.PtrLoad(ptr, scalar):
+            typed = _assign(c, i.PtrCast(_scalar_arg(c, ptr), scalar))
+            return Val(ty, (_assign(c, i.Load(typed, ILit(0, I64))),))
+        case s.PtrStore(ptr, value):
+            x = _scalar_arg(c, value)
+            typed = _assign(c, i.PtrCast(_scalar_arg(c, ptr), i.itype_of(x)))  # type: ignore[arg-type]
+            _emit(c, i.Store(typed, ILit(0, I64), x))
+            return _unit()
     raise CompilerBug(f"lowering: unexpected op {op!r}")
 
 
@@ -544,6 +568,8 @@ def _independent(block: s.Block, inner_refs: set[s.Name]) -> bool:
         op = let.op
         match op:
             case s.PrintStr() | s.RuntimeError() | s.Throw() | s.While():
+                return False
+            case s.ForeignCall() | s.PtrLoad() | s.PtrStore():       # IO
                 return False
             case s.RefGet(ref) | s.RefPut(ref, _):
                 if not _is_inner(ref, inner_refs):

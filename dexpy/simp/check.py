@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from ..errors import CompilerBug
 from ..names import Name
+from .ir import ForeignCall, PtrLoad, PtrStore
 from .ir import (BOOL, NAT, UNIT, Atom, BaseTy, Block, Case, Cast, Catch, For, Lam1, Lam2,
                  Let, Lit, MakeProd, MakeSum, Op, Prim, PrimOp, PrintStr, ProdTy, Proj, RefExtend,
                  RefGet, RefProj, RefPut, RefSlice, RefTy, RunAccum, RunReader, RunState,
@@ -74,6 +75,12 @@ def op_type(op: Op) -> Type:
             return RefTy(_prod(_ref(type_of_atom(ref)).elem).elems[index])
         case Catch(_, ty):
             return SumTy((UNIT, ty))
+        case ForeignCall(_, _, ty):
+            return ty
+        case PtrLoad(_, scalar):
+            return BaseTy(scalar)
+        case PtrStore():
+            return UNIT
     raise _bug(f"unknown op {op!r}")
 
 
@@ -278,6 +285,19 @@ class _Checker:
                 self.check_type(ty)
             case PrintStr(chars):
                 _expect(_tab(self.atom(chars)).elem, BaseTy(Scalar.U8), "print chars")
+            case ForeignCall(symbol, args, ty):
+                for a in args:
+                    if not isinstance(same_rep(self.atom(a)), BaseTy):
+                        raise _bug(f"non-scalar argument of foreign call {symbol}")
+                elems = ty.elems if isinstance(ty, ProdTy) else (ty,)
+                if not all(isinstance(e, BaseTy) for e in elems):
+                    raise _bug(f"foreign call {symbol} returns {ty!r}")
+            case PtrLoad(ptr, _):
+                _expect(self.atom(ptr), BaseTy(Scalar.PTR), "pointer load address")
+            case PtrStore(ptr, value):
+                _expect(self.atom(ptr), BaseTy(Scalar.PTR), "pointer store address")
+                if not isinstance(same_rep(self.atom(value)), BaseTy):
+                    raise _bug("pointer store of a non-scalar")
             case _:
                 raise _bug(f"unknown op {op!r}")
 

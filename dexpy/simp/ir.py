@@ -351,9 +351,39 @@ class RuntimeError:
     ty: Type
 
 
+# --- pointers and foreign calls (IO; never removed, duplicated or reordered) ---
+
+@dataclass(frozen=True, slots=True)
+class ForeignCall:
+    """Calls the C function `symbol` (libc/libm, or a dexpy runtime function,
+    see dexpy.backend.ffi) on scalar `args`. `ty` is the result: UNIT (a void
+    call), a BaseTy, or a ProdTy of BaseTys (a C struct returned by value)."""
+
+    symbol: str
+    args: tuple[Atom, ...]
+    ty: Type
+
+
+@dataclass(frozen=True, slots=True)
+class PtrLoad:
+    """Reads a `scalar` at the address `ptr` (a PTR atom)."""
+
+    ptr: Atom
+    scalar: Scalar
+
+
+@dataclass(frozen=True, slots=True)
+class PtrStore:
+    """Writes the scalar `value` at the address `ptr` (a PTR atom); result UNIT."""
+
+    ptr: Atom
+    value: Atom
+
+
 Op = (PrimOp | Cast | Select | MakeProd | Proj | MakeSum | Case | For | TabIndex | TabCon
       | RunState | RunReader | RunAccum | RefGet | RefPut | RefExtend | RefSlice | RefProj
-      | While | Catch | Throw | PrintStr | RuntimeError | Atom)
+      | While | Catch | Throw | PrintStr | RuntimeError | ForeignCall | PtrLoad | PtrStore
+      | Atom)
 
 
 @dataclass(frozen=True, slots=True)
