@@ -15,7 +15,7 @@ from ..names import NameSupply
 from ..source import NO_SPAN, Span
 from ..syntax import surface as S
 from ..syntax.surface import Expl
-from .env import ClassB, ConB, LocalB, TopB, TopEnv, TyConB
+from .env import AliasB, ClassB, ConB, LocalB, TopB, TopEnv, TyConB
 from .infer import Infer, _givens_first
 from .synth import solve_all
 from .unify import whnf
@@ -75,28 +75,7 @@ def elab_top(env: TopEnv, names: NameSupply, decl: S.TopDecl) -> TopAction:
             solve_all(inf)
             return _bind_top(env, names, name, zonk(core), zonk(ty))
         case S.Let(pat, ann, rhs):
-            core, ty = inf.infer(rhs) if ann is None else (None, inf.check_type(ann))
-            if core is None:
-                core = inf.check(rhs, ty)
-            inf.push()
-            lets = inf.bind_pattern(pat, core, ty)
-            solve_all(inf)
-            local = inf.scope.maps[0]
-            inf.pop()
-            action: TopAction = Nothing()
-            for src, b in local.items():
-                if isinstance(b, LocalB):
-                    _check_fresh(env, src, decl)
-            tmp_defs = {n: zonk(c) for n, c in lets}
-            for src, b in local.items():
-                if isinstance(b, LocalB):
-                    from .unify import normalize
-                    body = tmp_defs[b.name]
-                    for n, c in reversed(list(tmp_defs.items())):
-                        if n != b.name:
-                            body = ir.Let(n, c, body)
-                    return _bind_top(env, names, src, body, zonk(b.ty))
-            return action
+            return _elab_top_pattern(env, inf, names, decl)
         case S.Def():
             _check_fresh(env, decl.name, decl)
             core, ty = inf.elab_def(decl)
@@ -142,6 +121,32 @@ def _elab_foreign(env: TopEnv, inf: Infer, names: NameSupply, decl: S.Foreign) -
     env.defs[n] = ir.Lam(params, body)
     env.scope[decl.name] = TopB(n, ty)
     return Nothing()
+
+
+def _elab_top_pattern(env: TopEnv, inf: Infer, names: NameSupply, decl: S.Let) -> TopAction:
+    """`(a, b) = rhs` at top level: rhs becomes one hidden top-level value and each
+    name a projection of it."""
+    if decl.ann is not None:
+        ty = inf.check_type(decl.ann)
+        core = inf.check(decl.rhs, ty)
+    else:
+        core, ty = inf.infer(decl.rhs)
+    inf.push()
+    lets = inf.bind_pattern(decl.pat, core, ty)
+    solve_all(inf)
+    local = dict(inf.scope.maps[0])
+    inf.pop()
+    for src in local:
+        _check_fresh(env, src, decl)
+    for src, b in local.items():
+        if isinstance(b, AliasB):
+            n = names.fresh(src)
+            env.defs[n] = zonk(b.term)
+            env.scope[src] = TopB(n, zonk(b.ty))
+    if not lets:
+        return Nothing()
+    tmp, value = lets[0]
+    return Evaluate(tmp, zonk(value), zonk(ty))
 
 
 def _check_fresh(env: TopEnv, name: str, decl: S.Node, located: bool = True) -> None:

@@ -15,6 +15,15 @@ class LocalB:
 
 
 @dataclass(frozen=True)
+class AliasB:
+    """A pattern variable: a name for a projection path of an already-bound value,
+    so that types mentioning it stay equal to types mentioning the path."""
+
+    term: Expr
+    ty: Expr
+
+
+@dataclass(frozen=True)
 class TopB:
     """A top-level value or function; its Core definition is in `TopEnv.defs`."""
 
@@ -38,7 +47,7 @@ class ClassB:
     cls: ir.ClassDef
 
 
-Binding = LocalB | TopB | ConB | TyConB | ClassB
+Binding = LocalB | AliasB | TopB | ConB | TyConB | ClassB
 
 
 @dataclass

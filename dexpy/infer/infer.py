@@ -18,11 +18,12 @@ from ..names import NameSupply
 from ..source import NO_SPAN, Span
 from ..syntax import surface as S
 from ..syntax.surface import Expl
-from .env import Binding, ClassB, ConB, LocalB, TopB, TopEnv, TyConB
+from .env import AliasB, Binding, ClassB, ConB, LocalB, TopB, TopEnv, TyConB
 from .prims import prim_result_type
 from .unify import UnifyFail, Unifier, normalize, whnf
 
 Given = tuple[Expr, ir.DictTy]
+RANGE_TYPES = {"..": "RangeTo", "..<": "RangeToExc", ".. post": "RangeFrom", "<..": "RangeFromExc"}
 
 
 class Infer:
@@ -233,6 +234,9 @@ class Infer:
                 return ir.DepPairTy(n, lc, rc), ir.TYPE
             case S.EffectRow():
                 return ir.EffRow((), None), ir.Kind("Effects")
+            case S.RangeSugar(kind, bound):
+                con = RANGE_TYPES[kind]
+                return self.infer(S.App(S.Var(con, span=e.span), (S.Hole(span=e.span), bound), span=e.span))
         raise TypeErr(f"Not supported yet: {type(e).__name__}", e.span)
 
     def over_lit(self, v: int, signed: bool, span: Span) -> tuple[Expr, Expr]:
@@ -247,6 +251,8 @@ class Infer:
         match b:
             case LocalB(n, ty) | TopB(n, ty):
                 return ir.Var(n), ty
+            case AliasB(term, ty):
+                return term, ty
             case ConB(data, idx):
                 return self.con_term(data, idx)
             case TyConB(data):
@@ -469,7 +475,7 @@ class Infer:
     def elab_pi(self, e: S.Pi) -> Expr:
         self.push()
         saved = len(self.givens)
-        binders = self.elab_params(_givens_first(e.params))
+        binders = self.elab_params(e.params)       # inside a Pi type, givens are not floated
         result = self.check_type(e.result)
         eff = self.elab_effects(e.effects)
         del self.givens[saved:]
@@ -638,15 +644,25 @@ class Infer:
         return self._bind_pattern(pat, core, ty)
 
     def _bind_pattern(self, pat: S.Pat, core: Expr, ty: Expr) -> list[tuple[ir.Name, Expr]]:
-        match pat:
-            case S.PVar(name):
-                n = self.names.fresh(name)
-                self.scope[name] = LocalB(n, ty)
-                return [(n, core)]
-            case S.PHole():
-                return [(self.names.fresh("_"), core)]
-        tmp = self.names.fresh("pat")
-        out: list[tuple[ir.Name, Expr]] = [(tmp, core)]
+        """Binds the names of `pat` to parts of `core`; returns the lets needed.
+
+        Sub-values are named by projection paths (AliasB) rather than new lets,
+        so a dependent field type (`elements : Fin n => a`) and the pattern
+        variable bound to `n` stay the same term."""
+        if isinstance(pat, S.PHole):
+            return [] if _is_path(core) else [(self.names.fresh("_"), core)]
+        if isinstance(pat, S.PVar):
+            if _is_path(core):
+                self.scope[pat.name] = AliasB(core, ty)
+                return []
+            n = self.names.fresh(pat.name)
+            self.scope[pat.name] = LocalB(n, ty)
+            return [(n, core)]
+        out: list[tuple[ir.Name, Expr]] = []
+        if not _is_path(core):
+            tmp = self.names.fresh("pat")
+            out.append((tmp, core))
+            core = ir.Var(tmp)
         t = whnf(ty, self.env)
         match pat:
             case S.PTuple(elems):
@@ -655,9 +671,9 @@ class Infer:
                     self.unify(ir.TupleTy(tys), ty, pat.span)
                     t = ir.TupleTy(tys)
                 if len(t.elems) != len(elems):
-                    raise mismatch(self.show((t)), f"a tuple of {len(elems)}", pat.span)
+                    raise mismatch(self.show(t), f"a tuple of {len(elems)}", pat.span)
                 for i, p in enumerate(elems):
-                    out += self._bind_pattern(p, ir.Proj(ir.Var(tmp), i), t.elems[i])
+                    out += self._bind_pattern(p, ir.Proj(core, i), t.elems[i])
                 return out
             case S.PCon(con, args):
                 b = self.lookup(con, pat.span)
@@ -665,9 +681,20 @@ class Infer:
                     raise TypeErr(f"Not a data constructor: {con}", pat.span)
                 if len(b.data.cons) != 1:
                     raise TypeErr("sum type constructor in can't-fail pattern", pat.span)
-                ftys = self.con_field_types(b.data, 0, ir.Var(tmp), ty, pat.span)
+                ftys = self.con_field_types(b.data, 0, core, ty, pat.span)
                 for i, (p, fty) in enumerate(zip(args, ftys)):
-                    out += self._bind_pattern(p, ir.Proj(ir.Var(tmp), i), fty)
+                    out += self._bind_pattern(p, ir.Proj(core, i), fty)
+                return out
+            case S.PTable(elems):
+                n = _nat(len(elems))
+                fin = self.fin_type(n)
+                elem = self.fresh_meta(ir.TYPE, "a")
+                d = self.dict_meta(self.ix_dict_ty(fin), pat.span)
+                self.unify(ir.TabPi(self.names.fresh("i"), fin, d, elem), ty, pat.span)
+                from .builtins import FIN
+                for k, p in enumerate(elems):
+                    ix = ir.Con(FIN, 0, (n,), (_nat(k),))
+                    out += self._bind_pattern(p, ir.TabApp(core, ix, d), elem)
                 return out
         raise TypeErr("Unsupported pattern", pat.span)
 
@@ -813,6 +840,13 @@ class Infer:
     def class_term(self, cls: ir.ClassDef) -> tuple[Expr, Expr]:
         bs = tuple(Binder(p.name, p.ty, Expl.EXPLICIT) for p in cls.params)
         return ir.Lam(bs, ir.DictTy(cls, tuple(ir.Var(b.name) for b in bs))), ir.Pi(bs, None, ir.TYPE)
+
+
+def _is_path(e: Expr) -> bool:
+    """A variable, or projections/constant indexing of one (cheap to repeat)."""
+    while isinstance(e, (ir.Proj, ir.TabApp)):
+        e = e.x if isinstance(e, ir.Proj) else e.tab
+    return isinstance(e, ir.Var)
 
 
 def _check_pattern_names(pat: S.Pat) -> None:

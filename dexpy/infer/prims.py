@@ -138,6 +138,11 @@ def _run_reader(inf, core, args, tys, span):
 
 
 def _run_writer(inf, core, args, tys, span):  # %runWriter(empty, combine, \h ref. body) -> (a, w)
+    body = whnf(tys[2], inf.env)
+    if isinstance(body, ir.Pi) and body.binders:
+        ref = whnf(body.binders[-1].ty, inf.env)
+        if isinstance(ref, ir.RefTy):
+            return core, ir.TupleTy((body.result, ref.elem))
     return core, ir.TupleTy((_fn_result(inf, tys[2]), tys[0]))
 
 

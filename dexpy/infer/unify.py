@@ -63,6 +63,7 @@ class Unifier:
     def __init__(self, env: TopEnv) -> None:
         self.env = env
         self.trail: list[ir.MetaCell] = []
+        self.bound: list = []        # binders entered while unifying under TabPi/Pi/DepPairTy
 
     def mark(self) -> int:
         return len(self.trail)
@@ -74,6 +75,10 @@ class Unifier:
     def solve(self, cell: ir.MetaCell, value: Expr) -> None:
         if _occurs(cell, value):
             raise UnifyFail("occurs")
+        if self.bound:
+            from ..core.traverse import free_vars
+            if free_vars(value) & set(self.bound):
+                raise UnifyFail("escape")
         cell.solution = value
         self.trail.append(cell)
 
@@ -107,7 +112,11 @@ class Unifier:
                 self.unify_all(args1, args2)
             case (ir.TabPi(n1, ix1, _, body1), ir.TabPi(n2, ix2, _, body2)):
                 self.unify(ix1, ix2)
-                self.unify(body1, subst(body2, {n2: ir.Var(n1)}))
+                self.bound.append(n1)
+                try:
+                    self.unify(body1, subst(body2, {n2: ir.Var(n1)}))
+                finally:
+                    self.bound.pop()
             case (ir.Pi(bs1, _, r1, _), ir.Pi(bs2, _, r2, _)):
                 if len(bs1) != len(bs2) or any(x.expl != y.expl for x, y in zip(bs1, bs2)):
                     raise UnifyFail("pi")
