@@ -10,6 +10,7 @@ become output lines, so the file/REPL goes on with the next block.
 from __future__ import annotations
 
 import os
+import time
 import traceback
 from collections.abc import Iterator
 from pathlib import Path
@@ -63,8 +64,16 @@ class Session:
         for block in parse_file(src):
             yield block, self.eval_block(block)
 
+    timing: _Timing | None = None
+
     def eval_block(self, block: Surf.TopBlock) -> list[str]:
         """Evaluates one block; returns its output lines (without the `> ` prefix)."""
+        if block.directive and block.directive[0] in ("time", "bench") and self.timing is None:
+            self.timing = _Timing(block.directive)
+            try:
+                return self.eval_block(block) + self.timing.report()
+            finally:
+                self.timing = None
         if block.error is not None:
             err = block.error
             return (err.render() if isinstance(err, DexError) else f"Parse error: {err}").split("\n")
@@ -106,7 +115,9 @@ class Session:
         result = simp.atom(value)
         params = tuple(simp.params.values())
         fn = S.SimpFunction(params, S.Block(tuple(simp.b.lets), result))
-        out, printed = run_function(fn, [self.values[p.name] for p in params])
+        args = [self.values[p.name] for p in params]
+        out, printed = (run_function(fn, args) if self.timing is None
+                        else self.timing.run(fn, args))
         lines = printed.split("\n")[:-1] if printed else []
         if name is not None:
             self.values[name] = out
@@ -126,6 +137,55 @@ class Session:
                 return []
         from .errors import DexError as _E
         raise _E(f"Couldn't find a source file for module {decl.module}", decl.span)
+
+
+class _Timing:
+    """`%time` / `%bench "name"`: the block's compile and run times, printed as upstream:
+    a blank line, the bench name, `Compile time: ...`, `Run time:     ... ` (docs/io.md)."""
+
+    BENCH_SECONDS = 1.0        # keep re-running a benchmarked block for about this long
+    BENCH_MAX_RUNS = 100
+
+    def __init__(self, directive: tuple[str, ...]) -> None:
+        self.bench = directive[0] == "bench"
+        self.name = directive[1] if self.bench and len(directive) > 1 else ""
+        self.start = time.perf_counter()
+        self.run_total = 0.0
+        self.run_single = 0.0
+        self.runs = 0
+
+    def run(self, fn: S.SimpFunction, args: list[TopValue]) -> tuple[TopValue, str]:
+        from .backend.run import compile_function, run_compiled
+        cf = compile_function(fn)
+        t0 = time.perf_counter()
+        result = run_compiled(cf, args)
+        elapsed = time.perf_counter() - t0
+        runs, total = 1, elapsed
+        while self.bench and total < self.BENCH_SECONDS and runs < self.BENCH_MAX_RUNS:
+            t = time.perf_counter()
+            run_compiled(cf, args)
+            total += time.perf_counter() - t
+            runs += 1
+        self.run_total += total
+        self.run_single += total / runs
+        self.runs = runs
+        return result
+
+    def report(self) -> list[str]:
+        compile_time = time.perf_counter() - self.start - self.run_total
+        run = f"Run time:     {_duration(self.run_single)} "
+        if self.bench:
+            run += f"\t(based on {self.runs} {'run' if self.runs == 1 else 'runs'})"
+        return ["", *([self.name] if self.name else []),
+                f"Compile time: {_duration(compile_time)}", run]
+
+
+def _duration(d: float) -> str:
+    """Seconds as upstream prints them: 3 decimals in s, ms, us or ns."""
+    for scale, unit, low in ((1, "s", 1), (1e3, "ms", 1e-3), (1e6, "us", 1e-6)):
+        if d >= low:
+            return f"{d * scale:.3f} {unit}"
+    return f"{d * 1e9:.3f} ns"
 
 
 def _checking() -> bool:
