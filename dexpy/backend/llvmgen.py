@@ -27,6 +27,7 @@ from ..errors import CompilerBug
 from ..simp.ir import Prim, Scalar
 from ..imp import ir as i
 from ..imp.ir import FAILED, OK, THROWN, IAtom, ILit, IVar, PtrTy
+from ..imp.parallel import MAX_CHUNKS, free_vars, min_grain, outlinable
 
 LL_TYPE: dict[Scalar, str] = {
     Scalar.I32: "i32", Scalar.I64: "i64", Scalar.F32: "float", Scalar.F64: "double",
@@ -54,6 +55,9 @@ class _Gen:
     label: str = "%entry"
     scopes: list[list[tuple[str, i.AllocKind]]] = field(default_factory=list)
     trys: list[tuple[str, int]] = field(default_factory=list)
+    extra: list[str] = field(default_factory=list)    # outlined loop bodies (module-wide)
+    fname: str = "f"
+    fail_slot: str | None = None                      # set in an outlined body: its env's flag
 
     def fresh(self, hint: str = "r") -> str:
         self.n += 1
@@ -115,12 +119,13 @@ def gen_module(fns: tuple[i.ImpFunction, ...]) -> str:
         "declare ptr @aligned_alloc(i64, i64)",
         "declare void @free(ptr)",
     }
-    bodies = [gen_function(f, decls) for f in fns]
-    return "\n".join(sorted(decls)) + "\n\n" + "\n\n".join(bodies) + "\n"
+    extra: list[str] = []
+    bodies = [gen_function(f, decls, extra) for f in fns]
+    return "\n".join(sorted(decls)) + "\n\n" + "\n\n".join(bodies + extra) + "\n"
 
 
-def gen_function(fn: i.ImpFunction, decls: set[str]) -> str:
-    g = _Gen(decls)
+def gen_function(fn: i.ImpFunction, decls: set[str], extra: list[str] | None = None) -> str:
+    g = _Gen(decls, extra=extra if extra is not None else [], fname=fn.name)
     params = ", ".join(f"{ll_type(p.ty)} noundef {atom(g, p)}" for p in fn.params)
     gen_block(g, fn.body, top=True)
     g.emit(f"ret i32 {OK}")
@@ -146,9 +151,14 @@ def _free_down_to(g: _Gen, depth: int, outs_too: bool) -> None:
 
 
 def _exit(g: _Gen, status: int) -> None:
-    """Frees everything live and returns `status`; continues in a dead block."""
+    """Frees everything live and returns `status`; continues in a dead block.
+    In an outlined loop body: raises the env's failure flag and returns."""
     _free_down_to(g, 0, outs_too=True)
-    g.emit(f"ret i32 {status}")
+    if g.fail_slot is not None:
+        g.emit(f"store atomic i64 {status}, ptr {g.fail_slot} monotonic, align 8")
+        g.emit("ret void")
+    else:
+        g.emit(f"ret i32 {status}")
     g.start(g.new_label("dead"))
 
 
@@ -162,8 +172,11 @@ def gen_stmt(g: _Gen, stmt: i.Stmt) -> None:
             g.emit(f"store {ty} {atom(g, value)}, ptr {p}")
         case i.Alloc(dest, scalar, count, kind):
             _gen_alloc(g, dest, scalar, count, kind)
-        case i.Loop(iv, count, body, reverse):
-            _gen_loop(g, iv, count, body, reverse)
+        case i.Loop(iv, count, body, reverse, parallel):
+            if parallel and g.fail_slot is None and outlinable(body):
+                _gen_parallel_loop(g, stmt)
+            else:
+                _gen_loop(g, iv, count, body, reverse)
         case i.If(cond, then, orelse):
             c = g.val(f"icmp ne {ll_type(i.itype_of(cond))} {atom(g, cond)}, 0")
             _gen_branches(g, f"br i1 {c}, label {{0}}, label {{1}}", (then, orelse))
@@ -222,16 +235,19 @@ def _gen_branches(g: _Gen, terminator: str, blocks: tuple[i.IBlock, ...]) -> Non
     g.start(merge)
 
 
-def _gen_loop(g: _Gen, iv: IVar, count: IAtom, body: i.IBlock, reverse: bool) -> None:
+def _gen_loop(g: _Gen, iv: IVar, count: IAtom, body: i.IBlock, reverse: bool,
+              bounds: tuple[str, str] | None = None, n: str | None = None) -> None:
+    """A counted loop over `0..count-1`, or over `lo..hi-1` of it when `bounds` are given."""
     pre = g.label
     head, body_l, exit_ = g.new_label("loop"), g.new_label("body"), g.new_label("lend")
     j, nxt = g.fresh("j"), g.fresh("jn")
-    n = atom(g, count)
+    n = n if n is not None else atom(g, count)
+    start, end = bounds if bounds is not None else ("0", n)
     g.br(head)
     g.start(head)
     latch_ref = len(g.lines)
     g.lines.append("")        # the phi, filled in once the latch label is known
-    c = g.val(f"icmp slt i64 {j}, {n}")
+    c = g.val(f"icmp slt i64 {j}, {end}")
     g.emit(f"br i1 {c}, label {body_l}, label {exit_}")
     g.start(body_l)
     if reverse:
@@ -242,8 +258,57 @@ def _gen_loop(g: _Gen, iv: IVar, count: IAtom, body: i.IBlock, reverse: bool) ->
     gen_block(g, body)
     g.emit(f"{nxt} = add nuw nsw i64 {j}, 1")
     g.br(head)
-    g.lines[latch_ref] = f"  {j} = phi i64 [ 0, {pre} ], [ {nxt}, {g.label} ]"
+    g.lines[latch_ref] = f"  {j} = phi i64 [ {start}, {pre} ], [ {nxt}, {g.label} ]"
     g.start(exit_)
+
+
+def _gen_parallel_loop(g: _Gen, loop: i.Loop) -> None:
+    """Outlines `loop`'s body as `void body(env*, i64 lo, i64 hi)` and runs it through
+    `dexpy_parallel_for`. env slots (8 bytes each): 0 the failure flag, 1 the count,
+    then the variables the body uses from outside."""
+    fv_all = free_vars(loop.body, (loop.iv,))
+    name = f"{g.fname}.par{len(g.extra)}"
+    env = g.fresh("env")
+    g.entry.append(f"  {env} = alloca [{2 + len(fv_all)} x i64], align 64")
+    n = atom(g, loop.count)
+    fail = g.val(f"getelementptr inbounds i64, ptr {env}, i64 0")
+    g.emit(f"store i64 0, ptr {fail}")
+    slot = g.val(f"getelementptr inbounds i64, ptr {env}, i64 1")
+    g.emit(f"store i64 {n}, ptr {slot}")
+    for k, v in enumerate(fv_all):
+        slot = g.val(f"getelementptr inbounds i64, ptr {env}, i64 {2 + k}")
+        g.emit(f"store {ll_type(v.ty)} {atom(g, v)}, ptr {slot}")
+    q = g.val(f"add i64 {n}, {MAX_CHUNKS - 1}")
+    q = g.val(f"sdiv i64 {q}, {MAX_CHUNKS}")
+    g.decls.add("declare i64 @llvm.smax.i64(i64, i64)")
+    grain = g.val(f"call i64 @llvm.smax.i64(i64 {q}, i64 {min_grain(loop.body)})")
+    g.decls.add("declare void @dexpy_parallel_for(ptr, ptr, i64, i64)")
+    g.emit(f"call void @dexpy_parallel_for(ptr @{name}, ptr {env}, i64 {n}, i64 {grain})")
+    flag = g.val(f"load i64, ptr {fail}")
+    bad = g.val(f"icmp ne i64 {flag}, 0")
+    failed, ok = g.new_label("parfail"), g.new_label("parok")
+    g.emit(f"br i1 {bad}, label {failed}, label {ok}")
+    g.start(failed)
+    _exit(g, FAILED)
+    g.emit("unreachable")
+    g.start(ok)
+    g.extra.append(_gen_outlined(g, name, loop, fv_all))
+
+
+def _gen_outlined(parent: _Gen, name: str, loop: i.Loop, fv: list[IVar]) -> str:
+    g = _Gen(parent.decls, extra=parent.extra, fname=name, fail_slot="%env")
+    n = "%n.par"
+    g.emit(f"{n} = load i64, ptr {g.val('getelementptr inbounds i64, ptr %env, i64 1')}")
+    for k, v in enumerate(fv):
+        p = g.val(f"getelementptr inbounds i64, ptr %env, i64 {2 + k}")
+        g.emit(f"{atom(g, v)} = load {ll_type(v.ty)}, ptr {p}")
+    g.scopes.append([])
+    _gen_loop(g, loop.iv, loop.count, loop.body, loop.reverse, bounds=("%lo", "%hi"), n=n)
+    g.scopes.pop()
+    g.emit("ret void")
+    head = (f"define internal void @{name}(ptr noalias nocapture %env, i64 %lo, i64 %hi)"
+            " nounwind {\nentry:")
+    return "\n".join([head, *g.entry, *g.lines, "}"])
 
 
 def _gen_alloc(g: _Gen, dest: IVar, scalar: Scalar, count: IAtom, kind: i.AllocKind) -> None:

@@ -3,6 +3,7 @@
 Compiled code calls C symbols resolved by the JIT:
 - `aligned_alloc` / `free` from libc, for buffers (see llvmgen);
 - libm functions (`tanf`, `lgamma`, ...), loaded into the process here;
+- `dexpy_parallel_for(body, env, n, grain)`: parallel loops (backend/parallel.py);
 - `dexpy_print(ctx, chars, len)`: appends `len` bytes to the print sink
   `ctx`, a Python list passed by the caller of the entry function (a
   ctypes callback, so it takes the GIL itself and is safe from any thread).
@@ -41,6 +42,8 @@ def install_symbols() -> None:
         llvm.add_symbol(name, ctypes.cast(getattr(_LIBC, name), ctypes.c_void_p).value)
     from .ffi import install_ffi_symbols
     install_ffi_symbols()
+    from .parallel import pool
+    pool()                         # defines dexpy_parallel_for (the worker pool)
 
 
 def free_buffer(addr: int) -> None:

@@ -1,0 +1,350 @@
+"""The parallel-loop runtime: a persistent worker pool written in LLVM IR.
+
+Compiled code runs a parallel loop through one entry,
+
+    void dexpy_parallel_for(void (*body)(env*, i64 lo, i64 hi), env*, i64 n, i64 grain)
+
+which runs `body` on the chunks `[k*grain, min((k+1)*grain, n))` of `0..n`,
+each exactly once, on up to `DEXPY_NUM_THREADS` threads (default: the CPUs
+this process may run on), the caller included. Chunks are handed out by an
+atomic counter (dynamic scheduling), so uneven iterations balance out; the
+chunking depends only on `n` and `grain`, never on the thread count, so
+per-chunk partial results combine identically for any number of threads.
+
+The pool: worker threads are created once (lazily, on the first parallel
+loop that needs them, with plain pthread calls; no C compiler is needed at
+run time, the pool is LLVM IR compiled through llvmlite). A launch bumps a
+generation counter; workers spin briefly on it, then sleep on a futex (woken
+only when some worker sleeps). The caller waits for every worker's
+acknowledgement, spinning then sleeping on a second futex. A loop that starts
+while another parallel loop is running (another Python thread, or a nested
+launch) runs sequentially in the caller. After `fork` the child has no
+workers: a fork handler clears the pool state, and the child's first parallel
+loop starts a new pool. On a platform without futexes (not Linux) the entry
+runs every chunk in the caller.
+"""
+from __future__ import annotations
+
+import ctypes
+import os
+import platform
+import sys
+from functools import cache
+
+import llvmlite.binding as llvm
+
+SPIN = 4000          # polls (with `pause`) before a worker or the caller sleeps
+
+
+def default_threads() -> int:
+    """`DEXPY_NUM_THREADS`, or the number of CPUs this process may run on."""
+    env = os.environ.get("DEXPY_NUM_THREADS", "").strip()
+    if env:
+        try:
+            return max(1, int(env))
+        except ValueError:
+            pass
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
+
+
+def _futex_nr() -> int | None:
+    if not sys.platform.startswith("linux"):
+        return None
+    return {"x86_64": 202, "amd64": 202, "aarch64": 98, "arm64": 98}.get(platform.machine().lower())
+
+
+def _pause() -> str:
+    if platform.machine().lower() in ("x86_64", "amd64"):
+        return "call void @llvm.x86.sse2.pause()"
+    return "fence seq_cst"
+
+
+_COMMON = """
+@dexpy_nthreads = global i32 1
+@dexpy_started = global i32 0
+@busy = internal global i32 0
+@gen = internal global i32 0
+@sleepers = internal global i32 0
+@pending = internal global i32 0
+@job_body = internal global ptr null
+@job_env = internal global ptr null
+@job_n = internal global i64 0
+@job_grain = internal global i64 0
+@job_next = internal global i64 0
+@job_active = internal global i32 0
+
+define internal void @run_chunks(ptr %body, ptr %env, i64 %n, i64 %grain) {
+entry:
+  br label %loop
+loop:
+  %lo = atomicrmw add ptr @job_next, i64 %grain monotonic
+  %more = icmp slt i64 %lo, %n
+  br i1 %more, label %work, label %done
+work:
+  %end = add i64 %lo, %grain
+  %lt = icmp slt i64 %end, %n
+  %hi = select i1 %lt, i64 %end, i64 %n
+  call void %body(ptr %env, i64 %lo, i64 %hi)
+  br label %loop
+done:
+  ret void
+}
+
+define internal void @run_serial(ptr %body, ptr %env, i64 %n, i64 %grain) {
+entry:
+  br label %loop
+loop:
+  %lo = phi i64 [ 0, %entry ], [ %end, %work ]
+  %more = icmp slt i64 %lo, %n
+  br i1 %more, label %work, label %done
+work:
+  %end = add i64 %lo, %grain
+  %lt = icmp slt i64 %end, %n
+  %hi = select i1 %lt, i64 %end, i64 %n
+  call void %body(ptr %env, i64 %lo, i64 %hi)
+  br label %loop
+done:
+  ret void
+}
+
+define void @dexpy_pool_reset() {
+  store i32 0, ptr @dexpy_started
+  store i32 0, ptr @busy
+  store i32 0, ptr @sleepers
+  store i32 0, ptr @pending
+  ret void
+}
+"""
+
+_SERIAL_ONLY = """
+define void @dexpy_parallel_for(ptr %body, ptr %env, i64 %n, i64 %grain0) {
+entry:
+  %pos = icmp sgt i64 %grain0, 0
+  %grain = select i1 %pos, i64 %grain0, i64 1
+  call void @run_serial(ptr %body, ptr %env, i64 %n, i64 %grain)
+  ret void
+}
+"""
+
+_POOL = """
+declare i32 @pthread_create(ptr, ptr, ptr, ptr)
+declare i32 @pthread_detach(i64)
+declare i64 @syscall(i64, ...)
+declare void @llvm.x86.sse2.pause()
+
+define internal void @futex_wait(ptr %addr, i32 %val) {
+  %v = zext i32 %val to i64
+  %r = call i64 (i64, ...) @syscall(i64 FUTEX, ptr %addr, i64 128, i64 %v, ptr null)
+  ret void
+}
+
+define internal void @futex_wake(ptr %addr) {
+  %r = call i64 (i64, ...) @syscall(i64 FUTEX, ptr %addr, i64 129, i64 2147483647)
+  ret void
+}
+
+; the argument packs the worker's id (low 32 bits) and the generation at its creation
+define internal ptr @worker(ptr %arg) {
+entry:
+  %id64 = ptrtoint ptr %arg to i64
+  %id = trunc i64 %id64 to i32
+  %hi64 = lshr i64 %id64, 32
+  %g0 = trunc i64 %hi64 to i32
+  %seen.a = alloca i32
+  %spins.a = alloca i32
+  store i32 %g0, ptr %seen.a
+  br label %top
+top:
+  store i32 0, ptr %spins.a
+  br label %poll
+poll:
+  %seen = load i32, ptr %seen.a
+  %g = load atomic i32, ptr @gen seq_cst, align 4
+  %new = icmp ne i32 %g, %seen
+  br i1 %new, label %job, label %idle
+idle:
+  %s = load i32, ptr %spins.a
+  %s1 = add i32 %s, 1
+  store i32 %s1, ptr %spins.a
+  %spinning = icmp slt i32 %s, SPIN
+  br i1 %spinning, label %pause, label %sleep
+pause:
+  PAUSE
+  br label %poll
+sleep:
+  %a = atomicrmw add ptr @sleepers, i32 1 seq_cst
+  call void @futex_wait(ptr @gen, i32 %seen)
+  %b = atomicrmw sub ptr @sleepers, i32 1 seq_cst
+  br label %poll
+job:
+  store i32 %g, ptr %seen.a
+  %active = load i32, ptr @job_active
+  %part = icmp slt i32 %id, %active
+  br i1 %part, label %run, label %ack
+run:
+  %body = load ptr, ptr @job_body
+  %env = load ptr, ptr @job_env
+  %n = load i64, ptr @job_n
+  %grain = load i64, ptr @job_grain
+  call void @run_chunks(ptr %body, ptr %env, i64 %n, i64 %grain)
+  br label %ack
+ack:
+  %left = atomicrmw sub ptr @pending, i32 1 seq_cst
+  %last = icmp eq i32 %left, 1
+  br i1 %last, label %wake, label %top
+wake:
+  call void @futex_wake(ptr @pending)
+  br label %top
+}
+
+define internal void @start_workers(i32 %want) {
+entry:
+  %tid = alloca i64
+  br label %loop
+loop:
+  %k = load i32, ptr @dexpy_started
+  %need = icmp slt i32 %k, %want
+  br i1 %need, label %make, label %done
+make:
+  %id = add i32 %k, 1
+  %id64 = zext i32 %id to i64
+  %gnow = load i32, ptr @gen
+  %gnow64 = zext i32 %gnow to i64
+  %gsh = shl i64 %gnow64, 32
+  %packed = or i64 %gsh, %id64
+  %arg = inttoptr i64 %packed to ptr
+  %rc = call i32 @pthread_create(ptr %tid, ptr null, ptr @worker, ptr %arg)
+  %ok = icmp eq i32 %rc, 0
+  br i1 %ok, label %made, label %done
+made:
+  %t = load i64, ptr %tid
+  %d = call i32 @pthread_detach(i64 %t)
+  store i32 %id, ptr @dexpy_started
+  br label %loop
+done:
+  ret void
+}
+
+define void @dexpy_parallel_for(ptr %body, ptr %env, i64 %n, i64 %grain0) {
+entry:
+  %pos = icmp sgt i64 %grain0, 0
+  %grain = select i1 %pos, i64 %grain0, i64 1
+  %nt = load i32, ptr @dexpy_nthreads
+  %few = icmp sle i64 %n, %grain
+  %one = icmp sle i32 %nt, 1
+  %serial = or i1 %few, %one
+  br i1 %serial, label %seq, label %try
+seq:
+  call void @run_serial(ptr %body, ptr %env, i64 %n, i64 %grain)
+  ret void
+try:
+  %cx = cmpxchg ptr @busy, i32 0, i32 1 seq_cst seq_cst
+  %won = extractvalue { i32, i1 } %cx, 1
+  br i1 %won, label %grow, label %seq
+grow:
+  %want = sub i32 %nt, 1
+  call void @start_workers(i32 %want)
+  %w = load i32, ptr @dexpy_started
+  %none = icmp eq i32 %w, 0
+  br i1 %none, label %release_seq, label %launch
+release_seq:
+  store atomic i32 0, ptr @busy seq_cst, align 4
+  br label %seq
+launch:
+  store ptr %body, ptr @job_body
+  store ptr %env, ptr @job_env
+  store i64 %n, ptr @job_n
+  store i64 %grain, ptr @job_grain
+  store i64 0, ptr @job_next
+  store i32 %nt, ptr @job_active
+  store atomic i32 %w, ptr @pending seq_cst, align 4
+  %g = atomicrmw add ptr @gen, i32 1 seq_cst
+  %sl = load atomic i32, ptr @sleepers seq_cst, align 4
+  %anyone = icmp sgt i32 %sl, 0
+  br i1 %anyone, label %wake, label %work
+wake:
+  call void @futex_wake(ptr @gen)
+  br label %work
+work:
+  call void @run_chunks(ptr %body, ptr %env, i64 %n, i64 %grain)
+  br label %wait
+wait:
+  %spins = phi i32 [ 0, %work ], [ %spins1, %pause ], [ 0, %sleep ]
+  %p = load atomic i32, ptr @pending seq_cst, align 4
+  %fin = icmp eq i32 %p, 0
+  br i1 %fin, label %done, label %notyet
+notyet:
+  %spins1 = add i32 %spins, 1
+  %spinning = icmp slt i32 %spins, SPIN
+  br i1 %spinning, label %pause, label %sleep
+pause:
+  PAUSE
+  br label %wait
+sleep:
+  call void @futex_wait(ptr @pending, i32 %p)
+  br label %wait
+done:
+  store atomic i32 0, ptr @busy seq_cst, align 4
+  ret void
+}
+"""
+
+
+def pool_ir() -> str:
+    """The LLVM module text of the runtime (the pool, or the serial fallback)."""
+    nr = _futex_nr()
+    if nr is None:
+        return _COMMON + _SERIAL_ONLY
+    return (_COMMON + _POOL).replace("FUTEX", str(nr)).replace("SPIN", str(SPIN)) \
+        .replace("PAUSE", _pause())
+
+
+class _Pool:
+    def __init__(self, engine: llvm.ExecutionEngine) -> None:
+        self.engine = engine
+        self.nthreads = ctypes.c_int32.from_address(
+            engine.get_global_value_address("dexpy_nthreads"))
+        self.started = ctypes.c_int32.from_address(
+            engine.get_global_value_address("dexpy_started"))
+        self.reset = ctypes.CFUNCTYPE(None)(engine.get_function_address("dexpy_pool_reset"))
+        self.entry = engine.get_function_address("dexpy_parallel_for")
+
+
+@cache
+def pool() -> _Pool:
+    """Compiles the runtime (once per process) and registers `dexpy_parallel_for`."""
+    llvm.initialize_native_target()
+    llvm.initialize_native_asmprinter()
+    target = llvm.Target.from_default_triple()
+    tm = target.create_target_machine(opt=2, codemodel="jitdefault")
+    mod = llvm.parse_assembly(pool_ir())
+    mod.verify()
+    engine = llvm.create_mcjit_compiler(mod, tm)
+    engine.finalize_object()
+    p = _Pool(engine)
+    p.nthreads.value = default_threads()
+    llvm.add_symbol("dexpy_parallel_for", p.entry)
+    if hasattr(os, "register_at_fork"):
+        os.register_at_fork(after_in_child=p.reset)
+    return p
+
+
+def set_num_threads(n: int) -> int:
+    """Sets how many threads parallel loops use (the caller included); returns the old value."""
+    p = pool()
+    old = p.nthreads.value
+    p.nthreads.value = max(1, int(n))
+    return old
+
+
+def num_threads() -> int:
+    """How many threads parallel loops use."""
+    return pool().nthreads.value
+
+
+def workers_started() -> int:
+    """How many pool threads exist (they are created once and reused)."""
+    return pool().started.value

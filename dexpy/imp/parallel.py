@@ -1,0 +1,113 @@
+"""Analyses for outlining parallel loops (used by dexpy.backend.llvmgen).
+
+A `Loop` with `parallel=True` that is not inside another outlined loop runs
+through `dexpy_parallel_for` (see dexpy.backend.parallel): its body becomes
+`void body(env*, i64 lo, i64 hi)`, and the variables it uses from outside
+(`free_vars`) travel in `env`. `outlinable` rejects bodies that call into
+the runtime or C (printing, foreign calls: IO must stay ordered) or exit the
+function (`Throw`, `Fail`). `min_grain` is the least number of iterations
+worth handing to a thread: one for bodies with loops in them, more for
+small straight-line bodies.
+"""
+from __future__ import annotations
+
+from ..names import Name
+from . import ir as i
+from .ir import IAtom, IVar
+
+MIN_WORK = 4096        # statements per chunk below which splitting does not pay
+MAX_CHUNKS = 64        # chunks per loop (dynamic scheduling balances uneven bodies)
+
+
+def _atoms_of_expr(e: i.IExpr) -> tuple[IAtom, ...]:
+    match e:
+        case i.IPrim(_, args):
+            return args
+        case i.ICast(_, x, _) | i.PtrCast(x, _):
+            return (x,)
+        case i.ISelect(c, a, b):
+            return (c, a, b)
+        case i.Load(p, o) | i.PtrAdd(p, o):
+            return (p, o)
+        case IVar() | i.ILit():
+            return (e,)
+    return ()
+
+
+def _stmt_uses(s: i.Stmt) -> tuple[tuple[IAtom, ...], tuple[IVar, ...], tuple[i.IBlock, ...]]:
+    """(atoms used, variables defined, nested blocks) of one statement."""
+    match s:
+        case i.Assign(dest, expr):
+            return _atoms_of_expr(expr), (dest,), ()
+        case i.Store(ptr, off, val):
+            return (ptr, off, val), (), ()
+        case i.Alloc(dest, _, count, _):
+            return (count,), (dest,), ()
+        case i.Loop(iv, count, body):
+            return (count,), (iv,), (body,)
+        case i.If(cond, then, orelse):
+            return (cond,), (), (then, orelse)
+        case i.Switch(x, cases):
+            return (x,), (), cases
+        case i.DoWhile(body, cond):
+            return (cond,), (), (body,)
+        case i.Try(body, on_throw):
+            return (), (), (body, on_throw)
+        case i.CallStmt(call):
+            return call.args, (), ()
+        case i.CallC(dests, _, args):
+            return args, dests, ()
+    return (), (), ()
+
+
+def free_vars(block: i.IBlock, bound: tuple[IVar, ...] = ()) -> list[IVar]:
+    """The variables `block` uses but does not define, in first-use order."""
+    defined: set[Name] = {v.name for v in bound}
+    out: dict[Name, IVar] = {}
+
+    def walk(b: i.IBlock) -> None:
+        for s in b.stmts:
+            used, defs, blocks = _stmt_uses(s)
+            if isinstance(s, i.DoWhile):        # its condition is defined in its body
+                walk(s.body)
+                blocks = ()
+            for a in used:
+                if isinstance(a, IVar) and a.name not in defined and a.name not in out:
+                    out[a.name] = a
+            defined.update(d.name for d in defs)
+            for nb in blocks:
+                walk(nb)
+
+    walk(block)
+    return list(out.values())
+
+
+def outlinable(block: i.IBlock) -> bool:
+    """Whether a parallel loop body may run on other threads."""
+    for s in block.stmts:
+        if isinstance(s, i.CallStmt | i.CallC | i.Throw | i.Fail):
+            return False
+        if not all(outlinable(b) for b in _stmt_uses(s)[2]):
+            return False
+    return True
+
+
+def _cost(block: i.IBlock) -> tuple[int, bool]:
+    n, loops = 0, False
+    for s in block.stmts:
+        n += 1
+        if isinstance(s, i.Loop | i.DoWhile):
+            loops = True
+        for b in _stmt_uses(s)[2]:
+            k, inner = _cost(b)
+            n += k
+            loops = loops or inner
+    return n, loops
+
+
+def min_grain(block: i.IBlock) -> int:
+    """The least number of iterations of a body worth one chunk."""
+    n, loops = _cost(block)
+    if loops:
+        return 1
+    return max(1, MIN_WORK // max(1, n))

@@ -1,0 +1,181 @@
+"""Parallel loops: the worker pool, outlining, and parallel == sequential results."""
+from __future__ import annotations
+
+import ctypes
+import os
+
+import llvmlite.binding as llvm
+import numpy as np
+import pytest
+
+from backend_simp_builder import B, F32, nat
+from dexpy.backend import parallel
+from dexpy.backend.llvmgen import gen_module
+from dexpy.backend.run import compile_function
+from dexpy.imp.lower import lower_function
+from dexpy.names import NameSupply
+from dexpy.simp import ir as s
+from dexpy.simp.ir import Prim, TabTy
+
+_ADD_INDEX = """
+declare void @dexpy_parallel_for(ptr, ptr, i64, i64)
+define void @body(ptr %env, i64 %lo, i64 %hi) {
+entry:
+  %buf = load ptr, ptr %env
+  br label %l
+l:
+  %i = phi i64 [%lo, %entry], [%i1, %l]
+  %p = getelementptr i64, ptr %buf, i64 %i
+  %v = load i64, ptr %p
+  %v1 = add i64 %v, %i
+  store i64 %v1, ptr %p
+  %i1 = add i64 %i, 1
+  %c = icmp slt i64 %i1, %hi
+  br i1 %c, label %l, label %e
+e:
+  ret void
+}
+define void @run(ptr %buf, i64 %n, i64 %grain) {
+  %env = alloca ptr
+  store ptr %buf, ptr %env
+  call void @dexpy_parallel_for(ptr @body, ptr %env, i64 %n, i64 %grain)
+  ret void
+}
+"""
+
+
+@pytest.fixture(scope="module")
+def add_index():
+    parallel.pool()
+    tm = llvm.Target.from_default_triple().create_target_machine(opt=2, codemodel="jitdefault")
+    engine = llvm.create_mcjit_compiler(llvm.parse_assembly(_ADD_INDEX), tm)
+    engine.finalize_object()
+    fn = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_int64, ctypes.c_int64)(
+        engine.get_function_address("run"))
+
+    def call(n: int, grain: int) -> np.ndarray:
+        a = np.zeros(max(n, 1), np.int64)
+        fn(a.ctypes.data, n, grain)
+        return a[:n]
+    yield call, engine
+
+
+@pytest.fixture
+def threads():
+    old = parallel.num_threads()
+    yield parallel.set_num_threads
+    parallel.set_num_threads(old)
+
+
+@pytest.mark.parametrize("nt", [1, 2, 3, 5])
+@pytest.mark.parametrize("n,grain", [(0, 1), (1, 1), (10, 3), (1000, 7), (100_000, 1000),
+                                     (5, 100), (64, 0)])
+def test_every_index_runs_exactly_once(add_index, threads, nt, n, grain) -> None:
+    threads(nt)
+    assert (add_index[0](n, grain) == np.arange(n)).all()
+
+
+def test_pool_threads_are_created_once(add_index, threads) -> None:
+    threads(3)
+    add_index[0](1000, 10)
+    started = parallel.workers_started()
+    assert started >= 2
+    for _ in range(200):
+        add_index[0](64, 1)
+    assert parallel.workers_started() == started
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork")
+def test_parallel_loops_work_after_fork(add_index, threads) -> None:
+    threads(2)
+    add_index[0](1000, 10)                      # the parent's pool exists
+    pid = os.fork()
+    if pid == 0:                                # the child: a fresh pool, no hang
+        ok = (add_index[0](10_000, 10) == np.arange(10_000)).all()
+        os._exit(0 if ok and parallel.workers_started() == 1 else 1)
+    _, status = os.waitpid(pid, 0)
+    assert os.WEXITSTATUS(status) == 0
+    assert (add_index[0](10_000, 10) == np.arange(10_000)).all()
+
+
+def _saxpy(n: int = 4096) -> s.SimpFunction:
+    b = B()
+    xs = b.param(TabTy(nat(n), F32))
+    ys = b.param(TabTy(nat(n), F32))
+    two = s.Lit(2.0, s.Scalar.F32)
+    return b.function(lambda: b.for_(nat(n), lambda k: b.prim(
+        Prim.ADD, b.prim(Prim.MUL, two, b.idx(xs, k)), b.idx(ys, k))))
+
+
+def test_pure_for_is_outlined() -> None:
+    text = gen_module((lower_function(_saxpy(), NameSupply()),))
+    assert "call void @dexpy_parallel_for(" in text
+    assert "define internal void @dexpy_main.par0(ptr noalias nocapture %env" in text
+    llvm.parse_assembly(text).verify()
+
+
+def test_outlined_saxpy_equals_numpy(threads) -> None:
+    from dexpy.backend.run import run_compiled
+    from dexpy.backend.values import top_value_from_python  # noqa: F401
+    cf = compile_function(_saxpy(100_000))
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal(100_000).astype(np.float32)
+    y = rng.standard_normal(100_000).astype(np.float32)
+    from dexpy.backend.values import TopValue
+    args = [TopValue(cf.fn.params[0].ty, (x,)), TopValue(cf.fn.params[1].ty, (y,))]
+    outs = []
+    for nt in (1, 2, 4):
+        threads(nt)
+        out, _ = run_compiled(cf, args)
+        outs.append(out.leaves[0])
+    np.testing.assert_allclose(outs[0], 2 * x + y, rtol=1e-6)
+    assert all((o == outs[0]).all() for o in outs)
+
+
+# === whole programs: parallel == sequential ===
+
+_DEFS = """
+n = 257
+a : (Fin n)=>(Fin 33)=>Float = for i j. n_to_f (ordinal i * 7 + ordinal j) / 100.0
+"""
+_PROGRAMS = """
+:p a[10@_, 3@_]
+:p sum (for i. sum (for j. a[i,j] * a[i,j]))
+:p for i:(Fin 6). for j:(Fin 3). ordinal i * 10 + ordinal j
+:p sum for i:(Fin 10000). n_to_i (ordinal i)
+:p for i:(Fin 4). sum for j:(Fin 100). n_to_f (ordinal j) * n_to_f (ordinal i)
+"""
+
+
+def _run_all(source: str) -> list[str]:
+    from dexpy.source import SourceFile
+    session = _session()
+    out: list[str] = []
+    for _, lines in session.run_source(SourceFile("par.dx", source)):
+        out.extend(lines)
+    return out
+
+
+_SESSION = []
+
+
+def _session():
+    from dexpy.toplevel import Session
+    if not _SESSION:
+        from dexpy.source import SourceFile
+        session = Session()
+        for _ in session.run_source(SourceFile("defs.dx", _DEFS)):
+            pass
+        _SESSION.append(session)
+    return _SESSION[0]
+
+
+def test_programs_parallel_equals_sequential(threads) -> None:
+    threads(1)
+    seq = _run_all(_PROGRAMS)
+    threads(2)
+    par = _run_all(_PROGRAMS)
+    threads(3)
+    par3 = _run_all(_PROGRAMS)
+    assert seq == par == par3
+    assert not any("rror" in line or "bug" in line for line in seq), seq
