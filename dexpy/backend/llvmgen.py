@@ -176,6 +176,10 @@ def gen_stmt(g: _Gen, stmt: i.Stmt) -> None:
             if parallel and g.fail_slot is None and outlinable(body):
                 _gen_parallel_loop(g, stmt)
             else:
+                for acc in stmt.accums:       # run sequentially: add straight into the ref
+                    ty = ll_type(acc.private.ty.elem)
+                    g.emit(f"{atom(g, acc.private)} = getelementptr inbounds {ty}, "
+                           f"ptr {atom(g, acc.shared)}, i64 {atom(g, acc.offset)}")
                 _gen_loop(g, iv, count, body, reverse)
         case i.If(cond, then, orelse):
             c = g.val(f"icmp ne {ll_type(i.itype_of(cond))} {atom(g, cond)}, 0")
@@ -265,43 +269,130 @@ def _gen_loop(g: _Gen, iv: IVar, count: IAtom, body: i.IBlock, reverse: bool,
 def _gen_parallel_loop(g: _Gen, loop: i.Loop) -> None:
     """Outlines `loop`'s body as `void body(env*, i64 lo, i64 hi)` and runs it through
     `dexpy_parallel_for`. env slots (8 bytes each): 0 the failure flag, 1 the count,
-    then the variables the body uses from outside."""
-    fv_all = free_vars(loop.body, (loop.iv,))
+    2 the grain, then the variables the body uses from outside, then per accumulator
+    the base of its per-chunk partial buffers and its size."""
+    fv = free_vars(loop.body, (loop.iv, *(a.private for a in loop.accums)))
     name = f"{g.fname}.par{len(g.extra)}"
+    g.extra.append("")                  # reserve the name; filled in below
+    slot_of = len(g.extra) - 1
     env = g.fresh("env")
-    g.entry.append(f"  {env} = alloca [{2 + len(fv_all)} x i64], align 64")
+    g.entry.append(f"  {env} = alloca [{3 + len(fv) + 2 * len(loop.accums)} x i64], align 64")
     n = atom(g, loop.count)
-    fail = g.val(f"getelementptr inbounds i64, ptr {env}, i64 0")
-    g.emit(f"store i64 0, ptr {fail}")
-    slot = g.val(f"getelementptr inbounds i64, ptr {env}, i64 1")
-    g.emit(f"store i64 {n}, ptr {slot}")
-    for k, v in enumerate(fv_all):
-        slot = g.val(f"getelementptr inbounds i64, ptr {env}, i64 {2 + k}")
-        g.emit(f"store {ll_type(v.ty)} {atom(g, v)}, ptr {slot}")
     q = g.val(f"add i64 {n}, {MAX_CHUNKS - 1}")
     q = g.val(f"sdiv i64 {q}, {MAX_CHUNKS}")
     g.decls.add("declare i64 @llvm.smax.i64(i64, i64)")
     grain = g.val(f"call i64 @llvm.smax.i64(i64 {q}, i64 {min_grain(loop.body)})")
+
+    def put(k: int, ty: str, value: str) -> None:
+        p = g.val(f"getelementptr inbounds i64, ptr {env}, i64 {k}")
+        g.emit(f"store {ty} {value}, ptr {p}")
+    put(0, "i64", "0")
+    put(1, "i64", n)
+    put(2, "i64", grain)
+    for k, v in enumerate(fv):
+        put(3 + k, ll_type(v.ty), atom(g, v))
+    partials: list[tuple[str, str, i.AccumPriv]] = []
+    if loop.accums:
+        chunks = g.val(f"add i64 {n}, {grain}")
+        chunks = g.val(f"sub i64 {chunks}, 1")
+        chunks = g.val(f"sdiv i64 {chunks}, {grain}")
+        chunks = g.val(f"call i64 @llvm.smax.i64(i64 {chunks}, i64 1)")
+    for k, acc in enumerate(loop.accums):
+        sc = acc.private.ty.elem
+        cnt = atom(g, acc.count)
+        total = g.val(f"mul i64 {chunks}, {cnt}")
+        ptr = g.fresh("part")
+        _gen_alloc_raw(g, ptr, sc, total)
+        nbytes = g.val(f"mul i64 {total}, {BYTES[sc]}")
+        g.decls.add("declare void @llvm.memset.p0.i64(ptr, i8, i64, i1)")
+        g.emit(f"call void @llvm.memset.p0.i64(ptr align 64 {ptr}, i8 0, i64 {nbytes}, i1 false)")
+        put(3 + len(fv) + 2 * k, "ptr", ptr)
+        put(4 + len(fv) + 2 * k, "i64", cnt)
+        partials.append((ptr, total, acc))
     g.decls.add("declare void @dexpy_parallel_for(ptr, ptr, i64, i64)")
     g.emit(f"call void @dexpy_parallel_for(ptr @{name}, ptr {env}, i64 {n}, i64 {grain})")
+    fail = g.val(f"getelementptr inbounds i64, ptr {env}, i64 0")
     flag = g.val(f"load i64, ptr {fail}")
     bad = g.val(f"icmp ne i64 {flag}, 0")
     failed, ok = g.new_label("parfail"), g.new_label("parok")
     g.emit(f"br i1 {bad}, label {failed}, label {ok}")
     g.start(failed)
+    for ptr, _, _ in partials:
+        g.emit(f"call void @free(ptr {ptr})")
     _exit(g, FAILED)
     g.emit("unreachable")
     g.start(ok)
-    g.extra.append(_gen_outlined(g, name, loop, fv_all))
+    for ptr, total, acc in partials:    # combine the partial sums in chunk order
+        _gen_combine(g, ptr, total, acc)
+        g.emit(f"call void @free(ptr {ptr})")
+    g.extra[slot_of] = _gen_outlined(g, name, loop, fv)
+
+
+def _gen_alloc_raw(g: _Gen, dest: str, scalar: Scalar, count: str) -> None:
+    """`dest` := aligned_alloc(64, ...) of `count` scalars; OOM exits with FAILED."""
+    nbytes = g.val(f"mul i64 {count}, {BYTES[scalar]}")
+    rounded = g.val(f"add i64 {nbytes}, 63")
+    masked = g.val(f"and i64 {rounded}, -64")
+    g.decls.add("declare i64 @llvm.umax.i64(i64, i64)")
+    size = g.val(f"call i64 @llvm.umax.i64(i64 {masked}, i64 64)")
+    g.emit(f"{dest} = call ptr @aligned_alloc(i64 64, i64 {size})")
+    is_null = g.val(f"icmp eq ptr {dest}, null")
+    oom, ok = g.new_label("oom"), g.new_label("allocok")
+    g.emit(f"br i1 {is_null}, label {oom}, label {ok}")
+    g.start(oom)
+    _exit(g, FAILED)
+    g.emit("unreachable")
+    g.start(ok)
+
+
+def _gen_combine(g: _Gen, part: str, total: str, acc: i.AccumPriv) -> None:
+    """shared[offset + k % count] += part[k] for k in 0..total-1, in order."""
+    sc = acc.private.ty.elem
+    ty = LL_TYPE[sc]
+    add = "fadd" if sc.is_float else "add"
+    cnt = atom(g, acc.count)
+    pre = g.label
+    head, body, done = g.new_label("comb"), g.new_label("combb"), g.new_label("combe")
+    k, k1 = g.fresh("ck"), g.fresh("ck")
+    g.br(head)
+    g.start(head)
+    g.emit(f"{k} = phi i64 [ 0, {pre} ], [ {k1}, {body} ]")
+    c = g.val(f"icmp slt i64 {k}, {total}")
+    g.emit(f"br i1 {c}, label {body}, label {done}")
+    g.start(body)
+    e = g.val(f"srem i64 {k}, {cnt}")
+    e = g.val(f"add i64 {e}, {atom(g, acc.offset)}")
+    ps = g.val(f"getelementptr inbounds {ty}, ptr {atom(g, acc.shared)}, i64 {e}")
+    pp = g.val(f"getelementptr inbounds {ty}, ptr {part}, i64 {k}")
+    a = g.val(f"load {ty}, ptr {ps}")
+    b = g.val(f"load {ty}, ptr {pp}")
+    r = g.val(f"{add} {ty} {a}, {b}")
+    g.emit(f"store {ty} {r}, ptr {ps}")
+    g.emit(f"{k1} = add nuw nsw i64 {k}, 1")
+    g.br(head)
+    g.start(done)
 
 
 def _gen_outlined(parent: _Gen, name: str, loop: i.Loop, fv: list[IVar]) -> str:
     g = _Gen(parent.decls, extra=parent.extra, fname=name, fail_slot="%env")
     n = "%n.par"
-    g.emit(f"{n} = load i64, ptr {g.val('getelementptr inbounds i64, ptr %env, i64 1')}")
+
+    def get(k: int, ty: str, dest: str) -> None:
+        p = g.val(f"getelementptr inbounds i64, ptr %env, i64 {k}")
+        g.emit(f"{dest} = load {ty}, ptr {p}")
+    get(1, "i64", n)
+    get(2, "i64", "%grain")
     for k, v in enumerate(fv):
-        p = g.val(f"getelementptr inbounds i64, ptr %env, i64 {2 + k}")
-        g.emit(f"{atom(g, v)} = load {ll_type(v.ty)}, ptr {p}")
+        get(3 + k, ll_type(v.ty), atom(g, v))
+    if loop.accums:
+        g.emit("%chunk = sdiv i64 %lo, %grain")
+    for k, acc in enumerate(loop.accums):
+        base, cnt = g.fresh("pbase"), g.fresh("pcnt")
+        get(3 + len(fv) + 2 * k, "ptr", base)
+        get(4 + len(fv) + 2 * k, "i64", cnt)
+        off = g.val(f"mul i64 %chunk, {cnt}")
+        g.emit(f"{atom(g, acc.private)} = getelementptr inbounds "
+               f"{ll_type(acc.private.ty.elem)}, ptr {base}, i64 {off}")
     g.scopes.append([])
     _gen_loop(g, loop.iv, loop.count, loop.body, loop.reverse, bounds=("%lo", "%hi"), n=n)
     g.scopes.pop()

@@ -122,6 +122,12 @@ class _Checker:
                     raise _bug("loop index must be I64")
                 saved = dict(self.scope)
                 self.define(iv)
+                for acc in s.accums:
+                    self.i64(acc.offset, "accumulator offset")
+                    self.i64(acc.count, "accumulator size")
+                    if self.ptr(acc.shared) != acc.private.ty:
+                        raise _bug("accumulator private pointer type")
+                    self.define(acc.private)
                 self.block(body)
                 self.scope = saved
             case i.If(cond, then, orelse):

@@ -175,6 +175,21 @@ class Loop:
     body: IBlock
     reverse: bool = False
     parallel: bool = False
+    accums: tuple[AccumPriv, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class AccumPriv:
+    """An additive accumulator a parallel loop extends at arbitrary places: inside the
+    loop body `private` points at `count` scalars to `+=` into; after the loop they are
+    added to `shared[offset + k]`. Run sequentially, `private` is just
+    `shared + offset`; run in parallel (dexpy.backend.llvmgen), every chunk of
+    iterations gets its own zeroed buffer, combined in chunk order after the join."""
+
+    private: IVar
+    shared: IAtom
+    offset: IAtom
+    count: IAtom
 
 
 @dataclass(frozen=True, slots=True)

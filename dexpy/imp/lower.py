@@ -402,12 +402,16 @@ def _lower_effectful(c: _Ctx, op: s.Op, ty: Type, dest: Val | None) -> Val:
             n = _size_i64(c, size)
             iv = IVar(c.ns.fresh("i"), I64)
             elem_ty = ty.elem if isinstance(ty, TabTy) else ty
+            roots = accum_roots(body) if is_parallel_for(body) else None
+            saved, accs = _privatize(c, roots or set())
             with _scope(c) as stmts:
                 b = body.binder
                 ord_ = _assign(c, i.ICast(_scalars(b.ty)[0], iv), b.name.hint)
                 c.env[b.name] = Val(b.ty, (ord_,))
                 _lower_block(c, body.body, _index_dest(c, d, iv, elem_ty))
-            _emit(c, i.Loop(iv, n, _block(stmts), reverse, parallel=is_parallel_for(body)))
+            c.env.update(saved)
+            _emit(c, i.Loop(iv, n, _block(stmts), reverse, parallel=roots is not None,
+                            accums=accs))
             return _read(c, d, ty)
         case s.TabCon(elem, elems):
             d = dest if dest is not None else _alloc_dest(c, ty)
@@ -590,6 +594,92 @@ def _independent(block: s.Block, inner_refs: set[s.Name]) -> bool:
             case s.Catch(blk, _):
                 if not _independent(blk, inner_refs):
                     return False
+    return True
+
+
+def _privatize(c: _Ctx, roots: set[s.Name]) -> tuple[dict[s.Name, Val],
+                                                      tuple[i.AccumPriv, ...]]:
+    """Rebinds each accumulator ref in `roots` to per-chunk private buffers."""
+    saved: dict[s.Name, Val] = {}
+    accs: list[i.AccumPriv] = []
+    for r in sorted(roots, key=lambda n: n.uid):
+        v = c.env[r]
+        saved[r] = v
+        new: list[LeafVal] = []
+        for leaf in v.leaves:
+            if leaf is None:
+                new.append(None)
+                continue
+            m = _as_mem(leaf)
+            priv = IVar(c.ns.fresh("acc"), i.itype_of(m.ptr))  # type: ignore[arg-type]
+            accs.append(i.AccumPriv(priv, m.ptr, m.offset, _count(c, m.dims)))
+            new.append(Mem(priv, ILit(0, I64), m.dims))
+        c.env[r] = Val(v.ty, tuple(new), v.readonly)
+    return saved, tuple(accs)
+
+
+def accum_roots(body: s.Lam1) -> set[s.Name] | None:
+    """The references made outside a parallel `for` that its body extends at places
+    other than its own slice `ref!i` (those need per-thread partial sums); None if one
+    of them combines by something other than `+` (then the loop runs sequentially).
+    Extends of `ref!i` write disjoint elements and go straight to the ref."""
+    roots: set[s.Name] = set()
+    ok = _accum_scan(body.body, body.binder.name, set(), set(), {}, roots)
+    return roots if ok else None
+
+
+def _accum_scan(block: s.Block, ix: s.Name, inner: set[s.Name], own: set[s.Name],
+                root: dict[s.Name, s.Name], roots: set[s.Name]) -> bool:
+    for let in block.lets:
+        match let.op:
+            case s.RefSlice(ref, at) if isinstance(ref, s.Var):
+                if ref.name in inner:
+                    inner.add(let.binder.name)
+                elif ref.name in own or (isinstance(at, s.Var) and at.name == ix):
+                    own.add(let.binder.name)
+                else:
+                    root[let.binder.name] = root.get(ref.name, ref.name)
+            case s.RefProj(ref, _) if isinstance(ref, s.Var):
+                if ref.name in inner:
+                    inner.add(let.binder.name)
+                elif ref.name in own:
+                    own.add(let.binder.name)
+                else:
+                    root[let.binder.name] = root.get(ref.name, ref.name)
+            case s.RefExtend(ref, _, combine) if isinstance(ref, s.Var):
+                if ref.name not in inner and ref.name not in own:
+                    if not _additive(combine.body):
+                        return False
+                    roots.add(root.get(ref.name, ref.name))
+            case s.RunState(_, lam) | s.RunReader(_, lam) | s.RunAccum(_, lam):
+                inner.add(lam.binder.name)
+                if not _accum_scan(lam.body, ix, inner, own, root, roots):
+                    return False
+            case s.For(_, lam, _):
+                if not _accum_scan(lam.body, ix, inner, own, root, roots):
+                    return False
+            case s.Case(_, alts, _):
+                if not all(_accum_scan(a.body, ix, inner, own, root, roots) for a in alts):
+                    return False
+            case s.Catch(blk, _):
+                if not _accum_scan(blk, ix, inner, own, root, roots):
+                    return False
+    return True
+
+
+def _additive(block: s.Block) -> bool:
+    """Whether a monoid's combine is elementwise `+` (so partial sums may be added)."""
+    for let in block.lets:
+        match let.op:
+            case s.PrimOp(prim, _) if prim == Prim.ADD:
+                pass
+            case s.TabIndex() | s.MakeProd() | s.Proj() | s.Var() | s.Lit():
+                pass
+            case s.For(_, lam, _):
+                if not _additive(lam.body):
+                    return False
+            case _:
+                return False
     return True
 
 

@@ -44,7 +44,9 @@ def _stmt_uses(s: i.Stmt) -> tuple[tuple[IAtom, ...], tuple[IVar, ...], tuple[i.
         case i.Alloc(dest, _, count, _):
             return (count,), (dest,), ()
         case i.Loop(iv, count, body):
-            return (count,), (iv,), (body,)
+            accs = s.accums
+            return ((count, *(a for acc in accs for a in (acc.shared, acc.offset, acc.count))),
+                    (iv, *(acc.private for acc in accs)), (body,))
         case i.If(cond, then, orelse):
             return (cond,), (), (then, orelse)
         case i.Switch(x, cases):

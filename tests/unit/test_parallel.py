@@ -137,13 +137,18 @@ def test_outlined_saxpy_equals_numpy(threads) -> None:
 _DEFS = """
 n = 257
 a : (Fin n)=>(Fin 33)=>Float = for i j. n_to_f (ordinal i * 7 + ordinal j) / 100.0
+xs : (Fin 100000)=>Nat = for i. (ordinal i * 7919) `mod` 256
 """
-_PROGRAMS = """
+_PROGRAMS = r"""
 :p a[10@_, 3@_]
 :p sum (for i. sum (for j. a[i,j] * a[i,j]))
 :p for i:(Fin 6). for j:(Fin 3). ordinal i * 10 + ordinal j
 :p sum for i:(Fin 10000). n_to_i (ordinal i)
 :p for i:(Fin 4). sum for j:(Fin 100). n_to_f (ordinal j) * n_to_f (ordinal i)
+:p yield_accum (AddMonoid Int) \ref. for i. ref!(unsafe_from_ordinal xs[i] :: Fin 256) += 1
+:p yield_accum (AddMonoid Float) \ref. for i. ref += n_to_f xs[i] * 0.37
+:p yield_accum (AddMonoid Float) \ref. for i:(Fin 1000). ref!i += 0.5
+:p yield_accum (AddMonoid Float) \ref. for i:(Fin 50). for j:(Fin 3000). ref!j += 0.25
 """
 
 
@@ -168,6 +173,30 @@ def _session():
             pass
         _SESSION.append(session)
     return _SESSION[0]
+
+
+def test_accum_loops_get_partial_sums() -> None:
+    import dexpy.backend.run as run
+    seen: list[str] = []
+    orig = run.gen_module
+
+    def spy(fns):
+        text = orig(fns)
+        seen.append(text)
+        return text
+    _session()
+    run.gen_module = spy
+    try:
+        _run_all(":p yield_accum (AddMonoid Int) \\ref. for i. "
+                 "ref!(unsafe_from_ordinal xs[i] :: Fin 256) += 1")
+        first = len(seen)
+        _run_all(":p yield_accum (AddMonoid Float) \\ref. for i:(Fin 1000). ref!i += 0.5")
+    finally:
+        run.gen_module = orig
+    assert any("dexpy_parallel_for(ptr" in t and "@llvm.memset" in t            # partials
+               for t in seen[:first])
+    assert any("dexpy_parallel_for(ptr" in t for t in seen[first:])
+    assert not any("@llvm.memset" in t for t in seen[first:])                   # disjoint
 
 
 def test_programs_parallel_equals_sequential(threads) -> None:
