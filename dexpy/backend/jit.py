@@ -1,13 +1,12 @@
 """LLVM IR text -> native code, through llvmlite (MCJIT, new pass manager).
 
-`compile_ir` is the single place where code is compiled, so an object cache
-keyed by a hash of the IR text and target can plug in later. The optimizer
+`compile_ir` is the single place where code is compiled; it consults the
+object cache of dexpy.cache (keyed by a hash of the IR text and target). The optimizer
 runs LLVM's default O3 module pipeline with loop and SLP vectorization on.
 """
 from __future__ import annotations
 
 import ctypes
-from dataclasses import dataclass
 from functools import cache
 
 import llvmlite.binding as llvm
@@ -18,12 +17,26 @@ ENTRY_FN = ctypes.CFUNCTYPE(ctypes.c_int32, ctypes.c_void_p, ctypes.c_void_p, ct
                             ctypes.py_object)
 
 
-@dataclass(frozen=True, eq=False)
 class Compiled:
-    """A compiled module; it keeps its execution engine (and thus its code) alive."""
+    """A compiled module; it keeps its execution engine (and thus its code) alive.
+    `cached`: whether its object code came from the on-disk cache (dexpy.cache)."""
 
-    engine: llvm.ExecutionEngine
-    optimized_ir: str
+    def __init__(self, engine: llvm.ExecutionEngine, ir_text: str, optimized: str | None,
+                 opt_level: int, cached: bool) -> None:
+        self.engine = engine
+        self.ir_text = ir_text
+        self._optimized = optimized
+        self.opt_level = opt_level
+        self.cached = cached
+
+    @property
+    def optimized_ir(self) -> str:
+        """The optimized LLVM IR (recomputed if the code came from the cache)."""
+        if self._optimized is None:
+            mod = llvm.parse_assembly(self.ir_text)
+            _optimize(mod, _target_machine(), self.opt_level)
+            self._optimized = str(mod)
+        return self._optimized
 
     def entry(self, name: str) -> ctypes._CFuncPtr:
         """The entry function `name` with the lowering's ABI (see dexpy.imp.lower)."""
@@ -46,11 +59,7 @@ def _target_machine() -> llvm.TargetMachine:
                                         opt=3, codemodel="jitdefault")
 
 
-def compile_ir(ir_text: str, opt_level: int = 3) -> Compiled:
-    """Parses, verifies, optimizes and JIT-compiles one LLVM module."""
-    tm = _target_machine()
-    mod = llvm.parse_assembly(ir_text)
-    mod.verify()
+def _optimize(mod: llvm.ModuleRef, tm: llvm.TargetMachine, opt_level: int) -> None:
     mod.triple = tm.triple
     mod.data_layout = str(tm.target_data)
     if opt_level > 0:
@@ -59,6 +68,33 @@ def compile_ir(ir_text: str, opt_level: int = 3) -> Compiled:
         pto.slp_vectorization = True
         pb = llvm.create_pass_builder(tm, pto)
         pb.getModulePassManager().run(mod, pb)
+
+
+def compile_ir(ir_text: str, opt_level: int = 3) -> Compiled:
+    """Parses, verifies, optimizes and JIT-compiles one LLVM module; its object code is
+    looked up in (and added to) the on-disk cache, keyed by the IR text and target."""
+    from .. import cache
+    tm = _target_machine()
+    mod = llvm.parse_assembly(ir_text)
+    mod.verify()
+    key = cache.object_key(ir_text, opt_level)
+    obj = cache.load("obj", key)
+    optimized = None
+    if obj is None:
+        _optimize(mod, tm, opt_level)
+        optimized = str(mod)
+    else:
+        mod.triple = tm.triple
+        mod.data_layout = str(tm.target_data)
     engine = llvm.create_mcjit_compiler(mod, tm)
+
+    def notify(_module: llvm.ModuleRef, buf: bytes) -> None:
+        if obj is None:
+            cache.store("obj", key, bytes(buf))
+
+    def getbuffer(_module: llvm.ModuleRef) -> bytes | None:
+        return obj
+
+    engine.set_object_cache(notify, getbuffer)
     engine.finalize_object()
-    return Compiled(engine, str(mod))
+    return Compiled(engine, ir_text, optimized, opt_level, obj is not None)

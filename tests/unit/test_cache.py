@@ -1,0 +1,66 @@
+"""The on-disk object cache: hits, corrupt entries, DEXPY_CACHE=0, permissions."""
+from __future__ import annotations
+
+import ctypes
+import stat
+
+import pytest
+
+from dexpy import cache
+from dexpy.backend.jit import compile_ir
+
+_IR = """
+define i64 @f(i64 %x) {
+  %y = mul i64 %x, %x
+  %z = add i64 %y, SALT
+  ret i64 %z
+}
+"""
+
+
+def _call(c, x: int) -> int:
+    return ctypes.CFUNCTYPE(ctypes.c_int64, ctypes.c_int64)(c.engine.get_function_address("f"))(x)
+
+
+@pytest.fixture
+def tmp_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    monkeypatch.setenv("DEXPY_CACHE", "1")
+    return tmp_path / "dexpy"
+
+
+def test_second_compile_hits_the_cache(tmp_cache) -> None:
+    ir = _IR.replace("SALT", "11")
+    first = compile_ir(ir)
+    assert not first.cached and _call(first, 5) == 36
+    second = compile_ir(ir)
+    assert second.cached and _call(second, 5) == 36
+    assert "mul" in second.optimized_ir                # recomputed on demand
+    assert stat.S_IMODE(tmp_cache.stat().st_mode) == 0o700
+
+
+def test_corrupt_entry_is_ignored_and_rebuilt(tmp_cache) -> None:
+    ir = _IR.replace("SALT", "12")
+    compile_ir(ir)
+    (entry,) = list((tmp_cache / "obj").iterdir())
+    data = bytearray(entry.read_bytes())
+    data[-10] ^= 0xFF
+    entry.write_bytes(bytes(data))
+    again = compile_ir(ir)
+    assert not again.cached and _call(again, 2) == 16
+    assert compile_ir(ir).cached                       # rebuilt entry is good again
+    entry.write_bytes(b"garbage")
+    assert _call(compile_ir(ir), 3) == 21
+
+
+def test_keys_depend_on_ir_and_level(tmp_cache) -> None:
+    assert cache.object_key("a", 3) != cache.object_key("b", 3)
+    assert cache.object_key("a", 3) != cache.object_key("a", 0)
+
+
+def test_disabled_cache_writes_nothing(tmp_cache, monkeypatch) -> None:
+    monkeypatch.setenv("DEXPY_CACHE", "0")
+    ir = _IR.replace("SALT", "13")
+    compile_ir(ir)
+    assert not compile_ir(ir).cached
+    assert not (tmp_cache / "obj").exists()
