@@ -1,0 +1,261 @@
+"""The benchmark suite of ../shared/docs/BENCHMARKS.md: `python benchmarks/run.py`.
+
+For every workload: dexpy's warm time (best and median of `--runs`, 2 threads
+and 1 thread), each peer's time measured in the same run (numpy always; C
+built with `gcc -O3 -march=native -fopenmp` when gcc exists; numba and JAX
+when installed), the ratio dexpy / peer, the 1 -> 2 thread speedup, and the
+compile time of the workload's function cold (cache off) and cached. Every
+result is checked against the numpy reference before timing. A workload that
+needs a feature dexpy lacks is reported as "not supported yet".
+
+Each `bNN_*.dx` file defines its inputs and ends with a `result = ...` block:
+that block is compiled once and timed; the rest is loaded once.
+"""
+from __future__ import annotations
+
+import argparse
+import ctypes
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+
+from dexpy.backend import parallel  # noqa: E402
+from dexpy.backend.run import compile_function, run_compiled  # noqa: E402
+
+
+def timed(fn, runs: int) -> tuple[float, float]:
+    ts = []
+    for _ in range(runs):
+        t = time.perf_counter()
+        fn()
+        ts.append(time.perf_counter() - t)
+    return min(ts), statistics.median(ts)
+
+
+# === dexpy side ===
+
+class DexWorkload:
+    def __init__(self, path: Path) -> None:
+        from dexpy.source import SourceFile
+        from dexpy.toplevel import Session
+        text = path.read_text()
+        head, _, tail = text.partition("\nresult =")
+        self.session = Session()
+        for block, out in self.session.run_source(SourceFile(str(path), head + "\n")):
+            if any(line.startswith(("Type error", "Error", "Parse error", "Compiler bug",
+                                    "Runtime error")) for line in out):
+                raise RuntimeError("\n".join(out))
+        self.expr_src = "result =" + tail
+        self.fn = self._simp()
+
+    def _simp(self):
+        from dexpy.infer.decls import Evaluate, elab_top
+        from dexpy.simp import ir as S
+        from dexpy.simplify import Simplifier
+        from dexpy.source import SourceFile
+        from dexpy.syntax.parse import parse_file
+        (block,) = [b for b in parse_file(SourceFile("result", self.expr_src)) if b.decl]
+        s = self.session
+        action = elab_top(s.env, s.names, block.decl)
+        assert isinstance(action, Evaluate)
+        simp = Simplifier(s.env, s.names, s.value_types)
+        value = simp.ev(action.core, {})
+        result = simp.atom(value)
+        self.params = tuple(simp.params.values())
+        return S.SimpFunction(self.params, S.Block(tuple(simp.b.lets), result))
+
+    def value(self, name: str) -> np.ndarray:
+        b = self.session.env.scope[name]
+        return self.session.values[b.name].leaves[0]
+
+    def compile_times(self) -> tuple[float, float]:
+        old = os.environ.get("DEXPY_CACHE")
+        os.environ["DEXPY_CACHE"] = "0"
+        t = time.perf_counter()
+        compile_function(self.fn)
+        cold = time.perf_counter() - t
+        os.environ["DEXPY_CACHE"] = "1"
+        compile_function(self.fn)                         # fills the cache
+        t = time.perf_counter()
+        self.cf = compile_function(self.fn)
+        cached = time.perf_counter() - t
+        if old is None:
+            del os.environ["DEXPY_CACHE"]
+        else:
+            os.environ["DEXPY_CACHE"] = old
+        return cold, cached
+
+    def runner(self):
+        args = [self.session.values[p.name] for p in self.params]
+        cf = self.cf
+        return lambda: run_compiled(cf, args)[0].leaves[0]
+
+
+# === peers ===
+
+def build_c() -> ctypes.CDLL | None:
+    gcc = shutil.which("gcc")
+    if gcc is None:
+        return None
+    out = Path(tempfile.mkdtemp()) / "peers.so"
+    r = subprocess.run([gcc, "-O3", "-march=native", "-fopenmp", "-shared", "-fPIC",
+                        str(HERE / "peers.c"), "-o", str(out), "-lm"], capture_output=True)
+    if r.returncode != 0:
+        print("C peer build failed:", r.stderr.decode()[:500])
+        return None
+    lib = ctypes.CDLL(str(out))
+    lib.fused.restype = ctypes.c_float
+    lib.small_sum.restype = ctypes.c_float
+    return lib
+
+
+def ptr(a: np.ndarray) -> ctypes.c_void_p:
+    return ctypes.c_void_p(a.ctypes.data)
+
+
+def workloads(c: ctypes.CDLL | None):
+    """(id, title, dx file, numpy peer, C peer or None, checker) per workload."""
+    def b1(w):
+        a, b = w.value("a"), w.value("b")
+        n = a.shape[0]
+        out = np.empty((n, n), np.float32)
+        cpeer = (lambda: (c.matmul_ikj(ptr(a), ptr(b), ptr(out), ctypes.c_long(n)), out)[1]) \
+            if c else None
+        return (lambda: a @ b), {"C ikj": cpeer}, dict(rtol=1e-3, atol=1e-3)
+
+    def b2(w):
+        npix = int(w.value("npix"))
+
+        def ref():
+            j = np.arange(npix, dtype=np.float64)
+            cr = -2.0 + 2.5 * j[None, :] / npix + np.zeros((npix, 1))
+            ci = -1.25 + 2.5 * j[:, None] / npix + np.zeros((1, npix))
+            zr, zi, cnt = np.zeros_like(cr), np.zeros_like(cr), np.zeros_like(cr)
+            with np.errstate(all="ignore"):
+                for _ in range(256):
+                    zr2, zi2 = zr * zr, zi * zi
+                    cnt += zr2 + zi2 <= 4.0
+                    zr, zi = zr2 - zi2 + cr, 2.0 * zr * zi + ci
+            return cnt
+        out = np.empty((npix, npix), np.float64)
+        cpeer = (lambda: (c.mandel(ptr(out), ctypes.c_long(npix)), out)[1]) if c else None
+        return ref, {"C scalar": cpeer}, dict(rtol=0, atol=0.5)
+
+    def b3(w):
+        x, y = w.value("x"), w.value("y")
+        cpeer = (lambda: c.fused(ptr(x), ptr(y), ctypes.c_long(len(x)))) if c else None
+        return (lambda: np.float32(np.sum(np.exp(-x * x) * y))), {"C strict": cpeer}, \
+            dict(rtol=2e-2)
+
+    def b8(w):
+        xs = w.value("xs")
+        xs64 = xs.astype(np.int64)
+        bins = np.zeros(256, np.int64)
+        cpeer = (lambda: (c.histogram(ptr(xs64), ctypes.c_long(len(xs)), ptr(bins)), bins)[1]) \
+            if c else None
+        return (lambda: np.bincount(xs, minlength=256)), {"C private bins": cpeer}, \
+            dict(rtol=0)
+
+    def b10(w):
+        x = w.value("x")
+        cpeer = (lambda: c.small_sum(ptr(x), ctypes.c_long(len(x)))) if c else None
+        return (lambda: np.float32(x.sum())), {"C via ctypes": cpeer}, dict(rtol=1e-4)
+
+    return [
+        ("B1", "matmul f32 pointful (n=512)", "b1_matmul.dx", b1),
+        ("B2", "Mandelbrot f64 512x512x256", "b2_mandelbrot.dx", b2),
+        ("B3", "fused sum(exp(-x*x)*y) N=1e7", "b3_fused.dx", b3),
+        ("B4", "hotspot stencil", None, None),
+        ("B5", "k-means (yield_accum scatter)", None, None),
+        ("B6", "grad of an MLP", None, None),
+        ("B7", "RK4 Lorenz-63", None, None),
+        ("B8", "histogram 1e7 -> 256 bins", "b8_histogram.dx", b8),
+        ("B9", "pathfinder", None, None),
+        ("B10", "call overhead (sum of 1000 floats)", "b10_call.dx", b10),
+    ]
+
+
+def other_peers() -> list[str]:
+    missing = []
+    for mod in ("numba", "jax"):
+        try:
+            __import__(mod)
+        except ImportError:
+            missing.append(mod)
+    return missing
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--only", nargs="*", help="workload ids, e.g. B1 B8")
+    args = ap.parse_args()
+    c = build_c()
+    if c is None:
+        print("C peer: skipped (no gcc)")
+    for m in other_peers():
+        print(f"{m} peer: skipped (not installed)")
+    print(f"threads available: {parallel.default_threads()}; times best/median of {args.runs}")
+    rows = []
+    for wid, title, dx, make in workloads(c):
+        if args.only and wid not in args.only:
+            continue
+        if dx is None:
+            print(f"\n{wid} {title}: not supported yet")
+            rows.append((wid, "not supported yet"))
+            continue
+        print(f"\n{wid} {title}")
+        try:
+            w = DexWorkload(HERE / dx)
+            cold, cached = w.compile_times()
+        except Exception as e:          # a missing feature: report, go on
+            print(f"  not supported yet ({type(e).__name__}: {str(e).splitlines()[0][:100]})")
+            rows.append((wid, "not supported yet"))
+            continue
+        ref, peers, tol = make(w)
+        run = w.runner()
+        want = np.asarray(ref())
+        got = np.asarray(run()).reshape(want.shape)
+        ok = np.allclose(got.astype(np.float64), want.astype(np.float64),
+                         **{"rtol": 1e-5, "atol": 0, **tol})
+        print(f"  checked against numpy: {'ok' if ok else 'MISMATCH'}")
+        parallel.set_num_threads(2)
+        if c:
+            c.set_threads(2)
+        d2 = timed(run, args.runs)
+        parallel.set_num_threads(1)
+        d1 = timed(run, args.runs)
+        parallel.set_num_threads(2)
+        print(f"  dexpy 2 threads  {d2[0]*1e3:10.3f} ms (median {d2[1]*1e3:.3f})")
+        print(f"  dexpy 1 thread   {d1[0]*1e3:10.3f} ms  speedup 1->2: {d1[0]/d2[0]:.2f}x")
+        print(f"  compile: cold {cold*1e3:.0f} ms, cached {cached*1e3:.0f} ms")
+        np_t = timed(ref, args.runs)
+        print(f"  numpy            {np_t[0]*1e3:10.3f} ms  dexpy/numpy {d2[0]/np_t[0]:.2f}")
+        line = [wid, f"{d2[0]*1e3:.2f}", f"{d1[0]/d2[0]:.2f}", f"{np_t[0]*1e3:.2f}",
+                f"{d2[0]/np_t[0]:.2f}"]
+        for name, fn in peers.items():
+            if fn is None:
+                continue
+            pt = timed(fn, args.runs)
+            print(f"  {name:16s} {pt[0]*1e3:10.3f} ms  dexpy/{name} {d2[0]/pt[0]:.2f}")
+            line += [name, f"{pt[0]*1e3:.2f}", f"{d2[0]/pt[0]:.2f}"]
+        line += [f"{cold*1e3:.0f}", f"{cached*1e3:.0f}", "ok" if ok else "MISMATCH"]
+        rows.append(tuple(line))
+    print("\nid | dexpy ms (2T) | 1->2 | numpy ms | /numpy | peer | peer ms | /peer | "
+          "compile cold ms | cached ms | check")
+    for r in rows:
+        print(" | ".join(r))
+
+
+if __name__ == "__main__":
+    main()
