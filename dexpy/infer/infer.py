@@ -23,6 +23,7 @@ from .prims import prim_result_type
 from .unify import UnifyFail, Unifier, normalize, whnf
 
 Given = tuple[Expr, ir.DictTy]
+SIGNED_LITERAL_TYPES = {"Int32", "Int64", "Float32", "Float64"}   # FromInteger instances
 RANGE_TYPES = {"..": "RangeTo", "..<": "RangeToExc", ".. post": "RangeFrom", "<..": "RangeFromExc"}
 
 
@@ -96,7 +97,9 @@ class Infer:
         """Elaborates `e` against the expected type `ty`."""
         t = whnf(ty, self.env)
         match e:
-            case S.NatLit(v) | S.IntLit(v) if isinstance(t, ir.BaseTy):
+            case S.NatLit(v) if isinstance(t, ir.BaseTy):
+                return _lit(v, t)
+            case S.IntLit(v) if isinstance(t, ir.BaseTy) and t.name in SIGNED_LITERAL_TYPES:
                 return _lit(v, t)
             case S.FloatLit(v) if isinstance(t, ir.BaseTy) and t.name == "Float64":
                 return ir.Lit(v, t)
