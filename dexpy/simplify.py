@@ -284,7 +284,8 @@ class Simplifier:
                 payload = self.atom(SProd(fields))
                 return self.emit(S.MakeSum(ty, tag, payload), ty)
             case SBoolW8(b):
-                return self.emit(S.Case(b, (self._const_alt(0), self._const_alt(1)), BOOL_U8), BOOL_U8)
+                w8 = S.BaseTy(Scalar.U8)
+                return self.emit(S.Case(b, (self._const_alt(0), self._const_alt(1)), w8), w8)
         raise TypeErr(f"Not supported yet: a {type(v).__name__[1:].lower()} used as run-time data")
 
     def _const_alt(self, k: int) -> S.Lam1:
@@ -393,7 +394,7 @@ class Simplifier:
         vals = [self.ev(a, env) for a in args]
         if name in COMPARE:
             a, b = (self.atom(v) for v in vals)
-            return SBoolW8(self.emit(S.PrimOp(COMPARE[name], (a, b)), BOOL_U8))
+            return SBoolW8(self.emit(S.PrimOp(COMPARE[name], (a, b)), BOOL))
         if name in ARITH or name in UNARY:
             prim = ARITH.get(name) or UNARY[name]
             atoms = tuple(self.atom(v) for v in vals)
@@ -402,9 +403,6 @@ class Simplifier:
                 return Dyn(folded)
             return Dyn(self.emit(S.PrimOp(prim, atoms), S.type_of_atom(atoms[0])))
         raise TypeErr(f"Not supported yet: primitive %{name}")
-
-
-BOOL_U8 = BOOL
 
 
 def _inst_env(d: SDict) -> dict:

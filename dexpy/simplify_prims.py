@@ -21,8 +21,7 @@ def rule(*names: str) -> Callable[[Rule], Rule]:
     return register
 
 
-@rule("cast", "unsafeCoerce", "bitcast")
-def _cast(s: Simplifier, args: tuple[C.Expr, ...], env: dict) -> SVal:
+def _cast(s: Simplifier, args: tuple[C.Expr, ...], env: dict, name: str = "cast") -> SVal:
     to = s.rep_type(args[0], env)
     x = s.ev(args[1], env)
     if isinstance(x, SBoolW8):
@@ -31,6 +30,8 @@ def _cast(s: Simplifier, args: tuple[C.Expr, ...], env: dict) -> SVal:
     if S.type_of_atom(a) == to:
         return Dyn(a)
     if isinstance(to, S.BaseTy) and isinstance(S.type_of_atom(a), S.BaseTy):
+        if name == "bitcast":
+            return Dyn(s.emit(S.Cast(to.scalar, a, bitcast=True), to))
         if isinstance(a, Lit) and not to.scalar == Scalar.PTR:
             src = S.type_of_atom(a)
             value = a.value
@@ -39,6 +40,11 @@ def _cast(s: Simplifier, args: tuple[C.Expr, ...], env: dict) -> SVal:
             return Dyn(_lit(value, to.scalar))
         return Dyn(s.emit(S.Cast(to.scalar, a), to))
     raise TypeErr("Not supported yet: coercion between these representations")
+
+
+PRIM_RULES["cast"] = _cast
+PRIM_RULES["unsafeCoerce"] = _cast
+PRIM_RULES["bitcast"] = lambda s, args, env: _cast(s, args, env, "bitcast")
 
 
 @rule("NatCon", "projNewtype")

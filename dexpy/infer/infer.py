@@ -481,6 +481,8 @@ class Infer:
         binders = self.elab_params(e.params)       # inside a Pi type, givens are not floated
         result = self.check_type(e.result)
         eff = self.elab_effects(e.effects)
+        from .synth import solve_all
+        solve_all(self, final=False)       # dictionaries in binder types may come from these givens
         del self.givens[saved:]
         self.pop()
         return ir.Pi(tuple(binders), eff, result, e.implicit_app)
