@@ -39,6 +39,7 @@ class Infer:
         self.pending: list[tuple[ir.MetaCell, Span, tuple[Given, ...]]] = []
         self.meta_count = 0
         self.type_ctx = 0
+        self.goal_roots: dict[int, ir.DictTy] = {}   # sub-goal cell -> the user-visible goal
 
     # === metas, scopes, errors ===
 

@@ -45,10 +45,17 @@ def _solve_round(inf: Infer, strict: bool) -> bool:
             progress = True
             continue
         try:
-            cell.solution = synth(inf, zonk(cell.ty), span, givens, strict)
+            cell.solution = synth(inf, zonk(cell.ty), span, givens, strict,
+                                  inf.goal_roots.get(id(cell)))
             progress = True
         except Defer:
             inf.pending.append((cell, span, givens))
+        except TypeErr as err:
+            root = inf.goal_roots.get(id(cell))
+            if root is not None and err.message.startswith("Couldn't synthesize"):
+                raise TypeErr(f"Couldn't synthesize a class dictionary for: {inf.show(root)}",
+                              span) from None
+            raise
     return progress
 
 
@@ -59,8 +66,10 @@ def _apply_defaults(inf: Infer) -> None:
                 m.solution = m.default
 
 
-def synth(inf: Infer, goal: Expr, span: Span, givens: tuple[Given, ...], strict: bool) -> Expr:
-    """A dictionary for `goal` (a DictTy), or Defer while it is ambiguous."""
+def synth(inf: Infer, goal: Expr, span: Span, givens: tuple[Given, ...], strict: bool,
+          root: ir.DictTy | None = None) -> Expr:
+    """A dictionary for `goal` (a DictTy), or Defer while it is ambiguous.
+    `root` is the goal whose instance asked for this one (named in errors)."""
     g = whnf(goal, inf.env)
     if not isinstance(g, ir.DictTy):
         if isinstance(g, ir.TupleTy) and not g.elems:
@@ -68,6 +77,8 @@ def synth(inf: Infer, goal: Expr, span: Span, givens: tuple[Given, ...], strict:
         raise Defer() if not strict else TypeErr(f"Not a class constraint: {pp_type(g)}", span)
     if g.cls.name == "Data":
         return ir.DataDict(g.args[0])
+    if root is None:
+        root = g
     for term, gty in _given_closure(inf, givens):
         if gty.cls is g.cls and _matches(inf, gty.args, g.args):
             return term
@@ -83,17 +94,62 @@ def synth(inf: Infer, goal: Expr, span: Span, givens: tuple[Given, ...], strict:
             pass
         inf.u.undo(mark)
     has_metas = bool(metas_of(g))
-    if len(candidates) != 1 or (has_metas and not strict and len(candidates) != 1):
+    if len(candidates) > 1 and not (has_metas and not strict):
+        candidates = [i for i in candidates if _derivable(inf, i, g, givens, 0)]
+    if len(candidates) != 1:
         if has_metas and not strict:
             raise Defer()
         if not candidates:
             raise TypeErr(f"Couldn't synthesize a class dictionary for: {inf.show(g)}", span)
-        if len(candidates) > 1:
-            raise TypeErr(f"Multiple candidate class dictionaries for: {inf.show(g)}", span)
+        raise TypeErr(f"Multiple candidate class dictionaries for: {inf.show(g)}", span)
     inst = candidates[0]
     if has_metas and not strict and not _head_determined(inf, inst, g):
         raise Defer()
-    return _use_instance(inf, inst, g, span, givens)
+    return _use_instance(inf, inst, g, span, givens, root)
+
+
+MAX_DEPTH = 4
+
+
+def _derivable(inf: Infer, inst: ir.InstanceDef, g: ir.DictTy, givens: tuple[Given, ...],
+               depth: int) -> bool:
+    """Whether `inst` yields a complete dictionary for `g` (a trial: nothing stays solved).
+
+    Used to choose among overlapping candidates (e.g. the prelude's transitive
+    `Subset(a, c)`), as upstream's backtracking search does."""
+    mark = inf.u.mark()
+    try:
+        return _derive(inf, inst, g, givens, depth)
+    finally:
+        inf.u.undo(mark)
+
+
+def _derive(inf: Infer, inst: ir.InstanceDef, g: ir.DictTy, givens: tuple[Given, ...],
+            depth: int) -> bool:
+    if depth > MAX_DEPTH:
+        return False
+    sub: dict = {}
+    goals = []
+    for b in inst.binders:
+        a = inf.fresh_meta(subst(b.ty, sub), b.name.hint)
+        sub[b.name] = a
+        if b.expl == Expl.CLASS:
+            goals.append(subst(b.ty, sub))
+    try:
+        inf.u.unify_all(tuple(subst(h, sub) for h in inst.head), g.args)
+    except UnifyFail:
+        return False
+    for goal in goals:
+        sg = whnf(goal, inf.env)
+        if not isinstance(sg, ir.DictTy):
+            return False
+        if sg.cls.name == "Data" or any(t.cls is sg.cls and _matches(inf, t.args, sg.args)
+                                        for t in [gv[1] for gv in _given_closure(inf, givens)]):
+            continue
+        found = [i for i in inf.env.instances_of(sg.cls) if _derivable(inf, i, sg, givens, depth + 1)]
+        if len(found) != 1 or not _derive(inf, found[0], sg, givens, depth + 1):
+            return False
+    return True
 
 
 def _head_determined(inf: Infer, inst: ir.InstanceDef, g: ir.DictTy) -> bool:
@@ -106,7 +162,7 @@ def _head_determined(inf: Infer, inst: ir.InstanceDef, g: ir.DictTy) -> bool:
 
 
 def _use_instance(inf: Infer, inst: ir.InstanceDef, g: ir.DictTy, span: Span,
-                  givens: tuple[Given, ...]) -> Expr:
+                  givens: tuple[Given, ...], root: ir.DictTy) -> Expr:
     sub: dict = {}
     args: list[Expr] = []
     for b in inst.binders:
@@ -114,6 +170,7 @@ def _use_instance(inf: Infer, inst: ir.InstanceDef, g: ir.DictTy, span: Span,
         if b.expl == Expl.CLASS:
             a: Expr = inf.fresh_meta(bty, "d")
             inf.pending.append((a.cell, span, givens))  # type: ignore[union-attr]
+            inf.goal_roots[id(a.cell)] = root  # type: ignore[union-attr]
         else:
             a = inf.fresh_meta(bty, b.name.hint)
         sub[b.name] = a
