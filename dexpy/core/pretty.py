@@ -59,29 +59,30 @@ def _pp(e: Expr) -> tuple[str, bool]:
 
 
 def _pp_pi(binders: tuple[ir.Binder, ...], eff: Expr | None, result: Expr, implicit_app: bool) -> str:
+    """`{a:Type}[v#0:(Add a)](v#1:a,v#2:a) -> a`: implicit and class binders one
+    group each, consecutive explicit ones grouped; the result at argument precedence."""
     groups: list[str] = []
+    explicit: list[str] = []
     anon = 0
-    current: list[str] = []
-    kind: Expl | None = None
-    brackets = {Expl.IMPLICIT: "{}", Expl.CLASS: "[]", Expl.EXPLICIT: "()"}
     for b in binders:
-        if b.expl != kind and current:
-            o, c = brackets[kind]  # type: ignore[index]
-            groups.append(o + ",".join(current) + c)
-            current = []
-        kind = b.expl
         hint = b.name.hint
         if hint == "_":
             hint = f"v#{anon}"
             anon += 1
-        current.append(f"{hint}:{pp_type(b.ty)}")
-    if current and kind is not None:
-        o, c = brackets[kind]
-        groups.append(o + ",".join(current) + c)
+        text = f"{hint}:{pp_type(b.ty)}"
+        if b.expl == Expl.EXPLICIT:
+            explicit.append(text)
+            continue
+        if explicit:
+            groups.append("(" + ",".join(explicit) + ")")
+            explicit = []
+        groups.append(("{%s}" if b.expl == Expl.IMPLICIT else "[%s]") % text)
+    if explicit or not binders:
+        groups.append("(" + ",".join(explicit) + ")")
     arrow = " ->> " if implicit_app else " -> "
     effs = ""
     if isinstance(eff, ir.EffRow) and (eff.effects or eff.tail is not None):
         parts = [k if h is None else f"{k} {pp_type(h)}" for k, h in eff.effects]
         tail = f"|{_pp(eff.tail)[0]}" if eff.tail is not None else ""
         effs = "{" + ", ".join(parts) + tail + "} "
-    return "".join(groups) + arrow + effs + _pp(result)[0]
+    return "".join(groups) + arrow + effs + pp_type(result)

@@ -176,6 +176,7 @@ def _is_type_level(env: TopEnv, ty: Expr) -> bool:
 
 def _bind_top(env: TopEnv, names: NameSupply, name: str, core: Expr, ty: Expr) -> TopAction:
     n = names.fresh(name)
+    ty = _name_binders_like(ty, core)
     env.scope[name] = TopB(n, ty)
     t = whnf(ty, env)
     if isinstance(t, (ir.Pi, ir.Kind, ir.DictTy)) or _is_type_level(env, ty):
@@ -184,6 +185,20 @@ def _bind_top(env: TopEnv, names: NameSupply, name: str, core: Expr, ty: Expr) -
             env.aliases.add(n)
         return Nothing()
     return Evaluate(n, core, ty)
+
+
+def _name_binders_like(ty: Expr, core: Expr) -> Expr:
+    """`f : (a) -> a = \\x. x`: the type's anonymous binders take the lambda's names."""
+    if not (isinstance(ty, ir.Pi) and isinstance(core, ir.Lam) and len(ty.binders) == len(core.binders)):
+        return ty
+    from ..core.traverse import subst
+    binders = []
+    ren: dict = {}
+    for b, lb in zip(ty.binders, core.binders):
+        new = lb.name if b.name.hint == "_" and lb.name.hint != "_" else b.name
+        binders.append(ir.Binder(new, subst(b.ty, ren), b.expl))
+        ren[b.name] = ir.Var(new)
+    return ir.Pi(tuple(binders), ty.eff, subst(ty.result, ren), ty.implicit_app)
 
 
 def _elab_data(env: TopEnv, inf: Infer, decl: S.DataDecl) -> TopAction:

@@ -12,9 +12,9 @@ from collections import ChainMap
 from ..core import ir
 from ..core.ir import Binder, Expr, Meta
 from ..core.pretty import pp_type
-from ..core.traverse import subst, zonk
+from ..core.traverse import map_children, metas_of, subst, zonk
 from ..errors import NameErr, TypeErr, mismatch, not_in_scope
-from ..names import NameSupply
+from ..names import Name, NameSupply
 from ..source import NO_SPAN, Span
 from ..syntax import surface as S
 from ..syntax.surface import Expl
@@ -56,7 +56,24 @@ class Infer:
         try:
             self.u.unify(expected, actual)
         except UnifyFail:
-            raise mismatch(self.show(expected), self.show(actual), span) from None
+            raise self.mismatch(expected, actual, span) from None
+
+    def mismatch(self, expected: Expr, actual: Expr, span: Span) -> TypeErr:
+        """Upstream's layout: unsolved metas named a, b, ... and listed as `(Solving for: ...)`."""
+        exp, act = normalize(zonk(expected), self.env), normalize(zonk(actual), self.env)
+        cells: list[ir.MetaCell] = []
+        for c in metas_of(exp) + metas_of(act):
+            if c not in cells and not isinstance(c.ty, ir.DictTy):
+                cells.append(c)
+        names = {id(c): ir.Var(Name(chr(ord("a") + i) if i < 26 else f"t{i}", 0))
+                 for i, c in enumerate(cells)}
+
+        def named(e: Expr) -> Expr:
+            if isinstance(e, Meta) and id(e.cell) in names:
+                return names[id(e.cell)]
+            return map_children(e, named)
+        solving = "[" + ", ".join(v.name.hint for v in names.values()) + "]" if cells else None
+        return mismatch(pp_type(named(exp)), pp_type(named(act)), span, solving)
 
     def show(self, ty: Expr) -> str:
         """A type as error messages print it: aliases expanded, metas followed."""
@@ -696,7 +713,7 @@ class Infer:
                 fin = self.fin_type(n)
                 elem = self.fresh_meta(ir.TYPE, "a")
                 d = self.dict_meta(self.ix_dict_ty(fin), pat.span)
-                self.unify(ir.TabPi(self.names.fresh("i"), fin, d, elem), ty, pat.span)
+                self.unify(ty, ir.TabPi(self.names.fresh("i"), fin, d, elem), pat.span)
                 from .builtins import FIN
                 for k, p in enumerate(elems):
                     ix = ir.Con(FIN, 0, (n,), (_nat(k),))
