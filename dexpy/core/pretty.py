@@ -62,23 +62,31 @@ def _pp_pi(binders: tuple[ir.Binder, ...], eff: Expr | None, result: Expr, impli
     """`{a:Type}[v#0:(Add a)](v#1:a,v#2:a) -> a`: implicit and class binders one
     group each, consecutive explicit ones grouped; the result at argument precedence."""
     groups: list[str] = []
-    explicit: list[str] = []
+    run: list[str] = []          # consecutive explicit or class binders share one group
+    run_kind: Expl | None = None
     anon = 0
+    used: dict[str, int] = {}
     for b in binders:
         hint = b.name.hint
         if hint == "_":
             hint = f"v#{anon}"
             anon += 1
+        elif hint in used:
+            used[hint] += 1
+            hint = f"{hint}.{used[hint]}"
+        else:
+            used[hint] = 0
         text = f"{hint}:{pp_type(b.ty)}"
-        if b.expl == Expl.EXPLICIT:
-            explicit.append(text)
-            continue
-        if explicit:
-            groups.append("(" + ",".join(explicit) + ")")
-            explicit = []
-        groups.append(("{%s}" if b.expl == Expl.IMPLICIT else "[%s]") % text)
-    if explicit or not binders:
-        groups.append("(" + ",".join(explicit) + ")")
+        if run and b.expl != run_kind:
+            groups.append(_group(run_kind, run))
+            run = []
+        if b.expl == Expl.IMPLICIT:
+            groups.append("{" + text + "}")
+        else:
+            run.append(text)
+            run_kind = b.expl
+    if run or not binders:
+        groups.append(_group(run_kind or Expl.EXPLICIT, run))
     arrow = " ->> " if implicit_app else " -> "
     effs = ""
     if isinstance(eff, ir.EffRow) and (eff.effects or eff.tail is not None):
@@ -86,3 +94,7 @@ def _pp_pi(binders: tuple[ir.Binder, ...], eff: Expr | None, result: Expr, impli
         tail = f"|{_pp(eff.tail)[0]}" if eff.tail is not None else ""
         effs = "{" + ", ".join(parts) + tail + "} "
     return "".join(groups) + arrow + effs + pp_type(result)
+
+
+def _group(kind: Expl, items: list[str]) -> str:
+    return ("[%s]" if kind == Expl.CLASS else "(%s)") % ",".join(items)

@@ -274,6 +274,11 @@ def _elab_struct(env: TopEnv, inf: Infer, names: NameSupply, decl: S.StructDecl)
 
 def _elab_interface(env: TopEnv, inf: Infer, names: NameSupply, decl: S.InterfaceDecl) -> TopAction:
     _check_fresh(env, decl.name, decl)
+    seen = {decl.name}
+    for mname, _ in decl.methods:
+        if mname in seen or mname in env.scope:
+            raise already_defined(mname, NO_SPAN)
+        seen.add(mname)
     inf.push()
     binders = inf.elab_params(_givens_first(decl.params))
     params = tuple(b for b in binders if b.expl != Expl.CLASS)
@@ -326,7 +331,7 @@ def _elab_instance(env: TopEnv, inf: Infer, names: NameSupply, decl: S.InstanceD
     for m in decl.methods:
         mname = m.name if isinstance(m, S.Def) else _let_name(m)
         if mname not in cls.method_names:
-            raise TypeErr(f"{mname} is not a method of {cls.name}", m.span)
+            raise TypeErr(f"not a method name: {mname}", m.span)
         i = cls.method_names.index(mname)
         if inst.methods[i] is not None:
             raise TypeErr(f"Duplicate method: {mname}")

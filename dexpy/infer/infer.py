@@ -8,6 +8,7 @@ types are known). No let-generalization: polymorphism comes from `given`.
 from __future__ import annotations
 
 from collections import ChainMap
+from dataclasses import dataclass
 
 from ..core import ir
 from ..core.ir import Binder, Expr, Meta
@@ -25,6 +26,14 @@ from .unify import UnifyFail, Unifier, normalize, whnf
 Given = tuple[Expr, ir.DictTy]
 SIGNED_LITERAL_TYPES = {"Int32", "Int64", "Float32", "Float64"}   # FromInteger instances
 RANGE_TYPES = {"..": "RangeTo", "..<": "RangeToExc", ".. post": "RangeFrom", "<..": "RangeFromExc"}
+
+
+@dataclass(frozen=True, slots=True)
+class Done(S.Node):
+    """A surface expression already elaborated (so it is not inferred twice)."""
+
+    core: Expr
+    ty: Expr
 
 
 class Infer:
@@ -169,6 +178,8 @@ class Infer:
 
     def _infer(self, e: S.Expr) -> tuple[Expr, Expr]:
         match e:
+            case Done(core, ty):
+                return core, ty
             case S.Var(name):
                 return self.instantiate(*self.infer_var(name, e.span), e.span)
             case S.NatLit(v):
@@ -343,11 +354,14 @@ class Infer:
 
     def infer_app(self, fn: S.Expr, args: tuple[S.Expr, ...], named: tuple[tuple[str, S.Expr], ...],
                   span: Span) -> tuple[Expr, Expr]:
-        if isinstance(fn, S.Field):
-            method = self.struct_method(fn)
+        if isinstance(fn, S.Field) and isinstance(fn.field, str):
+            obj = self.elaborated(fn.obj)
+            method = self.struct_method(obj, fn.field, fn.span)
             if method is not None:
-                args = (fn.obj,) + args
+                args = (obj,) + args
                 fn = method
+            else:
+                fn = S.Field(obj, fn.field, span=fn.span)
         if isinstance(fn, S.Var):
             b = self.scope.get(fn.name)
             if (isinstance(b, TyConB) and b.data.is_struct and args and not self.type_ctx
@@ -395,10 +409,13 @@ class Infer:
         return ir.TabApp(tab, ic, t.dict), subst(t.body, {t.name: ic})
 
     def infer_field(self, obj: S.Expr, fld: str | int, span: Span) -> tuple[Expr, Expr]:
-        method = self.struct_method(S.Field(obj, fld, span=span))
-        if method is not None:
-            return self.infer_app(method, (obj,), (), span)
-        core, ty = self.infer(obj)
+        done = self.elaborated(obj)
+        if isinstance(fld, str):
+            method = self.struct_method(done, fld, span)
+            if method is not None:
+                return self.infer_app(method, (done,), (), span)
+        core, ty = done.core, done.ty
+        fspan = _field_span(obj, span)
         t = whnf(ty, self.env)
         match t:
             case ir.TupleTy(elems) if isinstance(fld, int) and fld < len(elems):
@@ -424,9 +441,19 @@ class Infer:
             case ir.TabPi() if isinstance(fld, str):
                 return self.index(core, t, S.Var(fld, span=span), span)
         known = ""
-        if isinstance(t, ir.TyCon):
-            known = f"\nKnown fields are: [{', '.join(t.data.field_names)}]"
-        raise TypeErr(f"Can't resolve field {fld} of type {self.show((ty))}{known}", span)
+        if isinstance(t, ir.TyCon) and len(t.data.cons) == 1:
+            n = len(t.data.cons[0].fields)
+            names = sorted(t.data.field_names) + [str(i) for i in range(n)]
+            known = f"\nKnown fields are: [{', '.join(names)}]"
+        elif isinstance(t, ir.TupleTy):
+            known = f"\nKnown fields are: [{', '.join(str(i) for i in range(len(t.elems)))}]"
+        raise TypeErr(f"Can't resolve field {fld} of type {self.show((ty))}{known}", fspan)
+
+    def elaborated(self, e: S.Expr) -> Done:
+        if isinstance(e, Done):
+            return e
+        core, ty = self.infer(e)
+        return Done(core, ty, span=e.span)
 
     def looks_like_type(self, e: S.Expr) -> bool:
         """A syntactic guess used to tell `Post n` (a type) from `Post(k)` (a value)."""
@@ -448,16 +475,11 @@ class Infer:
                 return name[:1].isupper()
         return False
 
-    def struct_method(self, f: S.Field) -> S.Expr | None:
+    def struct_method(self, obj: Done, name: str, span: Span) -> S.Expr | None:
         """`p.method` where p's type is a struct with that method: the method's Var."""
-        if not isinstance(f.field, str) or not isinstance(f.obj, S.Var):
-            return None
-        b = self.scope.get(f.obj.name)
-        if not isinstance(b, (LocalB, TopB)):
-            return None
-        t = whnf(b.ty, self.env)
-        if isinstance(t, ir.TyCon) and f.field in t.data.methods:
-            return S.Var(f"{t.data.name}.{f.field}", span=f.span)
+        t = whnf(obj.ty, self.env)
+        if isinstance(t, ir.TyCon) and name in t.data.methods:
+            return S.Var(f"{t.data.name}.{name}", span=span)
         return None
 
     # === functions ===
@@ -863,6 +885,13 @@ class Infer:
     def class_term(self, cls: ir.ClassDef) -> tuple[Expr, Expr]:
         bs = tuple(Binder(p.name, p.ty, Expl.EXPLICIT) for p in cls.params)
         return ir.Lam(bs, ir.DictTy(cls, tuple(ir.Var(b.name) for b in bs))), ir.Pi(bs, None, ir.TYPE)
+
+
+def _field_span(obj: S.Expr, span: Span) -> Span:
+    """The span of the field name in `obj.field` (what upstream underlines)."""
+    if span.source is None or obj.span.source is None or obj.span.stop >= span.stop:
+        return span
+    return Span(span.source, obj.span.stop + 1, span.stop)
 
 
 def _is_path(e: Expr) -> bool:

@@ -76,7 +76,7 @@ def synth(inf: Infer, goal: Expr, span: Span, givens: tuple[Given, ...], strict:
             return ir.UNIT
         raise Defer() if not strict else TypeErr(f"Not a class constraint: {pp_type(g)}", span)
     if g.cls.name == "Data":
-        return ir.DataDict(g.args[0])
+        return _data_dict(inf, g, span, strict)
     if root is None:
         root = g
     for term, gty in _given_closure(inf, givens):
@@ -150,6 +150,29 @@ def _derive(inf: Infer, inst: ir.InstanceDef, g: ir.DictTy, givens: tuple[Given,
         if len(found) != 1 or not _derive(inf, found[0], sg, givens, depth + 1):
             return False
     return True
+
+
+def _data_dict(inf: Infer, g: ir.DictTy, span: Span, strict: bool) -> Expr:
+    """`Data a` holds for types of plain data: not types, functions or references."""
+    def is_data(t: Expr) -> bool | None:
+        t = whnf(t, inf.env)
+        match t:
+            case ir.Meta():
+                return None
+            case ir.Kind() | ir.Pi() | ir.RefTy() | ir.DictTy():
+                return False
+            case ir.TupleTy(elems):
+                results = [is_data(e) for e in elems]
+                return False if False in results else (None if None in results else True)
+            case ir.TabPi(_, _, _, body):
+                return is_data(body)
+        return True
+    ok = is_data(g.args[0])
+    if ok is None and not strict:
+        raise Defer()
+    if ok is False:
+        raise TypeErr(f"Couldn't synthesize a class dictionary for: {inf.show(g)}", span)
+    return ir.DataDict(g.args[0])
 
 
 def _head_determined(inf: Infer, inst: ir.InstanceDef, g: ir.DictTy) -> bool:
