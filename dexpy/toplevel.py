@@ -20,7 +20,7 @@ from .core import ir
 from .core.check import check_core
 from .core.pretty import pp_type
 from .errors import CompilerBug, DexError
-from .infer.decls import Evaluate, ShowType, elab_top
+from .infer.decls import Evaluate, ShowHtml, ShowType, elab_top
 from .infer.env import TopEnv
 from .infer.unify import normalize
 from .names import Name, NameSupply
@@ -100,6 +100,8 @@ class Session:
                 return [pp_type(normalize(ty, self.env))]
             case Evaluate(name, core, ty):
                 return self.evaluate(name, core, ty)
+            case ShowHtml():
+                return ["<html output>"]
         return []
 
     def evaluate(self, name: Name | None, core: ir.Expr, ty: ir.Expr) -> list[str]:

@@ -36,11 +36,16 @@ class ShowType:
 
 
 @dataclass
+class ShowHtml:
+    """`:html e`: upstream's test output for an HTML string is a placeholder line."""
+
+
+@dataclass
 class Nothing:
     pass
 
 
-TopAction = Evaluate | ShowType | Nothing
+TopAction = Evaluate | ShowType | ShowHtml | Nothing
 
 
 def elab_top(env: TopEnv, names: NameSupply, decl: S.TopDecl) -> TopAction:
@@ -55,6 +60,12 @@ def elab_top(env: TopEnv, names: NameSupply, decl: S.TopDecl) -> TopAction:
                 core, ty = inf.infer_block(body)
                 solve_all(inf)
                 return ShowType(zonk(ty))
+            if kind == S.CommandKind.HTML:
+                lst = env.data_named("List")
+                string = ir.TyCon(lst, (ir.BaseTy("Word8"),)) if lst else ir.TYPE
+                inf.check_block(body, string)
+                solve_all(inf)
+                return ShowHtml()
             core, ty = inf.infer_block(body)
             core, ty = inf.instantiate(core, ty, decl.span, full=False)
             solve_all(inf)
@@ -80,6 +91,7 @@ def elab_top(env: TopEnv, names: NameSupply, decl: S.TopDecl) -> TopAction:
             _check_fresh(env, decl.name, decl)
             core, ty = inf.elab_def(decl)
             solve_all(inf)
+            _default_binder_kinds(zonk(ty))
             n = names.fresh(decl.name)
             env.defs[n] = zonk(core)
             ty = zonk(ty)
@@ -221,6 +233,20 @@ def _elab_data(env: TopEnv, inf: Infer, decl: S.DataDecl) -> TopAction:
     return Nothing()
 
 
+def _default_binder_kinds(ty: Expr) -> None:
+    """`given (a, b)`: an unannotated implicit binder whose kind nothing fixed is a
+    Type if the signature uses it, and an error if it is never used."""
+    if not isinstance(ty, ir.Pi):
+        return
+    from ..core.traverse import free_vars
+    for i, b in enumerate(ty.binders):
+        if b.expl == Expl.IMPLICIT and isinstance(b.ty, ir.Meta) and b.ty.cell.solution is None:
+            rest = [x.ty for x in ty.binders[i + 1:]] + [ty.result]
+            if not any(b.name in free_vars(t) for t in rest):
+                raise TypeErr(f"Couldn't infer type of unannotated binder {b.name.hint}")
+            b.ty.cell.solution = ir.TYPE
+
+
 def _default_kind(t: Expr) -> Expr:
     """An unannotated type parameter whose kind nothing determined is a `Type`."""
     if isinstance(t, ir.Meta) and t.cell.solution is None:
@@ -315,6 +341,9 @@ def _elab_instance(env: TopEnv, inf: Infer, names: NameSupply, decl: S.InstanceD
     if not isinstance(b, ClassB):
         raise TypeErr(f"Not a class: {decl.class_name}", decl.span)
     cls = b.cls
+    if len(decl.args) != len(cls.params):
+        raise TypeErr(f"Wrong number of positional arguments provided. Expected {len(cls.params)} "
+                      f"but got {len(decl.args)}")
     inf.push()
     binders = inf.elab_params(_givens_first(decl.params))
     head = tuple(inf.check(a, p.ty) for a, p in zip(decl.args, cls.params))

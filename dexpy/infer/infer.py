@@ -140,6 +140,10 @@ class Infer:
                 return core
             case S.Do(block):
                 return self.check_block(block, ty)
+            case S.DepPair(lhs, rhs) if isinstance(t, ir.DepPairTy):
+                lc = self.check(lhs, t.lhs)
+                rc = self.check(rhs, subst(t.rhs, {t.name: lc}))
+                return ir.DepPair(lc, rc, t)
             case S.Tuple(elems) if isinstance(t, ir.Kind):
                 return ir.TupleTy(tuple(self.check(x, ir.TYPE) for x in elems))
             case S.Tuple(elems) if isinstance(t, ir.TupleTy) and len(t.elems) == len(elems):
