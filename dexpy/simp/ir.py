@@ -78,7 +78,18 @@ class RefTy:
     elem: Type
 
 
-Type = BaseTy | ProdTy | SumTy | TabTy | RefTy
+@dataclass(frozen=True, slots=True)
+class BoxTy:
+    """A boxed run-time-sized table: exists n. TabTy(n, elem). The value
+    carries its own size; `elem` must not mention that size. Used for lists,
+    strings, dependent pairs and tables whose size differs between branches,
+    elements or loop iterations. Create with `Box`, read the size with
+    `BoxSize`, and open with `Unbox`."""
+
+    elem: Type
+
+
+Type = BaseTy | ProdTy | SumTy | TabTy | RefTy | BoxTy
 
 UNIT = ProdTy(())
 BOOL = SumTy((UNIT, UNIT))       # False = tag 0, True = tag 1
@@ -351,6 +362,32 @@ class RuntimeError:
     ty: Type
 
 
+# --- boxed run-time-sized tables ---
+
+@dataclass(frozen=True, slots=True)
+class Box:
+    """Packs `tab : TabTy(n, elem)` into a `BoxTy(elem)` (copying the data
+    into fresh memory owned by the box)."""
+
+    tab: Atom
+
+
+@dataclass(frozen=True, slots=True)
+class BoxSize:
+    """The size of a `BoxTy` value, as NAT (U32)."""
+
+    box: Atom
+
+
+@dataclass(frozen=True, slots=True)
+class Unbox:
+    """Opens `box : BoxTy(elem)` as `TabTy(size, elem)`; `size` must hold
+    `BoxSize(box)` (a mismatch is a compiler bug)."""
+
+    box: Atom
+    size: Atom
+
+
 # --- pointers and foreign calls (IO; never removed, duplicated or reordered) ---
 
 @dataclass(frozen=True, slots=True)
@@ -383,7 +420,7 @@ class PtrStore:
 Op = (PrimOp | Cast | Select | MakeProd | Proj | MakeSum | Case | For | TabIndex | TabCon
       | RunState | RunReader | RunAccum | RefGet | RefPut | RefExtend | RefSlice | RefProj
       | While | Catch | Throw | PrintStr | RuntimeError | ForeignCall | PtrLoad | PtrStore
-      | Atom)
+      | Box | BoxSize | Unbox | Atom)
 
 
 @dataclass(frozen=True, slots=True)
