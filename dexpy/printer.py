@@ -47,6 +47,9 @@ def format_value(env: TopEnv, ty: ir.Expr, v: Any) -> str:
             return "(" + ", ".join(format_value(env, e, x) for e, x in zip(elems, v)) + ")"
         case ir.TabPi(name, _, _, body):
             return "[" + ", ".join(format_value(env, body, x) for x in v) + "]"
+        case ir.DepPairTy(name, lhs, rhs):
+            first = format_value(env, lhs, v[0])
+            return f"({first} ,> {format_value(env, subst(rhs, {name: ir.Lit(v[0], ir.NAT)}), v[1])})"
         case ir.TyCon(data, args) if data is FIN:
             return str(int(v))
         case ir.TyCon(data, args):

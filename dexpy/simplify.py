@@ -146,6 +146,8 @@ class Simplifier:
                 return self.ev(body, env2)
             case C.TupleCon(elems):
                 return SProd(tuple(self.ev(x, env) for x in elems))
+            case C.DepPair(lhs, rhs, _):
+                return SProd((self.ev(lhs, env), self.ev(rhs, env)))
             case C.Proj(x, i):
                 return self.proj(self.ev(x, env), i)
             case C.Con(data, idx, params, args):
@@ -169,7 +171,8 @@ class Simplifier:
                 return self.unpack(self.emit(S.TabIndex(t, o), tt.elem))
             case C.TabCon(elem, elems):
                 vals = [self.atom(self.ev(x, env)) for x in elems]
-                ety = S.type_of_atom(vals[0]) if vals else self.rep_type(elem, env)
+                ety = join([S.type_of_atom(v) for v in vals], set()) if vals else self.rep_type(elem, env)
+                vals = [coerce(self, v, ety) for v in vals]
                 return Dyn(self.emit(S.TabCon(ety, tuple(vals)), S.TabTy(_u32(len(vals)), ety)))
             case C.PrimOp(name, args):
                 return self.prim(name, args, env)
@@ -270,6 +273,8 @@ class Simplifier:
         return SProd(tuple(self.unpack(self.emit(S.Proj(a, i), e)) for i, e in enumerate(t.elems)))
 
     def unpack(self, atom: Atom) -> SVal:
+        if isinstance(S.type_of_atom(atom), S.BoxTy):
+            return Dyn(unbox(self, atom))
         return Dyn(atom)
 
     def atom(self, v: SVal) -> Atom:
@@ -281,7 +286,7 @@ class Simplifier:
                 atoms = tuple(self.atom(x) for x in elems)
                 return self.emit(S.MakeProd(atoms), S.ProdTy(tuple(S.type_of_atom(a) for a in atoms)))
             case SCon(ty, tag, fields):
-                payload = self.atom(SProd(fields))
+                payload = coerce(self, self.atom(SProd(fields)), ty.cases[tag])
                 return self.emit(S.MakeSum(ty, tag, payload), ty)
             case SBoolW8(b):
                 w8 = S.BaseTy(Scalar.U8)
@@ -314,8 +319,11 @@ class Simplifier:
                 fields = tuple(self.proj(Dyn(binder), j) for j in range(n))
                 return self.atom(self.run_alt(by_con.get(tag), fields, default, env))
             lams.append(S.Lam1(binder, self.sub_block(body)))
-        tys = [S.type_of_atom(l.body.result) for l in lams if not _is_error_block(l.body)]
-        ty = tys[0] if tys else UNIT
+        live = [l for l in lams if not _is_error_block(l.body)]
+        local = set().union(*(block_locals(l.body) for l in lams))
+        ty = join([S.type_of_atom(l.body.result) for l in live], local) if live else UNIT
+        lams = [S.Lam1(l.binder, l.body if _is_error_block(l.body) else coerce_block(self, l.body, ty))
+                for l in lams]
         return self.unpack(self.emit(S.Case(s, tuple(lams), ty), ty))
 
     def run_alt(self, alt: C.Alt | None, fields: tuple[SVal, ...], default: C.Expr | None,
@@ -353,8 +361,9 @@ class Simplifier:
             env2[name] = self.from_ordinal(d, o)
             return self.atom(self.ev(body, env2))
         block = self.sub_block(run)
-        ty = S.TabTy(n, S.type_of_atom(block.result))
-        return Dyn(self.emit(S.For(n, S.Lam1(o, block), reverse), ty))
+        elem = join([S.type_of_atom(block.result)], block_locals(block) | {o.name})
+        block = coerce_block(self, block, elem)
+        return Dyn(self.emit(S.For(n, S.Lam1(o, block), reverse), S.TabTy(n, elem)))
 
     def rep_type(self, t: C.Expr, env: dict) -> S.Type:
         """The representation type of a Core type (may emit code for table sizes)."""
@@ -375,15 +384,37 @@ class Simplifier:
                 env2 = dict(env)
                 for p, a in zip(data.params, args):
                     env2[p.name] = self.ev(a, env)
-                cases = tuple(S.ProdTy(tuple(self.rep_type(f.ty, env2) for f in c.fields))
-                              for c in data.cons)
+                cases = tuple(S.ProdTy(self.field_types(c, env2)) for c in data.cons)
                 return cases[0] if len(cases) == 1 else S.SumTy(cases)
             case C.TabPi(name, ix, d, body):
                 n = self.size(self.ev(d, env))
                 return S.TabTy(n, self.rep_type(body, env))
             case C.RefTy(_, elem):
                 return S.RefTy(self.rep_type(elem, env))
+            case C.DepPairTy(name, lhs, rhs):
+                from .core.traverse import free_vars
+                second = self.boxed_type(rhs, env) if name in free_vars(rhs) else self.rep_type(rhs, env)
+                return S.ProdTy((self.rep_type(lhs, env), second))
         raise TypeErr(f"Not supported yet: run-time values of type {type(t).__name__}")
+
+    def field_types(self, con: C.ConDef, env: dict) -> tuple[S.Type, ...]:
+        """Field representations; a table sized by an earlier field is boxed."""
+        from .core.traverse import free_vars
+        earlier: set[Name] = set()
+        out = []
+        for f in con.fields:
+            if free_vars(f.ty) & earlier:
+                out.append(self.boxed_type(f.ty, env))
+            else:
+                out.append(self.rep_type(f.ty, env))
+            earlier.add(f.name)
+        return tuple(out)
+
+    def boxed_type(self, t: C.Expr, env: dict) -> S.Type:
+        t = whnf(t, self.env)
+        if isinstance(t, C.TabPi):
+            return S.BoxTy(self.rep_type(t.body, env))
+        raise TypeErr("Not supported yet: a data field whose type depends on another field")
 
     # === primitives ===
 
@@ -443,4 +474,5 @@ def _fold(prim: S.Prim, atoms: tuple[Atom, ...]) -> Lit | None:
     return None
 
 
+from .simplify_box import block_locals, coerce, coerce_block, join, unbox  # noqa: E402
 from .simplify_prims import PRIM_RULES  # noqa: E402  (rules need the classes above)

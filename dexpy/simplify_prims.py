@@ -8,6 +8,7 @@ from .errors import TypeErr
 from .simp import ir as S
 from .simp.ir import BOOL, UNIT, Lit, Scalar
 from .simplify import Dyn, SBoolW8, SCon, Simplifier, SProd, SType, SVal, _lit
+from .simplify_box import block_locals, coerce, coerce_block, join
 
 Rule = Callable[[Simplifier, tuple[C.Expr, ...], dict], SVal]
 PRIM_RULES: dict[str, Rule] = {}
@@ -96,7 +97,9 @@ def _cond(s: Simplifier, v: SVal) -> S.Atom:
 def _select(s: Simplifier, args: tuple[C.Expr, ...], env: dict) -> SVal:
     c = _cond(s, s.ev(args[0], env))
     x, y = s.atom(s.ev(args[1], env)), s.atom(s.ev(args[2], env))
-    return Dyn(s.emit(S.Select(c, x, y), S.type_of_atom(x)))
+    ty = join([S.type_of_atom(x), S.type_of_atom(y)], set())
+    x, y = coerce(s, x, ty), coerce(s, y, ty)
+    return s.unpack(s.emit(S.Select(c, x, y), ty))
 
 
 @rule("not")
@@ -143,7 +146,7 @@ def _get(s: Simplifier, args: tuple[C.Expr, ...], env: dict) -> SVal:
 @rule("put")
 def _put(s: Simplifier, args: tuple[C.Expr, ...], env: dict) -> SVal:
     r = s.atom(s.ev(args[0], env))
-    v = s.atom(s.ev(args[1], env))
+    v = coerce(s, s.atom(s.ev(args[1], env)), _ref_elem(r))
     s.emit(S.RefPut(r, v), UNIT)
     return SProd(())
 
@@ -181,6 +184,9 @@ def _handler_body(s: Simplifier, f: SVal, ref_ty: S.Type) -> S.Lam1:
 @rule("runState")
 def _run_state(s: Simplifier, args: tuple[C.Expr, ...], env: dict) -> SVal:
     init = s.atom(s.ev(args[0], env))
+    state_ty = _accum_type(s, s.ev(args[1], env))
+    if state_ty is not None:      # e.g. a growing list: its table is boxed
+        init = coerce(s, init, join([state_ty], set()))
     body = _handler_body(s, s.ev(args[1], env), S.type_of_atom(init))
     ty = S.ProdTy((S.type_of_atom(body.body.result), S.type_of_atom(init)))
     return s.proj_pair(s.emit(S.RunState(init, body), ty))
@@ -254,7 +260,8 @@ def _while(s: Simplifier, args: tuple[C.Expr, ...], env: dict) -> SVal:
 def _catch(s: Simplifier, args: tuple[C.Expr, ...], env: dict) -> SVal:
     f = s.ev(args[0], env)
     block = s.sub_block(lambda: s.atom(SProd((s.apply(f, []),))))
-    payload = S.type_of_atom(block.result)
+    payload = join([S.type_of_atom(block.result)], block_locals(block))
+    block = coerce_block(s, block, payload)
     return Dyn(s.emit(S.Catch(block, payload), S.SumTy((UNIT, payload))))
 
 

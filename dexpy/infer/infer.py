@@ -387,6 +387,8 @@ class Infer:
                 return self.index(core, t, args[0], span)
             raise mismatch("a function type", self.show((ty)), span)
         n_explicit = sum(b.expl == Expl.EXPLICIT for b in t.binders)
+        if n_explicit == 0 and len(args) == 1 and isinstance(args[0], S.Tuple) and not args[0].elems:
+            args = []                      # `f ()`: a call with no arguments
         if n_explicit > len(args):
             raise TypeErr(f"Wrong number of positional arguments provided. Expected {n_explicit} "
                           f"but got {len(args)}", span)
