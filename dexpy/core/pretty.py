@@ -51,7 +51,7 @@ def _pp(e: Expr) -> tuple[str, bool]:
         case ir.Lit(value, _):
             return str(value), True
         case ir.DepPairTy(name, lhs, rhs):
-            return f"{name.hint}:{pp_type(lhs)} &> {_pp(rhs)[0]}", False
+            return f"{name.hint}:{pp_type(lhs)} &> {pp_type(rhs)}", False
         case ir.App(fn, args):
             return _pp(fn)[0] + " " + " ".join(_arg(a) for a in args), False
         case _:

@@ -279,7 +279,7 @@ class Infer:
         default = ir.BaseTy("Int32") if signed else ir.NAT
         ty = self.fresh_meta(ir.TYPE, "t", default=default)
         cls = self.env.classes.get("FromInteger" if signed else "FromUnsignedInteger")
-        d: Expr = self.dict_meta(ir.DictTy(cls, (ty,)), span) if cls else ir.UNIT
+        d: Expr = self.dict_meta(ir.DictTy(cls, (ty,)), NO_SPAN) if cls else ir.UNIT
         return ir.OverLit(v, ty, d, signed), ty
 
     def infer_var(self, name: str, span: Span) -> tuple[Expr, Expr]:
@@ -366,6 +366,8 @@ class Infer:
                 fn = method
             else:
                 fn = S.Field(obj, fn.field, span=fn.span)
+        if isinstance(fn, S.Var) and not (fn.name[:1].isalpha() or fn.name[:1] == "_"):
+            span = NO_SPAN                 # upstream reports operator applications without a location
         if isinstance(fn, S.Var):
             b = self.scope.get(fn.name)
             if (isinstance(b, TyConB) and b.data.is_struct and args and not self.type_ctx
@@ -460,6 +462,13 @@ class Infer:
             return e
         core, ty = self.infer(e)
         return Done(core, ty, span=e.span)
+
+    def is_type_level(self, ty: Expr) -> bool:
+        """A type (or a function returning one): such values unfold during type equality."""
+        t = whnf(ty, self.env)
+        while isinstance(t, ir.Pi):
+            t = whnf(t.result, self.env)
+        return isinstance(t, ir.Kind)
 
     def looks_like_type(self, e: S.Expr) -> bool:
         """A syntactic guess used to tell `Post n` (a type) from `Post(k)` (a value)."""
@@ -667,6 +676,9 @@ class Infer:
                 return self.bind_pattern(pat, core, ty)
             case S.Def():
                 core, ty = self.elab_def(d)
+                if self.is_type_level(ty):          # a local type function: unfolds in types
+                    self.scope[d.name] = AliasB(core, ty)
+                    return []
                 n = self.names.fresh(d.name)
                 self.scope[d.name] = LocalB(n, ty)
                 return [(n, core)]
@@ -703,7 +715,7 @@ class Infer:
         if isinstance(pat, S.PHole):
             return [] if _is_path(core) else [(self.names.fresh("_"), core)]
         if isinstance(pat, S.PVar):
-            if _is_path(core):
+            if _is_path(core) or self.is_type_level(ty):   # local type aliases unfold in types
                 self.scope[pat.name] = AliasB(core, ty)
                 return []
             n = self.names.fresh(pat.name)
