@@ -14,7 +14,7 @@ import llvmlite.binding as llvm
 from .runtime import install_symbols
 
 ENTRY_FN = ctypes.CFUNCTYPE(ctypes.c_int32, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p,
-                            ctypes.py_object)
+                            ctypes.py_object, ctypes.c_void_p)
 
 
 class Compiled:

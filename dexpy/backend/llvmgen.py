@@ -10,7 +10,10 @@ canonical loops. Memory:
 - HEAP/OUT allocs call `aligned_alloc(64, n)` (n rounded up to 64, at least
   64), checked for null; HEAP buffers are freed at the end of their block and
   on every `Throw`/`Fail` path out of it, OUT buffers only on `Fail` and on an
-  uncaught `Throw`.
+  uncaught `Throw`; a count above MAX_ALLOC_BYTES (or a negative one) fails
+  like a null result;
+- `ArenaAlloc` (boxes) allocates from the per-run arena, a lock-free list of
+  blocks freed by the caller after the run (`runtime.free_arena`).
 
 Per-primitive lowering lives in `PRIM_RULES` (complete for every `Prim`):
 F32 stays `float` (no promotion); FP contraction is allowed, reassociation
@@ -224,6 +227,8 @@ def gen_stmt(g: _Gen, stmt: i.Stmt) -> None:
         case i.CallC():
             from .ffi import gen_call_c
             gen_call_c(g, stmt)
+        case i.ArenaAlloc():
+            _gen_arena_alloc(g, stmt)
         case _:
             raise CompilerBug(f"llvmgen: unknown statement {stmt!r}")
 
@@ -328,21 +333,56 @@ def _gen_parallel_loop(g: _Gen, loop: i.Loop) -> None:
     g.extra[slot_of] = _gen_outlined(g, name, loop, fv)
 
 
+MAX_ALLOC_BYTES = 1 << 46
+"""Larger requests (64 TiB; also negative or overflowed counts) fail as out of memory."""
+
+
 def _gen_alloc_raw(g: _Gen, dest: str, scalar: Scalar, count: str) -> None:
     """`dest` := aligned_alloc(64, ...) of `count` scalars; OOM exits with FAILED."""
+    too_big = g.val(f"icmp ugt i64 {count}, {MAX_ALLOC_BYTES // BYTES[scalar]}")
     nbytes = g.val(f"mul i64 {count}, {BYTES[scalar]}")
     rounded = g.val(f"add i64 {nbytes}, 63")
     masked = g.val(f"and i64 {rounded}, -64")
     g.decls.add("declare i64 @llvm.umax.i64(i64, i64)")
     size = g.val(f"call i64 @llvm.umax.i64(i64 {masked}, i64 64)")
+    _gen_checked_malloc(g, dest, size, too_big)
+
+
+def _gen_checked_malloc(g: _Gen, dest: str, size: str, too_big: str) -> None:
+    """`dest` := aligned_alloc(64, size) (size a multiple of 64), unless `too_big`;
+    a refused or failed allocation exits with FAILED (a runtime error, never a crash)."""
+    oom, try_, ok = g.new_label("oom"), g.new_label("alloc"), g.new_label("allocok")
+    g.emit(f"br i1 {too_big}, label {oom}, label {try_}")
+    g.start(try_)
     g.emit(f"{dest} = call ptr @aligned_alloc(i64 64, i64 {size})")
     is_null = g.val(f"icmp eq ptr {dest}, null")
-    oom, ok = g.new_label("oom"), g.new_label("allocok")
     g.emit(f"br i1 {is_null}, label {oom}, label {ok}")
     g.start(oom)
     _exit(g, FAILED)
     g.emit("unreachable")
     g.start(ok)
+
+
+def _gen_arena_alloc(g: _Gen, stmt: i.ArenaAlloc) -> None:
+    """A block of 64 + nbytes bytes whose first word links it into the arena list
+    (pushed with a compare-and-swap loop, so parallel bodies may allocate too)."""
+    nbytes = atom(g, stmt.nbytes)
+    too_big = g.val(f"icmp ugt i64 {nbytes}, {MAX_ALLOC_BYTES}")
+    total = g.val(f"add i64 {nbytes}, 127")
+    total = g.val(f"and i64 {total}, -64")
+    raw = g.fresh("arena")
+    _gen_checked_malloc(g, raw, total, too_big)
+    head = atom(g, stmt.arena)
+    push, done = g.new_label("push"), g.new_label("pushed")
+    g.br(push)
+    g.start(push)
+    old = g.val(f"load atomic ptr, ptr {head} monotonic, align 8")
+    g.emit(f"store ptr {old}, ptr {raw}, align 8")
+    pair = g.val(f"cmpxchg ptr {head}, ptr {old}, ptr {raw} acq_rel monotonic")
+    swapped = g.val(f"extractvalue {{ ptr, i1 }} {pair}, 1")
+    g.emit(f"br i1 {swapped}, label {done}, label {push}")
+    g.start(done)
+    g.emit(f"{atom(g, stmt.dest)} = getelementptr inbounds i8, ptr {raw}, i64 64")
 
 
 def _gen_combine(g: _Gen, part: str, total: str, acc: i.AccumPriv) -> None:
@@ -409,19 +449,7 @@ def _gen_alloc(g: _Gen, dest: IVar, scalar: Scalar, count: IAtom, kind: i.AllocK
             raise CompilerBug("stack allocation of a dynamic size")
         g.entry.append(f"  {atom(g, dest)} = alloca {ty}, i64 {int(count.value)}, align 64")
         return
-    nbytes = g.val(f"mul i64 {atom(g, count)}, {BYTES[scalar]}")
-    rounded = g.val(f"add i64 {nbytes}, 63")
-    masked = g.val(f"and i64 {rounded}, -64")
-    size = g.val(f"call i64 @llvm.umax.i64(i64 {masked}, i64 64)")
-    g.decls.add("declare i64 @llvm.umax.i64(i64, i64)")
-    g.emit(f"{atom(g, dest)} = call ptr @aligned_alloc(i64 64, i64 {size})")
-    is_null = g.val(f"icmp eq ptr {atom(g, dest)}, null")
-    oom, ok = g.new_label("oom"), g.new_label("allocok")
-    g.emit(f"br i1 {is_null}, label {oom}, label {ok}")
-    g.start(oom)
-    _exit(g, FAILED)
-    g.emit("unreachable")
-    g.start(ok)
+    _gen_alloc_raw(g, atom(g, dest), scalar, atom(g, count))
     g.scopes[-1].append((atom(g, dest), kind))
 
 

@@ -22,8 +22,9 @@ from ..names import NameSupply
 from ..simp.ir import SimpFunction, Type, type_of_atom
 from .jit import Compiled, compile_ir
 from .llvmgen import gen_module
-from .runtime import free_buffer, printed_text
-from .values import SumVal, TopValue, concretize, leaf_shapes, top_value_from_python
+from .runtime import free_arena, free_buffer, printed_text
+from .values import (SumVal, TopValue, concretize, leaf_shapes, own_boxes,
+                     top_value_from_python)
 
 __all__ = ["TopValue", "SumVal", "run_function", "top_value_from_python", "compile_function"]
 
@@ -72,14 +73,20 @@ def run_compiled(cf: CompiledFunction, args: Sequence[TopValue]) -> tuple[TopVal
     outs = (ctypes.c_void_p * max(1, n_out))()
     sizes = (ctypes.c_int64 * max(1, len(table_sizes(res_ty))))()
     sink: list[bytes] = []
-    status = cf.compiled.entry(ENTRY)(ins, outs, sizes, sink)
-    text = printed_text(sink)
-    if status != OK:
-        raise RuntimeErr(text)
-    ty = concretize(res_ty, iter([int(x) for x in sizes]))
-    arrays = tuple(_owned_array(outs[k], shape, leaf.scalar)
-                   for k, (shape, leaf) in enumerate(zip(leaf_shapes(ty), leaves(ty))))
-    return TopValue(ty, arrays), text
+    arena = ctypes.c_void_p(None)      # head of the run's box arena (see ArenaAlloc)
+    try:
+        status = cf.compiled.entry(ENTRY)(ins, outs, sizes, sink, ctypes.byref(arena))
+        text = printed_text(sink)
+        if status != OK:
+            raise RuntimeErr(text)
+        ty = concretize(res_ty, iter([int(x) for x in sizes]))
+        arrays = tuple(_owned_array(outs[k], shape, leaf.scalar)
+                       for k, (shape, leaf) in enumerate(zip(leaf_shapes(ty), leaves(ty))))
+        keep: list[object] = []
+        arrays = own_boxes(ty, arrays, keep)     # copy boxes out of the arena
+    finally:
+        free_arena(arena)
+    return TopValue(ty, arrays, tuple(keep)), text
 
 
 def leaf_pointers(args: Sequence[TopValue]) -> ctypes.Array[ctypes.c_void_p]:

@@ -8,7 +8,9 @@ Compiled code calls C symbols resolved by the JIT:
   `ctx`, a Python list passed by the caller of the entry function (a
   ctypes callback, so it takes the GIL itself and is safe from any thread).
 
-`free_buffer` releases a result buffer once Python no longer needs it.
+`free_buffer` releases a result buffer once Python no longer needs it;
+`free_arena` releases every block of a run's box arena (see `ArenaAlloc` in
+dexpy.imp.ir), after the results have been copied out of it.
 """
 from __future__ import annotations
 
@@ -49,6 +51,48 @@ def install_symbols() -> None:
 def free_buffer(addr: int) -> None:
     """Frees a buffer that compiled code allocated with aligned_alloc."""
     _LIBC.free(addr)
+
+
+_ARENA_IR = """
+declare void @free(ptr)
+
+define void @dexpy_free_arena(ptr %slot) nounwind {
+entry:
+  %h = load ptr, ptr %slot, align 8
+  br label %loop
+loop:
+  %p = phi ptr [ %h, %entry ], [ %n, %body ]
+  %z = icmp eq ptr %p, null
+  br i1 %z, label %done, label %body
+body:
+  %n = load ptr, ptr %p, align 8
+  call void @free(ptr %p)
+  br label %loop
+done:
+  store ptr null, ptr %slot, align 8
+  ret void
+}
+"""
+
+
+@cache
+def _arena_freer() -> tuple[object, ctypes._CFuncPtr]:
+    install_symbols()
+    llvm.initialize_native_target()
+    llvm.initialize_native_asmprinter()
+    tm = llvm.Target.from_default_triple().create_target_machine(opt=2, codemodel="jitdefault")
+    mod = llvm.parse_assembly(_ARENA_IR)
+    mod.verify()
+    engine = llvm.create_mcjit_compiler(mod, tm)
+    engine.finalize_object()
+    fn = ctypes.CFUNCTYPE(None, ctypes.c_void_p)(engine.get_function_address("dexpy_free_arena"))
+    return engine, fn
+
+
+def free_arena(slot: ctypes.c_void_p) -> None:
+    """Frees every block of the arena whose list head is `slot` (and empties it)."""
+    if slot.value:
+        _arena_freer()[1](ctypes.addressof(slot))
 
 
 def printed_text(sink: list[bytes]) -> str:

@@ -6,18 +6,25 @@ C-contiguous numpy array shaped by the sizes of the tables above the leaf
 pointer without copies. Types of top-level values are concrete: every table
 size is a literal. `to_python` / `from_python` convert to and from nested
 Python data (ints, numpy.float32 / float, tuples, `SumVal`, lists).
+
+A box leaf (`BoxTy`, see dexpy.imp.layout) holds header addresses; the
+headers and data buffers they point at are numpy arrays in the `TopValue`'s
+`keep` (so a value passes back into compiled code without copies). Results
+of a run point into its arena: `own_boxes` copies them out before the arena
+is freed. A box reads back as a list, like a table.
 """
 from __future__ import annotations
 
+import ctypes
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from ..errors import CompilerBug
-from ..imp.layout import aligned_empty, leaves, num_leaves
-from ..simp.ir import BaseTy, Lit, ProdTy, RefTy, Scalar, SumTy, TabTy, Type
+from ..imp.layout import NUMPY_DTYPE, aligned_empty, leaves, num_leaves
+from ..simp.ir import BaseTy, BoxTy, Lit, ProdTy, RefTy, Scalar, SumTy, TabTy, Type
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,7 +56,106 @@ def concretize(ty: Type, sizes: Iterator[int]) -> Type:
             return TabTy(n, concretize(elem, sizes))
         case RefTy(elem):
             return RefTy(concretize(elem, sizes))
+        case BoxTy(elem):
+            return BoxTy(concretize(elem, sizes))
     raise CompilerBug(f"not a type: {ty!r}")
+
+
+def has_boxes(ty: Type) -> bool:
+    """Whether `ty` contains a BoxTy."""
+    match ty:
+        case BoxTy():
+            return True
+        case ProdTy(elems) | SumTy(elems):
+            return any(has_boxes(t) for t in elems)
+        case TabTy(_, elem) | RefTy(elem):
+            return has_boxes(elem)
+    return False
+
+
+# === boxes in memory ===
+
+def _view(addr: int, shape: tuple[int, ...], scalar: Scalar) -> np.ndarray:
+    """A numpy view (no copy) of `shape` scalars at address `addr`."""
+    dtype = np.dtype(NUMPY_DTYPE[scalar])
+    count = int(np.prod(shape, dtype=np.int64)) if shape else 1
+    if count == 0:
+        return np.empty(shape, dtype)
+    if not addr:
+        raise CompilerBug("null box data pointer")
+    buf = (ctypes.c_char * (count * dtype.itemsize)).from_address(addr)
+    return np.frombuffer(buf, dtype=dtype, count=count).reshape(shape)
+
+
+def box_views(addr: int, elem: Type) -> tuple[int, tuple[np.ndarray, ...]]:
+    """The size of the box whose header is at `addr` and views of its data leaves."""
+    if not addr:
+        raise CompilerBug("null box")
+    header = _view(addr, (1 + num_leaves(elem),), Scalar.U64)
+    n = int(header[0])
+    views = tuple(_view(int(p), (n,) + tuple(concrete_size(d) for d in leaf.dims), leaf.scalar)
+                  for p, leaf in zip(header[1:], leaves(elem)))
+    return n, views
+
+
+def _new_box(n: int, arrays: tuple[np.ndarray, ...], keep: list[Any]) -> int:
+    """A header (kept alive by `keep`) for a box of `n` elements with data `arrays`."""
+    header = aligned_empty((1 + len(arrays),), Scalar.U64)
+    header[0] = n
+    for k, a in enumerate(arrays):
+        header[1 + k] = a.ctypes.data
+    keep.append(header)
+    keep.extend(arrays)
+    return header.ctypes.data
+
+
+def own_boxes(ty: Type, arrays: tuple[np.ndarray, ...], keep: list[Any]
+              ) -> tuple[np.ndarray, ...]:
+    """`arrays` (of concrete type `ty`) with every reachable box copied into numpy
+    memory held by `keep`; box leaves are rewritten in fresh arrays (unreachable
+    ones, in inactive sum payloads, become null)."""
+    if not has_boxes(ty):
+        return arrays
+    out = list(arrays)
+    for k, (a, leaf) in enumerate(zip(arrays, leaves(ty))):
+        if leaf.scalar == Scalar.PTR:
+            out[k] = aligned_empty(a.shape, Scalar.PTR)
+            out[k][...] = 0
+    _relocate(ty, arrays, tuple(out), (), keep)
+    return tuple(out)
+
+
+def _relocate(ty: Type, src: tuple[np.ndarray, ...], dst: tuple[np.ndarray, ...],
+              idx: tuple[int, ...], keep: list[Any]) -> None:
+    match ty:
+        case BoxTy(elem):
+            addr = int(src[0][idx])
+            if not addr:
+                return
+            n, views = box_views(addr, elem)
+            copies = tuple(_aligned_copy(v, leaf.scalar) for v, leaf in zip(views, leaves(elem)))
+            copies = own_boxes(TabTy(Lit(n, Scalar.U32), elem), copies, keep)
+            dst[0][idx] = _new_box(n, copies, keep)
+        case ProdTy(elems):
+            for (t, s_part), (_, d_part) in zip(_split(elems, src), _split(elems, dst)):
+                if has_boxes(t):
+                    _relocate(t, s_part, d_part, idx, keep)
+        case SumTy(cases):
+            tag = int(src[0][idx])
+            if not 0 <= tag < len(cases) or not has_boxes(cases[tag]):
+                return
+            s_parts, d_parts = list(_split(cases, src[1:])), list(_split(cases, dst[1:]))
+            _relocate(cases[tag], s_parts[tag][1], d_parts[tag][1], idx, keep)
+        case TabTy(size, elem):
+            if has_boxes(elem):
+                for k in range(concrete_size(size)):
+                    _relocate(elem, src, dst, idx + (k,), keep)
+
+
+def _aligned_copy(a: np.ndarray, scalar: Scalar) -> np.ndarray:
+    out = aligned_empty(a.shape, scalar)
+    out[...] = a
+    return out
 
 
 def leaf_shapes(ty: Type) -> tuple[tuple[int, ...], ...]:
@@ -87,6 +193,9 @@ def to_python(ty: Type, arrays: tuple[np.ndarray, ...], idx: tuple[int, ...] = (
             return SumVal(tag, to_python(cases[tag], parts[tag][1], idx))
         case TabTy(size, elem):
             return [to_python(elem, arrays, idx + (k,)) for k in range(concrete_size(size))]
+        case BoxTy(elem):
+            n, views = box_views(int(arrays[0][idx]), elem)
+            return [to_python(elem, views, (k,)) for k in range(n)]
     raise CompilerBug(f"to_python: unsupported type {ty!r}")
 
 
@@ -101,17 +210,19 @@ def _split(types: tuple[Type, ...], arrays: tuple[np.ndarray, ...]
 
 # === from Python ===
 
-def from_python(ty: Type, value: Any) -> tuple[np.ndarray, ...]:
-    """Fresh aligned leaf arrays holding `value` of concrete type `ty`."""
+def from_python(ty: Type, value: Any, keep: list[Any] | None = None) -> tuple[np.ndarray, ...]:
+    """Fresh aligned leaf arrays holding `value` of concrete type `ty`; the memory
+    of any boxes in it is appended to `keep`."""
     arrays = tuple(aligned_empty(shape, leaf.scalar)
                    for shape, leaf in zip(leaf_shapes(ty), leaves(ty)))
     for a in arrays:
         a[...] = 0
-    _fill(ty, arrays, (), value)
+    _fill(ty, arrays, (), value, keep if keep is not None else [])
     return arrays
 
 
-def _fill(ty: Type, arrays: tuple[np.ndarray, ...], idx: tuple[int, ...], value: Any) -> None:
+def _fill(ty: Type, arrays: tuple[np.ndarray, ...], idx: tuple[int, ...], value: Any,
+          keep: list[Any]) -> None:
     match ty:
         case BaseTy(scalar):
             arrays[0][idx] = _to_numpy_scalar(scalar, value)
@@ -119,19 +230,23 @@ def _fill(ty: Type, arrays: tuple[np.ndarray, ...], idx: tuple[int, ...], value:
             if len(value) != len(elems):
                 raise ValueError(f"expected a {len(elems)}-tuple, got {value!r}")
             for (t, part), v in zip(_split(elems, arrays), value):
-                _fill(t, part, idx, v)
+                _fill(t, part, idx, v, keep)
         case SumTy(cases):
             if not isinstance(value, SumVal):
                 raise ValueError(f"expected a SumVal, got {value!r}")
             arrays[0][idx] = value.tag
             parts = list(_split(cases, arrays[1:]))
-            _fill(cases[value.tag], parts[value.tag][1], idx, value.payload)
+            _fill(cases[value.tag], parts[value.tag][1], idx, value.payload, keep)
         case TabTy(size, elem):
             n = concrete_size(size)
             if len(value) != n:
                 raise ValueError(f"expected {n} elements, got {len(value)}")
             for k, v in enumerate(value):
-                _fill(elem, arrays, idx + (k,), v)
+                _fill(elem, arrays, idx + (k,), v, keep)
+        case BoxTy(elem):
+            n = len(value)
+            data = from_python(TabTy(Lit(n, Scalar.U32), elem), value, keep)
+            arrays[0][idx] = _new_box(n, data, keep)
         case _:
             raise CompilerBug(f"from_python: unsupported type {ty!r}")
 
@@ -160,6 +275,7 @@ class TopValue:
 
     ty: Type
     leaves: tuple[np.ndarray, ...]
+    keep: Any = field(default=(), repr=False)    # memory the value's boxes point into
 
     def __post_init__(self) -> None:
         shapes = leaf_shapes(self.ty)
@@ -182,4 +298,6 @@ def _dtype(scalar: Scalar) -> type:
 
 def top_value_from_python(ty: Type, value: Any) -> TopValue:
     """The TopValue of concrete type `ty` holding the nested Python `value`."""
-    return TopValue(ty, from_python(ty, value))
+    keep: list[Any] = []
+    arrays = from_python(ty, value, keep)
+    return TopValue(ty, arrays, tuple(keep))

@@ -151,6 +151,13 @@ class _Checker:
                 self.block(on_throw)
             case i.Throw() | i.Fail():
                 pass
+            case i.ArenaAlloc(dest, arena, nbytes):
+                if self.ptr(arena) != PtrTy(Scalar.PTR):
+                    raise _bug("arena must be a pointer to the arena head")
+                self.i64(nbytes, "arena allocation size")
+                if dest.ty != Scalar.PTR:
+                    raise _bug(f"arena allocation {dest.name} typed {dest.ty}")
+                self.define(dest)
             case i.CallC(dests, _, args):
                 for a in args:
                     _as_scalar(self.atom(a))

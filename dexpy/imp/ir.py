@@ -193,6 +193,18 @@ class AccumPriv:
 
 
 @dataclass(frozen=True, slots=True)
+class ArenaAlloc:
+    """`dest` (a raw Scalar.PTR) := `nbytes` (I64) fresh bytes, 64-byte aligned, from the
+    per-run arena whose list head is at `arena` (a PtrTy(PTR) slot). Arena memory
+    outlives every block; the caller frees the whole arena after the run. Thread-safe
+    (the head is updated atomically). Out of memory: the function FAILs."""
+
+    dest: IVar
+    arena: IAtom
+    nbytes: IAtom
+
+
+@dataclass(frozen=True, slots=True)
 class If:
     cond: IAtom
     then: IBlock
@@ -248,7 +260,7 @@ class CallC:
 
 
 Stmt = (Assign | Store | Alloc | Loop | If | Switch | DoWhile | Try | Throw | Fail | CallStmt
-        | CallC)
+        | CallC | ArenaAlloc)
 
 
 @dataclass(frozen=True, slots=True)

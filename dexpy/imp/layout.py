@@ -10,7 +10,16 @@ canonical and shared by lowering, code generation and the Python-side values:
 - `SumTy cs`      -> a U8 tag leaf, then the leaves of every case's payload
                      (a sum of units is only its tag);
 - `TabTy n e`     -> the leaves of `e`, each with `n` prepended to its dims;
-- `RefTy e`       -> the leaves of `e` (a reference is a destination).
+- `RefTy e`       -> the leaves of `e` (a reference is a destination);
+- `BoxTy e`       -> one PTR leaf: the address of a box header (below).
+
+A box (a table with its own run-time size) is immutable and lives in the
+per-run arena (or, for top-level values, in memory a `TopValue` keeps alive).
+Its header is `BOX_HEADER_WORDS(e)` 8-byte words: the size n (i64), then one
+data pointer per leaf of `e`, each pointing at a C-contiguous buffer shaped
+`(n, *leaf dims)`. A box leaf inside a table is thus a buffer of header
+pointers (struct-of-arrays is kept one level down); copying a box copies the
+pointer.
 
 Buffers allocated by dexpy are 64-byte aligned; compiled code never assumes
 more than the scalar's natural alignment, so any numpy array may be passed in.
@@ -22,7 +31,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import CompilerBug
-from ..simp.ir import Atom, BaseTy, ProdTy, RefTy, Scalar, SumTy, TabTy, Type
+from ..simp.ir import Atom, BaseTy, BoxTy, ProdTy, RefTy, Scalar, SumTy, TabTy, Type
 
 ALIGN = 64
 
@@ -38,6 +47,7 @@ NUMPY_DTYPE: dict[Scalar, type] = {
 }
 
 TAG = Scalar.U8
+BOX = Scalar.PTR      # the scalar of a box leaf (a header address)
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,7 +71,14 @@ def leaves(ty: Type) -> tuple[Leaf, ...]:
             return tuple(Leaf(leaf.scalar, (size,) + leaf.dims) for leaf in leaves(elem))
         case RefTy(elem):
             return leaves(elem)
+        case BoxTy():
+            return (Leaf(BOX, ()),)
     raise CompilerBug(f"leaves: not a type: {ty!r}")
+
+
+def box_header_words(ty: BoxTy) -> int:
+    """8-byte words of a box header: the size, then one pointer per leaf of the element."""
+    return 1 + num_leaves(ty.elem)
 
 
 def num_leaves(ty: Type) -> int:

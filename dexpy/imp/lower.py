@@ -2,7 +2,7 @@
 
 Input: a checked `SimpFunction`. Output: an `ImpFunction` with the entry ABI
 
-    i32 entry(ptr ins, ptr outs, ptr sizes, ptr ctx)
+    i32 entry(ptr ins, ptr outs, ptr sizes, ptr ctx, ptr arena)
 
 `ins[k]` points at the k-th leaf buffer of the parameters (leaves in
 `dexpy.imp.layout` order, parameters in order; scalar leaves too are passed
@@ -10,7 +10,16 @@ by pointer). On success `outs[k]` receives the k-th result leaf buffer
 (allocated by compiled code, owned by the caller afterwards) and `sizes`
 receives the size of every table type in the result type, in pre-order
 (`table_sizes`), from which the caller rebuilds the concrete result type. `ctx` is passed on
-to runtime calls (the print sink).
+to runtime calls (the print sink). `arena` points at the head of the per-run
+box arena (a null-initialised pointer slot owned by the caller, which copies
+boxed results out and then frees the arena: `runtime.free_arena`).
+
+Boxes (`BoxTy`): `Box` copies its table into one arena block holding the box
+header (size, then one data pointer per element leaf; see dexpy.imp.layout)
+followed by the data; `BoxSize` loads the header's size; `Unbox` views the
+data buffers in place (checked against the header when DEXPY_CHECK=1). A box
+is one PTR leaf, so products, sums, tables, refs and selects of boxes move
+pointers only.
 
 During lowering a Simp value is a `Val`: its Simp type plus one entry per
 leaf. A leaf without dims is a register (`IAtom`); a leaf with dims is a
@@ -33,10 +42,10 @@ from dataclasses import dataclass, field
 from ..errors import CompilerBug
 from ..names import NameSupply
 from ..simp import ir as s
-from ..simp.ir import BOOL, UNIT, BaseTy, Prim, ProdTy, RefTy, Scalar, SumTy, TabTy, Type
+from ..simp.ir import BOOL, UNIT, BaseTy, BoxTy, Prim, ProdTy, RefTy, Scalar, SumTy, TabTy, Type
 from . import ir as i
 from .ir import IAtom, ILit, IVar, PtrTy
-from .layout import leaves, prod_ranges, sum_ranges
+from .layout import SCALAR_BYTES, leaves, prod_ranges, sum_ranges
 
 I64 = Scalar.I64
 
@@ -64,6 +73,7 @@ class Val:
 class _Ctx:
     ns: NameSupply
     ctx_ptr: IVar
+    arena: IVar
     env: dict[s.Name, Val] = field(default_factory=dict)
     blocks: list[list[i.Stmt]] = field(default_factory=lambda: [[]])
 
@@ -75,7 +85,7 @@ def lower_function(fn: s.SimpFunction, ns: NameSupply, name: str = "dexpy_main")
     ins = IVar(ns.fresh("ins"), PtrTy(Scalar.PTR))
     outs = IVar(ns.fresh("outs"), PtrTy(Scalar.PTR))
     sizes = IVar(ns.fresh("sizes"), PtrTy(I64))
-    c = _Ctx(ns, IVar(ns.fresh("ctx"), Scalar.PTR))
+    c = _Ctx(ns, IVar(ns.fresh("ctx"), Scalar.PTR), IVar(ns.fresh("arena"), PtrTy(Scalar.PTR)))
     _bind_params(c, fn.params, ins)
     res_ty = s.type_of_atom(fn.body.result)
     if _size_names(res_ty) <= {p.name for p in fn.params}:
@@ -90,7 +100,8 @@ def lower_function(fn: s.SimpFunction, ns: NameSupply, name: str = "dexpy_main")
         _emit(c, i.Store(outs, ILit(j, I64), _assign(c, i.PtrCast(leaf.ptr, None))))
     for k, size in enumerate(table_sizes(res_ty)):
         _emit(c, i.Store(sizes, ILit(k, I64), _size_i64(c, size)))
-    return i.ImpFunction(name, (ins, outs, sizes, c.ctx_ptr), i.IBlock(tuple(c.blocks[0])))
+    return i.ImpFunction(name, (ins, outs, sizes, c.ctx_ptr, c.arena),
+                         i.IBlock(tuple(c.blocks[0])))
 
 
 def _bind_params(c: _Ctx, params: tuple[s.Var, ...], ins: IVar) -> None:
@@ -122,7 +133,7 @@ def table_sizes(ty: Type) -> tuple[s.Atom, ...]:
             return tuple(a for t in elems for a in table_sizes(t))
         case TabTy(size, elem):
             return (size,) + table_sizes(elem)
-        case RefTy(elem):
+        case RefTy(elem) | BoxTy(elem):
             return table_sizes(elem)
     raise CompilerBug(f"not a type: {ty!r}")
 
@@ -136,7 +147,7 @@ def _size_names(ty: Type) -> set[s.Name]:
         case TabTy(size, elem):
             own = {size.name} if isinstance(size, s.Var) else set()
             return own | _size_names(elem)
-        case RefTy(elem):
+        case RefTy(elem) | BoxTy(elem):
             return _size_names(elem)
     raise CompilerBug(f"not a type: {ty!r}")
 
@@ -267,16 +278,20 @@ def _copy_into(c: _Ctx, dest: Val, src: Val) -> None:
     for d, v, sc in zip(dest.leaves, src.leaves, _scalars(dest.ty)):
         if v is None or d is None:
             continue
-        dm = _as_mem(d)
-        if not dm.dims:
-            _emit(c, i.Store(dm.ptr, dm.offset, _atom(c, v, sc)))
-            continue
-        vm = _as_mem(v)
-        iv = IVar(c.ns.fresh("k"), I64)
-        with _scope(c) as body:
-            x = _assign(c, i.Load(vm.ptr, _add(c, vm.offset, iv)))
-            _emit(c, i.Store(dm.ptr, _add(c, dm.offset, iv), x))
-        _emit(c, i.Loop(iv, _count(c, dm.dims), _block(body)))
+        _copy_leaf(c, _as_mem(d), v, sc)
+
+
+def _copy_leaf(c: _Ctx, dm: Mem, v: LeafVal, sc: Scalar) -> None:
+    """Writes one leaf `v` into the buffer view `dm`."""
+    if not dm.dims:
+        _emit(c, i.Store(dm.ptr, dm.offset, _atom(c, v, sc)))
+        return
+    vm = _as_mem(v)
+    iv = IVar(c.ns.fresh("k"), I64)
+    with _scope(c) as body:
+        x = _assign(c, i.Load(vm.ptr, _add(c, vm.offset, iv)))
+        _emit(c, i.Store(dm.ptr, _add(c, dm.offset, iv), x))
+    _emit(c, i.Loop(iv, _count(c, dm.dims), _block(body)))
 
 
 def _snapshot(c: _Ctx, ref: Val, ty: Type) -> Val:
@@ -471,6 +486,14 @@ def _lower_effectful(c: _Ctx, op: s.Op, ty: Type, dest: Val | None) -> Val:
             return _unit()
         case s.ForeignCall() | s.PtrLoad() | s.PtrStore():
             return _finish(c, _lower_ffi(c, op, ty), dest)
+        case s.Box(tab):
+            return _finish(c, _lower_box(c, tab, ty), dest)
+        case s.BoxSize(box):
+            hdr = _assign(c, i.PtrCast(_scalar_arg(c, box), I64), "hdr")
+            n = _assign(c, i.Load(hdr, ILit(0, I64)), "bsize")
+            return _finish(c, Val(s.NAT, (_assign(c, i.ICast(Scalar.U32, n)),)), dest)
+        case s.Unbox(box, size):
+            return _finish(c, _lower_unbox(c, box, size, ty), dest)
     raise CompilerBug(f"lowering: unexpected op {op!r}")
 
 
@@ -494,6 +517,72 @@ def _lower_ffi(c: _Ctx, op: s.Op, ty: Type) -> Val:
             _emit(c, i.Store(typed, ILit(0, I64), x))
             return _unit()
     raise CompilerBug(f"lowering: unexpected op {op!r}")
+
+
+def _round8(c: _Ctx, n: IAtom) -> IAtom:
+    if isinstance(n, ILit):
+        return ILit(-(-int(n.value) // 8) * 8, I64)
+    r = _assign(c, i.IPrim(Prim.ADD, (n, ILit(7, I64))))
+    return _assign(c, i.IPrim(Prim.AND, (r, ILit(-8, I64))))
+
+
+def _lower_box(c: _Ctx, tab: s.Atom, ty: Type) -> Val:
+    """Copies the table `tab` into a fresh arena block: header, then each leaf's data."""
+    tty = s.type_of_atom(tab)
+    if not isinstance(tty, TabTy):
+        raise CompilerBug(f"box of a non-table {tty!r}")
+    tv = _lower_atom(c, tab)
+    n = _size_i64(c, tty.size)
+    elem_leaves = leaves(tty.elem)
+    offsets: list[IAtom] = []
+    dims_of: list[tuple[IAtom, ...]] = []
+    total: IAtom = ILit(8 * (1 + len(elem_leaves)), I64)
+    for leaf in elem_leaves:
+        dims = (n,) + tuple(_size_i64(c, d) for d in leaf.dims)
+        dims_of.append(dims)
+        offsets.append(total)
+        nbytes = _mul(c, _count(c, dims), ILit(SCALAR_BYTES[leaf.scalar], I64))
+        total = _add(c, total, _round8(c, nbytes))
+    raw = IVar(c.ns.fresh("box"), Scalar.PTR)
+    _emit(c, i.ArenaAlloc(raw, c.arena, total))
+    sizes = _assign(c, i.PtrCast(raw, I64), "hdr")
+    _emit(c, i.Store(sizes, ILit(0, I64), n))
+    ptrs = _assign(c, i.PtrCast(raw, Scalar.PTR), "hdr")
+    base = _assign(c, i.PtrCast(raw, Scalar.U8), "bytes")
+    for k, (leaf, off, dims) in enumerate(zip(elem_leaves, offsets, dims_of)):
+        at = _assign(c, i.PtrAdd(base, off))
+        _emit(c, i.Store(ptrs, ILit(1 + k, I64), _assign(c, i.PtrCast(at, None))))
+        data = _assign(c, i.PtrCast(at, leaf.scalar), "bdata")
+        src = tv.leaves[k]
+        if src is not None:
+            _copy_leaf(c, Mem(data, ILit(0, I64), dims), src, leaf.scalar)
+    return Val(ty, (raw,))
+
+
+def _lower_unbox(c: _Ctx, box: s.Atom, size: s.Atom, ty: Type) -> Val:
+    """Views a box's data buffers as a table of `size` elements."""
+    if not isinstance(ty, TabTy):
+        raise CompilerBug(f"unbox to a non-table {ty!r}")
+    p = _scalar_arg(c, box)
+    n = _size_i64(c, size)
+    if _checking():            # a wrong size is a compiler bug: fail instead of reading wild
+        hdr = _assign(c, i.PtrCast(p, I64), "hdr")
+        stored = _assign(c, i.Load(hdr, ILit(0, I64)), "bsize")
+        bad = _assign(c, i.IPrim(Prim.NE, (stored, n)))
+        _emit(c, i.If(bad, i.IBlock((i.Fail(),)), i.IBlock(())))
+    ptrs = _assign(c, i.PtrCast(p, Scalar.PTR), "hdr")
+    out: list[LeafVal] = []
+    for k, leaf in enumerate(leaves(ty.elem)):
+        raw = _assign(c, i.Load(ptrs, ILit(1 + k, I64)))
+        data = _assign(c, i.PtrCast(raw, leaf.scalar), "bdata")
+        dims = (n,) + tuple(_size_i64(c, d) for d in leaf.dims)
+        out.append(Mem(data, ILit(0, I64), dims))
+    return Val(ty, tuple(out))
+
+
+def _checking() -> bool:
+    import os
+    return os.environ.get("DEXPY_CHECK") == "1"
 
 
 def _scalar_arg_val(c: _Ctx, v: Val) -> IAtom:

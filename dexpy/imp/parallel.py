@@ -59,6 +59,8 @@ def _stmt_uses(s: i.Stmt) -> tuple[tuple[IAtom, ...], tuple[IVar, ...], tuple[i.
             return call.args, (), ()
         case i.CallC(dests, _, args):
             return args, dests, ()
+        case i.ArenaAlloc(dest, arena, nbytes):
+            return (arena, nbytes), (dest,), ()
     return (), (), ()
 
 

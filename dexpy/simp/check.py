@@ -4,7 +4,8 @@
 `dexpy.simp.ir`: every binder is unique and every variable is in scope (with
 the type its binder declared), every op's operands have the types it needs,
 every `Let` binder has exactly the type of its op (`op_type`), and no scope's
-result type mentions a variable bound inside it. `BOOL` and a U8 "bool word"
+result type mentions a variable bound inside it. A `BoxTy` hides its table's
+size: `Box` needs a table whose element type does not mention that size. `BOOL` and a U8 "bool word"
 are accepted for each other (same representation; see docs/primitives.md). Failures are `CompilerBug`s.
 """
 from __future__ import annotations
@@ -13,7 +14,7 @@ from dataclasses import dataclass, field
 
 from ..errors import CompilerBug
 from ..names import Name
-from .ir import ForeignCall, PtrLoad, PtrStore
+from .ir import Box, BoxSize, BoxTy, ForeignCall, PtrLoad, PtrStore, Unbox
 from .ir import (BOOL, NAT, UNIT, Atom, BaseTy, Block, Case, Cast, Catch, For, Lam1, Lam2,
                  Let, Lit, MakeProd, MakeSum, Op, Prim, PrimOp, PrintStr, ProdTy, Proj, RefExtend,
                  RefGet, RefProj, RefPut, RefSlice, RefTy, RunAccum, RunReader, RunState,
@@ -81,6 +82,12 @@ def op_type(op: Op) -> Type:
             return BaseTy(scalar)
         case PtrStore():
             return UNIT
+        case Box(tab):
+            return BoxTy(_tab(type_of_atom(tab)).elem)
+        case BoxSize():
+            return NAT
+        case Unbox(box, size):
+            return TabTy(size, _box(type_of_atom(box)).elem)
     raise _bug(f"unknown op {op!r}")
 
 
@@ -93,6 +100,12 @@ def _prod(ty: Type) -> ProdTy:
 def _tab(ty: Type) -> TabTy:
     if not isinstance(ty, TabTy):
         raise _bug(f"expected a table type, got {ty!r}")
+    return ty
+
+
+def _box(ty: Type) -> BoxTy:
+    if not isinstance(ty, BoxTy):
+        raise _bug(f"expected a box type, got {ty!r}")
     return ty
 
 
@@ -124,6 +137,8 @@ def same_rep(ty: Type) -> Type:
             return TabTy(size, same_rep(elem))
         case RefTy(elem):
             return RefTy(same_rep(elem))
+        case BoxTy(elem):
+            return BoxTy(same_rep(elem))
     return ty
 
 
@@ -142,7 +157,7 @@ def free_vars_of_type(ty: Type) -> set[Name]:
         case TabTy(size, elem):
             own = {size.name} if isinstance(size, Var) else set()
             return own | free_vars_of_type(elem)
-        case RefTy(elem):
+        case RefTy(elem) | BoxTy(elem):
             return free_vars_of_type(elem)
     raise _bug(f"not a type: {ty!r}")
 
@@ -298,6 +313,15 @@ class _Checker:
                 _expect(self.atom(ptr), BaseTy(Scalar.PTR), "pointer store address")
                 if not isinstance(same_rep(self.atom(value)), BaseTy):
                     raise _bug("pointer store of a non-scalar")
+            case Box(tab):
+                t = _tab(self.atom(tab))
+                if isinstance(t.size, Var) and t.size.name in free_vars_of_type(t.elem):
+                    raise _bug(f"boxed table's element type mentions its size {t.size.name}")
+            case BoxSize(box):
+                _box(self.atom(box))
+            case Unbox(box, size):
+                _box(self.atom(box))
+                _expect(self.atom(size), NAT, "unbox size")
             case _:
                 raise _bug(f"unknown op {op!r}")
 
