@@ -79,9 +79,11 @@ def parse_block_text(src: SourceFile, base: int, text: str) -> abstract.s.TopDec
     try:
         tree = _parser().parse(text)
     except UnexpectedInput as exc:
-        raise _parse_error(src, base, text, exc) from None
+        pos = getattr(getattr(exc, "token", None), "start_pos", None)
+        raise _misplaced_else(src, base, text, pos) or _parse_error(src, base, text, exc) from None
     except LayoutError as exc:
-        raise framed_error(src, base + exc.pos, str(exc)) from None
+        raise (_misplaced_else(src, base, text, exc.pos)
+               or framed_error(src, base + exc.pos, str(exc))) from None
     except RecursionError:
         raise framed_error(src, base, "expression nested too deeply") from None
     try:
@@ -127,6 +129,32 @@ def _parse_error(src: SourceFile, base: int, text: str, exc: UnexpectedInput) ->
         case UnexpectedCharacters(pos_in_stream=pos):
             return framed_error(src, base + pos, f"unexpected {_describe(text[pos])}")
     return framed_error(src, base, "unexpected input")
+
+
+_ELSE_AFTER_BLOCK = "Same-line `else` may not follow indented consequent; put the `else` on the next line."
+_ELSE_AFTER_THEN = ("No `else` may follow same-line `then` and indented consequent; indent and align "
+                    "both `then` and `else`, or write the whole `if` on one line.")
+
+
+def _misplaced_else(src: SourceFile, base: int, text: str, pos: int | None) -> ParseError | None:
+    """Upstream's messages for an `else` that cannot follow an indented consequent."""
+    if pos is None:
+        return None
+    at = _line_start(text, pos)
+    if not text.startswith("else", at) or (at + 4 < len(text) and text[at + 4].isalnum()):
+        return None
+    after = at + 4
+    while after < len(text) and text[after] == " ":
+        after += 1
+    then_at = text.rfind("then", 0, at)
+    if then_at < 0:
+        return None
+    line_end = text.find("\n", then_at)
+    same_line_then = text[then_at + 4:line_end if line_end >= 0 else len(text)].strip() == ""
+    line_start = text.rfind("\n", 0, then_at) + 1
+    then_opens_line = text[line_start:then_at].strip() == ""
+    message = _ELSE_AFTER_THEN if same_line_then and not then_opens_line else _ELSE_AFTER_BLOCK
+    return framed_error(src, base + after, message)
 
 
 def _line_start(text: str, pos: int) -> int:
