@@ -11,13 +11,17 @@ Symbols resolve, in this order, to:
 1. the functions defined below in LLVM IR and added, with internal linkage,
    to every module that calls them (`RUNTIME_IR`): `showFloat32` /
    `showFloat64` (a `{i32 len, ptr buf}` struct returned by value, `buf`
-   from malloc, C `%.9g` / `%.17g`, any NaN as `nan`);
+   from malloc, C `%.9g` / `%.17g`, any NaN as `nan`; `{0, null}` when out
+   of memory);
 2. runtime callbacks registered with `llvmlite.binding.add_symbol`
    (`install_ffi_symbols`): `dexpy_output_stream(ctx)`, a C `FILE*` that
    appends to the printed output of the running block (`NEEDS_CTX`: the
    lowering passes the entry function's `ctx` as a first argument);
 3. anything else in the process: libc (`fopen`, `getenv`, `malloc`, ...)
    and libm, which the JIT finds through the process's symbols.
+
+A null result of a C allocator (`ALLOCATORS`: malloc, calloc, realloc,
+aligned_alloc) for a nonzero size fails the block (a runtime error) at once.
 
 A result that is a product of scalars is a C struct returned by value: an
 LLVM first-class aggregate `{T1, T2}`, which LLVM lowers per the platform's
@@ -49,6 +53,11 @@ _SHOW_IR = r"""
 define internal {i32, ptr} @dexpy.show_double(double %x, ptr %fmt) nounwind {
 entry:
   %buf = call ptr @malloc(i64 32)
+  %oom = icmp eq ptr %buf, null
+  br i1 %oom, label %fail, label %ok
+fail:
+  ret {i32, ptr} { i32 0, ptr null }
+ok:
   %isnan = fcmp uno double %x, %x
   br i1 %isnan, label %nan, label %num
 nan:
@@ -132,10 +141,39 @@ def gen_call_c(g: _Gen, call: i.CallC) -> None:
         g.emit(site)
     elif len(call.dests) == 1:
         g.emit(f"{atom(g, call.dests[0])} = {site}")
+        if call.symbol in ALLOCATORS and ret == "ptr":
+            _check_allocation(g, call)
     else:
         agg = g.val(site, "ffi")
         for k, d in enumerate(call.dests):
             g.emit(f"{atom(g, d)} = extractvalue {ret} {agg}, {k}")
+
+
+ALLOCATORS = {"malloc": (0,), "calloc": (0, 1), "realloc": (1,), "aligned_alloc": (1,)}
+"""C allocators whose null result (for a nonzero size; the arguments at these
+positions) is out of memory: the block fails with a runtime error instead of
+crashing on the null pointer later."""
+
+
+def _check_allocation(g: _Gen, call: i.CallC) -> None:
+    from .llvmgen import FAILED, _exit, atom, ll_type
+    positions = ALLOCATORS[call.symbol]
+    if any(k >= len(call.args) for k in positions):
+        return
+    bad = g.val(f"icmp eq ptr {atom(g, call.dests[0])}, null")
+    for k in positions:
+        a = call.args[k]
+        ty = ll_type(i.itype_of(a))
+        if ty == "ptr":
+            return
+        nz = g.val(f"icmp ne {ty} {atom(g, a)}, 0")
+        bad = g.val(f"and i1 {bad}, {nz}")
+    oom, ok = g.new_label("oom"), g.new_label("allocok")
+    g.emit(f"br i1 {bad}, label {oom}, label {ok}")
+    g.start(oom)
+    _exit(g, FAILED)
+    g.emit("unreachable")
+    g.start(ok)
 
 
 # === callbacks registered with the JIT ===

@@ -424,3 +424,16 @@ def test_compile_once_run_twice_frees_arena() -> None:
     for k in (3, 0, 7):
         got, _ = run_compiled(cf, [top_value_from_python(NAT, k)])
         assert got.to_python() == list(range(k))
+
+
+def test_failed_malloc_is_a_runtime_error() -> None:
+    b = B()
+    ptr_ty = BaseTy(Scalar.PTR)
+
+    def body():
+        p = b.emit(s.ForeignCall("malloc", (Lit(1 << 62, Scalar.I64),), ptr_ty))
+        b.emit(s.PtrStore(p, Lit(1, Scalar.U8)))
+        b.emit(s.ForeignCall("free", (p,), UNIT))
+        return b.emit(s.MakeProd(()))
+    with pytest.raises(RuntimeErr):
+        run(b, body)
