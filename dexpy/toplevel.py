@@ -105,6 +105,16 @@ class Session:
         return []
 
     def evaluate(self, name: Name | None, core: ir.Expr, ty: ir.Expr) -> list[str]:
+        try:
+            return self._evaluate(name, core, ty)
+        except BaseException:
+            if name is not None:     # a value that could not be computed is not defined
+                for src, b in list(self.env.scope.items()):
+                    if getattr(b, "name", None) == name:
+                        del self.env.scope[src]
+            raise
+
+    def _evaluate(self, name: Name | None, core: ir.Expr, ty: ir.Expr) -> list[str]:
         if _checking():
             check_core(core, _TopNames(self))
         simp = Simplifier(self.env, self.names, self.value_types)

@@ -45,6 +45,12 @@ def _pp(e: Expr) -> tuple[str, bool]:
         case ir.DictTy(cls, args):
             return cls.name + "".join(" " + _arg(a) for a in args), False
         case ir.Pi(binders, eff, result, implicit_app):
+            inner = result
+            while isinstance(inner, ir.Meta) and inner.cell.solution is not None:
+                inner = inner.cell.solution
+            if implicit_app and isinstance(inner, ir.Pi) and all(
+                    b.expl != Expl.EXPLICIT for b in binders):   # a method: one flat signature
+                return _pp_pi(binders + inner.binders, inner.eff, inner.result, inner.implicit_app), False
             return _pp_pi(binders, eff, result, implicit_app), False
         case ir.Var(name):
             return name.hint, True

@@ -329,7 +329,7 @@ def _elab_interface(env: TopEnv, inf: Infer, names: NameSupply, decl: S.Interfac
 def _register_method(env: TopEnv, names: NameSupply, cls: ir.ClassDef, i: int, mname: str) -> None:
     """A method as a top-level function of the class params and dictionary."""
     ps = tuple(Binder(p.name, p.ty, Expl.IMPLICIT) for p in cls.params)
-    d = names.fresh("d")
+    d = names.fresh("_")
     db = Binder(d, ir.DictTy(cls, tuple(ir.Var(p.name) for p in ps)), Expl.CLASS)
     n = names.fresh(mname)
     env.defs[n] = ir.Lam(ps + (db,), ir.MethodOf(ir.Var(d), i))

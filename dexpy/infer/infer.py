@@ -7,6 +7,7 @@ types are known). No let-generalization: polymorphism comes from `given`.
 """
 from __future__ import annotations
 
+import re
 from collections import ChainMap
 from dataclasses import dataclass
 
@@ -74,15 +75,20 @@ class Infer:
         for c in metas_of(exp) + metas_of(act):
             if c not in cells and not isinstance(c.ty, ir.DictTy):
                 cells.append(c)
-        names = {id(c): ir.Var(Name(chr(ord("a") + i) if i < 26 else f"t{i}", 0))
-                 for i, c in enumerate(cells)}
+        def render(cs: list[ir.MetaCell]) -> tuple[str, str, dict[int, str]]:
+            names = {id(c): (chr(ord("a") + i) if i < 26 else f"t{i}") for i, c in enumerate(cs)}
 
-        def named(e: Expr) -> Expr:
-            if isinstance(e, Meta) and id(e.cell) in names:
-                return names[id(e.cell)]
-            return map_children(e, named)
-        solving = "[" + ", ".join(v.name.hint for v in names.values()) + "]" if cells else None
-        return mismatch(pp_type(named(exp)), pp_type(named(act)), span, solving)
+            def named(e: Expr) -> Expr:
+                if isinstance(e, Meta) and id(e.cell) in names:
+                    return ir.Var(Name(names[id(e.cell)], 0))
+                return map_children(e, named)
+            return pp_type(named(exp)), pp_type(named(act)), names
+        shown_exp, shown_act, names = render(cells)
+        words = set(re.findall(r"[A-Za-z_][A-Za-z0-9_#.]*", shown_exp + " " + shown_act))
+        cells = [c for c in cells if names[id(c)] in words]      # only the metas printed
+        shown_exp, shown_act, names = render(cells)
+        solving = "[" + ", ".join(names[id(c)] for c in cells) + "]" if cells else None
+        return mismatch(shown_exp, shown_act, span, solving)
 
     def show(self, ty: Expr) -> str:
         """A type as error messages print it: aliases expanded, metas followed."""
