@@ -332,6 +332,7 @@ def _register_method(env: TopEnv, names: NameSupply, cls: ir.ClassDef, i: int, m
     d = names.fresh("_")
     db = Binder(d, ir.DictTy(cls, tuple(ir.Var(p.name) for p in ps)), Expl.CLASS)
     n = names.fresh(mname)
+    env.method_names.add(mname)
     env.defs[n] = ir.Lam(ps + (db,), ir.MethodOf(ir.Var(d), i))
     env.scope[mname] = TopB(n, ir.Pi(ps + (db,), None, cls.method_types[i], implicit_app=True))
 
@@ -360,6 +361,8 @@ def _elab_instance(env: TopEnv, inf: Infer, names: NameSupply, decl: S.InstanceD
     for m in decl.methods:
         mname = m.name if isinstance(m, S.Def) else _let_name(m)
         if mname not in cls.method_names:
+            if mname in env.method_names:
+                raise TypeErr(f"{mname} is not a method of {cls.name}", m.span)
             raise TypeErr(f"not a method name: {mname}", m.span)
         i = cls.method_names.index(mname)
         if inst.methods[i] is not None:

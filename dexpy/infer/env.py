@@ -60,6 +60,7 @@ class TopEnv:
     instances: dict[str, list[ir.InstanceDef]] = field(default_factory=dict)
     classes: dict[str, ir.ClassDef] = field(default_factory=dict)
     ambiguous: set[str] = field(default_factory=set)      # names defined twice at top level
+    method_names: set[str] = field(default_factory=set)   # methods of every interface
 
     def data_named(self, name: str) -> ir.DataDef | None:
         b = self.scope.get(name)

@@ -50,6 +50,7 @@ class Infer:
         self.meta_count = 0
         self.type_ctx = 0
         self.goal_roots: dict[int, ir.DictTy] = {}   # sub-goal cell -> the user-visible goal
+        self.defaulted: set[int] = set()             # literal metas given their default type
 
     # === metas, scopes, errors ===
 
@@ -372,8 +373,6 @@ class Infer:
                 fn = method
             else:
                 fn = S.Field(obj, fn.field, span=fn.span)
-        if isinstance(fn, S.Var) and not (fn.name[:1].isalpha() or fn.name[:1] == "_"):
-            span = NO_SPAN                 # upstream reports operator applications without a location
         if isinstance(fn, S.Var):
             b = self.scope.get(fn.name)
             if (isinstance(b, TyConB) and b.data.is_struct and args and not self.type_ctx

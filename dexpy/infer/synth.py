@@ -11,9 +11,9 @@ from typing import TYPE_CHECKING
 from ..core import ir
 from ..core.ir import Expr
 from ..core.pretty import pp_type
-from ..core.traverse import metas_of, subst, zonk
+from ..core.traverse import map_children, metas_of, subst, zonk
 from ..errors import TypeErr
-from ..source import Span
+from ..source import NO_SPAN, Span
 from ..syntax.surface import Expl
 from .unify import UnifyFail, whnf
 
@@ -51,19 +51,24 @@ def _solve_round(inf: Infer, strict: bool) -> bool:
         except Defer:
             inf.pending.append((cell, span, givens))
         except TypeErr as err:
+            if id(cell) in inf.defaulted:
+                err.span = NO_SPAN
             root = inf.goal_roots.get(id(cell))
             if root is not None and err.message.startswith("Couldn't synthesize"):
                 raise TypeErr(f"Couldn't synthesize a class dictionary for: {inf.show(root)}",
-                              span) from None
+                              err.span) from None
             raise
     return progress
 
 
 def _apply_defaults(inf: Infer) -> None:
+    """Literal metas take their default type; goals that depended on one are
+    remembered (upstream reports their failures without a location)."""
     for cell, _, _ in inf.pending:
         for m in metas_of(cell.ty):
             if m.default is not None and m.solution is None:
                 m.solution = m.default
+                inf.defaulted.add(id(cell))
 
 
 def synth(inf: Infer, goal: Expr, span: Span, givens: tuple[Given, ...], strict: bool,
@@ -163,7 +168,7 @@ def _data_dict(inf: Infer, g: ir.DictTy, span: Span, strict: bool) -> Expr:
                 return False
             case ir.TupleTy(elems):
                 results = [is_data(e) for e in elems]
-                return False if False in results else (None if None in results else True)
+                return None if None in results else (False not in results)
             case ir.TabPi(_, _, _, body):
                 return is_data(body)
         return True

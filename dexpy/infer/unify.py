@@ -52,6 +52,16 @@ def whnf(e: Expr, env: TopEnv) -> Expr:
                 return e
 
 
+def unfold(e: Expr, env: TopEnv) -> Expr | None:
+    """One step of unfolding a call of a top-level function (used when types disagree
+    syntactically); None if `e` is not such a call."""
+    if isinstance(e, ir.App) and isinstance(e.fn, ir.Var) and e.fn.name in env.defs:
+        fn = env.defs[e.fn.name]
+        if isinstance(fn, ir.Lam) and len(fn.binders) == len(e.args):
+            return whnf(subst(fn.body, {b.name: a for b, a in zip(fn.binders, e.args)}), env)
+    return None
+
+
 def normalize(e: Expr, env: TopEnv) -> Expr:
     """whnf everywhere (used before printing and comparing types)."""
     return map_children(whnf(e, env), lambda c: normalize(c, env))
@@ -83,6 +93,17 @@ class Unifier:
         self.trail.append(cell)
 
     def unify(self, a: Expr, b: Expr) -> None:
+        mark = self.mark()
+        try:
+            self._unify(a, b)
+        except UnifyFail:
+            a2, b2 = unfold(whnf(a, self.env), self.env), unfold(whnf(b, self.env), self.env)
+            if a2 is None and b2 is None:
+                raise
+            self.undo(mark)          # retry with top-level functions unfolded (`list_length l`)
+            self._unify(a2 if a2 is not None else a, b2 if b2 is not None else b)
+
+    def _unify(self, a: Expr, b: Expr) -> None:
         a = whnf(a, self.env)
         b = whnf(b, self.env)
         if a is b:
