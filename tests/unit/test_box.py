@@ -439,3 +439,21 @@ def test_failed_malloc_is_a_runtime_error() -> None:
         return p
     with pytest.raises(RuntimeErr):
         run(b, body, [top_value_from_python(BaseTy(Scalar.I64), 1 << 62)])
+
+
+def test_catch_and_reader_with_boxes() -> None:
+    b = B()
+    x = b.param(U32, "x")
+
+    def body():
+        def attempt():
+            big = b.prim(Prim.GT, x, nat(2))
+            alts = (b.lam(UNIT, lambda _: iota_box(b, x)),
+                    b.lam(UNIT, lambda _: b.emit(s.Throw(BoxTy(U32)))))
+            return b.emit(s.Case(big, alts, BoxTy(U32)))
+        caught = b.emit(s.Catch(b.block(attempt), BoxTy(U32)))
+        read = b.emit(s.RunReader(box_str(b, "rd"), b.lam(
+            RefTy(STR), lambda r: b.emit(s.BoxSize(b.emit(s.RefGet(r)))))))
+        return b.emit(s.MakeProd((caught, read)))
+    assert run(b, body, [top_value_from_python(U32, 2)])[0] == (SumVal(1, [0, 1]), 2)
+    assert run(b, body, [top_value_from_python(U32, 5)])[0] == (SumVal(0, ()), 2)
