@@ -21,7 +21,7 @@ from .core.check import check_core
 from .core.pretty import pp_type
 from .errors import CompilerBug, DexError
 from .infer.decls import Evaluate, ShowHtml, ShowType, elab_top
-from .infer.env import TopEnv
+from .infer.env import FailedB, TopEnv
 from .infer.unify import normalize
 from .names import Name, NameSupply
 from .printer import format_value
@@ -94,7 +94,13 @@ class Session:
     def eval_decl(self, decl: Surf.TopDecl) -> list[str]:
         if isinstance(decl, Surf.Import):
             return self.import_module(decl)
-        action = elab_top(self.env, self.names, decl)
+        try:
+            action = elab_top(self.env, self.names, decl)
+        except DexError:
+            name = _defined_name(decl)
+            if name is not None and name not in self.env.scope:
+                self.env.scope[name] = FailedB()
+            raise
         match action:
             case ShowType(ty):
                 return [pp_type(normalize(ty, self.env))]
@@ -198,6 +204,14 @@ def _duration(d: float) -> str:
         if d >= low:
             return f"{d * scale:.3f} {unit}"
     return f"{d * 1e9:.3f} ns"
+
+
+def _defined_name(decl: Surf.TopDecl) -> str | None:
+    if isinstance(decl, Surf.Def):
+        return decl.name
+    if isinstance(decl, Surf.Let) and isinstance(decl.pat, Surf.PVar):
+        return decl.pat.name
+    return None
 
 
 def _checking() -> bool:

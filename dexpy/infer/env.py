@@ -47,7 +47,13 @@ class ClassB:
     cls: ir.ClassDef
 
 
-Binding = LocalB | AliasB | TopB | ConB | TyConB | ClassB
+@dataclass(frozen=True)
+class FailedB:
+    """A top-level name whose definition failed: it stays taken (as upstream), so a
+    redefinition is an error, but it has no value."""
+
+
+Binding = LocalB | AliasB | TopB | ConB | TyConB | ClassB | FailedB
 
 
 @dataclass

@@ -20,7 +20,7 @@ from ..names import Name, NameSupply
 from ..source import NO_SPAN, Span
 from ..syntax import surface as S
 from ..syntax.surface import Expl
-from .env import AliasB, Binding, ClassB, ConB, LocalB, TopB, TopEnv, TyConB
+from .env import AliasB, Binding, ClassB, ConB, FailedB, LocalB, TopB, TopEnv, TyConB
 from .prims import prim_result_type
 from .unify import UnifyFail, Unifier, normalize, whnf
 
@@ -97,7 +97,7 @@ class Infer:
 
     def lookup(self, name: str, span: Span) -> Binding:
         b = self.scope.get(name)
-        if b is None:
+        if b is None or isinstance(b, FailedB):
             raise not_in_scope(name, span)
         if name in self.env.ambiguous and not any(name in m for m in self.scope.maps[:-1]):
             raise NameErr(f"ambiguous variable: {name} is defined:\nin this file\nin this file\n", span)
@@ -180,7 +180,10 @@ class Infer:
         try:
             if isinstance(e, S.Tuple):
                 return self.check(e, ir.TYPE)
-            core, _ = self.infer(e)
+            core, kind = self.infer(e)
+            k = whnf(kind, self.env)
+            if isinstance(k, ir.Kind) and k.name == "Effects":
+                raise mismatch("Type", "EffKind", e.span)
             return core
         finally:
             self.type_ctx -= 1
@@ -560,6 +563,8 @@ class Infer:
         if row.tail is not None:
             b = self.scope.get(row.tail)
             tail = ir.Var(b.name) if isinstance(b, (LocalB, TopB)) else None
+            if isinstance(b, LocalB) and isinstance(whnf(b.ty, self.env), Meta):
+                self.u.unify(b.ty, ir.Kind("Effects"))      # `{|eff}`: eff is an effect row
         return ir.EffRow(tuple(effs), tail)
 
     def infer_lam(self, e: S.Lam) -> tuple[Expr, Expr]:
@@ -699,8 +704,8 @@ class Infer:
         self.push()
         saved = len(self.givens)
         binders = self.elab_params(_givens_first(d.params))
-        rty = self.check_type(d.result) if d.result is not None else self.fresh_meta(ir.TYPE, "r")
         eff = self.elab_effects(d.effects)
+        rty = self.check_type(d.result) if d.result is not None else self.fresh_meta(ir.TYPE, "r")
         body = self.check_block(d.body, rty)
         del self.givens[saved:]
         self.pop()

@@ -62,13 +62,20 @@ def _solve_round(inf: Infer, strict: bool) -> bool:
 
 
 def _apply_defaults(inf: Infer) -> None:
-    """Literal metas take their default type; goals that depended on one are
-    remembered (upstream reports their failures without a location)."""
+    """Literal metas take their default type. A goal one of whose class arguments
+    was nothing but such a literal type is remembered: upstream reports its
+    failure without a location (`x = 2 - 4`)."""
+    for cell, _, _ in inf.pending:
+        if isinstance(cell.ty, ir.DictTy):
+            for arg in cell.ty.args:
+                while isinstance(arg, ir.Meta) and isinstance(arg.cell.solution, ir.Meta):
+                    arg = arg.cell.solution
+                if isinstance(arg, ir.Meta) and arg.cell.solution is None and arg.cell.default is not None:
+                    inf.defaulted.add(id(cell))
     for cell, _, _ in inf.pending:
         for m in metas_of(cell.ty):
             if m.default is not None and m.solution is None:
                 m.solution = m.default
-                inf.defaulted.add(id(cell))
 
 
 def synth(inf: Infer, goal: Expr, span: Span, givens: tuple[Given, ...], strict: bool,
