@@ -44,10 +44,13 @@ class Session:
         self.values: dict[Name, TopValue] = {}
         self.value_types: dict[Name, S.Type] = {}
         self.prelude_errors: list[str] = []
-        self.imported: set[str] = set()
+        self.modules: dict[str, dict] = {}        # module name -> the bindings it defines
+        self.origins: dict[str, str] = {}         # imported name -> its module
+        self.search_dirs: tuple[str, ...] = ()    # the running file's folder comes first
         if load_prelude:
             path = Path(prelude) if prelude else prelude_path()
             self.load_module(path, self.prelude_errors)
+        self.prelude_scope = dict(self.env.scope)
 
     def load_module(self, path: Path, errors: list[str]) -> None:
         src = SourceFile(str(path), path.read_text())
@@ -61,6 +64,8 @@ class Session:
 
     def run_source(self, src: SourceFile) -> Iterator[tuple[Surf.TopBlock, list[str]]]:
         """Parses `src` and evaluates each block in turn."""
+        if Path(src.name).is_file() and not self.search_dirs:
+            self.search_dirs = (str(Path(src.name).resolve().parent),)
         for block in parse_file(src):
             yield block, self.eval_block(block)
 
@@ -144,17 +149,44 @@ class Session:
         return lines + format_value(self.env, ty, out.to_python()).split("\n")
 
     def import_module(self, decl: Surf.Import) -> list[str]:
-        if decl.module in self.imported:
-            return []
-        for folder in self.lib_path + (str(lib_dir()),):
-            path = Path(folder) / f"{decl.module}.dx"
+        """`import m`: m's own top-level names become visible here (not the names m
+        itself imported); instances are global. A module is checked once."""
+        if decl.module not in self.modules:
+            path = self.find_module(decl.module)
+            if path is None:
+                raise DexError(f"Couldn't find a source file for module {decl.module}", decl.span)
+            self.modules[decl.module] = self.load_isolated(path)
+        for name, binding in self.modules[decl.module].items():
+            current = self.env.scope.get(name)
+            if current is None or current is binding:
+                self.env.scope[name] = binding
+                self.origins[name] = decl.module
+            elif name not in self.prelude_scope or current is not self.prelude_scope[name]:
+                self.env.ambiguous[name] = (self.origins.get(name, "this file"), decl.module)
+        return []
+
+    def find_module(self, name: str) -> Path | None:
+        for folder in self.search_dirs + self.lib_path + (str(lib_dir()),):
+            path = Path(folder) / f"{name}.dx"
             if path.is_file():
-                self.imported.add(decl.module)
-                errors: list[str] = []
-                self.load_module(path, errors)
-                return []
-        from .errors import DexError as _E
-        raise _E(f"Couldn't find a source file for module {decl.module}", decl.span)
+                return path
+        return None
+
+    def load_isolated(self, path: Path) -> dict:
+        """Checks a module in a scope of its own (prelude + its own imports); returns
+        the names it defines."""
+        saved = self.env.scope, self.search_dirs, self.origins
+        self.env.scope = dict(self.prelude_scope)
+        self.search_dirs = (str(path.parent),)
+        self.origins = {}
+        try:
+            errors: list[str] = []
+            self.load_module(path, errors)
+            return {k: v for k, v in self.env.scope.items()
+                    if (k not in self.prelude_scope or v is not self.prelude_scope[k])
+                    and k not in self.origins}
+        finally:
+            self.env.scope, self.search_dirs, self.origins = saved
 
 
 class _Timing:

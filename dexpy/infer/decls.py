@@ -164,7 +164,7 @@ def _elab_top_pattern(env: TopEnv, inf: Infer, names: NameSupply, decl: S.Let) -
 def _check_fresh(env: TopEnv, name: str, decl: S.Node, located: bool = True) -> None:
     """Top-level names are defined once; a redefinition makes later uses ambiguous."""
     if name in env.scope:
-        env.ambiguous.add(name)
+        env.ambiguous[name] = ("this file", "this file")
         raise already_defined(name, _name_span(decl, name) if located else NO_SPAN)
 
 

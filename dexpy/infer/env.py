@@ -65,7 +65,7 @@ class TopEnv:
     aliases: set[Name] = field(default_factory=set)          # type-level defs unfolded by whnf
     instances: dict[str, list[ir.InstanceDef]] = field(default_factory=dict)
     classes: dict[str, ir.ClassDef] = field(default_factory=dict)
-    ambiguous: set[str] = field(default_factory=set)      # names defined twice at top level
+    ambiguous: dict[str, tuple[str, ...]] = field(default_factory=dict)  # name -> where it is defined
     method_names: set[str] = field(default_factory=set)   # methods of every interface
 
     def data_named(self, name: str) -> ir.DataDef | None:

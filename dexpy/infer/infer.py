@@ -100,7 +100,8 @@ class Infer:
         if b is None or isinstance(b, FailedB):
             raise not_in_scope(name, span)
         if name in self.env.ambiguous and not any(name in m for m in self.scope.maps[:-1]):
-            raise NameErr(f"ambiguous variable: {name} is defined:\nin this file\nin this file\n", span)
+            places = "".join(f"in {m}\n" for m in self.env.ambiguous[name])
+            raise NameErr(f"ambiguous variable: {name} is defined:\n{places}", span)
         return b
 
     def push(self) -> None:
