@@ -31,9 +31,10 @@ def _pp(e: Expr) -> tuple[str, bool]:
                 return "()", True
             return "(" + ", ".join(_pp(x)[0] for x in elems) + ")", True
         case ir.TyCon(data, args):
-            if not args:
+            shown = [a for p, a in zip(data.params, args) if p.expl != Expl.CLASS]
+            if not shown:
                 return data.name, True
-            return data.name + " " + " ".join(_arg(a) for a in args), False
+            return data.name + " " + " ".join(_arg(a) for a in shown), False
         case ir.TabPi(name, ix, _, body):
             lhs = _arg(ix)
             from .traverse import free_vars

@@ -191,7 +191,7 @@ def _bind_top(env: TopEnv, names: NameSupply, name: str, core: Expr, ty: Expr) -
     ty = _name_binders_like(ty, core)
     env.scope[name] = TopB(n, ty)
     t = whnf(ty, env)
-    if isinstance(t, (ir.Pi, ir.Kind, ir.DictTy)) or _is_type_level(env, ty):
+    if isinstance(t, (ir.Pi, ir.Kind, ir.DictTy)) or _is_type_level(env, ty) or _holds_function(env, ty):
         env.defs[n] = core
         if _is_type_level(env, ty):
             env.aliases.add(n)
@@ -213,10 +213,31 @@ def _name_binders_like(ty: Expr, core: Expr) -> Expr:
     return ir.Pi(tuple(binders), ty.eff, subst(ty.result, ren), ty.implicit_app)
 
 
+def _holds_function(env: TopEnv, ty: Expr, depth: int = 0) -> bool:
+    """Whether values of `ty` contain functions (e.g. `Parser a`, a struct of a
+    closure): such top-level values stay definitions, inlined where used."""
+    from ..core.traverse import subst
+    t = whnf(ty, env)
+    if depth > 8:
+        return False
+    match t:
+        case ir.Pi():
+            return True
+        case ir.TupleTy(elems):
+            return any(_holds_function(env, e, depth + 1) for e in elems)
+        case ir.TabPi(_, _, _, body):
+            return _holds_function(env, body, depth + 1)
+        case ir.TyCon(data, args):
+            sub = {p.name: a for p, a in zip(data.params, args)}
+            return any(_holds_function(env, subst(f.ty, sub), depth + 1)
+                       for c in data.cons for f in c.fields)
+    return False
+
+
 def _elab_data(env: TopEnv, inf: Infer, decl: S.DataDecl) -> TopAction:
     _check_fresh(env, decl.name, decl, located=False)
     inf.push()
-    params = [b for b in inf.elab_params(_givens_first(decl.params)) if b.expl != Expl.CLASS]
+    params = inf.elab_params(_givens_first(decl.params))      # class params are dictionary args
     data = ir.DataDef(decl.name, tuple(params), [])
     env.scope[decl.name] = TyConB(data)       # visible in its own constructors (not recursive data)
     for con in decl.cons:
@@ -264,7 +285,7 @@ def _zonk_data(data: ir.DataDef) -> None:
 def _elab_struct(env: TopEnv, inf: Infer, names: NameSupply, decl: S.StructDecl) -> TopAction:
     _check_fresh(env, decl.name, decl)
     inf.push()
-    params = [b for b in inf.elab_params(_givens_first(decl.params)) if b.expl != Expl.CLASS]
+    params = inf.elab_params(_givens_first(decl.params))
     data = ir.DataDef(decl.name, tuple(params), [], is_struct=True,
                       field_names=tuple(f for f, _ in decl.fields))
     env.scope[decl.name] = TyConB(data)
@@ -306,7 +327,7 @@ def _elab_interface(env: TopEnv, inf: Infer, names: NameSupply, decl: S.Interfac
             raise already_defined(mname, NO_SPAN)
         seen.add(mname)
     inf.push()
-    binders = inf.elab_params(_givens_first(decl.params))
+    binders = inf.elab_params(decl.params)     # a constraint group may mention earlier params
     params = tuple(b for b in binders if b.expl != Expl.CLASS)
     supers = tuple(b.ty for b in binders if b.expl == Expl.CLASS)
     cls = ir.ClassDef(decl.name, params, supers, tuple(n for n, _ in decl.methods), ())

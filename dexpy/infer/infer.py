@@ -170,7 +170,13 @@ class Infer:
                     return core
                 except UnifyFail:
                     self.u.undo(mark)
-        core, actual = self._infer(e)
+        if isinstance(t, ir.Kind):
+            self.type_ctx += 1
+        try:
+            core, actual = self._infer(e)
+        finally:
+            if isinstance(t, ir.Kind):
+                self.type_ctx -= 1
         core, actual = self.instantiate(core, actual, e.span, full=False)
         self.unify(ty, actual, e.span)
         return core
@@ -774,9 +780,8 @@ class Infer:
 
     def con_field_types(self, data: ir.DataDef, idx: int, scrut: Expr, ty: Expr,
                         span: Span) -> list[Expr]:
-        params = [self.fresh_meta(p.ty, p.name.hint) for p in data.params]
+        params, sub = self.data_args(data, span)
         self.unify(ir.TyCon(data, tuple(params)), ty, span)
-        sub = {p.name: a for p, a in zip(data.params, params)}
         out = []
         for j, f in enumerate(data.cons[idx].fields):
             out.append(subst(f.ty, sub))
@@ -890,10 +895,22 @@ class Infer:
     def fin_dict(self, fin: Expr) -> Expr:
         return self.dict_meta(self.ix_dict_ty(fin), NO_SPAN)
 
+    def data_args(self, data: ir.DataDef, span: Span) -> tuple[list[Expr], dict]:
+        """Fresh arguments for a data type's params (dictionaries for its constraints)."""
+        args: list[Expr] = []
+        sub: dict = {}
+        for p in data.params:
+            ty = subst(p.ty, sub)
+            a = self.dict_meta(ty, span) if p.expl == Expl.CLASS else self.fresh_meta(ty, p.name.hint)
+            args.append(a)
+            sub[p.name] = a
+        return args, sub
+
     def con_term(self, data: ir.DataDef, idx: int) -> tuple[Expr, Expr]:
         """A constructor as a function of its data params (implicit) and fields."""
         con = data.cons[idx]
-        ps = [Binder(p.name, p.ty, Expl.IMPLICIT) for p in data.params]
+        ps = [Binder(p.name, p.ty, Expl.CLASS if p.expl == Expl.CLASS else Expl.IMPLICIT)
+              for p in data.params]
         fs = list(con.fields)
         body = ir.Con(data, idx, tuple(ir.Var(p.name) for p in ps), tuple(ir.Var(f.name) for f in fs))
         result = ir.TyCon(data, tuple(ir.Var(p.name) for p in ps))
@@ -907,7 +924,7 @@ class Infer:
     def tycon_term(self, data: ir.DataDef) -> tuple[Expr, Expr]:
         if not data.params:
             return ir.TyCon(data, ()), ir.TYPE
-        bs = tuple(Binder(p.name, p.ty, Expl.EXPLICIT) for p in data.params)
+        bs = tuple(Binder(p.name, p.ty, p.expl) for p in data.params)
         return (ir.Lam(bs, ir.TyCon(data, tuple(ir.Var(b.name) for b in bs))),
                 ir.Pi(bs, None, ir.TYPE))
 

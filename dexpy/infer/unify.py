@@ -12,6 +12,7 @@ import dataclasses
 from ..core import ir
 from ..core.ir import Expr, Meta
 from ..core.traverse import map_children, subst
+from ..syntax.surface import Expl
 from .env import TopEnv
 
 
@@ -130,7 +131,9 @@ class Unifier:
             case (ir.TyCon(d1, args1), ir.TyCon(d2, args2)):
                 if d1 is not d2 or len(args1) != len(args2):
                     raise UnifyFail("tycon")
-                self.unify_all(args1, args2)
+                for p, x, y in zip(d1.params, args1, args2):
+                    if p.expl != Expl.CLASS:       # dictionaries are determined by the types
+                        self.unify(x, y)
             case (ir.TabPi(n1, ix1, _, body1), ir.TabPi(n2, ix2, _, body2)):
                 self.unify(ix1, ix2)
                 self.bound.append(n1)
