@@ -77,12 +77,7 @@ def elab_top(env: TopEnv, names: NameSupply, decl: S.TopDecl) -> TopAction:
             return Evaluate(None, zonk(core), zonk(ty))
         case S.Let(S.PVar(name), ann, rhs):
             _check_fresh(env, name, decl)
-            if ann is not None:
-                ty = inf.check_type(ann)
-                core = inf.check(rhs, ty)
-            else:
-                core, ty = inf.infer(rhs)
-                core, ty = inf.instantiate(core, ty, decl.span, full=False)
+            core, ty = inf.elab_let_rhs(ann, rhs, decl.span)
             solve_all(inf)
             return _bind_top(env, names, name, zonk(core), zonk(ty))
         case S.Let(pat, ann, rhs):
@@ -138,11 +133,7 @@ def _elab_foreign(env: TopEnv, inf: Infer, names: NameSupply, decl: S.Foreign) -
 def _elab_top_pattern(env: TopEnv, inf: Infer, names: NameSupply, decl: S.Let) -> TopAction:
     """`(a, b) = rhs` at top level: rhs becomes one hidden top-level value and each
     name a projection of it."""
-    if decl.ann is not None:
-        ty = inf.check_type(decl.ann)
-        core = inf.check(decl.rhs, ty)
-    else:
-        core, ty = inf.infer(decl.rhs)
+    core, ty = inf.elab_let_rhs(decl.ann, decl.rhs, decl.span)
     inf.push()
     lets = inf.bind_pattern(decl.pat, core, ty)
     solve_all(inf)

@@ -164,12 +164,8 @@ class Infer:
                 return self.fresh_meta(ty, "h")
             case S.Var(name) if isinstance(t, ir.Pi):
                 core, actual = self.infer_var(name, e.span)
-                mark = self.u.mark()
-                try:
-                    self.u.unify(ty, actual)
+                if self.u.try_unify(ty, actual):
                     return core
-                except UnifyFail:
-                    self.u.undo(mark)
         if isinstance(t, ir.Kind):
             self.type_ctx += 1
         try:
@@ -680,16 +676,19 @@ class Infer:
         self.pop()
         return _wrap_lets(lets, core)
 
+    def elab_let_rhs(self, ann: S.Expr | None, rhs: S.Expr, span: Span) -> tuple[Expr, Expr]:
+        """The right side of `x : ann = rhs` (checked) or `x = rhs` (inferred)."""
+        if ann is not None:
+            ty = self.check_type(ann)
+            return self.check(rhs, ty), ty
+        core, ty = self.infer(rhs)
+        return self.instantiate(core, ty, span, full=False)
+
     def elab_decl(self, d: S.Decl) -> list[tuple[ir.Name, Expr]]:
         """A local declaration: the lets it binds (its names enter the scope)."""
         match d:
             case S.Let(pat, ann, rhs):
-                if ann is not None:
-                    ty = self.check_type(ann)
-                    core = self.check(rhs, ty)
-                else:
-                    core, ty = self.infer(rhs)
-                    core, ty = self.instantiate(core, ty, d.span, full=False)
+                core, ty = self.elab_let_rhs(ann, rhs, d.span)
                 return self.bind_pattern(pat, core, ty)
             case S.Def():
                 core, ty = self.elab_def(d)

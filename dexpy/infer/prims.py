@@ -169,24 +169,23 @@ def _explicit_apply(inf, core, args, tys, span):
     return ir.App(args[0], tuple(args[1:])), subst(t.result, {b.name: a for b, a in zip(t.binders, args[1:])})
 
 
+def _method_type(inf, t: Expr, i: int, span: Span) -> Expr:
+    """The type of method `i` of a dictionary of type `t`."""
+    t = whnf(t, inf.env)
+    if not isinstance(t, ir.DictTy):
+        raise TypeErr(f"%applyMethod{i} of a non-dictionary", span)
+    from ..core.traverse import subst
+    return subst(t.cls.method_types[i], {p.name: a for p, a in zip(t.cls.params, t.args)})
+
+
 def _apply_method0(inf, core, args, tys, span):
-    t = whnf(tys[0], inf.env)
-    if isinstance(t, ir.DictTy):
-        from ..core.traverse import subst
-        sub = {p.name: a for p, a in zip(t.cls.params, t.args)}
-        return ir.MethodOf(args[0], 0), subst(t.cls.method_types[0], sub)
-    raise TypeErr("%applyMethod0 of a non-dictionary", span)
+    return ir.MethodOf(args[0], 0), _method_type(inf, tys[0], 0, span)
 
 
 def _apply_method1(inf, core, args, tys, span):
-    t = whnf(tys[0], inf.env)
-    if isinstance(t, ir.DictTy):
-        from ..core.traverse import subst
-        sub = {p.name: a for p, a in zip(t.cls.params, t.args)}
-        mty = whnf(subst(t.cls.method_types[1], sub), inf.env)
-        res = mty.result if isinstance(mty, ir.Pi) else mty
-        return ir.App(ir.MethodOf(args[0], 1), tuple(args[1:])), res
-    raise TypeErr("%applyMethod1 of a non-dictionary", span)
+    mty = whnf(_method_type(inf, tys[0], 1, span), inf.env)
+    res = mty.result if isinstance(mty, ir.Pi) else mty
+    return ir.App(ir.MethodOf(args[0], 1), tuple(args[1:])), res
 
 
 def _unit(inf, core, args, tys, span):

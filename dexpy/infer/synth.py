@@ -215,13 +215,7 @@ def _use_instance(inf: Infer, inst: ir.InstanceDef, g: ir.DictTy, span: Span,
 
 
 def _matches(inf: Infer, xs: tuple[Expr, ...], ys: tuple[Expr, ...]) -> bool:
-    mark = inf.u.mark()
-    try:
-        inf.u.unify_all(xs, ys)
-        return True
-    except UnifyFail:
-        inf.u.undo(mark)
-        return False
+    return inf.u.try_unify_all(xs, ys)
 
 
 def _given_closure(inf: Infer, givens: tuple[Given, ...]) -> list[Given]:

@@ -93,6 +93,19 @@ class Unifier:
         cell.solution = value
         self.trail.append(cell)
 
+    def try_unify(self, a: Expr, b: Expr) -> bool:
+        """Unifies if possible; on failure nothing stays solved."""
+        mark = self.mark()
+        try:
+            self.unify(a, b)
+            return True
+        except UnifyFail:
+            self.undo(mark)
+            return False
+
+    def try_unify_all(self, xs: tuple[Expr, ...], ys: tuple[Expr, ...]) -> bool:
+        return len(xs) == len(ys) and self.try_unify(ir.TupleTy(tuple(xs)), ir.TupleTy(tuple(ys)))
+
     def unify(self, a: Expr, b: Expr) -> None:
         mark = self.mark()
         try:
