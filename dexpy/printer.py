@@ -86,3 +86,27 @@ def _is_word8(env: TopEnv, t: ir.Expr) -> bool:
 
 def to_float32(x: float) -> float:
     return float(np.float32(x))
+
+
+def format_static(env: TopEnv, ty: ir.Expr, v: Any) -> str:
+    """`:p` of a value with no run-time data: functions print as
+    `<function of type T>`, constructors around them as usual."""
+    from .core.pretty import pp_type
+    from .simplify import SCon, SProd
+    t = whnf(ty, env)
+    match t, v:
+        case ir.Pi(), _:
+            from .infer.unify import normalize
+            return f"<function of type {pp_type(normalize(t, env))}>"
+        case ir.TupleTy(elems), SProd(vals):
+            return "(" + ", ".join(format_static(env, e, x) for e, x in zip(elems, vals)) + ")"
+        case ir.TyCon(data, args), (SCon() | SProd()):
+            tag = v.tag if isinstance(v, SCon) else 0
+            fields = v.fields if isinstance(v, SCon) else v.elems
+            con = data.cons[tag]
+            sub = {p.name: a for p, a in zip(data.params, args)}
+            parts = [format_static(env, subst(f.ty, sub), x) for f, x in zip(con.fields, fields)]
+            if data.is_struct:
+                return f"{data.name}({', '.join(parts)})"
+            return con.name if not parts else "(" + " ".join([con.name] + parts) + ")"
+    return "<value>"

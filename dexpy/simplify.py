@@ -38,9 +38,14 @@ class SProd:
 
 @dataclass(frozen=True)
 class SCon:
-    ty: S.SumTy
-    tag: int
-    fields: tuple[SVal, ...]
+    """A known constructor of a sum type. Its representation (`type_of` Core
+    type `data_ty` in `env`) is computed only if the value becomes run-time data,
+    so constructors may hold functions while they stay static (`Just f`)."""
+
+    data_ty: C.Expr
+    env: dict = field(hash=False, compare=False)
+    tag: int = 0
+    fields: tuple[SVal, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -156,9 +161,7 @@ class Simplifier:
                     return vals[0]
                 if len(data.cons) == 1:
                     return SProd(vals)
-                ty = self.rep_type(C.TyCon(data, params), env)
-                assert isinstance(ty, S.SumTy)
-                return SCon(ty, idx, vals)
+                return SCon(C.TyCon(data, params), env, idx, vals)
             case C.Case(scrut, data, alts, default):
                 return self.case(self.ev(scrut, env), data, alts, default, env)
             case C.For(name, ix, d, body, reverse):
@@ -285,7 +288,9 @@ class Simplifier:
             case SProd(elems):
                 atoms = tuple(self.atom(x) for x in elems)
                 return self.emit(S.MakeProd(atoms), S.ProdTy(tuple(S.type_of_atom(a) for a in atoms)))
-            case SCon(ty, tag, fields):
+            case SCon(data_ty, env, tag, fields):
+                ty = self.rep_type(data_ty, env)
+                assert isinstance(ty, S.SumTy)
                 payload = coerce(self, self.atom(SProd(fields)), ty.cases[tag])
                 return self.emit(S.MakeSum(ty, tag, payload), ty)
             case SBoolW8(b):

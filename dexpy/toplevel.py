@@ -24,7 +24,7 @@ from .infer.decls import Evaluate, ShowHtml, ShowType, elab_top
 from .infer.env import FailedB, TopEnv
 from .infer.unify import normalize
 from .names import Name, NameSupply
-from .printer import format_value
+from .printer import format_static, format_value
 from .resources import lib_dir, prelude_path
 from .simp import ir as S
 from .simplify import SType, Simplifier
@@ -135,6 +135,8 @@ class Session:
                 self.env.defs[name] = core
                 return []
             return [_show_type_value(normalize(simp.resolve_type(value), self.env))]
+        if name is None and not simp.b.lets and not _has_data(value):   # functions, static values
+            return [format_static(self.env, ty, value)]
         result = simp.atom(value)
         params = tuple(simp.params.values())
         fn = S.SimpFunction(params, S.Block(tuple(simp.b.lets), result))
@@ -236,6 +238,17 @@ def _duration(d: float) -> str:
         if d >= low:
             return f"{d * scale:.3f} {unit}"
     return f"{d * 1e9:.3f} ns"
+
+
+def _has_data(v: object) -> bool:
+    """Whether a simplified value holds run-time data (anything to compute)."""
+    from .simplify import Dyn, SBoolW8, SCon, SProd
+    match v:
+        case Dyn() | SBoolW8():
+            return True
+        case SProd(elems) | SCon(fields=elems):
+            return any(_has_data(x) for x in elems)
+    return False
 
 
 def _defined_name(decl: Surf.TopDecl) -> str | None:

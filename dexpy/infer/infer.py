@@ -398,6 +398,12 @@ class Infer:
                 return core, ty
             if isinstance(t, ir.TabPi) and len(args) == 1:
                 return self.index(core, t, args[0], span)
+            if isinstance(t, Meta) and args and not named:
+                # an unannotated function parameter (`\\f x y. f x y`): as many args as given
+                fn_ty = ir.Pi(tuple(Binder(self.names.fresh("_"), self.fresh_meta(ir.TYPE, "a"))
+                                    for _ in args), None, self.fresh_meta(ir.TYPE, "b"))
+                self.unify(t, fn_ty, span)
+                return self.apply(core, fn_ty, args, named, span, first)
             raise mismatch("a function type", self.show((ty)), span)
         n_explicit = sum(b.expl == Expl.EXPLICIT for b in t.binders)
         if n_explicit == 0 and len(args) == 1 and isinstance(args[0], S.Tuple) and not args[0].elems:
