@@ -17,6 +17,7 @@ import numpy as np
 from ..errors import CompilerBug, RuntimeErr
 from ..imp.ir import OK, ImpFunction
 from ..imp.layout import NUMPY_DTYPE, leaves
+from ..imp.interchange import optimize
 from ..imp.lower import lower_function, table_sizes
 from ..names import NameSupply
 from ..simp.ir import SimpFunction, Type, type_of_atom
@@ -50,7 +51,8 @@ def compile_function(fn: SimpFunction) -> CompiledFunction:
     if _checking():
         from ..simp.check import check_function
         check_function(fn)
-    imp = lower_function(fn, NameSupply(), ENTRY)
+    ns = NameSupply()
+    imp = optimize(lower_function(fn, ns, ENTRY), ns)
     if _checking():
         from ..imp.check import check_imp
         check_imp(imp)

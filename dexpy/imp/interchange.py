@@ -1,0 +1,543 @@
+"""Imp loop optimizations run before code generation: map/fold fusion and reduction
+interchange. Both keep every floating-point result bit-identical (each sum is still
+computed in the order of its own index; only independent sums are interleaved).
+
+1. **Fusion** (`_fuse`): a heap temporary filled by a pure loop
+   `for k. buf[k] = f(k)` and read only once, as `buf[k2]` at the top of one later
+   loop over the same count, disappears: `f(k2)` is computed where it was read. This is
+   how `sum for k. e` (the prelude folds over a materialized table) becomes a single
+   loop with no per-iteration allocation.
+
+2. **Interchange** (`_interchange`): inside another loop, a loop
+   `for j. (acc = init; for k. acc = g(acc, k, j); out[j] = post(acc))` whose
+   accumulators are one-scalar stack slots is rewritten to
+   `accv[j] = init` for all j; `for k. for j. accv[j] = g(accv[j], k, j)`;
+   `for j. out[j] = post(accv[j])`. For the pointful matmul
+   `for i j. sum for k. a[i,k] * b[k,j]` this is the ikj order: the inner loop walks
+   rows of `b` and `accv` contiguously and vectorizes.
+
+Legality is checked conservatively on pointer roots (`_Roots`): memory written by the
+moved code is either fresh (allocated inside the region) or a buffer allocated by this
+function that never escapes into memory; everything read otherwise is never written
+in the region.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import replace
+
+from ..names import Name, NameSupply
+from ..simp.ir import Scalar
+from . import ir as i
+from .ir import IAtom, ILit, IVar, PtrTy
+from .parallel import _atoms_of_expr, _stmt_uses
+
+I64 = Scalar.I64
+PURE_EXPRS = (i.IPrim, i.ICast, i.ISelect, i.PtrAdd, i.PtrCast, IVar, ILit)
+
+
+def optimize(fn: i.ImpFunction, ns: NameSupply) -> i.ImpFunction:
+    """Fusion then interchange over the whole function (`DEXPY_NO_INTERCHANGE=1` turns
+    both off, for comparisons)."""
+    if os.environ.get("DEXPY_NO_INTERCHANGE") == "1":
+        return fn
+    roots = _Roots(fn)
+    opt = _Opt(ns, roots)
+    body = opt.block(fn.body, depth=0)
+    return replace(fn, body=body)
+
+
+# === pointer roots ===
+
+class _Roots:
+    """Where each pointer variable points: ("alloc", name) for a buffer this function
+    allocates, ("param", name) for a parameter, ("mem",) for a pointer loaded from
+    memory (an input buffer or box data), ("other",) otherwise."""
+
+    def __init__(self, fn: i.ImpFunction) -> None:
+        self.defs: dict[Name, i.IExpr] = {}
+        self.allocs: dict[Name, i.Alloc] = {}
+        self.other: set[Name] = set()
+        self.params = {p.name for p in fn.params}
+        self.outs = fn.params[1].name if len(fn.params) > 1 else None
+        self.escaped: set[Name] = set()
+        self._walk(fn.body)
+        self._escapes(fn.body)
+
+    def _walk(self, b: i.IBlock) -> None:
+        for s in b.stmts:
+            match s:
+                case i.Assign(dest, expr):
+                    self.defs[dest.name] = expr
+                case i.Alloc(dest):
+                    self.allocs[dest.name] = s
+                case _:
+                    for v in _stmt_uses(s)[1]:
+                        self.other.add(v.name)
+            for nb in _stmt_uses(s)[2]:
+                self._walk(nb)
+
+    def root(self, a: IAtom) -> tuple:
+        seen = 0
+        while isinstance(a, IVar) and seen < 1000:
+            seen += 1
+            if a.name in self.allocs:
+                return ("alloc", a.name)
+            if a.name in self.params:
+                return ("param", a.name)
+            e = self.defs.get(a.name)
+            match e:
+                case i.PtrAdd(p, _) | i.PtrCast(p, _):
+                    a = p
+                case IVar():
+                    a = e
+                case i.Load():
+                    return ("mem",)
+                case _:
+                    return ("other",)
+        return ("other",)
+
+    def _escapes(self, b: i.IBlock) -> None:
+        for s in b.stmts:
+            match s:
+                case i.Store(p, _, v):
+                    r = self.root(v)
+                    if r[0] == "alloc" and self.root(p) != ("param", self.outs):
+                        self.escaped.add(r[1])
+                case i.CallC(_, _, args) | i.CallStmt(i.CallRt(_, args)):
+                    for a in args:
+                        r = self.root(a)
+                        if r[0] == "alloc":
+                            self.escaped.add(r[1])
+                case i.Loop():
+                    for acc in s.accums:
+                        r = self.root(acc.shared)
+                        if r[0] == "alloc":
+                            self.escaped.add(r[1])
+            for nb in _stmt_uses(s)[2]:
+                self._escapes(nb)
+
+    def equiv(self, a: IAtom, b: IAtom, depth: int = 0) -> bool:
+        """Whether `a` and `b` are the same value (same pure definitions)."""
+        if a == b:
+            return True
+        if depth > 20 or not (isinstance(a, IVar) and isinstance(b, IVar)) or a.ty != b.ty:
+            return False
+        ea, eb = self.defs.get(a.name), self.defs.get(b.name)
+        if ea is None or eb is None or type(ea) is not type(eb):
+            return False
+        if not isinstance(ea, PURE_EXPRS) or isinstance(ea, IVar | ILit):
+            return isinstance(ea, IVar | ILit) and self.equiv(ea, eb, depth + 1)
+        fa, fb = _expr_fields(ea), _expr_fields(eb)
+        if fa[0] != fb[0]:
+            return False
+        xa, xb = _atoms_of_expr(ea), _atoms_of_expr(eb)
+        return len(xa) == len(xb) and all(self.equiv(x, y, depth + 1) for x, y in zip(xa, xb))
+
+
+def _expr_fields(e: i.IExpr) -> tuple:
+    """The non-atom parts of a pure expression (what must match besides the args)."""
+    match e:
+        case i.IPrim(prim, _):
+            return (prim,)
+        case i.ICast(to, _, bc):
+            return (to, bc)
+        case i.PtrCast(_, elem):
+            return (elem,)
+    return (type(e),)
+
+
+# === renaming (copies of blocks get fresh names: Imp is single-assignment) ===
+
+class _Renamer:
+    def __init__(self, ns: NameSupply, sub: dict[Name, IAtom] | None = None) -> None:
+        self.ns = ns
+        self.sub: dict[Name, IAtom] = dict(sub or {})
+
+    def fresh(self, v: IVar) -> IVar:
+        nv = IVar(self.ns.fresh(v.name.hint), v.ty)
+        self.sub[v.name] = nv
+        return nv
+
+    def atom(self, a: IAtom) -> IAtom:
+        return self.sub.get(a.name, a) if isinstance(a, IVar) else a
+
+    def expr(self, e: i.IExpr) -> i.IExpr:
+        at = self.atom
+        match e:
+            case i.IPrim(prim, args):
+                return i.IPrim(prim, tuple(at(x) for x in args))
+            case i.ICast(to, x, bc):
+                return i.ICast(to, at(x), bc)
+            case i.ISelect(c, a, b):
+                return i.ISelect(at(c), at(a), at(b))
+            case i.Load(p, o):
+                return i.Load(at(p), at(o))
+            case i.PtrAdd(p, o):
+                return i.PtrAdd(at(p), at(o))
+            case i.PtrCast(x, elem):
+                return i.PtrCast(at(x), elem)
+            case i.CallRt(fn, args):
+                return i.CallRt(fn, tuple(at(x) for x in args))
+            case IVar() | ILit():
+                return at(e)
+        raise TypeError(f"rename: {e!r}")
+
+    def block(self, b: i.IBlock) -> i.IBlock:
+        return i.IBlock(tuple(self.stmt(s) for s in b.stmts))
+
+    def stmt(self, s: i.Stmt) -> i.Stmt:
+        at = self.atom
+        match s:
+            case i.Assign(dest, expr):
+                e = self.expr(expr)
+                return i.Assign(self.fresh(dest), e)
+            case i.Store(p, o, v):
+                return i.Store(at(p), at(o), at(v))
+            case i.Alloc(dest, sc, count, kind):
+                c = at(count)
+                return i.Alloc(self.fresh(dest), sc, c, kind)
+            case i.Loop(iv, count, body, rev, par, accums):
+                c = at(count)
+                accs = tuple(i.AccumPriv(IVar(a.private.name, a.private.ty), at(a.shared),
+                                         at(a.offset), at(a.count)) for a in accums)
+                accs = tuple(replace(a, private=self.fresh(a.private)) for a in accs)
+                niv = self.fresh(iv)
+                return i.Loop(niv, c, self.block(body), rev, par, accs)
+            case i.If(c, t, e):
+                return i.If(at(c), self.block(t), self.block(e))
+            case i.Switch(x, cases):
+                return i.Switch(at(x), tuple(self.block(b) for b in cases))
+            case i.DoWhile(body, cond):
+                nb = self.block(body)
+                return i.DoWhile(nb, at(cond))
+            case i.Try(body, h):
+                return i.Try(self.block(body), self.block(h))
+            case i.CallStmt(call):
+                return i.CallStmt(self.expr(call))
+            case i.CallC(dests, sym, args):
+                a = tuple(at(x) for x in args)
+                return i.CallC(tuple(self.fresh(d) for d in dests), sym, a)
+            case i.ArenaAlloc(dest, arena, nbytes):
+                a, n = at(arena), at(nbytes)
+                return i.ArenaAlloc(self.fresh(dest), a, n)
+            case i.Throw() | i.Fail():
+                return s
+        raise TypeError(f"rename: {s!r}")
+
+
+# === helpers ===
+
+def _walk_stmts(b: i.IBlock):
+    for s in b.stmts:
+        yield s
+        for nb in _stmt_uses(s)[2]:
+            yield from _walk_stmts(nb)
+
+
+def _uses_var(s: i.Stmt, name: Name) -> int:
+    """How many times statement `s` (and its nested blocks) uses variable `name`."""
+    n = 0
+    for t in [s, *[x for nb in _stmt_uses(s)[2] for x in _walk_stmts(nb)]]:
+        n += sum(1 for a in _stmt_uses(t)[0] if isinstance(a, IVar) and a.name == name)
+    return n
+
+
+def _block_uses(stmts, name: Name) -> int:
+    return sum(_uses_var(s, name) for s in stmts)
+
+
+_BARRIERS = (i.CallC, i.CallStmt, i.ArenaAlloc, i.Throw, i.Fail, i.Try)
+
+
+class _Opt:
+    def __init__(self, ns: NameSupply, roots: _Roots) -> None:
+        self.ns = ns
+        self.roots = roots
+
+    # --- traversal ---
+
+    def block(self, b: i.IBlock, depth: int) -> i.IBlock:
+        stmts = [self.stmt(s, depth) for s in b.stmts]
+        stmts = self._fuse_all(stmts)
+        if depth > 0:
+            out: list[i.Stmt] = []
+            for s in stmts:
+                r = self._interchange(s) if isinstance(s, i.Loop) else None
+                out.extend(r if r is not None else [s])
+            stmts = out
+        return i.IBlock(tuple(stmts))
+
+    def stmt(self, s: i.Stmt, depth: int) -> i.Stmt:
+        match s:
+            case i.Loop(_, _, body):
+                return replace(s, body=self.block(body, depth + 1))
+            case i.If(c, t, e):
+                return i.If(c, self.block(t, depth), self.block(e, depth))
+            case i.Switch(x, cases):
+                return i.Switch(x, tuple(self.block(b, depth) for b in cases))
+            case i.DoWhile(body, cond):
+                return i.DoWhile(self.block(body, depth + 1), cond)
+            case i.Try(body, h):
+                return i.Try(self.block(body, depth), self.block(h, depth))
+        return s
+
+    # --- fusion ---
+
+    def _fuse_all(self, stmts: list[i.Stmt]) -> list[i.Stmt]:
+        changed = True
+        while changed:
+            changed = False
+            for k in range(len(stmts) - 1):
+                r = self._fuse_at(stmts, k)
+                if r is not None:
+                    stmts = r
+                    changed = True
+                    break
+        return stmts
+
+    def _map_loop(self, s: i.Stmt, buf: IVar) -> tuple[list[i.Assign], IAtom] | None:
+        """`for k. (assigns; buf[k] = v)` -> (assigns, v)."""
+        if not isinstance(s, i.Loop) or s.reverse or s.accums or not s.body.stmts:
+            return None
+        *assigns, last = s.body.stmts
+        if not (isinstance(last, i.Store) and last.ptr == buf and last.offset == s.iv):
+            return None
+        for a in assigns:
+            if not (isinstance(a, i.Assign) and isinstance(a.expr, (*PURE_EXPRS, i.Load))):
+                return None
+            if any(isinstance(x, IVar) and x.name == buf.name for x in _atoms_of_expr(a.expr)):
+                return None
+        if isinstance(last.value, IVar) and last.value.name == buf.name:
+            return None
+        return list(assigns), last.value
+
+    def _fuse_at(self, stmts: list[i.Stmt], k: int) -> list[i.Stmt] | None:
+        alloc = stmts[k]
+        if not (isinstance(alloc, i.Alloc) and alloc.kind == i.AllocKind.HEAP):
+            return None
+        buf = alloc.dest
+        ml = k + 1          # pure assignments may sit between the buffer and its map loop
+        while (ml < len(stmts) and isinstance(stmts[ml], i.Assign)
+               and isinstance(stmts[ml].expr, PURE_EXPRS) and not _uses_var(stmts[ml], buf.name)):
+            ml += 1
+        if ml >= len(stmts):
+            return None
+        m = self._map_loop(stmts[ml], buf)
+        if m is None:
+            return None
+        mloop = stmts[ml]
+        assigns, value = m
+        rest = stmts[ml + 1:]
+        keep = stmts[k + 1:ml]
+        uses = [(idx, s) for idx, s in enumerate(rest) if _uses_var(s, buf.name)]
+        if len(uses) != 1:
+            return None
+        idx, loop = uses[0]
+        if not (isinstance(loop, i.Loop) and not loop.reverse and not loop.accums
+                and self.roots.equiv(loop.count, mloop.count)
+                and _uses_var(loop, buf.name) == 1):
+            return None
+        pos = [p for p, s in enumerate(loop.body.stmts)
+               if isinstance(s, i.Assign) and isinstance(s.expr, i.Load)
+               and s.expr.ptr == buf and self._same_index(s.expr.offset, loop)]
+        if len(pos) != 1:
+            return None
+        # what runs between the map and its use may write only memory allocated there
+        between = [*rest[:idx], loop]
+        fresh = {s.dest.name for b in between for s in _walk_stmts(i.IBlock((b,)))
+                 if isinstance(s, i.Alloc)}
+        for b in between:
+            for s in _walk_stmts(i.IBlock((b,))):
+                if isinstance(s, _BARRIERS) or (isinstance(s, i.Loop) and s.accums):
+                    return None
+                if isinstance(s, i.Store):
+                    r = self.roots.root(s.ptr)
+                    if not (r[0] == "alloc" and r[1] in fresh):
+                        return None
+        ren = _Renamer(self.ns, {mloop.iv.name: loop.iv})
+        new = [ren.stmt(a) for a in assigns]
+        load = loop.body.stmts[pos[0]]
+        new.append(i.Assign(load.dest, ren.atom(value)))
+        body = [*loop.body.stmts[:pos[0]], *new, *loop.body.stmts[pos[0] + 1:]]
+        for a in new:
+            self.roots.defs[a.dest.name] = a.expr
+        nloop = replace(loop, body=i.IBlock(tuple(body)))
+        return [*stmts[:k], *keep, *rest[:idx], nloop, *rest[idx + 1:]]
+
+    def _same_index(self, off: IAtom, loop: i.Loop) -> bool:
+        """Whether `off` is `loop`'s index: the index itself, or its round trip through an
+        unsigned type that holds the loop's count (`ICast(I64, ICast(U32, iv))` where the
+        count is `ICast(I64, n)` with `n : U32`)."""
+        if off == loop.iv:
+            return True
+        d = self.roots.defs
+        e1 = d.get(off.name) if isinstance(off, IVar) else None
+        if not (isinstance(e1, i.ICast) and not e1.bitcast and e1.to == I64
+                and isinstance(e1.x, IVar)):
+            return False
+        e2 = d.get(e1.x.name)
+        if not (isinstance(e2, i.ICast) and not e2.bitcast and e2.x == loop.iv):
+            return False
+        narrow = e2.to
+        c = d.get(loop.count.name) if isinstance(loop.count, IVar) else None
+        if isinstance(loop.count, ILit):
+            return (0 <= loop.count.value < 2 ** 31
+                    and narrow in (Scalar.I32, Scalar.I64, Scalar.U32, Scalar.U64))
+        return (isinstance(c, i.ICast) and not c.bitcast and isinstance(c.x, IVar | ILit)
+                and i.itype_of(c.x) == narrow and not narrow.is_signed and not narrow.is_float)
+
+    # --- interchange ---
+
+    def _interchange(self, jl: i.Loop) -> list[i.Stmt] | None:
+        if jl.accums or jl.reverse:
+            return None
+        body = list(jl.body.stmts)
+        loops = [p for p, s in enumerate(body) if isinstance(s, i.Loop)]
+        if len(loops) != 1:
+            return None
+        kp = loops[0]
+        kl = body[kp]
+        if kl.accums or any(isinstance(s, i.Loop | i.DoWhile) for s in _walk_stmts(kl.body)):
+            return None         # only a flat inner reduction (keeps the cost model simple)
+        pre, post = body[:kp], body[kp + 1:]
+        accs: dict[Name, IVar] = {}
+        pre_assigns: list[i.Assign] = []
+        inits: list[i.Store] = []
+        for s in pre:
+            match s:
+                case i.Alloc(dest, _, ILit(1), i.AllocKind.STACK):
+                    accs[dest.name] = dest
+                case i.Assign(_, e) if isinstance(e, (*PURE_EXPRS, i.Load)):
+                    pre_assigns.append(s)
+                case i.Store(p, ILit(0), _) if isinstance(p, IVar) and p.name in accs:
+                    inits.append(s)
+                case _:
+                    return None
+        if not accs:
+            return None
+        # accumulators: used only as acc[0] loads/stores, never otherwise
+        kvars = {s.dest.name for s in _walk_stmts(kl.body)
+                 if isinstance(s, i.Alloc)} | {v.name for s in _walk_stmts(kl.body)
+                                              for v in _stmt_uses(s)[1]}
+        post_stores: set[Name] = set()
+        for s in post:
+            if isinstance(s, i.Assign) and isinstance(s.expr, (*PURE_EXPRS, i.Load)):
+                continue
+            if isinstance(s, i.Store):
+                r = self.roots.root(s.ptr)
+                if r[0] != "alloc" or r[1] in self.roots.escaped or r[1] in accs:
+                    return None
+                if r[1] in {x.dest.name for x in pre if isinstance(x, i.Alloc)}:
+                    return None
+                post_stores.add(r[1])
+                continue
+            return None
+        for s in _walk_stmts(kl.body):
+            if isinstance(s, _BARRIERS):
+                return None
+            if isinstance(s, i.Alloc) and s.kind != i.AllocKind.STACK:
+                return None
+            if isinstance(s, i.Store):
+                r = self.roots.root(s.ptr)
+                if not (r[0] == "alloc" and (r[1] in accs or r[1] in kvars)):
+                    return None
+        if not self._acc_uses_ok(jl.body, accs):
+            return None
+        # reads in pre and the k loop must not see what post writes
+        for s in [*pre_assigns, *_walk_stmts(kl.body)]:
+            if isinstance(s, i.Assign) and isinstance(s.expr, i.Load):
+                r = self.roots.root(s.expr.ptr)
+                if r[0] == "alloc" and r[1] in post_stores:
+                    return None
+                if r[0] == "other" or (s in pre_assigns and r[0] == "alloc" and r[1] in accs):
+                    return None
+        # the k loop's count must be computable outside the j loop
+        hoist = self._hoist(kl.count, {*(a.dest.name for a in pre_assigns), jl.iv.name})
+        if hoist is None:
+            return None
+        h_ren = _Renamer(self.ns)
+        hoisted = [h_ren.stmt(a) for a in hoist]
+        kcount = h_ren.atom(kl.count)
+        out: list[i.Stmt] = []
+        out.extend(hoisted)
+        vecs = {name: IVar(self.ns.fresh("accv"), PtrTy(v.ty.elem)) for name, v in accs.items()}
+        for name in accs:
+            out.append(i.Alloc(vecs[name], accs[name].ty.elem, jl.count, i.AllocKind.HEAP))
+
+        def copy_j(stmts: list[i.Stmt], inner_iv: IVar | None = None) -> i.Loop:
+            ren = _AccRenamer(self.ns, vecs)
+            niv = ren.fresh(jl.iv)
+            ren.jiv = niv
+            if inner_iv is not None:
+                ren.sub[kl.iv.name] = inner_iv
+            new = [ren.stmt(a) for a in pre_assigns] + [ren.stmt(s) for s in stmts]
+            return i.Loop(niv, jl.count, i.IBlock(tuple(new)), False, False)
+
+        out.append(copy_j(list(inits)))
+        kiv = IVar(self.ns.fresh(kl.iv.name.hint), kl.iv.ty)
+        inner = copy_j(list(kl.body.stmts), kiv)
+        out.append(i.Loop(kiv, kcount, i.IBlock((inner,)), kl.reverse, False))
+        out.append(copy_j(post))
+        for s in out:
+            for t in _walk_stmts(i.IBlock((s,))):
+                if isinstance(t, i.Assign):
+                    self.roots.defs[t.dest.name] = t.expr
+                elif isinstance(t, i.Alloc):
+                    self.roots.allocs[t.dest.name] = t
+        return out
+
+    def _acc_uses_ok(self, body: i.IBlock, accs: dict[Name, IVar]) -> bool:
+        for s in _walk_stmts(body):
+            if isinstance(s, i.Alloc) and s.dest.name in accs:
+                continue
+            if isinstance(s, i.Store) and isinstance(s.ptr, IVar) and s.ptr.name in accs:
+                if s.offset != ILit(0, I64) or (isinstance(s.value, IVar)
+                                                and s.value.name in accs):
+                    return False
+                if isinstance(s.offset, IVar) and s.offset.name in accs:
+                    return False
+                continue
+            if (isinstance(s, i.Assign) and isinstance(s.expr, i.Load)
+                    and isinstance(s.expr.ptr, IVar) and s.expr.ptr.name in accs):
+                if s.expr.offset != ILit(0, I64):
+                    return False
+                continue
+            if any(isinstance(a, IVar) and a.name in accs for a in _stmt_uses(s)[0]):
+                return False
+        return True
+
+    def _hoist(self, a: IAtom, local: set[Name]) -> list[i.Assign] | None:
+        """Assignments computing `a` from variables outside the j loop, or None."""
+        if not isinstance(a, IVar) or a.name not in local:
+            return []
+        e = self.roots.defs.get(a.name)
+        if e is None or not isinstance(e, PURE_EXPRS):
+            return None
+        out: list[i.Assign] = []
+        for x in _atoms_of_expr(e):
+            h = self._hoist(x, local)
+            if h is None:
+                return None
+            out.extend(h)
+        out.append(i.Assign(a, e))
+        return out
+
+
+class _AccRenamer(_Renamer):
+    """A renamer that also turns `acc[0]` into `accv[j]`."""
+
+    def __init__(self, ns: NameSupply, vecs: dict[Name, IVar]) -> None:
+        super().__init__(ns)
+        self.vecs = vecs
+        self.jiv: IVar | None = None
+
+    def expr(self, e: i.IExpr) -> i.IExpr:
+        if isinstance(e, i.Load) and isinstance(e.ptr, IVar) and e.ptr.name in self.vecs:
+            return i.Load(self.vecs[e.ptr.name], self.jiv)
+        return super().expr(e)
+
+    def stmt(self, s: i.Stmt) -> i.Stmt:
+        if isinstance(s, i.Store) and isinstance(s.ptr, IVar) and s.ptr.name in self.vecs:
+            return i.Store(self.vecs[s.ptr.name], self.jiv, self.atom(s.value))
+        return super().stmt(s)
