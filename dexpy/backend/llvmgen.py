@@ -22,6 +22,7 @@ of 1 instead of trapping, so no user program can raise SIGFPE.
 """
 from __future__ import annotations
 
+import os
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -570,6 +571,8 @@ def _arith_rule(prim: Prim) -> PrimRule:
         op = float_op if sc.is_float else int_op
         if op is None:
             raise CompilerBug(f"{prim.value} on {sc}")
+        if sc.is_float and os.environ.get("DEXPY_FP_CONTRACT") == "0":
+            op = op.replace(" contract", "")      # no FMA formation (exact comparisons)
         return f"{op} {LL_TYPE[sc]} {args[0]}, {args[1]}"
     return rule
 

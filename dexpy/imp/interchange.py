@@ -334,7 +334,7 @@ class _Opt:
         if len(uses) != 1:
             return None
         idx, loop = uses[0]
-        if not (isinstance(loop, i.Loop) and not loop.reverse and not loop.accums
+        if not (isinstance(loop, i.Loop) and not loop.reverse
                 and self.roots.equiv(loop.count, mloop.count)
                 and _uses_var(loop, buf.name) == 1):
             return None
@@ -347,10 +347,18 @@ class _Opt:
         between = [*rest[:idx], loop]
         fresh = {s.dest.name for b in between for s in _walk_stmts(i.IBlock((b,)))
                  if isinstance(s, i.Alloc)}
+        accum_privs = {a.private for b in between for s in _walk_stmts(i.IBlock((b,)))
+                       if isinstance(s, i.Loop) for a in s.accums}
         for b in between:
             for s in _walk_stmts(i.IBlock((b,))):
-                if isinstance(s, _BARRIERS) or (isinstance(s, i.Loop) and s.accums):
+                if isinstance(s, _BARRIERS):
                     return None
+                if isinstance(s, i.Loop) and not all(
+                        self.roots.root(a.shared) == ("alloc", a.shared.name)
+                        and a.shared.name in fresh for a in s.accums):
+                    return None
+                if isinstance(s, i.Store) and s.ptr in accum_privs:
+                    continue
                 if isinstance(s, i.Store):
                     r = self.roots.root(s.ptr)
                     if not (r[0] == "alloc" and r[1] in fresh):
@@ -398,7 +406,7 @@ class _Opt:
             return None
         kp = loops[0]
         kl = body[kp]
-        if kl.accums or any(isinstance(s, i.Loop | i.DoWhile) for s in _walk_stmts(kl.body)):
+        if any(isinstance(s, i.Loop | i.DoWhile) for s in _walk_stmts(kl.body)):
             return None         # only a flat inner reduction (keeps the cost model simple)
         pre, post = body[:kp], body[kp + 1:]
         accs: dict[Name, IVar] = {}
@@ -416,6 +424,17 @@ class _Opt:
                     return None
         if not accs:
             return None
+        # an Accum loop run sequentially adds straight into its ref: `private` is the
+        # accumulator slot itself (offset 0, one element)
+        alias: dict[Name, IVar] = {}
+        for a in kl.accums:
+            if not (isinstance(a.shared, IVar) and a.shared.name in accs
+                    and a.offset == ILit(0, I64) and a.count == ILit(1, I64)
+                    and a.private.ty == a.shared.ty):
+                return None
+            alias[a.private.name] = a.private
+        pre_allocs = dict(accs)
+        accs = {**accs, **alias}
         # accumulators: used only as acc[0] loads/stores, never otherwise
         kvars = {s.dest.name for s in _walk_stmts(kl.body)
                  if isinstance(s, i.Alloc)} | {v.name for s in _walk_stmts(kl.body)
@@ -428,7 +447,7 @@ class _Opt:
                 r = self.roots.root(s.ptr)
                 if r[0] != "alloc" or r[1] in self.roots.escaped or r[1] in accs:
                     return None
-                if r[1] in {x.dest.name for x in pre if isinstance(x, i.Alloc)}:
+                if r[1] in pre_allocs:
                     return None
                 post_stores.add(r[1])
                 continue
@@ -439,6 +458,8 @@ class _Opt:
             if isinstance(s, i.Alloc) and s.kind != i.AllocKind.STACK:
                 return None
             if isinstance(s, i.Store):
+                if isinstance(s.ptr, IVar) and s.ptr.name in accs:
+                    continue
                 r = self.roots.root(s.ptr)
                 if not (r[0] == "alloc" and (r[1] in accs or r[1] in kvars)):
                     return None
@@ -447,6 +468,10 @@ class _Opt:
         # reads in pre and the k loop must not see what post writes
         for s in [*pre_assigns, *_walk_stmts(kl.body)]:
             if isinstance(s, i.Assign) and isinstance(s.expr, i.Load):
+                if isinstance(s.expr.ptr, IVar) and s.expr.ptr.name in accs:
+                    if s in pre_assigns:
+                        return None
+                    continue
                 r = self.roots.root(s.expr.ptr)
                 if r[0] == "alloc" and r[1] in post_stores:
                     return None
@@ -461,9 +486,12 @@ class _Opt:
         kcount = h_ren.atom(kl.count)
         out: list[i.Stmt] = []
         out.extend(hoisted)
-        vecs = {name: IVar(self.ns.fresh("accv"), PtrTy(v.ty.elem)) for name, v in accs.items()}
-        for name in accs:
+        vecs = {name: IVar(self.ns.fresh("accv"), PtrTy(v.ty.elem))
+                for name, v in pre_allocs.items()}
+        for name in pre_allocs:
             out.append(i.Alloc(vecs[name], accs[name].ty.elem, jl.count, i.AllocKind.HEAP))
+        for a in kl.accums:
+            vecs[a.private.name] = vecs[a.shared.name]
 
         def copy_j(stmts: list[i.Stmt], inner_iv: IVar | None = None) -> i.Loop:
             ren = _AccRenamer(self.ns, vecs)
@@ -503,7 +531,8 @@ class _Opt:
                 if s.expr.offset != ILit(0, I64):
                     return False
                 continue
-            if any(isinstance(a, IVar) and a.name in accs for a in _stmt_uses(s)[0]):
+            used = (s.count,) if isinstance(s, i.Loop) else _stmt_uses(s)[0]
+            if any(isinstance(a, IVar) and a.name in accs for a in used):
                 return False
         return True
 
