@@ -67,13 +67,31 @@ class SDict:
 
 
 @dataclass(frozen=True)
+class STab:
+    """A table of values holding functions: the data of each element in `atom`,
+    the rest in `shape` (see simplify_defun)."""
+
+    shape: tuple = field(hash=False, compare=False)
+    atom: Atom = field(hash=False, compare=False)
+
+
+@dataclass(frozen=True)
+class SChoice:
+    """One of several function-holding values, chosen at run time: `atom` is a
+    sum whose tag selects the shape (see simplify_defun)."""
+
+    shapes: tuple = field(hash=False, compare=False)
+    atom: Atom = field(hash=False, compare=False)
+
+
+@dataclass(frozen=True)
 class SBoolW8:
     """A Word8 that is 0/1 (a primitive comparison's result), kept as a BOOL atom."""
 
     atom: Atom
 
 
-SVal = Dyn | SProd | SCon | SClosure | SType | SDict | SBoolW8
+SVal = Dyn | SProd | SCon | SClosure | SType | SDict | SBoolW8 | STab | SChoice
 
 SCALARS = {"Nat": Scalar.U32, "Int32": Scalar.I32, "Int64": Scalar.I64, "Float32": Scalar.F32,
            "Float64": Scalar.F64, "Word8": Scalar.U8, "Word32": Scalar.U32, "Word64": Scalar.U64,
@@ -168,7 +186,12 @@ class Simplifier:
                 return self.for_(name, self.ev(d, env), body, reverse, env)
             case C.TabApp(tab, ix, d):
                 o = self.ordinal(self.ev(d, env), self.ev(ix, env))
-                t = self.atom(self.ev(tab, env))
+                tv = self.ev(tab, env)
+                if isinstance(tv, STab):
+                    et = S.type_of_atom(tv.atom)
+                    assert isinstance(et, S.TabTy)
+                    return rebuild(self, tv.shape, self.emit(S.TabIndex(tv.atom, o), et.elem))
+                t = self.atom(tv)
                 tt = S.type_of_atom(t)
                 assert isinstance(tt, S.TabTy), tt
                 return self.unpack(self.emit(S.TabIndex(t, o), tt.elem))
@@ -246,6 +269,8 @@ class Simplifier:
                 return f
             case SType(C.Lam() as lam, env):
                 return self.apply(SClosure(lam, env), args)
+            case SChoice(shapes, atom):
+                return apply_choice(self, shapes, atom, args)
         raise CompilerBug(f"applying a non-function {type(f).__name__}")
 
     def method(self, d: SVal, i: int) -> SVal:
@@ -269,6 +294,14 @@ class Simplifier:
                 assert isinstance(t, S.ProdTy), t
                 return self.unpack(self.emit(S.Proj(atom, i), t.elems[i]))
         raise CompilerBug(f"projection of {type(x).__name__}")
+
+    def rebuild_branches(self, result: Atom, shapes: list[tuple]) -> SVal:
+        """The value of a construct whose branches produced `shapes` (all alike)."""
+        if not shapes or all(sh == DATA for sh in shapes):
+            return self.unpack(result)
+        if any(not same_shape(shapes[0], sh) for sh in shapes[1:]):
+            raise TypeErr("Not supported yet: branches returning different functions")
+        return rebuild(self, shapes[0], result)
 
     def proj_pair(self, a: Atom) -> SVal:
         t = S.type_of_atom(a)
@@ -315,21 +348,29 @@ class Simplifier:
         st = S.type_of_atom(s)
         assert isinstance(st, S.SumTy), st
         lams: list[S.Lam1] = []
-        result_ty: list[S.Type] = []
+        shapes: dict[int, tuple] = {}
         for tag, case_ty in enumerate(st.cases):
             binder = S.Var(self.names.fresh("payload"), case_ty)
             n = len(data.cons[tag].fields)
 
             def body(tag: int = tag, binder: S.Var = binder, n: int = n) -> Atom:
                 fields = tuple(self.proj(Dyn(binder), j) for j in range(n))
-                return self.atom(self.run_alt(by_con.get(tag), fields, default, env))
+                atom, shapes[tag] = split(self, self.run_alt(by_con.get(tag), fields, default, env))
+                return atom
             lams.append(S.Lam1(binder, self.sub_block(body)))
+        live_tags = [i for i, l in enumerate(lams) if not _is_error_block(l.body) and i in shapes]
+        choice = choice_shapes([shapes[i] for i in live_tags])
+        if choice is not None:          # branches return different functions: tag which one
+            lams = tag_branches(self, lams, live_tags)
         live = [l for l in lams if not _is_error_block(l.body)]
         local = set().union(*(block_locals(l.body) for l in lams))
         ty = join([S.type_of_atom(l.body.result) for l in live], local) if live else UNIT
         lams = [S.Lam1(l.binder, l.body if _is_error_block(l.body) else coerce_block(self, l.body, ty))
                 for l in lams]
-        return self.unpack(self.emit(S.Case(s, tuple(lams), ty), ty))
+        result = self.emit(S.Case(s, tuple(lams), ty), ty)
+        if choice is not None:
+            return SChoice(choice, result)
+        return self.rebuild_branches(result, [shapes[i] for i in live_tags])
 
     def run_alt(self, alt: C.Alt | None, fields: tuple[SVal, ...], default: C.Expr | None,
                 env: dict) -> SVal:
@@ -361,14 +402,19 @@ class Simplifier:
         n = self.size(d)
         o = S.Var(self.names.fresh("o"), S.NAT)
 
+        shape: list[tuple] = []
+
         def run() -> Atom:
             env2 = dict(env)
             env2[name] = self.from_ordinal(d, o)
-            return self.atom(self.ev(body, env2))
+            atom, sh = split(self, self.ev(body, env2))
+            shape.append(sh)
+            return atom
         block = self.sub_block(run)
         elem = join([S.type_of_atom(block.result)], block_locals(block) | {o.name})
         block = coerce_block(self, block, elem)
-        return Dyn(self.emit(S.For(n, S.Lam1(o, block), reverse), S.TabTy(n, elem)))
+        tab = self.emit(S.For(n, S.Lam1(o, block), reverse), S.TabTy(n, elem))
+        return Dyn(tab) if shape[0] == DATA else STab(shape[0], tab)
 
     def rep_type(self, t: C.Expr, env: dict) -> S.Type:
         """The representation type of a Core type (may emit code for table sizes)."""
@@ -480,4 +526,6 @@ def _fold(prim: S.Prim, atoms: tuple[Atom, ...]) -> Lit | None:
 
 
 from .simplify_box import block_locals, coerce, coerce_block, join, unbox  # noqa: E402
+from .simplify_defun import (DATA, apply_choice, choice_shapes, rebuild, same_shape,  # noqa: E402
+                             split, tag_branches)
 from .simplify_prims import PRIM_RULES  # noqa: E402  (rules need the classes above)

@@ -9,6 +9,7 @@ from .simp import ir as S
 from .simp.ir import BOOL, UNIT, Lit, Scalar
 from .simplify import Dyn, SBoolW8, SCon, Simplifier, SProd, SType, SVal, _lit
 from .simplify_box import block_locals, coerce, coerce_block, join
+from .simplify_defun import DATA, rebuild, split
 
 Rule = Callable[[Simplifier, tuple[C.Expr, ...], dict], SVal]
 PRIM_RULES: dict[str, Rule] = {}
@@ -170,15 +171,32 @@ def _proj_ref(s: Simplifier, args: tuple[C.Expr, ...], env: dict) -> SVal:
     return Dyn(s.emit(S.RefProj(r, int(i.value)), S.RefTy(et.elems[int(i.value)])))
 
 
-def _handler_body(s: Simplifier, f: SVal, ref_ty: S.Type) -> S.Lam1:
+def _handler_body(s: Simplifier, f: SVal, ref_ty: S.Type, shape: list | None = None) -> S.Lam1:
+    """The body of a handler; the shape of its result goes to `shape` (functions
+    returned from a handler are defunctionalized)."""
     ref = S.Var(s.names.fresh("ref"), S.RefTy(ref_ty))
     heap = SType(C.Kind("Heap"), {})
 
     def run() -> S.Atom:
         n = len(f.lam.binders) if hasattr(f, "lam") else 2
         args: list[SVal] = [heap] * (n - 1) + [Dyn(ref)]
-        return s.atom(s.apply(f, args))
+        atom, sh = split(s, s.apply(f, args))
+        if shape is not None:
+            shape.append(sh)
+        elif sh != DATA:
+            raise TypeErr("Not supported yet: a function returned from this handler")
+        return atom
     return S.Lam1(ref, s.sub_block(run))
+
+
+def _with_result_shape(s: Simplifier, pair: SVal, shape: list) -> SVal:
+    """(result, state) with the result rebuilt from its shape."""
+    if not shape or shape[0] == DATA:
+        return pair
+    assert isinstance(pair, SProd)
+    first = pair.elems[0]
+    assert isinstance(first, Dyn)
+    return SProd((rebuild(s, shape[0], first.atom),) + pair.elems[1:])
 
 
 @rule("runState")
@@ -187,9 +205,10 @@ def _run_state(s: Simplifier, args: tuple[C.Expr, ...], env: dict) -> SVal:
     state_ty = _accum_type(s, s.ev(args[1], env))
     if state_ty is not None:      # e.g. a growing list: its table is boxed
         init = coerce(s, init, join([state_ty], set()))
-    body = _handler_body(s, s.ev(args[1], env), S.type_of_atom(init))
+    shape: list = []
+    body = _handler_body(s, s.ev(args[1], env), S.type_of_atom(init), shape)
     ty = S.ProdTy((S.type_of_atom(body.body.result), S.type_of_atom(init)))
-    return s.proj_pair(s.emit(S.RunState(init, body), ty))
+    return _with_result_shape(s, s.proj_pair(s.emit(S.RunState(init, body), ty)), shape)
 
 
 @rule("runReader")
@@ -206,9 +225,10 @@ def _run_writer(s: Simplifier, args: tuple[C.Expr, ...], env: dict) -> SVal:
     acc_ty = _accum_type(s, f)
     if acc_ty is not None and acc_ty != S.type_of_atom(empty):
         empty = _broadcast(s, empty, acc_ty)      # the base monoid's empty at every leaf
-    body = _handler_body(s, f, S.type_of_atom(empty))
+    shape: list = []
+    body = _handler_body(s, f, S.type_of_atom(empty), shape)
     ty = S.ProdTy((S.type_of_atom(body.body.result), S.type_of_atom(empty)))
-    return s.proj_pair(s.emit(S.RunAccum(empty, body), ty))
+    return _with_result_shape(s, s.proj_pair(s.emit(S.RunAccum(empty, body), ty)), shape)
 
 
 def _accum_type(s: Simplifier, f: SVal) -> S.Type | None:
