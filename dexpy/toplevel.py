@@ -10,6 +10,7 @@ become output lines, so the file/REPL goes on with the next block.
 from __future__ import annotations
 
 import os
+import sys
 import time
 import traceback
 from collections.abc import Iterator
@@ -37,8 +38,9 @@ class Session:
     """A Dex top-level environment (a file being run, or a REPL)."""
 
     def __init__(self, *, load_prelude: bool = True, lib_path: tuple[str, ...] = (),
-                 prelude: str | None = None) -> None:
+                 prelude: str | None = None, dump: str | None = None) -> None:
         self.lib_path = tuple(lib_path)
+        self.dump: str | None = None               # `--dump=simp|llvm`: print that IR to stderr
         self.names = NameSupply()
         self.env = TopEnv()
         self.values: dict[Name, TopValue] = {}
@@ -51,6 +53,7 @@ class Session:
             path = Path(prelude) if prelude else prelude_path()
             self.load_module(path, self.prelude_errors)
         self.prelude_scope = dict(self.env.scope)
+        self.dump = dump
 
     def load_module(self, path: Path, errors: list[str]) -> None:
         src = SourceFile(str(path), path.read_text())
@@ -140,6 +143,7 @@ class Session:
         result = simp.atom(value)
         params = tuple(simp.params.values())
         fn = S.SimpFunction(params, S.Block(tuple(simp.b.lets), result))
+        self.dump_ir(fn)
         args = [self.values[p.name] for p in params]
         out, printed = (run_function(fn, args) if self.timing is None
                         else self.timing.run(fn, args))
@@ -149,6 +153,15 @@ class Session:
             self.value_types[name] = out.ty
             return lines
         return lines + format_value(self.env, ty, out.to_python()).split("\n")
+
+    def dump_ir(self, fn: S.SimpFunction) -> None:
+        """`--dump=simp` / `--dump=llvm`: the block's IR on stderr (like upstream's %passes)."""
+        if self.dump == "simp":
+            from .simp.pretty import pp_function
+            print(pp_function(fn), file=sys.stderr)
+        elif self.dump == "llvm":
+            from .backend.run import compile_function
+            print(compile_function(fn).llvm_ir, file=sys.stderr)
 
     def import_module(self, decl: Surf.Import) -> list[str]:
         """`import m`: m's own top-level names become visible here (not the names m
