@@ -232,7 +232,8 @@ def _session_options_parser() -> argparse.ArgumentParser:
     group = common.add_mutually_exclusive_group()
     group.add_argument("--prelude", metavar="FILE", help="use FILE as the prelude")
     group.add_argument("--no-prelude", action="store_true", help="do not load the prelude")
-    common.add_argument("--dump", metavar="STAGE", help=argparse.SUPPRESS)
+    common.add_argument("--dump", metavar="STAGE", choices=("simp", "llvm"),
+                        help="print each block's IR of this stage (simp, llvm) on stderr")
     return common
 
 
