@@ -166,6 +166,84 @@ def workloads(c: ctypes.CDLL | None):
         return (lambda: np.bincount(xs, minlength=256)), {"C private bins": cpeer}, \
             dict(rtol=0)
 
+    def b4(w):
+        t0, p = w.value("temp0"), w.value("power")
+        n, steps = t0.shape[0], int(w.value("steps"))
+        up, dn = np.maximum(np.arange(n) - 1, 0), np.minimum(np.arange(n) + 1, n - 1)
+        f = np.float32
+
+        def ref():
+            t = t0
+            for _ in range(steps):
+                c = t
+                t = c + f(0.5) * (p + (c[dn, :] + c[up, :] - f(2) * c) * f(0.1)
+                                  + (c[:, dn] + c[:, up] - f(2) * c) * f(0.1)
+                                  + (f(80) - c) * f(0.0001))
+            return t
+        out, tmp = np.empty_like(t0), np.empty_like(t0)
+        cpeer = (lambda: (c.hotspot(ptr(t0), ptr(p), ptr(out), ptr(tmp), ctypes.c_long(n),
+                                    ctypes.c_long(steps)), out)[1]) if c else None
+        return ref, {"C strict": cpeer}, dict(rtol=1e-4, atol=1e-3)
+
+    def b5(w):
+        x, c0 = w.value("x"), w.value("c0")
+        iters = int(w.value("iters"))
+        k, d = c0.shape
+
+        def ref():
+            cen = c0
+            for _ in range(iters):
+                a = ((x[:, None, :] - cen[None, :, :]) ** 2).sum(-1).argmin(1)
+                counts = np.bincount(a, minlength=k).astype(np.float32)
+                sums = np.stack([x[a == j].sum(0) for j in range(k)])
+                cen = sums / np.maximum(counts, 1)[:, None]
+            return cen
+        out = np.empty_like(c0)
+        cpeer = (lambda: (c.kmeans(ptr(x), ptr(c0), ptr(out), ctypes.c_long(x.shape[0]),
+                                   ctypes.c_long(d), ctypes.c_long(k), ctypes.c_long(iters)),
+                          out)[1]) if c else None
+        return ref, {"C private sums": cpeer}, dict(rtol=1e-3, atol=1e-4)
+
+    def b7(w):
+        x0, steps = w.value("x0"), int(w.value("steps"))
+
+        def ref():
+            sigma, rho, beta, dt, sixth = 10.0, 28.0, 8.0 / 3.0, 1.0 / 100.0, 1.0 / 6.0
+            x, y = x0.copy(), np.ones_like(x0)
+            z = np.full_like(x0, float(np.float32(1.05)))
+
+            def f(x, y, z):
+                return sigma * (y - x), x * (rho - z) - y, x * y - beta * z
+            for _ in range(steps):
+                ax, ay, az = f(x, y, z)
+                bx, by, bz = f(x + 0.5 * dt * ax, y + 0.5 * dt * ay, z + 0.5 * dt * az)
+                cx, cy, cz = f(x + 0.5 * dt * bx, y + 0.5 * dt * by, z + 0.5 * dt * bz)
+                ex, ey, ez = f(x + dt * cx, y + dt * cy, z + dt * cz)
+                x = x + dt * sixth * (ax + 2.0 * bx + 2.0 * cx + ex)
+                y = y + dt * sixth * (ay + 2.0 * by + 2.0 * cy + ey)
+                z = z + dt * sixth * (az + 2.0 * bz + 2.0 * cz + ez)
+            return x + y + z
+        out = np.empty_like(x0)
+        cpeer = (lambda: (c.rk4(ptr(x0), ptr(out), ctypes.c_long(len(x0)), ctypes.c_long(steps)),
+                          out)[1]) if c else None
+        return ref, {"C scalar": cpeer}, dict(rtol=1e-8)
+
+    def b9(w):
+        wt = w.value("w")
+        rows, cols = wt.shape
+
+        def ref():
+            prev = wt[0]
+            for r in range(1, rows):
+                left = np.concatenate((prev[:1], prev[:-1]))
+                right = np.concatenate((prev[1:], prev[-1:]))
+                prev = wt[r] + np.minimum(prev, np.minimum(left, right))
+            return prev
+        out, tmp = np.empty(cols, np.int32), np.empty(cols, np.int32)
+        cpeer = (lambda: (c.pathfinder(ptr(wt), ptr(out), ptr(tmp), ctypes.c_long(rows),
+                                       ctypes.c_long(cols)), out)[1]) if c else None
+        return ref, {"C": cpeer}, dict(rtol=0)
+
     def b10(w):
         x = w.value("x")
         cpeer = (lambda: c.small_sum(ptr(x), ctypes.c_long(len(x)))) if c else None
@@ -173,14 +251,15 @@ def workloads(c: ctypes.CDLL | None):
 
     return [
         ("B1", "matmul f32 pointful (n=512)", "b1_matmul.dx", b1),
+        ("B1**", "matmul f32 `a ** b` (n=512)", "b1_matmul_prelude.dx", b1),
         ("B2", "Mandelbrot f64 512x512x256", "b2_mandelbrot.dx", b2),
         ("B3", "fused sum(exp(-x*x)*y) N=1e7", "b3_fused.dx", b3),
-        ("B4", "hotspot stencil", None, None),
-        ("B5", "k-means (yield_accum scatter)", None, None),
-        ("B6", "grad of an MLP", None, None),
-        ("B7", "RK4 Lorenz-63", None, None),
+        ("B4", "hotspot stencil f32 512x512, 100 steps", "b4_hotspot.dx", b4),
+        ("B5", "k-means 65536x34, k=8, 10 iters (yield_accum scatter)", "b5_kmeans.dx", b5),
+        ("B6", "grad of an MLP (`grad` is not implemented in dexpy yet)", None, None),
+        ("B7", "RK4 Lorenz-63, 20000 systems x 200 steps, f64", "b7_rk4.dx", b7),
         ("B8", "histogram 1e7 -> 256 bins", "b8_histogram.dx", b8),
-        ("B9", "pathfinder", None, None),
+        ("B9", "pathfinder int32 100 rows x 1e5 cols", "b9_pathfinder.dx", b9),
         ("B10", "call overhead (sum of 1000 floats)", "b10_call.dx", b10),
     ]
 
@@ -198,7 +277,7 @@ def other_peers() -> list[str]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", type=int, default=5)
-    ap.add_argument("--only", nargs="*", help="workload ids, e.g. B1 B8")
+    ap.add_argument("--only", nargs="*", help="workload ids, e.g. B1 B1** B8")
     args = ap.parse_args()
     c = build_c()
     if c is None:
