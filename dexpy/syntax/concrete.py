@@ -23,7 +23,7 @@ class G:
     span: Span = field(default=NO_SPAN, compare=False, repr=False, kw_only=True)
 
 
-def parse_error_at(span: Span, message: str) -> ParseError:
+def parse_error_at(span: Span, message: str, width: int = 1) -> ParseError:
     """A grouping-stage error in megaparsec's layout: `LINE:COL:`, framed line, message."""
     src = span.source
     if src is None:
@@ -33,7 +33,7 @@ def parse_error_at(span: Span, message: str) -> ParseError:
     num = str(line)
     pad = " " * (len(num) + 1)
     frame = (f"{line}:{col}:\n{pad}|\n{num} | {src.line_text(line)}\n"
-             f"{pad}| {' ' * (col - 1)}^\n{message}")
+             f"{pad}| {' ' * (col - 1)}{'^' * width}\n{message}")
     return ParseError(frame, Span(src, pos, pos + 1))
 
 

@@ -117,7 +117,41 @@ def framed_error(src: SourceFile, pos: int, message: str) -> ParseError:
     return concrete.parse_error_at(Span(src, pos, pos + 1), message)
 
 
+_NO_SPACE = "(without preceding whitespace)"
+_HEADER_EXPECTATIONS = (     # (header before the error, what upstream's parser expected there)
+    (re.compile(r"(data|enum)\s+\w[\w']*\s+$"), f"'=' or parameter list in parentheses {_NO_SPACE}", True),
+    (re.compile(r"interface\s+\w[\w']*\s+$"), f"parameter list in parentheses {_NO_SPACE}", False),
+    (re.compile(r"instance\s+\w[\w']*\s+$"), f"'(' {_NO_SPACE}", False),
+    (re.compile(r"def\s+\w[\w']*\s+$"), f"parameter list in parentheses {_NO_SPACE}", False),
+)
+_CON_LINE = re.compile(r"(data|enum)\b[^\n]*=\s*\n(.*\n)*[ \t]+\w[\w']*[ \t]+$")
+
+
+def _header_error(src: SourceFile, base: int, text: str, pos: int) -> ParseError | None:
+    """Upstream's `expecting ...` lines for malformed declaration headers."""
+    before = text[:pos]
+    for pattern, expected, says_unexpected in _HEADER_EXPECTATIONS:
+        if pattern.fullmatch(before):
+            head = f"unexpected {_describe(text[pos])}\n" if says_unexpected else ""
+            return framed_error(src, base + pos, f"{head}expecting {expected}")
+    if _CON_LINE.fullmatch(before):
+        chunk = text[pos:pos + 2]
+        shown = chunk.replace("\n", "<newline>")
+        return concrete.parse_error_at(
+            Span(src, base + pos, base + pos + 1),
+            f'unexpected "{shown}"\nexpecting end of input, end of line, or optional parameter list',
+            width=len(chunk))
+    return None
+
+
 def _parse_error(src: SourceFile, base: int, text: str, exc: UnexpectedInput) -> ParseError:
+    pos = getattr(getattr(exc, "token", None), "start_pos", None)
+    if pos is None:
+        pos = getattr(exc, "pos_in_stream", None)
+    if pos is not None and pos < len(text):
+        header = _header_error(src, base, text, pos)
+        if header is not None:
+            return header
     match exc:
         case UnexpectedToken(token=tok) if tok.type == "$END":
             return framed_error(src, base + len(text.rstrip()), "unexpected end of input")
