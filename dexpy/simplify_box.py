@@ -72,6 +72,10 @@ def coerce(s: Simplifier, a: S.Atom, dst: S.Type) -> S.Atom:
             return s.emit(S.Box(_coerce_table(s, tab, S.type_of_atom(tab), elem)), dst)
         case S.TabTy(), S.TabTy(_, elem):
             return _coerce_table(s, a, src, elem)
+        case S.BoxTy(), S.TabTy(size, elem):
+            # the types proved the sizes equal: open the box at the expected size
+            tab = s.emit(S.Unbox(a, size), S.TabTy(size, src.elem))
+            return _coerce_table(s, tab, S.type_of_atom(tab), elem)
         case S.ProdTy(elems), S.ProdTy(targets):
             parts = tuple(coerce(s, s.emit(S.Proj(a, i), e), t)
                           for i, (e, t) in enumerate(zip(elems, targets)))

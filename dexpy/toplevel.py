@@ -123,9 +123,13 @@ class Session:
             return self._evaluate(name, core, ty)
         except BaseException:
             if name is not None:     # a value that could not be computed is not defined
+                from .core.traverse import free_vars
                 for src, b in list(self.env.scope.items()):
-                    if getattr(b, "name", None) == name:
+                    bound = getattr(b, "name", None)
+                    if bound == name:
                         del self.env.scope[src]
+                    elif bound in self.env.defs and name in free_vars(self.env.defs[bound]):
+                        self.env.scope[src] = FailedB()     # a pattern variable of that value
             raise
 
     def _evaluate(self, name: Name | None, core: ir.Expr, ty: ir.Expr) -> list[str]:
