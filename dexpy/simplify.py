@@ -271,6 +271,8 @@ class Simplifier:
                 return self.apply(SClosure(lam, env), args)
             case SChoice(shapes, atom):
                 return apply_choice(self, shapes, atom, args)
+            case _ if hasattr(f, "sapply"):      # a static function value (dexpy.ad's linear maps)
+                return f.sapply(self, args)
         raise CompilerBug(f"applying a non-function {type(f).__name__}")
 
     def method(self, d: SVal, i: int) -> SVal:

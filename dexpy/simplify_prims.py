@@ -310,3 +310,17 @@ def _print_str(s: Simplifier, args: tuple[C.Expr, ...], env: dict) -> SVal:
 def _run_io(s: Simplifier, args: tuple[C.Expr, ...], env: dict) -> SVal:
     return s.apply(s.ev(args[0], env), [])
 from . import simplify_io  # noqa: E402,F401  (pointer/IO/foreign rules)
+
+
+# === automatic differentiation (dexpy/ad, docs/ad.md) ===
+
+@rule("linearize")
+def _linearize(s: Simplifier, args: tuple[C.Expr, ...], env: dict) -> SVal:
+    from .ad.linearize import linearize
+    return linearize(s, s.ev(args[0], env), s.ev(args[1], env))
+
+
+@rule("linearTranspose")
+def _linear_transpose(s: Simplifier, args: tuple[C.Expr, ...], env: dict) -> SVal:
+    from .ad.transpose import transpose
+    return transpose(s, s.ev(args[0], env), s.ev(args[1], env))

@@ -203,7 +203,22 @@ def _run_io(inf, core, args, tys, span):
     return core, _fn_result(inf, tys[0])
 
 
+def _linearize(inf, core, args, tys, span):    # %linearize(f, x) -> (f x, (a) -> b)
+    t = whnf(tys[0], inf.env)
+    if not isinstance(t, ir.Pi):
+        raise TypeErr("%linearize of a non-function", span)
+    return core, ir.TupleTy((t.result, t))
+
+
+def _linear_transpose(inf, core, args, tys, span):   # %linearTranspose(f, ct) -> a
+    t = whnf(tys[0], inf.env)
+    if not isinstance(t, ir.Pi) or len(t.binders) != 1:
+        raise TypeErr("%linearTranspose of a non-function", span)
+    return core, t.binders[0].ty
+
+
 RULES = {
+    "linearize": _linearize, "linearTranspose": _linear_transpose,
     "Fin": _fin, "FinCon": _fin_con, "Ref": _ref, "cast": _to_type, "bitcast": _to_type, "toEnum": _to_type,
     "unsafeCoerce": _to_type, "garbageVal": _garbage, "throwError": _garbage,
     "throwException": _garbage, "select": _select, "NatCon": _nat_con,

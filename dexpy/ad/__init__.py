@@ -1,0 +1,1 @@
+"""Automatic differentiation over Simp (docs/ad.md)."""

@@ -1,0 +1,544 @@
+"""Forward-mode AD (`%linearize`) as a JVP of the Simp the simplifier emits.
+
+`linearize(s, f, x)` evaluates `f x` normally (the primal, emitted now) while
+recording the Simp lets that evaluation emitted. The second result is a
+`LinearMap`, a static function value: applying it to a tangent `t` walks the
+recorded lets and emits, per let, the tangent computation (`JVP_RULES`, keyed
+by Simp primitive). Primal values computed at the top level of the recording
+are reused; inside nested scopes (`for`, `case`, handlers, `while`) the primal
+is recomputed next to the tangent, so the tangent of a `for` is a `for`.
+
+Tangent types equal primal types (an integer leaf's tangent is 0). State and
+reader references are paired (primal, tangent); accumulator references too,
+with the monoid's `combine` used for tangents (right for additive monoids).
+See docs/ad.md.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+
+from ..errors import TypeErr
+from ..names import Name
+from ..simp import ir as S
+from ..simp.ir import BOOL, Atom, Lit, Scalar
+
+Sub = dict[Name, Atom]
+
+
+# === substitution and copying with fresh binders ===
+
+def sa(a: Atom, sub: Sub) -> Atom:
+    if isinstance(a, S.Var):
+        return sub.get(a.name, a)
+    return a
+
+
+def st(t: S.Type, sub: Sub) -> S.Type:
+    match t:
+        case S.TabTy(n, e):
+            return S.TabTy(sa(n, sub), st(e, sub))
+        case S.ProdTy(es):
+            return S.ProdTy(tuple(st(e, sub) for e in es))
+        case S.SumTy(cs):
+            return S.SumTy(tuple(st(c, sub) for c in cs))
+        case S.RefTy(e):
+            return S.RefTy(st(e, sub))
+        case S.BoxTy(e):
+            return S.BoxTy(st(e, sub))
+    return t
+
+
+def has_float(t: S.Type) -> bool:
+    match t:
+        case S.BaseTy(sc):
+            return sc.is_float
+        case S.ProdTy(es) | S.SumTy(es):
+            return any(has_float(e) for e in es)
+        case S.TabTy(_, e) | S.RefTy(e) | S.BoxTy(e):
+            return has_float(e)
+    return False
+
+
+class Copier:
+    def __init__(self, s) -> None:
+        self.s = s
+
+    def fresh(self, v: S.Var, sub: Sub, hint: str = "c") -> S.Var:
+        nv = S.Var(self.s.names.fresh(hint), st(v.ty, sub))
+        sub[v.name] = nv
+        return nv
+
+    def lets(self, lets, sub: Sub) -> None:
+        for let in lets:
+            a = self.s.emit(self.op(let.op, sub), st(let.binder.ty, sub))
+            sub[let.binder.name] = a
+
+    def block(self, b: S.Block, sub: Sub) -> S.Block:
+        sub = dict(sub)
+
+        def run() -> Atom:
+            self.lets(b.lets, sub)
+            return sa(b.result, sub)
+        return self.s.sub_block(run)
+
+    def lam1(self, lam: S.Lam1, sub: Sub) -> S.Lam1:
+        sub = dict(sub)
+        nb = self.fresh(lam.binder, sub)
+        return S.Lam1(nb, self.block(lam.body, sub))
+
+    def lam2(self, lam: S.Lam2, sub: Sub) -> S.Lam2:
+        sub = dict(sub)
+        nx = self.fresh(lam.x, sub)
+        ny = self.fresh(lam.y, sub)
+        return S.Lam2(nx, ny, self.block(lam.body, sub))
+
+    def val(self, v, sub: Sub):
+        match v:
+            case S.Var() | S.Lit():
+                return sa(v, sub)
+            case S.Lam1():
+                return self.lam1(v, sub)
+            case S.Lam2():
+                return self.lam2(v, sub)
+            case S.Block():
+                return self.block(v, sub)
+            case S.BaseTy() | S.ProdTy() | S.SumTy() | S.TabTy() | S.RefTy() | S.BoxTy():
+                return st(v, sub)
+            case tuple():
+                return tuple(self.val(x, sub) for x in v)
+        return v
+
+    def op(self, op: S.Op, sub: Sub) -> S.Op:
+        if isinstance(op, (S.Var, S.Lit)):
+            return sa(op, sub)
+        return dataclasses.replace(op, **{f.name: self.val(getattr(op, f.name), sub)
+                                          for f in dataclasses.fields(op)})
+
+
+# === the JVP walk ===
+
+def _flit(x: float, sc: Scalar) -> Lit:
+    from ..simplify import _lit
+    return _lit(x, sc)
+
+
+class Jvp(Copier):
+    """Emits tangents. `tan` maps primal names to tangent atoms (absent: zero)."""
+
+    def T(self, a: Atom, tan: Sub) -> Atom | None:
+        if isinstance(a, S.Var):
+            return tan.get(a.name)
+        return None
+
+    def Tz(self, a: Atom, tan: Sub, sub: Sub) -> Atom:
+        t = self.T(a, tan)
+        if t is not None:
+            return t
+        return self.zero(st(S.type_of_atom(a), sub))
+
+    def zero(self, t: S.Type) -> Atom:
+        from ..simplify_prims import _zero
+        return _zero(self.s, t)
+
+    def e(self, op: S.Op, ty: S.Type) -> Atom:
+        return self.s.emit(op, ty)
+
+    def prim(self, p: S.Prim, *args: Atom) -> Atom:
+        return self.e(S.PrimOp(p, args), S.type_of_atom(args[0]))
+
+    def walk(self, lets, sub: Sub, tan: Sub, replay: bool) -> None:
+        for let in lets:
+            op = let.op
+            ty = st(let.binder.ty, sub)
+            if isinstance(op, NESTED):
+                prim, t = self.nested(op, ty, sub, tan, replay)
+                if replay:
+                    sub[let.binder.name] = prim
+                if t is not None:
+                    tan[let.binder.name] = t
+                continue
+            if replay:
+                sub[let.binder.name] = self.s.emit(self.op(op, sub), ty)
+            p = sa(let.binder, sub)
+            t = self.simple(op, p, ty, sub, tan)
+            if t is not None:
+                tan[let.binder.name] = t
+
+    # --- ops without nested scopes ---
+
+    def simple(self, op: S.Op, p: Atom, ty: S.Type, sub: Sub, tan: Sub) -> Atom | None:
+        T = lambda a: self.T(a, tan)            # noqa: E731
+        Tz = lambda a: self.Tz(a, tan, sub)     # noqa: E731
+        match op:
+            case S.Var() | S.Lit():
+                return T(op)
+            case S.PrimOp(prim, args):
+                if not (isinstance(ty, S.BaseTy) and ty.scalar.is_float):
+                    return None
+                ts = [T(a) for a in args]
+                if all(t is None for t in ts):
+                    return None
+                rule = JVP_RULES.get(prim)
+                if rule is None:
+                    raise TypeErr(f"Not supported yet: the derivative of %{prim.value}")
+                return rule(self, tuple(sa(a, sub) for a in args), ts, p, ty.scalar)
+            case S.Cast(to, x, bitcast):
+                tx = T(x)
+                src = S.type_of_atom(x)
+                if tx is None or bitcast or not to.is_float or not (
+                        isinstance(src, S.BaseTy) and src.scalar.is_float):
+                    return None
+                return self.e(S.Cast(to, tx), S.BaseTy(to))
+            case S.Select(c, a, b):
+                if T(a) is None and T(b) is None:
+                    return None
+                return self.e(S.Select(sa(c, sub), Tz(a), Tz(b)), ty)
+            case S.MakeProd(elems):
+                if all(T(a) is None for a in elems):
+                    return None
+                return self.e(S.MakeProd(tuple(Tz(a) for a in elems)), ty)
+            case S.Proj(x, i):
+                tx = T(x)
+                return None if tx is None else self.e(S.Proj(tx, i), ty)
+            case S.MakeSum(sty, tag, payload):
+                tp = T(payload)
+                return None if tp is None else self.e(S.MakeSum(st(sty, sub), tag, tp), ty)
+            case S.TabIndex(tab, ix):
+                tt = T(tab)
+                return None if tt is None else self.e(S.TabIndex(tt, sa(ix, sub)), ty)
+            case S.TabCon(elem, elems):
+                if all(T(a) is None for a in elems):
+                    return None
+                return self.e(S.TabCon(st(elem, sub), tuple(Tz(a) for a in elems)), ty)
+            case S.RefGet(ref):
+                tr = T(ref)
+                return None if tr is None else self.e(S.RefGet(tr), ty)
+            case S.RefPut(ref, v):
+                tr = T(ref)
+                if tr is not None:
+                    self.e(S.RefPut(tr, Tz(v)), S.UNIT)
+                return None
+            case S.RefExtend(ref, v, combine):
+                tr = T(ref)
+                if tr is not None and T(v) is not None:
+                    self.e(S.RefExtend(tr, T(v), self.lam2(combine, sub)), S.UNIT)
+                return None
+            case S.RefSlice(ref, ix):
+                tr = T(ref)
+                return None if tr is None else self.e(S.RefSlice(tr, sa(ix, sub)), ty)
+            case S.RefProj(ref, i):
+                tr = T(ref)
+                return None if tr is None else self.e(S.RefProj(tr, i), ty)
+            case S.Box(tab):
+                tt = T(tab)
+                return None if tt is None else self.e(S.Box(tt), ty)
+            case S.Unbox(box, size):
+                tb = T(box)
+                return None if tb is None else self.e(S.Unbox(tb, sa(size, sub)), ty)
+        return None      # integer-valued, IO, errors: no tangent
+
+    # --- ops with nested scopes: emit (primal, tangent) together ---
+
+    def nested(self, op: S.Op, ty: S.Type, sub: Sub, tan: Sub, replay: bool
+               ) -> tuple[Atom, Atom | None]:
+        s = self.s
+        match op:
+            case S.For(size, S.Lam1(o, body), rev):
+                sub2 = dict(sub)
+                no = self.fresh(o, sub2, "o")
+                blk = s.sub_block(lambda: self._pair_block(body, sub2, dict(tan)))
+                n = sa(size, sub)
+                assert isinstance(ty, S.TabTy)
+                pair = S.type_of_atom(blk.result)
+                tab = self.e(S.For(n, S.Lam1(no, blk), rev), S.TabTy(n, pair))
+                return self._unzip(tab, n, ty.elem, 0), self._unzip(tab, n, ty.elem, 1)
+            case S.Case(scrut, alts, cty):
+                tsc = self.T(scrut, tan)
+                new_alts = []
+                for k, alt in enumerate(alts):
+                    sub2 = dict(sub)
+                    nb = self.fresh(alt.binder, sub2, "p")
+                    tan2 = dict(tan)
+
+                    def run(alt=alt, sub2=sub2, tan2=tan2, nb=nb, k=k) -> Atom:
+                        if tsc is not None and has_float(nb.ty):
+                            tan2[alt.binder.name] = self._payload_tangent(tsc, k, nb.ty)
+                        return self._pair_block(alt.body, sub2, tan2)
+                    new_alts.append(S.Lam1(nb, s.sub_block(run)))
+                r = self.e(S.Case(sa(scrut, sub), tuple(new_alts), S.ProdTy((ty, ty))),
+                           S.ProdTy((ty, ty)))
+                return self.e(S.Proj(r, 0), ty), self.e(S.Proj(r, 1), ty)
+            case S.While(body):
+                blk = self._replay_block(body, dict(sub), dict(tan))
+                self.e(S.While(blk), S.UNIT)
+                return self.e(S.MakeProd(()), S.UNIT), None
+            case S.RunState(init, lam) | S.RunReader(init, lam) | S.RunAccum(init, lam):
+                pinit = sa(init, sub)
+                it = S.type_of_atom(pinit)
+                tinit = self.T(init, tan)
+                if tinit is None:
+                    tinit = self.zero(it)
+                both = self.e(S.MakeProd((pinit, tinit)), S.ProdTy((it, it)))
+                sub2 = dict(sub)
+                tan2 = dict(tan)
+                nr = S.Var(s.names.fresh("ref"), S.RefTy(S.ProdTy((it, it))))
+
+                def run() -> Atom:
+                    sub2[lam.binder.name] = self.e(S.RefProj(nr, 0), S.RefTy(it))
+                    tan2[lam.binder.name] = self.e(S.RefProj(nr, 1), S.RefTy(it))
+                    return self._pair_block(lam.body, sub2, tan2)
+                blk = s.sub_block(run)
+                rp = S.type_of_atom(blk.result)
+                nl = S.Lam1(nr, blk)
+                if isinstance(op, S.RunReader):
+                    r = self.e(S.RunReader(both, nl), rp)
+                    return self.e(S.Proj(r, 0), ty), self.e(S.Proj(r, 1), ty)
+                rty = S.ProdTy((rp, S.ProdTy((it, it))))
+                h = S.RunState(both, nl) if isinstance(op, S.RunState) else S.RunAccum(both, nl)
+                r = self.e(h, rty)
+                res = self.e(S.Proj(r, 0), rp)
+                fin = self.e(S.Proj(r, 1), S.ProdTy((it, it)))
+                assert isinstance(ty, S.ProdTy)
+                parts = []
+                for i in (0, 1):
+                    parts.append(self.e(S.MakeProd((self.e(S.Proj(res, i), ty.elems[0]),
+                                                    self.e(S.Proj(fin, i), it))), ty))
+                return parts[0], parts[1]
+        # Catch and others: copy (no tangent)
+        if replay:
+            return self.s.emit(self.op(op, sub), ty), None
+        return self.s.emit(self.op(op, sub), ty), None
+
+    def _pair_block(self, body: S.Block, sub: Sub, tan: Sub) -> Atom:
+        self.walk(body.lets, sub, tan, True)
+        p = sa(body.result, sub)
+        t = self.Tz(body.result, tan, sub)
+        pt = S.type_of_atom(p)
+        return self.e(S.MakeProd((p, t)), S.ProdTy((pt, S.type_of_atom(t))))
+
+    def _replay_block(self, body: S.Block, sub: Sub, tan: Sub) -> S.Block:
+        def run() -> Atom:
+            self.walk(body.lets, sub, tan, True)
+            return sa(body.result, sub)
+        return self.s.sub_block(run)
+
+    def _unzip(self, tab: Atom, n: Atom, elem: S.Type, i: int) -> Atom:
+        o = S.Var(self.s.names.fresh("o"), S.NAT)
+
+        def run() -> Atom:
+            tt = S.type_of_atom(tab)
+            assert isinstance(tt, S.TabTy)
+            x = self.e(S.TabIndex(tab, o), tt.elem)
+            return self.e(S.Proj(x, i), elem)
+        return self.e(S.For(n, S.Lam1(o, self.s.sub_block(run))), S.TabTy(n, elem))
+
+    def _payload_tangent(self, tsum: Atom, k: int, pty: S.Type) -> Atom:
+        sty = S.type_of_atom(tsum)
+        assert isinstance(sty, S.SumTy)
+        alts = []
+        for j, c in enumerate(sty.cases):
+            b = S.Var(self.s.names.fresh("q"), c)
+            alts.append(S.Lam1(b, self.s.sub_block(
+                lambda b=b, j=j: b if j == k else self.zero(pty))))
+        return self.e(S.Case(tsum, tuple(alts), pty), pty)
+
+
+NESTED = (S.For, S.Case, S.While, S.RunState, S.RunReader, S.RunAccum)
+
+
+# === per-primitive JVP rules: (jvp, primal args, arg tangents, primal result, scalar) ===
+
+def _add(j, xs, ts, p, sc):
+    a, b = ts
+    if a is None:
+        return b
+    if b is None:
+        return a
+    return j.prim(S.Prim.ADD, a, b)
+
+
+def _sub(j, xs, ts, p, sc):
+    a, b = ts
+    if b is None:
+        return a
+    nb = j.prim(S.Prim.NEG, b)
+    return nb if a is None else j.prim(S.Prim.SUB, a, b)
+
+
+def _mul(j, xs, ts, p, sc):
+    (x, y), (tx, ty) = xs, ts
+    parts = []
+    if tx is not None:
+        parts.append(j.prim(S.Prim.MUL, tx, y))
+    if ty is not None:
+        parts.append(j.prim(S.Prim.MUL, x, ty))
+    return parts[0] if len(parts) == 1 else j.prim(S.Prim.ADD, *parts)
+
+
+def _div(j, xs, ts, p, sc):
+    (x, y), (tx, ty) = xs, ts
+    out = None
+    if tx is not None:
+        out = j.prim(S.Prim.DIV, tx, y)
+    if ty is not None:               # - ty * p / y
+        d = j.prim(S.Prim.DIV, j.prim(S.Prim.MUL, ty, p), y)
+        out = j.prim(S.Prim.NEG, d) if out is None else j.prim(S.Prim.SUB, out, d)
+    return out
+
+
+def _scale(f):
+    """A unary rule t * f(j, x, p, sc)."""
+    def rule(j, xs, ts, p, sc):
+        return j.prim(S.Prim.MUL, ts[0], f(j, xs[0], p, sc))
+    return rule
+
+
+def _c(v, sc):
+    return _flit(v, sc)
+
+
+def _pow(j, xs, ts, p, sc):
+    (x, y), (tx, ty) = xs, ts
+    out = None
+    if tx is not None:      # y * x^(y-1) * tx
+        ym1 = j.prim(S.Prim.SUB, y, _c(1.0, sc))
+        d = j.prim(S.Prim.MUL, y, j.prim(S.Prim.POW, x, ym1))
+        out = j.prim(S.Prim.MUL, tx, d)
+    if ty is not None:      # p * log x * ty
+        d = j.prim(S.Prim.MUL, ty, j.prim(S.Prim.MUL, p, j.prim(S.Prim.LOG, x)))
+        out = d if out is None else j.prim(S.Prim.ADD, out, d)
+    return out
+
+
+def _choose(cmp):
+    def rule(j, xs, ts, p, sc):
+        (x, y) = xs
+        c = j.e(S.PrimOp(cmp, (x, y)), BOOL)
+        a = ts[0] if ts[0] is not None else _c(0.0, sc)
+        b = ts[1] if ts[1] is not None else _c(0.0, sc)
+        return j.e(S.Select(c, a, b), S.BaseTy(sc))
+    return rule
+
+
+def _atan2(j, xs, ts, p, sc):
+    (y, x), (ty, tx) = xs, ts
+    den = j.prim(S.Prim.ADD, j.prim(S.Prim.MUL, x, x), j.prim(S.Prim.MUL, y, y))
+    num = None
+    if ty is not None:
+        num = j.prim(S.Prim.MUL, x, ty)
+    if tx is not None:
+        d = j.prim(S.Prim.MUL, y, tx)
+        num = j.prim(S.Prim.NEG, d) if num is None else j.prim(S.Prim.SUB, num, d)
+    return j.prim(S.Prim.DIV, num, den)
+
+
+def _zero_rule(j, xs, ts, p, sc):
+    return None
+
+
+def _fabs(j, xs, ts, p, sc):
+    c = j.e(S.PrimOp(S.Prim.GE, (xs[0], _c(0.0, sc))), BOOL)
+    return j.e(S.Select(c, ts[0], j.prim(S.Prim.NEG, ts[0])), S.BaseTy(sc))
+
+
+P = S.Prim
+JVP_RULES = {
+    P.ADD: _add, P.SUB: _sub, P.MUL: _mul, P.DIV: _div, P.POW: _pow,
+    P.NEG: lambda j, xs, ts, p, sc: j.prim(P.NEG, ts[0]),
+    P.MIN: _choose(P.LE), P.MAX: _choose(P.GE), P.ATAN2: _atan2,
+    P.FLOOR: _zero_rule, P.CEIL: _zero_rule, P.ROUND: _zero_rule, P.FABS: _fabs,
+    P.EXP: _scale(lambda j, x, p, sc: p),
+    P.EXP2: _scale(lambda j, x, p, sc: j.prim(P.MUL, p, _c(math.log(2.0), sc))),
+    P.LOG: lambda j, xs, ts, p, sc: j.prim(P.DIV, ts[0], xs[0]),
+    P.LOG2: lambda j, xs, ts, p, sc: j.prim(P.DIV, ts[0], j.prim(P.MUL, xs[0], _c(math.log(2.0), sc))),
+    P.LOG10: lambda j, xs, ts, p, sc: j.prim(P.DIV, ts[0], j.prim(P.MUL, xs[0], _c(math.log(10.0), sc))),
+    P.LOG1P: lambda j, xs, ts, p, sc: j.prim(P.DIV, ts[0], j.prim(P.ADD, xs[0], _c(1.0, sc))),
+    P.SIN: _scale(lambda j, x, p, sc: j.prim(P.COS, x)),
+    P.COS: _scale(lambda j, x, p, sc: j.prim(P.NEG, j.prim(P.SIN, x))),
+    P.TAN: _scale(lambda j, x, p, sc: j.prim(P.ADD, _c(1.0, sc), j.prim(P.MUL, p, p))),
+    P.SINH: _scale(lambda j, x, p, sc: j.prim(P.COSH, x)),
+    P.COSH: _scale(lambda j, x, p, sc: j.prim(P.SINH, x)),
+    P.TANH: _scale(lambda j, x, p, sc: j.prim(P.SUB, _c(1.0, sc), j.prim(P.MUL, p, p))),
+    P.SQRT: lambda j, xs, ts, p, sc: j.prim(P.DIV, ts[0], j.prim(P.MUL, _c(2.0, sc), p)),
+    P.ASIN: lambda j, xs, ts, p, sc: j.prim(P.DIV, ts[0], j.prim(
+        P.SQRT, j.prim(P.SUB, _c(1.0, sc), j.prim(P.MUL, xs[0], xs[0])))),
+    P.ACOS: lambda j, xs, ts, p, sc: j.prim(P.NEG, j.prim(P.DIV, ts[0], j.prim(
+        P.SQRT, j.prim(P.SUB, _c(1.0, sc), j.prim(P.MUL, xs[0], xs[0]))))),
+    P.ATAN: lambda j, xs, ts, p, sc: j.prim(P.DIV, ts[0], j.prim(
+        P.ADD, _c(1.0, sc), j.prim(P.MUL, xs[0], xs[0]))),
+    P.ERF: _scale(lambda j, x, p, sc: j.prim(P.MUL, _c(2.0 / math.sqrt(math.pi), sc), j.prim(
+        P.EXP, j.prim(P.NEG, j.prim(P.MUL, x, x))))),
+    P.ERFC: _scale(lambda j, x, p, sc: j.prim(P.MUL, _c(-2.0 / math.sqrt(math.pi), sc), j.prim(
+        P.EXP, j.prim(P.NEG, j.prim(P.MUL, x, x))))),
+}
+
+
+# === the static linear-map value ===
+
+class LinearMap:
+    """The linear map of a `%linearize`: applying it emits the JVP of `lets`."""
+
+    def __init__(self, lets: tuple[S.Let, ...], x, y) -> None:
+        self.lets = lets
+        self.x = x
+        self.y = y
+
+    def sapply(self, s, args: list):
+        (t,) = args
+        tan: Sub = {}
+        _bind_tangent(s, self.x, t, tan)
+        j = Jvp(s)
+        j.walk(self.lets, {}, tan, False)
+        return _out_tangent(s, j, self.y, tan)
+
+
+def _bind_tangent(s, x, t, tan: Sub) -> None:
+    from ..simplify import Dyn, SCon, SProd
+    match x:
+        case Dyn(S.Var(name)):
+            tan[name] = s.atom(t)
+        case SProd(elems):
+            for i, e in enumerate(elems):
+                _bind_tangent(s, e, s.proj(t, i), tan)
+        case SCon(_, _, _, fields) if isinstance(t, SCon):
+            for e, te in zip(fields, t.fields):
+                _bind_tangent(s, e, te, tan)
+
+
+def _out_tangent(s, j: Jvp, y, tan: Sub):
+    from ..simplify import Dyn, SCon, SProd
+    match y:
+        case Dyn(a):
+            return Dyn(j.Tz(a, tan, {}))
+        case SProd(elems):
+            return SProd(tuple(_out_tangent(s, j, e, tan) for e in elems))
+        case SCon(d, env, tag, fields):
+            return SCon(d, env, tag, tuple(_out_tangent(s, j, e, tan) for e in fields))
+    return y
+
+
+def _fresh_copy(s, x):
+    """`x` with every data leaf rebound to a fresh variable (the differentiated input)."""
+    from ..simplify import Dyn, SCon, SProd
+    match x:
+        case Dyn(a):
+            v = S.Var(s.names.fresh("x"), S.type_of_atom(a))
+            s.b.lets.append(S.Let(v, a))
+            return Dyn(v)
+        case SProd(elems):
+            return SProd(tuple(_fresh_copy(s, e) for e in elems))
+        case SCon(d, env, tag, fields):
+            return SCon(d, env, tag, tuple(_fresh_copy(s, e) for e in fields))
+    return x
+
+
+def linearize(s, f, x):
+    from ..simplify import SProd
+    x = _fresh_copy(s, x)
+    start = len(s.b.lets)
+    b = s.b
+    y = s.apply(f, [x])
+    assert s.b is b
+    lets = tuple(b.lets[start:])
+    return SProd((y, LinearMap(lets, x, y)))
