@@ -455,7 +455,7 @@ JVP_RULES = {
     P.LOG10: lambda j, xs, ts, p, sc: j.prim(P.DIV, ts[0], j.prim(P.MUL, xs[0], _c(math.log(10.0), sc))),
     P.LOG1P: lambda j, xs, ts, p, sc: j.prim(P.DIV, ts[0], j.prim(P.ADD, xs[0], _c(1.0, sc))),
     P.SIN: _scale(lambda j, x, p, sc: j.prim(P.COS, x)),
-    P.COS: _scale(lambda j, x, p, sc: j.prim(P.NEG, j.prim(P.SIN, x))),
+    P.COS: _scale(lambda j, x, p, sc: j.prim(P.SUB, _c(0.0, sc), j.prim(P.SIN, x))),
     P.TAN: _scale(lambda j, x, p, sc: j.prim(P.ADD, _c(1.0, sc), j.prim(P.MUL, p, p))),
     P.SINH: _scale(lambda j, x, p, sc: j.prim(P.COSH, x)),
     P.COSH: _scale(lambda j, x, p, sc: j.prim(P.SINH, x)),
