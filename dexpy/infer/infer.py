@@ -21,6 +21,7 @@ from ..source import NO_SPAN, Span
 from ..syntax import surface as S
 from ..syntax.surface import Expl
 from .env import AliasB, Binding, ClassB, ConB, FailedB, LocalB, TopB, TopEnv, TyConB
+from .effects import Allowed, allowed_by, prim_effects, require
 from .prims import prim_result_type
 from .unify import UnifyFail, Unifier, normalize, whnf
 
@@ -49,6 +50,7 @@ class Infer:
         self.pending: list[tuple[ir.MetaCell, Span, tuple[Given, ...]]] = []
         self.meta_count = 0
         self.type_ctx = 0
+        self.allowed: Allowed = None          # the effects the current body may perform
         self.goal_roots: dict[int, ir.DictTy] = {}   # sub-goal cell -> the user-visible goal
         self.defaulted: set[int] = set()             # literal metas given their default type
 
@@ -412,6 +414,10 @@ class Infer:
             raise TypeErr(f"Wrong number of positional arguments provided. Expected {n_explicit} "
                           f"but got {len(args)}", span)
         vals, sub = self.fill_binders(t.binders, args, named, span)
+        if self.allowed is not None and isinstance(t.eff, ir.EffRow) and t.eff.effects:
+            row = subst(t.eff, sub)
+            assert isinstance(row, ir.EffRow)
+            require(self, row.effects, span)
         result = ir.App(core, tuple(vals))
         rty = subst(t.result, sub)
         if args or (n_explicit == 0 and t.binders and isinstance(whnf(rty, self.env), ir.Pi)
@@ -577,6 +583,13 @@ class Infer:
         return ir.EffRow(tuple(effs), tail)
 
     def infer_lam(self, e: S.Lam) -> tuple[Expr, Expr]:
+        saved_allowed, self.allowed = self.allowed, None
+        try:
+            return self._infer_lam(e)
+        finally:
+            self.allowed = saved_allowed
+
+    def _infer_lam(self, e: S.Lam) -> tuple[Expr, Expr]:
         self.push()
         saved = len(self.givens)
         binders = self.elab_params(e.params)
@@ -591,6 +604,13 @@ class Infer:
         return ir.Lam(tuple(binders), body), ir.Pi(tuple(binders), eff, rty)
 
     def check_lam(self, e: S.Lam, t: ir.Pi) -> Expr:
+        saved_allowed, self.allowed = self.allowed, None
+        try:
+            return self._check_lam(e, t)
+        finally:
+            self.allowed = saved_allowed
+
+    def _check_lam(self, e: S.Lam, t: ir.Pi) -> Expr:
         self.push()
         saved = len(self.givens)
         params = list(e.params)
@@ -718,7 +738,11 @@ class Infer:
         binders = self.elab_params(_givens_first(d.params))
         eff = self.elab_effects(d.effects)
         rty = self.check_type(d.result) if d.result is not None else self.fresh_meta(ir.TYPE, "r")
-        body = self.check_block(d.body, rty)
+        saved_allowed, self.allowed = self.allowed, allowed_by(eff)
+        try:
+            body = self.check_block(d.body, rty)
+        finally:
+            self.allowed = saved_allowed
         del self.givens[saved:]
         self.pop()
         ty = ir.Pi(tuple(binders), eff, rty, d.implicit_app)
@@ -883,6 +907,8 @@ class Infer:
             c, t = self.instantiate(c, t, span, full=False)
             cores.append(c)
             tys.append(t)
+        if self.allowed is not None:
+            require(self, prim_effects(name, tys, self), span)
         return prim_result_type(self, name, cores, tys, span)
 
     # === types and dictionaries ===
