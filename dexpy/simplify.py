@@ -367,8 +367,8 @@ class Simplifier:
         live = [l for l in lams if not _is_error_block(l.body)]
         local = set().union(*(block_locals(l.body) for l in lams))
         ty = join([S.type_of_atom(l.body.result) for l in live], local) if live else UNIT
-        lams = [S.Lam1(l.binder, l.body if _is_error_block(l.body) else coerce_block(self, l.body, ty))
-                for l in lams]
+        lams = [S.Lam1(l.binder, _as_error_block(l.body, ty) if _is_error_block(l.body)
+                       else coerce_block(self, l.body, ty)) for l in lams]
         result = self.emit(S.Case(s, tuple(lams), ty), ty)
         if choice is not None:
             return SChoice(choice, result)
@@ -495,7 +495,17 @@ def _inst_env(d: SDict) -> dict:
 
 
 def _is_error_block(b: S.Block) -> bool:
-    return bool(b.lets) and isinstance(b.lets[-1].op, S.RuntimeError)
+    """A branch that always fails at run time (its result type is irrelevant)."""
+    return any(isinstance(let.op, S.RuntimeError) for let in b.lets)
+
+
+def _as_error_block(b: S.Block, ty: S.Type) -> S.Block:
+    """A failing branch cut at its failure, which is re-typed as the construct's result."""
+    for k, let in enumerate(b.lets):
+        if isinstance(let.op, S.RuntimeError):
+            v = S.Var(let.binder.name, ty)
+            return S.Block(b.lets[:k] + (S.Let(v, S.RuntimeError(ty)),), v)
+    return b
 
 
 def _u32(n: int) -> Lit:

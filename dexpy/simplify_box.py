@@ -70,8 +70,13 @@ def coerce(s: Simplifier, a: S.Atom, dst: S.Type) -> S.Atom:
             n = s.emit(S.BoxSize(a), S.NAT)
             tab = s.emit(S.Unbox(a, n), S.TabTy(n, src.elem))
             return s.emit(S.Box(_coerce_table(s, tab, S.type_of_atom(tab), elem)), dst)
-        case S.TabTy(), S.TabTy(_, elem):
+        case S.TabTy(), S.TabTy(size, elem) if src.size == size:
             return _coerce_table(s, a, src, elem)
+        case S.TabTy(), S.TabTy(size, elem):
+            # equal sizes named by different atoms (the types proved them equal)
+            box = s.emit(S.Box(a), S.BoxTy(src.elem))
+            tab = s.emit(S.Unbox(box, size), S.TabTy(size, src.elem))
+            return _coerce_table(s, tab, S.type_of_atom(tab), elem)
         case S.BoxTy(), S.TabTy(size, elem):
             # the types proved the sizes equal: open the box at the expected size
             tab = s.emit(S.Unbox(a, size), S.TabTy(size, src.elem))

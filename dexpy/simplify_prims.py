@@ -186,7 +186,9 @@ def _handler_body(s: Simplifier, f: SVal, ref_ty: S.Type, shape: list | None = N
         elif sh != DATA:
             raise TypeErr("Not supported yet: a function returned from this handler")
         return atom
-    return S.Lam1(ref, s.sub_block(run))
+    block = s.sub_block(run)
+    result_ty = join([S.type_of_atom(block.result)], block_locals(block) | {ref.name})
+    return S.Lam1(ref, coerce_block(s, block, result_ty))
 
 
 def _with_result_shape(s: Simplifier, pair: SVal, shape: list) -> SVal:
