@@ -289,9 +289,11 @@ class EffRow:
 class MetaCell:
     """A unification variable's mutable cell (union-find by forwarding)."""
 
-    __slots__ = ("uid", "ty", "solution", "hint", "default")
+    __slots__ = ("uid", "ty", "solution", "hint", "default", "level")
 
-    def __init__(self, uid: int, ty: Expr | None, hint: str = "?", default: Expr | None = None):
+    def __init__(self, uid: int, ty: Expr | None, hint: str = "?", default: Expr | None = None,
+                 level: int = 0):
+        self.level = level        # how many heap binders were in scope when it was made
         self.uid = uid
         self.ty = ty
         self.solution: Expr | None = None

@@ -51,6 +51,7 @@ class Infer:
         self.meta_count = 0
         self.type_ctx = 0
         self.allowed: Allowed = None          # the effects the current body may perform
+        self.level = 0                        # heap binders in scope (see Unifier.binder_levels)
         self.goal_roots: dict[int, ir.DictTy] = {}   # sub-goal cell -> the user-visible goal
         self.defaulted: set[int] = set()             # literal metas given their default type
 
@@ -58,7 +59,7 @@ class Infer:
 
     def fresh_meta(self, ty: Expr | None, hint: str = "", default: Expr | None = None) -> Meta:
         self.meta_count += 1
-        return Meta(ir.MetaCell(self.meta_count, ty, hint, default))
+        return Meta(ir.MetaCell(self.meta_count, ty, hint, default, self.level))
 
     def dict_meta(self, ty: Expr, span: Span) -> Meta:
         m = self.fresh_meta(ty, "d")
@@ -616,6 +617,7 @@ class Infer:
         params = list(e.params)
         binders: list[Binder] = []
         sub: dict = {}
+        entered = 0
         for b in t.binders:
             bty = subst(b.ty, sub)
             if b.expl == Expl.EXPLICIT:
@@ -629,11 +631,18 @@ class Infer:
                 n = self.names.fresh(b.name.hint)
                 if b.expl == Expl.CLASS:
                     self.add_given(ir.Var(n), bty)
+                elif isinstance(whnf(bty, self.env), ir.Kind) and whnf(bty, self.env).name == "Heap":
+                    self.level += 1                  # a handler's heap: its refs stay inside
+                    self.u.binder_levels[n] = self.level
+                    entered += 1
             binders.append(Binder(n, bty, b.expl))
             sub[b.name] = ir.Var(n)
         if params:
             raise TypeErr("Lambda has too many parameters for its expected type", e.span)
-        body = self.check_block(e.body, subst(t.result, sub))
+        try:
+            body = self.check_block(e.body, subst(t.result, sub))
+        finally:
+            self.level -= entered
         del self.givens[saved:]
         self.pop()
         return ir.Lam(tuple(binders), body)

@@ -44,6 +44,7 @@ def _solve_round(inf: Infer, strict: bool) -> bool:
         if cell.solution is not None:
             progress = True
             continue
+        saved_level, inf.level = inf.level, cell.level    # instance metas live where the goal did
         try:
             cell.solution = synth(inf, zonk(cell.ty), span, givens, strict,
                                   inf.goal_roots.get(id(cell)))
@@ -58,6 +59,8 @@ def _solve_round(inf: Infer, strict: bool) -> bool:
                 raise TypeErr(f"Couldn't synthesize a class dictionary for: {inf.show(root)}",
                               err.span) from None
             raise
+        finally:
+            inf.level = saved_level
     return progress
 
 

@@ -75,6 +75,7 @@ class Unifier:
         self.env = env
         self.trail: list[ir.MetaCell] = []
         self.bound: list = []        # binders entered while unifying under TabPi/Pi/DepPairTy
+        self.binder_levels: dict = {}  # heap binder -> its scope level (references can't escape)
 
     def mark(self) -> int:
         return len(self.trail)
@@ -86,10 +87,15 @@ class Unifier:
     def solve(self, cell: ir.MetaCell, value: Expr) -> None:
         if _occurs(cell, value):
             raise UnifyFail("occurs")
-        if self.bound:
-            from ..core.traverse import free_vars
-            if free_vars(value) & set(self.bound):
+        if self.bound or self.binder_levels:
+            from ..core.traverse import free_vars, metas_of
+            names = free_vars(value)
+            if names & set(self.bound):
                 raise UnifyFail("escape")
+            if any(self.binder_levels.get(n, 0) > cell.level for n in names):
+                raise UnifyFail("escape")        # e.g. a reference leaving its handler
+            for m in metas_of(value):
+                m.level = min(m.level, cell.level)
         cell.solution = value
         self.trail.append(cell)
 
