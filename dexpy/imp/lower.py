@@ -419,14 +419,26 @@ def _lower_effectful(c: _Ctx, op: s.Op, ty: Type, dest: Val | None) -> Val:
             elem_ty = ty.elem if isinstance(ty, TabTy) else ty
             roots = accum_roots(body) if is_parallel_for(body) else None
             saved, accs = _privatize(c, roots or set())
+            # a throw in one iteration does not stop the others (upstream's semantics):
+            # each iteration catches it and the loop rethrows after the last one
+            threw = _throw_flag(c) if _may_throw(body.body) else None
             with _scope(c) as stmts:
                 b = body.binder
                 ord_ = _assign(c, i.ICast(_scalars(b.ty)[0], iv), b.name.hint)
                 c.env[b.name] = Val(b.ty, (ord_,))
-                _lower_block(c, body.body, _index_dest(c, d, iv, elem_ty))
+                if threw is None:
+                    _lower_block(c, body.body, _index_dest(c, d, iv, elem_ty))
+                else:
+                    with _scope(c) as iteration:
+                        _lower_block(c, body.body, _index_dest(c, d, iv, elem_ty))
+                    _emit(c, i.Try(_block(iteration), _block(
+                        [i.Store(threw.ptr, threw.offset, ILit(1, Scalar.U8))])))
             c.env.update(saved)
             _emit(c, i.Loop(iv, n, _block(stmts), reverse, parallel=roots is not None,
                             accums=accs))
+            if threw is not None:
+                flag = _assign(c, i.Load(threw.ptr, threw.offset), "threw")
+                _emit(c, i.If(flag, _block([i.Throw()]), _block([])))
             return _read(c, d, ty)
         case s.TabCon(elem, elems):
             d = dest if dest is not None else _alloc_dest(c, ty)
@@ -633,6 +645,31 @@ def _lower_case(c: _Ctx, scrut: s.Atom, alts: tuple[s.Lam1, ...], rty: Type,
 def _lower_alt(c: _Ctx, alt: s.Lam1, scrut: Val, rng: range, dest: Val) -> None:
     c.env[alt.binder.name] = Val(alt.binder.ty, scrut.leaves[rng.start:rng.stop])
     _lower_block(c, alt.body, dest)
+
+
+def _throw_flag(c: _Ctx) -> Mem:
+    """A U8 cell, 0 until some iteration of a loop throws."""
+    flag = _as_mem(_alloc_dest(c, s.BaseTy(Scalar.U8)).leaves[0])
+    _emit(c, i.Store(flag.ptr, flag.offset, ILit(0, Scalar.U8)))
+    return flag
+
+
+def _may_throw(block: s.Block) -> bool:
+    """Whether running `block` can raise an `Except` exception (not caught inside it)."""
+    for let in block.lets:
+        match let.op:
+            case s.Throw():
+                return True
+            case s.For(_, lam, _) | s.RunState(_, lam) | s.RunReader(_, lam) | s.RunAccum(_, lam):
+                if _may_throw(lam.body):
+                    return True
+            case s.Case(_, alts, _):
+                if any(_may_throw(alt.body) for alt in alts):
+                    return True
+            case s.While(blk):
+                if _may_throw(blk):
+                    return True
+    return False
 
 
 def _lower_catch(c: _Ctx, body: s.Block, inner: Type, ty: Type, dest: Val | None) -> Val:
