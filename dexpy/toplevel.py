@@ -10,6 +10,7 @@ become output lines, so the file/REPL goes on with the next block.
 from __future__ import annotations
 
 import os
+import pickle
 import sys
 import time
 import traceback
@@ -50,10 +51,31 @@ class Session:
         self.origins: dict[str, str] = {}         # imported name -> its module
         self.search_dirs: tuple[str, ...] = ()    # the running file's folder comes first
         if load_prelude:
-            path = Path(prelude) if prelude else prelude_path()
-            self.load_module(path, self.prelude_errors)
+            self.load_prelude(Path(prelude) if prelude else prelude_path())
         self.prelude_scope = dict(self.env.scope)
         self.dump = dump
+
+    def load_prelude(self, path: Path) -> None:
+        """Checks and evaluates the prelude, or restores it from the on-disk cache
+        (keyed by its text and dexpy's own sources; a bad entry is just rebuilt)."""
+        from . import cache
+        key = _prelude_key(path)
+        blob = cache.load("prelude", key) if cache.enabled() else None
+        if blob is not None:
+            try:
+                (self.env, self.names, self.values, self.value_types,
+                 self.prelude_errors) = pickle.loads(blob)
+                return
+            except Exception:  # noqa: BLE001 -- a stale or corrupt entry: check the prelude again
+                self.env, self.names, self.values, self.value_types = TopEnv(), NameSupply(), {}, {}
+                self.prelude_errors = []
+        self.load_module(path, self.prelude_errors)
+        if cache.enabled():
+            state = (self.env, self.names, self.values, self.value_types, self.prelude_errors)
+            try:
+                cache.store("prelude", key, pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL))
+            except Exception:  # noqa: BLE001 -- caching is an optimization only
+                pass
 
     def load_module(self, path: Path, errors: list[str]) -> None:
         src = SourceFile(str(path), path.read_text())
@@ -266,6 +288,18 @@ def _has_data(v: object) -> bool:
         case SProd(elems) | SCon(fields=elems):
             return any(_has_data(x) for x in elems)
     return False
+
+
+def _prelude_key(path: Path) -> str:
+    """The prelude's text, dexpy's version and every compiler source file."""
+    import hashlib
+    from . import __version__
+    h = hashlib.sha256(__version__.encode())
+    h.update(path.read_bytes())
+    for src in sorted(Path(__file__).parent.rglob("*.py")):
+        h.update(src.name.encode())
+        h.update(src.read_bytes())
+    return h.hexdigest()
 
 
 def _defined_name(decl: Surf.TopDecl) -> str | None:

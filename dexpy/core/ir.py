@@ -33,6 +33,13 @@ class DataDef:
     def __repr__(self) -> str:
         return f"DataDef({self.name})"
 
+    def __reduce__(self):  # type: ignore[no-untyped-def]
+        """Compiler-provided types (`Fin`) stay one object across pickling (the prelude cache)."""
+        from ..infer import builtins
+        if self is builtins.FIN:
+            return (_builtin_fin, ())
+        return object.__reduce__(self)
+
 
 @dataclass(eq=False)
 class ConDef:
@@ -75,6 +82,11 @@ class InstanceDef:
 
     def __repr__(self) -> str:
         return f"InstanceDef({self.cls.name} {self.name or ''})"
+
+
+def _builtin_fin() -> DataDef:
+    from ..infer.builtins import FIN
+    return FIN
 
 
 # === terms ===
