@@ -605,7 +605,7 @@ class Infer:
         return ir.Lam(tuple(binders), body), ir.Pi(tuple(binders), eff, rty)
 
     def check_lam(self, e: S.Lam, t: ir.Pi) -> Expr:
-        saved_allowed, self.allowed = self.allowed, None
+        saved_allowed = self.allowed
         try:
             return self._check_lam(e, t)
         finally:
@@ -639,6 +639,8 @@ class Infer:
             sub[b.name] = ir.Var(n)
         if params:
             raise TypeErr("Lambda has too many parameters for its expected type", e.span)
+        # a lambda passed where a function type is expected may only do what its row allows
+        self.allowed = allowed_by(subst(t.eff, sub) if t.eff is not None else None)
         try:
             body = self.check_block(e.body, subst(t.result, sub))
         finally:
