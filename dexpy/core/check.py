@@ -43,7 +43,8 @@ class _Checker:
                     kind = cell.ty
                     while isinstance(kind, ir.Meta) and kind.cell.solution is not None:
                         kind = kind.cell.solution
-                    if not isinstance(kind, (ir.Kind, ir.Meta)):  # unconstrained heap/effect/type: static
+                    # an unconstrained heap/effect/type (its kind may be an alias such as `Effects`)
+                    if not isinstance(kind, (ir.Kind, ir.Meta, ir.Var)):
                         raise CompilerBug(f"Core: unsolved metavariable ?{cell.hint}{cell.uid} "
                                           f"of type {cell.ty} in a term")
                     return
