@@ -86,6 +86,12 @@ class RuntimeErr(DexError):
         return (printed + "\n" if printed else "") + "Runtime error"
 
 
+def checks_enabled() -> bool:
+    """Whether the IR verifiers run after each pass (`DEXPY_CHECK=1`, always on in tests)."""
+    import os
+    return os.environ.get("DEXPY_CHECK") == "1"
+
+
 class CompilerBug(AssertionError):
     """A broken invariant inside dexpy (never the user's fault)."""
 

@@ -21,7 +21,7 @@ from .backend.run import TopValue, run_function
 from .core import ir
 from .core.check import check_core
 from .core.pretty import pp_type
-from .errors import CompilerBug, DexError
+from .errors import CompilerBug, DexError, checks_enabled
 from .infer.decls import Evaluate, ShowHtml, ShowType, elab_top
 from .infer.env import FailedB, TopEnv
 from .infer.unify import normalize
@@ -155,7 +155,7 @@ class Session:
             raise
 
     def _evaluate(self, name: Name | None, core: ir.Expr, ty: ir.Expr) -> list[str]:
-        if _checking():
+        if checks_enabled():
             check_core(core, _TopNames(self))
         simp = Simplifier(self.env, self.names, self.value_types)
         value = simp.ev(core, {})
@@ -310,8 +310,6 @@ def _defined_name(decl: Surf.TopDecl) -> str | None:
     return None
 
 
-def _checking() -> bool:
-    return os.environ.get("DEXPY_CHECK") == "1"
 
 
 class _TopNames:

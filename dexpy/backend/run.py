@@ -8,13 +8,12 @@ and taking ownership of the result buffers that compiled code allocated.
 from __future__ import annotations
 
 import ctypes
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
-from ..errors import CompilerBug, RuntimeErr
+from ..errors import CompilerBug, RuntimeErr, checks_enabled
 from ..imp.ir import OK, ImpFunction
 from ..imp.layout import NUMPY_DTYPE, leaves
 from ..imp.interchange import optimize
@@ -32,8 +31,6 @@ __all__ = ["TopValue", "SumVal", "run_function", "top_value_from_python", "compi
 ENTRY = "dexpy_main"
 
 
-def _checking() -> bool:
-    return os.environ.get("DEXPY_CHECK") == "1"
 
 
 @dataclass(frozen=True, eq=False)
@@ -48,12 +45,12 @@ class CompiledFunction:
 
 def compile_function(fn: SimpFunction) -> CompiledFunction:
     """Simp -> Imp -> LLVM IR -> native code (checking each IR when DEXPY_CHECK=1)."""
-    if _checking():
+    if checks_enabled():
         from ..simp.check import check_function
         check_function(fn)
     ns = NameSupply()
     imp = optimize(lower_function(fn, ns, ENTRY), ns)
-    if _checking():
+    if checks_enabled():
         from ..imp.check import check_imp
         check_imp(imp)
     text = gen_module((imp,))

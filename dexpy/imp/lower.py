@@ -39,7 +39,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-from ..errors import CompilerBug
+from ..errors import CompilerBug, checks_enabled
 from ..names import NameSupply
 from ..simp import ir as s
 from ..simp.ir import BOOL, UNIT, BaseTy, BoxTy, Prim, ProdTy, RefTy, Scalar, SumTy, TabTy, Type
@@ -577,7 +577,7 @@ def _lower_unbox(c: _Ctx, box: s.Atom, size: s.Atom, ty: Type) -> Val:
         raise CompilerBug(f"unbox to a non-table {ty!r}")
     p = _scalar_arg(c, box)
     n = _size_i64(c, size)
-    if _checking():            # a wrong size is a compiler bug: fail instead of reading wild
+    if checks_enabled():            # a wrong size is a compiler bug: fail instead of reading wild
         hdr = _assign(c, i.PtrCast(p, I64), "hdr")
         stored = _assign(c, i.Load(hdr, ILit(0, I64)), "bsize")
         bad = _assign(c, i.IPrim(Prim.NE, (stored, n)))
@@ -590,11 +590,6 @@ def _lower_unbox(c: _Ctx, box: s.Atom, size: s.Atom, ty: Type) -> Val:
         dims = (n,) + tuple(_size_i64(c, d) for d in leaf.dims)
         out.append(Mem(data, ILit(0, I64), dims))
     return Val(ty, tuple(out))
-
-
-def _checking() -> bool:
-    import os
-    return os.environ.get("DEXPY_CHECK") == "1"
 
 
 def _scalar_arg_val(c: _Ctx, v: Val) -> IAtom:
