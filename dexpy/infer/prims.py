@@ -56,11 +56,9 @@ def _ref(inf, core, args, tys, span):
     return ir.RefTy(args[0], args[1]), ir.TYPE
 
 
-def _to_type(inf, core, args, tys, span):   # %cast(T, x), %toEnum(T, x), %unsafeCoerce(T, x)
-    return core, args[0]
-
-
-def _garbage(inf, core, args, tys, span):    # %garbageVal(T), %throwError(T), %throwException(T)
+def _to_type(inf, core, args, tys, span):
+    """Primitives whose first argument is their result type: %cast(T, x), %toEnum(T, x),
+    %unsafeCoerce(T, x), %garbageVal(T), %throwError(T), %throwException(T)."""
     return core, args[0]
 
 
@@ -117,24 +115,19 @@ def _index_ref(inf, core, args, tys, span):
     return ir.PrimOp("indexRef", (args[0], args[1], t.dict)), ir.RefTy(heap, subst(t.body, {t.name: args[1]}))
 
 
-def _fn_result(inf, t: Expr) -> Expr:
+def _fn_result(inf, t: Expr, span: Span) -> Expr:
     t = whnf(t, inf.env)
     if isinstance(t, ir.Pi):
         return t.result
-    raise TypeErr("expected a function", ir_span())
-
-
-def ir_span():
-    from ..source import NO_SPAN
-    return NO_SPAN
+    raise TypeErr("expected a function", span)
 
 
 def _run_state(inf, core, args, tys, span):   # %runState(init, \h ref. body) -> (a, s)
-    return core, ir.TupleTy((_fn_result(inf, tys[1]), tys[0]))
+    return core, ir.TupleTy((_fn_result(inf, tys[1], span), tys[0]))
 
 
 def _run_reader(inf, core, args, tys, span):
-    return core, _fn_result(inf, tys[1])
+    return core, _fn_result(inf, tys[1], span)
 
 
 def _run_writer(inf, core, args, tys, span):  # %runWriter(empty, combine, \h ref. body) -> (a, w)
@@ -143,22 +136,19 @@ def _run_writer(inf, core, args, tys, span):  # %runWriter(empty, combine, \h re
         ref = whnf(body.binders[-1].ty, inf.env)
         if isinstance(ref, ir.RefTy):
             return core, ir.TupleTy((body.result, ref.elem))
-    return core, ir.TupleTy((_fn_result(inf, tys[2]), tys[0]))
+    return core, ir.TupleTy((_fn_result(inf, tys[2], span), tys[0]))
 
 
-def _mextend(inf, core, args, tys, span):
-    return core, ir.UNIT_TY
-
-
-def _while(inf, core, args, tys, span):
-    return core, ir.UNIT_TY
+def _prelude_data(inf, name: str, prim: str, span: Span) -> ir.DataDef:
+    data = inf.env.data_named(name)
+    if data is None:
+        raise TypeErr(f"%{prim} needs the prelude's {name}", span)
+    return data
 
 
 def _catch(inf, core, args, tys, span):
-    maybe = inf.env.data_named("Maybe")
-    if maybe is None:
-        raise TypeErr("%catchException needs Maybe", span)
-    return core, ir.TyCon(maybe, (_fn_result(inf, tys[0]),))
+    maybe = _prelude_data(inf, "Maybe", "catchException", span)
+    return core, ir.TyCon(maybe, (_fn_result(inf, tys[0], span),))
 
 
 def _explicit_apply(inf, core, args, tys, span):
@@ -193,14 +183,11 @@ def _unit(inf, core, args, tys, span):
 
 
 def _show_any(inf, core, args, tys, span):
-    lst = inf.env.data_named("List")
-    if lst is None:
-        raise TypeErr("%showAny needs List", span)
-    return core, ir.TyCon(lst, (ir.BaseTy("Word8"),))
+    return core, ir.TyCon(_prelude_data(inf, "List", "showAny", span), (ir.BaseTy("Word8"),))
 
 
 def _run_io(inf, core, args, tys, span):
-    return core, _fn_result(inf, tys[0])
+    return core, _fn_result(inf, tys[0], span)
 
 
 def _linearize(inf, core, args, tys, span):    # %linearize(f, x) -> (f x, (a) -> b)
@@ -220,11 +207,11 @@ def _linear_transpose(inf, core, args, tys, span):   # %linearTranspose(f, ct) -
 RULES = {
     "linearize": _linearize, "linearTranspose": _linear_transpose,
     "Fin": _fin, "FinCon": _fin_con, "Ref": _ref, "cast": _to_type, "bitcast": _to_type, "toEnum": _to_type,
-    "unsafeCoerce": _to_type, "garbageVal": _garbage, "throwError": _garbage,
-    "throwException": _garbage, "select": _select, "NatCon": _nat_con,
+    "unsafeCoerce": _to_type, "garbageVal": _to_type, "throwError": _to_type,
+    "throwException": _to_type, "select": _select, "NatCon": _nat_con,
     "projNewtype": _proj_newtype, "dataConTag": _word8, "get": _get, "put": _put,
     "ask": _get, "indexRef": _index_ref, "runState": _run_state, "runReader": _run_reader,
-    "runWriter": _run_writer, "mextend": _mextend, "while": _while,
+    "runWriter": _run_writer, "mextend": _unit, "while": _unit,
     "catchException": _catch, "explicitApply": _explicit_apply,
     "applyMethod0": _apply_method0, "applyMethod1": _apply_method1, "showAny": _show_any,
     "free": _unit, "ptrStore": _unit, "printStr": _unit, "runIO": _run_io,
