@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import re
 from collections import ChainMap
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from ..core import ir
@@ -583,35 +585,31 @@ class Infer:
                 self.u.unify(b.ty, ir.Kind("Effects"))      # `{|eff}`: eff is an effect row
         return ir.EffRow(tuple(effs), tail)
 
-    def infer_lam(self, e: S.Lam) -> tuple[Expr, Expr]:
-        saved_allowed, self.allowed = self.allowed, None
+    @contextmanager
+    def allowing(self, allowed: Allowed) -> Iterator[None]:
+        """Checks a body with `allowed` as the effects it may perform."""
+        saved, self.allowed = self.allowed, allowed
         try:
-            return self._infer_lam(e)
+            yield
         finally:
-            self.allowed = saved_allowed
+            self.allowed = saved
 
-    def _infer_lam(self, e: S.Lam) -> tuple[Expr, Expr]:
+    def infer_lam(self, e: S.Lam) -> tuple[Expr, Expr]:
         self.push()
         saved = len(self.givens)
         binders = self.elab_params(e.params)
-        if e.result is not None:
-            rty = self.check_type(e.result)
-            body = self.check_block(e.body, rty)
-        else:
-            body, rty = self.infer_block(e.body)
+        with self.allowing(None):          # an inferred lambda's effects are its own
+            if e.result is not None:
+                rty = self.check_type(e.result)
+                body = self.check_block(e.body, rty)
+            else:
+                body, rty = self.infer_block(e.body)
         eff = self.elab_effects(e.effects)
         del self.givens[saved:]
         self.pop()
         return ir.Lam(tuple(binders), body), ir.Pi(tuple(binders), eff, rty)
 
     def check_lam(self, e: S.Lam, t: ir.Pi) -> Expr:
-        saved_allowed = self.allowed
-        try:
-            return self._check_lam(e, t)
-        finally:
-            self.allowed = saved_allowed
-
-    def _check_lam(self, e: S.Lam, t: ir.Pi) -> Expr:
         self.push()
         saved = len(self.givens)
         params = list(e.params)
@@ -640,9 +638,9 @@ class Infer:
         if params:
             raise TypeErr("Lambda has too many parameters for its expected type", e.span)
         # a lambda passed where a function type is expected may only do what its row allows
-        self.allowed = allowed_by(subst(t.eff, sub) if t.eff is not None else None)
         try:
-            body = self.check_block(e.body, subst(t.result, sub))
+            with self.allowing(allowed_by(subst(t.eff, sub) if t.eff is not None else None)):
+                body = self.check_block(e.body, subst(t.result, sub))
         finally:
             self.level -= entered
         del self.givens[saved:]
@@ -749,11 +747,8 @@ class Infer:
         binders = self.elab_params(_givens_first(d.params))
         eff = self.elab_effects(d.effects)
         rty = self.check_type(d.result) if d.result is not None else self.fresh_meta(ir.TYPE, "r")
-        saved_allowed, self.allowed = self.allowed, allowed_by(eff)
-        try:
+        with self.allowing(allowed_by(eff)):
             body = self.check_block(d.body, rty)
-        finally:
-            self.allowed = saved_allowed
         del self.givens[saved:]
         self.pop()
         ty = ir.Pi(tuple(binders), eff, rty, d.implicit_app)
