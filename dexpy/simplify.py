@@ -265,7 +265,7 @@ class Simplifier:
                 for b, a in zip(lam.binders, args):
                     env2[b.name] = a
                 return self.ev(lam.body, env2)
-            case SType(ty, env) if not args:
+            case SType() if not args:
                 return f
             case SType(C.Lam() as lam, env):
                 return self.apply(SClosure(lam, env), args)
@@ -439,7 +439,7 @@ class Simplifier:
                     env2[p.name] = self.ev(a, env)
                 cases = tuple(S.ProdTy(self.field_types(c, env2)) for c in data.cons)
                 return cases[0] if len(cases) == 1 else S.SumTy(cases)
-            case C.TabPi(name, ix, d, body):
+            case C.TabPi(_, _, d, body):
                 n = self.size(self.ev(d, env))
                 return S.TabTy(n, self.rep_type(body, env))
             case C.RefTy(_, elem):

@@ -48,7 +48,7 @@ def split(s: Simplifier, v: SVal) -> tuple[S.Atom, tuple]:
 
 def rebuild(s: Simplifier, shape: tuple, atom: S.Atom) -> SVal:
     """The value of shape `shape` whose data is `atom`."""
-    from .simplify import Dyn, SClosure, SProd
+    from .simplify import SClosure, SProd
     match shape[0]:
         case "D":
             return s.unpack(atom)

@@ -35,7 +35,6 @@ def _cast(s: Simplifier, args: tuple[C.Expr, ...], env: dict, name: str = "cast"
         if name == "bitcast":
             return Dyn(s.emit(S.Cast(to.scalar, a, bitcast=True), to))
         if isinstance(a, Lit) and not to.scalar == Scalar.PTR:
-            src = S.type_of_atom(a)
             value = a.value
             if to.scalar.is_float or isinstance(value, float):
                 value = float(value) if to.scalar.is_float else int(value)
@@ -238,7 +237,6 @@ def _accum_type(s: Simplifier, f: SVal) -> S.Type | None:
     lam = getattr(f, "lam", None)
     if lam is None or not lam.binders:
         return None
-    ref = C.RefTy
     t = s.rep_type(lam.binders[-1].ty, {**f.env, **{b.name: SType(C.Kind("Heap"), {})
                                                      for b in lam.binders[:-1]}})
     return t.elem if isinstance(t, S.RefTy) else None

@@ -21,7 +21,7 @@ from .backend.run import TopValue, run_function
 from .core import ir
 from .core.check import check_core
 from .core.pretty import pp_type
-from .errors import CompilerBug, DexError, checks_enabled
+from .errors import DexError, checks_enabled
 from .infer.decls import Evaluate, ShowHtml, ShowType, elab_top
 from .infer.env import FailedB, TopEnv
 from .infer.unify import normalize

@@ -15,7 +15,7 @@ from ..names import NameSupply
 from ..source import NO_SPAN, Span
 from ..syntax import surface as S
 from ..syntax.surface import Expl
-from .env import AliasB, ClassB, ConB, LocalB, TopB, TopEnv, TyConB
+from .env import AliasB, ClassB, ConB, TopB, TopEnv, TyConB
 from .infer import Infer, _givens_first
 from .synth import solve_all
 from .unify import whnf
@@ -80,7 +80,7 @@ def elab_top(env: TopEnv, names: NameSupply, decl: S.TopDecl) -> TopAction:
             core, ty = inf.elab_let_rhs(ann, rhs, decl.span)
             solve_all(inf)
             return _bind_top(env, names, name, zonk(core), zonk(ty))
-        case S.Let(pat, ann, rhs):
+        case S.Let():
             return _elab_top_pattern(env, inf, names, decl)
         case S.Def():
             _check_fresh(env, decl.name, decl)

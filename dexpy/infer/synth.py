@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from ..core import ir
 from ..core.ir import Expr
 from ..core.pretty import pp_type
-from ..core.traverse import map_children, metas_of, subst, zonk
+from ..core.traverse import metas_of, subst, zonk
 from ..errors import TypeErr
 from ..source import NO_SPAN, Span
 from ..syntax.surface import Expl
