@@ -232,8 +232,8 @@ def _session_options_parser() -> argparse.ArgumentParser:
     group = common.add_mutually_exclusive_group()
     group.add_argument("--prelude", metavar="FILE", help="use FILE as the prelude")
     group.add_argument("--no-prelude", action="store_true", help="do not load the prelude")
-    common.add_argument("--dump", metavar="STAGE", choices=("simp", "llvm"),
-                        help="print each block's IR of this stage (simp, llvm) on stderr")
+    common.add_argument("--dump", metavar="STAGE", choices=("simp", "imp", "llvm", "llvm-opt"),
+                        help="print each block's IR of this stage (simp, imp, llvm, llvm-opt) on stderr")
     return common
 
 

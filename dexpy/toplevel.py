@@ -181,13 +181,19 @@ class Session:
         return lines + format_value(self.env, ty, out.to_python()).split("\n")
 
     def dump_ir(self, fn: S.SimpFunction) -> None:
-        """`--dump=simp` / `--dump=llvm`: the block's IR on stderr (like upstream's %passes)."""
+        """`--dump=simp|imp|llvm|llvm-opt`: the block's IR on stderr (like upstream's %passes)."""
         if self.dump == "simp":
             from .simp.pretty import pp_function
             print(pp_function(fn), file=sys.stderr)
-        elif self.dump == "llvm":
+        elif self.dump in ("imp", "llvm", "llvm-opt"):
             from .backend.run import compile_function
-            print(compile_function(fn).llvm_ir, file=sys.stderr)
+            cf = compile_function(fn)
+            if self.dump == "imp":
+                from .imp.pretty import pp_function as pp_imp
+                print(pp_imp(cf.imp), file=sys.stderr)
+            else:
+                print(cf.llvm_ir if self.dump == "llvm" else cf.compiled.optimized_ir,
+                      file=sys.stderr)
 
     def import_module(self, decl: Surf.Import) -> list[str]:
         """`import m`: m's own top-level names become visible here (not the names m
