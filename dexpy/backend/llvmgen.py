@@ -31,7 +31,8 @@ from ..errors import CompilerBug
 from ..simp.ir import Prim, Scalar
 from ..imp import ir as i
 from ..imp.ir import FAILED, OK, THROWN, IAtom, ILit, IVar, PtrTy
-from ..imp.parallel import MAX_CHUNKS, free_vars, min_grain, outlinable
+from ..imp.hoist import split_invariant_allocs
+from ..imp.parallel import MAX_CHUNKS, error_report, free_vars, min_grain, outlinable
 
 LL_TYPE: dict[Scalar, str] = {
     Scalar.I32: "i32", Scalar.I64: "i64", Scalar.F32: "float", Scalar.F64: "double",
@@ -139,9 +140,14 @@ def gen_function(fn: i.ImpFunction, decls: set[str], extra: list[str] | None = N
 
 def gen_block(g: _Gen, block: i.IBlock, top: bool = False) -> None:
     g.scopes.append([])
+    if g.fail_slot is not None and error_report(block):
+        _claim_failure(g)
     for stmt in block.stmts:
         gen_stmt(g, stmt)
-    allocs = g.scopes.pop()
+    _free_scope(g, g.scopes.pop())
+
+
+def _free_scope(g: _Gen, allocs: list[tuple[str, i.AllocKind]]) -> None:
     for ptr, kind in reversed(allocs):
         if kind == i.AllocKind.HEAP:
             g.emit(f"call void @free(ptr {ptr})")
@@ -164,6 +170,20 @@ def _exit(g: _Gen, status: int) -> None:
     else:
         g.emit(f"ret i32 {status}")
     g.start(g.new_label("dead"))
+
+
+def _claim_failure(g: _Gen) -> None:
+    """In an outlined body, before an error report: the first chunk to fail raises the
+    flag and goes on to print its message and fail; a later one just returns."""
+    assert g.fail_slot is not None
+    pair = g.val(f"cmpxchg ptr {g.fail_slot}, i64 0, i64 {FAILED} monotonic monotonic")
+    won = g.val(f"extractvalue {{ i64, i1 }} {pair}, 1")
+    go, lost = g.new_label("report"), g.new_label("quiet")
+    g.emit(f"br i1 {won}, label {go}, label {lost}")
+    g.start(lost)
+    _exit(g, FAILED)
+    g.emit("unreachable")
+    g.start(go)
 
 
 def gen_stmt(g: _Gen, stmt: i.Stmt) -> None:
@@ -247,7 +267,11 @@ def _gen_branches(g: _Gen, terminator: str, blocks: tuple[i.IBlock, ...]) -> Non
 
 def _gen_loop(g: _Gen, iv: IVar, count: IAtom, body: i.IBlock, reverse: bool,
               bounds: tuple[str, str] | None = None, n: str | None = None) -> None:
-    """A counted loop over `0..count-1`, or over `lo..hi-1` of it when `bounds` are given."""
+    """A counted loop over `0..count-1`, or over `lo..hi-1` of it when `bounds` are given.
+    Heap buffers of an iteration-independent size are allocated once, before it."""
+    prefix, body = split_invariant_allocs(body, iv)
+    for stmt in prefix:
+        gen_stmt(g, stmt)
     pre = g.label
     head, body_l, exit_ = g.new_label("loop"), g.new_label("body"), g.new_label("lend")
     j, nxt = g.fresh("j"), g.fresh("jn")
@@ -436,7 +460,7 @@ def _gen_outlined(parent: _Gen, name: str, loop: i.Loop, fv: list[IVar]) -> str:
                f"{ll_type(acc.private.ty.elem)}, ptr {base}, i64 {off}")
     g.scopes.append([])
     _gen_loop(g, loop.iv, loop.count, loop.body, loop.reverse, bounds=("%lo", "%hi"), n=n)
-    g.scopes.pop()
+    _free_scope(g, g.scopes.pop())
     g.emit("ret void")
     head = (f"define internal void @{name}(ptr noalias nocapture %env, i64 %lo, i64 %hi)"
             " nounwind {\nentry:")

@@ -683,17 +683,25 @@ def _lower_catch(c: _Ctx, body: s.Block, inner: Type, ty: Type, dest: Val | None
 
 def is_parallel_for(body: s.Lam1) -> bool:
     """Whether the iterations of a `for` with this body are independent: no
-    printing, errors, throws or loops-until, and the only effects on
-    references made outside the body are `RefExtend`s (accumulation)."""
+    printing (other than a run-time error's message) or throws, and the
+    only effects on references made outside the body are `RefExtend`s
+    (accumulation). A run-time error stops the loop wherever it happens: in parallel,
+    the first chunk to fail reports (dexpy.imp.parallel.error_report)."""
     return _independent(body.body, set())
 
 
 def _independent(block: s.Block, inner_refs: set[s.Name]) -> bool:
+    reports = any(isinstance(let.op, s.RuntimeError) for let in block.lets)
     for let in block.lets:
         op = let.op
         match op:
-            case s.PrintStr() | s.RuntimeError() | s.Throw() | s.While():
+            case s.PrintStr() if not reports:
                 return False
+            case s.Throw():
+                return False
+            case s.While(body):
+                if not _independent(body, inner_refs):
+                    return False
             case s.ForeignCall() | s.PtrLoad() | s.PtrStore():       # IO
                 return False
             case s.RefGet(ref) | s.RefPut(ref, _):

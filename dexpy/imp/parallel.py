@@ -3,9 +3,9 @@
 A `Loop` with `parallel=True` that is not inside another outlined loop runs
 through `dexpy_parallel_for` (see dexpy.backend.parallel): its body becomes
 `void body(env*, i64 lo, i64 hi)`, and the variables it uses from outside
-(`free_vars`) travel in `env`. `outlinable` rejects bodies that call into
-the runtime or C (printing, foreign calls: IO must stay ordered) or exit the
-function (`Throw`, `Fail`). `min_grain` is the least number of iterations
+(`free_vars`) travel in `env`. `outlinable` rejects bodies that call C or
+print (IO must stay ordered) other than to report a run-time error, or throw
+past the body. `min_grain` is the least number of iterations
 worth handing to a thread: one for bodies with loops in them, more for
 small straight-line bodies.
 """
@@ -86,14 +86,29 @@ def free_vars(block: i.IBlock, bound: tuple[IVar, ...] = ()) -> list[IVar]:
     return list(out.values())
 
 
-def outlinable(block: i.IBlock) -> bool:
-    """Whether a parallel loop body may run on other threads."""
+def outlinable(block: i.IBlock, in_try: bool = False) -> bool:
+    """Whether a parallel loop body may run on other threads. IO must stay ordered, so
+    C calls are refused, and so is printing, except in an error report: a block that
+    ends in `Fail` (the first chunk to fail claims the failure flag, and only it
+    prints; see `error_report`). A `Throw` must be caught inside the body."""
+    report = error_report(block)
     for s in block.stmts:
-        if isinstance(s, i.CallStmt | i.CallC | i.Throw | i.Fail):
+        if isinstance(s, i.CallC) or (isinstance(s, i.CallStmt) and not report):
             return False
-        if not all(outlinable(b) for b in _stmt_uses(s)[2]):
+        if isinstance(s, i.Throw) and not in_try:
+            return False
+        if isinstance(s, i.Try):
+            if not (outlinable(s.body, True) and outlinable(s.on_throw, in_try)):
+                return False
+        elif not all(outlinable(b, in_try) for b in _stmt_uses(s)[2]):
             return False
     return True
+
+
+def error_report(block: i.IBlock) -> bool:
+    """A block that prints and then fails: a run-time error's message."""
+    return bool(block.stmts) and isinstance(block.stmts[-1], i.Fail) and any(
+        isinstance(s, i.CallStmt) for s in block.stmts)
 
 
 def _cost(block: i.IBlock) -> tuple[int, bool]:

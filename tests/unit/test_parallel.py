@@ -149,6 +149,8 @@ _PROGRAMS = r"""
 :p yield_accum (AddMonoid Float) \ref. for i. ref += n_to_f xs[i] * 0.37
 :p yield_accum (AddMonoid Float) \ref. for i:(Fin 1000). ref!i += 0.5
 :p yield_accum (AddMonoid Float) \ref. for i:(Fin 50). for j:(Fin 3000). ref!j += 0.25
+:p for i. ordinal (argmin for j:(Fin 7). sum for k. sq (a[i, k] - a[(ordinal j * 3)@_, k]))
+:p for i:(Fin 33). ordinal (argmax for j. a[j, i] * a[j, i])
 """
 
 
@@ -208,3 +210,43 @@ def test_programs_parallel_equals_sequential(threads) -> None:
     par3 = _run_all(_PROGRAMS)
     assert seq == par == par3
     assert not any("rror" in line or "bug" in line for line in seq), seq
+
+
+def _outlined(source: str) -> tuple[list[str], list[str]]:
+    """(printed lines, LLVM modules generated) for `source`."""
+    import dexpy.backend.run as run
+    seen: list[str] = []
+    orig = run.gen_module
+
+    def spy(fns):
+        text = orig(fns)
+        seen.append(text)
+        return text
+    _session()
+    run.gen_module = spy
+    try:
+        return _run_all(source), seen
+    finally:
+        run.gen_module = orig
+
+
+@pytest.mark.parametrize("nt", [1, 2, 3])
+def test_runtime_error_in_parallel_loop_reports_once(threads, nt) -> None:
+    # every iteration fails (argmin of an empty table): one message, then the error
+    threads(nt)
+    out, mods = _outlined(":p for i:(Fin 100000). argmin (for j:(Fin 0). 1.0)")
+    assert out == ["Ordinal index out of range:0 >= 0", "Runtime error"]
+    assert any("dexpy_parallel_for(ptr" in t for t in mods)
+    # one failing iteration among many
+    out, _ = _outlined(':p for i:(Fin 100000). if ordinal i == 77777 then error "boom" '
+                       'else ordinal i')
+    assert out == ["boom", "Runtime error"]
+    # the session goes on
+    assert _run_all(":p 1 + 1") == ["2"]
+
+
+def test_printing_loops_stay_sequential() -> None:
+    out, mods = _outlined(':p for i:(Fin 300). unsafe_io \\. print (show (ordinal i))')
+    assert out[:300] == [str(k) for k in range(300)]
+    bodies = [f for t in mods for f in t.split("\ndefine ") if f.startswith("internal void")]
+    assert not any("@dexpy_print(" in f for f in bodies)
