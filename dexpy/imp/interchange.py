@@ -27,7 +27,7 @@ import os
 from dataclasses import replace
 
 from ..names import Name, NameSupply
-from ..simp.ir import Scalar
+from ..simp.ir import Prim, Scalar
 from . import ir as i
 from .ir import IAtom, ILit, IVar, PtrTy
 from .parallel import _atoms_of_expr, _stmt_uses
@@ -465,6 +465,8 @@ class _Opt:
                     return None
         if not self._acc_uses_ok(jl.body, accs):
             return None
+        if not self._unit_stride_access(kl.body, jl.iv, accs):
+            return None         # the j loop would walk memory with a stride: no gain
         # reads in pre and the k loop must not see what post writes
         for s in [*pre_assigns, *_walk_stmts(kl.body)]:
             if isinstance(s, i.Assign) and isinstance(s.expr, i.Load):
@@ -514,6 +516,61 @@ class _Opt:
                 elif isinstance(t, i.Alloc):
                     self.roots.allocs[t.dest.name] = t
         return out
+
+    def _unit_stride_access(self, body: i.IBlock, jiv: IVar, accs: dict[Name, IVar]) -> bool:
+        """Profitability: whether the k body reads or writes memory other than the
+        accumulators at offsets that step by one element per j (what makes the
+        interchanged j loop contiguous, e.g. `b[k, j]` in matmul). `c[j, q]` in
+        k-means steps by a row per j: interchanged it would gather."""
+        memo: dict[Name, int | None] = {}
+        for s in _walk_stmts(body):
+            match s:
+                case i.Assign(_, i.Load(p, off)) | i.Store(p, off, _):
+                    if isinstance(p, IVar) and p.name in accs:
+                        continue
+                    if self._stride(p, jiv, memo) == 0 and self._stride(off, jiv, memo) == 1:
+                        return True
+        return False
+
+    def _stride(self, a: IAtom, jiv: IVar, memo: dict[Name, int | None]) -> int | None:
+        """How much `a` grows per step of `jiv` (0: invariant), or None if not affine."""
+        if isinstance(a, ILit):
+            return 0
+        if a.name == jiv.name:
+            return 1
+        if a.name in memo:
+            return memo[a.name]
+        memo[a.name] = None                     # (cycles cannot occur; be safe)
+        e = self.roots.defs.get(a.name)
+        r: int | None
+        match e:
+            case None:
+                r = 0                           # a parameter, loop index or allocation
+            case i.ICast(to, x, False) if not to.is_float:
+                r = self._stride(x, jiv, memo)
+            case IVar() | ILit():
+                r = self._stride(e, jiv, memo)
+            case i.IPrim(prim, (x, y)) if prim in (Prim.ADD, Prim.SUB, Prim.MUL):
+                sx, sy = self._stride(x, jiv, memo), self._stride(y, jiv, memo)
+                if sx is None or sy is None:
+                    r = None
+                elif prim == Prim.ADD:
+                    r = sx + sy
+                elif prim == Prim.SUB:
+                    r = sx - sy
+                elif sx == 0 and sy == 0:
+                    r = 0
+                elif sy == 0 and isinstance(y, ILit):
+                    r = sx * int(y.value)
+                elif sx == 0 and isinstance(x, ILit):
+                    r = sy * int(x.value)
+                else:
+                    r = None
+            case _:
+                args = _atoms_of_expr(e)
+                r = 0 if all(self._stride(x, jiv, memo) == 0 for x in args) else None
+        memo[a.name] = r
+        return r
 
     def _acc_uses_ok(self, body: i.IBlock, accs: dict[Name, IVar]) -> bool:
         for s in _walk_stmts(body):

@@ -29,6 +29,7 @@ PROGRAMS = [
     ":p for j. sum for k. b[k,j]",
     ":p for i j. (sum for k. a[i,k] * b[k,j], prod for k. b[k,j])",
     ":p for i j. fold 1.5 \\k acc. acc * 0.5 + a[i,k] * b[k,j]",
+    ":p for i j. sum for k. sq (a[i,k] - a[j,k])",
 ]
 
 
@@ -91,6 +92,15 @@ def test_matmul_is_interchanged(session: Session, prog: str,
     # a k loop whose body is a single j loop (the ikj order)
     assert any(isinstance(s, i.Loop) and len(s.body.stmts) == 1
                and isinstance(s.body.stmts[0], i.Loop) for s in stmts)
+
+
+def test_strided_inner_loop_is_not_interchanged(session: Session,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    # `a[j,k]` steps by a row per j: an interchanged j loop would gather, so the
+    # distances keep their i, j, k order (like k-means' assignment step)
+    (imp,) = _imps(session, PROGRAMS[-1], monkeypatch)[-1:]
+    assert not any(isinstance(s, i.Alloc) and s.dest.name.hint == "accv"
+                   for s in _stmts(imp.body))
 
 
 def test_sum_of_map_has_no_temporary(session: Session, monkeypatch: pytest.MonkeyPatch) -> None:
