@@ -49,3 +49,39 @@ def test_o3_vectorizes_a_simple_loop() -> None:
 def test_compile_ir_without_optimization() -> None:
     text = gen_module((lower_function(_saxpy(), NameSupply()),))
     assert "define i32 @dexpy_main" in compile_ir(text, opt_level=0).optimized_ir
+
+
+def test_strict_sum_is_vectorized_in_order(monkeypatch) -> None:
+    """`sum for k. sq (x[k] - y[k])` runs its loads and arithmetic on vectors while the
+    additions stay in source order: the result is bit-identical to a scalar loop."""
+    import numpy as np
+
+    import dexpy.backend.run as run
+    from dexpy.source import SourceFile
+    from dexpy.toplevel import Session
+    monkeypatch.setenv("DEXPY_FP_CONTRACT", "0")        # no FMA: numpy rounds twice too
+    seen: list[str] = []
+    orig = run.compile_function
+
+    def spy(fn):
+        cf = orig(fn)
+        seen.append(cf.compiled.optimized_ir)
+        return cf
+    monkeypatch.setattr(run, "compile_function", spy)
+    src = """
+x : (Fin 1003)=>Float = for i. sin (n_to_f (ordinal i)) * 1000.0
+y : (Fin 1003)=>Float = for i. cos (n_to_f (ordinal i * 7))
+r : Float = sum for k. sq (x[k] - y[k])
+"""
+    session = Session()
+    for _ in session.run_source(SourceFile("sum.dx", src)):
+        pass
+    assert "llvm.vector.reduce.fadd" in seen[-1]
+
+    def value(name: str) -> np.ndarray:
+        return session.values[session.env.scope[name].name].leaves[0]
+    x, y = value("x"), value("y")
+    acc = np.float32(0.0)
+    for t in (x - y) * (x - y):
+        acc = np.float32(acc + t)
+    assert value("r").tobytes() == np.float32(acc).tobytes()
