@@ -1,4 +1,27 @@
-"""dexpy: the Dex array language, type-checked in Python and compiled to native code via LLVM."""
+"""dexpy: the Dex array language, type-checked in Python and compiled to native code via LLVM.
+
+The Python API (dexpy.api, imported on first use so that `import dexpy` stays
+cheap): `load(path)` / `loads(source)` give a `Module` whose top-level values
+and functions are attributes; `eval(expr)` evaluates an expression. See
+docs/api.md.
+"""
 from __future__ import annotations
 
+from typing import Any
+
 __version__ = "0.1.0"
+
+_API_NAMES = ("load", "loads", "eval", "Module", "Function", "Specialization", "DexError",
+              "DexRuntimeError")
+__all__ = ["__version__", *_API_NAMES]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _API_NAMES:
+        from . import api
+        return getattr(api, name)
+    raise AttributeError(f"module 'dexpy' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_API_NAMES))

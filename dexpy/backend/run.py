@@ -1,36 +1,43 @@
 """Running Simp functions: Simp -> Imp -> LLVM -> native code -> TopValue.
 
-`run_function` is the one entry used by the top level and the Python API:
-it lowers, checks (when DEXPY_CHECK=1), generates, compiles and runs a
-`SimpFunction`, passing its parameters' leaf buffers by pointer (zero-copy)
-and taking ownership of the result buffers that compiled code allocated.
+`run_function` is the one entry used by the top level: it lowers, checks
+(when DEXPY_CHECK=1), generates, compiles and runs a `SimpFunction`, passing
+its parameters' leaf buffers by pointer (zero-copy) and taking ownership of
+the result buffers that compiled code allocated.
+
+`Invoker` (one per `CompiledFunction`, built on first use) holds what every
+call needs, computed once: the entry point, the result type's leaves and,
+when all result sizes are static, the concrete result type. Its `Frame`s are
+the reusable argument/result/size/arena slots of one call in flight; the
+Python API (dexpy.api) drives them directly for its fast call path.
 """
 from __future__ import annotations
 
 import ctypes
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property, lru_cache
 
 import numpy as np
 
 from ..errors import CompilerBug, RuntimeErr, checks_enabled
-from ..imp.ir import OK, ImpFunction
-from ..imp.layout import NUMPY_DTYPE, leaves
 from ..imp.interchange import optimize
+from ..imp.ir import OK, ImpFunction
+from ..imp.layout import NUMPY_DTYPE, leaves, num_leaves
 from ..imp.lower import lower_function, table_sizes
 from ..names import NameSupply
-from ..simp.ir import SimpFunction, Type, type_of_atom
+from ..simp.ir import Lit, SimpFunction, Type, type_of_atom
 from .jit import Compiled, compile_ir
 from .llvmgen import gen_module
 from .runtime import free_arena, free_buffer, printed_text
-from .values import (SumVal, TopValue, concretize, leaf_shapes, own_boxes,
+from .values import (SumVal, TopValue, concretize, has_boxes, leaf_shapes, own_boxes,
                      top_value_from_python)
 
-__all__ = ["TopValue", "SumVal", "run_function", "top_value_from_python", "compile_function"]
+__all__ = ["TopValue", "SumVal", "run_function", "top_value_from_python", "compile_function",
+           "run_compiled", "Invoker", "Frame", "data_address", "owned_array", "DATA_OFFSET"]
 
 ENTRY = "dexpy_main"
-
-
 
 
 @dataclass(frozen=True, eq=False)
@@ -41,6 +48,10 @@ class CompiledFunction:
     imp: ImpFunction
     llvm_ir: str
     compiled: Compiled
+
+    @cached_property
+    def invoker(self) -> Invoker:
+        return Invoker(self)
 
 
 def compile_function(fn: SimpFunction) -> CompiledFunction:
@@ -63,29 +74,119 @@ def run_function(fn: SimpFunction, args: Sequence[TopValue]) -> tuple[TopValue, 
 
 
 def run_compiled(cf: CompiledFunction, args: Sequence[TopValue]) -> tuple[TopValue, str]:
-    """Runs an already compiled function."""
+    """Runs an already compiled function on top-level values; returns its result and
+    the text it printed. A failing run raises RuntimeErr (with that text)."""
     if len(args) != len(cf.fn.params):
         raise CompilerBug(f"{len(cf.fn.params)} parameters, {len(args)} arguments")
-    ins = leaf_pointers(args)
-    res_ty = type_of_atom(cf.fn.body.result)
-    n_out = len(leaves(res_ty))
-    outs = (ctypes.c_void_p * max(1, n_out))()
-    sizes = (ctypes.c_int64 * max(1, len(table_sizes(res_ty))))()
-    sink: list[bytes] = []
-    arena = ctypes.c_void_p(None)      # head of the run's box arena (see ArenaAlloc)
+    inv = cf.invoker
+    frame = inv.acquire()
     try:
-        status = cf.compiled.entry(ENTRY)(ins, outs, sizes, sink, ctypes.byref(arena))
-        text = printed_text(sink)
-        if status != OK:
-            raise RuntimeErr(text)
-        ty = concretize(res_ty, iter([int(x) for x in sizes]))
-        arrays = tuple(_owned_array(outs[k], shape, leaf.scalar)
-                       for k, (shape, leaf) in enumerate(zip(leaf_shapes(ty), leaves(ty))))
-        keep: list[object] = []
-        arrays = own_boxes(ty, arrays, keep)     # copy boxes out of the arena
+        ins = frame.ins
+        k = 0
+        for v in args:
+            for a in v.leaves:
+                if not a.flags.c_contiguous:
+                    raise CompilerBug("TopValue leaf is not C-contiguous")
+                ins[k] = data_address(a)
+                k += 1
+        if k != inv.n_in:
+            raise CompilerBug(f"{inv.n_in} parameter leaves, {k} argument leaves")
+        status = frame.call(inv.entry)
+        try:
+            text = frame.take_printed()
+            if status != OK:
+                raise RuntimeErr(text)
+            return inv.result(frame), text
+        finally:
+            frame.free_arena()
     finally:
-        free_arena(arena)
-    return TopValue(ty, arrays, tuple(keep)), text
+        inv.release(frame)
+
+
+class Frame:
+    """The slots one call passes to the entry function: `ins` (parameter leaf
+    addresses), `outs` (result leaf addresses), `sizes` (result table sizes),
+    the print sink and the box-arena head. Reused from call to call."""
+
+    __slots__ = ("ins", "outs", "sizes", "sink", "arena", "_ins", "_outs", "_sizes", "_arena")
+
+    def __init__(self, n_in: int, n_out: int, n_sizes: int) -> None:
+        self.ins = (ctypes.c_void_p * max(1, n_in))()
+        self.outs = (ctypes.c_void_p * max(1, n_out))()
+        self.sizes = (ctypes.c_int64 * max(1, n_sizes))()
+        self.sink: list[bytes] = []
+        self.arena = ctypes.c_void_p(None)     # head of the run's box arena (see ArenaAlloc)
+        self._ins = ctypes.addressof(self.ins)
+        self._outs = ctypes.addressof(self.outs)
+        self._sizes = ctypes.addressof(self.sizes)
+        self._arena = ctypes.addressof(self.arena)
+
+    def call(self, entry: ctypes._CFuncPtr) -> int:
+        """Runs the entry function on this frame; returns its status."""
+        return entry(self._ins, self._outs, self._sizes, self.sink, self._arena)
+
+    def take_printed(self) -> str:
+        """The text printed during the last call (and empties the sink)."""
+        if not self.sink:
+            return ""
+        text = printed_text(self.sink)
+        self.sink.clear()
+        return text
+
+    def free_arena(self) -> None:
+        free_arena(self.arena)
+
+
+class Invoker:
+    """What calling one compiled function needs, computed once (see the module doc)."""
+
+    def __init__(self, cf: CompiledFunction) -> None:
+        self.entry = cf.compiled.entry(ENTRY)
+        self.compiled = cf.compiled                  # keeps the code alive
+        self.n_in = sum(num_leaves(p.ty) for p in cf.fn.params)
+        self.res_ty: Type = type_of_atom(cf.fn.body.result)
+        self.res_leaves = leaves(self.res_ty)
+        self.n_out = len(self.res_leaves)
+        sizes = table_sizes(self.res_ty)
+        self.n_sizes = len(sizes)
+        self.dtypes = tuple(np.dtype(NUMPY_DTYPE[leaf.scalar]) for leaf in self.res_leaves)
+        self.boxes = has_boxes(self.res_ty)
+        self.static_ty: Type | None = None           # the concrete result type, if static
+        self.static_shapes: tuple[tuple[int, ...], ...] | None = None
+        if all(isinstance(a, Lit) for a in sizes):
+            self.static_ty = concretize(self.res_ty, iter([int(a.value) for a in sizes]))
+            self.static_shapes = leaf_shapes(self.static_ty)
+        self._free: list[Frame] = []
+
+    def acquire(self) -> Frame:
+        """A frame for one call (taken from the pool; calls may overlap across threads)."""
+        try:
+            return self._free.pop()
+        except IndexError:
+            return Frame(self.n_in, self.n_out, self.n_sizes)
+
+    def release(self, frame: Frame) -> None:
+        self._free.append(frame)
+
+    def result_type(self, frame: Frame) -> Type:
+        """The concrete result type of the call just made on `frame`."""
+        if self.static_ty is not None:
+            return self.static_ty
+        return concretize(self.res_ty, iter([int(x) for x in frame.sizes[:self.n_sizes]]))
+
+    def result(self, frame: Frame) -> TopValue:
+        """The result of the successful call just made on `frame`, owning its buffers
+        (boxes copied out of the arena, which the caller frees afterwards)."""
+        ty = self.result_type(frame)
+        shapes = self.static_shapes if self.static_ty is not None else leaf_shapes(ty)
+        outs = frame.outs
+        arrays = tuple(owned_array(outs[k], shapes[k], self.dtypes[k])
+                       for k in range(self.n_out))
+        if not self.boxes:
+            return TopValue(ty, arrays)
+        keep: list[object] = []
+        arrays = own_boxes(ty, arrays, keep)        # copy boxes out of the arena
+        return TopValue(ty, arrays, tuple(keep))
 
 
 def leaf_pointers(args: Sequence[TopValue]) -> ctypes.Array[ctypes.c_void_p]:
@@ -94,26 +195,59 @@ def leaf_pointers(args: Sequence[TopValue]) -> ctypes.Array[ctypes.c_void_p]:
     for a in arrays:
         if not a.flags.c_contiguous:
             raise CompilerBug("TopValue leaf is not C-contiguous")
-    return (ctypes.c_void_p * max(1, len(arrays)))(*[a.ctypes.data for a in arrays])
+    return (ctypes.c_void_p * max(1, len(arrays)))(*[data_address(a) for a in arrays])
 
 
-class _Buffer:
-    """Owns a buffer allocated by compiled code; numpy views keep it alive."""
+# === numpy buffers <-> addresses ===
 
-    def __init__(self, addr: int, shape: tuple[int, ...], dtype: np.dtype) -> None:
-        self.addr = addr
-        self.__array_interface__ = {
-            "data": (addr, False), "shape": shape, "typestr": dtype.str, "version": 3,
-        }
+def _data_field_offset() -> int | None:
+    """The offset of the data pointer in a numpy array object (CPython: right after the
+    object header, as numpy's C ABI lays it out), if this interpreter is checked to
+    have it; `a.ctypes.data` builds a ctypes object per call (~1 us)."""
+    if sys.implementation.name != "cpython":
+        return None
+    off = sys.getsizeof(object())
+    base = np.arange(16, dtype=np.float64)
+    for a in (base, base[3:], base.reshape(4, 4)[1:], np.empty(0, np.int8), np.float32(1.0) * base):
+        if ctypes.c_void_p.from_address(id(a) + off).value != a.ctypes.data:
+            return None
+    return off
 
-    def __del__(self) -> None:
-        free_buffer(self.addr)
+
+DATA_OFFSET = _data_field_offset()
+_from_address = ctypes.c_void_p.from_address
 
 
-def _owned_array(addr: int | None, shape: tuple[int, ...], scalar) -> np.ndarray:
+def data_address(a: np.ndarray) -> int:
+    """The address of `a`'s data (no copy)."""
+    if DATA_OFFSET is None:
+        return a.ctypes.data
+    return _from_address(id(a) + DATA_OFFSET).value or 0
+
+
+def _free_owned(self: ctypes.Array) -> None:
+    try:
+        free_buffer(ctypes.addressof(self))
+    except Exception:  # noqa: BLE001 -- interpreter shutdown: the process frees it anyway
+        pass
+
+
+@lru_cache(maxsize=256)
+def _owner_type(nbytes: int) -> type:
+    """A ctypes byte-array type of `nbytes` whose instances free their memory when they die."""
+    return type("OwnedBuffer", (ctypes.c_char * nbytes,), {"__slots__": (), "__del__": _free_owned})
+
+
+def owned_array(addr: int | None, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
+    """A numpy array over the buffer at `addr` (allocated by compiled code with
+    aligned_alloc) that frees it when the last view of it dies. No copy."""
     if not addr:
         raise CompilerBug("compiled code returned a null result buffer")
-    return np.asarray(_Buffer(addr, shape, np.dtype(NUMPY_DTYPE[scalar])))
+    count = 1
+    for d in shape:
+        count *= d
+    a = np.frombuffer(_owner_type(count * dtype.itemsize).from_address(addr), dtype)
+    return a if len(shape) == 1 else a.reshape(shape)
 
 
 def value_type(v: TopValue) -> Type:
