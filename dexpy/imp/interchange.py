@@ -518,9 +518,10 @@ class _Opt:
         return out
 
     def _unit_stride_access(self, body: i.IBlock, jiv: IVar, accs: dict[Name, IVar]) -> bool:
-        """Profitability: whether the k body reads or writes memory other than the
-        accumulators at offsets that step by one element per j (what makes the
-        interchanged j loop contiguous, e.g. `b[k, j]` in matmul). `c[j, q]` in
+        """Profitability: whether every memory access of the k body other than the
+        accumulators is invariant in j or steps by one element per j, so that the
+        interchanged j loop is contiguous (`b[k, j]` in matmul) or touches no memory
+        at all (the Mandelbrot iteration: the pixels' state vectorizes). `c[j, q]` in
         k-means steps by a row per j: interchanged it would gather."""
         memo: dict[Name, int | None] = {}
         for s in _walk_stmts(body):
@@ -528,9 +529,10 @@ class _Opt:
                 case i.Assign(_, i.Load(p, off)) | i.Store(p, off, _):
                     if isinstance(p, IVar) and p.name in accs:
                         continue
-                    if self._stride(p, jiv, memo) == 0 and self._stride(off, jiv, memo) == 1:
-                        return True
-        return False
+                    if self._stride(p, jiv, memo) != 0 or \
+                            self._stride(off, jiv, memo) not in (0, 1):
+                        return False
+        return True
 
     def _stride(self, a: IAtom, jiv: IVar, memo: dict[Name, int | None]) -> int | None:
         """How much `a` grows per step of `jiv` (0: invariant), or None if not affine."""
