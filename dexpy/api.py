@@ -867,10 +867,12 @@ def _table_type(inf: Infer, env: Any, t: C.Expr, shape: tuple[int, ...], dtype: 
         if not shape:
             raise ValueError(f"{where}: argument {name!r} must be an array with a dimension for "
                              f"each table level of {pp_type(t)}, got fewer dimensions")
-        if _closed(t.ix, env) and _closed(t.dict, env):
-            ix, d = t.ix, t.dict
+        if not _closed(t.ix, env):
+            ix, d = _fin(inf, shape[0])      # a size to infer: the array's
+        elif _closed(t.dict, env):
+            ix, d = t.ix, t.dict             # a known index set: its size is checked later
         else:
-            ix, d = _fin(inf, shape[0])
+            ix, d = t.ix, inf.dict_meta(inf.ix_dict_ty(t.ix), NO_SPAN)
         body = _table_type(inf, env, t.body, shape[1:], dtype, name, where, exact)
         return C.TabPi(inf.names.fresh("i"), ix, d, body)
     if isinstance(t, C.BaseTy):
@@ -918,8 +920,10 @@ def _match_shapes(arg: Any, sty: S.Type, where: str) -> None:
         dims.append(int(t.size.value))
         t = t.elem
     if tuple(dims) != arg.shape:
-        raise ValueError(f"{where}: argument {arg.name!r} must have shape {tuple(dims)} "
-                         f"(Dex {arg.dex_type}), got {arg.shape}")
+        k = next(k for k, (d, e) in enumerate(zip(dims, arg.shape)) if d != e)
+        raise ValueError(f"{where}: argument {arg.name!r} has shape {arg.shape}, but its "
+                         f"dimension {k} must be {dims[k]} (its type, given the other "
+                         f"arguments, is {arg.dex_type})")
 
 
 def _assign_slots(arg: Any, slot: int) -> int:
