@@ -495,16 +495,38 @@ class _Opt:
         for a in kl.accums:
             vecs[a.private.name] = vecs[a.shared.name]
 
-        def copy_j(stmts: list[i.Stmt], inner_iv: IVar | None = None) -> i.Loop:
+        # floating-point values the k body needs from pre (Mandelbrot's `cr`, computed
+        # with a division) are staged in vectors by the init loop rather than computed
+        # again in every k iteration
+        kuses = {a.name for s in _walk_stmts(kl.body) for a in _stmt_uses(s)[0]
+                 if isinstance(a, IVar)}
+        staged = {a.dest.name: IVar(self.ns.fresh("prev"), PtrTy(a.dest.ty))
+                  for a in pre_assigns
+                  if isinstance(a.dest.ty, Scalar) and a.dest.ty.is_float
+                  and a.dest.name in kuses and not isinstance(a.expr, (i.Load, IVar, ILit))}
+        for a in pre_assigns:
+            if a.dest.name in staged:
+                out.append(i.Alloc(staged[a.dest.name], a.dest.ty, jl.count, i.AllocKind.HEAP))
+
+        def copy_j(stmts: list[i.Stmt], inner_iv: IVar | None = None,
+                   stage: bool = False) -> i.Loop:
             ren = _AccRenamer(self.ns, vecs)
             niv = ren.fresh(jl.iv)
             ren.jiv = niv
             if inner_iv is not None:
                 ren.sub[kl.iv.name] = inner_iv
-            new = [ren.stmt(a) for a in pre_assigns] + [ren.stmt(s) for s in stmts]
+            new: list[i.Stmt] = []
+            for a in pre_assigns:
+                if inner_iv is not None and a.dest.name in staged:
+                    new.append(i.Assign(ren.fresh(a.dest), i.Load(staged[a.dest.name], niv)))
+                else:
+                    new.append(ren.stmt(a))
+                    if stage and a.dest.name in staged:
+                        new.append(i.Store(staged[a.dest.name], niv, ren.atom(a.dest)))
+            new += [ren.stmt(s) for s in stmts]
             return i.Loop(niv, jl.count, i.IBlock(tuple(new)), False, False)
 
-        out.append(copy_j(list(inits)))
+        out.append(copy_j(list(inits), stage=True))
         kiv = IVar(self.ns.fresh(kl.iv.name.hint), kl.iv.ty)
         inner = copy_j(list(kl.body.stmts), kiv)
         out.append(i.Loop(kiv, kcount, i.IBlock((inner,)), kl.reverse, False))
