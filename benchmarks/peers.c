@@ -67,6 +67,17 @@ float small_sum(const float *x, long n) {
   return s;
 }
 
+/* B10: the kernel alone, `reps` times in C (its time without any call overhead);
+   the asm barrier makes every repetition read x again. */
+float small_sum_reps(const float *x, long n, long reps) {
+  float s = 0.0f;
+  for (long r = 0; r < reps; r++) {
+    __asm__ volatile("" : : "r"(x) : "memory");
+    s += small_sum(x, n);
+  }
+  return s;
+}
+
 /* B4: hotspot stencil, clamped borders, same formula as b4_hotspot.dx */
 void hotspot(const float *t0, const float *p, float *out, float *tmp, long n, long steps) {
   memcpy(out, t0, sizeof(float) * n * n);
