@@ -22,6 +22,7 @@ from ..errors import TypeErr
 from ..names import Name
 from ..simp import ir as S
 from ..simp.ir import BOOL, Atom, Lit, Scalar
+from .deps import free_vars, live_after, uses_outer_ref
 
 Sub = dict[Name, Atom]
 
@@ -124,7 +125,12 @@ def _flit(x: float, sc: Scalar) -> Lit:
 
 
 class Jvp(Copier):
-    """Emits tangents. `tan` maps primal names to tangent atoms (absent: zero)."""
+    """Emits tangents. `tan` maps primal names to tangent atoms (absent: zero).
+    `effects` counts the tangent reference writes emitted so far."""
+
+    def __init__(self, s) -> None:
+        super().__init__(s)
+        self.effects = 0
 
     def T(self, a: Atom, tan: Sub) -> Atom | None:
         if isinstance(a, S.Var):
@@ -147,13 +153,17 @@ class Jvp(Copier):
     def prim(self, p: S.Prim, *args: Atom) -> Atom:
         return self.e(S.PrimOp(p, args), S.type_of_atom(args[0]))
 
-    def walk(self, lets, sub: Sub, tan: Sub, replay: bool) -> None:
-        for let in lets:
+    def walk(self, lets, sub: Sub, tan: Sub, replay: bool, live_out: set = frozenset()) -> None:
+        """Emits the tangents of `lets`; with `replay`, their primal values too (a nested
+        scope's primal is copied only when later lets or `live_out` use it)."""
+        later = live_after(lets, set(live_out)) if replay else None
+        for k, let in enumerate(lets):
             op = let.op
             ty = st(let.binder.ty, sub)
             if isinstance(op, NESTED):
-                prim, t = self.nested(op, ty, sub, tan, replay)
-                if replay:
+                need = later is not None and let.binder.name in later[k]
+                prim, t = self.nested(op, ty, sub, tan, need)
+                if need:
                     sub[let.binder.name] = prim
                 if t is not None:
                     tan[let.binder.name] = t
@@ -217,11 +227,13 @@ class Jvp(Copier):
             case S.RefPut(ref, v):
                 tr = T(ref)
                 if tr is not None:
+                    self.effects += 1
                     self.e(S.RefPut(tr, Tz(v)), S.UNIT)
                 return None
             case S.RefExtend(ref, v, combine):
                 tr = T(ref)
                 if tr is not None and T(v) is not None:
+                    self.effects += 1
                     self.e(S.RefExtend(tr, T(v), self.lam2(combine, sub)), S.UNIT)
                 return None
             case S.RefSlice(ref, ix):
@@ -238,88 +250,134 @@ class Jvp(Copier):
                 return None if tb is None else self.e(S.Unbox(tb, sa(size, sub)), ty)
         return None      # integer-valued, IO, errors: no tangent
 
-    # --- ops with nested scopes: emit (primal, tangent) together ---
+    # --- ops with nested scopes ---
+    # The tangent of a scope is a scope of the same kind whose body recomputes the
+    # primal body and returns the tangent only (no primal/tangent pairs, so the
+    # tangent program separates into primal lets and linear lets, see transpose.py).
+    # When the primal result is needed too (`need`, only inside another scope), it
+    # is a plain copy of the op; if the op touches references from outside it,
+    # copying would run those effects twice, so one joint scope returns
+    # (primal, tangent) instead.
 
-    def nested(self, op: S.Op, ty: S.Type, sub: Sub, tan: Sub, replay: bool
-               ) -> tuple[Atom, Atom | None]:
-        s = self.s
+    def nested(self, op: S.Op, ty: S.Type, sub: Sub, tan: Sub, need: bool
+               ) -> tuple[Atom | None, Atom | None]:
+        if isinstance(op, S.While):
+            blk = self._replay_block(op.body, dict(sub), dict(tan))
+            self.e(S.While(blk), S.UNIT)
+            return self.e(S.MakeProd(()), S.UNIT), None
+        joint = need and uses_outer_ref(op)
+        prim = self.s.emit(self.op(op, sub), ty) if need and not joint else None
+        before = self.effects
         match op:
-            case S.For(size, S.Lam1(o, body), rev):
-                sub2 = dict(sub)
-                no = self.fresh(o, sub2, "o")
-                blk = s.sub_block(lambda: self._pair_block(body, sub2, dict(tan)))
-                n = sa(size, sub)
-                assert isinstance(ty, S.TabTy)
-                pair = S.type_of_atom(blk.result)
-                tab = self.e(S.For(n, S.Lam1(no, blk), rev), S.TabTy(n, pair))
-                return self._unzip(tab, n, ty.elem, 0), self._unzip(tab, n, ty.elem, 1)
-            case S.Case(scrut, alts, cty):
-                tsc = self.T(scrut, tan)
-                new_alts = []
-                for k, alt in enumerate(alts):
-                    sub2 = dict(sub)
-                    nb = self.fresh(alt.binder, sub2, "p")
-                    tan2 = dict(tan)
+            case S.For():
+                r = self._for(op, ty, sub, tan, joint, before)
+            case S.Case():
+                r = self._case(op, ty, sub, tan, joint, before)
+            case _:
+                r = self._handler(op, ty, sub, tan, joint, before)
+        if joint:
+            return r
+        return prim, (r[1] if r is not None else None)
 
-                    def run(alt=alt, sub2=sub2, tan2=tan2, nb=nb, k=k) -> Atom:
-                        if tsc is not None and has_float(nb.ty):
-                            tan2[alt.binder.name] = self._payload_tangent(tsc, k, nb.ty)
-                        return self._pair_block(alt.body, sub2, tan2)
-                    new_alts.append(S.Lam1(nb, s.sub_block(run)))
-                r = self.e(S.Case(sa(scrut, sub), tuple(new_alts), S.ProdTy((ty, ty))),
-                           S.ProdTy((ty, ty)))
-                return self.e(S.Proj(r, 0), ty), self.e(S.Proj(r, 1), ty)
-            case S.While(body):
-                blk = self._replay_block(body, dict(sub), dict(tan))
-                self.e(S.While(blk), S.UNIT)
-                return self.e(S.MakeProd(()), S.UNIT), None
-            case S.RunState(init, lam) | S.RunReader(init, lam) | S.RunAccum(init, lam):
-                pinit = sa(init, sub)
-                it = S.type_of_atom(pinit)
-                tinit = self.T(init, tan)
-                if tinit is None:
-                    tinit = self.zero(it)
-                both = self.e(S.MakeProd((pinit, tinit)), S.ProdTy((it, it)))
-                sub2 = dict(sub)
-                tan2 = dict(tan)
-                nr = S.Var(s.names.fresh("ref"), S.RefTy(S.ProdTy((it, it))))
-
-                def run() -> Atom:
-                    sub2[lam.binder.name] = self.e(S.RefProj(nr, 0), S.RefTy(it))
-                    tan2[lam.binder.name] = self.e(S.RefProj(nr, 1), S.RefTy(it))
-                    return self._pair_block(lam.body, sub2, tan2)
-                blk = s.sub_block(run)
-                rp = S.type_of_atom(blk.result)
-                nl = S.Lam1(nr, blk)
-                if isinstance(op, S.RunReader):
-                    r = self.e(S.RunReader(both, nl), rp)
-                    return self.e(S.Proj(r, 0), ty), self.e(S.Proj(r, 1), ty)
-                rty = S.ProdTy((rp, S.ProdTy((it, it))))
-                h = S.RunState(both, nl) if isinstance(op, S.RunState) else S.RunAccum(both, nl)
-                r = self.e(h, rty)
-                res = self.e(S.Proj(r, 0), rp)
-                fin = self.e(S.Proj(r, 1), S.ProdTy((it, it)))
-                assert isinstance(ty, S.ProdTy)
-                parts = []
-                for i in (0, 1):
-                    parts.append(self.e(S.MakeProd((self.e(S.Proj(res, i), ty.elems[0]),
-                                                    self.e(S.Proj(fin, i), it))), ty))
-                return parts[0], parts[1]
-        # Catch and others: copy (no tangent)
-        if replay:
-            return self.s.emit(self.op(op, sub), ty), None
-        return self.s.emit(self.op(op, sub), ty), None
-
-    def _pair_block(self, body: S.Block, sub: Sub, tan: Sub) -> Atom:
-        self.walk(body.lets, sub, tan, True)
+    def _body(self, body: S.Block, sub: Sub, tan: Sub, joint: bool) -> Atom | None:
+        """Replays `body`; its result's tangent (None: zero), or (primal, tangent)."""
+        self.walk(body.lets, sub, tan, True, set(free_vars(body.result)) if joint else set())
+        t = self.T(body.result, tan)
+        if not joint:
+            return t
         p = sa(body.result, sub)
         t = self.Tz(body.result, tan, sub)
-        pt = S.type_of_atom(p)
-        return self.e(S.MakeProd((p, t)), S.ProdTy((pt, S.type_of_atom(t))))
+        return self.e(S.MakeProd((p, t)), S.ProdTy((S.type_of_atom(p), S.type_of_atom(t))))
+
+    def _scope(self, body: S.Block, sub: Sub, tan: Sub, joint: bool, zero_ty: S.Type,
+               found: list, pre=None) -> S.Block:
+        def run() -> Atom:
+            if pre is not None:
+                pre()
+            r = self._body(body, sub, tan, joint)
+            if r is None:
+                return self.zero(zero_ty)
+            found.append(True)
+            return r
+        return self.s.sub_block(run)
+
+    def _for(self, op: S.For, ty, sub: Sub, tan: Sub, joint: bool, before: int):
+        size, lam, rev = op.size, op.body, op.reverse
+        assert isinstance(ty, S.TabTy)
+        sub2 = dict(sub)
+        no = self.fresh(lam.binder, sub2, "o")
+        found: list = []
+        blk = self._scope(lam.body, sub2, dict(tan), joint, ty.elem, found)
+        if not joint and not found and self.effects == before:
+            return None
+        n = sa(size, sub)
+        tab = self.e(S.For(n, S.Lam1(no, blk), rev), S.TabTy(n, S.type_of_atom(blk.result)))
+        if not joint:
+            return None, tab
+        return self._unzip(tab, n, ty.elem, 0), self._unzip(tab, n, ty.elem, 1)
+
+    def _case(self, op: S.Case, ty, sub: Sub, tan: Sub, joint: bool, before: int):
+        tsc = self.T(op.scrut, tan)
+        found: list = []
+        alts = []
+        for k, alt in enumerate(op.alts):
+            sub2 = dict(sub)
+            nb = self.fresh(alt.binder, sub2, "p")
+            tan2 = dict(tan)
+
+            def pre(alt=alt, tan2=tan2, k=k, nb=nb) -> None:
+                if tsc is not None and has_float(nb.ty):
+                    tan2[alt.binder.name] = self._payload_tangent(tsc, k, nb.ty)
+            alts.append(S.Lam1(nb, self._scope(alt.body, sub2, tan2, joint, ty, found, pre)))
+        if not joint and not found and self.effects == before:
+            return None
+        rty = S.ProdTy((ty, ty)) if joint else ty
+        r = self.e(S.Case(sa(op.scrut, sub), tuple(alts), rty), rty)
+        if not joint:
+            return None, r
+        return self.e(S.Proj(r, 0), ty), self.e(S.Proj(r, 1), ty)
+
+    def _handler(self, op, ty, sub: Sub, tan: Sub, joint: bool, before: int):
+        """A primal handler around a tangent handler of the same kind; the body
+        replays the primal on the outer reference and the tangent on the inner one."""
+        s = self.s
+        kind = type(op)
+        init, lam = (op.init if kind is not S.RunAccum else op.empty), op.body
+        pinit = sa(init, sub)
+        it = S.type_of_atom(pinit)
+        tinit = self.T(init, tan)
+        found: list = [] if tinit is None else [True]
+        if tinit is None:
+            tinit = self.zero(it)
+        pr = S.Var(s.names.fresh("ref"), S.RefTy(it))
+        tr = S.Var(s.names.fresh("tref"), S.RefTy(it))
+        sub2, tan2 = dict(sub), dict(tan)
+        sub2[lam.binder.name], tan2[lam.binder.name] = pr, tr
+        res_ty = ty if kind is S.RunReader else ty.elems[0]
+        inner = self._scope(lam.body, sub2, tan2, joint, res_ty, found)
+        if not joint and not found and self.effects == before:
+            return None
+        bres = S.type_of_atom(inner.result)
+        inner_ty = bres if kind is S.RunReader else S.ProdTy((bres, it))
+        outer = s.sub_block(lambda: self.e(_handler_op(kind, tinit, S.Lam1(tr, inner)), inner_ty))
+        outer_ty = inner_ty if kind is S.RunReader else S.ProdTy((inner_ty, it))
+        r = self.e(_handler_op(kind, pinit, S.Lam1(pr, outer)), outer_ty)
+        if kind is S.RunReader:
+            if not joint:
+                return None, r
+            return self.e(S.Proj(r, 0), ty), self.e(S.Proj(r, 1), ty)
+        inner_r = self.e(S.Proj(r, 0), inner_ty)
+        if not joint:
+            return None, inner_r
+        pair = self.e(S.Proj(inner_r, 0), bres)
+        rt = res_ty
+        p = self.e(S.MakeProd((self.e(S.Proj(pair, 0), rt), self.e(S.Proj(r, 1), it))), ty)
+        t = self.e(S.MakeProd((self.e(S.Proj(pair, 1), rt), self.e(S.Proj(inner_r, 1), it))), ty)
+        return p, t
 
     def _replay_block(self, body: S.Block, sub: Sub, tan: Sub) -> S.Block:
         def run() -> Atom:
-            self.walk(body.lets, sub, tan, True)
+            self.walk(body.lets, sub, tan, True, set(free_vars(body.result)))
             return sa(body.result, sub)
         return self.s.sub_block(run)
 
@@ -342,6 +400,10 @@ class Jvp(Copier):
             alts.append(S.Lam1(b, self.s.sub_block(
                 lambda b=b, j=j: b if j == k else self.zero(pty))))
         return self.e(S.Case(tsum, tuple(alts), pty), pty)
+
+
+def _handler_op(kind, init: Atom, lam: S.Lam1) -> S.Op:
+    return S.RunAccum(init, lam) if kind is S.RunAccum else kind(init, lam)
 
 
 NESTED = (S.For, S.Case, S.While, S.RunState, S.RunReader, S.RunAccum)

@@ -1,0 +1,116 @@
+"""Free variables and binders of Simp ops and blocks (used by linearize and transpose).
+
+`free_vars(x)` maps every name that `x` (an op, block, scope, atom or type)
+uses but does not bind to its type (a size mentioned only in a type is a
+`NAT`). Names are unique in Simp, so a block's free variables are its lets'
+free variables minus the binders seen so far.
+"""
+from __future__ import annotations
+
+import dataclasses
+
+from ..names import Name
+from ..simp import ir as S
+
+Free = dict[Name, S.Type]
+_TYPES = (S.BaseTy, S.ProdTy, S.SumTy, S.TabTy, S.RefTy, S.BoxTy)
+
+
+def free_vars(x) -> Free:
+    out: Free = {}
+    _fv(x, out)
+    return out
+
+
+def _fv_type(t: S.Type, out: Free) -> None:
+    match t:
+        case S.TabTy(n, e):
+            if isinstance(n, S.Var):
+                out[n.name] = S.NAT
+            _fv_type(e, out)
+        case S.ProdTy(es) | S.SumTy(es):
+            for e in es:
+                _fv_type(e, out)
+        case S.RefTy(e) | S.BoxTy(e):
+            _fv_type(e, out)
+
+
+def _scope(binders: tuple[S.Var, ...], body: S.Block, out: Free) -> None:
+    inner = block_free_vars(body)
+    for b in binders:
+        inner.pop(b.name, None)
+        _fv_type(b.ty, out)
+    out.update(inner)
+
+
+def _fv(v, out: Free) -> None:
+    match v:
+        case S.Var(name, ty):
+            out[name] = ty
+            _fv_type(ty, out)
+        case S.Lit():
+            pass
+        case S.Lam1(b, body):
+            _scope((b,), body, out)
+        case S.Lam2(x, y, body):
+            _scope((x, y), body, out)
+        case S.Block():
+            out.update(block_free_vars(v))
+        case tuple():
+            for e in v:
+                _fv(e, out)
+        case _ if isinstance(v, _TYPES):
+            _fv_type(v, out)
+        case _ if dataclasses.is_dataclass(v):
+            for f in dataclasses.fields(v):
+                _fv(getattr(v, f.name), out)
+
+
+def block_free_vars(b: S.Block) -> Free:
+    out: Free = {}
+    _fv(b.result, out)
+    for let in reversed(b.lets):
+        out.pop(let.binder.name, None)
+        _fv(let.op, out)
+        _fv_type(let.binder.ty, out)
+    return out
+
+
+def live_after(lets, live_out: set[Name]) -> list[set[Name]]:
+    """For each let, the names that the lets after it (and then `live_out`) use."""
+    out: list[set[Name]] = [set()] * len(lets)
+    live = set(live_out)
+    for k in range(len(lets) - 1, -1, -1):
+        out[k] = set(live)
+        live |= free_vars(lets[k].op).keys()
+    return out
+
+
+def uses_outer_ref(op: S.Op) -> bool:
+    """Whether `op` reads or writes a reference it does not bind itself."""
+    return any(isinstance(t, S.RefTy) for t in free_vars(op).values())
+
+
+def bound_names(b: S.Block, out: set[Name] | None = None) -> set[Name]:
+    """Every name bound in `b`, at any depth."""
+    out = set() if out is None else out
+    for let in b.lets:
+        out.add(let.binder.name)
+        for f in dataclasses.fields(let.op) if dataclasses.is_dataclass(let.op) else ():
+            _bound(getattr(let.op, f.name), out)
+    return out
+
+
+def _bound(v, out: set[Name]) -> None:
+    match v:
+        case S.Lam1(b, body):
+            out.add(b.name)
+            bound_names(body, out)
+        case S.Lam2(x, y, body):
+            out.update((x.name, y.name))
+            bound_names(body, out)
+        case S.Block():
+            bound_names(v, out)
+        case tuple():
+            for e in v:
+                _bound(e, out)
