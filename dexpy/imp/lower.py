@@ -31,7 +31,8 @@ Destinations: an op that builds memory (`For`, `TabCon`, `Case`, handlers,
 `Catch`) writes into the destination it is given (a slice of the outermost
 buffer when nested), or into a fresh allocation. Non-ref values are
 immutable, so views (`TabIndex`) cost nothing; `RefGet` of a mutable table
-ref snapshots it.
+ref snapshots it, unless nothing writes a ref while the value is in use
+(dexpy.imp.views): then it reads the ref in place.
 """
 from __future__ import annotations
 
@@ -40,12 +41,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from ..errors import CompilerBug, checks_enabled
-from ..names import NameSupply
+from ..names import Name, NameSupply
 from ..simp import ir as s
 from ..simp.ir import BOOL, UNIT, BaseTy, BoxTy, Prim, ProdTy, RefTy, Scalar, SumTy, TabTy, Type
 from . import ir as i
 from .ir import IAtom, ILit, IVar, PtrTy
 from .layout import SCALAR_BYTES, leaves, prod_ranges, sum_ranges
+from .views import view_gets
 
 I64 = Scalar.I64
 
@@ -76,6 +78,8 @@ class _Ctx:
     arena: IVar
     env: dict[s.Name, Val] = field(default_factory=dict)
     blocks: list[list[i.Stmt]] = field(default_factory=lambda: [[]])
+    # ordinals of `for` indices (exact narrowings of an I64 loop index) -> that index
+    loop_index: dict[Name, IVar] = field(default_factory=dict)
 
 
 # === entry point ===
@@ -209,6 +213,8 @@ def _to_i64(c: _Ctx, x: IAtom) -> IAtom:
         return ILit(int(x.value), I64)
     if x.ty == I64:
         return x
+    if x.name in c.loop_index:          # a `for` index's ordinal: the loop index itself
+        return c.loop_index[x.name]
     return _assign(c, i.ICast(I64, x), "ix")
 
 
@@ -320,8 +326,13 @@ def _lower_block(c: _Ctx, block: s.Block, dest: Val | None) -> Val:
     """Lowers the lets of `block`; its result is written into `dest` if given."""
     target = block.result.name if isinstance(block.result, s.Var) else None
     written = False
+    views = view_gets(block)
     for let in block.lets:
         into = dest if (dest is not None and let.binder.name == target) else None
+        if let.binder.name in views and into is None:       # read in place, no snapshot
+            ref = _lower_atom(c, let.op.ref)
+            c.env[let.binder.name] = _read(c, Val(let.binder.ty, ref.leaves), let.binder.ty)
+            continue
         c.env[let.binder.name] = _lower_op(c, let.op, let.binder.ty, into)
         written = written or into is not None
     result = _lower_atom(c, block.result)
@@ -424,7 +435,9 @@ def _lower_effectful(c: _Ctx, op: s.Op, ty: Type, dest: Val | None) -> Val:
             threw = _throw_flag(c) if _may_throw(body.body) else None
             with _scope(c) as stmts:
                 b = body.binder
-                ord_ = _assign(c, i.ICast(_scalars(b.ty)[0], iv), b.name.hint)
+                ord_ = _assign(c, i.ICast(_scalars(b.ty)[0], iv, exact=True), b.name.hint)
+                if isinstance(ord_, IVar) and not ord_.ty.is_signed:
+                    c.loop_index[ord_.name] = iv
                 c.env[b.name] = Val(b.ty, (ord_,))
                 if threw is None:
                     _lower_block(c, body.body, _index_dest(c, d, iv, elem_ty))
