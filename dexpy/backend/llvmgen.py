@@ -495,8 +495,8 @@ def gen_expr(g: _Gen, e: i.IExpr) -> str:
         case i.IPrim(prim, args):
             sc = scalar_of(args[0])
             return PRIM_RULES[prim](g, sc, [atom(g, a) for a in args])
-        case i.ICast(to, x, bitcast):
-            return gen_cast(g, scalar_of(x), to, atom(g, x), bitcast)
+        case i.ICast(to, x, bitcast, exact):
+            return gen_cast(g, scalar_of(x), to, atom(g, x), bitcast, exact)
         case i.ISelect(cond, a, b):
             c = g.val(f"icmp ne {ll_type(i.itype_of(cond))} {atom(g, cond)}, 0")
             ty = ll_type(i.itype_of(a))
@@ -519,8 +519,11 @@ def gen_expr(g: _Gen, e: i.IExpr) -> str:
     raise CompilerBug(f"llvmgen: unknown expression {e!r}")
 
 
-def gen_cast(g: _Gen, src: Scalar, to: Scalar, x: str, bitcast: bool) -> str:
-    """The instruction converting `x` from `src` to `to` (Simp `Cast` semantics)."""
+def gen_cast(g: _Gen, src: Scalar, to: Scalar, x: str, bitcast: bool,
+             exact: bool = False) -> str:
+    """The instruction converting `x` from `src` to `to` (Simp `Cast` semantics).
+    `exact` narrowing (the value fits) is `trunc nuw`, so widening back folds away and
+    a loop index keeps its affine form for the vectorizer."""
     a, b = LL_TYPE[src], LL_TYPE[to]
     if src == to:
         return f"bitcast {a} {x} to {b}"
@@ -543,7 +546,7 @@ def gen_cast(g: _Gen, src: Scalar, to: Scalar, x: str, bitcast: bool) -> str:
     if BITS[to] == BITS[src]:
         return f"bitcast {a} {x} to {b}"
     if BITS[to] < BITS[src]:
-        return f"trunc {a} {x} to {b}"
+        return f"trunc {'nuw ' if exact else ''}{a} {x} to {b}"
     return f"{'sext' if src.is_signed else 'zext'} {a} {x} to {b}"
 
 

@@ -167,8 +167,8 @@ class _Renamer:
         match e:
             case i.IPrim(prim, args):
                 return i.IPrim(prim, tuple(at(x) for x in args))
-            case i.ICast(to, x, bc):
-                return i.ICast(to, at(x), bc)
+            case i.ICast(to, x, bc, exact):
+                return i.ICast(to, at(x), bc, exact)
             case i.ISelect(c, a, b):
                 return i.ISelect(at(c), at(a), at(b))
             case i.Load(p, o):

@@ -78,9 +78,13 @@ class IPrim:
 
 @dataclass(frozen=True, slots=True)
 class ICast:
+    """A conversion (Simp `Cast` semantics). `exact`: the value is known to fit in
+    `to` (a loop index narrowed to its ordinal type), so narrowing loses nothing."""
+
     to: Scalar
     x: IAtom
     bitcast: bool = False
+    exact: bool = False
 
 
 @dataclass(frozen=True, slots=True)
