@@ -32,15 +32,15 @@ from typing import Any
 from ..backend.run import run_function
 from ..core import ir as C
 from ..core.pretty import pp_type
-from ..errors import DexError, RuntimeErr
+from ..errors import DexError
 from ..infer.env import AliasB, FailedB, TopB
 from ..infer.unify import whnf
-from ..simp import ir as S
-from ..simplify import SType, Simplifier
+from ..simplify import Simplifier
 from ..source import SourceFile
 from ..toplevel import Session
 from .call import Function, Specialization
-from .values import DexRuntimeError, present, rendered
+from .plan import simp_function
+from .values import DexRuntimeError, dex_errors, present, rendered
 
 __all__ = ["Module", "Function", "Specialization", "DexError", "DexRuntimeError",
            "load", "loads", "eval"]
@@ -95,12 +95,8 @@ class Module:
                 raise rendered(err) if isinstance(err, DexError) else err
             if block.decl is None:
                 continue
-            try:
+            with dex_errors():
                 lines = session.eval_decl(block.decl)
-            except RuntimeErr as e:
-                raise DexRuntimeError(e.message) from None
-            except DexError as e:
-                raise rendered(e) from None
             for line in lines:
                 print(line)
 
@@ -179,10 +175,8 @@ class Module:
                 and decl.kind in (Surf.CommandKind.EVAL, Surf.CommandKind.PRINT)):
             raise ValueError("Module.eval takes an expression, not a declaration")
         with self._lock:
-            try:
+            with dex_errors():
                 action = elab_top(self._session.env, self._session.names, block.decl)
-            except DexError as e:
-                raise rendered(e) from None
             assert isinstance(action, Evaluate)
             if isinstance(whnf(action.ty, self._session.env), C.Pi):
                 return Function(self, action.core, action.ty, expr.strip())
@@ -190,18 +184,10 @@ class Module:
 
     def _eval_core(self, core: C.Expr, ty: C.Expr, readonly: bool = False) -> Any:
         s = self._session
-        simp = Simplifier(s.env, s.names, s.value_types)
-        try:
-            value = simp.ev(core, {})
-            if isinstance(value, SType):
-                raise TypeError(f"{pp_type(ty)} is a type, not a value")
-            result = simp.atom(value)
-            fn = S.SimpFunction(tuple(simp.params.values()), S.Block(tuple(simp.b.lets), result))
+        fn = simp_function(Simplifier(s.env, s.names, s.value_types), core,
+                           f"{pp_type(ty)} is")
+        with dex_errors():
             out, printed = run_function(fn, [s.values[p.name] for p in fn.params])
-        except RuntimeErr as e:
-            raise DexRuntimeError(e.message) from None
-        except DexError as e:
-            raise rendered(e) from None
         if printed:
             sys.stdout.write(printed)
         return present(s.env, out, ty, readonly=readonly)

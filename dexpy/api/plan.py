@@ -23,7 +23,7 @@ from ..backend.values import TopValue
 from ..core import ir as C
 from ..core.pretty import pp_type
 from ..core.traverse import free_vars, metas_of, subst, zonk
-from ..errors import DexError, TypeErr, checks_enabled
+from ..errors import TypeErr, checks_enabled
 from ..imp.layout import NUMPY_DTYPE, num_leaves
 from ..infer.infer import Infer
 from ..infer.synth import solve_all
@@ -32,7 +32,7 @@ from ..simp import ir as S
 from ..simplify import SCALARS, SType, Simplifier
 from ..source import NO_SPAN
 from ..syntax.surface import Expl
-from .values import rendered
+from .values import dex_errors
 
 _DTYPE_TO_DEX = {np.dtype(np.float32): "Float32", np.dtype(np.float64): "Float64",
                  np.dtype(np.int32): "Int32", np.dtype(np.int64): "Int64",
@@ -209,15 +209,8 @@ def compile_call(session: Any, term: C.Expr, pi: C.Pi, plan: CallPlan, where: st
     if checks_enabled():
         from ..core.check import check_core
         check_core(core, _Known(session, ph_types))
-    try:
-        value = simp.ev(core, {})
-        if isinstance(value, SType):
-            raise TypeError(f"{where}: returns a type, not a value")
-        result = simp.atom(value)
-    except DexError as e:
-        raise rendered(e) from None
-    params = tuple(simp.params.values())
-    fn = S.SimpFunction(params, S.Block(tuple(simp.b.lets), result))
+    fn = simp_function(simp, core, f"{where}: returns")
+    params = fn.params
     session.dump_ir(fn)
     cf = compile_function(fn)
     fixed: dict[int, int] = {}
@@ -231,6 +224,16 @@ def compile_call(session: Any, term: C.Expr, pi: C.Pi, plan: CallPlan, where: st
         slot += num_leaves(p.ty)
     keepalive = [session.values[p.name] for p in params if p.name not in plan.placeholders]
     return CompiledCall(cf, fixed, rty, keepalive)
+
+
+def simp_function(simp: Simplifier, core: C.Expr, what: str) -> S.SimpFunction:
+    """`core` simplified into a Simp function of the top-level values it reads."""
+    with dex_errors():
+        value = simp.ev(core, {})
+        if isinstance(value, SType):
+            raise TypeError(f"{what} a type, not a value")
+        result = simp.atom(value)
+    return S.SimpFunction(tuple(simp.params.values()), S.Block(tuple(simp.b.lets), result))
 
 
 def check_value(arg: Any, v: Any) -> None:

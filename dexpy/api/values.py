@@ -8,6 +8,8 @@ structs, str for String, lists for lists of scalars, and nested Python data
 """
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -37,6 +39,18 @@ def rendered(e: DexError) -> DexError:
     """`e` whose str() is the full text Dex prints for it (message and source excerpt)."""
     e.args = (e.render(),)
     return e
+
+
+@contextmanager
+def dex_errors() -> Iterator[None]:
+    """Raises Dex errors as Python sees them: a failed run as DexRuntimeError, any
+    other DexError with its full text."""
+    try:
+        yield
+    except RuntimeErr as e:
+        raise DexRuntimeError(e.message) from None
+    except DexError as e:
+        raise rendered(e) from None
 
 
 def present(env: Any, v: TopValue, cty: C.Expr, readonly: bool) -> Any:
