@@ -136,6 +136,8 @@ class Module:
         with self._lock:
             value = self._lookup(name)
         self._cache[name] = value
+        if name.isidentifier() and not hasattr(type(self), name) and name not in self.__dict__:
+            self.__dict__[name] = value      # later `m.name` is a plain attribute read
         return value
 
     def _lookup(self, name: str) -> Any:

@@ -93,6 +93,13 @@ def test_names_dir_repr_and_item_access(m) -> None:
     assert "total" in repr(m)
     assert m["count"] == 7
     assert "total" in m and "nosuch" not in m
+    assert m.total is m.total and m.total is m["total"]    # one Function, one cache
+
+
+def test_dex_names_that_module_methods_use(m) -> None:
+    mod = dexpy.loads("names = 3\ndef eval(x:Int) -> Int = x + 1\n")
+    assert mod["names"] == 3 and mod["eval"](1) == 2
+    assert mod.names() == ["names", "eval"]
 
 
 def test_missing_names_and_non_values(m) -> None:
