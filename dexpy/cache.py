@@ -60,6 +60,15 @@ def object_key(ir_text: str, opt_level: int) -> str:
     return h.hexdigest()
 
 
+def file_path(kind: str, name: str) -> Path | None:
+    """A path in the cache for a file another library manages (the parser tables), or
+    None when the cache is off or cannot be created."""
+    if not enabled():
+        return None
+    d = _dir(kind)
+    return None if d is None else d / name
+
+
 def _dir(kind: str) -> Path | None:
     root = cache_dir()
     try:

@@ -28,9 +28,14 @@ _DIRECTIVE = re.compile(r"%(time|bench|passes)\b([^\n]*)\n?")
 
 @lru_cache(maxsize=1)
 def _parser() -> Lark:
+    """The LALR parser. Building its tables takes about half a second, so Lark keeps
+    them in dexpy's cache directory (keyed by the grammar text and options; a stale or
+    unreadable file is rebuilt)."""
+    from ..cache import file_path
     grammar = grammar_path().read_text(encoding="utf-8")
+    tables = file_path("parser", "dex-lalr.cache")
     return Lark(grammar, parser="lalr", lexer="basic", postlex=DexPostLexer(),
-                maybe_placeholders=True)
+                maybe_placeholders=True, cache=str(tables) if tables else False)
 
 
 def parse_file(src: SourceFile) -> list[TopBlock]:
