@@ -272,7 +272,7 @@ def b10_call(w: DexWorkload, c: ctypes.CDLL | None):
     n = len(x)
     api = lambda: f(x)                         # noqa: E731
     w.runner = lambda: api                     # the generic rows time the API call too
-    per_call = lambda fn, calls=2000: min(_batch(fn, calls) for _ in range(7)) / calls  # noqa: E731
+    per_call = lambda fn, calls=2000: min(_batch(fn, calls) for _ in range(15)) / calls  # noqa: E731
     top = w.cf
     args = [w.session.values[p.name] for p in w.params]
     t_api = per_call(api)
@@ -287,8 +287,8 @@ def b10_call(w: DexWorkload, c: ctypes.CDLL | None):
         c.small_sum_reps.argtypes = [ctypes.c_void_p, ctypes.c_long, ctypes.c_long]
         addr = x.ctypes.data
         floor = lambda: c.small_sum(addr, n)   # noqa: E731 -- ctypes floor: pointer ready
-        reps = 20000
-        kernel = min(_batch(lambda: c.small_sum_reps(addr, n, reps), 1) for _ in range(7)) / reps
+        reps = 2000                            # batches as short as the others' (~2 ms)
+        kernel = min(_batch(lambda: c.small_sum_reps(addr, n, reps), 1) for _ in range(15)) / reps
         t_floor = per_call(floor)
         print(f"  C kernel alone          {kernel*1e6:8.2f} us (looped inside C)")
         print(f"  C via ctypes (floor)    {t_floor*1e6:8.2f} us per call")
