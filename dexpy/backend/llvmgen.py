@@ -311,7 +311,8 @@ def _gen_parallel_loop(g: _Gen, loop: i.Loop) -> None:
     q = g.val(f"add i64 {n}, {MAX_CHUNKS - 1}")
     q = g.val(f"sdiv i64 {q}, {MAX_CHUNKS}")
     g.decls.add("declare i64 @llvm.smax.i64(i64, i64)")
-    grain = g.val(f"call i64 @llvm.smax.i64(i64 {q}, i64 {min_grain(loop.body)})")
+    least = max(loop.grain, min_grain(loop.body))
+    grain = g.val(f"call i64 @llvm.smax.i64(i64 {q}, i64 {least})")
 
     def put(k: int, ty: str, value: str) -> None:
         p = g.val(f"getelementptr inbounds i64, ptr {env}, i64 {k}")

@@ -197,13 +197,13 @@ class _Renamer:
             case i.Alloc(dest, sc, count, kind):
                 c = at(count)
                 return i.Alloc(self.fresh(dest), sc, c, kind)
-            case i.Loop(iv, count, body, rev, par, accums):
+            case i.Loop(iv, count, body, rev, par, accums, grain):
                 c = at(count)
                 accs = tuple(i.AccumPriv(IVar(a.private.name, a.private.ty), at(a.shared),
                                          at(a.offset), at(a.count)) for a in accums)
                 accs = tuple(replace(a, private=self.fresh(a.private)) for a in accs)
                 niv = self.fresh(iv)
-                return i.Loop(niv, c, self.block(body), rev, par, accs)
+                return i.Loop(niv, c, self.block(body), rev, par, accs, grain)
             case i.If(c, t, e):
                 return i.If(at(c), self.block(t), self.block(e))
             case i.Switch(x, cases):

@@ -172,7 +172,8 @@ class Loop:
 
     `parallel` marks a loop whose iterations are independent (a pure `for`, or
     one whose only effects on memory from outside are `Accum` extends), so a
-    later pass may outline its body as `body(env, lo, hi)` and split it."""
+    later pass may outline its body as `body(env, lo, hi)` and split it, into
+    chunks of at least `grain` iterations when that is given."""
 
     iv: IVar
     count: IAtom
@@ -180,6 +181,7 @@ class Loop:
     reverse: bool = False
     parallel: bool = False
     accums: tuple[AccumPriv, ...] = ()
+    grain: int = 0           # least iterations per chunk when split (0: from the body's size)
 
 
 @dataclass(frozen=True, slots=True)

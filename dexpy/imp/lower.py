@@ -50,6 +50,7 @@ from .layout import SCALAR_BYTES, leaves, prod_ranges, sum_ranges
 from .views import view_gets
 
 I64 = Scalar.I64
+COPY_GRAIN = 1 << 15
 
 
 @dataclass(frozen=True, slots=True)
@@ -297,7 +298,9 @@ def _copy_leaf(c: _Ctx, dm: Mem, v: LeafVal, sc: Scalar) -> None:
     with _scope(c) as body:
         x = _assign(c, i.Load(vm.ptr, _add(c, vm.offset, iv)))
         _emit(c, i.Store(dm.ptr, _add(c, dm.offset, iv), x))
-    _emit(c, i.Loop(iv, _count(c, dm.dims), _block(body)))
+    # elements are independent: a big copy is split across threads (only big ones:
+    # waking a worker costs about as much as copying COPY_GRAIN elements)
+    _emit(c, i.Loop(iv, _count(c, dm.dims), _block(body), parallel=True, grain=COPY_GRAIN))
 
 
 def _snapshot(c: _Ctx, ref: Val, ty: Type) -> Val:

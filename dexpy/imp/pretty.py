@@ -60,8 +60,9 @@ def _stmt(s: i.Stmt, d: int) -> list[str]:
             return [f"{pad}{_atom(dest)} = alloc.{kind.value} {sc.name.lower()} {_atom(n)}"]
         case i.ArenaAlloc(dest, arena, n):
             return [f"{pad}{_atom(dest)} = arena_alloc {_atom(arena)} {_atom(n)}"]
-        case i.Loop(iv, n, body, rev, par, accums):
-            tags = ("reverse " if rev else "") + ("parallel " if par else "")
+        case i.Loop(iv, n, body, rev, par, accums, grain):
+            tags = ("reverse " if rev else "") + ("parallel " if par else "") + \
+                (f"grain({grain}) " if grain else "")
             acc = "".join(f" accum({_args((a.private, a.shared, a.offset, a.count))})"
                           for a in accums)
             return [f"{pad}{tags}for {_atom(iv)} < {_atom(n)}{acc}:"] + _block(body, d + 1)

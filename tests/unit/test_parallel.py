@@ -250,3 +250,35 @@ def test_printing_loops_stay_sequential() -> None:
     assert out[:300] == [str(k) for k in range(300)]
     bodies = [f for t in mods for f in t.split("\ndefine ") if f.startswith("internal void")]
     assert not any("@dexpy_print(" in f for f in bodies)
+
+
+def test_big_copies_are_split_small_ones_are_not(threads) -> None:
+    import dexpy.backend.run as run
+    from dexpy.imp import ir as i
+    from dexpy.imp.lower import COPY_GRAIN
+    imps: list[i.ImpFunction] = []
+    orig = run.compile_function
+
+    def spy(fn):
+        cf = orig(fn)
+        imps.append(cf.imp)
+        return cf
+    run.compile_function = spy
+    try:
+        threads(2)
+        out = _run_all(":p sum (yield_state (for i:(Fin 100000). 1.0) \\s.\n"
+                       "  for_ k:(Fin 3). s := for i. (get s)[i] + 1.0)")
+    finally:
+        run.compile_function = orig
+    assert out == ["400000."]
+
+    def loops(b: i.IBlock):
+        for s in b.stmts:
+            if isinstance(s, i.Loop):
+                yield s
+            for nb in (getattr(s, "body", None), getattr(s, "then", None),
+                       getattr(s, "orelse", None)):
+                if isinstance(nb, i.IBlock):
+                    yield from loops(nb)
+    copies = [lp for lp in loops(imps[-1].body) if lp.grain == COPY_GRAIN]
+    assert copies and all(lp.parallel for lp in copies)
