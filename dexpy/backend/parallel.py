@@ -13,10 +13,16 @@ per-chunk partial results combine identically for any number of threads.
 
 The pool: worker threads are created once (lazily, on the first parallel
 loop that needs them, with plain pthread calls; no C compiler is needed at
-run time, the pool is LLVM IR compiled through llvmlite). A launch bumps a
-generation counter; workers spin briefly on it, then sleep on a futex (woken
-only when some worker sleeps). The caller waits for every worker's
-acknowledgement, spinning then sleeping on a second futex. A loop that starts
+run time, the pool is LLVM IR compiled through llvmlite). A launch opens the
+job (`job_state` = generation, a closed bit and the number of workers inside,
+one 64-bit word) and bumps a generation counter; workers spin briefly on it,
+then sleep on a futex (woken only when some worker sleeps). A worker joins a job
+with one compare-and-swap, only while it is open. When the caller has run out of
+chunks it closes the job and waits, spinning then sleeping on the state's low
+word, only for the workers inside: a worker that was descheduled or asleep
+never holds the loop up (on a loaded machine it would otherwise cost a
+scheduling quantum per loop), and a late one sees the job closed and goes back
+to waiting. A loop that starts
 while another parallel loop is running (another Python thread, or a nested
 launch) runs sequentially in the caller. After `fork` the child has no
 workers: a fork handler clears the pool state, and the child's first parallel
@@ -68,7 +74,7 @@ _COMMON = """
 @busy = internal global i32 0
 @gen = internal global i32 0
 @sleepers = internal global i32 0
-@pending = internal global i32 0
+@job_state = internal global i64 0, align 8
 @job_body = internal global ptr null
 @job_env = internal global ptr null
 @job_n = internal global i64 0
@@ -114,7 +120,7 @@ define void @dexpy_pool_reset() {
   store i32 0, ptr @dexpy_started
   store i32 0, ptr @busy
   store i32 0, ptr @sleepers
-  store i32 0, ptr @pending
+  store i64 0, ptr @job_state
   ret void
 }
 """
@@ -183,20 +189,35 @@ job:
   store i32 %g, ptr %seen.a
   %active = load i32, ptr @job_active
   %part = icmp slt i32 %id, %active
-  br i1 %part, label %run, label %ack
+  br i1 %part, label %enter, label %top
+enter:
+  ; join job %g only while it is open: one CAS on (gen, closed, workers inside)
+  %st = load atomic i64, ptr @job_state seq_cst, align 8
+  %stg64 = lshr i64 %st, 32
+  %stg = trunc i64 %stg64 to i32
+  %same = icmp eq i32 %stg, %g
+  %closed = and i64 %st, 2147483648
+  %open = icmp eq i64 %closed, 0
+  %can = and i1 %same, %open
+  br i1 %can, label %cas, label %top
+cas:
+  %st1 = add i64 %st, 1
+  %cx = cmpxchg ptr @job_state, i64 %st, i64 %st1 seq_cst seq_cst
+  %in = extractvalue { i64, i1 } %cx, 1
+  br i1 %in, label %run, label %enter
 run:
   %body = load ptr, ptr @job_body
   %env = load ptr, ptr @job_env
   %n = load i64, ptr @job_n
   %grain = load i64, ptr @job_grain
   call void @run_chunks(ptr %body, ptr %env, i64 %n, i64 %grain)
-  br label %ack
-ack:
-  %left = atomicrmw sub ptr @pending, i32 1 seq_cst
-  %last = icmp eq i32 %left, 1
+  %old = atomicrmw sub ptr @job_state, i64 1 seq_cst
+  %left = sub i64 %old, 1
+  %low = and i64 %left, 4294967295
+  %last = icmp eq i64 %low, 2147483648              ; closed, nobody inside
   br i1 %last, label %wake, label %top
 wake:
-  call void @futex_wake(ptr @pending)
+  call void @futex_wake(ptr @job_state)
   br label %top
 }
 
@@ -260,8 +281,12 @@ launch:
   store i64 %grain, ptr @job_grain
   store i64 0, ptr @job_next
   store i32 %nt, ptr @job_active
-  store atomic i32 %w, ptr @pending seq_cst, align 4
-  %g = atomicrmw add ptr @gen, i32 1 seq_cst
+  %g0 = load i32, ptr @gen
+  %g1 = add i32 %g0, 1
+  %g1w = zext i32 %g1 to i64
+  %open = shl i64 %g1w, 32
+  store atomic i64 %open, ptr @job_state seq_cst, align 8
+  store atomic i32 %g1, ptr @gen seq_cst, align 4
   %sl = load atomic i32, ptr @sleepers seq_cst, align 4
   %anyone = icmp sgt i32 %sl, 0
   br i1 %anyone, label %wake, label %work
@@ -270,11 +295,16 @@ wake:
   br label %work
 work:
   call void @run_chunks(ptr %body, ptr %env, i64 %n, i64 %grain)
+  ; close the job: workers that have not joined yet never will (a worker that is
+  ; descheduled or asleep costs nothing); wait only for those inside
+  %closing = atomicrmw or ptr @job_state, i64 2147483648 seq_cst
   br label %wait
 wait:
   %spins = phi i32 [ 0, %work ], [ %spins1, %pause ], [ 0, %sleep ]
-  %p = load atomic i32, ptr @pending seq_cst, align 4
-  %fin = icmp eq i32 %p, 0
+  %st = load atomic i64, ptr @job_state seq_cst, align 8
+  %p64 = and i64 %st, 2147483647
+  %p = trunc i64 %st to i32
+  %fin = icmp eq i64 %p64, 0
   br i1 %fin, label %done, label %notyet
 notyet:
   %spins1 = add i32 %spins, 1
@@ -284,7 +314,7 @@ pause:
   PAUSE
   br label %wait
 sleep:
-  call void @futex_wait(ptr @pending, i32 %p)
+  call void @futex_wait(ptr @job_state, i32 %p)
   br label %wait
 done:
   store atomic i32 0, ptr @busy seq_cst, align 4
