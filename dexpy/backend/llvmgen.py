@@ -140,11 +140,47 @@ def gen_function(fn: i.ImpFunction, decls: set[str], extra: list[str] | None = N
 
 def gen_block(g: _Gen, block: i.IBlock, top: bool = False) -> None:
     g.scopes.append([])
-    if g.fail_slot is not None and error_report(block):
+    report = error_report(block)
+    if g.fail_slot is not None and report:
         _claim_failure(g)
-    for stmt in block.stmts:
+    stmts = block.stmts
+    if report and len(stmts) > OUTLINE_REPORT:
+        _gen_report_call(g, i.IBlock(stmts[:-1]))
+        stmts = stmts[-1:]
+    for stmt in stmts:
         gen_stmt(g, stmt)
     _free_scope(g, g.scopes.pop())
+
+
+OUTLINE_REPORT = 8
+"""Error reports longer than this (statements) are compiled out of line, unoptimized."""
+
+
+def _gen_report_call(g: _Gen, body: i.IBlock) -> None:
+    """Emits the statements of an error report but its final `Fail` (`body`) as a call
+    of a function that builds and prints the message: `void report(env*)`, `cold noinline optnone`, so
+    LLVM spends no time optimizing (or vectorizing) the message's string code, which
+    often outweighs the function it guards. env slot 0 is a failure flag (a failure
+    while reporting, e.g. out of memory), then the block's free variables."""
+    fv = free_vars(body)
+    name = f"{g.fname}.report{len(g.extra)}"
+    g.extra.append("")
+    slot = len(g.extra) - 1
+    env = g.fresh("renv")
+    g.entry.append(f"  {env} = alloca [{1 + len(fv)} x i64], align 8")
+    for k, v in enumerate(fv):
+        p = g.val(f"getelementptr inbounds i64, ptr {env}, i64 {1 + k}")
+        g.emit(f"store {ll_type(v.ty)} {atom(g, v)}, ptr {p}")
+    g.emit(f"call void @{name}(ptr {env})")
+    r = _Gen(g.decls, extra=g.extra, fname=name, fail_slot="%env")
+    for k, v in enumerate(fv):
+        p = r.val(f"getelementptr inbounds i64, ptr %env, i64 {1 + k}")
+        r.emit(f"{atom(r, v)} = load {ll_type(v.ty)}, ptr {p}")
+    gen_block(r, body)
+    r.emit("ret void")
+    head = (f"define internal void @{name}(ptr noalias nocapture %env)"
+            " cold noinline optnone nounwind {\nentry:")
+    g.extra[slot] = "\n".join([head, *r.entry, *r.lines, "}"])
 
 
 def _free_scope(g: _Gen, allocs: list[tuple[str, i.AllocKind]]) -> None:

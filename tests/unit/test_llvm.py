@@ -85,3 +85,35 @@ r : Float = sum for k. sq (x[k] - y[k])
     for t in (x - y) * (x - y):
         acc = np.float32(acc + t)
     assert value("r").tobytes() == np.float32(acc).tobytes()
+
+
+def test_error_reports_are_compiled_out_of_line(monkeypatch) -> None:
+    """The code building a run-time error's message goes into a `cold optnone`
+    function; the message and the failure are unchanged, sequentially and in a
+    parallel loop."""
+    import re
+
+    import dexpy.backend.run as run
+    from dexpy.source import SourceFile
+    from dexpy.toplevel import Session
+    seen: list[str] = []
+    orig = run.compile_function
+
+    def spy(fn):
+        cf = orig(fn)
+        seen.append(cf.llvm_ir)
+        return cf
+    monkeypatch.setattr(run, "compile_function", spy)
+    src = """
+xs : (Fin 10)=>Int = for i. n_to_i (ordinal i)
+:p xs[(12 :: Nat)@_]
+:p for i:(Fin 1000). xs[(ordinal i)@_]
+:p 1 + 1
+"""
+    out = [ln for _, lines in Session().run_source(SourceFile("e.dx", src)) for ln in lines]
+    assert out[:2] == ["Ordinal index out of range:12 >= 10", "Runtime error"]
+    # one message only (in parallel, from whichever failing chunk came first)
+    assert re.fullmatch(r"Ordinal index out of range:\d+ >= 10", out[2])
+    assert out[3:] == ["Runtime error", "2"]
+    reports = [f for t in seen for f in t.split("\ndefine ") if ".report" in f.split("(")[0]]
+    assert reports and all("cold noinline optnone" in f.split("{")[0] for f in reports)
