@@ -1,10 +1,11 @@
-"""`%linearTranspose(f, ct)` by basis evaluation (the current fallback).
+"""`%linearTranspose(f, ct)` by basis evaluation: the fallback of transpose.py.
 
 For a linear `f : a -> b`, `(f^T ct)_k = <ct, f e_k>` for the one-hot basis
 vectors `e_k` of `a`. A table leaf of `a` becomes a `for` over its index set
 (each iteration evaluates `f` once on a one-hot table), so the result is still
 a parallel loop; the cost is one evaluation of `f` per scalar of `a`
-(O(n) JVPs for a gradient). Integer leaves get a zero cotangent. See docs/ad.md.
+(O(n) JVPs for a gradient). Integer leaves get a zero cotangent. Used for
+what the reverse transposer does not handle; see docs/ad.md.
 """
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from ..simp.ir import BOOL, Atom, Lit, Scalar
 from .linearize import _flit
 
 
-def transpose(s, f, ct):
+def transpose_by_basis(s, f, ct):
     from ..simplify import Dyn
     lam = f.lam
     a_ty = s.rep_type(lam.binders[0].ty, f.env)

@@ -114,3 +114,63 @@ def _bound(v, out: set[Name]) -> None:
         case tuple():
             for e in v:
                 _bound(e, out)
+
+
+# === dead code ===
+
+_PURE = (S.PrimOp, S.Cast, S.Select, S.MakeProd, S.Proj, S.MakeSum, S.TabIndex, S.TabCon,
+         S.RefGet, S.RefSlice, S.RefProj, S.BoxSize, S.Var, S.Lit)
+
+
+def removable(op: S.Op, local: frozenset = frozenset()) -> bool:
+    """Whether dropping `op` (its result unused) changes nothing: no IO, errors or
+    writes to references other than those bound in `local` or inside it."""
+    if isinstance(op, _PURE):
+        return True
+    match op:
+        case S.RefPut(r, _) | S.RefExtend(r, _, _):
+            return isinstance(r, S.Var) and r.name in local
+        case S.For(_, lam, _):
+            return _removable_block(lam.body, local)
+        case S.Case(_, alts, _):
+            return all(_removable_block(a.body, local) for a in alts)
+        case S.RunState(_, lam) | S.RunAccum(_, lam) | S.RunReader(_, lam):
+            return _removable_block(lam.body, local | {lam.binder.name})
+    return False
+
+
+def _removable_block(b: S.Block, local: frozenset) -> bool:
+    for let in b.lets:
+        inner = local | {let.binder.name} if isinstance(let.op, (S.RefSlice, S.RefProj)) and \
+            isinstance(let.op.ref, S.Var) and let.op.ref.name in local else local
+        if not removable(let.op, inner):
+            return False
+        local = inner
+    return True
+
+
+def dce(b: S.Block) -> S.Block:
+    """`b` without the lets whose results are unused and that `removable` allows
+    dropping, at any depth."""
+    live = set(free_vars(b.result))
+    out: list[S.Let] = []
+    for let in reversed(b.lets):
+        if let.binder.name not in live and removable(let.op):
+            continue
+        op = _dce_op(let.op)
+        live |= free_vars(op).keys() | free_vars(let.binder.ty).keys()
+        out.append(S.Let(let.binder, op, span=let.span) if op is not let.op else let)
+    return S.Block(tuple(reversed(out)), b.result)
+
+
+def _dce_op(op: S.Op) -> S.Op:
+    changes = {}
+    for f in dataclasses.fields(op) if dataclasses.is_dataclass(op) else ():
+        v = getattr(op, f.name)
+        if isinstance(v, S.Lam1):
+            changes[f.name] = S.Lam1(v.binder, dce(v.body))
+        elif isinstance(v, S.Block):
+            changes[f.name] = dce(v)
+        elif isinstance(v, tuple) and v and all(isinstance(x, S.Lam1) for x in v):
+            changes[f.name] = tuple(S.Lam1(x.binder, dce(x.body)) for x in v)
+    return dataclasses.replace(op, **changes) if changes else op

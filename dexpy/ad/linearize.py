@@ -22,7 +22,7 @@ from ..errors import TypeErr
 from ..names import Name
 from ..simp import ir as S
 from ..simp.ir import BOOL, Atom, Lit, Scalar
-from .deps import free_vars, live_after, uses_outer_ref
+from .deps import dce, free_vars, live_after, uses_outer_ref
 
 Sub = dict[Name, Atom]
 
@@ -165,14 +165,14 @@ class Jvp(Copier):
                 prim, t = self.nested(op, ty, sub, tan, need)
                 if need:
                     sub[let.binder.name] = prim
-                if t is not None:
+                if t is not None and has_float(ty):
                     tan[let.binder.name] = t
                 continue
             if replay:
                 sub[let.binder.name] = self.s.emit(self.op(op, sub), ty)
             p = sa(let.binder, sub)
             t = self.simple(op, p, ty, sub, tan)
-            if t is not None:
+            if t is not None and has_float(ty):      # integers have no tangent
                 tan[let.binder.name] = t
 
     # --- ops without nested scopes ---
@@ -299,7 +299,7 @@ class Jvp(Copier):
                 return self.zero(zero_ty)
             found.append(True)
             return r
-        return self.s.sub_block(run)
+        return dce(self.s.sub_block(run))
 
     def _for(self, op: S.For, ty, sub: Sub, tan: Sub, joint: bool, before: int):
         size, lam, rev = op.size, op.body, op.reverse
@@ -352,7 +352,9 @@ class Jvp(Copier):
         pr = S.Var(s.names.fresh("ref"), S.RefTy(it))
         tr = S.Var(s.names.fresh("tref"), S.RefTy(it))
         sub2, tan2 = dict(sub), dict(tan)
-        sub2[lam.binder.name], tan2[lam.binder.name] = pr, tr
+        sub2[lam.binder.name] = pr
+        if has_float(it):
+            tan2[lam.binder.name] = tr
         res_ty = ty if kind is S.RunReader else ty.elems[0]
         inner = self._scope(lam.body, sub2, tan2, joint, res_ty, found)
         if not joint and not found and self.effects == before:

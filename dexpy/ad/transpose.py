@@ -1,0 +1,968 @@
+"""`%linearTranspose(f, ct)`: reverse-mode transposition of the Simp a linear `f` emits.
+
+`f` (usually `\\y. df y` for a `LinearMap` df) is applied once to a fresh
+variable `x`; the lets that emits are the linear program to transpose. A
+linearity analysis marks every value that depends on `x` (per product
+component; references by what is written to them). Then `Reverse.block`
+transposes a block: it first copies the non-linear lets the linear ones need
+(the primal values the JVP recomputes), then walks the linear lets backwards,
+turning each read of a linear value into a contribution to its cotangent
+(`TRANSPOSE_PRIMS` for scalar primitives, `Reverse.op` for the rest).
+
+Cotangents are collected per variable: in a Python list for a value used
+only at its own level; in an accumulator reference (`RefExtend` with `+`, one
+`RunState` per block holding them all) for a table, or for a value read inside
+a nested scope; `x[i]` and `x.k` of such a value accumulate straight into
+`ref!i` / `ref.k`. A `for` transposes into a `for` whose body accumulates, so
+the loop stays parallel (dexpy.imp.lower's thread-private partial sums). Linear
+state transposes into state holding the cotangent, run backwards (loops that
+touch it are reversed); a state used only as `r := get r + e` (what the JVP of
+`sum` emits) and an accumulator transpose into a read of the final cotangent,
+with no state at all. A reader's cotangent is an accumulator.
+
+Anything outside this (a loop over linear state whose primal values change
+per iteration, `while`, `catch`, sums of linear values, non-linear operations
+on linear values) raises `Unsupported`, and `transpose` falls back to basis
+evaluation (basis.py). `DEXPY_TRANSPOSE=basis` / `=reverse` forces one path
+(the second reports what it cannot do). See docs/ad.md.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Callable
+
+from ..errors import TypeErr
+from ..names import Name
+from ..simp import ir as S
+from ..simp.ir import Atom, Lit
+from .basis import transpose_by_basis
+from .deps import bound_names, free_vars, removable
+from .linearize import Copier, sa, st
+
+Shape = bool | tuple      # linearity of a value, per product component
+CT = Atom | tuple | None  # a cotangent: an atom, per-component (a tuple), or zero (None)
+
+
+class Unsupported(Exception):
+    """The reverse transposer cannot handle this program (basis evaluation can)."""
+
+
+def transpose(s, f, ct):
+    mode = os.environ.get("DEXPY_TRANSPOSE", "auto")
+    if mode != "basis":
+        b, mark = s.b, len(s.b.lets)
+        try:
+            return reverse(s, f, ct)
+        except Unsupported as e:
+            if mode == "reverse":
+                raise TypeErr(f"Not supported yet: transposing this linear function ({e})")
+            assert s.b is b
+            del b.lets[mark:]
+    return transpose_by_basis(s, f, ct)
+
+
+def reverse(s, f, ct):
+    a_ty = s.rep_type(f.lam.binders[0].ty, f.env)
+    cta = s.atom(ct)
+    x = S.Var(s.names.fresh("xt"), a_ty)
+    blk = s.sub_block(lambda: s.atom(s.apply(f, [s.unpack(x)])))
+    r = Reverse(s, blk)
+    r.lin[x.name] = _float_shape(a_ty)
+    r.analyze(blk)
+    ref = S.Var(s.names.fresh("ctx"), S.RefTy(a_ty))
+    r.sinks[x.name] = lambda: ref
+
+    def body() -> Atom:
+        r.block(blk, cta)
+        return _unit(s)
+    out = s.emit(S.RunState(r.zero(a_ty), S.Lam1(ref, s.sub_block(body))),
+                 S.ProdTy((S.UNIT, a_ty)))
+    return s.unpack(s.emit(S.Proj(out, 1), a_ty))
+
+
+def _float_shape(t: S.Type) -> Shape:
+    match t:
+        case S.BaseTy(sc):
+            return sc.is_float
+        case S.ProdTy(es):
+            return norm(tuple(_float_shape(e) for e in es))
+        case S.TabTy(_, e):
+            return _float_shape(e)
+    return False
+
+
+def _unit(s) -> Atom:
+    return s.emit(S.MakeProd(()), S.UNIT)
+
+
+# === linearity shapes ===
+
+def join(a: Shape, b: Shape) -> Shape:
+    if a is True or b is True:
+        return True
+    if a is False:
+        return b
+    if b is False:
+        return a
+    return norm(tuple(join(x, y) for x, y in zip(a, b)))
+
+
+def norm(t: tuple) -> Shape:
+    if t and all(x is True for x in t):
+        return True
+    if all(x is False for x in t):
+        return False
+    return t
+
+
+def comp(sh: Shape, i: int) -> Shape:
+    return sh if isinstance(sh, bool) else sh[i]
+
+
+def anyl(sh: Shape) -> bool:
+    return sh is True or (isinstance(sh, tuple) and any(anyl(x) for x in sh))
+
+
+def _place(sh: Shape, path: tuple[int, ...], v: Shape, ty: S.Type) -> Shape:
+    """`sh` joined with `v` at component `path` of a value of type `ty`."""
+    if not path:
+        return join(sh, v)
+    while isinstance(ty, S.TabTy):
+        ty = ty.elem
+    assert isinstance(ty, S.ProdTy)
+    parts = [comp(sh, i) for i in range(len(ty.elems))]
+    parts[path[0]] = _place(parts[path[0]], path[1:], v, ty.elems[path[0]])
+    return norm(tuple(parts))
+
+
+class Reverse:
+    """Transposes a recorded linear program. `sub` maps the recorded program's
+    non-linear names to their copies; `sinks` gives the accumulator reference of a
+    linear value (a thunk emitting it, or a path into another's), `pending` the
+    Python-level contributions of the others; `lref` maps a linear reference to
+    its cotangent: ('ref', thunk) a state of cotangents, ('val', thunk) a value."""
+
+    def __init__(self, s, blk: S.Block) -> None:
+        self.s = s
+        self.copier = Copier(s)
+        self.bound = bound_names(blk)
+        self.lin: dict[Name, Shape] = {}
+        self.defs: dict[Name, S.Op] = {}
+        self.zeros: set[Name] = set()
+        self.sub: dict[Name, Atom] = {}
+        self.sinks: dict[Name, Callable[[], Atom]] = {}
+        self.pending: dict[Name, list] = {}
+        self.home: dict[Name, object] = {}
+        self.lref: dict[Name, tuple[str, Callable[[], Atom | None]]] = {}
+        self.own: set[Name] = set()
+        self.forced: set[Name] = set()     # primal states replayed in the transposed program
+        self.provided: set[Name] = set()   # primal values a tape already holds
+        self._eff: dict[int, tuple[S.Op, bool]] = {}
+
+    # --- the linearity analysis ---
+
+    def L(self, a: Atom) -> Shape:
+        return self.lin.get(a.name, False) if isinstance(a, S.Var) else False
+
+    def analyze(self, b: S.Block) -> None:
+        for let in b.lets:
+            name = let.binder.name
+            self.defs[name] = let.op
+            if _zero_op(let.op, self.zeros):
+                self.zeros.add(name)
+            self.lin[name] = self.lin_op(let.op)
+
+    def Lz(self, atoms) -> list[Shape]:
+        """The shapes of values put side by side: zeros count as linear beside a linear one."""
+        shapes = [self.L(a) for a in atoms]
+        if any(anyl(sh) for sh in shapes):
+            shapes = [True if not anyl(sh) and self.zero_atom(a) else sh
+                      for sh, a in zip(shapes, atoms)]
+        return shapes
+
+    def lin_op(self, op: S.Op) -> Shape:
+        L = self.L
+        match op:
+            case S.Var() | S.Lit():
+                return L(op)
+            case S.MakeProd(es):
+                return norm(tuple(self.Lz(es)))
+            case S.TabCon(_, es):
+                out: Shape = False
+                for sh in self.Lz(es):
+                    out = join(out, sh)
+                return out
+            case S.Proj(x, i):
+                return comp(L(x), i)
+            case S.RefProj(r, i):
+                return comp(L(r), i)
+            case S.RefGet(r) | S.RefSlice(r, _) | S.Box(r):
+                return L(r)
+            case S.TabIndex(t, ix):
+                return join(L(t), anyl(L(ix)))
+            case S.Select(c, a, b):
+                return join(anyl(L(c)), join(*self.Lz((a, b))))
+            case S.RefPut(r, v) | S.RefExtend(r, v, _):
+                if anyl(L(v)):
+                    self.mark_ref(r, L(v))
+                return False
+            case S.For(_, lam, _):
+                self.analyze(lam.body)
+                return L(lam.body.result)
+            case S.Case(sc, alts, _):
+                out: Shape = anyl(L(sc))
+                for alt in alts:
+                    self.analyze(alt.body)
+                    out = join(out, L(alt.body.result))
+                return out
+            case S.RunState(init, lam) | S.RunAccum(init, lam):
+                self._handler(init, lam)
+                return norm((L(lam.body.result), self.lin[lam.binder.name]))
+            case S.RunReader(init, lam):
+                if self.zero_atom(init):
+                    self.zeros.add(lam.binder.name)
+                self._handler(init, lam)
+                return L(lam.body.result)
+            case S.While(body) | S.Catch(body, _):
+                self.analyze(body)
+                return anyl(L(body.result))
+        return any(anyl(self.lin.get(n, False)) for n in free_vars(op))
+
+    def _handler(self, init: Atom, lam: S.Lam1) -> None:
+        b = lam.binder.name
+        self.lin[b] = self.L(init)
+        while True:
+            before = self.lin[b]
+            self.analyze(lam.body)
+            if self.lin[b] == before:
+                return
+
+    def mark_ref(self, r: Atom, v: Shape) -> None:
+        path: tuple[int, ...] = ()
+        while isinstance(r, S.Var) and isinstance(d := self.defs.get(r.name), (S.RefSlice, S.RefProj)):
+            if isinstance(d, S.RefProj):
+                path = (d.index,) + path
+            r = d.ref
+        assert isinstance(r, S.Var)
+        ty = r.ty.elem if isinstance(r.ty, S.RefTy) else r.ty
+        self.lin[r.name] = _place(self.lin.get(r.name, False), path, v, ty)
+
+    def linear_let(self, let: S.Let) -> bool:
+        return anyl(self.lin.get(let.binder.name, False)) or self.effect(let.op)
+
+    def effect(self, op: S.Op) -> bool:
+        """Whether `op` writes to a linear reference (at any depth)."""
+        hit = self._eff.get(id(op))
+        if hit is None or hit[0] is not op:
+            match op:
+                case S.RefPut(r, _) | S.RefExtend(r, _, _):
+                    out = anyl(self.L(r))
+                case _:
+                    out = any(self.effect(let.op) for blk in _blocks(op) for let in blk.lets)
+            hit = self._eff[id(op)] = (op, out)
+        return hit[1]
+
+    # --- what a block's transposition needs of the primal ---
+
+    def needs(self, b: S.Block) -> set[Name]:
+        need: set[Name] = set()
+        for let in reversed(b.lets):
+            if self.linear_let(let):
+                need |= self.needs_op(let.op)
+                need |= free_vars(let.binder.ty).keys()
+            elif let.binder.name in need or self.replayed(let.op):
+                need |= free_vars(let.op).keys()
+                need.add(let.binder.name)
+        return need
+
+    def root(self, name: Name) -> Name:
+        """The handler reference a reference path starts from."""
+        while isinstance(d := self.defs.get(name), (S.RefSlice, S.RefProj)) and isinstance(
+                d.ref, S.Var):
+            name = d.ref.name
+        return name
+
+    def replayed(self, op: S.Op) -> bool:
+        """A primal write to a state that the transposed program runs again."""
+        return self.touches(op, self.forced) and not removable(op)
+
+    def touches(self, op: S.Op, roots: set[Name]) -> bool:
+        return bool(roots) and any(self.root(n) in roots for n in free_vars(op))
+
+    def needs_op(self, op: S.Op) -> set[Name]:
+        match op:
+            case S.For(size, lam, _):
+                return self._nonlin({size}) | self._scope_needs(lam)
+            case S.Case(sc, alts, ty):
+                out = self._nonlin({sc}) | free_vars(ty).keys()
+                for alt in alts:
+                    out |= self._scope_needs(alt)
+                return out
+            case S.RunState(init, lam) | S.RunAccum(init, lam) | S.RunReader(init, lam):
+                return self._nonlin({init}) | self._scope_needs(lam)
+        return {n for n, _ in free_vars(op).items() if not anyl(self.lin.get(n, False))}
+
+    def _nonlin(self, atoms) -> set[Name]:
+        return {a.name for a in atoms if isinstance(a, S.Var) and not anyl(self.L(a))}
+
+    def _scope_needs(self, lam: S.Lam1) -> set[Name]:
+        return (self.needs(lam.body) - bound_names(lam.body) - {lam.binder.name}) \
+            | free_vars(lam.binder.ty).keys()
+
+    # --- emitting ---
+
+    def e(self, op: S.Op, ty: S.Type) -> Atom:
+        return self.s.emit(op, ty)
+
+    def nl(self, a: Atom) -> Atom:
+        """The copy of a non-linear atom of the recorded program."""
+        if isinstance(a, S.Var) and a.name in self.bound:
+            if a.name not in self.sub:
+                raise Unsupported(f"the primal value {a.name} is not available here")
+            return self.sub[a.name]
+        return a
+
+    def ty(self, t: S.Type) -> S.Type:
+        for n in free_vars(t):
+            if n in self.bound and n not in self.sub:
+                raise Unsupported(f"the size {n} is not available here")
+        return st(t, self.sub)
+
+    def copy(self, let: S.Let) -> None:
+        for n in free_vars(let.op):
+            if (n in self.bound and n not in self.sub) or anyl(self.lin.get(n, False)):
+                raise Unsupported(f"the primal value {n} is not available here")
+        a = self.s.emit(self.copier.op(let.op, self.sub), self.ty(let.binder.ty))
+        self.sub[let.binder.name] = a
+
+    def zero(self, t: S.Type) -> Atom:
+        from ..simplify_prims import _zero
+        return _zero(self.s, t)
+
+    def fresh(self, v: S.Var, hint: str) -> S.Var:
+        nv = S.Var(self.s.names.fresh(hint), self.ty(v.ty))
+        self.sub[v.name] = nv
+        return nv
+
+    # --- cotangent arithmetic ---
+
+    def atom(self, c: CT, t: S.Type) -> Atom:
+        if c is None:
+            return self.zero(t)
+        if isinstance(c, tuple):
+            assert isinstance(t, S.ProdTy)
+            return self.e(S.MakeProd(tuple(self.atom(x, e) for x, e in zip(c, t.elems))), t)
+        return c
+
+    def add(self, a: CT, b: CT, t: S.Type) -> CT:
+        if a is None:
+            return b
+        if b is None:
+            return a
+        if isinstance(t, S.ProdTy) and (isinstance(a, tuple) or isinstance(b, tuple)):
+            return tuple(self.add(self.proj(a, i, t), self.proj(b, i, t), e)
+                         for i, e in enumerate(t.elems))
+        return self.add_atoms(a, b, t)
+
+    def add_atoms(self, a: Atom, b: Atom, t: S.Type) -> Atom:
+        match t:
+            case S.BaseTy():
+                return self.e(S.PrimOp(S.Prim.ADD, (a, b)), t)
+            case S.ProdTy(es):
+                return self.e(S.MakeProd(tuple(
+                    self.add_atoms(self.e(S.Proj(a, i), e), self.e(S.Proj(b, i), e), e)
+                    for i, e in enumerate(es))), t)
+            case S.TabTy(n, e):
+                o = S.Var(self.s.names.fresh("o"), S.NAT)
+                body = self.s.sub_block(lambda: self.add_atoms(
+                    self.e(S.TabIndex(a, o), e), self.e(S.TabIndex(b, o), e), e))
+                return self.e(S.For(n, S.Lam1(o, body)), t)
+        return a
+
+    def add_lam(self, t: S.Type) -> S.Lam2:
+        x = S.Var(self.s.names.fresh("x"), t)
+        y = S.Var(self.s.names.fresh("y"), t)
+        return S.Lam2(x, y, self.s.sub_block(lambda: self.add_atoms(x, y, t)))
+
+    def proj(self, c: CT, i: int, t: S.Type) -> CT:
+        if c is None or isinstance(c, tuple):
+            return None if c is None else c[i]
+        assert isinstance(t, S.ProdTy)
+        return self.e(S.Proj(c, i), t.elems[i])
+
+    def index(self, c: CT, ix: Atom, t: S.Type) -> CT:
+        if c is None:
+            return None
+        assert isinstance(t, S.TabTy) and not isinstance(c, tuple)
+        return self.e(S.TabIndex(c, ix), t.elem)
+
+    def scale(self, prim: S.Prim, c: Atom, y: Atom) -> Atom:
+        return self.e(S.PrimOp(prim, (c, y)), S.type_of_atom(c))
+
+    # --- contributions ---
+
+    def give(self, a: Atom, c: CT) -> None:
+        """Adds `c` to the cotangent of `a` (nothing for a non-linear atom)."""
+        if c is None or not isinstance(a, S.Var) or not anyl(self.L(a)):
+            return
+        name = a.name
+        if name in self.sinks:
+            ref = self.sinks[name]()
+            t = self.ty(a.ty)
+            self.e(S.RefExtend(ref, self.atom(c, t), self.add_lam(t)), S.UNIT)
+            return
+        if name not in self.pending:
+            raise Unsupported(f"no cotangent sink for {name}")
+        if self.home[name] is not self.s.b:
+            raise Unsupported(f"{name} is read in a nested scope")
+        self.pending[name].append(c)
+
+    def take(self, v: S.Var) -> CT:
+        name = v.name
+        if name in self.pending:
+            out: CT = None
+            for c in self.pending.pop(name):
+                out = self.add(out, c, self.ty(v.ty))
+            return out
+        if name in self.own:
+            ref = self.sinks[name]()
+            return self.e(S.RefGet(ref), self.ty(v.ty))
+        return None      # an alias: its cotangent went into another's reference
+
+    def zero_atom(self, a: Atom) -> bool:
+        if isinstance(a, Lit):
+            return a.value == 0
+        return isinstance(a, S.Var) and a.name in self.zeros
+
+    # --- blocks ---
+
+    def block(self, b: S.Block, ct: CT) -> None:
+        """Emits the transposition of `b` given the cotangent of its result."""
+        need = self.needs(b)
+        lin_lets = []
+        for let in b.lets:
+            if self.linear_let(let):
+                lin_lets.append(let)
+            elif let.binder.name in need and let.binder.name not in self.provided:
+                self.copy(let)
+        nested = set()
+        for let in lin_lets:
+            if isinstance(let.op, (S.For, S.Case, S.RunState, S.RunAccum, S.RunReader, S.While)):
+                nested |= free_vars(let.op).keys()
+        holder: list[S.Var] = []
+        refs = self.plan(lin_lets, nested, holder)
+        if not refs:
+            self.backwards(b, lin_lets, ct)
+            return
+        st_ty = S.ProdTy(tuple(self.ty(v.ty) for v in refs))
+        holder.append(S.Var(self.s.names.fresh("cts"), S.RefTy(st_ty)))
+
+        def body() -> Atom:
+            self.backwards(b, lin_lets, ct)
+            return _unit(self.s)
+        self.e(S.RunState(self.zero(st_ty), S.Lam1(holder[0], self.s.sub_block(body))),
+               S.ProdTy((S.UNIT, st_ty)))
+
+    def plan(self, lin_lets: list[S.Let], nested: set[Name], holder: list) -> list[S.Var]:
+        """Chooses each linear value's sink; returns those needing their own reference
+        (component k of the block's reference `holder[0]`, made once they are known)."""
+        refs: list[S.Var] = []
+        for let in lin_lets:
+            v, op = let.binder, let.op
+            sh = self.lin.get(v.name, False)
+            if isinstance(v.ty, S.RefTy):
+                self.plan_ref(v, op)
+                continue
+            if not anyl(sh):
+                continue
+            if isinstance(op, (S.TabIndex, S.Proj)) and self._path_sink(v, op):
+                continue
+            if isinstance(v.ty, (S.TabTy, S.BoxTy)) or v.name in nested:
+                if sh is not True:
+                    raise Unsupported(f"a partly linear table or nested value {v.name}")
+                t = self.ty(v.ty)
+                self.sinks[v.name] = lambda k=len(refs), t=t: self.e(
+                    S.RefProj(holder[0], k), S.RefTy(t))
+                refs.append(v)
+                self.own.add(v.name)
+            else:
+                self.pending[v.name] = []
+                self.home[v.name] = None
+        return refs
+
+    def _path_sink(self, v: S.Var, op: S.TabIndex | S.Proj) -> bool:
+        src = op.tab if isinstance(op, S.TabIndex) else op.x
+        if not isinstance(src, S.Var) or src.name not in self.sinks:
+            return False
+        if isinstance(op, S.TabIndex) and anyl(self.L(op.ix)):
+            raise Unsupported("a linear index")
+        parent = self.sinks[src.name]
+        t = self.ty(v.ty)
+        if isinstance(op, S.TabIndex):
+            ix = op.ix
+            self.sinks[v.name] = lambda: self.e(S.RefSlice(parent(), self.nl(ix)), S.RefTy(t))
+        else:
+            i = op.index
+            self.sinks[v.name] = lambda: self.e(S.RefProj(parent(), i), S.RefTy(t))
+        return True
+
+    def plan_ref(self, v: S.Var, op: S.Op) -> None:
+        """A path into a linear reference: the same path into its cotangent."""
+        t = self.ty(v.ty)
+        match op:
+            case S.RefSlice(r, ix):
+                kind, parent = self.path(r)
+                if kind == "ref":
+                    self.lref[v.name] = (kind, lambda: self.e(S.RefSlice(parent(), self.nl(ix)), t))
+                else:
+                    self.lref[v.name] = (kind, lambda: _maybe(parent(), lambda p: self.e(
+                        S.TabIndex(p, self.nl(ix)), t)))
+            case S.RefProj(r, i):
+                kind, parent = self.path(r)
+                if kind == "ref":
+                    self.lref[v.name] = (kind, lambda: self.e(S.RefProj(parent(), i), t))
+                else:
+                    assert isinstance(t, S.BaseTy | S.ProdTy | S.TabTy | S.SumTy | S.BoxTy)
+                    self.lref[v.name] = (kind, lambda: _maybe(parent(), lambda p: self.e(
+                        S.Proj(p, i), t)))
+            case _:
+                raise Unsupported("a linear reference made another way")
+
+    def path(self, r: Atom) -> tuple[str, Callable[[], Atom | None]]:
+        if not isinstance(r, S.Var) or r.name not in self.lref:
+            raise Unsupported(f"a linear reference {r} with no cotangent")
+        return self.lref[r.name]
+
+    def backwards(self, b: S.Block, lin_lets: list[S.Let], ct: CT) -> None:
+        for name in self.pending:
+            if self.home.get(name, 0) is None:
+                self.home[name] = self.s.b
+        self.give(b.result, ct)
+        for let in reversed(lin_lets):
+            if isinstance(let.binder.ty, S.RefTy):
+                continue
+            c = self.take(let.binder)
+            if c is None and not self.effect(let.op):
+                continue
+            self.op(let.op, c, let.binder.ty)
+
+    # --- one linear let ---
+
+    def op(self, op: S.Op, c: CT, ty: S.Type) -> None:
+        match op:
+            case S.Var() | S.Lit():
+                self.give(op, c)
+            case S.PrimOp(prim, args):
+                if not (isinstance(ty, S.BaseTy) and ty.scalar.is_float):
+                    raise Unsupported(f"%{prim.value} on a linear non-float value")
+                rule = TRANSPOSE_PRIMS.get(prim)
+                if rule is None:
+                    raise Unsupported(f"%{prim.value} is not linear")
+                rule(self, args, self.atom(c, ty))
+            case S.Cast(to, x, bitcast):
+                src = S.type_of_atom(x)
+                if bitcast or not to.is_float or not (isinstance(src, S.BaseTy) and src.scalar.is_float):
+                    raise Unsupported("a non-float cast of a linear value")
+                self.give(x, self.e(S.Cast(src.scalar, self.atom(c, ty)), src))
+            case S.Select(cond, a, b):
+                if anyl(self.L(cond)):
+                    raise Unsupported("a select on a linear condition")
+                c = self.atom(c, self.ty(ty))
+                z = self.zero(self.ty(ty))
+                for x, on_t in ((a, True), (b, False)):
+                    self.nonzero_check(x)
+                    self.give(x, self.e(S.Select(self.nl(cond), c if on_t else z, z if on_t else c),
+                                        self.ty(ty)))
+            case S.MakeProd(es):
+                for i, x in enumerate(es):
+                    self.give(x, self.proj(c, i, self.ty(ty)))
+            case S.Proj(x, i):
+                xt = S.type_of_atom(x)
+                assert isinstance(xt, S.ProdTy)
+                self.give(x, tuple(c if k == i else None for k in range(len(xt.elems))))
+            case S.TabCon(_, es):
+                for k, x in enumerate(es):
+                    self.nonzero_check(x)
+                    self.give(x, self.index(c, S.Lit(k, S.Scalar.U32), self.ty(ty)))
+            case S.TabIndex(tab, _):
+                raise Unsupported(f"indexing {tab} without an accumulator")
+            case S.RefGet(r):
+                kind, path = self.path(r)
+                if kind != "ref":
+                    raise Unsupported("reading an accumulator")
+                t = self.ty(ty)
+                self.e(S.RefExtend(path(), self.atom(c, t), self.add_lam(t)), S.UNIT)
+            case S.RefPut(r, v):
+                kind, path = self.path(r)
+                if kind != "ref":
+                    raise Unsupported("writing an accumulator")
+                t = self.ty(S.type_of_atom(v))
+                p = path()
+                cv = self.e(S.RefGet(p), t)
+                self.e(S.RefPut(p, self.zero(t)), S.UNIT)
+                self.give(v, cv)
+            case S.RefExtend(r, v, combine):
+                if not _additive(combine):
+                    raise Unsupported("an accumulator that does not add")
+                kind, path = self.path(r)
+                t = self.ty(S.type_of_atom(v))
+                self.give(v, path() if kind == "val" else self.e(S.RefGet(path()), t))
+            case S.For(size, lam, rev):
+                self.for_(size, lam, rev, c, ty)
+            case S.Case(scrut, alts, _):
+                self.case(scrut, alts, c)
+            case S.RunState(init, lam) | S.RunAccum(init, lam):
+                self.state(op, init, lam, c, ty)
+            case S.RunReader(init, lam):
+                self.reader(init, lam, c)
+            case _:
+                raise Unsupported(f"a linear {type(op).__name__}")
+
+    def nonzero_check(self, x: Atom) -> None:
+        if not anyl(self.L(x)) and not self.zero_atom(x):
+            raise Unsupported("an affine (not linear) function")
+
+    # --- scopes ---
+
+    def scope(self, lam: S.Lam1, ct: CT, hint: str) -> tuple[S.Var, S.Block]:
+        nb = self.fresh(lam.binder, hint)
+
+        def body() -> Atom:
+            self.block(lam.body, ct(nb) if callable(ct) else ct)
+            return _unit(self.s)
+        return nb, self.s.sub_block(body)
+
+    def for_(self, size: Atom, lam: S.Lam1, rev: bool, c: CT, ty: S.Type) -> None:
+        t = self.ty(ty)
+        if self.touches_state(lam.body):
+            if any(self.touches(let.op, self.forced) for let in lam.body.lets):
+                self.taped_for(size, lam, rev, c, ty)
+                return
+            rev = not rev
+        o, body = self.scope(lam, lambda o: self.index(c, o, t), "o")
+        n = self.nl(size)
+        self.e(S.For(n, S.Lam1(o, body), rev), S.TabTy(n, S.UNIT))
+
+    def case(self, scrut: Atom, alts, c: CT) -> None:
+        if anyl(self.L(scrut)):
+            raise Unsupported("a case on a linear sum")
+        new = tuple(S.Lam1(*self.scope(alt, c, "p")) for alt in alts)
+        self.e(S.Case(self.nl(scrut), new, S.UNIT), S.UNIT)
+
+    def state(self, op, init: Atom, lam: S.Lam1, c: CT, ty: S.Type) -> None:
+        assert isinstance(ty, S.ProdTy)
+        b = lam.binder.name
+        c_res, c_fin = self.proj(c, 0, ty), self.proj(c, 1, ty)
+        sh = self.lin.get(b, False)
+        it = self.ty(ty.elems[1])
+        if not anyl(sh):            # a primal state around linear work
+            if b in self.needs(lam.body):
+                self.primal_state(op, init, lam, c_res, it)
+            else:
+                self.block(lam.body, c_res)
+            return
+        if sh is not True:
+            raise Unsupported("a partly linear state")
+        if not isinstance(op, S.RunAccum) and not anyl(self.L(init)):
+            self.nonzero_check(init)
+        body = lam.body if isinstance(op, S.RunAccum) else _as_accumulation(lam.body, b, self.s.names)
+        if body is not None:        # an accumulator: the final cotangent, read everywhere
+            fin = None if c_fin is None else self.atom(c_fin, it)
+            self.lref[b] = ("val", lambda: fin)
+            self.analyze(body)
+            self.block(body, c_res)
+            self.give(init, fin)
+            return
+        ref = S.Var(self.s.names.fresh("ctr"), S.RefTy(it))
+        self.lref[b] = ("ref", lambda: ref)
+
+        def run() -> Atom:
+            self.block(lam.body, c_res)
+            return _unit(self.s)
+        r = self.e(S.RunState(self.atom(c_fin, it), S.Lam1(ref, self.s.sub_block(run))),
+                   S.ProdTy((S.UNIT, it)))
+        self.give(init, self.e(S.Proj(r, 1), it))
+
+    def primal_state(self, op, init: Atom, lam: S.Lam1, c: CT, it: S.Type) -> None:
+        """Runs the primal state again around the transposed body: every primal
+        let touching it is copied, in order, so it must all come before the one
+        linear let that touches it (in each block); loops that run backwards
+        record the primal values they need on a tape first (`taped_for`)."""
+        b = lam.binder.name
+        self.forced.add(b)
+        self.order_check(lam.body, b)
+        nb, body = self.scope(lam, c, "ref")
+        kind = S.RunAccum if isinstance(op, S.RunAccum) else S.RunState
+        self.e(kind(self.nl(init), S.Lam1(nb, body)), S.ProdTy((S.UNIT, it)))
+
+    def order_check(self, b: S.Block, root: Name) -> None:
+        seen = False
+        need = self.needs(b)
+        for let in b.lets:
+            if not self.touches(let.op, {root}) or not (
+                    self.linear_let(let) or let.binder.name in need or not removable(let.op)):
+                continue
+            if seen:
+                raise Unsupported("primal state used after the linear work that needs it")
+            if self.linear_let(let):
+                seen = True
+                for blk in _blocks(let.op):
+                    self.order_check(blk, root)
+
+    def taped_for(self, size: Atom, lam: S.Lam1, rev: bool, c: CT, ty: S.Type) -> None:
+        """A loop that runs backwards over primal state: a forward loop first
+        replays the state and records the primal values the body needs."""
+        body = lam.body
+        need = self.needs(body)
+        saved = [let for let in body.lets if not self.linear_let(let) and let.binder.name in need]
+        if any(self.linear_let(let) and self.touches(let.op, self.forced) for let in body.lets):
+            raise Unsupported("primal state inside a nested linear scope of a backward loop")
+        kept = [let for let in saved if not isinstance(let.binder.ty, S.RefTy)
+                and let.binder.ty != S.UNIT]
+        local = {let.binder.name for let in body.lets} | {lam.binder.name}
+        if any(n in local for let in kept for n in free_vars(let.binder.ty)):
+            raise Unsupported("a primal value whose size is computed in the loop")
+        n = self.nl(size)
+        o1 = self.fresh(lam.binder, "o")
+
+        def forward() -> Atom:
+            for let in saved:
+                self.copy(let)
+            return self.e(S.MakeProd(tuple(self.sub[let.binder.name] for let in kept)),
+                          S.ProdTy(tuple(self.ty(let.binder.ty) for let in kept)))
+        fwd = self.s.sub_block(forward)
+        row_ty = S.type_of_atom(fwd.result)
+        tape = self.e(S.For(n, S.Lam1(o1, fwd), rev), S.TabTy(n, row_ty))
+        self.provided |= {let.binder.name for let in saved}
+        t = self.ty(ty)
+
+        def backward(o: Atom) -> CT:
+            row = self.e(S.TabIndex(tape, o), row_ty)
+            for k, let in enumerate(kept):
+                self.sub[let.binder.name] = self.e(S.Proj(row, k), row_ty.elems[k])
+            return self.index(c, o, t)
+        o, blk = self.scope(lam, backward, "o")
+        self.e(S.For(n, S.Lam1(o, blk), not rev), S.TabTy(n, S.UNIT))
+
+    def reader(self, init: Atom, lam: S.Lam1, c: CT) -> None:
+        if not anyl(self.L(init)):      # a primal reader: keep it around the transposed body
+            nb, body = self.scope(lam, c, "ref")
+            self.e(S.RunReader(self.nl(init), S.Lam1(nb, body)), S.UNIT)
+            return
+        it = self.ty(S.type_of_atom(init))
+        ref = S.Var(self.s.names.fresh("ctr"), S.RefTy(it))
+        self.lref[lam.binder.name] = ("ref", lambda: ref)
+
+        def run() -> Atom:
+            self.block(lam.body, c)
+            return _unit(self.s)
+        r = self.e(S.RunState(self.zero(it), S.Lam1(ref, self.s.sub_block(run))),
+                   S.ProdTy((S.UNIT, it)))
+        self.give(init, self.e(S.Proj(r, 1), it))
+
+    def touches_state(self, b: S.Block) -> bool:
+        """Whether `b` reads or writes a linear state whose cotangent is a state
+        made outside `b` (then a loop over `b` runs backwards)."""
+        for let in b.lets:
+            match let.op:
+                case S.RefGet(r) | S.RefPut(r, _) | S.RefExtend(r, _, _):
+                    if isinstance(r, S.Var) and self._state_root(r):
+                        return True
+                case _:
+                    if any(self.touches_state(blk) for blk in _blocks(let.op)):
+                        return True
+        return False
+
+    def _state_root(self, r: S.Var) -> bool:
+        while isinstance(d := self.defs.get(r.name), (S.RefSlice, S.RefProj)):
+            r = d.ref
+        return self.lref.get(r.name, ("", None))[0] == "ref"
+
+
+def _maybe(x, f):
+    return None if x is None else f(x)
+
+
+def _blocks(op: S.Op):
+    """The blocks of `op`'s nested scopes."""
+    for v in (getattr(op, f.name) for f in dataclasses.fields(op)) if dataclasses.is_dataclass(
+            op) else ():
+        if isinstance(v, (S.Lam1, S.Lam2)):
+            yield v.body
+        elif isinstance(v, S.Block):
+            yield v
+        elif isinstance(v, tuple):
+            for x in v:
+                if isinstance(x, S.Lam1):
+                    yield x.body
+
+
+def _zero_op(op: S.Op, zeros: set[Name]) -> bool:
+    z = lambda a: (isinstance(a, Lit) and a.value == 0) or (   # noqa: E731
+        isinstance(a, S.Var) and a.name in zeros)
+    match op:
+        case S.Var() | S.Lit():
+            return z(op)
+        case S.MakeProd(es):
+            return all(z(e) for e in es)
+        case S.PrimOp(S.Prim.MUL, args):
+            return any(z(a) for a in args)
+        case S.PrimOp(S.Prim.ADD | S.Prim.SUB | S.Prim.NEG | S.Prim.DIV, args):
+            return z(args[0]) and all(z(a) for a in args[:1 if op.prim == S.Prim.DIV else 2])
+        case S.Proj(x, _) | S.TabIndex(x, _) | S.RefGet(x) | S.RefSlice(x, _) | S.RefProj(x, _):
+            return z(x)      # a reader whose value is zero counts as a zero (see analyze)
+        case S.Select(_, a, b):
+            return z(a) and z(b)
+        case S.For(_, lam, _):
+            inner = set(zeros)
+            for let in lam.body.lets:
+                if _zero_op(let.op, inner):
+                    inner.add(let.binder.name)
+            return z(lam.body.result) or (isinstance(lam.body.result, S.Var)
+                                          and lam.body.result.name in inner)
+    return False
+
+
+def _additive(lam: S.Lam2) -> bool:
+    """Whether a combine is `x + y` (elementwise)."""
+    lets = lam.body.lets
+    if len(lets) == 1 and isinstance(lets[0].op, S.PrimOp) and lets[0].op.prim == S.Prim.ADD:
+        return {a.name for a in lets[0].op.args if isinstance(a, S.Var)} == {lam.x.name, lam.y.name} \
+            and lam.body.result == lets[0].binder
+    return all(isinstance(let.op, (S.PrimOp, S.TabIndex, S.MakeProd, S.Proj, S.For))
+               and (not isinstance(let.op, S.PrimOp) or let.op.prim == S.Prim.ADD)
+               for let in lets)
+
+
+# === a state used only as `r := get r + e` is an accumulator ===
+
+def _as_accumulation(b: S.Block, root: Name, names) -> S.Block | None:
+    """`b` with every `put p (get p + e)` on a path `p` into `root` turned into
+    `p += e`; None if the state is used any other way."""
+    return _accum_block(b, {root}, names)
+
+
+def _accum_block(b: S.Block, paths: set[Name], names) -> S.Block | None:
+    uses: dict[Name, int] = {}
+    for let in b.lets:
+        for n in free_vars(let.op):
+            uses[n] = uses.get(n, 0) + 1
+    for n in free_vars(b.result):
+        uses[n] = uses.get(n, 0) + 1
+    out: list[S.Let] = []
+    drop: set[Name] = set()
+    pos = {let.binder.name: k for k, let in enumerate(b.lets)}
+    for k, let in enumerate(b.lets):
+        op = let.op
+        match op:
+            case S.RefSlice(r, _) | S.RefProj(r, _) if _on(r, paths):
+                paths.add(let.binder.name)
+            case S.RefPut(r, w) if _on(r, paths):
+                e = _increment(r, w, b, pos, k, uses, paths)
+                if e is None:
+                    return None
+                drop |= {w.name, e[1]}
+                t = S.type_of_atom(e[0])
+                x = S.Var(names.fresh("x"), t)
+                y = S.Var(names.fresh("y"), t)
+                add = S.Let(S.Var(names.fresh("s"), t), S.PrimOp(S.Prim.ADD, (x, y)))
+                op = S.RefExtend(r, e[0], S.Lam2(x, y, S.Block((add,), add.binder)))
+            case S.RefGet(r) if _on(r, paths):
+                pass                  # checked by the put it feeds
+            case S.RefExtend(r, _, _) if _on(r, paths):
+                pass
+            case _:
+                for blk in _blocks(op):
+                    if blk is not None and any(_on(S.Var(n, S.UNIT), paths) for n in free_vars(blk)):
+                        new = _accum_block(blk, paths, names)
+                        if new is None:
+                            return None
+                        op = _replace_block(op, blk, new)
+        out.append(S.Let(let.binder, op))
+    for let in b.lets:
+        if isinstance(let.op, S.RefGet) and _on(let.op.ref, paths) and let.binder.name not in drop:
+            return None
+    return S.Block(tuple(x for x in out if x.binder.name not in drop), b.result)
+
+
+def _on(r: Atom, paths: set[Name]) -> bool:
+    return isinstance(r, S.Var) and r.name in paths
+
+
+def _increment(r: S.Var, w: Atom, b: S.Block, pos: dict, k: int, uses: dict, paths: set[Name]
+               ) -> tuple[Atom, Name] | None:
+    """For `put r w` with `w = add (get r) e` in this block, nothing else touching
+    the state in between and `get r`/`w` used once: (e, the get's name)."""
+    if not isinstance(w, S.Var) or w.name not in pos or uses.get(w.name) != 1:
+        return None
+    wdef = b.lets[pos[w.name]].op
+    if not (isinstance(wdef, S.PrimOp) and wdef.prim == S.Prim.ADD):
+        return None
+    for g, e in ((wdef.args[0], wdef.args[1]), (wdef.args[1], wdef.args[0])):
+        if not isinstance(g, S.Var) or g.name not in pos or uses.get(g.name) != 1:
+            continue
+        gdef = b.lets[pos[g.name]].op
+        if not (isinstance(gdef, S.RefGet) and gdef.ref == r):
+            continue
+        between = b.lets[pos[g.name] + 1:k]
+        if any(n in paths for let in between for n in free_vars(let.op)):
+            return None
+        return e, g.name
+    return None
+
+
+def _replace_block(op: S.Op, old: S.Block, new: S.Block) -> S.Op:
+    changes = {}
+    for f in dataclasses.fields(op):
+        v = getattr(op, f.name)
+        if isinstance(v, S.Lam1) and v.body is old:
+            changes[f.name] = S.Lam1(v.binder, new)
+        elif isinstance(v, S.Block) and v is old:
+            changes[f.name] = new
+        elif isinstance(v, tuple) and any(isinstance(x, S.Lam1) and x.body is old for x in v):
+            changes[f.name] = tuple(S.Lam1(x.binder, new) if isinstance(x, S.Lam1) and x.body is old
+                                    else x for x in v)
+    return dataclasses.replace(op, **changes)
+
+
+# === per-primitive transpose rules: (transposer, args, cotangent of the result) ===
+
+def _t_add(r: Reverse, args, c: Atom) -> None:
+    for a in args:
+        r.nonzero_check(a)
+        r.give(a, c)
+
+
+def _t_sub(r: Reverse, args, c: Atom) -> None:
+    x, y = args
+    r.nonzero_check(x)
+    r.nonzero_check(y)
+    r.give(x, c)
+    if anyl(r.L(y)):
+        r.give(y, r.e(S.PrimOp(S.Prim.NEG, (c,)), S.type_of_atom(c)))
+
+
+def _t_neg(r: Reverse, args, c: Atom) -> None:
+    r.give(args[0], r.e(S.PrimOp(S.Prim.NEG, (c,)), S.type_of_atom(c)))
+
+
+def _t_mul(r: Reverse, args, c: Atom) -> None:
+    x, y = args
+    if anyl(r.L(x)) == anyl(r.L(y)):
+        raise Unsupported("a product of two linear values")
+    lin, other = (x, y) if anyl(r.L(x)) else (y, x)
+    r.give(lin, r.scale(S.Prim.MUL, c, r.nl(other)))
+
+
+def _t_div(r: Reverse, args, c: Atom) -> None:
+    x, y = args
+    if anyl(r.L(y)):
+        raise Unsupported("division by a linear value")
+    r.give(x, r.scale(S.Prim.DIV, c, r.nl(y)))
+
+
+TRANSPOSE_PRIMS: dict[S.Prim, Callable[[Reverse, tuple, Atom], None]] = {
+    S.Prim.ADD: _t_add, S.Prim.SUB: _t_sub, S.Prim.NEG: _t_neg,
+    S.Prim.MUL: _t_mul, S.Prim.DIV: _t_div,
+}
