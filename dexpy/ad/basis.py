@@ -12,12 +12,11 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from ..simp import ir as S
-from ..simp.ir import BOOL, Atom, Lit, Scalar
+from ..simp.ir import BOOL, Atom, Scalar
 from .linearize import _flit
 
 
 def transpose_by_basis(s, f, ct):
-    from ..simplify import Dyn
     lam = f.lam
     a_ty = s.rep_type(lam.binders[0].ty, f.env)
     cta = s.atom(ct)

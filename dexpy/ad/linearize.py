@@ -441,7 +441,7 @@ def _mul(j, xs, ts, p, sc):
 
 
 def _div(j, xs, ts, p, sc):
-    (x, y), (tx, ty) = xs, ts
+    (_, y), (tx, ty) = xs, ts
     out = None
     if tx is not None:
         out = j.prim(S.Prim.DIV, tx, y)
