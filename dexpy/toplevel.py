@@ -50,6 +50,11 @@ class Session:
         self.modules: dict[str, dict] = {}        # module name -> the bindings it defines
         self.origins: dict[str, str] = {}         # imported name -> its module
         self.search_dirs: tuple[str, ...] = ()    # the running file's folder comes first
+        # what the environment is built from, while that is only the prelude and
+        # imports (the key under which an import's result is cached); None after
+        # anything else was evaluated
+        self.state_key: str | None = None
+        self.loaded_files: list[Path] = []
         if load_prelude:
             self.load_prelude(Path(prelude) if prelude else prelude_path())
         self.prelude_scope = dict(self.env.scope)
@@ -65,11 +70,13 @@ class Session:
             try:
                 (self.env, self.names, self.values, self.value_types,
                  self.prelude_errors) = pickle.loads(blob)
+                self.state_key = key
                 return
             except Exception:  # noqa: BLE001 -- a stale or corrupt entry: check the prelude again
                 self.env, self.names, self.values, self.value_types = TopEnv(), NameSupply(), {}, {}
                 self.prelude_errors = []
         self.load_module(path, self.prelude_errors)
+        self.state_key = key
         if cache.enabled():
             state = (self.env, self.names, self.values, self.value_types, self.prelude_errors)
             try:
@@ -78,6 +85,7 @@ class Session:
                 pass
 
     def load_module(self, path: Path, errors: list[str]) -> None:
+        self.loaded_files.append(path)
         src = SourceFile(str(path), path.read_text())
         for block, out in self.run_source(src):
             if block.error is not None or any(_is_error(l) for l in out):
@@ -109,6 +117,8 @@ class Session:
             return (err.render() if isinstance(err, DexError) else f"Parse error: {err}").split("\n")
         if block.decl is None:
             return []
+        if not isinstance(block.decl, Surf.Import):
+            self.state_key = None
         try:
             return self.eval_decl(block.decl)
         except DexError as e:
@@ -202,7 +212,11 @@ class Session:
             path = self.find_module(decl.module)
             if path is None:
                 raise DexError(f"Couldn't find a source file for module {decl.module}", decl.span)
-            self.modules[decl.module] = self.load_isolated(path)
+            if not self.restore_import(decl.module, path):
+                key, self.state_key = self.state_key, None
+                first = len(self.loaded_files)
+                self.modules[decl.module] = self.load_isolated(path)
+                self.save_import(key, decl.module, path, self.loaded_files[first:])
         for name, binding in self.modules[decl.module].items():
             current = self.env.scope.get(name)
             if current is None or current is binding:
@@ -211,6 +225,51 @@ class Session:
             elif name not in self.prelude_scope or current is not self.prelude_scope[name]:
                 self.env.ambiguous[name] = (self.origins.get(name, "this file"), decl.module)
         return []
+
+    # --- the import cache: the environment after `import m`, keyed by the environment
+    # before it (the prelude and earlier imports) and m's text; each entry lists the
+    # files it was built from with their hashes, and is used only if none changed ---
+
+    def _import_key(self, state: str, module: str, path: Path) -> str:
+        import hashlib
+        h = hashlib.sha256(state.encode())
+        h.update(b"\0" + module.encode() + b"\0" + str(path.resolve()).encode() + b"\0")
+        h.update(path.read_bytes())
+        return h.hexdigest()
+
+    def restore_import(self, module: str, path: Path) -> bool:
+        from . import cache
+        if self.state_key is None or not cache.enabled():
+            return False
+        key = self._import_key(self.state_key, module, path)
+        blob = cache.load("module", key)
+        if blob is None:
+            return False
+        try:
+            files, state = pickle.loads(blob)
+            if any(_file_hash(Path(f)) != h for f, h in files):
+                return False
+            (self.env, self.names, self.values, self.value_types, self.modules,
+             self.prelude_scope) = state
+        except Exception:  # noqa: BLE001 -- a stale or corrupt entry: check the module again
+            return False
+        self.state_key = key
+        return True
+
+    def save_import(self, state: str | None, module: str, path: Path,
+                    files: list[Path]) -> None:
+        from . import cache
+        if state is None or not cache.enabled():
+            return
+        key = self._import_key(state, module, path)
+        entry = ([(str(f), _file_hash(f)) for f in files],
+                 (self.env, self.names, self.values, self.value_types, self.modules,
+                  self.prelude_scope))
+        try:
+            cache.store("module", key, pickle.dumps(entry, protocol=pickle.HIGHEST_PROTOCOL))
+        except Exception:  # noqa: BLE001 -- caching is an optimization only
+            return
+        self.state_key = key
 
     def find_module(self, name: str) -> Path | None:
         for folder in self.search_dirs + self.lib_path + (str(lib_dir()),):
@@ -294,6 +353,14 @@ def _has_data(v: object) -> bool:
         case SProd(elems) | SCon(fields=elems):
             return any(_has_data(x) for x in elems)
     return False
+
+
+def _file_hash(path: Path) -> str:
+    import hashlib
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError:
+        return ""
 
 
 def _prelude_key(path: Path) -> str:

@@ -49,3 +49,50 @@ def test_cache_off_writes_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     monkeypatch.setenv("DEXPY_CACHE", "0")
     Session()
     assert not any(p.is_file() for p in tmp_path.rglob("*"))
+
+
+# === imports ===
+
+_LIB = """
+def twice(x:Float) -> Float = 2.0 * x
+"""
+_TOP = """
+import helper
+def quad(x:Float) -> Float = twice (twice x)
+"""
+
+
+def _modules(tmp: Path, lib: str = _LIB) -> Path:
+    d = tmp / "mods"
+    d.mkdir(exist_ok=True)
+    (d / "helper.dx").write_text(lib)
+    (d / "top.dx").write_text(_TOP)
+    return d
+
+
+def test_second_session_restores_imports(private_cache: Path) -> None:
+    d = _modules(private_cache)
+    prog = "import top\n:p quad 1.5\n"
+    first = Session(lib_path=(str(d),))
+    assert run(first, prog) == ["6."]
+    assert any((private_cache / "dexpy" / "module").iterdir())
+    second = Session(lib_path=(str(d),))
+    assert run(second, prog) == ["6."]
+    assert second.modules.keys() == first.modules.keys()
+    # imports stay non-transitive after a restore: top's own import is not visible
+    assert run(second, ":p twice 1.0\n")[0].startswith(("Error", "Type error"))
+
+
+def test_changed_nested_module_is_checked_again(private_cache: Path) -> None:
+    d = _modules(private_cache)
+    prog = "import top\n:p quad 1.5\n"
+    assert run(Session(lib_path=(str(d),)), prog) == ["6."]
+    (d / "helper.dx").write_text("def twice(x:Float) -> Float = 3.0 * x\n")
+    assert run(Session(lib_path=(str(d),)), prog) == ["13.5"]
+
+
+def test_import_after_other_blocks_is_not_restored(private_cache: Path) -> None:
+    d = _modules(private_cache)
+    s = Session(lib_path=(str(d),))
+    assert run(s, "twice = 7\nimport top\n:p quad 1.0\n") == ["4."]
+    assert s.state_key is None
