@@ -17,7 +17,8 @@ canonical loops. Memory:
 
 Per-primitive lowering lives in `PRIM_RULES` (complete for every `Prim`):
 F32 stays `float` (no promotion); FP contraction is allowed, reassociation
-is not. Integer division/remainder by zero (and INT_MIN / -1) use a divisor
+is not, unless `DEXPY_REASSOC=1` asks for it (sums then vectorize with partial sums
+in any order: faster, and no longer bit-identical to the sequential fold). Integer division/remainder by zero (and INT_MIN / -1) use a divisor
 of 1 instead of trapping, so no user program can raise SIGFPE.
 """
 from __future__ import annotations
@@ -628,6 +629,9 @@ def _need_int(prim: Prim, sc: Scalar) -> None:
         raise CompilerBug(f"{prim.value} on non-integer {sc}")
 
 
+_REASSOC = frozenset({Prim.ADD, Prim.SUB, Prim.MUL})
+
+
 def _arith_rule(prim: Prim) -> PrimRule:
     int_op, float_op = _ARITH[prim]
 
@@ -637,6 +641,8 @@ def _arith_rule(prim: Prim) -> PrimRule:
             raise CompilerBug(f"{prim.value} on {sc}")
         if sc.is_float and os.environ.get("DEXPY_FP_CONTRACT") == "0":
             op = op.replace(" contract", "")      # no FMA formation (exact comparisons)
+        if sc.is_float and os.environ.get("DEXPY_REASSOC") == "1" and prim in _REASSOC:
+            op = op.replace("contract", "reassoc contract")   # opt-in: sums may reorder
         return f"{op} {LL_TYPE[sc]} {args[0]}, {args[1]}"
     return rule
 

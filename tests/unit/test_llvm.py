@@ -117,3 +117,24 @@ xs : (Fin 10)=>Int = for i. n_to_i (ordinal i)
     assert out[3:] == ["Runtime error", "2"]
     reports = [f for t in seen for f in t.split("\ndefine ") if ".report" in f.split("(")[0]]
     assert reports and all("cold noinline optnone" in f.split("{")[0] for f in reports)
+
+
+def test_reassociation_is_opt_in(monkeypatch) -> None:
+    import numpy as np
+
+    from dexpy.backend.run import run_compiled
+    from dexpy.backend.values import TopValue
+    n = 4099
+    b = B()
+    xs = b.param(TabTy(nat(n), F32))
+    fn = b.function(lambda: b.for_(nat(n), lambda k: b.prim(Prim.ADD, b.idx(xs, k),
+                                                             b.idx(xs, k))))
+    strict = compile_function(fn)
+    assert "reassoc" not in strict.llvm_ir
+    monkeypatch.setenv("DEXPY_REASSOC", "1")
+    fast = compile_function(fn)
+    assert "fadd reassoc contract float" in fast.llvm_ir
+    x = np.linspace(-1, 1, n, dtype=np.float32)
+    args = [TopValue(fn.params[0].ty, (x,))]
+    np.testing.assert_array_equal(run_compiled(fast, args)[0].leaves[0],
+                                  run_compiled(strict, args)[0].leaves[0])
