@@ -237,7 +237,7 @@ def run_file(path: Path, kernels: dict[str, Kernel], lib: ctypes.CDLL, rounds: i
             if res is None:
                 break
             dm.append(bench_times(out).get(k.bench, float("nan")))
-            dn.append(min(runs.times, default=float("nan")))
+            dn.append(min(runs.times) if runs.times else dm[-1])   # the mean if not seen
             try:
                 if run_c is None:                     # check once, then time
                     dex = dex_value(session, k.var)
