@@ -8,13 +8,17 @@ computed in the order of its own index; only independent sums are interleaved).
    how `sum for k. e` (the prelude folds over a materialized table) becomes a single
    loop with no per-iteration allocation.
 
-2. **Interchange** (`_interchange`): inside another loop, a loop
+2. **Interchange** (`_interchange`): a loop
    `for j. (acc = init; for k. acc = g(acc, k, j); out[j] = post(acc))` whose
    accumulators are one-scalar stack slots is rewritten to
    `accv[j] = init` for all j; `for k. for j. accv[j] = g(accv[j], k, j)`;
-   `for j. out[j] = post(accv[j])`. For the pointful matmul
+   `for j. out[j] = post(accv[j])`, strip-mined: j runs in blocks of BLOCK, each
+   block interchanged on its own (its vectors stay in L1; a parallel j loop stays
+   parallel over its blocks). For the pointful matmul
    `for i j. sum for k. a[i,k] * b[k,j]` this is the ikj order: the inner loop walks
-   rows of `b` and `accv` contiguously and vectorizes.
+   rows of `b` and `accv` contiguously and vectorizes; for an outermost
+   `for j. yield_state x \s. for_ k. ...` (RK4, any per-element iteration) the
+   elements' states advance together in vectors.
 
 Legality is checked conservatively on pointer roots (`_Roots`): memory written by the
 moved code is either fresh (allocated inside the region) or a buffer allocated by this
@@ -33,6 +37,8 @@ from .ir import IAtom, ILit, IVar, PtrTy
 from .parallel import _atoms_of_expr, _stmt_uses
 
 I64 = Scalar.I64
+BLOCK = 256      # the j block of the reduction interchange (strip-mining)
+MIN_TOP_COUNT = 16   # an outermost j loop with fewer iterations is not interchanged
 PURE_EXPRS = (i.IPrim, i.ICast, i.ISelect, i.PtrAdd, i.PtrCast, IVar, ILit)
 
 
@@ -260,12 +266,11 @@ class _Opt:
     def block(self, b: i.IBlock, depth: int) -> i.IBlock:
         stmts = [self.stmt(s, depth) for s in b.stmts]
         stmts = self._fuse_all(stmts)
-        if depth > 0:
-            out: list[i.Stmt] = []
-            for s in stmts:
-                r = self._interchange(s) if isinstance(s, i.Loop) else None
-                out.extend(r if r is not None else [s])
-            stmts = out
+        out: list[i.Stmt] = []
+        for s in stmts:
+            r = self._interchange(s, depth == 0) if isinstance(s, i.Loop) else None
+            out.extend(r if r is not None else [s])
+        stmts = out
         return i.IBlock(tuple(stmts))
 
     def stmt(self, s: i.Stmt, depth: int) -> i.Stmt:
@@ -397,9 +402,11 @@ class _Opt:
 
     # --- interchange ---
 
-    def _interchange(self, jl: i.Loop) -> list[i.Stmt] | None:
+    def _interchange(self, jl: i.Loop, top: bool = False) -> list[i.Stmt] | None:
         if jl.accums or jl.reverse:
             return None
+        if top and isinstance(jl.count, ILit) and jl.count.value < MIN_TOP_COUNT:
+            return None         # a few outer iterations: keep them as parallel work
         body = list(jl.body.stmts)
         loops = [p for p, s in enumerate(body) if isinstance(s, i.Loop)]
         if len(loops) != 1:
@@ -486,12 +493,20 @@ class _Opt:
         h_ren = _Renamer(self.ns)
         hoisted = [h_ren.stmt(a) for a in hoist]
         kcount = h_ren.atom(kl.count)
+        # strip-mining: the j loop runs in blocks of BLOCK, each block interchanged on
+        # its own (accumulator vectors stay in L1; a parallel j loop stays parallel
+        # over its blocks), unless j has at most BLOCK iterations anyway
+        blocked = not (isinstance(jl.count, ILit) and jl.count.value <= BLOCK)
+        jb = IVar(self.ns.fresh("jb"), I64)
+        lo = IVar(self.ns.fresh("jlo"), I64)
+        width = IVar(self.ns.fresh("jw"), I64)
+        vlen: IAtom = ILit(BLOCK, I64) if blocked else jl.count
+        jcount: IAtom = width if blocked else jl.count
         out: list[i.Stmt] = []
-        out.extend(hoisted)
         vecs = {name: IVar(self.ns.fresh("accv"), PtrTy(v.ty.elem))
                 for name, v in pre_allocs.items()}
         for name in pre_allocs:
-            out.append(i.Alloc(vecs[name], accs[name].ty.elem, jl.count, i.AllocKind.HEAP))
+            out.append(i.Alloc(vecs[name], accs[name].ty.elem, vlen, i.AllocKind.HEAP))
         for a in kl.accums:
             vecs[a.private.name] = vecs[a.shared.name]
 
@@ -506,7 +521,7 @@ class _Opt:
                   and a.dest.name in kuses and not isinstance(a.expr, (i.Load, IVar, ILit))}
         for a in pre_assigns:
             if a.dest.name in staged:
-                out.append(i.Alloc(staged[a.dest.name], a.dest.ty, jl.count, i.AllocKind.HEAP))
+                out.append(i.Alloc(staged[a.dest.name], a.dest.ty, vlen, i.AllocKind.HEAP))
 
         def copy_j(stmts: list[i.Stmt], inner_iv: IVar | None = None,
                    stage: bool = False) -> i.Loop:
@@ -516,6 +531,10 @@ class _Opt:
             if inner_iv is not None:
                 ren.sub[kl.iv.name] = inner_iv
             new: list[i.Stmt] = []
+            if blocked:                         # j = the block's start + the local index
+                jabs = IVar(self.ns.fresh(jl.iv.name.hint), I64)
+                new.append(i.Assign(jabs, i.IPrim(Prim.ADD, (lo, niv))))
+                ren.sub[jl.iv.name] = jabs
             for a in pre_assigns:
                 if inner_iv is not None and a.dest.name in staged:
                     new.append(i.Assign(ren.fresh(a.dest), i.Load(staged[a.dest.name], niv)))
@@ -524,13 +543,25 @@ class _Opt:
                     if stage and a.dest.name in staged:
                         new.append(i.Store(staged[a.dest.name], niv, ren.atom(a.dest)))
             new += [ren.stmt(s) for s in stmts]
-            return i.Loop(niv, jl.count, i.IBlock(tuple(new)), False, False)
+            return i.Loop(niv, jcount, i.IBlock(tuple(new)), False, False)
 
         out.append(copy_j(list(inits), stage=True))
         kiv = IVar(self.ns.fresh(kl.iv.name.hint), kl.iv.ty)
         inner = copy_j(list(kl.body.stmts), kiv)
         out.append(i.Loop(kiv, kcount, i.IBlock((inner,)), kl.reverse, False))
         out.append(copy_j(post))
+        if blocked:
+            nb, rest = IVar(self.ns.fresh("nb"), I64), IVar(self.ns.fresh("jrest"), I64)
+            small = IVar(self.ns.fresh("small"), Scalar.U8)
+            head = [i.Assign(lo, i.IPrim(Prim.MUL, (jb, ILit(BLOCK, I64)))),
+                    i.Assign(rest, i.IPrim(Prim.SUB, (jl.count, lo))),
+                    i.Assign(small, i.IPrim(Prim.LT, (rest, ILit(BLOCK, I64)))),
+                    i.Assign(width, i.ISelect(small, rest, ILit(BLOCK, I64)))]
+            up = IVar(self.ns.fresh("jup"), I64)
+            out = [i.Assign(up, i.IPrim(Prim.ADD, (jl.count, ILit(BLOCK - 1, I64)))),
+                   i.Assign(nb, i.IPrim(Prim.DIV, (up, ILit(BLOCK, I64)))),
+                   i.Loop(jb, nb, i.IBlock((*head, *out)), False, jl.parallel)]
+        out = [*hoisted, *out]
         for s in out:
             for t in _walk_stmts(i.IBlock((s,))):
                 if isinstance(t, i.Assign):

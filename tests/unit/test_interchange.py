@@ -31,6 +31,7 @@ PROGRAMS = [
     ":p for i j. fold 1.5 \\k acc. acc * 0.5 + a[i,k] * b[k,j]",
     ":p for i j. sum for k. sq (a[i,k] - a[j,k])",
     ":p for i:(Fin 3) j:(Fin 16). fold 0.25 \\k:(Fin 50) z. z * z * 0.5 + n_to_f (ordinal j)",
+    ":p for j:(Fin 600). fold 0.25 \\k:(Fin 20) z. z * 0.5 + n_to_f (ordinal j) / 7.0",
 ]
 
 
@@ -99,7 +100,7 @@ def test_strided_inner_loop_is_not_interchanged(session: Session,
                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     # `a[j,k]` steps by a row per j: an interchanged j loop would gather, so the
     # distances keep their i, j, k order (like k-means' assignment step)
-    (imp,) = _imps(session, PROGRAMS[-2], monkeypatch)[-1:]
+    (imp,) = _imps(session, PROGRAMS[-3], monkeypatch)[-1:]
     assert not any(isinstance(s, i.Alloc) and s.dest.name.hint == "accv"
                    for s in _stmts(imp.body))
 
@@ -108,9 +109,22 @@ def test_state_loop_without_memory_is_interchanged(session: Session,
                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     # an iteration over per-j state that reads no memory (Mandelbrot's escape loop):
     # the states of all j advance together, so the j loop vectorizes
-    (imp,) = _imps(session, PROGRAMS[-1], monkeypatch)[-1:]
+    (imp,) = _imps(session, PROGRAMS[-2], monkeypatch)[-1:]
     assert any(isinstance(s, i.Alloc) and s.dest.name.hint == "accv"
                for s in _stmts(imp.body))
+
+
+def test_outermost_loop_is_interchanged_in_parallel_blocks(
+        session: Session, monkeypatch: pytest.MonkeyPatch) -> None:
+    # `for j. (a state loop)` at the top: the j loop is strip-mined into parallel
+    # blocks of BLOCK, each interchanged (vectors across j, parallel over blocks)
+    from dexpy.imp.interchange import BLOCK
+    (imp,) = _imps(session, PROGRAMS[-1], monkeypatch)[-1:]
+    blocks = [s for s in imp.body.stmts if isinstance(s, i.Loop) and s.iv.name.hint == "jb"]
+    assert len(blocks) == 1 and blocks[0].parallel
+    accv = [s for s in _stmts(blocks[0].body) if isinstance(s, i.Alloc)
+            and s.dest.name.hint == "accv"]
+    assert accv and all(s.count == i.ILit(BLOCK, i.Scalar.I64) for s in accv)
 
 
 def test_sum_of_map_has_no_temporary(session: Session, monkeypatch: pytest.MonkeyPatch) -> None:
