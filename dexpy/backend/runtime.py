@@ -1,7 +1,8 @@
 """Runtime support callable from compiled code.
 
 Compiled code calls C symbols resolved by the JIT:
-- `aligned_alloc` / `free` from libc, for buffers (see llvmgen);
+- `aligned_alloc` / `free`, for buffers (see llvmgen): libc's, with a cache of
+  big blocks in front (dexpy.backend.alloc);
 - libm functions (`tanf`, `lgamma`, ...), loaded into the process here;
 - `dexpy_parallel_for(body, env, n, grain)`: parallel loops (backend/parallel.py);
 - `dexpy_print(ctx, chars, len)`: appends `len` bytes to the print sink
@@ -28,9 +29,6 @@ def _print(sink: list[bytes], chars: int | None, n: int) -> None:
 
 
 _PRINT_CB = PRINT_FN(_print)       # kept alive for the life of the process
-_LIBC = ctypes.CDLL(ctypes.util.find_library("c") or None)
-_LIBC.free.argtypes = [ctypes.c_void_p]
-_LIBC.free.restype = None
 
 
 @cache
@@ -40,8 +38,10 @@ def install_symbols() -> None:
     if libm:
         llvm.load_library_permanently(libm)
     llvm.add_symbol("dexpy_print", ctypes.cast(_PRINT_CB, ctypes.c_void_p).value)
-    for name in ("aligned_alloc", "free"):
-        llvm.add_symbol(name, ctypes.cast(getattr(_LIBC, name), ctypes.c_void_p).value)
+    from .alloc import allocator
+    a = allocator()                # libc's allocator plus a cache of big blocks
+    llvm.add_symbol("aligned_alloc", a.alloc)
+    llvm.add_symbol("free", a.free_addr)
     from .ffi import install_ffi_symbols
     install_ffi_symbols()
     from .parallel import pool
@@ -50,7 +50,15 @@ def install_symbols() -> None:
 
 def free_buffer(addr: int) -> None:
     """Frees a buffer that compiled code allocated with aligned_alloc."""
-    _LIBC.free(addr)
+    _free(addr)
+
+
+def _free(addr: int) -> None:
+    global _free
+    install_symbols()
+    from .alloc import allocator
+    _free = allocator().free            # from now on, straight to dexpy_free
+    _free(addr)
 
 
 _ARENA_IR = """
