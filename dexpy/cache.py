@@ -47,8 +47,35 @@ def compiler_version() -> str:
 def target_id() -> str:
     """The LLVM version and host CPU (name and features) that object code is built for."""
     import llvmlite.binding as llvm
+
+    from .backend.jit import host_features
     return "|".join([".".join(map(str, llvm.llvm_version_info)), llvm.get_process_triple(),
-                     llvm.get_host_cpu_name(), llvm.get_host_cpu_features().flatten()])
+                     llvm.get_host_cpu_name(), host_features()])
+
+
+@cache
+def sources_hash() -> str:
+    """A hash of every dexpy source file (what a Simp function's lowering depends on)."""
+    h = hashlib.sha256()
+    here = Path(__file__).parent
+    for src in sorted(here.rglob("*.py")):
+        h.update(str(src.relative_to(here)).encode() + b"\0")
+        try:
+            h.update(src.read_bytes())
+        except OSError:
+            pass
+    return h.hexdigest()
+
+
+def function_key(simp: bytes) -> str:
+    """The key of a Simp function's LLVM IR: the function (serialized), dexpy's sources,
+    the target."""
+    h = hashlib.sha256()
+    for part in (compiler_version(), sources_hash(), target_id()):
+        h.update(part.encode())
+        h.update(b"\0")
+    h.update(simp)
+    return h.hexdigest()
 
 
 def object_key(ir_text: str, opt_level: int) -> str:

@@ -45,27 +45,51 @@ class CompiledFunction:
     """A Simp function compiled to native code, with what the caller needs to run it."""
 
     fn: SimpFunction
-    imp: ImpFunction
     llvm_ir: str
     compiled: Compiled
+
+    @cached_property
+    def imp(self) -> ImpFunction:
+        """The Imp of `fn` (lowered again when the LLVM IR came from the cache)."""
+        return _lower(fn=self.fn)
 
     @cached_property
     def invoker(self) -> Invoker:
         return Invoker(self)
 
 
+def _lower(fn: SimpFunction) -> ImpFunction:
+    ns = NameSupply()
+    return optimize(lower_function(fn, ns, ENTRY), ns)
+
+
 def compile_function(fn: SimpFunction) -> CompiledFunction:
-    """Simp -> Imp -> LLVM IR -> native code (checking each IR when DEXPY_CHECK=1)."""
+    """Simp -> Imp -> LLVM IR -> native code (checking each IR when DEXPY_CHECK=1).
+    The LLVM IR is cached on disk under a hash of the Simp function (its pickle: every
+    field, unlike the printed form) and the compiler's sources, so a warm run skips lowering and code generation (and the
+    object code cache then skips LLVM's optimizer); with checks on, every IR is
+    built and checked."""
+    from .. import cache
     if checks_enabled():
         from ..simp.check import check_function
         check_function(fn)
-    ns = NameSupply()
-    imp = optimize(lower_function(fn, ns, ENTRY), ns)
+    key = None
+    if cache.enabled() and not checks_enabled():
+        import pickle
+        key = cache.function_key(pickle.dumps(fn, protocol=pickle.HIGHEST_PROTOCOL))
+        text = cache.load("fn", key)
+        if text is not None:
+            return CompiledFunction(fn, text.decode(), compile_ir(text.decode()))
+    imp = _lower(fn)
     if checks_enabled():
         from ..imp.check import check_imp
         check_imp(imp)
     text = gen_module((imp,))
-    return CompiledFunction(fn, imp, text, compile_ir(text))
+    if key is not None:
+        cache.store("fn", key, text.encode())
+    cf = CompiledFunction(fn, text, compile_ir(text))
+    cf.__dict__["imp"] = imp
+    return cf
 
 
 def run_function(fn: SimpFunction, args: Sequence[TopValue]) -> tuple[TopValue, str]:

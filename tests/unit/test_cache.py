@@ -64,3 +64,32 @@ def test_disabled_cache_writes_nothing(tmp_cache, monkeypatch) -> None:
     compile_ir(ir)
     assert not compile_ir(ir).cached
     assert not (tmp_cache / "obj").exists()
+
+
+def test_simp_function_cache_skips_lowering(tmp_cache, monkeypatch) -> None:
+    import numpy as np
+
+    import dexpy.backend.run as run
+    from backend_simp_builder import B, F32, nat
+    from dexpy.backend.values import TopValue
+    from dexpy.simp.ir import Lit, Prim, Scalar, TabTy
+    monkeypatch.setenv("DEXPY_CHECK", "0")
+
+    def make(c: float):
+        b = B()
+        xs = b.param(TabTy(nat(16), F32))
+        return b.function(lambda: b.for_(nat(16), lambda k: b.prim(
+            Prim.MUL, b.idx(xs, k), Lit(c, Scalar.F32))))
+    lowered: list[object] = []
+    orig = run._lower
+    monkeypatch.setattr(run, "_lower", lambda fn: lowered.append(fn) or orig(fn))
+    first = run.compile_function(make(3.0))
+    assert len(lowered) == 1 and any((tmp_cache / "fn").iterdir())
+    second = run.compile_function(make(3.0))          # same function: from the cache
+    assert len(lowered) == 1 and second.llvm_ir == first.llvm_ir
+    other = run.compile_function(make(4.0))           # another constant: compiled
+    assert len(lowered) == 2 and other.llvm_ir != first.llvm_ir
+    x = np.arange(16, dtype=np.float32)
+    out, _ = run.run_compiled(second, [TopValue(second.fn.params[0].ty, (x,))])
+    np.testing.assert_array_equal(out.leaves[0], 3 * x)
+    assert second.imp.name == "dexpy_main"              # lowered again on demand
