@@ -289,7 +289,9 @@ def _copy_into(c: _Ctx, dest: Val, src: Val) -> None:
 
 
 def _copy_leaf(c: _Ctx, dm: Mem, v: LeafVal, sc: Scalar) -> None:
-    """Writes one leaf `v` into the buffer view `dm`."""
+    """Writes one leaf `v` into the buffer view `dm` (nothing when it is `dm` itself)."""
+    if v == dm:
+        return
     if not dm.dims:
         _emit(c, i.Store(dm.ptr, dm.offset, _atom(c, v, sc)))
         return
@@ -330,8 +332,11 @@ def _lower_block(c: _Ctx, block: s.Block, dest: Val | None) -> Val:
     target = block.result.name if isinstance(block.result, s.Var) else None
     written = False
     views = view_gets(block)
+    part_of = _projected_handler(block, target) if dest is not None else None
     for let in block.lets:
         into = dest if (dest is not None and let.binder.name == target) else None
+        if part_of is not None and let.binder.name == part_of[0]:
+            into = _part_dest(c, let.binder.ty, part_of[1], dest)
         if let.binder.name in views and into is None:       # read in place, no snapshot
             ref = _lower_atom(c, let.op.ref)
             c.env[let.binder.name] = _read(c, Val(let.binder.ty, ref.leaves), let.binder.ty)
@@ -342,6 +347,32 @@ def _lower_block(c: _Ctx, block: s.Block, dest: Val | None) -> Val:
     if dest is not None and not written:
         _copy_into(c, dest, result)
     return result
+
+
+def _projected_handler(block: s.Block, target: s.Name | None) -> tuple[s.Name, int] | None:
+    """When the block's result is component k of a state or accumulator handler's
+    result defined in the block (`with_state`, `yield_state`, `yield_accum`):
+    (that handler's binder, k). The handler then writes component k straight into
+    the block's destination (no temporary table and copy)."""
+    if target is None:
+        return None
+    defs = {let.binder.name: let.op for let in block.lets}
+    op = defs.get(target)
+    if isinstance(op, s.Proj) and isinstance(op.x, s.Var) and \
+            isinstance(defs.get(op.x.name), s.RunState | s.RunAccum) and \
+            any(lf.dims for lf in leaves(op.x.ty.elems[op.index])):  # tables only: a scalar
+        return op.x.name, op.index             # state stays the loops' stack slot
+    return None
+
+
+def _part_dest(c: _Ctx, ty: Type, k: int, dest: Val) -> Val:
+    """A destination for the product `ty` whose component k is `dest`; the other
+    components get fresh buffers."""
+    assert isinstance(ty, ProdTy)
+    out: list[LeafVal] = []
+    for j, elem in enumerate(ty.elems):
+        out.extend(dest.leaves if j == k else _alloc_dest(c, elem).leaves)
+    return Val(ty, tuple(out))
 
 
 def _finish(c: _Ctx, v: Val, dest: Val | None) -> Val:
