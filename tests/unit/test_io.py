@@ -81,7 +81,7 @@ def test_unknown_symbol_is_a_user_error() -> None:
 
 
 def test_foreign_calls_keep_loops_sequential() -> None:
-    from dexpy.imp.lower import is_parallel_for
+    from dexpy.imp.independence import is_parallel_for
     b = B()
     lam = b.lam(U32, lambda i: b.emit(s.ForeignCall("labs", (Lit(1, Scalar.I64),), I64)))
     assert not is_parallel_for(lam)
