@@ -37,6 +37,7 @@ ref snapshots it, unless nothing writes a ref while the value is in use
 from __future__ import annotations
 
 from collections.abc import Iterator
+from math import prod
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
@@ -52,6 +53,7 @@ from .views import view_gets
 
 I64 = Scalar.I64
 COPY_GRAIN = 1 << 15
+SMALL_TABLE = 16         # elements: a table of a known size up to this is a stack slot
 
 
 @dataclass(frozen=True, slots=True)
@@ -247,11 +249,14 @@ def _atom(c: _Ctx, leaf: LeafVal, scalar: Scalar) -> IAtom:
 # === values in memory ===
 
 def _alloc_dest(c: _Ctx, ty: Type, kind: i.AllocKind | None = None) -> Val:
-    """Fresh buffers for every leaf of `ty` (stack slots for dim-less leaves)."""
+    """Fresh buffers for every leaf of `ty`: stack slots for dim-less leaves and for
+    small tables of a known size (a 3-vector accumulator then lives in registers)."""
     out: list[LeafVal] = []
     for leaf in leaves(ty):
         dims = tuple(_size_i64(c, d) for d in leaf.dims)
-        k = kind or (i.AllocKind.HEAP if dims else i.AllocKind.STACK)
+        small = all(isinstance(d, ILit) for d in dims) and \
+            prod(int(d.value) for d in dims) <= SMALL_TABLE
+        k = kind or (i.AllocKind.STACK if small else i.AllocKind.HEAP)
         ptr = IVar(c.ns.fresh("buf"), PtrTy(leaf.scalar))
         _emit(c, i.Alloc(ptr, leaf.scalar, _count(c, dims), k))
         out.append(Mem(ptr, ILit(0, I64), dims))
