@@ -17,7 +17,7 @@ computed in the order of its own index; only independent sums are interleaved).
    parallel over its blocks). For the pointful matmul
    `for i j. sum for k. a[i,k] * b[k,j]` this is the ikj order: the inner loop walks
    rows of `b` and `accv` contiguously and vectorizes; for an outermost
-   `for j. yield_state x \s. for_ k. ...` (RK4, any per-element iteration) the
+   `for j. yield_state x (\\s. for_ k. ...)` (RK4, any per-element iteration) the
    elements' states advance together in vectors.
 
 Legality is checked conservatively on pointer roots (`_Roots`): memory written by the
@@ -39,6 +39,9 @@ from .parallel import _atoms_of_expr, _stmt_uses
 I64 = Scalar.I64
 BLOCK = 256      # the j block of the reduction interchange (strip-mining)
 MIN_TOP_COUNT = 16   # an outermost j loop with fewer iterations is not interchanged
+UNROLLED = 256       # a k loop of a known count and at most this many statements in all
+                     # is left to LLVM, which unrolls it fully (Horner's rule over 16
+                     # coefficients: the accumulator stays in a register)
 PURE_EXPRS = (i.IPrim, i.ICast, i.ISelect, i.PtrAdd, i.PtrCast, IVar, ILit)
 
 
@@ -415,6 +418,9 @@ class _Opt:
         kl = body[kp]
         if any(isinstance(s, i.Loop | i.DoWhile) for s in _walk_stmts(kl.body)):
             return None         # only a flat inner reduction (keeps the cost model simple)
+        if isinstance(kl.count, ILit) and \
+                kl.count.value * sum(1 for _ in _walk_stmts(kl.body)) <= UNROLLED:
+            return None         # LLVM unrolls the k loop and vectorizes the j loop itself
         pre, post = body[:kp], body[kp + 1:]
         accs: dict[Name, IVar] = {}
         pre_assigns: list[i.Assign] = []

@@ -13,9 +13,9 @@ from dexpy.syntax.parse import parse_file
 from dexpy.toplevel import Session
 
 _DEFS = """
-a : (Fin 7)=>(Fin 9)=>Float = for i j. sin (n_to_f (ordinal i * 9 + ordinal j)) * 0.37
-b : (Fin 9)=>(Fin 5)=>Float = for i j. cos (n_to_f (ordinal i * 5 + ordinal j)) / 3.1
-v : (Fin 9)=>Float = for k. n_to_f (ordinal k) * 0.11 + 0.013
+a : (Fin 7)=>(Fin 40)=>Float = for i j. sin (n_to_f (ordinal i * 9 + ordinal j)) * 0.37
+b : (Fin 40)=>(Fin 5)=>Float = for i j. cos (n_to_f (ordinal i * 5 + ordinal j)) / 3.1
+v : (Fin 40)=>Float = for k. n_to_f (ordinal k) * 0.11 + 0.013
 """
 
 PROGRAMS = [
@@ -31,7 +31,7 @@ PROGRAMS = [
     ":p for i j. fold 1.5 \\k acc. acc * 0.5 + a[i,k] * b[k,j]",
     ":p for i j. sum for k. sq (a[i,k] - a[j,k])",
     ":p for i:(Fin 3) j:(Fin 16). fold 0.25 \\k:(Fin 50) z. z * z * 0.5 + n_to_f (ordinal j)",
-    ":p for j:(Fin 600). fold 0.25 \\k:(Fin 20) z. z * 0.5 + n_to_f (ordinal j) / 7.0",
+    ":p for j:(Fin 600). fold 0.25 \\k:(Fin 60) z. z * 0.5 + n_to_f (ordinal j) / 7.0",
 ]
 
 
@@ -101,6 +101,15 @@ def test_strided_inner_loop_is_not_interchanged(session: Session,
     # `a[j,k]` steps by a row per j: an interchanged j loop would gather, so the
     # distances keep their i, j, k order (like k-means' assignment step)
     (imp,) = _imps(session, PROGRAMS[-3], monkeypatch)[-1:]
+    assert not any(isinstance(s, i.Alloc) and s.dest.name.hint == "accv"
+                   for s in _stmts(imp.body))
+
+
+def test_short_known_k_loop_is_left_to_llvm(session: Session,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    # Horner's rule over 16 coefficients: LLVM unrolls the k loop and vectorizes j
+    (imp,) = _imps(session, ":p for j:(Fin 600). fold 0.0 \\k:(Fin 16) z. z * 0.5 + 1.0",
+                   monkeypatch)[-1:]
     assert not any(isinstance(s, i.Alloc) and s.dest.name.hint == "accv"
                    for s in _stmts(imp.body))
 
