@@ -27,6 +27,7 @@ import os
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from ..errors import CompilerBug
 from ..simp.ir import Prim, Scalar
@@ -64,6 +65,7 @@ class _Gen:
     extra: list[str] = field(default_factory=list)    # outlined loop bodies (module-wide)
     fname: str = "f"
     fail_slot: str | None = None                      # set in an outlined body: its env's flag
+    libm_calls: bool = False                          # calls a scalar-only math function
 
     def fresh(self, hint: str = "r") -> str:
         self.n += 1
@@ -135,7 +137,7 @@ def gen_function(fn: i.ImpFunction, decls: set[str], extra: list[str] | None = N
     params = ", ".join(f"{ll_type(p.ty)} noundef {atom(g, p)}" for p in fn.params)
     gen_block(g, fn.body, top=True)
     g.emit(f"ret i32 {OK}")
-    head = f"define i32 @{fn.name}({params}) nounwind {{\nentry:"
+    head = f"define i32 @{fn.name}({params}) nounwind{vector_width(g)} {{\nentry:"
     return "\n".join([head, *g.entry, *g.lines, "}"])
 
 
@@ -501,7 +503,7 @@ def _gen_outlined(parent: _Gen, name: str, loop: i.Loop, fv: list[IVar]) -> str:
     _free_scope(g, g.scopes.pop())
     g.emit("ret void")
     head = (f"define internal void @{name}(ptr noalias nocapture %env, i64 %lo, i64 %hi)"
-            " nounwind {\nentry:")
+            f" nounwind{vector_width(g)} {{\nentry:")
     return "\n".join([head, *g.entry, *g.lines, "}"])
 
 
@@ -619,6 +621,27 @@ _MATH: dict[Prim, tuple[str | None, str]] = {
 }
 
 
+# math the CPU does on vectors itself; the others become scalar libm calls in a loop
+_NATIVE_MATH = frozenset({Prim.SQRT, Prim.FLOOR, Prim.CEIL, Prim.ROUND, Prim.FABS})
+
+
+def vector_width(g: _Gen) -> str:
+    """The function attribute choosing the vector width: 512 bits on AVX-512 hosts as
+    gcc -march=native does (LLVM's tuning for recent Intel cores prefers 256), except
+    in functions whose loops call scalar libm functions, where each wider vector
+    costs more lane extraction around the calls; DEXPY_PREFER_256=1: always 256."""
+    if g.libm_calls or not _wide_host():
+        return ""
+    return ' "prefer-vector-width"="512"'
+
+
+@lru_cache(maxsize=1)
+def _wide_host() -> bool:
+    import llvmlite.binding as llvm
+    return ("+avx512f" in llvm.get_host_cpu_features().flatten().split(",")
+            and os.environ.get("DEXPY_PREFER_256") != "1")
+
+
 def _need_float(prim: Prim, sc: Scalar) -> None:
     if not sc.is_float:
         raise CompilerBug(f"{prim.value} on non-float {sc}")
@@ -672,6 +695,7 @@ def _math_rule(prim: Prim) -> PrimRule:
             fname = libm + ("f" if sc == Scalar.F32 else "")
         params = ", ".join([ty] * len(args))
         g.decls.add(f"declare {ty} @{fname}({params})")
+        g.libm_calls = g.libm_calls or prim not in _NATIVE_MATH
         return f"call {ty} @{fname}({', '.join(f'{ty} {a}' for a in args)})"
     return rule
 
