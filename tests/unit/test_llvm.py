@@ -138,3 +138,15 @@ def test_reassociation_is_opt_in(monkeypatch) -> None:
     args = [TopValue(fn.params[0].ty, (x,))]
     np.testing.assert_array_equal(run_compiled(fast, args)[0].leaves[0],
                                   run_compiled(strict, args)[0].leaves[0])
+
+
+def test_vector_width_is_chosen_per_function(monkeypatch) -> None:
+    from dexpy.backend import llvmgen
+    wide = llvmgen._wide_host()
+    plain = gen_module((lower_function(_saxpy(), NameSupply()),))
+    assert ('"prefer-vector-width"="512"' in plain) == wide
+    b = B()
+    xs = b.param(TabTy(nat(64), F32))
+    with_exp = b.function(lambda: b.for_(nat(64), lambda k: b.prim(Prim.EXP, b.idx(xs, k))))
+    text = gen_module((lower_function(with_exp, NameSupply()),))
+    assert "prefer-vector-width" not in text       # scalar libm calls: LLVM's default
