@@ -71,11 +71,20 @@ def function_key(simp: bytes) -> str:
     """The key of a Simp function's LLVM IR: the function (serialized), dexpy's sources,
     the target."""
     h = hashlib.sha256()
-    for part in (compiler_version(), sources_hash(), target_id()):
+    for part in (compiler_version(), sources_hash(), target_id(), _codegen_switches()):
         h.update(part.encode())
         h.update(b"\0")
     h.update(simp)
     return h.hexdigest()
+
+
+CODEGEN_SWITCHES = ("DEXPY_FP_CONTRACT", "DEXPY_REASSOC", "DEXPY_NO_INTERCHANGE",
+                    "DEXPY_PREFER_256")
+"""Environment variables that change the code generated for a Simp function."""
+
+
+def _codegen_switches() -> str:
+    return ";".join(f"{k}={os.environ.get(k, '')}" for k in CODEGEN_SWITCHES)
 
 
 def object_key(ir_text: str, opt_level: int) -> str:

@@ -23,6 +23,7 @@ import numpy as np
 
 from ..errors import CompilerBug, RuntimeErr, checks_enabled
 from ..imp.interchange import optimize
+from ..imp.reassoc import parallel_sums
 from ..imp.ir import OK, ImpFunction
 from ..imp.layout import NUMPY_DTYPE, leaves, num_leaves
 from ..imp.lower import lower_function, table_sizes
@@ -59,8 +60,9 @@ class CompiledFunction:
 
 
 def _lower(fn: SimpFunction) -> ImpFunction:
+    """Simp -> Imp, then the Imp passes: fusion and interchange, parallel sums (opt-in)."""
     ns = NameSupply()
-    return optimize(lower_function(fn, ns, ENTRY), ns)
+    return parallel_sums(optimize(lower_function(fn, ns, ENTRY), ns), ns)
 
 
 def compile_function(fn: SimpFunction) -> CompiledFunction:
