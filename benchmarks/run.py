@@ -252,6 +252,8 @@ def workloads(c: ctypes.CDLL | None):
         ("B1**", "matmul f32 `a ** b` (n=512)", "b1_matmul_prelude.dx", b1),
         ("B2", "Mandelbrot f64 512x512x256", "b2_mandelbrot.dx", b2),
         ("B3", "fused sum(exp(-x*x)*y) N=1e7", "b3_fused.dx", b3),
+        ("B3+", "the same with DEXPY_REASSOC=1 (opt-in: parallel partial sums)",
+         "b3_fused.dx", b3),
         ("B4", "hotspot stencil f32 512x512, 100 steps", "b4_hotspot.dx", b4),
         ("B5", "k-means 65536x34, k=8, 10 iters (yield_accum scatter)", "b5_kmeans.dx", b5),
         ("B6", "grad of an MLP (`grad` is not implemented in dexpy yet)", None, None),
@@ -362,6 +364,9 @@ def main() -> None:
             rows.append((wid, "not supported yet"))
             continue
         print(f"\n{wid} {title}")
+        opt_in = wid.endswith("+")      # compiled with the reassociation opt-in
+        if opt_in:
+            os.environ["DEXPY_REASSOC"] = "1"
         try:
             w = DexWorkload(HERE / dx)
             cold, cached = w.compile_times()
@@ -369,6 +374,9 @@ def main() -> None:
             print(f"  not supported yet ({type(e).__name__}: {str(e).splitlines()[0][:100]})")
             rows.append((wid, "not supported yet"))
             continue
+        finally:
+            if opt_in:
+                del os.environ["DEXPY_REASSOC"]
         ref, peers, tol = make(w)
         run = w.runner()
         want = np.asarray(ref())
