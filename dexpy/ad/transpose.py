@@ -34,9 +34,11 @@ from collections.abc import Callable
 from ..errors import TypeErr
 from ..names import Name
 from ..simp import ir as S
+from ..simp.check import op_type
 from ..simp.ir import Atom
 from .basis import transpose_by_basis
 from .deps import bound_names, free_vars, removable
+from .loops import fuse, interchange
 from .linearity import Linearity, Shape, additive, anyl, as_accumulation, blocks, norm
 from .linearize import Copier, st
 
@@ -65,19 +67,36 @@ def reverse(s, f, ct):
     a_ty = s.rep_type(f.lam.binders[0].ty, f.env)
     cta = s.atom(ct)
     x = S.Var(s.names.fresh("xt"), a_ty)
-    blk = s.sub_block(lambda: s.atom(s.apply(f, [s.unpack(x)])))
+    blk = fuse(s, s.sub_block(lambda: s.atom(s.apply(f, [s.unpack(x)]))))
     r = Reverse(s, blk)
     r.lin[x.name] = _float_shape(a_ty)
     r.analyze(blk)
-    ref = S.Var(s.names.fresh("ctx"), S.RefTy(a_ty))
-    r.sinks[x.name] = lambda: ref
+    leaves = _leaves(a_ty)
+    refs = [S.Var(s.names.fresh("ctx"), S.RefTy(t)) for t in leaves]
+    r.sinks[x.name] = _sink_tree(a_ty, iter(refs))
 
-    def body() -> Atom:
+    def body(_) -> Atom:
         r.block(blk, cta)
         return _unit(s)
-    out = s.emit(S.RunState(r.zero(a_ty), S.Lam1(ref, s.sub_block(body))),
-                 S.ProdTy((S.UNIT, a_ty)))
-    return s.unpack(s.emit(S.Proj(out, 1), a_ty))
+    _, finals = with_refs(s, leaves, refs, body)
+    return s.unpack(_rebuild(s, a_ty, iter(finals)))
+
+
+def _leaves(t: S.Type) -> list[S.Type]:
+    """A product type's components, products flattened (one reference each)."""
+    return [x for e in t.elems for x in _leaves(e)] if isinstance(t, S.ProdTy) and t.elems else [t]
+
+
+def _sink_tree(t: S.Type, refs):
+    if isinstance(t, S.ProdTy) and t.elems:
+        return tuple(_sink_tree(e, refs) for e in t.elems)
+    return _Ref(next(refs))
+
+
+def _rebuild(s, t: S.Type, finals) -> Atom:
+    if isinstance(t, S.ProdTy) and t.elems:
+        return s.emit(S.MakeProd(tuple(_rebuild(s, e, finals) for e in t.elems)), t)
+    return next(finals)
 
 
 def _float_shape(t: S.Type) -> Shape:
@@ -119,6 +138,10 @@ class Reverse(Linearity):
 
     def e(self, op: S.Op, ty: S.Type) -> Atom:
         return self.s.emit(op, ty)
+
+    def ep(self, op: S.Op) -> Atom:
+        """Emits a projection, typed by its operand."""
+        return self.s.emit(op, op_type(op))
 
     def nl(self, a: Atom) -> Atom:
         """The copy of a non-linear atom of the recorded program."""
@@ -213,15 +236,26 @@ class Reverse(Linearity):
             return
         name = a.name
         if name in self.sinks:
-            ref = self.sinks[name]()
-            t = self.ty(a.ty)
-            self.e(S.RefExtend(ref, self.atom(c, t), self.add_lam(t)), S.UNIT)
+            self.deliver(self.sinks[name], c, self.ty(a.ty))
             return
         if name not in self.pending:
             raise Unsupported(f"no cotangent sink for {name}")
         if self.home[name] is not self.s.b:
             raise Unsupported(f"{name} is read in a nested scope")
         self.pending[name].append(c)
+
+    def deliver(self, sink, c: CT, t: S.Type) -> None:
+        if isinstance(sink, tuple):          # a product with a reference per component
+            assert isinstance(t, S.ProdTy)
+            for i, (part, e) in enumerate(zip(sink, t.elems)):
+                self.deliver(part, self.proj(c, i, t), e)
+        elif c is not None:
+            self.extend(sink(), c)
+
+    def extend(self, ref: Atom, c: CT) -> None:
+        """`ref += c`."""
+        t = op_type(S.RefGet(ref))
+        self.e(S.RefExtend(ref, self.atom(c, t), self.add_lam(t)), S.UNIT)
 
     def take(self, v: S.Var) -> CT:
         name = v.name
@@ -231,8 +265,7 @@ class Reverse(Linearity):
                 out = self.add(out, c, self.ty(v.ty))
             return out
         if name in self.own:
-            ref = self.sinks[name]()
-            return self.e(S.RefGet(ref), self.ty(v.ty))
+            return self.ep(S.RefGet(self.sinks[name]()))
         return None      # an alias: its cotangent went into another's reference
 
     # --- blocks ---
@@ -246,27 +279,24 @@ class Reverse(Linearity):
                 lin_lets.append(let)
             elif let.binder.name in need and let.binder.name not in self.provided:
                 self.copy(let)
-        nested = set()
+        nested = set()      # read in a nested scope, or indexed: these need a reference
         for let in lin_lets:
             if isinstance(let.op, (S.For, S.Case, S.RunState, S.RunAccum, S.RunReader, S.While)):
                 nested |= free_vars(let.op).keys()
-        holder: list[S.Var] = []
-        refs = self.plan(lin_lets, nested, holder)
-        if not refs:
-            self.backwards(b, lin_lets, ct)
-            return
-        st_ty = S.ProdTy(tuple(self.ty(v.ty) for v in refs))
-        holder.append(S.Var(self.s.names.fresh("cts"), S.RefTy(st_ty)))
+            elif isinstance(let.op, S.TabIndex) and isinstance(let.op.tab, S.Var):
+                nested.add(let.op.tab.name)
+        refs = self.plan(lin_lets, nested)
 
-        def body() -> Atom:
+        def body(_) -> Atom:
             self.backwards(b, lin_lets, ct)
             return _unit(self.s)
-        self.e(S.RunState(self.zero(st_ty), S.Lam1(holder[0], self.s.sub_block(body))),
-               S.ProdTy((S.UNIT, st_ty)))
+        with_refs(self.s, [self.ty(v.ty) for v in refs], [self.sinks[v.name].ref for v in refs],
+                  body)
 
-    def plan(self, lin_lets: list[S.Let], nested: set[Name], holder: list) -> list[S.Var]:
+    def plan(self, lin_lets: list[S.Let], nested: set[Name]) -> list[S.Var]:
         """Chooses each linear value's sink; returns those needing their own reference
-        (component k of the block's reference `holder[0]`, made once they are known)."""
+        (each its own handler: the backend privatizes a parallel loop's accumulators
+        per handler reference)."""
         refs: list[S.Var] = []
         for let in lin_lets:
             v, op = let.binder, let.op
@@ -278,12 +308,10 @@ class Reverse(Linearity):
                 continue
             if isinstance(op, (S.TabIndex, S.Proj)) and self._path_sink(v, op):
                 continue
-            if isinstance(v.ty, (S.TabTy, S.BoxTy)) or v.name in nested:
+            if v.name in nested:
                 if sh is not True:
                     raise Unsupported(f"a partly linear table or nested value {v.name}")
-                t = self.ty(v.ty)
-                self.sinks[v.name] = lambda k=len(refs), t=t: self.e(
-                    S.RefProj(holder[0], k), S.RefTy(t))
+                self.sinks[v.name] = _Ref(S.Var(self.s.names.fresh("ct"), S.RefTy(self.ty(v.ty))))
                 refs.append(v)
                 self.own.add(v.name)
             else:
@@ -295,37 +323,38 @@ class Reverse(Linearity):
         src = op.tab if isinstance(op, S.TabIndex) else op.x
         if not isinstance(src, S.Var) or src.name not in self.sinks:
             return False
-        if isinstance(op, S.TabIndex) and anyl(self.L(op.ix)):
-            raise Unsupported("a linear index")
         parent = self.sinks[src.name]
-        t = self.ty(v.ty)
+        if isinstance(parent, tuple):
+            assert isinstance(op, S.Proj)
+            self.sinks[v.name] = parent[op.index]
+            return True
         if isinstance(op, S.TabIndex):
+            if anyl(self.L(op.ix)):
+                raise Unsupported("a linear index")
             ix = op.ix
-            self.sinks[v.name] = lambda: self.e(S.RefSlice(parent(), self.nl(ix)), S.RefTy(t))
+            self.sinks[v.name] = lambda: self.ep(S.RefSlice(parent(), self.nl(ix)))
         else:
             i = op.index
-            self.sinks[v.name] = lambda: self.e(S.RefProj(parent(), i), S.RefTy(t))
+            self.sinks[v.name] = lambda: self.ep(S.RefProj(parent(), i))
         return True
 
     def plan_ref(self, v: S.Var, op: S.Op) -> None:
         """A path into a linear reference: the same path into its cotangent."""
-        t = self.ty(v.ty)
         match op:
             case S.RefSlice(r, ix):
                 kind, parent = self.path(r)
                 if kind == "ref":
-                    self.lref[v.name] = (kind, lambda: self.e(S.RefSlice(parent(), self.nl(ix)), t))
+                    self.lref[v.name] = (kind, lambda: self.ep(S.RefSlice(parent(), self.nl(ix))))
                 else:
-                    self.lref[v.name] = (kind, lambda: _maybe(parent(), lambda p: self.e(
-                        S.TabIndex(p, self.nl(ix)), t)))
+                    self.lref[v.name] = (kind, lambda: _maybe(parent(), lambda p: self.ep(
+                        S.TabIndex(p, self.nl(ix)))))
             case S.RefProj(r, i):
                 kind, parent = self.path(r)
                 if kind == "ref":
-                    self.lref[v.name] = (kind, lambda: self.e(S.RefProj(parent(), i), t))
+                    self.lref[v.name] = (kind, lambda: self.ep(S.RefProj(parent(), i)))
                 else:
-                    assert isinstance(t, S.BaseTy | S.ProdTy | S.TabTy | S.SumTy | S.BoxTy)
-                    self.lref[v.name] = (kind, lambda: _maybe(parent(), lambda p: self.e(
-                        S.Proj(p, i), t)))
+                    self.lref[v.name] = (kind, lambda: _maybe(parent(), lambda p: self.ep(
+                        S.Proj(p, i))))
             case _:
                 raise Unsupported("a linear reference made another way")
 
@@ -391,23 +420,20 @@ class Reverse(Linearity):
                 kind, path = self.path(r)
                 if kind != "ref":
                     raise Unsupported("reading an accumulator")
-                t = self.ty(ty)
-                self.e(S.RefExtend(path(), self.atom(c, t), self.add_lam(t)), S.UNIT)
+                self.extend(path(), c)
             case S.RefPut(r, v):
                 kind, path = self.path(r)
                 if kind != "ref":
                     raise Unsupported("writing an accumulator")
-                t = self.ty(S.type_of_atom(v))
                 p = path()
-                cv = self.e(S.RefGet(p), t)
-                self.e(S.RefPut(p, self.zero(t)), S.UNIT)
+                cv = self.ep(S.RefGet(p))
+                self.e(S.RefPut(p, self.zero(S.type_of_atom(cv))), S.UNIT)
                 self.give(v, cv)
             case S.RefExtend(r, v, combine):
                 if not additive(combine):
                     raise Unsupported("an accumulator that does not add")
                 kind, path = self.path(r)
-                t = self.ty(S.type_of_atom(v))
-                self.give(v, path() if kind == "val" else self.e(S.RefGet(path()), t))
+                self.give(v, path() if kind == "val" else self.ep(S.RefGet(path())))
             case S.For(size, lam, rev):
                 self.for_(size, lam, rev, c, ty)
             case S.Case(scrut, alts, _):
@@ -441,8 +467,8 @@ class Reverse(Linearity):
                 return
             rev = not rev
         o, body = self.scope(lam, lambda o: self.index(c, o, t), "o")
-        n = self.nl(size)
-        self.e(S.For(n, S.Lam1(o, body), rev), S.TabTy(n, S.UNIT))
+        for loop in interchange(self.s, S.For(self.nl(size), S.Lam1(o, body), rev)):
+            self.e(loop, S.TabTy(loop.size, S.UNIT))
 
     def case(self, scrut: Atom, alts, c: CT) -> None:
         if anyl(self.L(scrut)):
@@ -578,6 +604,39 @@ class Reverse(Linearity):
         while isinstance(d := self.defs.get(r.name), (S.RefSlice, S.RefProj)):
             r = d.ref
         return self.lref.get(r.name, ("", None))[0] == "ref"
+
+
+class _Ref:
+    """The sink of a value with its own accumulator reference."""
+
+    def __init__(self, ref: S.Var) -> None:
+        self.ref = ref
+
+    def __call__(self) -> Atom:
+        return self.ref
+
+
+def with_refs(s, tys: list[S.Type], refs: list[S.Var], body) -> tuple[Atom, list[Atom]]:
+    """Runs `body(refs)` inside one zero-initialised state handler per reference;
+    (its result, the final values)."""
+    if not tys:
+        return body(refs), []
+    inner_out: list = []
+
+    def inner() -> Atom:
+        res, finals = with_refs(s, tys[1:], refs[1:], body)
+        inner_out.append((S.type_of_atom(res), [S.type_of_atom(f) for f in finals]))
+        atoms = (res, *finals)
+        return s.emit(S.MakeProd(atoms), S.ProdTy(tuple(S.type_of_atom(a) for a in atoms)))
+    from ..simplify_prims import _zero
+    init = _zero(s, tys[0])
+    blk = s.sub_block(inner)
+    bt = S.type_of_atom(blk.result)
+    r = s.emit(S.RunState(init, S.Lam1(refs[0], blk)), S.ProdTy((bt, tys[0])))
+    packed = s.emit(S.Proj(r, 0), bt)
+    assert isinstance(bt, S.ProdTy)
+    outs = [s.emit(S.Proj(packed, k), t) for k, t in enumerate(bt.elems)]
+    return outs[0], [s.emit(S.Proj(r, 1), tys[0])] + outs[1:]
 
 
 def _maybe(x, f):
