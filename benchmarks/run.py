@@ -247,6 +247,9 @@ def workloads(c: ctypes.CDLL | None):
     def b10(w):
         return b10_call(w, c)
 
+    def b6(w):
+        return b6_mlp(w)
+
     return [
         ("B1", "matmul f32 pointful (n=512)", "b1_matmul.dx", b1),
         ("B1**", "matmul f32 `a ** b` (n=512)", "b1_matmul_prelude.dx", b1),
@@ -256,12 +259,75 @@ def workloads(c: ctypes.CDLL | None):
          "b3_fused.dx", b3),
         ("B4", "hotspot stencil f32 512x512, 100 steps", "b4_hotspot.dx", b4),
         ("B5", "k-means 65536x34, k=8, 10 iters (yield_accum scatter)", "b5_kmeans.dx", b5),
-        ("B6", "grad of an MLP (`grad` is not implemented in dexpy yet)", None, None),
+        ("B6", "grad of an MLP 784-1024-1024-10, batch 2048, f32", "b6_mlp.dx", b6),
         ("B7", "RK4 Lorenz-63, 20000 systems x 200 steps, f64", "b7_rk4.dx", b7),
         ("B8", "histogram 1e7 -> 256 bins", "b8_histogram.dx", b8),
         ("B9", "pathfinder int32 100 rows x 1e5 cols", "b9_pathfinder.dx", b9),
         ("B10", "call overhead (sum of 1000 floats)", "b10_call.dx", b10),
     ]
+
+
+def b6_mlp(w: DexWorkload):
+    """B6: `grad` of the MLP's loss, all six parameter gradients (concatenated). The
+    reference is numpy hand-written backprop; JAX `jit(grad)` is a peer when installed.
+    Also times the forward pass alone (the loss) in dexpy and JAX: grad/forward."""
+    ps = [w.value(n) for n in ("w1", "b1", "w2", "b2", "w3", "b3")]
+    x, y = w.value("x"), w.value("y")
+    cf, args = w.cf, [w.session.values[p.name] for p in w.params]
+    grad = lambda: np.concatenate([a.ravel() for a in run_compiled(cf, args)[0].leaves])  # noqa: E731
+    w.runner = lambda: grad
+
+    def ref():
+        w1, b1, w2, b2, w3, b3 = ps
+        z1 = x @ w1 + b1
+        h1 = np.maximum(z1, 0)
+        z2 = h1 @ w2 + b2
+        h2 = np.maximum(z2, 0)
+        d = 2 * (h2 @ w3 + b3 - y)
+        dz2 = (d @ w3.T) * (z2 >= 0)
+        dz1 = (dz2 @ w2.T) * (z1 >= 0)
+        return np.concatenate([g.ravel() for g in (x.T @ dz1, dz1.sum(0), h1.T @ dz2, dz2.sum(0),
+                                                   h2.T @ d, d.sum(0))])
+    saved = w.expr_src, w.params
+    w.expr_src = "b6_forward = loss params"
+    fcf = compile_function(w._simp())
+    fargs = [w.session.values[p.name] for p in w.params]
+    w.expr_src, w.params = saved
+    fwd = lambda: run_compiled(fcf, fargs)                       # noqa: E731
+    parallel.set_num_threads(2)
+    tf, tg = timed(fwd, 3)[0], timed(grad, 3)[0]
+    print(f"  dexpy forward (loss) {tf*1e3:10.3f} ms; grad {tg*1e3:.3f} ms; "
+          f"grad/forward {tg/tf:.2f} (target <= 4)")
+    peers = {}
+    jax_fns = _jax_mlp(ps, x, y)
+    if jax_fns is not None:
+        jgrad, jfwd, jvals = jax_fns
+        ok = np.allclose(jvals(), ref(), rtol=1e-3, atol=1e-3)
+        jg, jf = timed(jgrad, 3)[0], timed(jfwd, 3)[0]
+        print(f"  JAX forward jit(loss) {jf*1e3:9.3f} ms; jit(grad) {jg*1e3:.3f} ms; "
+              f"grad/forward {jg/jf:.2f}; JAX result {'ok' if ok else 'MISMATCH'}")
+        peers["JAX jit(grad)"] = jgrad
+    return ref, peers, dict(rtol=1e-3, atol=1e-3)
+
+
+def _jax_mlp(ps, x, y):
+    try:
+        import jax
+        import jax.numpy as jnp
+    except ImportError:
+        return None
+
+    def loss(p):
+        w1, b1, w2, b2, w3, b3 = p
+        h1 = jnp.maximum(x @ w1 + b1, 0)
+        h2 = jnp.maximum(h1 @ w2 + b2, 0)
+        return jnp.sum((h2 @ w3 + b3 - y) ** 2)
+    pj = [jnp.asarray(a) for a in ps]
+    g, f = jax.jit(jax.grad(loss)), jax.jit(loss)
+    jax.block_until_ready(g(pj))
+    jax.block_until_ready(f(pj))
+    return (lambda: jax.block_until_ready(g(pj)), lambda: jax.block_until_ready(f(pj)),
+            lambda: np.concatenate([np.asarray(a).ravel() for a in g(pj)]))
 
 
 def b10_call(w: DexWorkload, c: ctypes.CDLL | None):
