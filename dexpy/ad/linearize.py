@@ -22,6 +22,7 @@ from ..errors import TypeErr
 from ..names import Name
 from ..simp import ir as S
 from ..simp.ir import BOOL, Atom, Lit, Scalar
+from ..simp.check import op_type
 from .deps import dce, free_vars, live_after, uses_outer_ref
 
 Sub = dict[Name, Atom]
@@ -150,6 +151,11 @@ class Jvp(Copier):
     def e(self, op: S.Op, ty: S.Type) -> Atom:
         return self.s.emit(op, ty)
 
+    def ep(self, op: S.Op) -> Atom:
+        """Emits a projection typed by its operand (a size may be a variable there
+        and a literal in the primal's type)."""
+        return self.s.emit(op, op_type(op))
+
     def prim(self, p: S.Prim, *args: Atom) -> Atom:
         return self.e(S.PrimOp(p, args), S.type_of_atom(args[0]))
 
@@ -210,20 +216,20 @@ class Jvp(Copier):
                 return self.e(S.MakeProd(tuple(Tz(a) for a in elems)), ty)
             case S.Proj(x, i):
                 tx = T(x)
-                return None if tx is None else self.e(S.Proj(tx, i), ty)
+                return None if tx is None else self.ep(S.Proj(tx, i))
             case S.MakeSum(sty, tag, payload):
                 tp = T(payload)
                 return None if tp is None else self.e(S.MakeSum(st(sty, sub), tag, tp), ty)
             case S.TabIndex(tab, ix):
                 tt = T(tab)
-                return None if tt is None else self.e(S.TabIndex(tt, sa(ix, sub)), ty)
+                return None if tt is None else self.ep(S.TabIndex(tt, sa(ix, sub)))
             case S.TabCon(elem, elems):
                 if all(T(a) is None for a in elems):
                     return None
                 return self.e(S.TabCon(st(elem, sub), tuple(Tz(a) for a in elems)), ty)
             case S.RefGet(ref):
                 tr = T(ref)
-                return None if tr is None else self.e(S.RefGet(tr), ty)
+                return None if tr is None else self.ep(S.RefGet(tr))
             case S.RefPut(ref, v):
                 tr = T(ref)
                 if tr is not None:
@@ -238,10 +244,10 @@ class Jvp(Copier):
                 return None
             case S.RefSlice(ref, ix):
                 tr = T(ref)
-                return None if tr is None else self.e(S.RefSlice(tr, sa(ix, sub)), ty)
+                return None if tr is None else self.ep(S.RefSlice(tr, sa(ix, sub)))
             case S.RefProj(ref, i):
                 tr = T(ref)
-                return None if tr is None else self.e(S.RefProj(tr, i), ty)
+                return None if tr is None else self.ep(S.RefProj(tr, i))
             case S.Box(tab):
                 tt = T(tab)
                 return None if tt is None else self.e(S.Box(tt), ty)

@@ -22,7 +22,7 @@ import dataclasses
 
 from ..simp import ir as S
 from .deps import free_vars
-from .linearize import Copier
+from .linearize import Copier, sa
 
 _SCOPES = (S.RunState, S.RunAccum, S.RunReader, S.Case)
 _PURE = (S.PrimOp, S.Cast, S.Select, S.MakeProd, S.Proj, S.MakeSum, S.TabIndex, S.TabCon,
@@ -143,11 +143,18 @@ _ACCUM = _CHEAP + (S.RefSlice, S.RefProj)
 MAX_PREFIX = 8
 
 
-def interchange(s, op: S.For) -> list[S.For]:
-    """`op` as loops to run in its place: itself, or (when valid, cheap and better
-    for memory order, see the module docstring) a loop of its prefix's own
-    accumulations, the inner loop outside a copy of `op` for the accumulations
-    contiguous along `op`'s index, and `op` again for the others."""
+def interchange(s, op: S.For) -> None:
+    """Emits `op`, or in its place (when valid, cheap and better for memory order,
+    see the module docstring) a loop of its prefix's own accumulations, then one
+    loop nest per accumulation of the inner loop, in the better order."""
+    for loop in _interchanged(s, op):
+        if isinstance(loop, S.For):
+            s.emit(loop, S.TabTy(loop.size, S.UNIT))
+        else:
+            loop()
+
+
+def _interchanged(s, op: S.For) -> list:
     body = op.body.body
     loops = [k for k, let in enumerate(body.lets) if isinstance(let.op, S.For)]
     if op.reverse or len(loops) != 1:
@@ -188,31 +195,66 @@ def interchange(s, op: S.For) -> list[S.For]:
     return out
 
 
-def _swapped(s, nj: S.Atom, nk: S.Atom, j: S.Var, k: S.Var, lets, g: S.Let) -> S.For:
+def _swapped(s, nj: S.Atom, nk: S.Atom, j: S.Var, k: S.Var, lets, g: S.Let):
     """`for k. for j. lets`; when the accumulation `g` goes to the same place for
-    every `j`, `for k. (r += sum over j)` with the sum in a local accumulator."""
+    every `j`, a function emitting `for k. (r += sum over j)` instead, the sums in
+    local accumulators, `UNROLL` of them interleaved."""
     path = _path(lets, g)
-    k2 = S.Var(s.names.fresh("o"), k.ty)
-    if any(j.name in free_vars(let.op) for let in path) or not isinstance(
-            S.type_of_atom(g.op.value), S.BaseTy):
+    t = S.type_of_atom(g.op.value)
+    if any(j.name in free_vars(let.op) for let in path) or not isinstance(t, S.BaseTy):
+        k2 = S.Var(s.names.fresh("o"), k.ty)
         jloop = _loop(s, nj, j, {k.name: k2}, lets)
         return S.For(nk, S.Lam1(k2, _unit_block(s, (
             S.Let(S.Var(s.names.fresh("v"), S.TabTy(nj, S.UNIT)), jloop),))))
-    t = S.type_of_atom(g.op.value)
-    acc = S.Var(s.names.fresh("acc"), S.RefTy(t))
-    into_acc = S.Let(g.binder, dataclasses.replace(g.op, ref=acc), span=g.span)
-    body = [let for let in lets if let not in path and let is not g] + [into_acc]
-    sub = {k.name: k2}
-    copied_path = _copy_lets(s, S.Block(tuple(path), S.Lit(0, S.Scalar.U32)), sub)
-    jloop = _loop(s, nj, j, sub, body)
-    jl = S.Let(S.Var(s.names.fresh("v"), S.TabTy(nj, S.UNIT)), jloop)
-    run = S.RunAccum(S.Lit(0.0, t.scalar), S.Lam1(acc, _unit_block(s, (jl,))))
-    r = S.Var(s.names.fresh("v"), S.ProdTy((S.UNIT, t)))
-    total = S.Var(s.names.fresh("v"), t)
-    ext = _copy_lets(s, S.Block((S.Let(g.binder, dataclasses.replace(g.op, value=total)),),
-                                S.Lit(0, S.Scalar.U32)), sub)
-    lets_k = copied_path.lets + (S.Let(r, run), S.Let(total, S.Proj(r, 1))) + ext.lets
-    return S.For(nk, S.Lam1(k2, _unit_block(s, lets_k)))
+    body = tuple(let for let in lets if let not in path and let is not g)
+    return lambda: _sums(s, nj, nk, j, k, path, body, g, t)
+
+
+UNROLL = 8
+
+
+def _sums(s, nj, nk, j: S.Var, k: S.Var, path, body, g: S.Let, t: S.BaseTy) -> None:
+    """`for k. path(k) += sum over j of g's value`, with `UNROLL` values of `k` per
+    iteration: independent sums (each still in `j` order) that the CPU overlaps."""
+    u32 = lambda v: S.Lit(v, S.Scalar.U32)                   # noqa: E731
+    ix = lambda p, a, b: s.emit(S.PrimOp(p, (a, b)), S.NAT)  # noqa: E731
+    blocks = ix(S.Prim.DIV, nk, u32(UNROLL))
+    done = ix(S.Prim.MUL, blocks, u32(UNROLL))
+
+    def run(base_of, n_k: int) -> S.Block:
+        def block() -> S.Atom:
+            base = base_of()
+            ks = [base if m == 0 else ix(S.Prim.ADD, base, u32(m)) for m in range(n_k)]
+            st = S.ProdTy((t,) * n_k)
+            r = S.Var(s.names.fresh("acc"), S.RefTy(st))
+
+            def jbody(jv: S.Var) -> S.Atom:
+                for m, km in enumerate(ks):
+                    sub = {k.name: km, j.name: jv}
+                    Copier(s).lets(body, sub)
+                    acc = s.emit(S.RefProj(r, m), S.RefTy(t))
+                    s.emit(S.RefExtend(acc, sa(g.op.value, sub), Copier(s).lam2(g.op.combine, {})), S.UNIT)
+                return s.emit(S.MakeProd(()), S.UNIT)
+            jv = S.Var(s.names.fresh("o"), j.ty)
+            loop = S.For(nj, S.Lam1(jv, s.sub_block(lambda: jbody(jv))))
+            zero = s.emit(S.MakeProd((S.Lit(0.0, t.scalar),) * n_k), st)
+            res = s.emit(S.RunState(zero, S.Lam1(r, s.sub_block(lambda: (
+                s.emit(loop, S.TabTy(nj, S.UNIT)), s.emit(S.MakeProd(()), S.UNIT))[1]))),
+                S.ProdTy((S.UNIT, st)))
+            totals = s.emit(S.Proj(res, 1), st)
+            for m, km in enumerate(ks):
+                sub = {k.name: km}
+                Copier(s).lets(path, sub)
+                total = s.emit(S.Proj(totals, m), t)
+                s.emit(S.RefExtend(sa(g.op.ref, sub), total, Copier(s).lam2(g.op.combine, {})), S.UNIT)
+            return s.emit(S.MakeProd(()), S.UNIT)
+        return s.sub_block(block)
+    kb = S.Var(s.names.fresh("o"), S.NAT)
+    s.emit(S.For(blocks, S.Lam1(kb, run(lambda: ix(S.Prim.MUL, kb, u32(UNROLL)), UNROLL))),
+           S.TabTy(blocks, S.UNIT))
+    kr = S.Var(s.names.fresh("o"), S.NAT)
+    rest = ix(S.Prim.SUB, nk, done)
+    s.emit(S.For(rest, S.Lam1(kr, run(lambda: ix(S.Prim.ADD, done, kr), 1))), S.TabTy(rest, S.UNIT))
 
 
 def _path(lets, g: S.Let) -> list[S.Let]:

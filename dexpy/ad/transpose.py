@@ -467,8 +467,7 @@ class Reverse(Linearity):
                 return
             rev = not rev
         o, body = self.scope(lam, lambda o: self.index(c, o, t), "o")
-        for loop in interchange(self.s, S.For(self.nl(size), S.Lam1(o, body), rev)):
-            self.e(loop, S.TabTy(loop.size, S.UNIT))
+        interchange(self.s, S.For(self.nl(size), S.Lam1(o, body), rev))
 
     def case(self, scrut: Atom, alts, c: CT) -> None:
         if anyl(self.L(scrut)):
