@@ -15,6 +15,13 @@ whose prefix `p` is a few loads and arithmetic becomes `for k. for j. (p(j);
 r[k, j] += e(j, k))`. Accumulations commute, so the order is free; the
 transpose of `for i j. sum for k. x[i,k] * w[k,j]` then walks the cotangent of
 `w` along its rows (`j` innermost, contiguous) instead of down its columns.
+Each accumulation of the inner loop gets its own nest, swapped when more of
+the scalar accesses it depends on are contiguous along `j` than along `k`
+(`_votes`); the prefix's own accumulations keep a `j` loop. A swapped
+accumulation whose place does not depend on `j` (the transpose of `x`'s use,
+`dx[i,k] += sum over j of w[k,j] * c[j]`) is a sum per `k`: local
+accumulators, `UNROLL` values of `k` at a time, so the CPU overlaps
+independent sums, each still added in `j` order (no reassociation).
 """
 from __future__ import annotations
 
