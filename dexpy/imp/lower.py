@@ -49,6 +49,8 @@ from . import ir as i
 from .ir import IAtom, ILit, IVar, PtrTy
 from .layout import SCALAR_BYTES, leaves, prod_ranges, sum_ranges
 from .independence import accum_roots, is_parallel_for
+from .pingpong import PingPong
+from .pingpong import recognize as recognize_pingpong
 from .views import view_gets
 
 I64 = Scalar.I64
@@ -500,6 +502,8 @@ def _lower_effectful(c: _Ctx, op: s.Op, ty: Type, dest: Val | None) -> Val:
             return _read(c, d, ty)
         case s.Case(scrut, alts, rty):
             return _lower_case(c, scrut, alts, rty, dest)
+        case s.RunState(init, body) if (pp := recognize_pingpong(op)) is not None:
+            return _lower_pingpong(c, op, pp, ty, dest)
         case s.RunState(init, body) | s.RunAccum(init, body):
             d = dest if dest is not None else _alloc_dest(c, ty)
             assert isinstance(ty, ProdTy)
@@ -647,6 +651,41 @@ def _lower_unbox(c: _Ctx, box: s.Atom, size: s.Atom, ty: Type) -> Val:
 
 def _scalar_arg_val(c: _Ctx, v: Val) -> IAtom:
     return _atom(c, v.leaves[0], _scalars(v.ty)[0])
+
+
+def _lower_pingpong(c: _Ctx, op: s.RunState, pp: PingPong, ty: Type,
+                    dest: Val | None) -> Val:
+    """`yield_state x \\s. for_ k. s := f (get s)` on two buffers (dexpy.imp.pingpong):
+    even steps read the state A and write B, odd steps read B and write A."""
+    d = dest if dest is not None else _alloc_dest(c, ty)
+    assert isinstance(ty, ProdTy)
+    r_state = prod_ranges(ty)[1]
+    state_ty = ty.elems[1]
+    a = Val(state_ty, d.leaves[r_state.start:r_state.stop])
+    b = _alloc_dest(c, state_ty)
+    _copy_into(c, a, _lower_atom(c, op.init))
+    ref, lam = op.body.binder, pp.loop.body
+    n = _size_i64(c, pp.loop.size)
+
+    def step(k: IAtom, src: Val, dst: Val) -> None:
+        c.env[lam.binder.name] = Val(lam.binder.ty, (
+            _assign(c, i.ICast(_scalars(lam.binder.ty)[0], k, exact=True), "o"),))
+        c.env[ref.name] = Val(ref.ty, src.leaves)
+        _lower_block(c, pp.step, dst)
+
+    iv = IVar(c.ns.fresh("i2"), I64)
+    with _scope(c) as pair:
+        even = _assign(c, i.IPrim(Prim.MUL, (iv, ILit(2, I64))), "k")
+        step(even, a, b)
+        step(_add(c, even, ILit(1, I64)), b, a)
+    half = _assign(c, i.IPrim(Prim.DIV, (n, ILit(2, I64))), "half")
+    _emit(c, i.Loop(iv, half, _block(pair)))
+    odd = _assign(c, i.IPrim(Prim.REM, (n, ILit(2, I64))), "odd")
+    with _scope(c) as last:
+        step(_assign(c, i.IPrim(Prim.SUB, (n, ILit(1, I64))), "k"), a, b)
+        _copy_into(c, a, b)
+    _emit(c, i.If(odd, _block(last), _block([])))
+    return _read(c, d, ty)
 
 
 def _lower_block_into(c: _Ctx, block: s.Block, ty: Type, dest: Val | None) -> Val:

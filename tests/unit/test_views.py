@@ -27,6 +27,7 @@ X = _var("x", 2, TAB)
 Y = _var("y", 3, TAB)
 U = _var("u", 4, s.UNIT)
 UNIT = s.MakeProd(())
+UNIT_ATOM = _var("unit", 11, s.UNIT)
 
 
 def test_get_then_put_of_it_is_a_view() -> None:
@@ -100,3 +101,45 @@ def test_scan_writes_its_table_into_the_result(monkeypatch) -> None:
                     yield from allocs(nb)
     heap = [a for a in allocs(imps[1].body) if a.kind == i.AllocKind.HEAP]
     assert heap == []
+
+
+PINGPONG = [
+    # odd and even step counts, a stencil reading neighbours of the old state
+    (":p yield_state (for i:(Fin 6). n_to_f (ordinal i)) \\s. for_ k:(Fin 3).\n"
+     "  s := for i. (get s)[i] + (get s)[unsafe_from_ordinal (min (ordinal i + 1) 5)]",
+     "[12., 20., 28., 35., 39., 40.]"),
+    (":p yield_state (for i:(Fin 6). n_to_f (ordinal i)) \\s. for_ k:(Fin 4).\n"
+     "  s := for i. (get s)[i] + (get s)[unsafe_from_ordinal (min (ordinal i + 1) 5)]",
+     "[32., 48., 63., 74., 79., 80.]"),
+    (":p yield_state (for i:(Fin 3). 1) \\s. for_ k:(Fin 0). s := for i. 7",
+     "[1, 1, 1]"),
+    # the put of the old state itself, and a select between old and new
+    (":p yield_state (for i:(Fin 3). 2) \\s. for_ k:(Fin 5). s := get s", "[2, 2, 2]"),
+]
+
+
+@pytest.mark.parametrize("prog,want", PINGPONG)
+def test_pingpong_state_loops(prog: str, want: str, monkeypatch) -> None:
+    import dexpy.imp.lower as lower
+    seen: list[bool] = []
+    orig = lower.recognize_pingpong
+    monkeypatch.setattr(lower, "recognize_pingpong",
+                        lambda op: seen.append(orig(op) is not None) or orig(op))
+    out = [line for _, lines in Session().run_source(SourceFile("p.dx", prog))
+           for line in lines]
+    assert out == [want]
+    assert any(seen)                        # lowered on two buffers
+
+
+def test_pingpong_is_recognized_only_for_get_put_steps() -> None:
+    from dexpy.imp.pingpong import recognize
+    k = _var("k", 9, s.BaseTy(s.Scalar.U32))
+    step = s.Block((s.Let(X, s.RefGet(R)), s.Let(U, s.RefPut(R, X))), UNIT_ATOM)
+    loop = s.For(s.Lit(5, s.Scalar.U32), s.Lam1(k, step), False)
+    lp = _var("l", 10, s.TabTy(s.Lit(5, s.Scalar.U32), s.UNIT))
+    op = s.RunState(X, s.Lam1(R, s.Block((s.Let(lp, loop),), UNIT_ATOM)))
+    assert recognize(op) is not None
+    leaky = s.Block((s.Let(X, s.RefGet(R)), s.Let(U, s.RefPut(R, X))), X)   # x escapes
+    op2 = s.RunState(X, s.Lam1(R, s.Block((s.Let(lp, s.For(
+        s.Lit(5, s.Scalar.U32), s.Lam1(k, leaky), False)),), UNIT_ATOM)))
+    assert recognize(op2) is None
