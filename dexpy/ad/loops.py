@@ -164,8 +164,11 @@ def interchange(s, op: S.For) -> None:
 def _interchanged(s, op: S.For) -> list:
     body = op.body.body
     loops = [k for k, let in enumerate(body.lets) if isinstance(let.op, S.For)]
-    if op.reverse or len(loops) != 1:
+    if op.reverse or not loops:
         return [op]
+    if len(loops) > 1 or any(isinstance(let.op, S.For)
+                             for let in body.lets[loops[0]].op.body.body.lets):
+        return _distributed(s, op)
     k = loops[0]
     inner = body.lets[k].op
     assert isinstance(inner, S.For)
@@ -199,6 +202,94 @@ def _interchanged(s, op: S.For) -> list:
             kloop = _loop(s, inner.size, kk, sub, rest)
             out.append(S.For(op.size, S.Lam1(nj, _unit_block(s, copied.lets + (
                 S.Let(S.Var(s.names.fresh("v"), S.TabTy(inner.size, S.UNIT)), kloop),)))))
+    return out
+
+
+def _distributed(s, op: S.For) -> list:
+    """A loop whose body is cheap lets and loop nests that only accumulate, split
+    into one loop per nest (accumulations commute); a nest `for i. (p; for k. for j.
+    r[k, ..] += e)` whose accumulations do not depend on `i` becomes `for k. for i.
+    (p; for j. ...)`: each `r[k]` stays in cache over `i`, and the `k` loop writes
+    disjoint rows (no per-thread copies of `r`)."""
+    body = op.body.body
+    i = op.body.binder
+    nests = [let for let in body.lets if isinstance(let.op, S.For)]
+    cheap = tuple(let for let in body.lets if isinstance(let.op, _CHEAP))
+    if len(cheap) + len(nests) != len(body.lets) or len(cheap) > 2 * MAX_PREFIX \
+            or not all(_commutes(n.op.body.body, set()) for n in nests):
+        return [op]
+    out: list = []
+    for nest in nests:
+        inner = nest.op
+        if _hoistable(inner, i, cheap):
+            k2 = S.Var(s.names.fresh("o"), inner.body.binder.ty)
+            iloop = _loop(s, op.size, i, {inner.body.binder.name: k2}, cheap + inner.body.body.lets)
+            out.append(S.For(inner.size, S.Lam1(k2, _unit_block(s, (
+                S.Let(S.Var(s.names.fresh("v"), S.TabTy(op.size, S.UNIT)), iloop),)))))
+        elif len(nests) > 1:
+            out.append(_loop(s, op.size, i, {}, cheap + (nest,)))
+        else:
+            return [op]
+    return out
+
+
+def _commutes(b: S.Block, local: set) -> bool:
+    """Whether `b`'s only effects on references made outside it are additions (so
+    copies of it may run in any order): no reads or writes of those, no IO."""
+    for let in b.lets:
+        op = let.op
+        match op:
+            case S.RefGet(r) | S.RefPut(r, _) if not (isinstance(r, S.Var) and r.name in local):
+                return False
+            case S.RefExtend(r, _, combine) if not (isinstance(r, S.Var) and r.name in local):
+                c = combine.body.lets
+                if not (len(c) == 1 and isinstance(c[0].op, S.PrimOp) and c[0].op.prim == S.Prim.ADD):
+                    return False
+            case S.RefSlice(r, _) | S.RefProj(r, _) if isinstance(r, S.Var) and r.name in local:
+                local.add(let.binder.name)
+            case S.RunState(_, lam) | S.RunAccum(_, lam) | S.RunReader(_, lam):
+                if not _commutes(lam.body, local | {lam.binder.name}):
+                    return False
+            case S.For(_, lam, _):
+                if not _commutes(lam.body, local):
+                    return False
+            case _ if not isinstance(op, _ACCUM + (S.RefGet, S.RefPut, S.RefExtend)):
+                return False
+    return True
+
+
+def _hoistable(inner: S.For, i: S.Var, cheap) -> bool:
+    """Whether `inner`'s body is a loop nest whose accumulations go to places that
+    depend on `inner`'s index but not on `i`."""
+    lets = inner.body.body.lets
+    if inner.reverse or not any(isinstance(let.op, S.For) for let in lets):
+        return False
+    k = inner.body.binder
+    defs = {let.binder.name: let.op for let in _all_lets(tuple(cheap) + tuple(lets))}
+    for let in _all_lets(lets):
+        if isinstance(let.op, S.RefExtend):
+            deps = _depends(let.op.ref, defs)
+            if i.name in deps or k.name not in deps:
+                return False
+    return not free_vars(inner.size).keys() & ({let.binder.name for let in cheap} | {i.name})
+
+
+def _all_lets(lets):
+    for let in lets:
+        yield let
+        if isinstance(let.op, S.For):
+            yield from _all_lets(let.op.body.body.lets)
+
+
+def _depends(a: S.Atom, defs: dict) -> set:
+    """The names `a` is computed from (within `defs`), itself included."""
+    out, todo = set(), [a]
+    while todo:
+        x = todo.pop()
+        if isinstance(x, S.Var) and x.name not in out:
+            out.add(x.name)
+            if x.name in defs:
+                todo += [S.Var(n, t) for n, t in free_vars(defs[x.name]).items()]
     return out
 
 
