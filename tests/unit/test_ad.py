@@ -331,3 +331,24 @@ def test_fallback_to_basis_evaluation_is_explicit(session: Session, monkeypatch)
     (msg,) = session.eval_block(parse_file(SourceFile(
         "t", ":p transpose_linear(\\x:Float. x + 1.0)(2.0)\n"))[0])
     assert "affine" in msg
+
+
+def test_matmul_grads_through_interchanged_loops_match_numpy(session: Session,
+                                                            monkeypatch) -> None:
+    """Sizes past the unrolled sums' block of 8 (with a remainder): dX = C Wᵀ runs as
+    interleaved sums, dW = Hᵀ C as row updates with the batch loop inside."""
+    monkeypatch.setenv("DEXPY_TRANSPOSE", "reverse")
+    rng = np.random.default_rng(1)
+    h = rng.uniform(-1, 1, (5, 19)).astype(np.float32)
+    w = rng.uniform(-1, 1, (19, 11)).astype(np.float32)
+    c = rng.uniform(-1, 1, (5, 11)).astype(np.float32)
+    text = (f":p\n  c = {_dex_mat(c)}\n  grad(\\p:((Fin 5)=>(Fin 19)=>Float, (Fin 19)=>(Fin 11)=>Float)."
+            f" sum for i. sum for j. c[i, j] * (sum for k. p.0[i, k] * p.1[k, j]),"
+            f" ({_dex_mat(h)}, {_dex_mat(w)}))")
+    got = _eval(session, text)
+    want = np.concatenate([(c @ w.T).ravel(), (h.T @ c).ravel()])
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
+    ops = _all_ops(_simp_lets(session, text))
+    sums = [let for let in ops if isinstance(let.op, S.RunState)
+            and S.type_of_atom(let.op.init) == S.ProdTy((S.BaseTy(S.Scalar.F32),) * 8)]
+    assert sums                         # the interleaved sums of dX
