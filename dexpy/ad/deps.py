@@ -157,20 +157,23 @@ def dce(b: S.Block) -> S.Block:
     for let in reversed(b.lets):
         if let.binder.name not in live and removable(let.op):
             continue
-        op = _dce_op(let.op)
+        op = map_blocks(let.op, dce)
         live |= free_vars(op).keys() | free_vars(let.binder.ty).keys()
         out.append(S.Let(let.binder, op, span=let.span) if op is not let.op else let)
     return S.Block(tuple(reversed(out)), b.result)
 
 
-def _dce_op(op: S.Op) -> S.Op:
+def map_blocks(op: S.Op, f) -> S.Op:
+    """`op` with `f` applied to the block of each of its nested scopes."""
+    if not dataclasses.is_dataclass(op) or isinstance(op, (S.Var, S.Lit)):
+        return op
     changes = {}
-    for f in dataclasses.fields(op) if dataclasses.is_dataclass(op) else ():
-        v = getattr(op, f.name)
+    for fld in dataclasses.fields(op):
+        v = getattr(op, fld.name)
         if isinstance(v, S.Lam1):
-            changes[f.name] = S.Lam1(v.binder, dce(v.body))
+            changes[fld.name] = S.Lam1(v.binder, f(v.body))
         elif isinstance(v, S.Block):
-            changes[f.name] = dce(v)
+            changes[fld.name] = f(v)
         elif isinstance(v, tuple) and v and all(isinstance(x, S.Lam1) for x in v):
-            changes[f.name] = tuple(S.Lam1(x.binder, dce(x.body)) for x in v)
+            changes[fld.name] = tuple(S.Lam1(x.binder, f(x.body)) for x in v)
     return dataclasses.replace(op, **changes) if changes else op

@@ -16,7 +16,7 @@ import dataclasses
 from ..names import Name
 from ..simp import ir as S
 from ..simp.ir import Atom, Lit
-from .deps import bound_names, free_vars, removable
+from .deps import bound_names, free_vars, map_blocks, removable
 
 Shape = bool | tuple      # linearity of a value, per product component
 
@@ -318,7 +318,7 @@ def _accum_block(b: S.Block, paths: set[Name], names) -> S.Block | None:
                         new = _accum_block(blk, paths, names)
                         if new is None:
                             return None
-                        op = _replace_block(op, blk, new)
+                        op = map_blocks(op, lambda b, blk=blk, new=new: new if b is blk else b)
         out.append(S.Let(let.binder, op))
     for let in b.lets:
         if isinstance(let.op, S.RefGet) and _on(let.op.ref, paths) and let.binder.name not in drop:
@@ -350,17 +350,3 @@ def _increment(r: S.Var, w: Atom, b: S.Block, pos: dict, k: int, uses: dict, pat
             return None
         return e, g.name
     return None
-
-
-def _replace_block(op: S.Op, old: S.Block, new: S.Block) -> S.Op:
-    changes = {}
-    for f in dataclasses.fields(op):
-        v = getattr(op, f.name)
-        if isinstance(v, S.Lam1) and v.body is old:
-            changes[f.name] = S.Lam1(v.binder, new)
-        elif isinstance(v, S.Block) and v is old:
-            changes[f.name] = new
-        elif isinstance(v, tuple) and any(isinstance(x, S.Lam1) and x.body is old for x in v):
-            changes[f.name] = tuple(S.Lam1(x.binder, new) if isinstance(x, S.Lam1) and x.body is old
-                                    else x for x in v)
-    return dataclasses.replace(op, **changes)

@@ -28,7 +28,7 @@ from __future__ import annotations
 import dataclasses
 
 from ..simp import ir as S
-from .deps import free_vars
+from .deps import free_vars, map_blocks
 from .linearize import Copier, sa
 
 _SCOPES = (S.RunState, S.RunAccum, S.RunReader, S.Case)
@@ -37,7 +37,7 @@ _PURE = (S.PrimOp, S.Cast, S.Select, S.MakeProd, S.Proj, S.MakeSum, S.TabIndex, 
 
 
 def fuse(s, b: S.Block) -> S.Block:
-    lets = [S.Let(let.binder, _map_blocks(let.op, lambda blk: fuse(s, blk)), span=let.span)
+    lets = [S.Let(let.binder, map_blocks(let.op, lambda blk: fuse(s, blk)), span=let.span)
             for let in b.lets]
     k = 0
     while k < len(lets):
@@ -108,7 +108,7 @@ def _into_op(s, op: S.Op, prod: S.Let) -> S.Op | None:
         return None
     if not isinstance(op, _SCOPES):
         return None
-    out = _map_blocks(op, lambda blk: _into_block(s, blk, prod))
+    out = map_blocks(op, lambda blk: _into_block(s, blk, prod))
     return None if _count(out, name) else out
 
 
@@ -126,21 +126,6 @@ def _copy_lets(s, b: S.Block, sub: dict) -> S.Block:
                        if isinstance(b.result, S.Var) else b.result)
     finally:
         s.b = saved
-
-
-def _map_blocks(op: S.Op, f) -> S.Op:
-    if not dataclasses.is_dataclass(op) or isinstance(op, (S.Var, S.Lit)):
-        return op
-    changes = {}
-    for fld in dataclasses.fields(op):
-        v = getattr(op, fld.name)
-        if isinstance(v, S.Lam1):
-            changes[fld.name] = S.Lam1(v.binder, f(v.body))
-        elif isinstance(v, S.Block):
-            changes[fld.name] = f(v)
-        elif isinstance(v, tuple) and v and all(isinstance(x, S.Lam1) for x in v):
-            changes[fld.name] = tuple(S.Lam1(x.binder, f(x.body)) for x in v)
-    return dataclasses.replace(op, **changes) if changes else op
 
 
 # === interchange ===
