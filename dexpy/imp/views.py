@@ -30,7 +30,8 @@ def view_gets(block: s.Block) -> set[s.Name]:
         for j in range(k + 1, len(lets)):
             if _mentions(lets[j].op) & live:
                 last = j
-                if not isinstance(lets[j].binder.ty, s.BaseTy):
+                if not isinstance(lets[j].op, FRESH) and \
+                        not isinstance(lets[j].binder.ty, s.BaseTy):
                     live.add(lets[j].binder.name)      # may be a view of x
         if _mentions(block.result) & live:
             continue
@@ -38,6 +39,12 @@ def view_gets(block: s.Block) -> set[s.Name]:
                for j in range(k + 1, last + 1)):
             out.add(let.binder.name)
     return out
+
+
+FRESH = (s.For, s.TabCon, s.Case, s.RunState, s.RunAccum, s.Select, s.PrimOp, s.Cast)
+"""Ops that build their tables in a fresh buffer or their destination (a `for`,
+`case`, state handler or `select` of tables copies); any other op's result may share
+x's memory (views: indexing, projections, products, a reader's result...)."""
 
 
 def _has_table(t: s.Type) -> bool:

@@ -45,6 +45,19 @@ def test_value_returned_from_the_block_is_a_snapshot() -> None:
     assert view_gets(_block((X, s.RefGet(R)), result=X)) == set()
 
 
+def test_fresh_table_built_from_the_value_may_be_the_result() -> None:
+    # y = for i. x[i] builds its own table: x itself never reaches the result
+    i_ = _var("i", 6, s.BaseTy(s.Scalar.U32))
+    e = _var("e", 7, s.BaseTy(s.Scalar.F32))
+    body = s.Block((s.Let(e, s.TabIndex(X, i_)),), e)
+    b = _block((X, s.RefGet(R)), (Y, s.For(s.Lit(4, s.Scalar.U32), s.Lam1(i_, body), False)),
+               result=Y)
+    assert view_gets(b) == {X.name}
+    # but a projection / index of it is a view: then x must be a snapshot
+    b2 = _block((X, s.RefGet(R)), (Y, s.Var(X.name, TAB)), result=Y)
+    assert view_gets(b2) == set()
+
+
 PROGRAMS = [
     # the value read before a put must keep the old contents
     (":p yield_state (for i:(Fin 4). n_to_f (ordinal i)) \\s.\n"
