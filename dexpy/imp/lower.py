@@ -656,7 +656,8 @@ def _scalar_arg_val(c: _Ctx, v: Val) -> IAtom:
 def _lower_pingpong(c: _Ctx, op: s.RunState, pp: PingPong, ty: Type,
                     dest: Val | None) -> Val:
     """`yield_state x \\s. for_ k. s := f (get s)` on two buffers (dexpy.imp.pingpong):
-    even steps read the state A and write B, odd steps read B and write A."""
+    even steps read the state A and write B, odd steps read B and write A (the step is
+    lowered once; its buffers are chosen by the parity of k)."""
     d = dest if dest is not None else _alloc_dest(c, ty)
     assert isinstance(ty, ProdTy)
     r_state = prod_ranges(ty)[1]
@@ -673,18 +674,21 @@ def _lower_pingpong(c: _Ctx, op: s.RunState, pp: PingPong, ty: Type,
         c.env[ref.name] = Val(ref.ty, src.leaves)
         _lower_block(c, pp.step, dst)
 
-    iv = IVar(c.ns.fresh("i2"), I64)
-    with _scope(c) as pair:
-        even = _assign(c, i.IPrim(Prim.MUL, (iv, ILit(2, I64))), "k")
-        step(even, a, b)
-        step(_add(c, even, ILit(1, I64)), b, a)
-    half = _assign(c, i.IPrim(Prim.DIV, (n, ILit(2, I64))), "half")
-    _emit(c, i.Loop(iv, half, _block(pair)))
-    odd = _assign(c, i.IPrim(Prim.REM, (n, ILit(2, I64))), "odd")
-    with _scope(c) as last:
-        step(_assign(c, i.IPrim(Prim.SUB, (n, ILit(1, I64))), "k"), a, b)
+    def pick(odd: IAtom, x: Val, y: Val) -> Val:     # x's buffers on odd steps, else y's
+        return Val(state_ty, tuple(
+            Mem(_assign(c, i.ISelect(odd, mx.ptr, my.ptr), "pp"),
+                _assign(c, i.ISelect(odd, mx.offset, my.offset), "po"), my.dims)
+            for mx, my in zip(map(_as_mem, x.leaves), map(_as_mem, y.leaves))))
+
+    iv = IVar(c.ns.fresh("k"), I64)
+    with _scope(c) as body:         # one copy of the step: the buffers swap by parity
+        odd = _assign(c, i.IPrim(Prim.AND, (iv, ILit(1, I64))), "odd")
+        step(iv, pick(odd, b, a), pick(odd, a, b))
+    _emit(c, i.Loop(iv, n, _block(body)))
+    last = _assign(c, i.IPrim(Prim.AND, (n, ILit(1, I64))), "odd")
+    with _scope(c) as fix:          # an odd number of steps ends in B
         _copy_into(c, a, b)
-    _emit(c, i.If(odd, _block(last), _block([])))
+    _emit(c, i.If(last, _block(fix), _block([])))
     return _read(c, d, ty)
 
 
