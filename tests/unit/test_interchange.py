@@ -7,6 +7,7 @@ import os
 
 import pytest
 
+from compile_spy import record_compiles
 from dexpy.imp import ir as i
 from dexpy.source import SourceFile
 from dexpy.syntax.parse import parse_file
@@ -61,17 +62,9 @@ def test_same_result_with_and_without(session: Session, prog: str,
 
 
 def _imps(session: Session, prog: str, monkeypatch: pytest.MonkeyPatch) -> list[i.ImpFunction]:
-    import dexpy.backend.run as run
-    seen: list[i.ImpFunction] = []
-    orig = run.compile_function
-
-    def spy(fn):
-        cf = orig(fn)
-        seen.append(cf.imp)
-        return cf
-    monkeypatch.setattr(run, "compile_function", spy)
+    seen = record_compiles(monkeypatch)
     _run(session, prog)
-    return seen
+    return [cf.imp for cf in seen]
 
 
 def _stmts(b: i.IBlock):

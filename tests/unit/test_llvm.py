@@ -4,6 +4,7 @@ from __future__ import annotations
 import llvmlite.binding as llvm
 
 from backend_simp_builder import B, F32, nat
+from compile_spy import record_compiles
 from dexpy.backend.jit import compile_ir
 from dexpy.backend.llvmgen import PRIM_RULES, gen_module, lit
 from dexpy.backend.run import compile_function
@@ -56,18 +57,10 @@ def test_strict_sum_is_vectorized_in_order(monkeypatch) -> None:
     additions stay in source order: the result is bit-identical to a scalar loop."""
     import numpy as np
 
-    import dexpy.backend.run as run
     from dexpy.source import SourceFile
     from dexpy.toplevel import Session
     monkeypatch.setenv("DEXPY_FP_CONTRACT", "0")        # no FMA: numpy rounds twice too
-    seen: list[str] = []
-    orig = run.compile_function
-
-    def spy(fn):
-        cf = orig(fn)
-        seen.append(cf.compiled.optimized_ir)
-        return cf
-    monkeypatch.setattr(run, "compile_function", spy)
+    compiled = record_compiles(monkeypatch)
     src = """
 x : (Fin 1003)=>Float = for i. sin (n_to_f (ordinal i)) * 1000.0
 y : (Fin 1003)=>Float = for i. cos (n_to_f (ordinal i * 7))
@@ -76,7 +69,7 @@ r : Float = sum for k. sq (x[k] - y[k])
     session = Session()
     for _ in session.run_source(SourceFile("sum.dx", src)):
         pass
-    assert "llvm.vector.reduce.fadd" in seen[-1]
+    assert "llvm.vector.reduce.fadd" in compiled[-1].compiled.optimized_ir
 
     def value(name: str) -> np.ndarray:
         return session.values[session.env.scope[name].name].leaves[0]
@@ -93,17 +86,9 @@ def test_error_reports_are_compiled_out_of_line(monkeypatch) -> None:
     parallel loop."""
     import re
 
-    import dexpy.backend.run as run
     from dexpy.source import SourceFile
     from dexpy.toplevel import Session
-    seen: list[str] = []
-    orig = run.compile_function
-
-    def spy(fn):
-        cf = orig(fn)
-        seen.append(cf.llvm_ir)
-        return cf
-    monkeypatch.setattr(run, "compile_function", spy)
+    compiled = record_compiles(monkeypatch)
     src = """
 xs : (Fin 10)=>Int = for i. n_to_i (ordinal i)
 :p xs[(12 :: Nat)@_]
@@ -115,7 +100,8 @@ xs : (Fin 10)=>Int = for i. n_to_i (ordinal i)
     # one message only (in parallel, from whichever failing chunk came first)
     assert re.fullmatch(r"Ordinal index out of range:\d+ >= 10", out[2])
     assert out[3:] == ["Runtime error", "2"]
-    reports = [f for t in seen for f in t.split("\ndefine ") if ".report" in f.split("(")[0]]
+    reports = [f for cf in compiled for f in cf.llvm_ir.split("\ndefine ")
+               if ".report" in f.split("(")[0]]
     assert reports and all("cold noinline optnone" in f.split("{")[0] for f in reports)
 
 

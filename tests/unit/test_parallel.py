@@ -178,27 +178,14 @@ def _session():
 
 
 def test_accum_loops_get_partial_sums() -> None:
-    import dexpy.backend.run as run
-    seen: list[str] = []
-    orig = run.gen_module
-
-    def spy(fns):
-        text = orig(fns)
-        seen.append(text)
-        return text
-    _session()
-    run.gen_module = spy
-    try:
-        _run_all(":p yield_accum (AddMonoid Int) \\ref. for i. "
-                 "ref!(unsafe_from_ordinal xs[i] :: Fin 256) += 1")
-        first = len(seen)
-        _run_all(":p yield_accum (AddMonoid Float) \\ref. for i:(Fin 1000). ref!i += 0.5")
-    finally:
-        run.gen_module = orig
+    _, scattered = _outlined(":p yield_accum (AddMonoid Int) \\ref. for i. "
+                             "ref!(unsafe_from_ordinal xs[i] :: Fin 256) += 1")
+    _, disjoint = _outlined(":p yield_accum (AddMonoid Float) \\ref. for i:(Fin 1000). "
+                            "ref!i += 0.5")
     assert any("dexpy_parallel_for(ptr" in t and "@llvm.memset" in t            # partials
-               for t in seen[:first])
-    assert any("dexpy_parallel_for(ptr" in t for t in seen[first:])
-    assert not any("@llvm.memset" in t for t in seen[first:])                   # disjoint
+               for t in scattered)
+    assert any("dexpy_parallel_for(ptr" in t for t in disjoint)
+    assert not any("@llvm.memset" in t for t in disjoint)                       # direct
 
 
 def test_programs_parallel_equals_sequential(threads) -> None:
@@ -252,24 +239,14 @@ def test_printing_loops_stay_sequential() -> None:
     assert not any("@dexpy_print(" in f for f in bodies)
 
 
-def test_big_copies_are_split_small_ones_are_not(threads) -> None:
-    import dexpy.backend.run as run
+def test_big_copies_are_split_small_ones_are_not(threads, monkeypatch) -> None:
+    from compile_spy import record_compiles
     from dexpy.imp import ir as i
     from dexpy.imp.lower import COPY_GRAIN
-    imps: list[i.ImpFunction] = []
-    orig = run.compile_function
-
-    def spy(fn):
-        cf = orig(fn)
-        imps.append(cf.imp)
-        return cf
-    run.compile_function = spy
-    try:
-        threads(2)
-        out = _run_all(":p sum (yield_state (for i:(Fin 100000). 1.0) \\s.\n"
-                       "  for_ k:(Fin 3). s := for i. (get s)[i] + 1.0)")
-    finally:
-        run.compile_function = orig
+    seen = record_compiles(monkeypatch)
+    threads(2)
+    out = _run_all(":p sum (yield_state (for i:(Fin 100000). 1.0) \\s.\n"
+                   "  for_ k:(Fin 3). s := for i. (get s)[i] + 1.0)")
     assert out == ["400000."]
 
     def loops(b: i.IBlock):
@@ -280,5 +257,5 @@ def test_big_copies_are_split_small_ones_are_not(threads) -> None:
                        getattr(s, "orelse", None)):
                 if isinstance(nb, i.IBlock):
                     yield from loops(nb)
-    copies = [lp for lp in loops(imps[-1].body) if lp.grain == COPY_GRAIN]
+    copies = [lp for lp in loops(seen[-1].imp.body) if lp.grain == COPY_GRAIN]
     assert copies and all(lp.parallel for lp in copies)

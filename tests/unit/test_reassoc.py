@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from compile_spy import record_compiles
 from dexpy.backend import parallel
 from dexpy.imp import ir as i
 from dexpy.source import SourceFile
@@ -20,17 +21,9 @@ r2 : Float = fold 1.5 \\k acc. acc + x[k] * x[k]
 
 
 def _run(monkeypatch) -> tuple[list[str], list[i.ImpFunction]]:
-    import dexpy.backend.run as run
-    imps: list[i.ImpFunction] = []
-    orig = run.compile_function
-
-    def spy(fn):
-        cf = orig(fn)
-        imps.append(cf.imp)
-        return cf
-    monkeypatch.setattr(run, "compile_function", spy)
+    seen = record_compiles(monkeypatch)
     out = [ln for _, lines in Session().run_source(SourceFile("r.dx", SRC)) for ln in lines]
-    return out, imps
+    return out, [cf.imp for cf in seen]
 
 
 def _sum_loops(imps: list[i.ImpFunction]) -> list[i.Loop]:

@@ -90,16 +90,9 @@ def test_programs_see_the_right_contents(prog: str, want: str) -> None:
 def test_scan_writes_its_table_into_the_result(monkeypatch) -> None:
     """`with_state init \\s. for i. ...` (cumsum): the handler's table goes straight
     into the result buffer, no temporary table and copy."""
-    import dexpy.backend.run as run
+    from compile_spy import record_compiles
     from dexpy.imp import ir as i
-    imps: list[i.ImpFunction] = []
-    orig = run.compile_function
-
-    def spy(fn):
-        cf = orig(fn)
-        imps.append(cf.imp)
-        return cf
-    monkeypatch.setattr(run, "compile_function", spy)
+    seen = record_compiles(monkeypatch)
     src = ("xs : (Fin 1000)=>Float = for i. n_to_f (ordinal i)\n"
            "ys : (Fin 1000)=>Float = cumsum xs\n:p ys[999@_]\n")
     out = [ln for _, lines in Session().run_source(SourceFile("s.dx", src)) for ln in lines]
@@ -112,7 +105,7 @@ def test_scan_writes_its_table_into_the_result(monkeypatch) -> None:
             for nb in (getattr(st, "body", None),):
                 if isinstance(nb, i.IBlock):
                     yield from allocs(nb)
-    heap = [a for a in allocs(imps[1].body) if a.kind == i.AllocKind.HEAP]
+    heap = [a for a in allocs(seen[1].imp.body) if a.kind == i.AllocKind.HEAP]
     assert heap == []
 
 
