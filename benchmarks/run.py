@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import ctypes
 import os
+import re
 import shutil
 import statistics
 import subprocess
@@ -45,10 +46,12 @@ def timed(fn, runs: int) -> tuple[float, float]:
 # === dexpy side ===
 
 class DexWorkload:
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, sizes: dict[str, int] | None = None) -> None:
         from dexpy.source import SourceFile
         from dexpy.toplevel import Session
         text = path.read_text()
+        for name, value in (sizes or {}).items():     # `--full`: BENCHMARKS.md's sizes
+            text = re.sub(rf"^{name} = \d+$", f"{name} = {value}", text, flags=re.M)
         head, _, tail = text.partition("\nresult =")
         self.session = Session()
         for block, out in self.session.run_source(SourceFile(str(path), head + "\n")):
@@ -149,7 +152,9 @@ def workloads(c: ctypes.CDLL | None):
             return cnt
         out = np.empty((npix, npix), np.float64)
         cpeer = (lambda: (c.mandel(ptr(out), ctypes.c_long(npix)), out)[1]) if c else None
-        return ref, {"C scalar": cpeer}, dict(rtol=0, atol=0.5)
+        # escape counts are chaotic at the set's boundary: a rounding difference (FMA
+        # contraction, as gcc's peer does too) changes a few pixels in millions
+        return ref, {"C scalar": cpeer}, dict(rtol=0, atol=0.5, bad_fraction=1e-5)
 
     def b3(w):
         x, y = w.value("x"), w.value("y")
@@ -400,6 +405,18 @@ def _jax_sum(x: np.ndarray):
     return lambda: kernel(xj).block_until_ready()
 
 
+FULL_SIZES: dict[str, dict[str, int]] = {
+    "B1": {"n": 1024}, "B1**": {"n": 1024}, "B2": {"npix": 2048},
+    "B3": {"n": 100_000_000}, "B3+": {"n": 100_000_000},
+    "B4": {"n": 1024, "steps": 360}, "B5": {"npts": 204_800, "iters": 20},
+    "B7": {"m": 100_000, "steps": 1000}, "B8": {"n": 100_000_000},
+    "B9": {"rows": 1000, "cols": 1_000_000},
+}
+"""`--full`: the sizes of BENCHMARKS.md (B6 and B10 already run at them). B3 and B8
+need ~1-2 GB, B9 ~8 GB (its 4 GB input and numpy's reference), and the numpy peers
+take seconds per run at these sizes."""
+
+
 def other_peers() -> list[str]:
     missing = []
     for mod in ("numba", "jax"):
@@ -414,6 +431,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--only", nargs="*", help="workload ids, e.g. B1 B1** B8")
+    ap.add_argument("--full", action="store_true",
+                    help="BENCHMARKS.md's sizes instead of the scaled-down ones")
     args = ap.parse_args()
     c = build_c()
     if c is None:
@@ -429,12 +448,14 @@ def main() -> None:
             print(f"\n{wid} {title}: not supported yet")
             rows.append((wid, "not supported yet"))
             continue
+        if args.full and wid in FULL_SIZES:
+            title += "  [full size: " + ", ".join(f"{k}={v}" for k, v in FULL_SIZES[wid].items()) + "]"
         print(f"\n{wid} {title}")
         opt_in = wid.endswith("+")      # compiled with the reassociation opt-in
         if opt_in:
             os.environ["DEXPY_REASSOC"] = "1"
         try:
-            w = DexWorkload(HERE / dx)
+            w = DexWorkload(HERE / dx, FULL_SIZES.get(wid) if args.full else None)
             cold, cached = w.compile_times()
         except Exception as e:          # a missing feature: report, go on
             print(f"  not supported yet ({type(e).__name__}: {str(e).splitlines()[0][:100]})")
@@ -447,8 +468,11 @@ def main() -> None:
         run = w.runner()
         want = np.asarray(ref())
         got = np.asarray(run()).reshape(want.shape)
-        ok = np.allclose(got.astype(np.float64), want.astype(np.float64),
-                         **{"rtol": 1e-5, "atol": 0, **tol})
+        tol = dict(tol)
+        bad = tol.pop("bad_fraction", 0.0)
+        close = np.isclose(got.astype(np.float64), want.astype(np.float64),
+                           **{"rtol": 1e-5, "atol": 0, **tol})
+        ok = bool(np.mean(~close) <= bad)
         print(f"  checked against numpy: {'ok' if ok else 'MISMATCH'}")
         parallel.set_num_threads(2)
         if c:

@@ -12,7 +12,7 @@ computed in the order of its own index; only independent sums are interleaved).
    `for j. (acc = init; for k. acc = g(acc, k, j); out[j] = post(acc))` whose
    accumulators are one-scalar stack slots is rewritten to
    `accv[j] = init` for all j; `for k. for j. accv[j] = g(accv[j], k, j)`;
-   `for j. out[j] = post(accv[j])`, strip-mined: j runs in blocks of BLOCK, each
+   `for j. out[j] = post(accv[j])`, strip-mined: j runs in blocks (`block_size`), each
    block interchanged on its own (its vectors stay in L1; a parallel j loop stays
    parallel over its blocks). For the pointful matmul
    `for i j. sum for k. a[i,k] * b[k,j]` this is the ikj order: the inner loop walks
@@ -34,10 +34,22 @@ from ..names import Name, NameSupply
 from ..simp.ir import Prim, Scalar
 from . import ir as i
 from .ir import IAtom, ILit, IVar, PtrTy
+from .layout import SCALAR_BYTES
 from .parallel import _atoms_of_expr, _stmt_uses
 
 I64 = Scalar.I64
-BLOCK = 256      # the j block of the reduction interchange (strip-mining)
+L1_BUDGET = 16 * 1024    # bytes of accumulator and staged vectors per j block
+
+
+def block_size(bytes_per_j: int) -> int:
+    """The j block of the reduction interchange: the largest power of two whose vectors
+    fit L1_BUDGET, between 64 and 4096 (matmul's one float accumulator: 4096, so a
+    1024-wide row is one block and b is read row by row, as C's ikj loop does;
+    Mandelbrot's three states and two staged values: 256)."""
+    b = 4096
+    while b > 64 and b * max(1, bytes_per_j) > L1_BUDGET:
+        b //= 2
+    return b
 MIN_TOP_COUNT = 16   # an outermost j loop with fewer iterations is not interchanged
 UNROLLED = 256       # a k loop of a known count and at most this many statements in all
                      # is left to LLVM, which unrolls it fully (Horner's rule over 16
@@ -499,23 +511,6 @@ class _Opt:
         h_ren = _Renamer(self.ns)
         hoisted = [h_ren.stmt(a) for a in hoist]
         kcount = h_ren.atom(kl.count)
-        # strip-mining: the j loop runs in blocks of BLOCK, each block interchanged on
-        # its own (accumulator vectors stay in L1; a parallel j loop stays parallel
-        # over its blocks), unless j has at most BLOCK iterations anyway
-        blocked = not (isinstance(jl.count, ILit) and jl.count.value <= BLOCK)
-        jb = IVar(self.ns.fresh("jb"), I64)
-        lo = IVar(self.ns.fresh("jlo"), I64)
-        width = IVar(self.ns.fresh("jw"), I64)
-        vlen: IAtom = ILit(BLOCK, I64) if blocked else jl.count
-        jcount: IAtom = width if blocked else jl.count
-        out: list[i.Stmt] = []
-        vecs = {name: IVar(self.ns.fresh("accv"), PtrTy(v.ty.elem))
-                for name, v in pre_allocs.items()}
-        for name in pre_allocs:
-            out.append(i.Alloc(vecs[name], accs[name].ty.elem, vlen, i.AllocKind.HEAP))
-        for a in kl.accums:
-            vecs[a.private.name] = vecs[a.shared.name]
-
         # floating-point values the k body needs from pre (Mandelbrot's `cr`, computed
         # with a division) are staged in vectors by the init loop rather than computed
         # again in every k iteration
@@ -525,6 +520,25 @@ class _Opt:
                   for a in pre_assigns
                   if isinstance(a.dest.ty, Scalar) and a.dest.ty.is_float
                   and a.dest.name in kuses and not isinstance(a.expr, (i.Load, IVar, ILit))}
+        # strip-mining: the j loop runs in blocks, each block interchanged on its own
+        # (its vectors stay in L1; a parallel j loop stays parallel over its blocks),
+        # unless j has at most a block's iterations anyway
+        per_j = sum(SCALAR_BYTES[v.ty.elem] for v in pre_allocs.values()) + \
+            sum(SCALAR_BYTES[v.ty.elem] for v in staged.values())
+        block = block_size(per_j)
+        blocked = not (isinstance(jl.count, ILit) and jl.count.value <= block)
+        jb = IVar(self.ns.fresh("jb"), I64)
+        lo = IVar(self.ns.fresh("jlo"), I64)
+        width = IVar(self.ns.fresh("jw"), I64)
+        vlen: IAtom = ILit(block, I64) if blocked else jl.count
+        jcount: IAtom = width if blocked else jl.count
+        out: list[i.Stmt] = []
+        vecs = {name: IVar(self.ns.fresh("accv"), PtrTy(v.ty.elem))
+                for name, v in pre_allocs.items()}
+        for name in pre_allocs:
+            out.append(i.Alloc(vecs[name], accs[name].ty.elem, vlen, i.AllocKind.HEAP))
+        for a in kl.accums:
+            vecs[a.private.name] = vecs[a.shared.name]
         for a in pre_assigns:
             if a.dest.name in staged:
                 out.append(i.Alloc(staged[a.dest.name], a.dest.ty, vlen, i.AllocKind.HEAP))
@@ -559,13 +573,13 @@ class _Opt:
         if blocked:
             nb, rest = IVar(self.ns.fresh("nb"), I64), IVar(self.ns.fresh("jrest"), I64)
             small = IVar(self.ns.fresh("small"), Scalar.U8)
-            head = [i.Assign(lo, i.IPrim(Prim.MUL, (jb, ILit(BLOCK, I64)))),
+            head = [i.Assign(lo, i.IPrim(Prim.MUL, (jb, ILit(block, I64)))),
                     i.Assign(rest, i.IPrim(Prim.SUB, (jl.count, lo))),
-                    i.Assign(small, i.IPrim(Prim.LT, (rest, ILit(BLOCK, I64)))),
-                    i.Assign(width, i.ISelect(small, rest, ILit(BLOCK, I64)))]
+                    i.Assign(small, i.IPrim(Prim.LT, (rest, ILit(block, I64)))),
+                    i.Assign(width, i.ISelect(small, rest, ILit(block, I64)))]
             up = IVar(self.ns.fresh("jup"), I64)
-            out = [i.Assign(up, i.IPrim(Prim.ADD, (jl.count, ILit(BLOCK - 1, I64)))),
-                   i.Assign(nb, i.IPrim(Prim.DIV, (up, ILit(BLOCK, I64)))),
+            out = [i.Assign(up, i.IPrim(Prim.ADD, (jl.count, ILit(block - 1, I64)))),
+                   i.Assign(nb, i.IPrim(Prim.DIV, (up, ILit(block, I64)))),
                    i.Loop(jb, nb, i.IBlock((*head, *out)), False, jl.parallel)]
         out = [*hoisted, *out]
         for s in out:

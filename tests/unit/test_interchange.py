@@ -119,14 +119,23 @@ def test_state_loop_without_memory_is_interchanged(session: Session,
 def test_outermost_loop_is_interchanged_in_parallel_blocks(
         session: Session, monkeypatch: pytest.MonkeyPatch) -> None:
     # `for j. (a state loop)` at the top: the j loop is strip-mined into parallel
-    # blocks of BLOCK, each interchanged (vectors across j, parallel over blocks)
-    from dexpy.imp.interchange import BLOCK
-    (imp,) = _imps(session, PROGRAMS[-1], monkeypatch)[-1:]
-    blocks = [s for s in imp.body.stmts if isinstance(s, i.Loop) and s.iv.name.hint == "jb"]
+    # blocks, each interchanged (vectors across j, parallel over blocks)
+    from dexpy.imp.interchange import block_size
+    prog = ":p sum for j:(Fin 9000). fold 0.25 \\k:(Fin 60) z. z * 0.5 + n_to_f (ordinal j)"
+    (imp,) = _imps(session, prog, monkeypatch)[-1:]
+    blocks = [s for s in _stmts(imp.body) if isinstance(s, i.Loop) and s.iv.name.hint == "jb"]
     assert len(blocks) == 1 and blocks[0].parallel
     accv = [s for s in _stmts(blocks[0].body) if isinstance(s, i.Alloc)
             and s.dest.name.hint == "accv"]
-    assert accv and all(s.count == i.ILit(BLOCK, i.Scalar.I64) for s in accv)
+    assert accv and all(s.count == i.ILit(block_size(4), i.Scalar.I64) for s in accv)
+
+
+def test_block_size_keeps_the_vectors_in_l1() -> None:
+    from dexpy.imp.interchange import L1_BUDGET, block_size
+    assert block_size(4) == 4096                  # matmul: one float accumulator
+    assert block_size(40) == 256                  # Mandelbrot: 3 states + 2 staged f64
+    assert all(block_size(b) * b <= L1_BUDGET for b in (8, 24, 40, 100))
+    assert block_size(10_000) == 64
 
 
 def test_sum_of_map_has_no_temporary(session: Session, monkeypatch: pytest.MonkeyPatch) -> None:
