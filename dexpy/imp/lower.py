@@ -476,11 +476,7 @@ def _lower_effectful(c: _Ctx, op: s.Op, ty: Type, dest: Val | None) -> Val:
             # each iteration catches it and the loop rethrows after the last one
             threw = _throw_flag(c) if _may_throw(body.body) else None
             with _scope(c) as stmts:
-                b = body.binder
-                ord_ = _assign(c, i.ICast(_scalars(b.ty)[0], iv, exact=True), b.name.hint)
-                if isinstance(ord_, IVar) and not ord_.ty.is_signed:
-                    c.loop_index[ord_.name] = iv
-                c.env[b.name] = Val(b.ty, (ord_,))
+                _bind_index(c, body.binder, iv)
                 if threw is None:
                     _lower_block(c, body.body, _index_dest(c, d, iv, elem_ty))
                 else:
@@ -653,6 +649,15 @@ def _scalar_arg_val(c: _Ctx, v: Val) -> IAtom:
     return _atom(c, v.leaves[0], _scalars(v.ty)[0])
 
 
+def _bind_index(c: _Ctx, binder: s.Var, iv: IVar) -> None:
+    """Binds a `for` index to its ordinal: an exact narrowing of the I64 loop index
+    `iv`, which indexing through the ordinal uses directly (`_to_i64`)."""
+    ord_ = _assign(c, i.ICast(_scalars(binder.ty)[0], iv, exact=True), binder.name.hint)
+    if not ord_.ty.is_signed:
+        c.loop_index[ord_.name] = iv
+    c.env[binder.name] = Val(binder.ty, (ord_,))
+
+
 def _lower_pingpong(c: _Ctx, op: s.RunState, pp: PingPong, ty: Type,
                     dest: Val | None) -> Val:
     """`yield_state x \\s. for_ k. s := f (get s)` on two buffers (dexpy.imp.pingpong):
@@ -668,9 +673,8 @@ def _lower_pingpong(c: _Ctx, op: s.RunState, pp: PingPong, ty: Type,
     ref, lam = op.body.binder, pp.loop.body
     n = _size_i64(c, pp.loop.size)
 
-    def step(k: IAtom, src: Val, dst: Val) -> None:
-        c.env[lam.binder.name] = Val(lam.binder.ty, (
-            _assign(c, i.ICast(_scalars(lam.binder.ty)[0], k, exact=True), "o"),))
+    def step(k: IVar, src: Val, dst: Val) -> None:
+        _bind_index(c, lam.binder, k)
         c.env[ref.name] = Val(ref.ty, src.leaves)
         _lower_block(c, pp.step, dst)
 
