@@ -156,7 +156,7 @@ crashing on the null pointer later."""
 
 
 def _check_allocation(g: _Gen, call: i.CallC) -> None:
-    from .llvmgen import FAILED, _exit, atom, ll_type
+    from .llvmgen import atom, fail_if, ll_type
     positions = ALLOCATORS[call.symbol]
     if any(k >= len(call.args) for k in positions):
         return
@@ -168,12 +168,7 @@ def _check_allocation(g: _Gen, call: i.CallC) -> None:
             return
         nz = g.val(f"icmp ne {ty} {atom(g, a)}, 0")
         bad = g.val(f"and i1 {bad}, {nz}")
-    oom, ok = g.new_label("oom"), g.new_label("allocok")
-    g.emit(f"br i1 {bad}, label {oom}, label {ok}")
-    g.start(oom)
-    _exit(g, FAILED)
-    g.emit("unreachable")
-    g.start(ok)
+    fail_if(g, bad)
 
 
 # === callbacks registered with the JIT ===

@@ -172,13 +172,11 @@ def _gen_report_call(g: _Gen, body: i.IBlock) -> None:
     env = g.fresh("renv")
     g.entry.append(f"  {env} = alloca [{1 + len(fv)} x i64], align 8")
     for k, v in enumerate(fv):
-        p = g.val(f"getelementptr inbounds i64, ptr {env}, i64 {1 + k}")
-        g.emit(f"store {ll_type(v.ty)} {atom(g, v)}, ptr {p}")
+        env_put(g, env, 1 + k, ll_type(v.ty), atom(g, v))
     g.emit(f"call void @{name}(ptr {env})")
     r = _Gen(g.decls, extra=g.extra, fname=name, fail_slot="%env")
     for k, v in enumerate(fv):
-        p = r.val(f"getelementptr inbounds i64, ptr %env, i64 {1 + k}")
-        r.emit(f"{atom(r, v)} = load {ll_type(v.ty)}, ptr {p}")
+        env_get(r, 1 + k, ll_type(v.ty), atom(r, v))
     gen_block(r, body)
     r.emit("ret void")
     head = (f"define internal void @{name}(ptr noalias nocapture %env)"
@@ -211,18 +209,23 @@ def _exit(g: _Gen, status: int) -> None:
     g.start(g.new_label("dead"))
 
 
+def fail_if(g: _Gen, cond: str) -> None:
+    """Exits with FAILED when the i1 `cond` holds; code goes on where it does not."""
+    fail, ok = g.new_label("fail"), g.new_label("ok")
+    g.emit(f"br i1 {cond}, label {fail}, label {ok}")
+    g.start(fail)
+    _exit(g, FAILED)
+    g.emit("unreachable")
+    g.start(ok)
+
+
 def _claim_failure(g: _Gen) -> None:
     """In an outlined body, before an error report: the first chunk to fail raises the
     flag and goes on to print its message and fail; a later one just returns."""
     assert g.fail_slot is not None
     pair = g.val(f"cmpxchg ptr {g.fail_slot}, i64 0, i64 {FAILED} monotonic monotonic")
     won = g.val(f"extractvalue {{ i64, i1 }} {pair}, 1")
-    go, lost = g.new_label("report"), g.new_label("quiet")
-    g.emit(f"br i1 {won}, label {go}, label {lost}")
-    g.start(lost)
-    _exit(g, FAILED)
-    g.emit("unreachable")
-    g.start(go)
+    fail_if(g, g.val(f"xor i1 {won}, true"))
 
 
 def gen_stmt(g: _Gen, stmt: i.Stmt) -> None:
@@ -354,8 +357,7 @@ def _gen_parallel_loop(g: _Gen, loop: i.Loop) -> None:
     grain = g.val(f"call i64 @llvm.smax.i64(i64 {q}, i64 {least})")
 
     def put(k: int, ty: str, value: str) -> None:
-        p = g.val(f"getelementptr inbounds i64, ptr {env}, i64 {k}")
-        g.emit(f"store {ty} {value}, ptr {p}")
+        env_put(g, env, k, ty, value)
     put(0, "i64", "0")
     put(1, "i64", n)
     put(2, "i64", grain)
@@ -478,13 +480,24 @@ def _gen_combine(g: _Gen, part: str, total: str, acc: i.AccumPriv) -> None:
     g.start(done)
 
 
+def env_put(g: _Gen, env: str, k: int, ty: str, value: str) -> None:
+    """Stores `value` in slot k (8 bytes each) of an outlined function's env."""
+    p = g.val(f"getelementptr inbounds i64, ptr {env}, i64 {k}")
+    g.emit(f"store {ty} {value}, ptr {p}")
+
+
+def env_get(g: _Gen, k: int, ty: str, dest: str) -> None:
+    """In an outlined function: `dest` := slot k of its `%env`."""
+    p = g.val(f"getelementptr inbounds i64, ptr %env, i64 {k}")
+    g.emit(f"{dest} = load {ty}, ptr {p}")
+
+
 def _gen_outlined(parent: _Gen, name: str, loop: i.Loop, fv: list[IVar]) -> str:
     g = _Gen(parent.decls, extra=parent.extra, fname=name, fail_slot="%env")
     n = "%n.par"
 
     def get(k: int, ty: str, dest: str) -> None:
-        p = g.val(f"getelementptr inbounds i64, ptr %env, i64 {k}")
-        g.emit(f"{dest} = load {ty}, ptr {p}")
+        env_get(g, k, ty, dest)
     get(1, "i64", n)
     get(2, "i64", "%grain")
     for k, v in enumerate(fv):
