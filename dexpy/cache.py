@@ -47,10 +47,8 @@ def compiler_version() -> str:
 def target_id() -> str:
     """The LLVM version and host CPU (name and features) that object code is built for."""
     import llvmlite.binding as llvm
-
-    from .backend.jit import host_features
     return "|".join([".".join(map(str, llvm.llvm_version_info)), llvm.get_process_triple(),
-                     llvm.get_host_cpu_name(), host_features()])
+                     llvm.get_host_cpu_name(), llvm.get_host_cpu_features().flatten()])
 
 
 @cache

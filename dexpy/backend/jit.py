@@ -66,14 +66,8 @@ def _target_machine() -> llvm.TargetMachine:
     _init()
     target = llvm.Target.from_default_triple()
     return target.create_target_machine(cpu=llvm.get_host_cpu_name(),
-                                        features=host_features(),
+                                        features=llvm.get_host_cpu_features().flatten(),
                                         opt=3, codemodel="jitdefault")
-
-
-def host_features() -> str:
-    """The host's CPU features (the vector width is chosen per function by
-    dexpy.backend.llvmgen.vector_width)."""
-    return llvm.get_host_cpu_features().flatten()
 
 
 def _optimize(mod: llvm.ModuleRef, tm: llvm.TargetMachine, opt_level: int) -> None:
