@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..simp import ir as s
-from .views import _children, _has_table, _mentions
+from .views import children, has_table, mentions
 
 
 @dataclass(frozen=True)
@@ -28,7 +28,7 @@ class PingPong:
 def recognize(op: s.RunState) -> PingPong | None:
     """`op` as a ping-pong state loop, or None."""
     ref = op.body.binder.name
-    if not _has_table(op.body.binder.ty.elem if isinstance(op.body.binder.ty, s.RefTy)
+    if not has_table(op.body.binder.ty.elem if isinstance(op.body.binder.ty, s.RefTy)
                       else op.body.binder.ty):
         return None
     lets = op.body.body.lets
@@ -36,7 +36,7 @@ def recognize(op: s.RunState) -> PingPong | None:
         return None
     loop = lets[0].op
     rest = s.Block(lets[1:], op.body.body.result)
-    if lets[0].binder.name in _mentions(rest) or ref in _mentions(rest) or \
+    if lets[0].binder.name in mentions(rest) or ref in mentions(rest) or \
             s.type_of_atom(rest.result) != s.UNIT or \
             any(not isinstance(let.op, s.MakeProd) for let in rest.lets):
         return None
@@ -55,7 +55,7 @@ def recognize(op: s.RunState) -> PingPong | None:
         return None                         # the ref: read by gets only, at any depth
     tail = s.Block(after, body.result)
     gets = {let.binder.name for let in before if isinstance(let.op, s.RefGet)}
-    if ref in _mentions(tail) or (_mentions(tail) & (gets | {put.value.name})):
+    if ref in mentions(tail) or (mentions(tail) & (gets | {put.value.name})):
         return None
     if any(not isinstance(let.op, s.MakeProd) for let in after):
         return None
@@ -70,4 +70,4 @@ def _only_gets(x: object, ref: s.Name) -> bool:
         return x.name != ref
     if isinstance(x, s.Lit):
         return True
-    return all(_only_gets(part, ref) for part in _children(x))
+    return all(_only_gets(part, ref) for part in children(x))

@@ -23,17 +23,17 @@ def view_gets(block: s.Block) -> set[s.Name]:
     lets = block.lets
     out: set[s.Name] = set()
     for k, let in enumerate(lets):
-        if not (isinstance(let.op, s.RefGet) and _has_table(let.binder.ty)):
+        if not (isinstance(let.op, s.RefGet) and has_table(let.binder.ty)):
             continue
         live = {let.binder.name}
         last = k
         for j in range(k + 1, len(lets)):
-            if _mentions(lets[j].op) & live:
+            if mentions(lets[j].op) & live:
                 last = j
                 if not isinstance(lets[j].op, FRESH) and \
                         not isinstance(lets[j].binder.ty, s.BaseTy):
                     live.add(lets[j].binder.name)      # may be a view of x
-        if _mentions(block.result) & live:
+        if mentions(block.result) & live:
             continue
         if all(not _writes(lets[j].op) or (j == last and isinstance(lets[j].op, s.RefPut))
                for j in range(k + 1, last + 1)):
@@ -47,16 +47,16 @@ FRESH = (s.For, s.TabCon, s.Case, s.RunState, s.RunAccum, s.Select, s.PrimOp, s.
 x's memory (views: indexing, projections, products, a reader's result...)."""
 
 
-def _has_table(t: s.Type) -> bool:
+def has_table(t: s.Type) -> bool:
     match t:
         case s.TabTy():
             return True
         case s.ProdTy(elems) | s.SumTy(elems):
-            return any(_has_table(e) for e in elems)
+            return any(has_table(e) for e in elems)
     return False
 
 
-def _children(x: object):
+def children(x: object):
     """The atoms, blocks and ops directly inside an op, lambda or block."""
     if isinstance(x, s.Block):
         for let in x.lets:
@@ -78,15 +78,15 @@ def _is_op(x: object) -> bool:
         x, s.Lit | s.Let | s.BaseTy | s.ProdTy | s.SumTy | s.TabTy | s.RefTy | s.BoxTy)
 
 
-def _mentions(x: object) -> set[s.Name]:
+def mentions(x: object) -> set[s.Name]:
     """Every variable used anywhere inside `x`."""
     if isinstance(x, s.Var):
         return {x.name}
     out: set[s.Name] = set()
     if isinstance(x, s.Lit):
         return out
-    for part in _children(x):
-        out |= _mentions(part)
+    for part in children(x):
+        out |= mentions(part)
     return out
 
 
@@ -96,4 +96,4 @@ def _writes(x: object) -> bool:
         return True
     if isinstance(x, s.Var | s.Lit):
         return False
-    return any(_writes(part) for part in _children(x))
+    return any(_writes(part) for part in children(x))
