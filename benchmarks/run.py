@@ -260,7 +260,7 @@ def workloads(c: ctypes.CDLL | None):
         ("B1**", "matmul f32 `a ** b` (n=512)", "b1_matmul_prelude.dx", b1),
         ("B2", "Mandelbrot f64 512x512x256", "b2_mandelbrot.dx", b2),
         ("B3", "fused sum(exp(-x*x)*y) N=1e7", "b3_fused.dx", b3),
-        ("B3+", "the same with DEXPY_REASSOC=1 (opt-in: parallel partial sums)",
+        ("B3+", "the same with DEXPY_REASSOC=1 (opt-in: reassociation inside chunks)",
          "b3_fused.dx", b3),
         ("B4", "hotspot stencil f32 512x512, 100 steps", "b4_hotspot.dx", b4),
         ("B5", "k-means 65536x34, k=8, 10 iters (yield_accum scatter)", "b5_kmeans.dx", b5),

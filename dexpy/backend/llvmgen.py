@@ -378,6 +378,7 @@ def _gen_parallel_loop(g: _Gen, loop: i.Loop) -> None:
         nbytes = g.val(f"mul i64 {total}, {BYTES[sc]}")
         g.decls.add("declare void @llvm.memset.p0.i64(ptr, i8, i64, i1)")
         g.emit(f"call void @llvm.memset.p0.i64(ptr align 64 {ptr}, i8 0, i64 {nbytes}, i1 false)")
+        _copy_block(g, ptr, _shared_at(g, acc), sc, cnt)   # chunk 0 starts from the ref
         put(3 + len(fv) + 2 * k, "ptr", ptr)
         put(4 + len(fv) + 2 * k, "i64", cnt)
         partials.append((ptr, total, acc))
@@ -452,18 +453,35 @@ def _gen_arena_alloc(g: _Gen, stmt: i.ArenaAlloc) -> None:
     g.emit(f"{atom(g, stmt.dest)} = getelementptr inbounds i8, ptr {raw}, i64 64")
 
 
+def _shared_at(g: _Gen, acc: i.AccumPriv) -> str:
+    ty = LL_TYPE[acc.private.ty.elem]
+    return g.val(f"getelementptr inbounds {ty}, ptr {atom(g, acc.shared)}, "
+                 f"i64 {atom(g, acc.offset)}")
+
+
+def _copy_block(g: _Gen, dest: str, src: str, sc: Scalar, count: str) -> None:
+    nbytes = g.val(f"mul i64 {count}, {BYTES[sc]}")
+    g.decls.add("declare void @llvm.memcpy.p0.p0.i64(ptr, ptr, i64, i1)")
+    g.emit(f"call void @llvm.memcpy.p0.p0.i64(ptr {dest}, ptr {src}, i64 {nbytes}, i1 false)")
+
+
 def _gen_combine(g: _Gen, part: str, total: str, acc: i.AccumPriv) -> None:
-    """shared[offset + k % count] += part[k] for k in 0..total-1, in order."""
+    """Chunk 0 started from the shared values, so it replaces them:
+    shared[offset + k] = part[k] for k < count; then, in chunk order,
+    shared[offset + k % count] += part[k] for k in count..total-1. A single chunk thus
+    gives exactly the sequential result, and the chunking (dexpy.imp.reassoc) only
+    depends on the trip count."""
     sc = acc.private.ty.elem
     ty = LL_TYPE[sc]
     add = "fadd" if sc.is_float else "add"
     cnt = atom(g, acc.count)
+    _copy_block(g, _shared_at(g, acc), part, sc, cnt)
     pre = g.label
     head, body, done = g.new_label("comb"), g.new_label("combb"), g.new_label("combe")
     k, k1 = g.fresh("ck"), g.fresh("ck")
     g.br(head)
     g.start(head)
-    g.emit(f"{k} = phi i64 [ 0, {pre} ], [ {k1}, {body} ]")
+    g.emit(f"{k} = phi i64 [ {cnt}, {pre} ], [ {k1}, {body} ]")
     c = g.val(f"icmp slt i64 {k}, {total}")
     g.emit(f"br i1 {c}, label {body}, label {done}")
     g.start(body)

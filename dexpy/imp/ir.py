@@ -190,7 +190,9 @@ class AccumPriv:
     loop body `private` points at `count` scalars to `+=` into; after the loop they are
     added to `shared[offset + k]`. Run sequentially, `private` is just
     `shared + offset`; run in parallel (dexpy.backend.llvmgen), every chunk of
-    iterations gets its own zeroed buffer, combined in chunk order after the join."""
+    iterations gets its own buffer (the first chunk's starts as a copy of the shared
+    values, the others zeroed), combined in chunk order after the join, so one chunk
+    computes exactly what the sequential loop does."""
 
     private: IVar
     shared: IAtom

@@ -1,18 +1,30 @@
-"""Parallel sums, an explicit opt-in (`DEXPY_REASSOC=1`).
+"""Chunked sums: an outermost floating-point fold runs in parallel.
 
-By default a floating-point fold (`sum`, `fold`, `yield_state` adding into a
-scalar) is one strict sequential loop: its result is the left-to-right sum. With
-`DEXPY_REASSOC=1` an outermost sequential loop whose only effect is adding into
-scalar stack slots defined before it,
+A fold (`sum`, `fold`, `yield_state` adding into a scalar) lowers to one
+sequential loop. An outermost such loop whose only effect is adding into scalar
+stack slots defined before it,
 
     x = acc[0]; y = x + v; acc[0] = y        (v not depending on x)
 
 becomes a parallel loop with an additive accumulator (`Loop.accums`, the
-machinery of `yield_accum`): every chunk of iterations sums into its own zeroed
-partial, and the partials are added to `acc` in chunk order after the join. The
-chunking depends only on the trip count, so the result is the same for any
-number of threads, but it is no longer the strict left-to-right sum (BENCHMARKS.md:
-"keep strict by default, offer an explicit opt-in").
+machinery of `yield_accum`): the iterations are cut into chunks whose bounds depend
+only on the trip count (dexpy.backend.llvmgen: at most `MAX_CHUNKS`, at least
+`SUM_GRAIN` iterations each), each chunk sums its iterations strictly left to right,
+the first chunk starting from the accumulator's value, and the chunks' partial sums
+are added in chunk order after the join. So:
+
+- a loop of at most one chunk computes exactly the left-to-right sum;
+- the result never depends on the number of threads (`DEXPY_NUM_THREADS=1` gives
+  the same bits);
+- within a chunk nothing is reassociated, as in C's `omp parallel for
+  reduction(+:s)` without -ffast-math (BENCHMARKS.md's "C strict" peer), but a
+  long sum is split where the strict fold is not; that is also more accurate
+  (a float32 left fold of 1e8 terms stagnates once the total's spacing exceeds
+  the terms).
+
+`DEXPY_REASSOC` picks the policy: `0` keeps every fold a single strict
+left-to-right loop; unset (the default) chunks as above; `1` also lets LLVM
+reassociate float `+ - *` (sums vectorize with partial sums inside a chunk).
 """
 from __future__ import annotations
 
@@ -26,14 +38,17 @@ from .ir import ILit, IVar
 from .parallel import _stmt_uses
 
 I64 = i.Scalar.I64
+SUM_GRAIN = 4096   # least iterations per chunk: a fold of at most SUM_GRAIN
+                   # iterations is one chunk, i.e. exactly the left-to-right sum
 
 
 def enabled() -> bool:
-    return os.environ.get("DEXPY_REASSOC") == "1"
+    """Chunked sums are on unless `DEXPY_REASSOC=0` asks for strict folds."""
+    return os.environ.get("DEXPY_REASSOC") != "0"
 
 
 def parallel_sums(fn: i.ImpFunction, ns: NameSupply) -> i.ImpFunction:
-    """Rewrites the outermost summing loops of `fn` (when enabled)."""
+    """Rewrites the outermost summing loops of `fn` (unless `DEXPY_REASSOC=0`)."""
     if not enabled():
         return fn
     return replace(fn, body=_block(fn.body, ns, _slots(fn.body)))
@@ -129,7 +144,8 @@ def _sum_loop(loop: i.Loop, ns: NameSupply, slots: set[Name]) -> i.Loop | None:
                 out.append(s)
     accs = tuple(i.AccumPriv(private[p], _slot_var(body, p), ILit(0, I64), ILit(1, I64))
                  for p in sorted(private, key=lambda n: n.uid))
-    return replace(loop, body=i.IBlock(tuple(out)), parallel=True, accums=accs)
+    return replace(loop, body=i.IBlock(tuple(out)), parallel=True, accums=accs,
+                   grain=max(loop.grain, SUM_GRAIN))
 
 
 def _slot_var(body: tuple[i.Stmt, ...], p: Name) -> IVar:
