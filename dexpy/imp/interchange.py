@@ -28,11 +28,13 @@ in the region.
 from __future__ import annotations
 
 import os
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 from ..names import Name, NameSupply
 from ..simp.ir import Prim, Scalar
 from . import ir as i
+from . import tile
+from .rename import AccRenamer, Renamer, walk_stmts
 from .ir import IAtom, ILit, IVar, PtrTy
 from .layout import SCALAR_BYTES
 from .parallel import _atoms_of_expr, _stmt_uses
@@ -168,98 +170,12 @@ def _expr_fields(e: i.IExpr) -> tuple:
     return (type(e),)
 
 
-# === renaming (copies of blocks get fresh names: Imp is single-assignment) ===
-
-class _Renamer:
-    def __init__(self, ns: NameSupply, sub: dict[Name, IAtom] | None = None) -> None:
-        self.ns = ns
-        self.sub: dict[Name, IAtom] = dict(sub or {})
-
-    def fresh(self, v: IVar) -> IVar:
-        nv = IVar(self.ns.fresh(v.name.hint), v.ty)
-        self.sub[v.name] = nv
-        return nv
-
-    def atom(self, a: IAtom) -> IAtom:
-        return self.sub.get(a.name, a) if isinstance(a, IVar) else a
-
-    def expr(self, e: i.IExpr) -> i.IExpr:
-        at = self.atom
-        match e:
-            case i.IPrim(prim, args):
-                return i.IPrim(prim, tuple(at(x) for x in args))
-            case i.ICast(to, x, bc, exact):
-                return i.ICast(to, at(x), bc, exact)
-            case i.ISelect(c, a, b):
-                return i.ISelect(at(c), at(a), at(b))
-            case i.Load(p, o):
-                return i.Load(at(p), at(o))
-            case i.PtrAdd(p, o):
-                return i.PtrAdd(at(p), at(o))
-            case i.PtrCast(x, elem):
-                return i.PtrCast(at(x), elem)
-            case i.CallRt(fn, args):
-                return i.CallRt(fn, tuple(at(x) for x in args))
-            case IVar() | ILit():
-                return at(e)
-        raise TypeError(f"rename: {e!r}")
-
-    def block(self, b: i.IBlock) -> i.IBlock:
-        return i.IBlock(tuple(self.stmt(s) for s in b.stmts))
-
-    def stmt(self, s: i.Stmt) -> i.Stmt:
-        at = self.atom
-        match s:
-            case i.Assign(dest, expr):
-                e = self.expr(expr)
-                return i.Assign(self.fresh(dest), e)
-            case i.Store(p, o, v):
-                return i.Store(at(p), at(o), at(v))
-            case i.Alloc(dest, sc, count, kind):
-                c = at(count)
-                return i.Alloc(self.fresh(dest), sc, c, kind)
-            case i.Loop(iv, count, body, rev, par, accums, grain):
-                c = at(count)
-                accs = tuple(i.AccumPriv(IVar(a.private.name, a.private.ty), at(a.shared),
-                                         at(a.offset), at(a.count)) for a in accums)
-                accs = tuple(replace(a, private=self.fresh(a.private)) for a in accs)
-                niv = self.fresh(iv)
-                return i.Loop(niv, c, self.block(body), rev, par, accs, grain)
-            case i.If(c, t, e):
-                return i.If(at(c), self.block(t), self.block(e))
-            case i.Switch(x, cases):
-                return i.Switch(at(x), tuple(self.block(b) for b in cases))
-            case i.DoWhile(body, cond):
-                nb = self.block(body)
-                return i.DoWhile(nb, at(cond))
-            case i.Try(body, h):
-                return i.Try(self.block(body), self.block(h))
-            case i.CallStmt(call):
-                return i.CallStmt(self.expr(call))
-            case i.CallC(dests, sym, args):
-                a = tuple(at(x) for x in args)
-                return i.CallC(tuple(self.fresh(d) for d in dests), sym, a)
-            case i.ArenaAlloc(dest, arena, nbytes):
-                a, n = at(arena), at(nbytes)
-                return i.ArenaAlloc(self.fresh(dest), a, n)
-            case i.Throw() | i.Fail():
-                return s
-        raise TypeError(f"rename: {s!r}")
-
-
 # === helpers ===
-
-def _walk_stmts(b: i.IBlock):
-    for s in b.stmts:
-        yield s
-        for nb in _stmt_uses(s)[2]:
-            yield from _walk_stmts(nb)
-
 
 def _uses_var(s: i.Stmt, name: Name) -> int:
     """How many times statement `s` (and its nested blocks) uses variable `name`."""
     n = 0
-    for t in [s, *[x for nb in _stmt_uses(s)[2] for x in _walk_stmts(nb)]]:
+    for t in [s, *[x for nb in _stmt_uses(s)[2] for x in walk_stmts(nb)]]:
         n += sum(1 for a in _stmt_uses(t)[0] if isinstance(a, IVar) and a.name == name)
     return n
 
@@ -271,6 +187,31 @@ def _block_uses(stmts, name: Name) -> int:
 _BARRIERS = (i.CallC, i.CallStmt, i.ArenaAlloc, i.Throw, i.Fail, i.Try)
 
 
+@dataclass(frozen=True)
+class Plan:
+    """An interchangeable reduction nest `for j. (pre; for k. body; post)` taken apart:
+    `accs` maps each accumulator slot (and each Accum alias of one) to its variable,
+    `pre_allocs` the slots themselves; `hoist` computes the k count outside j."""
+
+    jl: i.Loop
+    kl: i.Loop
+    accs: dict[Name, IVar]
+    pre_allocs: dict[Name, IVar]
+    pre_assigns: list[i.Assign]
+    inits: list[i.Store]
+    post: list[i.Stmt]
+    hoist: list[i.Assign]
+
+    def staged(self) -> dict[Name, Scalar]:
+        """Floating-point values of `pre` that the k body needs and that cost more than a
+        load (Mandelbrot's `cr`): the interchange computes them once per j, in vectors."""
+        kuses = {a.name for s in walk_stmts(self.kl.body) for a in _stmt_uses(s)[0]
+                 if isinstance(a, IVar)}
+        return {a.dest.name: a.dest.ty for a in self.pre_assigns
+                if isinstance(a.dest.ty, Scalar) and a.dest.ty.is_float
+                and a.dest.name in kuses and not isinstance(a.expr, (i.Load, IVar, ILit))}
+
+
 class _Opt:
     def __init__(self, ns: NameSupply, roots: _Roots) -> None:
         self.ns = ns
@@ -279,14 +220,29 @@ class _Opt:
     # --- traversal ---
 
     def block(self, b: i.IBlock, depth: int) -> i.IBlock:
-        stmts = [self.stmt(s, depth) for s in b.stmts]
-        stmts = self._fuse_all(stmts)
+        return i.IBlock(tuple(self.interchange_all(self.prepare(b, depth), depth)))
+
+    def prepare(self, b: i.IBlock, depth: int) -> list[i.Stmt]:
+        """`b` with its nested blocks optimized and its own loops fused, not yet
+        interchanged (register tiling looks at this form of a loop's body)."""
+        stmts = [t for s in b.stmts for t in self.stmts(s, depth)]
+        return self._fuse_all(stmts)
+
+    def interchange_all(self, stmts: list[i.Stmt], depth: int) -> list[i.Stmt]:
         out: list[i.Stmt] = []
         for s in stmts:
             r = self._interchange(s, depth == 0) if isinstance(s, i.Loop) else None
             out.extend(r if r is not None else [s])
-        stmts = out
-        return i.IBlock(tuple(stmts))
+        return out
+
+    def stmts(self, s: i.Stmt, depth: int) -> list[i.Stmt]:
+        if isinstance(s, i.Loop):
+            body = self.prepare(s.body, depth + 1)
+            tiled = tile.register_tile(self, replace(s, body=i.IBlock(tuple(body))), depth)
+            if tiled is not None:
+                return tiled
+            return [replace(s, body=i.IBlock(tuple(self.interchange_all(body, depth + 1))))]
+        return [self.stmt(s, depth)]
 
     def stmt(self, s: i.Stmt, depth: int) -> i.Stmt:
         match s:
@@ -365,12 +321,12 @@ class _Opt:
             return None
         # what runs between the map and its use may write only memory allocated there
         between = [*rest[:idx], loop]
-        fresh = {s.dest.name for b in between for s in _walk_stmts(i.IBlock((b,)))
+        fresh = {s.dest.name for b in between for s in walk_stmts(i.IBlock((b,)))
                  if isinstance(s, i.Alloc)}
-        accum_privs = {a.private for b in between for s in _walk_stmts(i.IBlock((b,)))
+        accum_privs = {a.private for b in between for s in walk_stmts(i.IBlock((b,)))
                        if isinstance(s, i.Loop) for a in s.accums}
         for b in between:
-            for s in _walk_stmts(i.IBlock((b,))):
+            for s in walk_stmts(i.IBlock((b,))):
                 if isinstance(s, _BARRIERS):
                     return None
                 if isinstance(s, i.Loop) and not all(
@@ -383,7 +339,7 @@ class _Opt:
                     r = self.roots.root(s.ptr)
                     if not (r[0] == "alloc" and r[1] in fresh):
                         return None
-        ren = _Renamer(self.ns, {mloop.iv.name: loop.iv})
+        ren = Renamer(self.ns, {mloop.iv.name: loop.iv})
         new = [ren.stmt(a) for a in assigns]
         load = loop.body.stmts[pos[0]]
         new.append(i.Assign(load.dest, ren.atom(value)))
@@ -418,6 +374,11 @@ class _Opt:
     # --- interchange ---
 
     def _interchange(self, jl: i.Loop, top: bool = False) -> list[i.Stmt] | None:
+        plan = self.plan(jl, top)
+        return None if plan is None else self._emit(plan)
+
+    def plan(self, jl: i.Loop, top: bool = False) -> Plan | None:
+        """Whether `jl` is a reduction nest the interchange may reorder, and its parts."""
         if jl.accums or jl.reverse:
             return None
         if top and isinstance(jl.count, ILit) and jl.count.value < MIN_TOP_COUNT:
@@ -428,10 +389,10 @@ class _Opt:
             return None
         kp = loops[0]
         kl = body[kp]
-        if any(isinstance(s, i.Loop | i.DoWhile) for s in _walk_stmts(kl.body)):
+        if any(isinstance(s, i.Loop | i.DoWhile) for s in walk_stmts(kl.body)):
             return None         # only a flat inner reduction (keeps the cost model simple)
         if isinstance(kl.count, ILit) and \
-                kl.count.value * sum(1 for _ in _walk_stmts(kl.body)) <= UNROLLED:
+                kl.count.value * sum(1 for _ in walk_stmts(kl.body)) <= UNROLLED:
             return None         # LLVM unrolls the k loop and vectorizes the j loop itself
         pre, post = body[:kp], body[kp + 1:]
         accs: dict[Name, IVar] = {}
@@ -461,8 +422,8 @@ class _Opt:
         pre_allocs = dict(accs)
         accs = {**accs, **alias}
         # accumulators: used only as acc[0] loads/stores, never otherwise
-        kvars = {s.dest.name for s in _walk_stmts(kl.body)
-                 if isinstance(s, i.Alloc)} | {v.name for s in _walk_stmts(kl.body)
+        kvars = {s.dest.name for s in walk_stmts(kl.body)
+                 if isinstance(s, i.Alloc)} | {v.name for s in walk_stmts(kl.body)
                                               for v in _stmt_uses(s)[1]}
         post_stores: set[Name] = set()
         for s in post:
@@ -477,7 +438,7 @@ class _Opt:
                 post_stores.add(r[1])
                 continue
             return None
-        for s in _walk_stmts(kl.body):
+        for s in walk_stmts(kl.body):
             if isinstance(s, _BARRIERS):
                 return None
             if isinstance(s, i.Alloc) and s.kind != i.AllocKind.STACK:
@@ -493,7 +454,7 @@ class _Opt:
         if not self._unit_stride_access(kl.body, jl.iv, accs):
             return None         # the j loop would walk memory with a stride: no gain
         # reads in pre and the k loop must not see what post writes
-        for s in [*pre_assigns, *_walk_stmts(kl.body)]:
+        for s in [*pre_assigns, *walk_stmts(kl.body)]:
             if isinstance(s, i.Assign) and isinstance(s.expr, i.Load):
                 if isinstance(s.expr.ptr, IVar) and s.expr.ptr.name in accs:
                     if s in pre_assigns:
@@ -505,21 +466,22 @@ class _Opt:
                 if r[0] == "other" or (s in pre_assigns and r[0] == "alloc" and r[1] in accs):
                     return None
         # the k loop's count must be computable outside the j loop
-        hoist = self._hoist(kl.count, {*(a.dest.name for a in pre_assigns), jl.iv.name})
+        hoist = self.hoist(kl.count, {*(a.dest.name for a in pre_assigns), jl.iv.name})
         if hoist is None:
             return None
-        h_ren = _Renamer(self.ns)
+        return Plan(jl, kl, accs, pre_allocs, pre_assigns, inits, post, hoist)
+
+    def _emit(self, plan: Plan) -> list[i.Stmt]:
+        jl, kl, accs, pre_allocs = plan.jl, plan.kl, plan.accs, plan.pre_allocs
+        pre_assigns, inits, post, hoist = plan.pre_assigns, plan.inits, plan.post, plan.hoist
+        h_ren = Renamer(self.ns)
         hoisted = [h_ren.stmt(a) for a in hoist]
         kcount = h_ren.atom(kl.count)
         # floating-point values the k body needs from pre (Mandelbrot's `cr`, computed
         # with a division) are staged in vectors by the init loop rather than computed
         # again in every k iteration
-        kuses = {a.name for s in _walk_stmts(kl.body) for a in _stmt_uses(s)[0]
-                 if isinstance(a, IVar)}
-        staged = {a.dest.name: IVar(self.ns.fresh("prev"), PtrTy(a.dest.ty))
-                  for a in pre_assigns
-                  if isinstance(a.dest.ty, Scalar) and a.dest.ty.is_float
-                  and a.dest.name in kuses and not isinstance(a.expr, (i.Load, IVar, ILit))}
+        staged = {name: IVar(self.ns.fresh("prev"), PtrTy(ty))
+                  for name, ty in plan.staged().items()}
         # strip-mining: the j loop runs in blocks, each block interchanged on its own
         # (its vectors stay in L1; a parallel j loop stays parallel over its blocks),
         # unless j has at most a block's iterations anyway
@@ -545,7 +507,7 @@ class _Opt:
 
         def copy_j(stmts: list[i.Stmt], inner_iv: IVar | None = None,
                    stage: bool = False) -> i.Loop:
-            ren = _AccRenamer(self.ns, vecs)
+            ren = AccRenamer(self.ns, vecs)
             niv = ren.fresh(jl.iv)
             ren.jiv = niv
             if inner_iv is not None:
@@ -583,7 +545,7 @@ class _Opt:
                    i.Loop(jb, nb, i.IBlock((*head, *out)), False, jl.parallel)]
         out = [*hoisted, *out]
         for s in out:
-            for t in _walk_stmts(i.IBlock((s,))):
+            for t in walk_stmts(i.IBlock((s,))):
                 if isinstance(t, i.Assign):
                     self.roots.defs[t.dest.name] = t.expr
                 elif isinstance(t, i.Alloc):
@@ -597,7 +559,7 @@ class _Opt:
         at all (the Mandelbrot iteration: the pixels' state vectorizes). `c[j, q]` in
         k-means steps by a row per j: interchanged it would gather."""
         memo: dict[Name, int | None] = {}
-        for s in _walk_stmts(body):
+        for s in walk_stmts(body):
             match s:
                 case i.Assign(_, i.Load(p, off)) | i.Store(p, off, _):
                     if isinstance(p, IVar) and p.name in accs:
@@ -648,7 +610,7 @@ class _Opt:
         return r
 
     def _acc_uses_ok(self, body: i.IBlock, accs: dict[Name, IVar]) -> bool:
-        for s in _walk_stmts(body):
+        for s in walk_stmts(body):
             if isinstance(s, i.Alloc) and s.dest.name in accs:
                 continue
             if isinstance(s, i.Store) and isinstance(s.ptr, IVar) and s.ptr.name in accs:
@@ -668,7 +630,7 @@ class _Opt:
                 return False
         return True
 
-    def _hoist(self, a: IAtom, local: set[Name]) -> list[i.Assign] | None:
+    def hoist(self, a: IAtom, local: set[Name]) -> list[i.Assign] | None:
         """Assignments computing `a` from variables outside the j loop, or None."""
         if not isinstance(a, IVar) or a.name not in local:
             return []
@@ -677,28 +639,9 @@ class _Opt:
             return None
         out: list[i.Assign] = []
         for x in _atoms_of_expr(e):
-            h = self._hoist(x, local)
+            h = self.hoist(x, local)
             if h is None:
                 return None
             out.extend(h)
         out.append(i.Assign(a, e))
         return out
-
-
-class _AccRenamer(_Renamer):
-    """A renamer that also turns `acc[0]` into `accv[j]`."""
-
-    def __init__(self, ns: NameSupply, vecs: dict[Name, IVar]) -> None:
-        super().__init__(ns)
-        self.vecs = vecs
-        self.jiv: IVar | None = None
-
-    def expr(self, e: i.IExpr) -> i.IExpr:
-        if isinstance(e, i.Load) and isinstance(e.ptr, IVar) and e.ptr.name in self.vecs:
-            return i.Load(self.vecs[e.ptr.name], self.jiv)
-        return super().expr(e)
-
-    def stmt(self, s: i.Stmt) -> i.Stmt:
-        if isinstance(s, i.Store) and isinstance(s.ptr, IVar) and s.ptr.name in self.vecs:
-            return i.Store(self.vecs[s.ptr.name], self.jiv, self.atom(s.value))
-        return super().stmt(s)
