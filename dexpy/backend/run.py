@@ -60,9 +60,11 @@ class CompiledFunction:
 
 
 def _lower(fn: SimpFunction) -> ImpFunction:
-    """Simp -> Imp, then the Imp passes: fusion and interchange, parallel sums (opt-in)."""
+    """Simp -> Imp, then the Imp passes: fusion and interchange, parallel sums (opt-in),
+    boundary peeling."""
+    from ..imp.peel import peel
     ns = NameSupply()
-    return parallel_sums(optimize(lower_function(fn, ns, ENTRY), ns), ns)
+    return peel(parallel_sums(optimize(lower_function(fn, ns, ENTRY), ns), ns), ns)
 
 
 def compile_function(fn: SimpFunction) -> CompiledFunction:
