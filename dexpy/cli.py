@@ -136,6 +136,8 @@ def make_session(opts: SessionOptions) -> Session:
 
     kwargs: dict[str, object] = {"load_prelude": not opts.no_prelude, "lib_path": opts.lib_path}
     accepted = inspect.signature(Session).parameters
+    if "tiered" in accepted:        # blocks run once: quick compiles for small work
+        kwargs["tiered"] = True
     for name, value in (("prelude", opts.prelude), ("dump", opts.dump)):
         if value is None:
             continue

@@ -17,6 +17,7 @@ import traceback
 from collections.abc import Iterator
 from pathlib import Path
 
+from .backend.jit import optimization
 from .backend.run import TopValue, run_function
 from .core import ir
 from .core.check import check_core
@@ -33,14 +34,19 @@ from .simplify import SType, Simplifier
 from .source import SourceFile
 from .syntax import surface as Surf
 from .syntax.parse import parse_file
+from .tiers import block_level
 
 
 class Session:
     """A Dex top-level environment (a file being run, or a REPL)."""
 
     def __init__(self, *, load_prelude: bool = True, lib_path: tuple[str, ...] = (),
-                 prelude: str | None = None, dump: str | None = None) -> None:
+                 prelude: str | None = None, dump: str | None = None,
+                 tiered: bool = False) -> None:
         self.lib_path = tuple(lib_path)
+        # blocks that run once on little data get LLVM's quick level (dexpy.tiers); the
+        # command line and dexpy.api turn this on, a bare Session compiles all at O3
+        self.tiered = tiered
         self.dump: str | None = None               # `--dump=simp|llvm`: print that IR to stderr
         self.names = NameSupply()
         self.env = TopEnv()
@@ -181,8 +187,11 @@ class Session:
         fn = S.SimpFunction(params, S.Block(tuple(simp.b.lets), result))
         self.dump_ir(fn)
         args = [self.values[p.name] for p in params]
-        out, printed = (run_function(fn, args) if self.timing is None
-                        else self.timing.run(fn, args))
+        if self.timing is None:     # runs once: LLVM's effort as its work bound deserves
+            with optimization(block_level(fn, args, self.tiered)):
+                out, printed = run_function(fn, args)
+        else:
+            out, printed = self.timing.run(fn, args)
         lines = printed.split("\n")[:-1] if printed else []
         if name is not None:
             self.values[name] = out

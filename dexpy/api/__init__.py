@@ -79,7 +79,7 @@ class Module:
                  prelude: str | None = None, folder: str | None = None) -> None:
         self._name = name
         self._lock = threading.RLock()         # specialization and evaluation use the session
-        self._session = Session(lib_path=tuple(lib_path), prelude=prelude)
+        self._session = Session(lib_path=tuple(lib_path), prelude=prelude, tiered=True)
         if folder is not None:
             self._session.search_dirs = (folder,)
         self._cache: dict[str, Any] = {}

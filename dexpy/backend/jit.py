@@ -1,13 +1,20 @@
 """LLVM IR text -> native code, through llvmlite (MCJIT, new pass manager).
 
 `compile_ir` is the single place where code is compiled; it consults the
-object cache of dexpy.cache (keyed by a hash of the IR text and target). The optimizer
-runs LLVM's default O3 module pipeline with loop and SLP vectorization on, and
-in-order vectorization of strict floating-point reductions (`LLVM_OPTIONS`).
+object cache of dexpy.cache (keyed by a hash of the IR text, level and target). At
+`FULL` (3, the default) the optimizer runs LLVM's default O3 module pipeline with loop
+and SLP vectorization on, and in-order vectorization of strict floating-point
+reductions (`LLVM_OPTIONS`). `QUICK` (for top-level blocks that run once on little
+data, see dexpy.tiers) runs `QUICK_PASSES` and generates code with fast instruction
+selection and register allocation: about a tenth of the compile time. The level
+comes from the argument, else from the innermost `optimization(level)` context.
 """
 from __future__ import annotations
 
 import ctypes
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from functools import cache
 
 import llvmlite.binding as llvm
@@ -35,13 +42,34 @@ class Compiled:
         """The optimized LLVM IR (recomputed if the code came from the cache)."""
         if self._optimized is None:
             mod = llvm.parse_assembly(self.ir_text)
-            _optimize(mod, _target_machine(), self.opt_level)
+            _optimize(mod, _target_machine(self.opt_level), self.opt_level)
             self._optimized = str(mod)
         return self._optimized
 
     def entry(self, name: str) -> ctypes._CFuncPtr:
         """The entry function `name` with the lowering's ABI (see dexpy.imp.lower)."""
         return ENTRY_FN(self.engine.get_function_address(name))
+
+
+FULL = 3
+QUICK = 1
+"""Optimization levels: 0 (no IR passes), QUICK, 2 and FULL (LLVM's O2/O3 pipelines)."""
+
+QUICK_PASSES = ("sroa", "instruction_combine", "simplify_cfg")
+"""The IR passes of the QUICK level: registers for stack slots, local folding, dead
+blocks (what makes fast instruction selection's code tolerable)."""
+
+_LEVEL: ContextVar[int] = ContextVar("dexpy_opt_level", default=FULL)
+
+
+@contextmanager
+def optimization(level: int) -> Iterator[None]:
+    """Compiles made inside the context (without an explicit level) use `level`."""
+    token = _LEVEL.set(level)
+    try:
+        yield
+    finally:
+        _LEVEL.reset(token)
 
 
 LLVM_OPTIONS = (
@@ -61,19 +89,28 @@ def _init() -> None:
     install_symbols()
 
 
-def _target_machine() -> llvm.TargetMachine:
-    """A fresh target machine for the host (an execution engine takes ownership of its own)."""
+def _target_machine(opt_level: int = FULL) -> llvm.TargetMachine:
+    """A fresh target machine for the host (an execution engine takes ownership of its
+    own); its code generator is the fast one (no DAG combining, fast register
+    allocation) at the QUICK level."""
     _init()
     target = llvm.Target.from_default_triple()
     return target.create_target_machine(cpu=llvm.get_host_cpu_name(),
                                         features=llvm.get_host_cpu_features().flatten(),
-                                        opt=3, codemodel="jitdefault")
+                                        opt=0 if opt_level == QUICK else 3,
+                                        codemodel="jitdefault")
 
 
 def _optimize(mod: llvm.ModuleRef, tm: llvm.TargetMachine, opt_level: int) -> None:
     mod.triple = tm.triple
     mod.data_layout = str(tm.target_data)
-    if opt_level > 0:
+    if opt_level == QUICK:
+        pb = llvm.create_pass_builder(tm, llvm.PipelineTuningOptions(speed_level=1))
+        mpm = llvm.create_new_module_pass_manager()
+        for name in QUICK_PASSES:
+            getattr(mpm, f"add_{name}_pass")()
+        mpm.run(mod, pb)
+    elif opt_level > 0:
         pto = llvm.PipelineTuningOptions(speed_level=opt_level)
         pto.loop_vectorization = True
         pto.slp_vectorization = True
@@ -81,11 +118,14 @@ def _optimize(mod: llvm.ModuleRef, tm: llvm.TargetMachine, opt_level: int) -> No
         pb.getModulePassManager().run(mod, pb)
 
 
-def compile_ir(ir_text: str, opt_level: int = 3) -> Compiled:
-    """Parses, verifies, optimizes and JIT-compiles one LLVM module; its object code is
-    looked up in (and added to) the on-disk cache, keyed by the IR text and target."""
+def compile_ir(ir_text: str, opt_level: int | None = None) -> Compiled:
+    """Parses, verifies, optimizes and JIT-compiles one LLVM module at `opt_level` (by
+    default the `optimization` context's, FULL outside any); its object code is looked
+    up in (and added to) the on-disk cache, keyed by the IR text, level and target."""
     from .. import cache
-    tm = _target_machine()
+    if opt_level is None:
+        opt_level = _LEVEL.get()
+    tm = _target_machine(opt_level)
     mod = llvm.parse_assembly(ir_text)
     mod.verify()
     key = cache.object_key(ir_text, opt_level)

@@ -1,0 +1,115 @@
+"""The quick compile tier for top-level blocks: work bounds, level choice, results."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from backend_simp_builder import B, F32, nat
+from compile_spy import record_compiles
+from dexpy import tiers
+from dexpy.backend import jit
+from dexpy.backend.llvmgen import gen_module
+from dexpy.backend.values import top_value_from_python
+from dexpy.imp.lower import lower_function
+from dexpy.names import NameSupply
+from dexpy.simp import ir as s
+from dexpy.simp.ir import Prim, Scalar, TabTy
+from dexpy.source import SourceFile
+from dexpy.toplevel import Session
+
+
+def _map(n: s.Atom, b: B | None = None) -> s.SimpFunction:
+    """`for k:(Fin n). 2.0 * k` as a Simp function."""
+    b = b or B()
+    return b.function(lambda: b.for_(n, lambda k: b.prim(
+        Prim.MUL, s.Lit(2.0, Scalar.F32), b.emit(s.Cast(Scalar.F32, k)))))
+
+
+def test_work_grows_with_the_trip_count() -> None:
+    small, big = tiers.work_bound(_map(nat(10)), []), tiers.work_bound(_map(nat(10_000)), [])
+    assert 10 <= small < 100
+    assert big > 500 * small
+
+
+def test_nested_loops_multiply_and_sizes_come_from_parameters() -> None:
+    b = B()
+    n = b.param(s.NAT)
+    fn = b.function(lambda: b.for_(n, lambda i: b.for_(n, lambda j: b.prim(
+        Prim.ADD, b.emit(s.Cast(Scalar.F32, i)), b.emit(s.Cast(Scalar.F32, j))))))
+    arg = top_value_from_python(s.NAT, 300)
+    assert tiers.work_bound(fn, [arg]) >= 300 * 300
+    assert tiers.work_bound(fn, [top_value_from_python(s.NAT, 3)]) < 100
+    assert tiers.work_bound(fn, []) == math.inf          # a size nothing bounds
+
+
+def test_loop_indices_bound_inner_sizes() -> None:
+    """`for i:(Fin 50). for j:(Fin (i + 1)). ...`: the inner count is at most 50."""
+    b = B()
+    fn = b.function(lambda: b.for_(nat(50), lambda i: b.for_(
+        b.prim(Prim.ADD, i, nat(1)), lambda j: b.emit(s.Cast(Scalar.F32, j)))))
+    w = tiers.work_bound(fn, [])
+    assert 50 * 50 <= w < 50 * 50 * 20
+
+
+def test_a_while_loop_is_unbounded() -> None:
+    b = B()
+    fn = b.function(lambda: b.emit(s.While(b.block(
+        lambda: b.emit(s.MakeSum(s.BOOL, 0, b.emit(s.MakeProd(()))))))))
+    assert tiers.work_bound(fn, []) == math.inf
+
+
+def test_level_choice(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("DEXPY_QUICK", raising=False)
+    small, big = _map(nat(100)), _map(nat(100_000_000))
+    assert tiers.block_level(small, []) == jit.QUICK
+    assert tiers.block_level(big, []) == jit.FULL
+    assert tiers.block_level(small, [], tiered=False) == jit.FULL
+    monkeypatch.setenv("DEXPY_QUICK", "0")
+    assert tiers.block_level(small, []) == jit.FULL
+    monkeypatch.setenv("DEXPY_QUICK", "1")
+    assert tiers.block_level(big, [], tiered=False) == jit.QUICK
+
+
+def test_quick_level_compiles_and_runs_the_same_code() -> None:
+    b = B()
+    xs = b.param(TabTy(nat(1000), F32))
+    fn = b.function(lambda: b.for_(nat(1000), lambda k: b.prim(
+        Prim.MUL, b.idx(xs, k), b.idx(xs, k))))
+    text = gen_module((lower_function(fn, NameSupply()),))
+    quick = jit.compile_ir(text, opt_level=jit.QUICK)
+    with jit.optimization(jit.QUICK):
+        assert jit.compile_ir(text).opt_level == jit.QUICK
+    assert jit.compile_ir(text).opt_level == jit.FULL
+    assert quick.opt_level == jit.QUICK
+    assert "<8 x float>" not in quick.optimized_ir and "<16 x float>" not in quick.optimized_ir
+
+
+PROGRAM = """
+n = 40
+xs : (Fin n)=>Float = for i. sin (n_to_f (ordinal i)) * 10.0
+def loss(d:Float) -> Float = sum (for i. sq (xs[i] * d - 1.0))
+:p (sum xs, grad(loss, 0.3))
+big = sum for i:(Fin 40000000). n_to_f (ordinal i `mod` 7)
+"""
+
+
+def test_a_tiered_session_compiles_small_blocks_quickly_with_the_same_results(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("DEXPY_QUICK", raising=False)
+    monkeypatch.setenv("DEXPY_FP_CONTRACT", "0")     # no FMA at O3: both tiers round alike
+    compiled = record_compiles(monkeypatch)
+    outputs, levels, values = [], [], []
+    for tiered in (True, False):
+        compiled.clear()
+        session = Session(tiered=tiered)
+        outputs.append([out for _, out in session.run_source(SourceFile("t.dx", PROGRAM))])
+        levels.append([cf.compiled.opt_level for cf in compiled])
+        values.append([session.values[session.env.scope[x].name].leaves[0].tobytes()
+                       for x in ("xs", "big")])
+    assert outputs[0] == outputs[1] and values[0] == values[1]
+    assert levels[1] == [jit.FULL] * len(levels[1])
+    assert levels[0][:-1] == [jit.QUICK] * (len(levels[0]) - 1)
+    assert levels[0][-1] == jit.FULL                 # 4e7 iterations: worth O3
+    assert np.frombuffer(values[0][1], np.float32)[0] > 1e8
