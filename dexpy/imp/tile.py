@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING
 from ..names import Name
 from ..simp.ir import Prim, Scalar
 from . import ir as i
+from . import pack
 from .ir import IAtom, ILit, IVar
 from .layout import SCALAR_BYTES
 from .rename import AccRenamer, Renamer, walk_stmts
@@ -44,6 +45,8 @@ if TYPE_CHECKING:
 I64 = Scalar.I64
 MR = 4                 # rows per tile (unrolled and jammed here)
 TILE_BYTES = 128       # bytes of a tile row: NR = 32 floats, 16 doubles (two AVX-512 vectors)
+PACK = True           # copy row-invariant operands into tile-ordered blocks (`pack`)
+PACK_BYTES = 1 << 20  # bytes of packed operands per block of column tiles (in L2)
 MAX_BODY = 32          # k bodies of more statements are not tiled (code size, registers)
 PURE = (i.IPrim, i.ICast, i.ISelect, i.PtrAdd, i.PtrCast, IVar, ILit)
 
@@ -85,6 +88,8 @@ class _Tiler:
                  nr: int) -> None:
         self.opt, self.ns = opt, opt.ns
         self.il, self.pre_i, self.plan, self.nr = il, pre_i, plan, nr
+        self.packs = pack.find(opt, il, pre_i, plan) if PACK else []
+        self.bufs: dict[Name, IVar] = {}
 
     def var(self, hint: str, ty: Scalar = I64) -> IVar:
         return IVar(self.ns.fresh(hint), ty)
@@ -100,14 +105,11 @@ class _Tiler:
                 out.append(ren.stmt(a))
         n, k = ren.atom(jl.count), ren.atom(plan.kl.count)
         m = il.count
-        mt, nt, rows, cols, mrest, nrest = (self.var(h) for h in
-                                            ("mt", "nt", "rows", "cols", "mrest", "nrest"))
+        mt, nt, rows, cols = (self.var(h) for h in ("mt", "nt", "rows", "cols"))
         out += [i.Assign(mt, i.IPrim(Prim.DIV, (m, ILit(MR, I64)))),
                 i.Assign(rows, i.IPrim(Prim.MUL, (mt, ILit(MR, I64)))),
-                i.Assign(mrest, i.IPrim(Prim.SUB, (m, rows))),
                 i.Assign(nt, i.IPrim(Prim.DIV, (n, ILit(nr, I64)))),
-                i.Assign(cols, i.IPrim(Prim.MUL, (nt, ILit(nr, I64)))),
-                i.Assign(nrest, i.IPrim(Prim.SUB, (n, cols)))]
+                i.Assign(cols, i.IPrim(Prim.MUL, (nt, ILit(nr, I64))))]
         ib = self.var("ib")
         body: list[i.Stmt] = []
         subs: list[dict[Name, IAtom]] = []
@@ -120,19 +122,71 @@ class _Tiler:
             body += [rr.stmt(a) for a in self.pre_i]
             subs.append(rr.sub)
         self.register(body)
-        body.append(self.tiles(subs, nt, k))
-        out.append(i.Loop(ib, mt, i.IBlock(tuple(body)), False, True))
-        # the last N mod NR columns of the tiled rows, then the last M mod MR rows
-        zero = ILit(0, I64)
-        out += self.rest(zero, rows, cols, nrest, depth)
-        out += self.rest(rows, mrest, zero, n, depth)
+        if not self.packs:
+            jt = self.var("jt")
+            body.append(i.Loop(jt, nt, i.IBlock(tuple(self.tile(subs, jt, None, k)))))
+            out.append(i.Loop(ib, mt, i.IBlock(tuple(body)), False, True))
+        else:
+            out += self.packed(body, subs, ib, mt, nt, k)
+        out += self.rest(rows, cols, m, n, depth)
         self.register(out)
         return out
 
-    def tiles(self, subs: list[dict[Name, IAtom]], nt: IVar, k: IAtom) -> i.Loop:
-        """for jt < nt: the MR x NR tile of columns jt*NR .. jt*NR+NR-1."""
+    def packed(self, rows: list[i.Stmt], subs: list[dict[Name, IAtom]], ib: IVar,
+               mt: IVar, nt: IVar, k: IAtom) -> list[i.Stmt]:
+        """The tiles in blocks of `jtb` column tiles whose packed operands fit
+        PACK_BYTES: for each block, fill the packs (parallel over column tiles), then
+        run every row tile over the block's column tiles (parallel over row tiles)."""
+        nr = self.nr
+        out: list[i.Stmt] = []
+        hren = Renamer(self.ns)
+        seen: set[Name] = set()
+        for pk in self.packs:
+            for a in pk.hoist:
+                if a.dest.name not in seen:
+                    seen.add(a.dest.name)
+                    out.append(hren.stmt(a))
+        per_k = sum(SCALAR_BYTES[pk.load.dest.ty] for pk in self.packs) * nr
+        v = self.var
+        kk, kk1, small, jtb0, jtb, one, up, njc = (v(h) for h in (
+            "kk", "kk1", "small", "jtb0", "jtb", "one", "up", "njc"))
+        small, one = IVar(small.name, Scalar.U8), IVar(one.name, Scalar.U8)
+        out += [i.Assign(kk, i.IPrim(Prim.MUL, (k, ILit(per_k, I64)))),
+                i.Assign(small, i.IPrim(Prim.LT, (kk, ILit(1, I64)))),
+                i.Assign(kk1, i.ISelect(small, ILit(1, I64), kk)),
+                i.Assign(jtb0, i.IPrim(Prim.DIV, (ILit(PACK_BYTES, I64), kk1))),
+                i.Assign(one, i.IPrim(Prim.LT, (jtb0, ILit(1, I64)))),
+                i.Assign(jtb, i.ISelect(one, ILit(1, I64), jtb0)),
+                i.Assign(up, i.IPrim(Prim.ADD, (nt, jtb))),
+                i.Assign(up2 := v("up"), i.IPrim(Prim.SUB, (up, ILit(1, I64)))),
+                i.Assign(njc, i.IPrim(Prim.DIV, (up2, jtb)))]
+        size = v("psize")
+        out.append(i.Assign(size, i.IPrim(Prim.MUL, (jtb, ILit(nr, I64)))))
+        size2 = v("psize")
+        out.append(i.Assign(size2, i.IPrim(Prim.MUL, (size, k))))
+        bufs = [IVar(self.ns.fresh("pack"), i.PtrTy(pk.load.dest.ty)) for pk in self.packs]
+        out += [i.Alloc(b, b.ty.elem, size2, i.AllocKind.HEAP) for b in bufs]
+        jc, jt0, left, short, jtn = v("jc"), v("jt0"), v("left"), v("short"), v("jtn")
+        short = IVar(short.name, Scalar.U8)
+        head = [i.Assign(jt0, i.IPrim(Prim.MUL, (jc, jtb))),
+                i.Assign(left, i.IPrim(Prim.SUB, (nt, jt0))),
+                i.Assign(short, i.IPrim(Prim.LT, (left, jtb))),
+                i.Assign(jtn, i.ISelect(short, left, jtb))]
+        fill = pack.fill(self.ns, self.packs, bufs, self.plan, hren.sub, jt0, jtn, k, nr)
+        q, jt = v("q"), v("jt")
+        self.bufs = dict(zip((pk.load.dest.name for pk in self.packs), bufs))
+        qbody = [i.Assign(jt, i.IPrim(Prim.ADD, (jt0, q))), *self.tile(subs, jt, q, k)]
+        ibody = [*rows, i.Loop(q, jtn, i.IBlock(tuple(qbody)))]
+        tiles = i.Loop(ib, mt, i.IBlock(tuple(ibody)), False, True)
+        out.append(i.Loop(jc, njc, i.IBlock((*head, fill, tiles))))
+        return out
+
+    def tile(self, subs: list[dict[Name, IAtom]], jt: IVar, q: IVar | None,
+             k: IAtom) -> list[i.Stmt]:
+        """The MR x NR tile of columns jt*NR .. jt*NR+NR-1 (the q-th of its block when
+        operands are packed)."""
         plan, nr = self.plan, self.nr
-        jt, j0 = self.var("jt"), self.var("j0")
+        j0 = self.var("j0")
         tiles = {name: IVar(self.ns.fresh("tile"), i.PtrTy(v.ty.elem))
                  for name, v in plan.pre_allocs.items()}
         body: list[i.Stmt] = [i.Assign(j0, i.IPrim(Prim.MUL, (jt, ILit(nr, I64))))]
@@ -142,14 +196,22 @@ class _Tiler:
             tiles[a.private.name] = tiles[a.shared.name]
         body += [self.cols(tiles, sub, r, j0, plan.inits, None) for r, sub in enumerate(subs)]
         kiv = IVar(self.ns.fresh(plan.kl.iv.name.hint), plan.kl.iv.ty)
-        kbody = [self.cols(tiles, sub, r, j0, list(plan.kl.body.stmts), kiv)
-                 for r, sub in enumerate(subs)]
+        kbody: list[i.Stmt] = []
+        base = None
+        if q is not None:                   # pack[(q*K + k)*NR + c] = pack[base + j]
+            qk, qkk, b0, base = (self.var(h) for h in ("qk", "qkk", "b0", "base"))
+            kbody += [i.Assign(qk, i.IPrim(Prim.MUL, (q, k))),
+                      i.Assign(qkk, i.IPrim(Prim.ADD, (qk, kiv))),
+                      i.Assign(b0, i.IPrim(Prim.MUL, (qkk, ILit(nr, I64)))),
+                      i.Assign(base, i.IPrim(Prim.SUB, (b0, j0)))]
+        kbody.append(self.jammed([self.cols(tiles, sub, r, j0, list(plan.kl.body.stmts),
+                                            kiv, base) for r, sub in enumerate(subs)]))
         body.append(i.Loop(kiv, k, i.IBlock(tuple(kbody))))
         body += [self.cols(tiles, sub, r, j0, plan.post, None) for r, sub in enumerate(subs)]
-        return i.Loop(jt, nt, i.IBlock(tuple(body)))
+        return body
 
     def cols(self, tiles: dict[Name, IVar], sub: dict[Name, IAtom], r: int, j0: IVar,
-             stmts: list[i.Stmt], kiv: IVar | None) -> i.Loop:
+             stmts: list[i.Stmt], kiv: IVar | None, base: IVar | None = None) -> i.Loop:
         """for c < NR: `stmts` (with j's pre code) for column j0 + c of row r, the
         accumulators being tile[r*NR + c]."""
         plan, nr = self.plan, self.nr
@@ -164,23 +226,48 @@ class _Tiler:
         new: list[i.Stmt] = [i.Assign(j, i.IPrim(Prim.ADD, (j0, c))),
                              i.Assign(off, i.IPrim(Prim.ADD, (c, ILit(r * nr, I64))))]
         new += [ren.stmt(a) for a in plan.pre_assigns]
-        new += [ren.stmt(s) for s in stmts]
+        for s in stmts:
+            if base is not None and isinstance(s, i.Assign) and s.dest.name in self.bufs:
+                at = self.var("at")
+                new += [i.Assign(at, i.IPrim(Prim.ADD, (base, j))),
+                        i.Assign(ren.fresh(s.dest), i.Load(self.bufs[s.dest.name], at))]
+            else:
+                new.append(ren.stmt(s))
         return i.Loop(c, ILit(nr, I64), i.IBlock(tuple(new)))
 
-    def rest(self, i0: IAtom, m: IAtom, j0: IAtom, n: IAtom, depth: int) -> list[i.Stmt]:
-        """Rows i0 .. i0+m-1, columns j0 .. j0+n-1: the original nest over them, its j
-        loop interchanged as it would have been."""
+    def jammed(self, loops: list[i.Loop]) -> i.Loop:
+        """The rows' column loops as one loop over the columns, the rows inside: LLVM's
+        loop vectorizer turns it into whole vectors of columns (one load of `b[k, j]`
+        per vector for all rows), then unrolls it and keeps the tile in registers.
+        Separate loops per row were unrolled into scalars first, and the SLP vectorizer
+        rebuilt the vectors with shuffles (or LLVM vectorized k with gathers)."""
+        c = loops[0].iv
+        ren = Renamer(self.ns)
+        body = list(loops[0].body.stmts)
+        for lp in loops[1:]:
+            ren.sub[lp.iv.name] = c
+            body += [ren.stmt(s) for s in lp.body.stmts]
+        return i.Loop(c, loops[0].count, i.IBlock(tuple(body)))
+
+    def rest(self, rows: IVar, cols: IVar, m: IAtom, n: IAtom, depth: int) -> list[i.Stmt]:
+        """What the tiles leave: columns cols .. N-1 of rows below `rows`, all columns
+        of the rows from `rows` on. One copy of the original nest (its j loop
+        interchanged as it would have been) whose j range starts per row."""
         il, jl = self.il, self.plan.jl
         ren = Renamer(self.ns)
-        ii, jj = self.var(il.iv.name.hint), self.var(jl.iv.name.hint)
         row = ren.fresh(il.iv)
-        pre = [i.Assign(row, i.IPrim(Prim.ADD, (i0, ii))), *(ren.stmt(a) for a in self.pre_i)]
+        jj = self.var(jl.iv.name.hint)
+        tiled, j0, width = IVar(self.ns.fresh("tiled"), Scalar.U8), self.var("j0"), self.var("w")
+        pre = [i.Assign(tiled, i.IPrim(Prim.LT, (row, rows))),
+               i.Assign(j0, i.ISelect(tiled, cols, ILit(0, I64))),
+               i.Assign(width, i.IPrim(Prim.SUB, (n, j0))),
+               *(ren.stmt(a) for a in self.pre_i)]
         col = ren.fresh(jl.iv)
         jbody = [i.Assign(col, i.IPrim(Prim.ADD, (j0, jj))), *ren.block(jl.body).stmts]
-        cols = i.Loop(jj, n, i.IBlock(tuple(jbody)), False, jl.parallel, (), jl.grain)
-        self.register([*pre, cols])
-        body = [*pre, *self.opt.interchange_all([cols], depth + 1)]
-        return [i.Loop(ii, m, i.IBlock(tuple(body)), False, il.parallel, (), il.grain)]
+        cols_loop = i.Loop(jj, width, i.IBlock(tuple(jbody)), False, jl.parallel, (), jl.grain)
+        self.register([*pre, cols_loop])
+        body = [*pre, *self.opt.interchange_all([cols_loop], depth + 1)]
+        return [i.Loop(row, m, i.IBlock(tuple(body)), False, il.parallel, (), il.grain)]
 
     def register(self, stmts: list[i.Stmt]) -> None:
         """Records the definitions of new code for the interchange's analyses."""

@@ -1,0 +1,123 @@
+"""Packing for register tiles (`tile`): the loads of a tiled k body that do not depend
+on the row and step by one element per column (`b[k, j]` in matmul) are copied, one
+block of column tiles at a time, into a buffer laid out tile by tile
+(`pack[(q*K + k)*NR + c]` = the load at column tile q, row k, column c), so the
+micro-kernel streams its operand contiguously: no cache-set conflicts between the rows
+of a power-of-two-wide matrix, and the block stays in L2 while every row tile uses it.
+Copying changes no value: results stay bit-identical.
+
+`find` picks the loads and the pure code computing their addresses (`Packed`); the
+tiler emits the copy loops (`fill`) and reads the buffer instead.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from ..names import Name
+from ..simp.ir import Prim, Scalar
+from . import ir as i
+from .ir import IAtom, ILit, IVar
+from .parallel import _atoms_of_expr
+from .rename import Renamer
+
+if TYPE_CHECKING:
+    from .interchange import Plan, _Opt
+
+I64 = Scalar.I64
+PURE = (i.IPrim, i.ICast, i.ISelect, i.PtrAdd, i.PtrCast, IVar, ILit)
+
+
+@dataclass(frozen=True)
+class Packed:
+    """`load` (an Assign of a Load in the k body), the assignments of j's pre code and of
+    the k body it needs (`slice`, in order) and those of the row's pre code, computed
+    once outside the row loop (`hoist`)."""
+
+    load: i.Assign
+    slice: list[i.Assign]
+    hoist: list[i.Assign]
+
+
+def find(opt: _Opt, il: i.Loop, pre_i: list[i.Assign], plan: Plan) -> list[Packed]:
+    local_i = {a.dest.name for a in pre_i} | {il.iv.name}
+    inner = [*plan.pre_assigns, *plan.kl.body.stmts]
+    defs = {s.dest.name: s for s in inner if isinstance(s, i.Assign)}
+    kallocs = {s.dest.name for s in plan.kl.body.stmts if isinstance(s, i.Alloc)}
+    out: list[Packed] = []
+    for s in plan.kl.body.stmts:
+        if not (isinstance(s, i.Assign) and isinstance(s.expr, i.Load)):
+            continue
+        p, off = s.expr.ptr, s.expr.offset
+        if isinstance(p, IVar) and (p.name in plan.accs or p.name in kallocs):
+            continue
+        root = opt.roots.root(p)
+        if root[0] == "other" or (root[0] == "alloc" and root[1] in kallocs):
+            continue
+        memo_i: dict[Name, int | None] = {}
+        memo_j: dict[Name, int | None] = {}
+        if any(opt._stride(x, il.iv, memo_i) != 0 for x in (p, off)):
+            continue
+        if opt._stride(p, plan.jl.iv, memo_j) != 0 or opt._stride(off, plan.jl.iv, memo_j) != 1:
+            continue
+        sl = _slice([p, off], defs, inner)
+        if sl is None:
+            continue
+        hoist: list[i.Assign] = []
+        free = {x.name for a in sl for x in _atoms_of_expr(a.expr) if isinstance(x, IVar)}
+        free |= {x.name for x in (p, off) if isinstance(x, IVar)}
+        ok = True
+        for name in sorted(free & (local_i - {il.iv.name}), key=lambda n: n.uid):
+            h = opt.hoist(IVar(name, I64), local_i)
+            if h is None:
+                ok = False
+                break
+            hoist += h
+        if ok:
+            out.append(Packed(s, sl, hoist))
+    return out
+
+
+def _slice(roots: list[IAtom], defs: dict[Name, i.Assign],
+           order: list[i.Stmt]) -> list[i.Assign] | None:
+    """The pure assignments among `defs` that `roots` need, in program order."""
+    need: set[Name] = set()
+    todo = [r.name for r in roots if isinstance(r, IVar)]
+    while todo:
+        n = todo.pop()
+        if n in need or n not in defs:
+            continue
+        a = defs[n]
+        if not isinstance(a.expr, PURE):
+            return None
+        need.add(n)
+        todo += [x.name for x in _atoms_of_expr(a.expr) if isinstance(x, IVar)]
+    return [s for s in order if isinstance(s, i.Assign) and s.dest.name in need]
+
+
+def fill(ns, packs: list[Packed], bufs: list[IVar], plan: Plan, hoisted: dict[Name, IAtom],
+         jt0: IAtom, jtn: IAtom, k: IAtom, nr: int) -> i.Loop:
+    """parallel for k: for jj < jtn*NR: pack[((jj / NR)*K + k)*NR + jj % NR] = the load
+    at row k, column jt0*NR + jj. A plain copy along b's rows: LLVM leaves it scalar
+    (cheap to compile; the copy is a small part of the tiles' time), where a constant
+    inner column loop was unrolled and vectorized for 100+ ms of compile time."""
+    kiv = IVar(ns.fresh(plan.kl.iv.name.hint), plan.kl.iv.ty)
+    v = lambda h: IVar(ns.fresh(h), I64)              # noqa: E731
+    jj, width, jbase, j, q, c, qk, qkk, base, at = (v(h) for h in (
+        "jj", "width", "jbase", "j", "q", "c", "qk", "qkk", "base", "at"))
+    body: list[i.Stmt] = [i.Assign(j, i.IPrim(Prim.ADD, (jbase, jj))),
+                          i.Assign(q, i.IPrim(Prim.DIV, (jj, ILit(nr, I64)))),
+                          i.Assign(c, i.IPrim(Prim.REM, (jj, ILit(nr, I64)))),
+                          i.Assign(qk, i.IPrim(Prim.MUL, (q, k))),
+                          i.Assign(qkk, i.IPrim(Prim.ADD, (qk, kiv))),
+                          i.Assign(base, i.IPrim(Prim.MUL, (qkk, ILit(nr, I64)))),
+                          i.Assign(at, i.IPrim(Prim.ADD, (base, c)))]
+    for pk, buf in zip(packs, bufs):
+        ren = Renamer(ns, {**hoisted, plan.jl.iv.name: j, plan.kl.iv.name: kiv})
+        body += [ren.stmt(a) for a in pk.slice]
+        val = IVar(ns.fresh(pk.load.dest.name.hint), pk.load.dest.ty)
+        body += [i.Assign(val, ren.expr(pk.load.expr)), i.Store(buf, at, val)]
+    row = [i.Assign(width, i.IPrim(Prim.MUL, (jtn, ILit(nr, I64)))),
+           i.Assign(jbase, i.IPrim(Prim.MUL, (jt0, ILit(nr, I64)))),
+           i.Loop(jj, width, i.IBlock(tuple(body)))]
+    return i.Loop(kiv, k, i.IBlock(tuple(row)), False, True)
