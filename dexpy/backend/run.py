@@ -61,10 +61,11 @@ class CompiledFunction:
 
 def _lower(fn: SimpFunction) -> ImpFunction:
     """Simp -> Imp, then the Imp passes: fusion and interchange, parallel sums (opt-in),
-    boundary peeling."""
+    destination forwarding, boundary peeling."""
+    from ..imp.forward import forward
     from ..imp.peel import peel
     ns = NameSupply()
-    return peel(parallel_sums(optimize(lower_function(fn, ns, ENTRY), ns), ns), ns)
+    return peel(forward(parallel_sums(optimize(lower_function(fn, ns, ENTRY), ns), ns)), ns)
 
 
 def compile_function(fn: SimpFunction) -> CompiledFunction:
