@@ -34,7 +34,7 @@ from ..simp.ir import Prim, Scalar
 from ..imp import ir as i
 from ..imp.ir import FAILED, OK, THROWN, IAtom, ILit, IVar, PtrTy
 from ..imp.hoist import split_invariant_allocs
-from ..imp.parallel import MAX_CHUNKS, error_report, free_vars, min_grain, outlinable
+from ..imp.parallel import MAX_CHUNKS, error_report, free_vars, min_grain, outlinable, scatters
 
 LL_TYPE: dict[Scalar, str] = {
     Scalar.I32: "i32", Scalar.I64: "i64", Scalar.F32: "float", Scalar.F64: "double",
@@ -333,9 +333,27 @@ def _gen_loop(g: _Gen, iv: IVar, count: IAtom, body: i.IBlock, reverse: bool,
         g.emit(f"{atom(g, iv)} = add i64 {j}, 0")
     gen_block(g, body)
     g.emit(f"{nxt} = add nuw nsw i64 {j}, 1")
-    g.br(head)
+    g.emit(f"br label {head}{_loop_metadata(g, body)}")
     g.lines[latch_ref] = f"  {j} = phi i64 [ {start}, {pre} ], [ {nxt}, {g.label} ]"
     g.start(exit_)
+
+
+SCATTER_UNROLL = 2
+"""LLVM unrolls a loop that stores at loaded offsets (`imp.parallel.scatters`: a
+histogram) at most this many times. Its default (8 for a histogram's body) measured
+2x slower than gcc's rolled loop on the same machine code per element (16M floats
+into 256 bins, one thread: 24 ms vs 12 ms; unrolled 2 or 4 times: 11-13 ms)."""
+
+
+def _loop_metadata(g: _Gen, body: i.IBlock) -> str:
+    """`, !llvm.loop !k` for the latch branch of a loop that needs a hint (a fresh
+    distinct loop id per loop, defined with the module's declarations), else ""."""
+    if not scatters(body):
+        return ""
+    k = 1000 + sum(1 for d in g.decls if d.startswith("!"))     # two lines per loop
+    g.decls.add(f"!{k} = distinct !{{!{k}, !{k + 1}}}")
+    g.decls.add(f'!{k + 1} = !{{!"llvm.loop.unroll.count", i32 {SCATTER_UNROLL}}}')
+    return f", !llvm.loop !{k}"
 
 
 def _gen_parallel_loop(g: _Gen, loop: i.Loop) -> None:

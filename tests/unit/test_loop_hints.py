@@ -1,0 +1,48 @@
+"""Loop metadata from dexpy.backend.llvmgen: a loop that stores at offsets it loaded
+(`imp.parallel.scatters`: histograms, scatter-adds) is unrolled at most
+`SCATTER_UNROLL` times; other loops carry no hint. Results are unaffected."""
+from __future__ import annotations
+
+import re
+
+import numpy as np
+
+from compile_spy import record_compiles
+from dexpy.backend.llvmgen import SCATTER_UNROLL
+from dexpy.imp import ir as i
+from dexpy.imp.parallel import scatters
+from dexpy.source import SourceFile
+from dexpy.toplevel import Session
+
+SRC = """
+x : (Fin 5000)=>Float = for i. n_to_f ((ordinal i * 7919) `mod` 1000) / 1000.0
+hist = yield_accum (AddMonoid Int) \\bins. for i.
+  b : Fin 16 = unsafe_from_ordinal (f_to_n (x[i] * 16.0))
+  bins!b += 1
+:p hist
+:p sum hist
+"""
+
+
+def _loops(b: i.IBlock):
+    for s in b.stmts:
+        if isinstance(s, i.Loop):
+            yield s
+            yield from _loops(s.body)
+
+
+def test_histogram_loop_is_marked(monkeypatch) -> None:
+    seen = record_compiles(monkeypatch)
+    out = [ln for _, lines in Session().run_source(SourceFile("h.dx", SRC)) for ln in lines]
+    xs = ((np.arange(5000) * 7919) % 1000).astype(np.float32) / np.float32(1000.0)
+    want = np.bincount((xs * np.float32(16.0)).astype(np.uint32), minlength=16)
+    assert out[0] == "[" + ", ".join(str(v) for v in want) + "]"
+    assert out[1] == "5000"
+    fill, hist = seen[0], seen[1]
+    assert [scatters(lp.body) for lp in _loops(hist.imp.body) if lp.accums] == [True]
+    assert not any(scatters(lp.body) for lp in _loops(fill.imp.body))
+    hint = re.findall(r'!"llvm.loop.unroll.count", i32 (\d+)', hist.llvm_ir)
+    assert hint == [str(SCATTER_UNROLL)]
+    assert "llvm.loop" not in fill.llvm_ir
+    latches = re.findall(r"br label %\S+, !llvm.loop !(\d+)", hist.llvm_ir)
+    assert len(latches) == 1 and f"!{latches[0]} = distinct" in hist.llvm_ir
