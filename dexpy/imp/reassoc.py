@@ -1,4 +1,4 @@
-"""Chunked sums: an outermost floating-point fold runs in parallel.
+"""Chunked sums: an outermost fold adding into a number runs in parallel.
 
 A fold (`sum`, `fold`, `yield_state` adding into a scalar) lowers to one
 sequential loop. An outermost such loop whose only effect is adding into scalar
@@ -13,7 +13,8 @@ only on the trip count (dexpy.backend.llvmgen: at most `MAX_CHUNKS`, at least
 the first chunk starting from the accumulator's value, and the chunks' partial sums
 are added in chunk order after the join. So:
 
-- a loop of at most one chunk computes exactly the left-to-right sum;
+- a loop of at most one chunk computes exactly the left-to-right sum, and so does
+  any integer sum (additions wrap: they are associative);
 - the result never depends on the number of threads (`DEXPY_NUM_THREADS=1` gives
   the same bits);
 - within a chunk nothing is reassociated, as in C's `omp parallel for
@@ -55,11 +56,12 @@ def parallel_sums(fn: i.ImpFunction, ns: NameSupply) -> i.ImpFunction:
 
 
 def _slots(b: i.IBlock) -> set[Name]:
-    """One-element float stack slots (the accumulators a fold keeps its state in)."""
+    """One-element numeric stack slots (the accumulators a fold keeps its state in;
+    integer additions wrap, so chunking them gives exactly the sequential result)."""
     out: set[Name] = set()
     for s in b.stmts:
         if (isinstance(s, i.Alloc) and s.kind == i.AllocKind.STACK
-                and s.count == ILit(1, I64) and s.scalar.is_float):
+                and s.count == ILit(1, I64) and s.scalar != i.Scalar.PTR):
             out.add(s.dest.name)
         for nb in _stmt_uses(s)[2]:
             out |= _slots(nb)

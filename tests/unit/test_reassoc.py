@@ -102,3 +102,22 @@ def test_chunks_are_strict_partials(monkeypatch, threads) -> None:
             assert total == seq                # one chunk
         if n > 100 * SUM_GRAIN // 2:
             assert total != seq                # the check tells the two apart
+
+
+def test_integer_sums_are_chunked_and_exact(monkeypatch) -> None:
+    """Integer additions wrap, so chunked integer sums equal the sequential ones."""
+    import dexpy
+    import dexpy.api.plan as plan
+    src = ("def f(x:(Fin n)=>Int) -> Int given (n:Nat) = sum x\n"
+           "def g(x:(Fin n)=>Int) -> Int given (n:Nat) = fold 7 \\k acc. acc + x[k] * 3\n")
+    x = np.random.default_rng(3).integers(-2**31, 2**31, 300001, dtype=np.int64)
+    want_f = int(np.array([x.sum()]).astype(np.int32)[0])
+    want_g = int(np.array([7 + 3 * x.sum()]).astype(np.int32)[0])
+    seen: list = []
+    orig = plan.compile_function
+    monkeypatch.setattr(plan, "compile_function", lambda fn: seen.append(orig(fn)) or seen[-1])
+    monkeypatch.delenv("DEXPY_REASSOC", raising=False)
+    m = dexpy.loads(src)
+    assert (int(m.f(x.astype(np.int32))), int(m.g(x.astype(np.int32)))) == (want_f, want_g)
+    loops = _sum_loops([cf.imp for cf in seen])
+    assert len(loops) == 2 and all(lp.parallel for lp in loops)
