@@ -475,7 +475,6 @@ class Stages:
     def simp(self, expr: str) -> tuple[Any, float, float]:
         """The SimpFunction of `:p expr`, with the elab and simplify seconds."""
         from dexpy.infer.decls import Evaluate, elab_top
-        from dexpy.simp import ir as S
         from dexpy.simplify import Simplifier
         from dexpy.source import SourceFile
         from dexpy.syntax.parse import parse_file
@@ -491,8 +490,7 @@ class Stages:
         if not isinstance(action, Evaluate):
             raise RuntimeError(f"not an expression: {expr}")
         simp = Simplifier(s.env, s.names, s.value_types)
-        result = simp.atom(simp.ev(action.core, {}))
-        fn = S.SimpFunction(tuple(simp.params.values()), S.Block(tuple(simp.b.lets), result))
+        fn = simp.function(simp.ev(action.core, {}))       # as Session._evaluate does
         return fn, t1 - t0, time.perf_counter() - t1
 
     def compile(self, fn: Any) -> Compile:

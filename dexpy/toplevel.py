@@ -182,11 +182,9 @@ class Session:
             return [_show_type_value(normalize(simp.resolve_type(value), self.env))]
         if name is None and not simp.b.lets and not _has_data(value):   # functions, static values
             return [format_static(self.env, ty, value)]
-        result = simp.atom(value)
-        params = tuple(simp.params.values())
-        fn = S.SimpFunction(params, S.Block(tuple(simp.b.lets), result))
+        fn = simp.function(value)
         self.dump_ir(fn)
-        args = [self.values[p.name] for p in params]
+        args = [self.values[p.name] for p in fn.params]
         if self.timing is None:     # runs once: LLVM's effort as its work bound deserves
             with optimization(block_level(fn, args, self.tiered)):
                 out, printed = run_function(fn, args)

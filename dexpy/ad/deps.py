@@ -62,18 +62,42 @@ def _fv(v, out: Free) -> None:
         case _ if isinstance(v, _TYPES):
             _fv_type(v, out)
         case _ if dataclasses.is_dataclass(v):
-            for f in dataclasses.fields(v):
-                _fv(getattr(v, f.name), out)
+            for name in _field_names(type(v)):
+                _fv(getattr(v, name), out)
+
+
+_FIELDS: dict[type, tuple[str, ...]] = {}
+
+
+def _field_names(cls: type) -> tuple[str, ...]:
+    names = _FIELDS.get(cls)
+    if names is None:
+        names = _FIELDS[cls] = tuple(f.name for f in dataclasses.fields(cls))
+    return names
+
+
+_BLOCK_FV: dict[int, tuple[S.Block, Free]] = {}
+_BLOCK_FV_MAX = 4096
 
 
 def block_free_vars(b: S.Block) -> Free:
+    """The free variables of `b` (a fresh dict). Transposition asks again and again
+    for the same blocks (every enclosing scope's, at every level), so results are
+    remembered by identity (the entry keeps its block alive, so an id is never
+    reused while remembered)."""
+    hit = _BLOCK_FV.get(id(b))
+    if hit is not None and hit[0] is b:
+        return dict(hit[1])
     out: Free = {}
     _fv(b.result, out)
     for let in reversed(b.lets):
         out.pop(let.binder.name, None)
         _fv(let.op, out)
         _fv_type(let.binder.ty, out)
-    return out
+    if len(_BLOCK_FV) >= _BLOCK_FV_MAX:
+        _BLOCK_FV.clear()
+    _BLOCK_FV[id(b)] = (b, out)
+    return dict(out)
 
 
 def live_after(lets, live_out: set[Name]) -> list[set[Name]]:

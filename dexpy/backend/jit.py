@@ -121,31 +121,44 @@ def _optimize(mod: llvm.ModuleRef, tm: llvm.TargetMachine, opt_level: int) -> No
 def compile_ir(ir_text: str, opt_level: int | None = None) -> Compiled:
     """Parses, verifies, optimizes and JIT-compiles one LLVM module at `opt_level` (by
     default the `optimization` context's, FULL outside any); its object code is looked
-    up in (and added to) the on-disk cache, keyed by the IR text, level and target."""
+    up in (and added to) the on-disk cache, keyed by the IR text, level and target.
+    Cached object code is loaded as it is: the IR is not even parsed."""
     from .. import cache
     if opt_level is None:
         opt_level = _LEVEL.get()
+    key = cache.object_key(ir_text, opt_level)
+    obj = cache.load("obj", key)
+    if obj is not None:
+        engine = _load_object(obj, _target_machine(opt_level))
+        if engine is not None:
+            return Compiled(engine, ir_text, None, opt_level, True)
     tm = _target_machine(opt_level)
     mod = llvm.parse_assembly(ir_text)
     mod.verify()
-    key = cache.object_key(ir_text, opt_level)
-    obj = cache.load("obj", key)
-    optimized = None
-    if obj is None:
-        _optimize(mod, tm, opt_level)
-        optimized = str(mod)
-    else:
-        mod.triple = tm.triple
-        mod.data_layout = str(tm.target_data)
+    _optimize(mod, tm, opt_level)
     engine = llvm.create_mcjit_compiler(mod, tm)
 
     def notify(_module: llvm.ModuleRef, buf: bytes) -> None:
-        if obj is None:
-            cache.store("obj", key, bytes(buf))
+        cache.store("obj", key, bytes(buf))
 
-    def getbuffer(_module: llvm.ModuleRef) -> bytes | None:
-        return obj
+    def getbuffer(_module: llvm.ModuleRef) -> None:
+        return None
 
     engine.set_object_cache(notify, getbuffer)
     engine.finalize_object()
-    return Compiled(engine, ir_text, optimized, opt_level, obj is not None)
+    # the optimized IR is printed only on demand (`Compiled.optimized_ir`)
+    return Compiled(engine, ir_text, None, opt_level, False)
+
+
+def _load_object(obj: bytes, tm: llvm.TargetMachine) -> llvm.ExecutionEngine | None:
+    """An engine running the object code `obj` (None if LLVM refuses it)."""
+    try:
+        empty = llvm.parse_assembly("")
+        empty.triple = tm.triple
+        empty.data_layout = str(tm.target_data)
+        engine = llvm.create_mcjit_compiler(empty, tm)
+        engine.add_object_file(llvm.ObjectFileRef.from_data(obj))
+        engine.finalize_object()
+        return engine
+    except Exception:  # noqa: BLE001 -- a foreign or damaged object: compile again
+        return None

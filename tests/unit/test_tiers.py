@@ -113,3 +113,36 @@ def test_a_tiered_session_compiles_small_blocks_quickly_with_the_same_results(
     assert levels[0][:-1] == [jit.QUICK] * (len(levels[0]) - 1)
     assert levels[0][-1] == jit.FULL                 # 4e7 iterations: worth O3
     assert np.frombuffer(values[0][1], np.float32)[0] > 1e8
+
+
+def _block_function(session: Session, expr: str) -> s.SimpFunction:
+    """The SimpFunction the top level compiles for `:p expr`."""
+    from dexpy.infer.decls import elab_top
+    from dexpy.simplify import Simplifier
+    from dexpy.syntax.parse import parse_file
+    [block] = parse_file(SourceFile("e.dx", f":p {expr}\n"))
+    action = elab_top(session.env, session.names, block.decl)
+    simp = Simplifier(session.env, session.names, session.value_types)
+    return simp.function(simp.ev(action.core, {}))
+
+
+def _ops(b: s.Block) -> list[type]:
+    from dexpy.ad.deps import map_blocks
+    out: list[type] = []
+    for let in b.lets:
+        out.append(type(let.op))
+        map_blocks(let.op, lambda blk: out.extend(_ops(blk)) or blk)
+    return out
+
+
+def test_top_level_units_drop_unused_pure_work() -> None:
+    session = Session()
+    for _ in session.run_source(SourceFile("d.dx", "xs : (Fin 50)=>Float = for i. n_to_f (ordinal i)\n")):
+        pass
+    dropped = _block_function(session, "snd (sum for i. exp xs[i], 3.0)")
+    assert s.For not in _ops(dropped.body) and dropped.params == ()
+    kept = _block_function(session, "fst (sum for i. exp xs[i], 3.0)")
+    assert s.For in _ops(kept.body) and len(kept.params) == 1
+    # the primal value `grad` computes and drops is gone: one exp loop, not two
+    g = _block_function(session, "grad(\\x. sum for i. exp (x * xs[i]), 0.5)")
+    assert _ops(g.body).count(s.For) <= 2
