@@ -409,6 +409,8 @@ class _Peeler:
                 hi_a = n
             m_count = assign("m", i.IPrim(Prim.SUB, (hi_a, lo_a)))
             t_count = assign("t", i.IPrim(Prim.SUB, (n, hi_a)))
+            if k:                               # at most -k: say so, for LLVM's trip counts
+                t_count = assign("t", i.IPrim(Prim.MIN, (t_count, ILit(-k, I64))))
         if lo:
             out.append(self.copy(loop, loop.body, None, lo_a, False))
         out.append(self.copy(loop, mid_body, lo_a, m_count, loop.parallel))
