@@ -35,6 +35,8 @@ from .ir import IAtom, ILit, IVar
 from .parallel import _stmt_uses
 
 MAX_BODY = 400          # statements: bodies bigger than this are not tripled
+MAX_PEEL = 64           # iterations at either end: farther flips are not peeled (the
+                        # boundary parts run sequentially)
 I64_MAX = 2 ** 63 - 1
 
 _RANGE = {Scalar.U8: (0, 2 ** 8 - 1), Scalar.U32: (0, 2 ** 32 - 1), Scalar.U64: (0, 2 ** 64 - 1),
@@ -174,7 +176,8 @@ def _bounds(body: i.IBlock, aff: _Affine, n_lit: int | None) -> tuple[int, int] 
     """(lo, k): the middle is [lo, N + k), k <= 0; for a literal count N the middle is
     [lo, k). A comparison whose operands differ by `±i - p` (p = c or N + c) is
     constant on i < p and on i > p: a literal p (in the lower half, for a literal N)
-    raises lo to p + 1, one at N + c lowers the end to N + c. None: nothing to split."""
+    raises lo to p + 1, one at N + c lowers the end to N + c (within MAX_PEEL of the
+    ends; others stay unfolded). None: nothing to split."""
     lows, highs = [0], []
     for s in _walk(body):
         if not isinstance(s, i.Assign):
@@ -190,10 +193,12 @@ def _bounds(body: i.IBlock, aff: _Affine, n_lit: int | None) -> tuple[int, int] 
         if a not in (1, -1):
             continue
         b, c = -a * b, -a * c                 # x - y = 0 at i = b*N + c
-        if b == 0 and (n_lit is None or c <= n_lit // 2):
-            lows.append(c + 1)
-        elif b in (0, 1):
-            highs.append(c)
+        if n_lit is not None:                 # all literal: near which end?
+            b, c = (0, c) if c <= n_lit // 2 else (1, c - n_lit)
+        if b == 0 and c < MAX_PEEL:
+            lows.append(max(c + 1, 0))
+        elif b == 1 and c > -MAX_PEEL:
+            highs.append(min(c, 0) if n_lit is None else min(n_lit + c, n_lit))
     lo = max(lows)
     if n_lit is not None:
         hi = min([n_lit, *highs])
@@ -259,8 +264,12 @@ class _Fold:
             case i.If(c, then, orelse) if aff.truth(c) is not None and not _allocs((then, orelse)):
                 out.extend(self.block(then if aff.truth(c) else orelse))
                 return
+        if isinstance(s, i.Store) and isinstance(s.ptr, IVar):
+            self.stored.pop(s.ptr.name, None)
         blocks = _stmt_uses(s)[2]
         if blocks:
+            if isinstance(s, i.DoWhile | i.Loop):      # a later round sees the slots
+                self.stored.clear()                  # as the previous one left them
             s = _rebuild(s, tuple(self.nested(b) for b in blocks))
             self.stored.clear()
         out.append(s)

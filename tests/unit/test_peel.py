@@ -105,3 +105,17 @@ y : (Fin 9)=>Float = for c. n_to_f (ordinal c) * 1.5
     got = [float(v) for v in out[0].strip().strip("[]").split(",")]
     assert got == list(y[np.minimum(c + 1, 8)] - y[np.maximum(c - 1, 0)])
     assert _loops(imps) == _loops(ref_imps) + 2     # first: low, middle, high; second: one
+
+
+def test_flips_far_from_the_ends_are_not_peeled(monkeypatch) -> None:
+    """`c < 5000` flips mid-loop: splitting there would run half the loop outside the
+    parallel middle, so the loop stays whole (and the result is the same)."""
+    src = """
+n = 10000
+z : (Fin n)=>Int = for c. n_to_i (ordinal c)
+:p sum for c:(Fin n). select (ordinal c < 5000) z[c] (2 * z[c])
+"""
+    out, imps = _run(monkeypatch, src, peel=True)
+    ref, ref_imps = _run(monkeypatch, src, peel=False)
+    assert out == ref == [str(sum(range(5000)) + 2 * sum(range(5000, 10000)))]
+    assert _loops(imps) == _loops(ref_imps)
