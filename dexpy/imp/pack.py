@@ -19,13 +19,14 @@ from ..simp.ir import Prim, Scalar
 from . import ir as i
 from .ir import IAtom, ILit, IVar
 from .parallel import _atoms_of_expr
+from .nest import slice_of
 from .rename import Renamer
 
 if TYPE_CHECKING:
-    from .interchange import Plan, _Opt
+    from .interchange import _Opt
+    from .nest import Nest
 
 I64 = Scalar.I64
-PURE = (i.IPrim, i.ICast, i.ISelect, i.PtrAdd, i.PtrCast, IVar, ILit)
 
 
 @dataclass(frozen=True)
@@ -39,17 +40,19 @@ class Packed:
     hoist: list[i.Assign]
 
 
-def find(opt: _Opt, il: i.Loop, pre_i: list[i.Assign], plan: Plan) -> list[Packed]:
+def find(opt: _Opt, nest: Nest) -> list[Packed]:
+    il, pre_i = nest.il, nest.pre_i
     local_i = {a.dest.name for a in pre_i} | {il.iv.name}
-    inner = [*plan.pre_assigns, *plan.kl.body.stmts]
+    inner = [*nest.pre_j, *nest.kbody]
     defs = {s.dest.name: s for s in inner if isinstance(s, i.Assign)}
-    kallocs = {s.dest.name for s in plan.kl.body.stmts if isinstance(s, i.Alloc)}
+    kallocs = {s.dest.name for s in nest.kbody if isinstance(s, i.Alloc)}
+    accs = nest.acc_names()
     out: list[Packed] = []
-    for s in plan.kl.body.stmts:
+    for s in nest.kbody:
         if not (isinstance(s, i.Assign) and isinstance(s.expr, i.Load)):
             continue
         p, off = s.expr.ptr, s.expr.offset
-        if isinstance(p, IVar) and (p.name in plan.accs or p.name in kallocs):
+        if isinstance(p, IVar) and (p.name in accs or p.name in kallocs):
             continue
         root = opt.roots.root(p)
         if root[0] == "other" or (root[0] == "alloc" and root[1] in kallocs):
@@ -58,9 +61,9 @@ def find(opt: _Opt, il: i.Loop, pre_i: list[i.Assign], plan: Plan) -> list[Packe
         memo_j: dict[Name, int | None] = {}
         if any(opt._stride(x, il.iv, memo_i) != 0 for x in (p, off)):
             continue
-        if opt._stride(p, plan.jl.iv, memo_j) != 0 or opt._stride(off, plan.jl.iv, memo_j) != 1:
+        if opt._stride(p, nest.jl.iv, memo_j) != 0 or opt._stride(off, nest.jl.iv, memo_j) != 1:
             continue
-        sl = _slice([p, off], defs, inner)
+        sl = slice_of([p, off], defs, inner)
         if sl is None:
             continue
         hoist: list[i.Assign] = []
@@ -78,30 +81,13 @@ def find(opt: _Opt, il: i.Loop, pre_i: list[i.Assign], plan: Plan) -> list[Packe
     return out
 
 
-def _slice(roots: list[IAtom], defs: dict[Name, i.Assign],
-           order: list[i.Stmt]) -> list[i.Assign] | None:
-    """The pure assignments among `defs` that `roots` need, in program order."""
-    need: set[Name] = set()
-    todo = [r.name for r in roots if isinstance(r, IVar)]
-    while todo:
-        n = todo.pop()
-        if n in need or n not in defs:
-            continue
-        a = defs[n]
-        if not isinstance(a.expr, PURE):
-            return None
-        need.add(n)
-        todo += [x.name for x in _atoms_of_expr(a.expr) if isinstance(x, IVar)]
-    return [s for s in order if isinstance(s, i.Assign) and s.dest.name in need]
-
-
-def fill(ns, packs: list[Packed], bufs: list[IVar], plan: Plan, hoisted: dict[Name, IAtom],
+def fill(ns, packs: list[Packed], bufs: list[IVar], nest: Nest, hoisted: dict[Name, IAtom],
          jt0: IAtom, jtn: IAtom, k: IAtom, nr: int) -> i.Loop:
     """parallel for k: for jj < jtn*NR: pack[((jj / NR)*K + k)*NR + jj % NR] = the load
     at row k, column jt0*NR + jj. A plain copy along b's rows: LLVM leaves it scalar
     (cheap to compile; the copy is a small part of the tiles' time), where a constant
     inner column loop was unrolled and vectorized for 100+ ms of compile time."""
-    kiv = IVar(ns.fresh(plan.kl.iv.name.hint), plan.kl.iv.ty)
+    kiv = IVar(ns.fresh(nest.kl.iv.name.hint), nest.kl.iv.ty)
     v = lambda h: IVar(ns.fresh(h), I64)              # noqa: E731
     jj, width, jbase, j, q, c, qk, qkk, base, at = (v(h) for h in (
         "jj", "width", "jbase", "j", "q", "c", "qk", "qkk", "base", "at"))
@@ -113,7 +99,7 @@ def fill(ns, packs: list[Packed], bufs: list[IVar], plan: Plan, hoisted: dict[Na
                           i.Assign(base, i.IPrim(Prim.MUL, (qkk, ILit(nr, I64)))),
                           i.Assign(at, i.IPrim(Prim.ADD, (base, c)))]
     for pk, buf in zip(packs, bufs):
-        ren = Renamer(ns, {**hoisted, plan.jl.iv.name: j, plan.kl.iv.name: kiv})
+        ren = Renamer(ns, {**hoisted, nest.jl.iv.name: j, nest.kl.iv.name: kiv})
         body += [ren.stmt(a) for a in pk.slice]
         val = IVar(ns.fresh(pk.load.dest.name.hint), pk.load.dest.ty)
         body += [i.Assign(val, ren.expr(pk.load.expr)), i.Store(buf, at, val)]

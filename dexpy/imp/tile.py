@@ -35,12 +35,13 @@ from ..names import Name
 from ..simp.ir import Prim, Scalar
 from . import ir as i
 from . import pack
+from .nest import Nest, find_accumulating, find_plain
 from .ir import IAtom, ILit, IVar
 from .layout import SCALAR_BYTES
 from .rename import AccRenamer, Renamer, walk_stmts
 
 if TYPE_CHECKING:
-    from .interchange import Plan, _Opt
+    from .interchange import _Opt
 
 I64 = Scalar.I64
 MR = 4                 # rows per tile (unrolled and jammed here)
@@ -48,54 +49,38 @@ TILE_BYTES = 128       # bytes of a tile row: NR = 32 floats, 16 doubles (two AV
 PACK = True           # copy row-invariant operands into tile-ordered blocks (`pack`)
 PACK_BYTES = 1 << 20  # bytes of packed operands per block of column tiles (in L2)
 MAX_BODY = 32          # k bodies of more statements are not tiled (code size, registers)
-PURE = (i.IPrim, i.ICast, i.ISelect, i.PtrAdd, i.PtrCast, IVar, ILit)
 
 
 def register_tile(opt: _Opt, il: i.Loop, depth: int) -> list[i.Stmt] | None:
     """The tiled form of the row loop `il` (its body already fused, not interchanged),
-    or None when it does not have the shape."""
-    if not il.parallel or il.reverse or il.accums or not il.body.stmts:
+    or None when it does not have a shape of `nest`."""
+    nest = find_plain(opt, il) or find_accumulating(opt, il)
+    if nest is None or sum(1 for _ in walk_stmts(i.IBlock(tuple(nest.kbody)))) > MAX_BODY:
         return None
-    *pre_i, jl = il.body.stmts
-    if not isinstance(jl, i.Loop):
-        return None
-    for s in pre_i:
-        if not (isinstance(s, i.Assign) and isinstance(s.expr, PURE)):
-            return None
-    plan = opt.plan(jl)
-    if plan is None or plan.staged() or plan.kl.reverse:
-        return None
-    if sum(1 for _ in walk_stmts(plan.kl.body)) > MAX_BODY:
-        return None
-    elem = {v.ty.elem for v in plan.pre_allocs.values()}
-    width = max(SCALAR_BYTES[e] for e in elem)
-    nr = TILE_BYTES // width
+    nr = TILE_BYTES // max(SCALAR_BYTES[e] for e in nest.tiles.values())
     if isinstance(il.count, ILit) and il.count.value < MR:
         return None
-    if isinstance(jl.count, ILit) and jl.count.value < nr:
+    if isinstance(nest.jl.count, ILit) and nest.jl.count.value < nr:
         return None
-    local_i = {a.dest.name for a in pre_i} | {il.iv.name}
-    h_n = opt.hoist(jl.count, local_i)
-    local_j = local_i | {a.dest.name for a in plan.pre_assigns} | {jl.iv.name}
-    h_k = opt.hoist(plan.kl.count, local_j)
+    h_n = opt.hoist(nest.jl.count, nest.n_local)
+    h_k = opt.hoist(nest.kl.count, nest.k_local)
     if h_n is None or h_k is None:
         return None
-    return _Tiler(opt, il, pre_i, plan, nr).emit(h_n + h_k, depth)
+    return _Tiler(opt, nest, nr).emit(h_n + h_k, depth)
 
 
 class _Tiler:
-    def __init__(self, opt: _Opt, il: i.Loop, pre_i: list[i.Assign], plan: Plan,
-                 nr: int) -> None:
+    def __init__(self, opt: _Opt, nest: Nest, nr: int) -> None:
         self.opt, self.ns = opt, opt.ns
-        self.il, self.pre_i, self.plan, self.nr = il, pre_i, plan, nr
-        self.packs = pack.find(opt, il, pre_i, plan) if PACK else []
+        self.nest, self.il, self.pre_i, self.nr = nest, nest.il, nest.pre_i, nr
+        self.packs = pack.find(opt, nest) if PACK else []
         self.bufs: dict[Name, IVar] = {}
 
     def var(self, hint: str, ty: Scalar = I64) -> IVar:
         return IVar(self.ns.fresh(hint), ty)
 
     def emit(self, hoist: list[i.Assign], depth: int) -> list[i.Stmt]:
-        il, jl, plan, nr = self.il, self.plan.jl, self.plan, self.nr
+        il, jl, nest, nr = self.il, self.nest.jl, self.nest, self.nr
         ren = Renamer(self.ns)
         seen: set[Name] = set()
         out: list[i.Stmt] = []
@@ -103,7 +88,7 @@ class _Tiler:
             if a.dest.name not in seen:
                 seen.add(a.dest.name)
                 out.append(ren.stmt(a))
-        n, k = ren.atom(jl.count), ren.atom(plan.kl.count)
+        n, k = ren.atom(jl.count), ren.atom(nest.kl.count)
         m = il.count
         mt, nt, rows, cols = (self.var(h) for h in ("mt", "nt", "rows", "cols"))
         out += [i.Assign(mt, i.IPrim(Prim.DIV, (m, ILit(MR, I64)))),
@@ -172,7 +157,7 @@ class _Tiler:
                 i.Assign(left, i.IPrim(Prim.SUB, (nt, jt0))),
                 i.Assign(short, i.IPrim(Prim.LT, (left, jtb))),
                 i.Assign(jtn, i.ISelect(short, left, jtb))]
-        fill = pack.fill(self.ns, self.packs, bufs, self.plan, hren.sub, jt0, jtn, k, nr)
+        fill = pack.fill(self.ns, self.packs, bufs, self.nest, hren.sub, jt0, jtn, k, nr)
         q, jt = v("q"), v("jt")
         self.bufs = dict(zip((pk.load.dest.name for pk in self.packs), bufs))
         qbody = [i.Assign(jt, i.IPrim(Prim.ADD, (jt0, q))), *self.tile(subs, jt, q, k)]
@@ -185,17 +170,17 @@ class _Tiler:
              k: IAtom) -> list[i.Stmt]:
         """The MR x NR tile of columns jt*NR .. jt*NR+NR-1 (the q-th of its block when
         operands are packed)."""
-        plan, nr = self.plan, self.nr
+        nest, nr = self.nest, self.nr
         j0 = self.var("j0")
-        tiles = {name: IVar(self.ns.fresh("tile"), i.PtrTy(v.ty.elem))
-                 for name, v in plan.pre_allocs.items()}
+        tiles = {name: IVar(self.ns.fresh("tile"), i.PtrTy(elem))
+                 for name, elem in nest.tiles.items()}
         body: list[i.Stmt] = [i.Assign(j0, i.IPrim(Prim.MUL, (jt, ILit(nr, I64))))]
         body += [i.Alloc(t, t.ty.elem, ILit(MR * nr, I64), i.AllocKind.STACK)
                  for t in tiles.values()]
-        for a in plan.kl.accums:
-            tiles[a.private.name] = tiles[a.shared.name]
-        body += [self.cols(tiles, sub, r, j0, plan.inits, None) for r, sub in enumerate(subs)]
-        kiv = IVar(self.ns.fresh(plan.kl.iv.name.hint), plan.kl.iv.ty)
+        for other, name in nest.alias.items():
+            tiles[other] = tiles[name]
+        body += [self.cols(tiles, sub, r, j0, nest.inits, None) for r, sub in enumerate(subs)]
+        kiv = IVar(self.ns.fresh(nest.kl.iv.name.hint), nest.kl.iv.ty)
         kbody: list[i.Stmt] = []
         base = None
         if q is not None:                   # pack[(q*K + k)*NR + c] = pack[base + j]
@@ -204,28 +189,28 @@ class _Tiler:
                       i.Assign(qkk, i.IPrim(Prim.ADD, (qk, kiv))),
                       i.Assign(b0, i.IPrim(Prim.MUL, (qkk, ILit(nr, I64)))),
                       i.Assign(base, i.IPrim(Prim.SUB, (b0, j0)))]
-        kbody.append(self.jammed([self.cols(tiles, sub, r, j0, list(plan.kl.body.stmts),
-                                            kiv, base) for r, sub in enumerate(subs)]))
+        kbody.append(self.jammed([self.cols(tiles, sub, r, j0, nest.kbody, kiv, base)
+                                  for r, sub in enumerate(subs)]))
         body.append(i.Loop(kiv, k, i.IBlock(tuple(kbody))))
-        body += [self.cols(tiles, sub, r, j0, plan.post, None) for r, sub in enumerate(subs)]
+        body += [self.cols(tiles, sub, r, j0, nest.post, None) for r, sub in enumerate(subs)]
         return body
 
     def cols(self, tiles: dict[Name, IVar], sub: dict[Name, IAtom], r: int, j0: IVar,
              stmts: list[i.Stmt], kiv: IVar | None, base: IVar | None = None) -> i.Loop:
         """for c < NR: `stmts` (with j's pre code) for column j0 + c of row r, the
         accumulators being tile[r*NR + c]."""
-        plan, nr = self.plan, self.nr
+        nest, nr = self.nest, self.nr
         ren = AccRenamer(self.ns, tiles)
         ren.sub.update(sub)
-        c = ren.fresh(plan.jl.iv)
-        j, off = self.var(plan.jl.iv.name.hint), self.var("off")
-        ren.sub[plan.jl.iv.name] = j
+        c = ren.fresh(nest.jl.iv)
+        j, off = self.var(nest.jl.iv.name.hint), self.var("off")
+        ren.sub[nest.jl.iv.name] = j
         ren.jiv = off
         if kiv is not None:
-            ren.sub[plan.kl.iv.name] = kiv
+            ren.sub[nest.kl.iv.name] = kiv
         new: list[i.Stmt] = [i.Assign(j, i.IPrim(Prim.ADD, (j0, c))),
                              i.Assign(off, i.IPrim(Prim.ADD, (c, ILit(r * nr, I64))))]
-        new += [ren.stmt(a) for a in plan.pre_assigns]
+        new += [ren.stmt(a) for a in nest.pre_j]
         for s in stmts:
             if base is not None and isinstance(s, i.Assign) and s.dest.name in self.bufs:
                 at = self.var("at")
@@ -251,9 +236,9 @@ class _Tiler:
 
     def rest(self, rows: IVar, cols: IVar, m: IAtom, n: IAtom, depth: int) -> list[i.Stmt]:
         """What the tiles leave: columns cols .. N-1 of rows below `rows`, all columns
-        of the rows from `rows` on. One copy of the original nest (its j loop
-        interchanged as it would have been) whose j range starts per row."""
-        il, jl = self.il, self.plan.jl
+        of the rows from `rows` on. One copy of the original nest whose j range starts
+        per row (a plain nest's j loop interchanged as it would have been)."""
+        il, jl = self.il, self.nest.jl
         ren = Renamer(self.ns)
         row = ren.fresh(il.iv)
         jj = self.var(jl.iv.name.hint)
@@ -262,11 +247,27 @@ class _Tiler:
                i.Assign(j0, i.ISelect(tiled, cols, ILit(0, I64))),
                i.Assign(width, i.IPrim(Prim.SUB, (n, j0))),
                *(ren.stmt(a) for a in self.pre_i)]
-        col = ren.fresh(jl.iv)
-        jbody = [i.Assign(col, i.IPrim(Prim.ADD, (j0, jj))), *ren.block(jl.body).stmts]
-        cols_loop = i.Loop(jj, width, i.IBlock(tuple(jbody)), False, jl.parallel, (), jl.grain)
-        self.register([*pre, cols_loop])
-        body = [*pre, *self.opt.interchange_all([cols_loop], depth + 1)]
+
+        def columns(ren: Renamer) -> i.Loop:
+            col = ren.fresh(jl.iv)
+            jbody = [i.Assign(col, i.IPrim(Prim.ADD, (j0, jj))), *ren.block(jl.body).stmts]
+            return i.Loop(jj, width, i.IBlock(tuple(jbody)), False, jl.parallel, (), jl.grain)
+        if self.nest.kind == "plain":
+            inner = columns(ren)
+            self.register([*pre, inner])
+            body = [*pre, *self.opt.interchange_all([inner], depth + 1)]
+        else:                               # for k [accum]. (pre_k; the columns)
+            kl = self.nest.kl
+            kiv = ren.fresh(kl.iv)
+            accs = []
+            for a in kl.accums:
+                accs.append(i.AccumPriv(ren.fresh(a.private), ren.atom(a.shared),
+                                        ren.atom(a.offset), ren.atom(a.count)))
+            kbody = [ren.stmt(s) for s in kl.body.stmts[:-1]]
+            inner = i.Loop(kiv, ren.atom(kl.count), i.IBlock((*kbody, columns(ren))),
+                           kl.reverse, kl.parallel, tuple(accs), kl.grain)
+            body = [*pre, inner]
+            self.register(body)
         return [i.Loop(row, m, i.IBlock(tuple(body)), False, il.parallel, (), il.grain)]
 
     def register(self, stmts: list[i.Stmt]) -> None:

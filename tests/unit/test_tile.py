@@ -145,3 +145,35 @@ def test_strided_columns_are_not_tiled(session: Session,
     monkeypatch.setenv("DEXPY_CACHE", "0")
     cf = _imp(session, "for i j. sum for k. a[i,k] * a[j,k]", monkeypatch)
     assert not _tiles(cf.imp)
+
+
+_GRAD = """
+def tile_loss(w:(Fin 37)=>(Fin 70)=>Float) -> Float =
+  z = for i j. sum for k. a[i,k] * w[k,j]
+  sum for i. sum for j. sq z[i,j] * n_to_f (ordinal j + 1)
+"""
+
+
+def test_weight_gradient_is_tiled_bit_identical(session: Session,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    # reverse mode leaves `for k. for i [accum dW]. for j. dW[k, j] += x[i, k] * dz[i, j]`
+    # (rows of dW outside, the batch sum inside): tiled as an accumulating nest
+    monkeypatch.setenv("DEXPY_CACHE", "0")
+    monkeypatch.setenv("DEXPY_FP_CONTRACT", "0")
+    assert all(not lines for lines in _run(session, _GRAD))
+    from dexpy.imp import nest
+    found: list[str] = []
+    orig = nest.find_accumulating
+
+    def spy(opt, il):
+        r = orig(opt, il)
+        if r is not None:
+            found.append(r.kind)
+        return r
+    monkeypatch.setattr(tile, "find_accumulating", spy)
+    cf = _imp(session, "grad tile_loss b", monkeypatch)
+    assert found == ["accumulating"] and len(_tiles(cf.imp)) >= 2
+    got = _value(session, "grad tile_loss b")
+    monkeypatch.setenv("DEXPY_NO_INTERCHANGE", "1")
+    want = _value(session, "grad tile_loss b")
+    assert np.array_equal(got[0].view(np.uint8), want[0].view(np.uint8))
