@@ -178,13 +178,19 @@ def dce(b: S.Block) -> S.Block:
     dropping, at any depth."""
     live = set(free_vars(b.result))
     out: list[S.Let] = []
+    changed = False
     for let in reversed(b.lets):
         if let.binder.name not in live and removable(let.op):
+            changed = True
             continue
         op = map_blocks(let.op, dce)
+        if op is not let.op:
+            changed = True
+            let = S.Let(let.binder, op, span=let.span)
         live |= free_vars(op).keys() | free_vars(let.binder.ty).keys()
-        out.append(S.Let(let.binder, op, span=let.span) if op is not let.op else let)
-    return S.Block(tuple(reversed(out)), b.result)
+        out.append(let)
+    # an unchanged block is returned as it is (its free variables stay remembered)
+    return S.Block(tuple(reversed(out)), b.result) if changed else b
 
 
 def map_blocks(op: S.Op, f) -> S.Op:
@@ -192,12 +198,18 @@ def map_blocks(op: S.Op, f) -> S.Op:
     if not dataclasses.is_dataclass(op) or isinstance(op, (S.Var, S.Lit)):
         return op
     changes = {}
-    for fld in dataclasses.fields(op):
-        v = getattr(op, fld.name)
+    for name in _field_names(type(op)):
+        v = getattr(op, name)
         if isinstance(v, S.Lam1):
-            changes[fld.name] = S.Lam1(v.binder, f(v.body))
+            body = f(v.body)
+            if body is not v.body:
+                changes[name] = S.Lam1(v.binder, body)
         elif isinstance(v, S.Block):
-            changes[fld.name] = f(v)
+            body = f(v)
+            if body is not v:
+                changes[name] = body
         elif isinstance(v, tuple) and v and all(isinstance(x, S.Lam1) for x in v):
-            changes[fld.name] = tuple(S.Lam1(x.binder, f(x.body)) for x in v)
+            bodies = [f(x.body) for x in v]
+            if any(nb is not x.body for nb, x in zip(bodies, v)):
+                changes[name] = tuple(S.Lam1(x.binder, nb) for nb, x in zip(bodies, v))
     return dataclasses.replace(op, **changes) if changes else op

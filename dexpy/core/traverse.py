@@ -15,28 +15,43 @@ _NODE_TYPES: tuple[type, ...] = tuple(
 
 
 def _map_value(v: object, f: Callable[[Expr], Expr]) -> object:
+    """`v` (a field of a node) with `f` applied to its terms; `v` itself when no term
+    changed, so unchanged subtrees are shared, not copied."""
     if isinstance(v, tuple):
-        return tuple(_map_value(x, f) for x in v)
+        new = tuple(_map_value(x, f) for x in v)
+        return v if all(a is b for a, b in zip(new, v)) else new
     if isinstance(v, Binder):
-        return Binder(v.name, f(v.ty), v.expl)
+        ty = f(v.ty)
+        return v if ty is v.ty else Binder(v.name, ty, v.expl)
     if isinstance(v, ir.Alt):
-        return ir.Alt(v.con, v.binders, f(v.body))
+        body = f(v.body)
+        return v if body is v.body else ir.Alt(v.con, v.binders, body)
     if isinstance(v, _NODE_TYPES):
         return f(v)  # type: ignore[arg-type]
     return v
 
 
+_FIELDS: dict[type, tuple[str, ...]] = {}
+
+
+def _field_names(cls: type) -> tuple[str, ...]:
+    names = _FIELDS.get(cls)
+    if names is None:
+        names = _FIELDS[cls] = tuple(f.name for f in dataclasses.fields(cls))
+    return names
+
+
 def map_children(e: Expr, f: Callable[[Expr], Expr]) -> Expr:
-    """Rebuilds `e` with `f` applied to each immediate sub-term."""
+    """Rebuilds `e` with `f` applied to each immediate sub-term (`e` itself when none
+    changed)."""
     if isinstance(e, (Var, Meta, ir.Lit, ir.BaseTy, ir.Kind, ir.TopRef)):
         return e
-    changes = {}
-    for fld in dataclasses.fields(e):  # type: ignore[arg-type]
-        old = getattr(e, fld.name)
-        new = _map_value(old, f)
-        if new is not old:
-            changes[fld.name] = new
-    return dataclasses.replace(e, **changes) if changes else e  # type: ignore[type-var]
+    names = _field_names(type(e))
+    olds = [getattr(e, n) for n in names]
+    news = [_map_value(old, f) for old in olds]
+    if all(a is b for a, b in zip(news, olds)):
+        return e
+    return type(e)(*news)  # every field of a Core node is an __init__ parameter, in order
 
 
 def subst(e: Expr, env: Mapping[ir.Name, Expr]) -> Expr:
