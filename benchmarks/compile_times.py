@@ -340,7 +340,7 @@ def run_file(path: Path, phases: Phases) -> Any:
     from dexpy.source import SourceFile
     from dexpy.syntax.parse import parse_file
 
-    session = toplevel.Session()
+    session = toplevel.Session(tiered=True)       # as `dexpy script` makes it
     session.search_dirs = (str(path.parent),)
     src = SourceFile(str(path), path.read_text())
     with patched(toplevel, "elab_top", phases.timer("elab")), \

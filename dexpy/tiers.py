@@ -14,9 +14,10 @@ a size read from data or a box) gets O3, as before. Sessions opt in
 (`Session(tiered=True)`: the command line and dexpy.api do; a bare `Session()`
 compiles every block at O3, which tests of the optimizer's output rely on).
 
-The bound is a heuristic for compile effort only; it never changes a result
-(the quick tier does not contract `a * b + c` into an FMA, which keeps it at the
-strict semantics). `%time`/`%bench` blocks and functions compiled through the
+The bound is a heuristic for compile effort only. Results agree with O3's except
+where FP contraction (on by default) fuses `a * b + c` into an FMA: O3 fuses many,
+the quick tier's instruction selection only a few; with `DEXPY_FP_CONTRACT=0` both
+are exact. `%time`/`%bench` blocks and functions compiled through the
 Python API always get O3: they run many times. `DEXPY_QUICK=0` turns the quick
 tier off (every block O3), `DEXPY_QUICK=1` forces it for every top-level block of
 every session (a way to run the test suite on quick-tier code).
