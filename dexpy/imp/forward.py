@@ -38,11 +38,25 @@ def forward(fn: i.ImpFunction) -> i.ImpFunction:
     if os.environ.get("DEXPY_NO_FORWARD") == "1":
         return fn
     defs: dict[Name, i.Stmt] = {}
+    other_uses: set[Name] = set()       # names used other than as a load/store pointer
+    sources: set[Name] = set()          # pointers some copy loop reads
     for s in _walk(fn.body):
-        for d in _stmt_uses(s)[1]:
+        uses, dests, _ = _stmt_uses(s)
+        for d in dests:
             defs[d.name] = s
+        if isinstance(s, i.Store):
+            uses = (s.offset, s.value)
+        elif isinstance(s, i.Assign) and isinstance(s.expr, i.Load):
+            uses = (s.expr.offset,)
+        other_uses.update(a.name for a in uses if isinstance(a, IVar))
+        cp = _copy_loop(s)
+        if cp is not None and isinstance(cp[0], IVar):
+            sources.add(cp[0].name)
+    candidates = sources - other_uses
+    if not candidates:
+        return fn
     objs = _Objects(defs, {p.name for p in fn.params})
-    return replace(fn, body=_block(fn.body, objs))
+    return replace(fn, body=_block(fn.body, objs, candidates))
 
 
 def _walk(b: i.IBlock):
@@ -140,12 +154,15 @@ def _copy_loop(s: i.Stmt) -> tuple[IAtom, IAtom, IAtom, IAtom | None] | None:
         s.count, dst_off
 
 
-def _block(b: i.IBlock, objs: _Objects) -> i.IBlock:
-    stmts = [_rebuild(s, tuple(_block(nb, objs) for nb in _stmt_uses(s)[2])) for s in b.stmts]
+def _block(b: i.IBlock, objs: _Objects, candidates: set[Name]) -> i.IBlock:
+    """T (a candidate: read by a copy loop, used only as a load/store pointer) is
+    forwarded where its allocation, the copy and everything between share a block."""
+    stmts = [_rebuild(s, tuple(_block(nb, objs, candidates) for nb in _stmt_uses(s)[2]))
+             for s in b.stmts]
     k = 0
     while k < len(stmts):
         s = stmts[k]
-        if isinstance(s, i.Alloc) and s.kind == i.AllocKind.HEAP:
+        if isinstance(s, i.Alloc) and s.kind == i.AllocKind.HEAP and s.dest.name in candidates:
             done = _forward(stmts, k, objs)
             if done is not None:
                 stmts = done
@@ -159,8 +176,6 @@ def _forward(stmts: list[i.Stmt], k: int, objs: _Objects) -> list[i.Stmt] | None
     for c in range(k + 1, len(stmts)):
         found = _the_copy(stmts[c], t, alloc.count, objs)
         if found is None:
-            if not _only_accessed(stmts[c], t):
-                return None
             continue
         dst, off, new_c = found
         between = stmts[k + 1:c]
@@ -223,24 +238,9 @@ def _mentions(s: i.Stmt) -> set[Name]:
     return out
 
 
-def _only_accessed(s: i.Stmt, t: IVar) -> bool:
-    """T occurs in s only as the pointer of loads and stores."""
-    for x in _walk(i.IBlock((s,))):
-        uses = _stmt_uses(x)[0]
-        if isinstance(x, i.Store):
-            uses = (x.offset, x.value)
-        elif isinstance(x, i.Assign) and isinstance(x.expr, i.Load):
-            uses = (x.expr.offset,)
-        if any(isinstance(a, IVar) and a.name == t.name for a in uses):
-            return False
-    return True
-
-
 def _touches_only(s: i.Stmt, t: IVar, dst: IVar, objs: _Objects) -> bool:
-    """s accesses T only by loads and stores, no memory of D's object, calls no C and
-    throws nothing (a failure ends the run: what D holds then is never seen)."""
-    if not _only_accessed(s, t):
-        return False
+    """s accesses no memory of D's object, calls no C and throws nothing (a failure
+    ends the run: what D holds then is never seen)."""
     for x in _walk(i.IBlock((s,))):
         if isinstance(x, i.CallC | i.Throw | i.Try):
             return False

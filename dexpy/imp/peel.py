@@ -54,7 +54,7 @@ def _sub(x: Form, y: Form) -> Form:
 class _Domain:
     """A convex polygon of (i, N) points, given by its corners."""
 
-    corners: tuple[tuple[Fraction, Fraction], ...]
+    corners: tuple[tuple[int | Fraction, int | Fraction], ...]
 
     @staticmethod
     def of(constraints: list[tuple[int, int, int]]) -> _Domain | None:
@@ -65,15 +65,18 @@ class _Domain:
             det = a1 * b2 - a2 * b1
             if det == 0:
                 continue
-            x = Fraction(r1 * b2 - r2 * b1, det)
-            y = Fraction(a1 * r2 - a2 * r1, det)
+            x, y = _div(r1 * b2 - r2 * b1, det), _div(a1 * r2 - a2 * r1, det)
             if all(a * x + b * y <= r for a, b, r in constraints):
                 pts.add((x, y))
         return _Domain(tuple(sorted(pts))) if pts else None
 
-    def range(self, f: Form) -> tuple[Fraction, Fraction]:
+    def range(self, f: Form) -> tuple[int | Fraction, int | Fraction]:
         vals = [f[0] * x + f[1] * y + f[2] for x, y in self.corners]
         return min(vals), max(vals)
+
+
+def _div(a: int, b: int) -> int | Fraction:
+    return a // b if a % b == 0 else Fraction(a, b)
 
 
 def _cmp_value(prim: Prim, d: Form, dom: _Domain) -> int | None:
