@@ -377,8 +377,10 @@ class _Opt:
         plan = self.plan(jl, top)
         return None if plan is None else self._emit(plan)
 
-    def plan(self, jl: i.Loop, top: bool = False) -> Plan | None:
-        """Whether `jl` is a reduction nest the interchange may reorder, and its parts."""
+    def plan(self, jl: i.Loop, top: bool = False, strided: bool = False) -> Plan | None:
+        """Whether `jl` is a reduction nest the interchange may reorder, and its parts.
+        `strided`: accept k bodies reading memory with a stride per j (register tiling
+        packs such operands; interchanged alone they would be gathered)."""
         if jl.accums or jl.reverse:
             return None
         if top and isinstance(jl.count, ILit) and jl.count.value < MIN_TOP_COUNT:
@@ -451,7 +453,7 @@ class _Opt:
                     return None
         if not self._acc_uses_ok(jl.body, accs):
             return None
-        if not self._unit_stride_access(kl.body, jl.iv, accs):
+        if not strided and not self._unit_stride_access(kl.body, jl.iv, accs):
             return None         # the j loop would walk memory with a stride: no gain
         # reads in pre and the k loop must not see what post writes
         for s in [*pre_assigns, *walk_stmts(kl.body)]:

@@ -67,7 +67,7 @@ def find_plain(opt: _Opt, il: i.Loop) -> Nest | None:
     if r is None:
         return None
     pre_i, jl = r
-    plan = opt.plan(jl)
+    plan = opt.plan(jl, strided=True)
     if plan is None or plan.staged() or plan.kl.reverse:
         return None
     local_i = {a.dest.name for a in pre_i} | {il.iv.name}

@@ -66,14 +66,20 @@ def register_tile(opt: _Opt, il: i.Loop, depth: int) -> list[i.Stmt] | None:
     h_k = opt.hoist(nest.kl.count, nest.k_local)
     if h_n is None or h_k is None:
         return None
-    return _Tiler(opt, nest, nr).emit(h_n + h_k, depth)
+    packs = pack.find(opt, nest) if PACK else []
+    packed = {pk.load.dest.name for pk in packs}
+    rest = [s for s in nest.kbody if not (isinstance(s, i.Assign) and s.dest.name in packed)]
+    accs = {n: IVar(n, I64) for n in nest.acc_names()}
+    if not opt._unit_stride_access(i.IBlock(tuple(rest)), nest.jl.iv, accs):
+        return None                     # a load strided in j that cannot be packed
+    return _Tiler(opt, nest, nr, packs).emit(h_n + h_k, depth)
 
 
 class _Tiler:
-    def __init__(self, opt: _Opt, nest: Nest, nr: int) -> None:
+    def __init__(self, opt: _Opt, nest: Nest, nr: int, packs: list[pack.Packed]) -> None:
         self.opt, self.ns = opt, opt.ns
         self.nest, self.il, self.pre_i, self.nr = nest, nest.il, nest.pre_i, nr
-        self.packs = pack.find(opt, nest) if PACK else []
+        self.packs = packs
         self.bufs: dict[Name, IVar] = {}
 
     def var(self, hint: str, ty: Scalar = I64) -> IVar:

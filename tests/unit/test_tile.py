@@ -20,6 +20,7 @@ _DEFS = """
 a : (Fin 9)=>(Fin 37)=>Float = for i j. sin (n_to_f (ordinal i * 37 + ordinal j)) * 0.37
 b : (Fin 37)=>(Fin 70)=>Float = for i j. cos (n_to_f (ordinal i * 70 + ordinal j)) / 3.1
 at : (Fin 37)=>(Fin 9)=>Float = for k i. a[i, k]
+bt : (Fin 70)=>(Fin 37)=>Float = for j k. b[k, j]
 a64 : (Fin 9)=>(Fin 37)=>Float64 = for i j. f_to_f64 a[i, j]
 b64 : (Fin 37)=>(Fin 70)=>Float64 = for i j. f_to_f64 b[i, j]
 a2 : (Fin 2)=>(Fin 37)=>Float = for i j. a[(ordinal i)@_, j]
@@ -31,6 +32,7 @@ PROGRAMS = [
     "for i j. sum for k. a[i,k] * b[k,j]",
     "a ** b",
     "for i j. sum for k. at[k,i] * b[k,j]",                  # a^T b, as AD makes
+    "for i j. sum for k. a[i,k] * bt[j,k]",                  # a b^T: packed transposed
     "for i j. fold 1.5 \\k acc. acc * 0.5 + a[i,k] * b[k,j]",
     "for i j. (sum for k. a[i,k] * b[k,j]) * 2.0 + n_to_f (ordinal j)",
     "for i j. fold (0.0, 1.0) \\k (s, p). (s + a[i,k] * b[k,j], p * (b[k,j] + a[i,k]))",
@@ -139,11 +141,17 @@ def test_not_tiled_when_rows_are_few(session: Session,
     assert not _tiles(cf.imp)
 
 
-def test_strided_columns_are_not_tiled(session: Session,
-                                       monkeypatch: pytest.MonkeyPatch) -> None:
-    # a b^T: `b[j, k]` steps by a row per j (no interchange, so no tile either)
+def test_strided_columns_are_packed(session: Session,
+                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    # a b^T: `bt[j, k]` steps by a row per j; interchanged alone it would gather, tiled
+    # it is copied once into column-tile order (the micro-kernel reads it contiguously)
     monkeypatch.setenv("DEXPY_CACHE", "0")
-    cf = _imp(session, "for i j. sum for k. a[i,k] * a[j,k]", monkeypatch)
+    cf = _imp(session, "for i j. sum for k. a[i,k] * bt[j,k]", monkeypatch)
+    assert _tiles(cf.imp)
+    assert any(isinstance(s, i.Alloc) and s.dest.name.hint == "pack"
+               for s in _stmts(cf.imp.body))
+    monkeypatch.setattr(tile, "PACK", False)          # without packing: not tiled
+    cf = _imp(session, "for i j. sum for k. a[i,k] * bt[j,k] + 0.0", monkeypatch)
     assert not _tiles(cf.imp)
 
 
