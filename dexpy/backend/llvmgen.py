@@ -34,7 +34,8 @@ from ..simp.ir import Prim, Scalar
 from ..imp import ir as i
 from ..imp.ir import FAILED, OK, THROWN, IAtom, ILit, IVar, PtrTy
 from ..imp.hoist import split_invariant_allocs
-from ..imp.parallel import MAX_CHUNKS, error_report, free_vars, min_grain, outlinable, scatters
+from ..imp.hints import scatters, unroll_fully
+from ..imp.parallel import MAX_CHUNKS, error_report, free_vars, min_grain, outlinable
 
 LL_TYPE: dict[Scalar, str] = {
     Scalar.I32: "i32", Scalar.I64: "i64", Scalar.F32: "float", Scalar.F64: "double",
@@ -66,6 +67,7 @@ class _Gen:
     fname: str = "f"
     fail_slot: str | None = None                      # set in an outlined body: its env's flag
     libm_calls: bool = False                          # calls a scalar-only math function
+    loop_depth: int = 0                               # loops around the code being emitted
 
     def fresh(self, hint: str = "r") -> str:
         self.n += 1
@@ -331,28 +333,34 @@ def _gen_loop(g: _Gen, iv: IVar, count: IAtom, body: i.IBlock, reverse: bool,
         g.emit(f"{atom(g, iv)} = sub i64 {last}, {j}")
     else:
         g.emit(f"{atom(g, iv)} = add i64 {j}, 0")
+    g.loop_depth += 1
     gen_block(g, body)
+    g.loop_depth -= 1
     g.emit(f"{nxt} = add nuw nsw i64 {j}, 1")
-    g.emit(f"br label {head}{_loop_metadata(g, body)}")
+    g.emit(f"br label {head}{_loop_metadata(g, count, body)}")
     g.lines[latch_ref] = f"  {j} = phi i64 [ {start}, {pre} ], [ {nxt}, {g.label} ]"
     g.start(exit_)
 
 
 SCATTER_UNROLL = 2
-"""LLVM unrolls a loop that stores at loaded offsets (`imp.parallel.scatters`: a
+"""LLVM unrolls a loop that stores at loaded offsets (`imp.hints.scatters`: a
 histogram) at most this many times. Its default (8 for a histogram's body) measured
 2x slower than gcc's rolled loop on the same machine code per element (16M floats
 into 256 bins, one thread: 24 ms vs 12 ms; unrolled 2 or 4 times: 11-13 ms)."""
 
 
-def _loop_metadata(g: _Gen, body: i.IBlock) -> str:
+def _loop_metadata(g: _Gen, count: IAtom, body: i.IBlock) -> str:
     """`, !llvm.loop !k` for the latch branch of a loop that needs a hint (a fresh
     distinct loop id per loop, defined with the module's declarations), else ""."""
-    if not scatters(body):
+    if scatters(body):
+        hint = f'!{{!"llvm.loop.unroll.count", i32 {SCATTER_UNROLL}}}'
+    elif g.loop_depth > 0 and unroll_fully(count, body):
+        hint = '!{!"llvm.loop.unroll.full"}'
+    else:
         return ""
     k = 1000 + sum(1 for d in g.decls if d.startswith("!"))     # two lines per loop
     g.decls.add(f"!{k} = distinct !{{!{k}, !{k + 1}}}")
-    g.decls.add(f'!{k + 1} = !{{!"llvm.loop.unroll.count", i32 {SCATTER_UNROLL}}}')
+    g.decls.add(f"!{k + 1} = {hint}")
     return f", !llvm.loop !{k}"
 
 

@@ -131,30 +131,3 @@ def min_grain(block: i.IBlock) -> int:
         return 1
     return max(1, MIN_WORK // max(1, n))
 
-
-def scatters(block: i.IBlock) -> bool:
-    """Whether `block` (one loop iteration, nested loops aside) stores at an offset
-    computed from a value it loaded: a histogram's `bins[f(x[i])] += 1`, a scatter-add.
-    Such loops are bound by the CPU's memory disambiguation (each store may feed a
-    later load), and unrolling them deeply measured 2x slower (see llvmgen's loop
-    metadata)."""
-    loaded: set[Name] = set()
-
-    def walk(b: i.IBlock) -> bool:
-        for s in b.stmts:
-            match s:
-                case i.Assign(x, expr):
-                    if isinstance(expr, i.Load) or any(
-                            isinstance(a, IVar) and a.name in loaded
-                            for a in _atoms_of_expr(expr)):
-                        loaded.add(x.name)
-                case i.Store(_, IVar(off), _) if off in loaded:
-                    return True
-                case i.If(_, then, orelse):
-                    if walk(then) or walk(orelse):
-                        return True
-                case i.Switch(_, cases):
-                    if any(walk(c) for c in cases):
-                        return True
-        return False
-    return walk(block)

@@ -1,0 +1,63 @@
+"""Loop facts that become LLVM loop metadata (`dexpy.backend.llvmgen._loop_metadata`).
+
+- `scatters`: the iteration stores at an offset computed from a value it loaded
+  (a histogram's `bins!b += 1`): LLVM's deep unrolling of such loops measured 2x
+  slower, so they are unrolled at most twice.
+- `unroll_fully`: a short loop of a known count inside another loop (threefry's
+  5 rounds of 4 mixing steps, a `Fin 3` coordinate loop) whose unrolled body stays
+  small. LLVM fully unrolls such loops only after its loop vectorizer has run when
+  their size exceeds its threshold, and the vectorizer only handles innermost loops,
+  so the enclosing per-element loop stayed scalar: `for i. rand (ixkey k i)` ran 30x
+  slower than the same C. Marked `llvm.loop.unroll.full`, they are unrolled early and
+  the outer loop vectorizes.
+"""
+from __future__ import annotations
+
+from ..names import Name
+from . import ir as i
+from .ir import IVar
+from .parallel import _atoms_of_expr, _cost, _stmt_uses
+
+FULL_UNROLL_COUNT = 16      # at most this many iterations
+FULL_UNROLL_SIZE = 1024     # statements after unrolling (nested loops included)
+
+
+def scatters(block: i.IBlock) -> bool:
+    """Whether `block` (one loop iteration, nested loops aside) stores at an offset
+    computed from a value it loaded: a histogram's `bins[f(x[i])] += 1`, a scatter-add.
+    Such loops are bound by the CPU's memory disambiguation (each store may feed a
+    later load)."""
+    loaded: set[Name] = set()
+
+    def walk(b: i.IBlock) -> bool:
+        for s in b.stmts:
+            match s:
+                case i.Assign(x, expr):
+                    if isinstance(expr, i.Load) or any(
+                            isinstance(a, IVar) and a.name in loaded
+                            for a in _atoms_of_expr(expr)):
+                        loaded.add(x.name)
+                case i.Store(_, IVar(off), _) if off in loaded:
+                    return True
+                case i.If(_, then, orelse):
+                    if walk(then) or walk(orelse):
+                        return True
+                case i.Switch(_, cases):
+                    if any(walk(c) for c in cases):
+                        return True
+        return False
+    return walk(block)
+
+
+def unroll_fully(count: i.IAtom, body: i.IBlock) -> bool:
+    """Whether a loop of `count` iterations over `body`, nested in another loop, is
+    worth unrolling completely before vectorization (see the module docstring)."""
+    if not isinstance(count, i.ILit) or not 0 < int(count.value) <= FULL_UNROLL_COUNT:
+        return False
+    size, _ = _cost(body)
+    return int(count.value) * size <= FULL_UNROLL_SIZE and not _has_while(body)
+
+
+def _has_while(b: i.IBlock) -> bool:
+    return any(isinstance(s, i.DoWhile) or any(_has_while(nb) for nb in _stmt_uses(s)[2])
+               for s in b.stmts)
