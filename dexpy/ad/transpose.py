@@ -37,7 +37,7 @@ from ..simp import ir as S
 from ..simp.check import op_type
 from ..simp.ir import Atom
 from .basis import transpose_by_basis
-from .deps import bound_names, free_vars, removable
+from .deps import bound_names, dce, free_vars, removable
 from .loops import fuse, interchange
 from .linearity import Linearity, Shape, additive, anyl, as_accumulation, blocks, norm
 from .linearize import Copier, st
@@ -568,7 +568,43 @@ class Reverse(Linearity):
                 self.sub[let.binder.name] = self.e(S.Proj(row, k), row_ty.elems[k])
             return self.index(c, o, t)
         o, blk = self.scope(lam, backward, "o")
+        blk = self.trim_tape(tape, o1, blk, len(kept))
         self.e(S.For(n, S.Lam1(o, blk), not rev), S.TabTy(n, S.UNIT))
+
+    def trim_tape(self, tape: S.Var, o1: S.Var, blk: S.Block, k: int) -> S.Block:
+        """Drops the tape columns the backward body `blk` never reads. The forward
+        replay computes every primal value of the loop body, but the transposed body
+        reads only those its linear lets need (the heat loss reads one of three n x n
+        tables per step): the tape's `for` (already emitted) is rebuilt with fewer
+        columns, and `blk`'s reads of the row are renumbered."""
+        lets = blk.lets
+        if len(lets) < 1 + k or not (isinstance(lets[0].op, S.TabIndex)
+                                     and lets[0].op.tab == tape):
+            return blk
+        row, projs, rest = lets[0].binder, lets[1:1 + k], lets[1 + k:]
+        if not all(isinstance(p.op, S.Proj) and p.op.x == row and p.op.index == j
+                   for j, p in enumerate(projs)):
+            return blk
+        used = free_vars(S.Block(rest, blk.result))
+        keep = [p for p in projs if p.binder.name in used]
+        at = next((i for i, let in enumerate(self.s.b.lets) if let.binder == tape), None)
+        if len(keep) == k or at is None:
+            return blk
+        loop = self.s.b.lets[at].op
+        fwd = loop.body.body
+        mk = fwd.lets[-1]
+        if not (isinstance(mk.op, S.MakeProd) and mk.binder == fwd.result):
+            return blk
+        cols = tuple(mk.op.elems[p.op.index] for p in keep)
+        row_ty = S.ProdTy(tuple(S.type_of_atom(a) for a in cols))
+        res = S.Var(self.s.names.fresh("tape_row"), row_ty)
+        fwd = dce(S.Block(fwd.lets[:-1] + (S.Let(res, S.MakeProd(cols)),), res))
+        new_tape = S.Var(self.s.names.fresh("tape"), S.TabTy(loop.size, row_ty))
+        self.s.b.lets[at] = S.Let(new_tape, S.For(loop.size, S.Lam1(o1, fwd), loop.reverse))
+        new_row = S.Var(self.s.names.fresh("row"), row_ty)
+        head = [S.Let(new_row, S.TabIndex(new_tape, lets[0].op.ix))]
+        head += [S.Let(p.binder, S.Proj(new_row, j)) for j, p in enumerate(keep)]
+        return S.Block(tuple(head) + rest, blk.result)
 
     def reader(self, init: Atom, lam: S.Lam1, c: CT) -> None:
         if not anyl(self.L(init)):      # a primal reader: keep it around the transposed body
