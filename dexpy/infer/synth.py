@@ -98,7 +98,7 @@ def synth(inf: Infer, goal: Expr, span: Span, givens: tuple[Given, ...], strict:
         if gty.cls is g.cls and _matches(inf, gty.args, g.args):
             return term
     candidates = []
-    for inst in inf.env.instances_of(g.cls):
+    for inst in _plausible(inf, inf.env.instances_of(g.cls), g):
         mark = inf.u.mark()
         args = [inf.fresh_meta(b.ty, b.name.hint) for b in inst.binders]
         sub = {b.name: a for b, a in zip(inst.binders, args)}
@@ -161,10 +161,62 @@ def _derive(inf: Infer, inst: ir.InstanceDef, g: ir.DictTy, givens: tuple[Given,
         if sg.cls.name == "Data" or any(t.cls is sg.cls and _matches(inf, t.args, sg.args)
                                         for t in [gv[1] for gv in _given_closure(inf, givens)]):
             continue
-        found = [i for i in inf.env.instances_of(sg.cls) if _derivable(inf, i, sg, givens, depth + 1)]
+        found = [i for i in _plausible(inf, inf.env.instances_of(sg.cls), sg)
+                 if _derivable(inf, i, sg, givens, depth + 1)]
         if len(found) != 1 or not _derive(inf, found[0], sg, givens, depth + 1):
             return False
     return True
+
+
+# === instance prefilter ===
+# Most goals name concrete types (`Add Float32`, `Ix (Fin n)`), and most instances of a
+# class are for other types: trying each one (fresh metas, substitution, unification)
+# was most of the prelude's inference time. A type whose head is a constructor can only
+# unify with a type of the same constructor (unification unfolds only applications of
+# top-level functions), so an instance whose head disagrees with the goal's in such a
+# rigid constructor at some position is skipped untried: the same candidates remain.
+
+def _rigid_key(e: Expr) -> object | None:
+    """What `e`'s outermost constructor is (after whnf), or None if it is not rigid."""
+    match e:
+        case ir.BaseTy(name) | ir.Kind(name):
+            return (type(e), name)
+        case ir.TyCon(data, _):
+            return (ir.TyCon, id(data))
+        case ir.DictTy(cls, _):
+            return (ir.DictTy, id(cls))
+        case ir.TupleTy(elems):
+            return (ir.TupleTy, len(elems))
+        case ir.TabPi() | ir.Pi() | ir.RefTy() | ir.DepPairTy():
+            return type(e)
+    return None
+
+
+_HEAD_KEYS: dict[int, tuple[ir.InstanceDef, tuple[object | None, ...]]] = {}
+
+
+def _head_keys(inf: Infer, inst: ir.InstanceDef) -> tuple[object | None, ...]:
+    hit = _HEAD_KEYS.get(id(inst))
+    if hit is None or hit[0] is not inst:
+        keys = tuple(_rigid_key(whnf(h, inf.env)) for h in inst.head)
+        if any(metas_of(h) for h in inst.head):    # (never expected) keys could change
+            return keys
+        hit = _HEAD_KEYS[id(inst)] = (inst, keys)
+    return hit[1]
+
+
+def _plausible(inf: Infer, insts: list[ir.InstanceDef], g: ir.DictTy) -> list[ir.InstanceDef]:
+    """The instances whose heads may unify with `g`'s arguments."""
+    keys = [_rigid_key(whnf(a, inf.env)) for a in g.args]
+    if all(k is None for k in keys):
+        return insts
+    out = []
+    for inst in insts:
+        ks = _head_keys(inf, inst)
+        if len(ks) != len(keys) or not any(
+                k is not None and h is not None and k != h for k, h in zip(keys, ks)):
+            out.append(inst)
+    return out
 
 
 def _data_dict(inf: Infer, g: ir.DictTy, span: Span, strict: bool) -> Expr:
