@@ -178,14 +178,18 @@ class _Tiler:
         operands are packed)."""
         nest, nr = self.nest, self.nr
         j0 = self.var("j0")
-        tiles = {name: IVar(self.ns.fresh("tile"), i.PtrTy(elem))
-                 for name, elem in nest.tiles.items()}
+        # one slot per row: LLVM's capture tracking gives up on an alloca with more than
+        # about 100 uses (the unrolled posts of 4 x 32 columns), and then checks the tile
+        # against the packed panel at run time and keeps it in memory
+        rows = [{name: IVar(self.ns.fresh("tile"), i.PtrTy(elem))
+                 for name, elem in nest.tiles.items()} for _ in subs]
         body: list[i.Stmt] = [i.Assign(j0, i.IPrim(Prim.MUL, (jt, ILit(nr, I64))))]
-        body += [i.Alloc(t, t.ty.elem, ILit(MR * nr, I64), i.AllocKind.STACK)
-                 for t in tiles.values()]
-        for other, name in nest.alias.items():
-            tiles[other] = tiles[name]
-        body += [self.cols(tiles, sub, r, j0, nest.inits, None) for r, sub in enumerate(subs)]
+        for tiles in rows:
+            body += [i.Alloc(t, t.ty.elem, ILit(nr, I64), i.AllocKind.STACK)
+                     for t in tiles.values()]
+            for other, name in nest.alias.items():
+                tiles[other] = tiles[name]
+        body += [self.cols(rows[r], sub, j0, nest.inits, None) for r, sub in enumerate(subs)]
         kiv = IVar(self.ns.fresh(nest.kl.iv.name.hint), nest.kl.iv.ty)
         kbody: list[i.Stmt] = []
         base = None
@@ -195,27 +199,26 @@ class _Tiler:
                       i.Assign(qkk, i.IPrim(Prim.ADD, (qk, kiv))),
                       i.Assign(b0, i.IPrim(Prim.MUL, (qkk, ILit(nr, I64)))),
                       i.Assign(base, i.IPrim(Prim.SUB, (b0, j0)))]
-        kbody.append(self.jammed([self.cols(tiles, sub, r, j0, nest.kbody, kiv, base)
+        kbody.append(self.jammed([self.cols(rows[r], sub, j0, nest.kbody, kiv, base)
                                   for r, sub in enumerate(subs)]))
         body.append(i.Loop(kiv, k, i.IBlock(tuple(kbody))))
-        body += [self.cols(tiles, sub, r, j0, nest.post, None) for r, sub in enumerate(subs)]
+        body += [self.cols(rows[r], sub, j0, nest.post, None) for r, sub in enumerate(subs)]
         return body
 
-    def cols(self, tiles: dict[Name, IVar], sub: dict[Name, IAtom], r: int, j0: IVar,
+    def cols(self, tiles: dict[Name, IVar], sub: dict[Name, IAtom], j0: IVar,
              stmts: list[i.Stmt], kiv: IVar | None, base: IVar | None = None) -> i.Loop:
-        """for c < NR: `stmts` (with j's pre code) for column j0 + c of row r, the
-        accumulators being tile[r*NR + c]."""
+        """for c < NR: `stmts` (with j's pre code) for column j0 + c of one row (`sub`),
+        the accumulators being its tile slots' element c."""
         nest, nr = self.nest, self.nr
         ren = AccRenamer(self.ns, tiles)
         ren.sub.update(sub)
         c = ren.fresh(nest.jl.iv)
-        j, off = self.var(nest.jl.iv.name.hint), self.var("off")
+        j = self.var(nest.jl.iv.name.hint)
         ren.sub[nest.jl.iv.name] = j
-        ren.jiv = off
+        ren.jiv = c
         if kiv is not None:
             ren.sub[nest.kl.iv.name] = kiv
-        new: list[i.Stmt] = [i.Assign(j, i.IPrim(Prim.ADD, (j0, c))),
-                             i.Assign(off, i.IPrim(Prim.ADD, (c, ILit(r * nr, I64))))]
+        new: list[i.Stmt] = [i.Assign(j, i.IPrim(Prim.ADD, (j0, c)))]
         new += [ren.stmt(a) for a in nest.pre_j]
         for s in stmts:
             if base is not None and isinstance(s, i.Assign) and s.dest.name in self.bufs:

@@ -21,6 +21,7 @@ a : (Fin 9)=>(Fin 37)=>Float = for i j. sin (n_to_f (ordinal i * 37 + ordinal j)
 b : (Fin 37)=>(Fin 70)=>Float = for i j. cos (n_to_f (ordinal i * 70 + ordinal j)) / 3.1
 at : (Fin 37)=>(Fin 9)=>Float = for k i. a[i, k]
 bt : (Fin 70)=>(Fin 37)=>Float = for j k. b[k, j]
+bias : (Fin 70)=>Float = for j. n_to_f (ordinal j) * 0.01
 a64 : (Fin 9)=>(Fin 37)=>Float64 = for i j. f_to_f64 a[i, j]
 b64 : (Fin 37)=>(Fin 70)=>Float64 = for i j. f_to_f64 b[i, j]
 a2 : (Fin 2)=>(Fin 37)=>Float = for i j. a[(ordinal i)@_, j]
@@ -123,15 +124,20 @@ def test_remainders(session: Session, rows: int, cols: int,
     assert np.array_equal(got[0], want[0])
 
 
-def test_tile_lives_in_registers(session: Session, monkeypatch: pytest.MonkeyPatch) -> None:
-    # the constant-size tile is promoted: the k loop carries vectors of floats in phis
+@pytest.mark.parametrize("expr", [PROGRAMS[0], "for i j. bias[j] + sum for k. a[i,k] * b[k,j]"])
+def test_tile_lives_in_registers(session: Session, expr: str,
+                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    # the constant-size tile is promoted: the k loop carries vectors of floats in phis,
+    # and no tile slot is left (a post reading memory once made LLVM check the tile
+    # against the packed panel at run time and keep it in memory)
     monkeypatch.setenv("DEXPY_CACHE", "0")
     monkeypatch.setenv("DEXPY_QUICK", "0")          # small work runs quick code otherwise
-    cf = _imp(session, PROGRAMS[0], monkeypatch)
+    cf = _imp(session, expr, monkeypatch)
     assert _tiles(cf.imp)
     ir = cf.compiled.optimized_ir
     vec_phis = re.findall(r"phi <(\d+) x float>", ir)
     assert sum(int(w) for w in vec_phis) >= tile.MR * 32
+    assert not re.search(r"alloca \[(32|128) x float\]", ir)
 
 
 def test_not_tiled_when_rows_are_few(session: Session,
