@@ -273,7 +273,27 @@ def _matches(inf: Infer, xs: tuple[Expr, ...], ys: tuple[Expr, ...]) -> bool:
     return inf.u.try_unify_all(xs, ys)
 
 
+_CLOSURES: dict[int, tuple[tuple, list]] = {}
+
+
 def _given_closure(inf: Infer, givens: tuple[Given, ...]) -> list[Given]:
+    """The givens and, transitively, their superclasses. Every goal of a definition asks
+    for the same closure: it is remembered per givens tuple (by identity, which the
+    entry keeps alive), unless a given still holds metavariables."""
+    if not givens:
+        return []
+    hit = _CLOSURES.get(id(givens))
+    if hit is not None and hit[0] is givens:
+        return hit[1]
+    out = _close(inf, givens)
+    if not any(metas_of(ty) for _, ty in out):
+        if len(_CLOSURES) > 1024:
+            _CLOSURES.clear()
+        _CLOSURES[id(givens)] = (givens, out)
+    return out
+
+
+def _close(inf: Infer, givens: tuple[Given, ...]) -> list[Given]:
     out: list[Given] = []
     todo = list(givens)
     while todo:
