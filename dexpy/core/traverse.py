@@ -17,9 +17,6 @@ _NODE_TYPES: tuple[type, ...] = tuple(
 def _map_value(v: object, f: Callable[[Expr], Expr]) -> object:
     """`v` (a field of a node) with `f` applied to its terms; `v` itself when no term
     changed, so unchanged subtrees are shared, not copied."""
-    if isinstance(v, tuple):
-        new = tuple(_map_value(x, f) for x in v)
-        return v if all(a is b for a, b in zip(new, v)) else new
     if isinstance(v, Binder):
         ty = f(v.ty)
         return v if ty is v.ty else Binder(v.name, ty, v.expl)
@@ -28,6 +25,17 @@ def _map_value(v: object, f: Callable[[Expr], Expr]) -> object:
         return v if body is v.body else ir.Alt(v.con, v.binders, body)
     if isinstance(v, _NODE_TYPES):
         return f(v)  # type: ignore[arg-type]
+    if isinstance(v, tuple):
+        new = None
+        for k, x in enumerate(v):
+            y = _map_value(x, f)
+            if y is not x:
+                if new is None:
+                    new = list(v[:k])
+                new.append(y)
+            elif new is not None:
+                new.append(x)
+        return v if new is None else tuple(new)
     return v
 
 
@@ -46,12 +54,19 @@ def map_children(e: Expr, f: Callable[[Expr], Expr]) -> Expr:
     changed)."""
     if isinstance(e, (Var, Meta, ir.Lit, ir.BaseTy, ir.Kind, ir.TopRef)):
         return e
+    news = None
     names = _field_names(type(e))
-    olds = [getattr(e, n) for n in names]
-    news = [_map_value(old, f) for old in olds]
-    if all(a is b for a, b in zip(news, olds)):
-        return e
-    return type(e)(*news)  # every field of a Core node is an __init__ parameter, in order
+    for k, n in enumerate(names):
+        old = getattr(e, n)
+        new = _map_value(old, f)
+        if new is not old:
+            if news is None:
+                news = [getattr(e, m) for m in names[:k]]
+            news.append(new)
+        elif news is not None:
+            news.append(old)
+    # every field of a Core node is an __init__ parameter, in order
+    return e if news is None else type(e)(*news)
 
 
 def subst(e: Expr, env: Mapping[ir.Name, Expr]) -> Expr:
