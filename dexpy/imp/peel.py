@@ -38,6 +38,7 @@ MAX_BODY = 400          # statements: bodies bigger than this are not tripled
 MAX_PEEL = 64           # iterations at either end: farther flips are not peeled (the
                         # boundary parts run sequentially)
 I64_MAX = 2 ** 63 - 1
+VERSION_CAP = 2 ** 31 - 1   # loops whose clamps need N below this get a guarded copy
 
 _RANGE = {Scalar.U8: (0, 2 ** 8 - 1), Scalar.U32: (0, 2 ** 32 - 1), Scalar.U64: (0, 2 ** 64 - 1),
           Scalar.I32: (-2 ** 31, 2 ** 31 - 1), Scalar.I64: (-2 ** 63, I64_MAX)}
@@ -163,6 +164,15 @@ class _Affine:
                 else:
                     return None
                 return self.fits(r, ty)
+            case i.IPrim(Prim.REM, (x, y)):        # `mod`: x - q*y when q*y <= x < (q+1)*y
+                fx, fy = self.form(x), self.form(y)
+                if fx is None or fy is None or self.dom.range(fy)[0] < 1:
+                    return None
+                for q in (0, 1):
+                    r = (fx[0] - q * fy[0], fx[1] - q * fy[1], fx[2] - q * fy[2])
+                    if self.dom.range(r)[0] >= 0 and self.dom.range(_sub(r, fy))[1] < 0:
+                        return self.fits(r, ty)
+                return None
             case i.ICast(to, x, False, _):
                 if not isinstance(x, IVar | ILit) or i.itype_of(x) not in _RANGE:
                     return None
@@ -187,27 +197,36 @@ def _bounds(body: i.IBlock, aff: _Affine, n_lit: int | None) -> tuple[int, int] 
             continue
         e = s.expr
         aff.env[s.dest.name] = aff.expr(e, i.itype_of(s.dest))
-        if not (isinstance(e, i.IPrim) and e.prim in (*_CMPS, Prim.MIN, Prim.MAX)):
+        if not (isinstance(e, i.IPrim) and e.prim in (*_CMPS, Prim.MIN, Prim.MAX, Prim.REM)):
             continue
         fx, fy = (aff.form(x) for x in e.args)
         if fx is None or fy is None:
             continue
-        a, b, c = _sub(fx, fy)
-        if a not in (1, -1):
-            continue
-        b, c = -a * b, -a * c                 # x - y = 0 at i = b*N + c
-        if n_lit is not None:                 # all literal: near which end?
-            b, c = (0, c) if c <= n_lit // 2 else (1, c - n_lit)
-        if b == 0 and c < MAX_PEEL:
-            lows.append(max(c + 1, 0))
-        elif b == 1 and c > -MAX_PEEL:
-            highs.append(min(c, 0) if n_lit is None else min(n_lit + c, n_lit))
+        diffs = [_sub(fx, fy)]
+        if e.prim == Prim.REM:                # x mod y changes form where x = 0, y, 2y
+            diffs = [fx, _sub(fx, fy), _sub(_sub(fx, fy), fy)]
+        for d in diffs:
+            _flip(d, n_lit, lows, highs)
     lo = max(lows)
     if n_lit is not None:
         hi = min([n_lit, *highs])
         return None if lo >= hi or (lo == 0 and hi == n_lit) else (lo, hi)
     k = min([0, *highs])
     return None if lo == 0 and k == 0 else (lo, k)
+
+
+def _flip(d: Form, n_lit: int | None, lows: list[int], highs: list[int]) -> None:
+    """Records where `d` (a difference, affine in i) changes sign."""
+    a, b, c = d
+    if a not in (1, -1):
+        return
+    b, c = -a * b, -a * c                     # d = 0 at i = b*N + c
+    if n_lit is not None:                     # all literal: near which end?
+        b, c = (0, c) if c <= n_lit // 2 else (1, c - n_lit)
+    if b == 0 and c < MAX_PEEL:
+        lows.append(max(c + 1, 0))
+    elif b == 1 and c > -MAX_PEEL:
+        highs.append(min(c, 0) if n_lit is None else min(n_lit + c, n_lit))
 
 
 def _walk(b: i.IBlock):
@@ -314,6 +333,12 @@ def _rebuild(s: i.Stmt, blocks: tuple[i.IBlock, ...]) -> i.Stmt:
     raise TypeError(f"peel: {s!r}")
 
 
+def _changes(mid: i.IBlock, loop: i.Loop) -> int:
+    """How many statements of the body the middle copy rewrote."""
+    orig = set(loop.body.stmts)
+    return sum(s not in orig for s in mid.stmts)
+
+
 def _allocs(blocks: tuple[i.IBlock, ...]) -> bool:
     """Whether inlining one of these blocks would change an allocation's scope."""
     return any(isinstance(s, i.Alloc) for b in blocks for s in b.stmts)
@@ -368,7 +393,7 @@ class _Peeler:
         n_names: set[Name] = set()
         if isinstance(count, ILit):
             n_lit = int(count.value)
-            n_rows = [(0, 1, n_lit), (0, -1, -n_lit)]
+            nmax = n_lit
         else:
             n_names.add(count.name)
             nmax = I64_MAX
@@ -377,7 +402,22 @@ class _Peeler:
                     and root.x.ty in _RANGE:
                 n_names.add(root.x.name)          # count = x whenever count >= 1
                 nmax = min(nmax, _RANGE[root.x.ty][1])
-            n_rows = [(0, 1, nmax), (0, -1, -1)]
+        res = self.attempt(loop, n_lit, n_names, nmax)
+        capped = None
+        if n_lit is None and nmax > VERSION_CAP:   # does `i + N` wrap only for huge N?
+            capped = self.attempt(loop, None, n_names, VERSION_CAP)
+        if capped is None or (res is not None and _changes(res[2], loop) >= _changes(capped[2], loop)):
+            return None if res is None else self.emit(loop, *res, n_lit)
+        res = capped
+        # only for counts up to VERSION_CAP; above, the loop as it was
+        c = IVar(self.ns.fresh("c"), Scalar.U8)
+        test = i.Assign(c, i.IPrim(Prim.LE, (count, ILit(VERSION_CAP, Scalar.I64))))
+        return [test, i.If(c, i.IBlock(tuple(self.emit(loop, *res, None))), i.IBlock((loop,)))]
+
+    def attempt(self, loop: i.Loop, n_lit: int | None, n_names: set[Name],
+                nmax: int) -> tuple[int, int, i.IBlock] | None:
+        """(lo, k, middle body) for counts up to nmax, or None."""
+        n_rows = [(0, 1, nmax), (0, -1, -nmax if n_lit is not None else -1)]
         full = _Domain.of([(-1, 0, 0), (1, -1, -1), *n_rows])
         if full is None:
             return None
@@ -389,14 +429,14 @@ class _Peeler:
         mid = _Domain.of([(-1, 0, -lo), (1, -1, -1), hi_row, *n_rows])
         if mid is None:
             return None
-        folded = _Fold(_Affine(loop, self.defs, mid, n_names), self.ns, self.slots, count)
+        folded = _Fold(_Affine(loop, self.defs, mid, n_names), self.ns, self.slots, loop.count)
         mid_body = folded.block(loop.body)
         if tuple(mid_body) == loop.body.stmts:
             return None
-        return self.emit(loop, lo, k, n_lit, i.IBlock(tuple(mid_body)))
+        return lo, k, i.IBlock(tuple(mid_body))
 
-    def emit(self, loop: i.Loop, lo: int, k: int, n_lit: int | None,
-             mid_body: i.IBlock) -> list[i.Stmt]:
+    def emit(self, loop: i.Loop, lo: int, k: int, mid_body: i.IBlock,
+             n_lit: int | None) -> list[i.Stmt]:
         I64 = Scalar.I64
         out: list[i.Stmt] = []
         n = loop.count

@@ -1,7 +1,7 @@
-"""dexpy.imp.peel: loops whose body clamps neighbour indexes are split into boundary
-iterations and a middle range without clamps; results are exactly those of the
-unsplit loop (`DEXPY_NO_PEEL=1`) and of numpy, at every size (0, 1, 2, ... where
-the boundary parts overlap or the middle is empty)."""
+"""dexpy.imp.peel: loops whose body clamps (or wraps, `mod n`) neighbour indexes are
+split into boundary iterations and a middle range without clamps; results are exactly
+those of the unsplit loop (`DEXPY_NO_PEEL=1`) and of numpy, at every size (0, 1, 2,
+... where the boundary parts overlap or the middle is empty)."""
 from __future__ import annotations
 
 import numpy as np
@@ -30,6 +30,8 @@ x : (Fin n)=>Int = for c. n_to_i ((ordinal c * 7919 + 13) `mod` 101) - 50
   r = x[unsafe_from_ordinal (unsafe_i_to_n (min (k + 1) (n_to_i n - 1)))]
   l - r
 :p for c:(Fin n). if ordinal c < 3 then x[c] else x[unsafe_from_ordinal (ordinal c -| 3)] * 2
+:p for c:(Fin n).
+  x[unsafe_from_ordinal (mod (ordinal c + (n -| 1)) n)] - x[unsafe_from_ordinal (mod (ordinal c + 1) n)]
 """
 
 
@@ -39,12 +41,13 @@ def _expected(n: int) -> list[list[int]]:
     left = lambda k: x[np.maximum(c - k, 0)]                      # noqa: E731
     right = lambda k: x[np.minimum(c + k, max(n - 1, 0))]         # noqa: E731
     if n == 0:
-        return [[]] * 5
+        return [[]] * 6
     return [list(x + np.minimum(left(1), right(1))),
             list(left(2) * 3 + right(2)),
             list(np.where(c == 0, 0, left(1))),
             list(left(1) - right(1)),
-            list(np.where(c < 3, x, x[np.maximum(c - 3, 0)] * 2))]
+            list(np.where(c < 3, x, x[np.maximum(c - 3, 0)] * 2)),
+            list(x[(c - 1) % n] - x[(c + 1) % n])]
 
 
 def _run(monkeypatch, src: str, peel: bool) -> tuple[list[str], list[i.ImpFunction]]:
@@ -119,3 +122,19 @@ z : (Fin n)=>Int = for c. n_to_i (ordinal c)
     ref, ref_imps = _run(monkeypatch, src, peel=False)
     assert out == ref == [str(sum(range(5000)) + 2 * sum(range(5000, 10000)))]
     assert _loops(imps) == _loops(ref_imps)
+
+
+def test_periodic_neighbours_are_versioned(monkeypatch) -> None:
+    """`mod (ordinal c + (n -| 1)) n` adds n in Word32, which could wrap for n >= 2^31:
+    the peeled loops run under `count <= 2^31 - 1`, the original loop otherwise, and
+    the middle indexes by `i - 1`, `i + 1`."""
+    src = "n = 100\n" + STENCILS.split(":p")[0] + ":p" + STENCILS.split(":p")[-1]
+    _, imps = _run(monkeypatch, src, peel=True)
+    guards = [s for f in imps for s in _walk(f.body) if isinstance(s, i.If)
+              and any(isinstance(t, i.Loop) for t in s.orelse.stmts)]
+    assert len(guards) == 1
+    middle = [s for s in guards[0].then.stmts if isinstance(s, i.Loop) and s.parallel]
+    adds = [t.expr.args[1] for t in middle[0].body.stmts
+            if isinstance(t, i.Assign) and isinstance(t.expr, i.IPrim) and t.dest.ty == i.Scalar.I64
+            and t.expr.args[0] == middle[0].body.stmts[0].dest]
+    assert i.ILit(-1, i.Scalar.I64) in adds and i.ILit(1, i.Scalar.I64) in adds
