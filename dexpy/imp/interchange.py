@@ -453,7 +453,7 @@ class _Opt:
                     return None
         if not self._acc_uses_ok(jl.body, accs):
             return None
-        if not strided and not self._unit_stride_access(kl.body, jl.iv, accs):
+        if not strided and not self.unit_stride_access(kl.body, jl.iv, accs):
             return None         # the j loop would walk memory with a stride: no gain
         # reads in pre and the k loop must not see what post writes
         for s in [*pre_assigns, *walk_stmts(kl.body)]:
@@ -554,7 +554,7 @@ class _Opt:
                     self.roots.allocs[t.dest.name] = t
         return out
 
-    def _unit_stride_access(self, body: i.IBlock, jiv: IVar, accs: dict[Name, IVar]) -> bool:
+    def unit_stride_access(self, body: i.IBlock, jiv: IVar, accs: dict[Name, IVar]) -> bool:
         """Profitability: whether every memory access of the k body other than the
         accumulators is invariant in j or steps by one element per j, so that the
         interchanged j loop is contiguous (`b[k, j]` in matmul) or touches no memory
@@ -566,12 +566,12 @@ class _Opt:
                 case i.Assign(_, i.Load(p, off)) | i.Store(p, off, _):
                     if isinstance(p, IVar) and p.name in accs:
                         continue
-                    if self._stride(p, jiv, memo) != 0 or \
-                            self._stride(off, jiv, memo) not in (0, 1):
+                    if self.stride(p, jiv, memo) != 0 or \
+                            self.stride(off, jiv, memo) not in (0, 1):
                         return False
         return True
 
-    def _stride(self, a: IAtom, jiv: IVar, memo: dict[Name, int | None]) -> int | None:
+    def stride(self, a: IAtom, jiv: IVar, memo: dict[Name, int | None]) -> int | None:
         """How much `a` grows per step of `jiv` (0: invariant), or None if not affine."""
         if isinstance(a, ILit):
             return 0
@@ -586,11 +586,11 @@ class _Opt:
             case None:
                 r = 0                           # a parameter, loop index or allocation
             case i.ICast(to, x, False) if not to.is_float:
-                r = self._stride(x, jiv, memo)
+                r = self.stride(x, jiv, memo)
             case IVar() | ILit():
-                r = self._stride(e, jiv, memo)
+                r = self.stride(e, jiv, memo)
             case i.IPrim(prim, (x, y)) if prim in (Prim.ADD, Prim.SUB, Prim.MUL):
-                sx, sy = self._stride(x, jiv, memo), self._stride(y, jiv, memo)
+                sx, sy = self.stride(x, jiv, memo), self.stride(y, jiv, memo)
                 if sx is None or sy is None:
                     r = None
                 elif prim == Prim.ADD:
@@ -607,7 +607,7 @@ class _Opt:
                     r = None
             case _:
                 args = _atoms_of_expr(e)
-                r = 0 if all(self._stride(x, jiv, memo) == 0 for x in args) else None
+                r = 0 if all(self.stride(x, jiv, memo) == 0 for x in args) else None
         memo[a.name] = r
         return r
 

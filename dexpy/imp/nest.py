@@ -130,9 +130,9 @@ def find_accumulating(opt: _Opt, il: i.Loop) -> Nest | None:
         return None
     off = loads[0]
     memo: dict[Name, int | None] = {}
-    if opt._stride(off, jl.iv, memo) != 1 or opt._stride(off, kl.iv, {}) != 0:
+    if opt.stride(off, jl.iv, memo) != 1 or opt.stride(off, kl.iv, {}) != 0:
         return None
-    if not opt._unit_stride_access(jl.body, jl.iv, {priv.name: priv}):
+    if not opt.unit_stride_access(jl.body, jl.iv, {priv.name: priv}):
         return None
     order = [*pre_k, *jl.body.stmts]
     defs = {s.dest.name: s for s in order if isinstance(s, i.Assign)}

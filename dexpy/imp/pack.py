@@ -59,9 +59,9 @@ def find(opt: _Opt, nest: Nest) -> list[Packed]:
             continue
         memo_i: dict[Name, int | None] = {}
         memo_j: dict[Name, int | None] = {}
-        if any(opt._stride(x, il.iv, memo_i) != 0 for x in (p, off)):
+        if any(opt.stride(x, il.iv, memo_i) != 0 for x in (p, off)):
             continue
-        if opt._stride(p, nest.jl.iv, memo_j) != 0 or opt._stride(off, nest.jl.iv, memo_j) == 0:
+        if opt.stride(p, nest.jl.iv, memo_j) != 0 or opt.stride(off, nest.jl.iv, memo_j) == 0:
             continue                    # (any other stride: `b[j, k]` is packed transposed)
         sl = slice_of([p, off], defs, inner)
         if sl is None:

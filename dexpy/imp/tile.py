@@ -1,31 +1,27 @@
 """Register tiling of reduction nests (matmul's micro-kernel), an Imp pass run by
-`interchange.optimize` before the reduction interchange.
+`interchange.optimize` on a loop before its body's nest is interchanged.
 
-The shape: a parallel loop over rows whose body is pure code and one reduction nest
-the interchange accepts (`interchange.Plan`),
+The nests (`nest.Nest`: plain `for i. for j. (acc = init; for k. ..; post)`, and the
+accumulating `for i. for k [accum W]. for j. W[i, j] += ..` of reverse mode) become,
+for MR rows and NR columns at a time,
 
-    for i. (pre_i; for j. (acc = init; for k. acc = g(acc, ...); post(acc)))
+    for jc.                              (blocks of column tiles, when operands are packed)
+      parallel for k. pack the block's row-invariant operands tile by tile   (`pack`)
+      parallel for ib. (pre_i for rows ib*MR .. ib*MR+MR-1;
+                        for jt in the block.
+                          (tile_r[c] = init                       for r < MR, c < NR;
+                           for k. for c. tile_r[c] = g(tile_r[c], ..)   for r < MR;
+                           post(tile_r[c])                        for r, c))
+    the rest (columns past the last whole tile, rows past the last whole row tile):
+    the original nest, interchanged as before
 
-becomes, for MR rows and NR columns at a time,
-
-    for ib. (pre_i for rows ib*MR .. ib*MR+MR-1;
-             for jt. (tile[r, c] = init      for all r < MR, c < NR;
-                      for k. tile[r, c] = g(tile[r, c], ...)   for all r, c;
-                      post(tile[r, c])      for all r, c);
-             the last N mod NR columns of each row, interchanged as before)
-    the last M mod MR rows, interchanged as before
-
-`tile` is a constant-size stack slot indexed by constants once LLVM unrolls the
-constant-count `c` loops, so SROA keeps it in registers for the whole k loop: each k
-step loads what the k body reads from `b[k, j]` once for MR rows (the row loop is
-unrolled here and its copies jammed in one k loop) and does MR*NR multiply-adds, with
-no accumulator loads or stores. Each element's sum still runs over k in its own order
-with the same operations: results are bit-identical to the untiled nest.
-
-`jc` blocking: when the k count times NR_BLOCK columns of a row-invariant operand
-would not fit the L2 cache budget, the tile loop `jt` runs over column blocks outside
-the row loop (for jc. parallel for ib. for jt in jc), so each block of b is reused by
-every row from L2.
+Each `tile_r` is a constant-size stack slot indexed by constants once LLVM has
+vectorized and unrolled the constant-count column loops, so SROA keeps the tile in
+vector registers for the whole k loop: each k step loads the packed `b[k, j..]` once for
+all MR rows (their k bodies share one column loop) and does MR*NR multiply-adds, with no
+accumulator loads or stores. Each element's sum still runs over k in its own order with
+the same operations, and packing copies values: results are bit-identical to the
+untiled nest. docs/performance.md ("Register tiling") records what LLVM needs for this.
 """
 from __future__ import annotations
 
@@ -70,7 +66,7 @@ def register_tile(opt: _Opt, il: i.Loop, depth: int) -> list[i.Stmt] | None:
     packed = {pk.load.dest.name for pk in packs}
     rest = [s for s in nest.kbody if not (isinstance(s, i.Assign) and s.dest.name in packed)]
     accs = {n: IVar(n, I64) for n in nest.acc_names()}
-    if not opt._unit_stride_access(i.IBlock(tuple(rest)), nest.jl.iv, accs):
+    if not opt.unit_stride_access(i.IBlock(tuple(rest)), nest.jl.iv, accs):
         return None                     # a load strided in j that cannot be packed
     return _Tiler(opt, nest, nr, packs).emit(h_n + h_k, depth)
 
@@ -126,8 +122,8 @@ class _Tiler:
     def packed(self, rows: list[i.Stmt], subs: list[dict[Name, IAtom]], ib: IVar,
                mt: IVar, nt: IVar, k: IAtom) -> list[i.Stmt]:
         """The tiles in blocks of `jtb` column tiles whose packed operands fit
-        PACK_BYTES: for each block, fill the packs (parallel over column tiles), then
-        run every row tile over the block's column tiles (parallel over row tiles)."""
+        PACK_BYTES: for each block, fill the packs (parallel over k), then run every row
+        tile over the block's column tiles (parallel over row tiles)."""
         nr = self.nr
         out: list[i.Stmt] = []
         hren = Renamer(self.ns)
@@ -139,26 +135,27 @@ class _Tiler:
                     out.append(hren.stmt(a))
         per_k = sum(SCALAR_BYTES[pk.load.dest.ty] for pk in self.packs) * nr
         v = self.var
-        kk, kk1, small, jtb0, jtb, one, up, njc = (v(h) for h in (
-            "kk", "kk1", "small", "jtb0", "jtb", "one", "up", "njc"))
-        small, one = IVar(small.name, Scalar.U8), IVar(one.name, Scalar.U8)
+        kk, kk1, jtb0, jtb, up, up1, njc = (v(h) for h in (
+            "kk", "kk1", "jtb0", "jtb", "up", "up", "njc"))
+        no_k = IVar(self.ns.fresh("nok"), Scalar.U8)
+        big = IVar(self.ns.fresh("big"), Scalar.U8)
+        # jtb = max(1, PACK_BYTES / max(1, K * bytes per k)); njc = ceil(nt / jtb)
         out += [i.Assign(kk, i.IPrim(Prim.MUL, (k, ILit(per_k, I64)))),
-                i.Assign(small, i.IPrim(Prim.LT, (kk, ILit(1, I64)))),
-                i.Assign(kk1, i.ISelect(small, ILit(1, I64), kk)),
+                i.Assign(no_k, i.IPrim(Prim.LT, (kk, ILit(1, I64)))),
+                i.Assign(kk1, i.ISelect(no_k, ILit(1, I64), kk)),
                 i.Assign(jtb0, i.IPrim(Prim.DIV, (ILit(PACK_BYTES, I64), kk1))),
-                i.Assign(one, i.IPrim(Prim.LT, (jtb0, ILit(1, I64)))),
-                i.Assign(jtb, i.ISelect(one, ILit(1, I64), jtb0)),
+                i.Assign(big, i.IPrim(Prim.LT, (jtb0, ILit(1, I64)))),
+                i.Assign(jtb, i.ISelect(big, ILit(1, I64), jtb0)),
                 i.Assign(up, i.IPrim(Prim.ADD, (nt, jtb))),
-                i.Assign(up2 := v("up"), i.IPrim(Prim.SUB, (up, ILit(1, I64)))),
-                i.Assign(njc, i.IPrim(Prim.DIV, (up2, jtb)))]
-        size = v("psize")
-        out.append(i.Assign(size, i.IPrim(Prim.MUL, (jtb, ILit(nr, I64)))))
-        size2 = v("psize")
-        out.append(i.Assign(size2, i.IPrim(Prim.MUL, (size, k))))
+                i.Assign(up1, i.IPrim(Prim.SUB, (up, ILit(1, I64)))),
+                i.Assign(njc, i.IPrim(Prim.DIV, (up1, jtb)))]
+        size, size2 = v("psize"), v("psize")
+        out += [i.Assign(size, i.IPrim(Prim.MUL, (jtb, ILit(nr, I64)))),
+                i.Assign(size2, i.IPrim(Prim.MUL, (size, k)))]
         bufs = [IVar(self.ns.fresh("pack"), i.PtrTy(pk.load.dest.ty)) for pk in self.packs]
         out += [i.Alloc(b, b.ty.elem, size2, i.AllocKind.HEAP) for b in bufs]
-        jc, jt0, left, short, jtn = v("jc"), v("jt0"), v("left"), v("short"), v("jtn")
-        short = IVar(short.name, Scalar.U8)
+        jc, jt0, left, jtn = v("jc"), v("jt0"), v("left"), v("jtn")
+        short = IVar(self.ns.fresh("short"), Scalar.U8)
         head = [i.Assign(jt0, i.IPrim(Prim.MUL, (jc, jtb))),
                 i.Assign(left, i.IPrim(Prim.SUB, (nt, jt0))),
                 i.Assign(short, i.IPrim(Prim.LT, (left, jtb))),
