@@ -194,7 +194,8 @@ def allocator() -> _Alloc:
     text = _IR.replace("SLOTS", str(SLOTS)).replace("BIG", str(BIG)).replace("LIMIT", str(LIMIT))
     mod = llvm.parse_assembly(text)
     mod.verify()
-    engine = llvm.create_mcjit_compiler(mod, tm)
+    from .runtime import keep_forever
+    engine = keep_forever(llvm.create_mcjit_compiler(mod, tm))
     engine.finalize_object()
     a = _Alloc(engine)
     if hasattr(os, "register_at_fork"):

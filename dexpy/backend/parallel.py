@@ -352,7 +352,8 @@ def pool() -> _Pool:
     tm = target.create_target_machine(opt=2, codemodel="jitdefault")
     mod = llvm.parse_assembly(pool_ir())
     mod.verify()
-    engine = llvm.create_mcjit_compiler(mod, tm)
+    from .runtime import keep_forever
+    engine = keep_forever(llvm.create_mcjit_compiler(mod, tm))
     engine.finalize_object()
     p = _Pool(engine)
     p.nthreads.value = default_threads()

@@ -31,6 +31,17 @@ def _print(sink: list[bytes], chars: int | None, n: int) -> None:
 _PRINT_CB = PRINT_FN(_print)       # kept alive for the life of the process
 
 
+def keep_forever(engine: object) -> object:
+    """Makes `engine` (a runtime execution engine) immortal: its code stays mapped until
+    the process ends. Worker threads sleep inside the pool's code, and buffers are
+    freed through the allocator's code by finalizers that run while Python shuts down,
+    after module globals (and with them a cached engine) may already be gone: calling
+    into an unmapped engine there crashed a long benchmark run at exit (SIGSEGV while
+    garbage-collecting)."""
+    ctypes.pythonapi.Py_IncRef(ctypes.py_object(engine))
+    return engine
+
+
 @cache
 def install_symbols() -> None:
     """Makes the runtime's symbols visible to JIT-compiled code (once per process)."""
@@ -91,7 +102,7 @@ def _arena_freer() -> tuple[object, ctypes._CFuncPtr]:
     tm = llvm.Target.from_default_triple().create_target_machine(opt=2, codemodel="jitdefault")
     mod = llvm.parse_assembly(_ARENA_IR)
     mod.verify()
-    engine = llvm.create_mcjit_compiler(mod, tm)
+    engine = keep_forever(llvm.create_mcjit_compiler(mod, tm))
     engine.finalize_object()
     fn = ctypes.CFUNCTYPE(None, ctypes.c_void_p)(engine.get_function_address("dexpy_free_arena"))
     return engine, fn
