@@ -82,22 +82,31 @@ def find(opt: _Opt, nest: Nest) -> list[Packed]:
 
 
 def fill(ns, packs: list[Packed], bufs: list[IVar], nest: Nest, hoisted: dict[Name, IAtom],
-         jt0: IAtom, jtn: IAtom, k: IAtom, nr: int) -> i.Loop:
+         jt0: IAtom, jtn: IAtom, k: IAtom, nr: int, nlast: IAtom | None = None) -> i.Loop:
     """parallel for k: for jj < jtn*NR: pack[((jj / NR)*K + k)*NR + jj % NR] = the load
     at row k, column jt0*NR + jj. A plain copy along b's rows: LLVM leaves it scalar
     (cheap to compile; the copy is a small part of the tiles' time), where a constant
-    inner column loop was unrolled and vectorized for 100+ ms of compile time."""
+    inner column loop was unrolled and vectorized for 100+ ms of compile time.
+    `nlast` (N - NR): column tiles start at most there (the last one overlaps)."""
     kiv = IVar(ns.fresh(nest.kl.iv.name.hint), nest.kl.iv.ty)
     v = lambda h: IVar(ns.fresh(h), I64)              # noqa: E731
     jj, width, jbase, j, q, c, qk, qkk, base, at = (v(h) for h in (
         "jj", "width", "jbase", "j", "q", "c", "qk", "qkk", "base", "at"))
-    body: list[i.Stmt] = [i.Assign(j, i.IPrim(Prim.ADD, (jbase, jj))),
-                          i.Assign(q, i.IPrim(Prim.DIV, (jj, ILit(nr, I64)))),
-                          i.Assign(c, i.IPrim(Prim.REM, (jj, ILit(nr, I64)))),
-                          i.Assign(qk, i.IPrim(Prim.MUL, (q, k))),
-                          i.Assign(qkk, i.IPrim(Prim.ADD, (qk, kiv))),
-                          i.Assign(base, i.IPrim(Prim.MUL, (qkk, ILit(nr, I64)))),
-                          i.Assign(at, i.IPrim(Prim.ADD, (base, c)))]
+    body: list[i.Stmt] = [i.Assign(q, i.IPrim(Prim.DIV, (jj, ILit(nr, I64)))),
+                          i.Assign(c, i.IPrim(Prim.REM, (jj, ILit(nr, I64))))]
+    if nlast is None:
+        body.append(i.Assign(j, i.IPrim(Prim.ADD, (jbase, jj))))
+    else:                                   # j = min((jt0 + q)*NR, N - NR) + c
+        jt, js, js0, past = v("jt"), v("js"), v("js"), IVar(ns.fresh("past"), Scalar.U8)
+        body += [i.Assign(jt, i.IPrim(Prim.ADD, (jt0, q))),
+                 i.Assign(js0, i.IPrim(Prim.MUL, (jt, ILit(nr, I64)))),
+                 i.Assign(past, i.IPrim(Prim.LT, (nlast, js0))),
+                 i.Assign(js, i.ISelect(past, nlast, js0)),
+                 i.Assign(j, i.IPrim(Prim.ADD, (js, c)))]
+    body += [i.Assign(qk, i.IPrim(Prim.MUL, (q, k))),
+             i.Assign(qkk, i.IPrim(Prim.ADD, (qk, kiv))),
+             i.Assign(base, i.IPrim(Prim.MUL, (qkk, ILit(nr, I64)))),
+             i.Assign(at, i.IPrim(Prim.ADD, (base, c)))]
     for pk, buf in zip(packs, bufs):
         ren = Renamer(ns, {**hoisted, nest.jl.iv.name: j, nest.kl.iv.name: kiv})
         body += [ren.stmt(a) for a in pk.slice]

@@ -76,10 +76,44 @@ class _Tiler:
         self.opt, self.ns = opt, opt.ns
         self.nest, self.il, self.pre_i, self.nr = nest, nest.il, nest.pre_i, nr
         self.packs = packs
+        self.overlap = nest.kind == "plain" and self._recompute_ok()
+        self.nlast: IAtom = ILit(0, I64)
         self.bufs: dict[Name, IVar] = {}
 
     def var(self, hint: str, ty: Scalar = I64) -> IVar:
         return IVar(self.ns.fresh(hint), ty)
+
+    def u8(self, hint: str) -> IVar:
+        return IVar(self.ns.fresh(hint), Scalar.U8)
+
+    def start(self, jt: IAtom, out: list[i.Stmt]) -> IVar:
+        """The first column of column tile `jt` (the last one ends at N when tiles
+        overlap)."""
+        j0 = self.var("j0")
+        if not self.overlap:
+            out.append(i.Assign(j0, i.IPrim(Prim.MUL, (jt, ILit(self.nr, I64)))))
+            return j0
+        jj0, past = self.var("j0"), self.u8("past")
+        out += [i.Assign(jj0, i.IPrim(Prim.MUL, (jt, ILit(self.nr, I64)))),
+                i.Assign(past, i.IPrim(Prim.LT, (self.nlast, jj0))),
+                i.Assign(j0, i.ISelect(past, self.nlast, jj0))]
+        return j0
+
+    def _recompute_ok(self) -> bool:
+        """Whether an element may be computed twice (overlapping tiles): no code of the
+        nest reads memory its posts write, so the second time stores the same bits."""
+        roots = self.opt.roots
+        written = {roots.root(s.ptr) for s in self.nest.post if isinstance(s, i.Store)}
+        accs = self.nest.acc_names()
+        for s in [*self.nest.pre_j, *self.nest.inits, *self.nest.kbody, *self.nest.post]:
+            if isinstance(s, i.Assign) and isinstance(s.expr, i.Load):
+                p = s.expr.ptr
+                if isinstance(p, IVar) and p.name in accs:
+                    continue
+                r = roots.root(p)
+                if r in written or r[0] == "other":
+                    return False
+        return True
 
     def emit(self, hoist: list[i.Assign], depth: int) -> list[i.Stmt]:
         il, jl, nest, nr = self.il, self.nest.jl, self.nest, self.nr
@@ -94,9 +128,19 @@ class _Tiler:
         m = il.count
         mt, nt, rows, cols = (self.var(h) for h in ("mt", "nt", "rows", "cols"))
         out += [i.Assign(mt, i.IPrim(Prim.DIV, (m, ILit(MR, I64)))),
-                i.Assign(rows, i.IPrim(Prim.MUL, (mt, ILit(MR, I64)))),
-                i.Assign(nt, i.IPrim(Prim.DIV, (n, ILit(nr, I64)))),
-                i.Assign(cols, i.IPrim(Prim.MUL, (nt, ILit(nr, I64))))]
+                i.Assign(rows, i.IPrim(Prim.MUL, (mt, ILit(MR, I64))))]
+        if self.overlap:            # the last column tile ends at N (overlapping): no rest
+            up, nt0, few, nlast = self.var("up"), self.var("nt"), self.u8("few"), self.var("nl")
+            out += [i.Assign(up, i.IPrim(Prim.ADD, (n, ILit(nr - 1, I64)))),
+                    i.Assign(nt0, i.IPrim(Prim.DIV, (up, ILit(nr, I64)))),
+                    i.Assign(few, i.IPrim(Prim.LT, (n, ILit(nr, I64)))),
+                    i.Assign(nt, i.ISelect(few, ILit(0, I64), nt0)),
+                    i.Assign(cols, i.ISelect(few, ILit(0, I64), n)),
+                    i.Assign(nlast, i.IPrim(Prim.SUB, (n, ILit(nr, I64))))]
+            self.nlast = nlast
+        else:
+            out += [i.Assign(nt, i.IPrim(Prim.DIV, (n, ILit(nr, I64)))),
+                    i.Assign(cols, i.IPrim(Prim.MUL, (nt, ILit(nr, I64))))]
         ib = self.var("ib")
         body: list[i.Stmt] = []
         subs: list[dict[Name, IAtom]] = []
@@ -160,7 +204,8 @@ class _Tiler:
                 i.Assign(left, i.IPrim(Prim.SUB, (nt, jt0))),
                 i.Assign(short, i.IPrim(Prim.LT, (left, jtb))),
                 i.Assign(jtn, i.ISelect(short, left, jtb))]
-        fill = pack.fill(self.ns, self.packs, bufs, self.nest, hren.sub, jt0, jtn, k, nr)
+        fill = pack.fill(self.ns, self.packs, bufs, self.nest, hren.sub, jt0, jtn, k, nr,
+                         self.nlast if self.overlap else None)
         q, jt = v("q"), v("jt")
         self.bufs = dict(zip((pk.load.dest.name for pk in self.packs), bufs))
         qbody = [i.Assign(jt, i.IPrim(Prim.ADD, (jt0, q))), *self.tile(subs, jt, q, k)]
@@ -174,13 +219,13 @@ class _Tiler:
         """The MR x NR tile of columns jt*NR .. jt*NR+NR-1 (the q-th of its block when
         operands are packed)."""
         nest, nr = self.nest, self.nr
-        j0 = self.var("j0")
+        body: list[i.Stmt] = []
+        j0 = self.start(jt, body)
         # one slot per row: LLVM's capture tracking gives up on an alloca with more than
         # about 100 uses (the unrolled posts of 4 x 32 columns), and then checks the tile
         # against the packed panel at run time and keeps it in memory
         rows = [{name: IVar(self.ns.fresh("tile"), i.PtrTy(elem))
                  for name, elem in nest.tiles.items()} for _ in subs]
-        body: list[i.Stmt] = [i.Assign(j0, i.IPrim(Prim.MUL, (jt, ILit(nr, I64))))]
         for tiles in rows:
             body += [i.Alloc(t, t.ty.elem, ILit(nr, I64), i.AllocKind.STACK)
                      for t in tiles.values()]
