@@ -124,7 +124,8 @@ def test_remainders(session: Session, rows: int, cols: int,
     assert np.array_equal(got[0], want[0])
 
 
-@pytest.mark.parametrize("expr", [PROGRAMS[0], "for i j. bias[j] + sum for k. a[i,k] * b[k,j]"])
+@pytest.mark.parametrize("expr", [PROGRAMS[0], "for i j. bias[j] + sum for k. a[i,k] * b[k,j]",
+                                  "for i j. sum for k. a64[i,k] * b64[k,j]"])
 def test_tile_lives_in_registers(session: Session, expr: str,
                                  monkeypatch: pytest.MonkeyPatch) -> None:
     # the constant-size tile is promoted: the k loop carries vectors of floats in phis,
@@ -135,9 +136,10 @@ def test_tile_lives_in_registers(session: Session, expr: str,
     cf = _imp(session, expr, monkeypatch)
     assert _tiles(cf.imp)
     ir = cf.compiled.optimized_ir
-    vec_phis = re.findall(r"phi <(\d+) x float>", ir)
-    assert sum(int(w) for w in vec_phis) >= tile.MR * 32
-    assert not re.search(r"alloca \[(32|128) x float\]", ir)
+    vec_phis = re.findall(r"phi <(\d+) x (float|double)>", ir)
+    lane = {"float": 4, "double": 8}
+    assert sum(int(w) * lane[t] for w, t in vec_phis) >= tile.MR * tile.TILE_BYTES
+    assert not re.search(r"alloca \[\d+ x (float|double)\]", ir)
 
 
 def test_not_tiled_when_rows_are_few(session: Session,
