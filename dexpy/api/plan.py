@@ -227,13 +227,19 @@ def compile_call(session: Any, term: C.Expr, pi: C.Pi, plan: CallPlan, where: st
 
 
 def simp_function(simp: Simplifier, core: C.Expr, what: str) -> S.SimpFunction:
-    """`core` simplified into a Simp function of the top-level values it reads."""
+    """`core` simplified into a Simp function of the top-level values it reads, less
+    the lets nothing uses (`ad.deps.dce`, as for top-level units: the primal value a
+    `grad` computes and drops was computed on every call, 2x the work of
+    `grad (\v. sum for i. v[i] * sin v[i])`). Every parameter stays: the plan passes
+    arguments by position."""
+    from ..ad.deps import dce
     with dex_errors():
         value = simp.ev(core, {})
         if isinstance(value, SType):
             raise TypeError(f"{what} a type, not a value")
         result = simp.atom(value)
-    return S.SimpFunction(tuple(simp.params.values()), S.Block(tuple(simp.b.lets), result))
+    return S.SimpFunction(tuple(simp.params.values()),
+                          dce(S.Block(tuple(simp.b.lets), result)))
 
 
 def check_value(arg: Any, v: Any) -> None:
