@@ -38,7 +38,6 @@ MAX_BODY = 400          # statements: bodies bigger than this are not tripled
 MAX_PEEL = 64           # iterations at either end: farther flips are not peeled (the
                         # boundary parts run sequentially)
 I64_MAX = 2 ** 63 - 1
-VERSION_CAP = 2 ** 31 - 1   # loops whose clamps need N below this get a guarded copy
 
 _RANGE = {Scalar.U8: (0, 2 ** 8 - 1), Scalar.U32: (0, 2 ** 32 - 1), Scalar.U64: (0, 2 ** 64 - 1),
           Scalar.I32: (-2 ** 31, 2 ** 31 - 1), Scalar.I64: (-2 ** 63, I64_MAX)}
@@ -242,6 +241,7 @@ class _Fold:
     def __init__(self, aff: _Affine, ns: NameSupply, slots: set[Name], n_atom: IAtom) -> None:
         self.aff, self.ns, self.slots, self.n_atom = aff, ns, slots, n_atom
         self.stored: dict[Name, IAtom] = {}
+        self.affine = 0                       # index casts rewritten as i + k
 
     def block(self, b: i.IBlock) -> list[i.Stmt]:
         out: list[i.Stmt] = []
@@ -273,6 +273,7 @@ class _Fold:
                 aff.env[dest.name] = f
                 if isinstance(e, i.ICast) and dest.ty == Scalar.I64 and f is not None and f[0] != 0:
                     out.extend(self.affine_i64(dest, f))
+                    self.affine += 1
                 else:
                     out.append(i.Assign(dest, e))
                 return
@@ -331,12 +332,6 @@ def _rebuild(s: i.Stmt, blocks: tuple[i.IBlock, ...]) -> i.Stmt:
         case i.Try():
             return replace(s, body=blocks[0], on_throw=blocks[1])
     raise TypeError(f"peel: {s!r}")
-
-
-def _changes(mid: i.IBlock, loop: i.Loop) -> int:
-    """How many statements of the body the middle copy rewrote."""
-    orig = set(loop.body.stmts)
-    return sum(s not in orig for s in mid.stmts)
 
 
 def _allocs(blocks: tuple[i.IBlock, ...]) -> bool:
@@ -403,16 +398,7 @@ class _Peeler:
                 n_names.add(root.x.name)          # count = x whenever count >= 1
                 nmax = min(nmax, _RANGE[root.x.ty][1])
         res = self.attempt(loop, n_lit, n_names, nmax)
-        capped = None
-        if n_lit is None and nmax > VERSION_CAP:   # does `i + N` wrap only for huge N?
-            capped = self.attempt(loop, None, n_names, VERSION_CAP)
-        if capped is None or (res is not None and _changes(res[2], loop) >= _changes(capped[2], loop)):
-            return None if res is None else self.emit(loop, *res, n_lit)
-        res = capped
-        # only for counts up to VERSION_CAP; above, the loop as it was
-        c = IVar(self.ns.fresh("c"), Scalar.U8)
-        test = i.Assign(c, i.IPrim(Prim.LE, (count, ILit(VERSION_CAP, Scalar.I64))))
-        return [test, i.If(c, i.IBlock(tuple(self.emit(loop, *res, None))), i.IBlock((loop,)))]
+        return None if res is None else self.emit(loop, *res, n_lit)
 
     def attempt(self, loop: i.Loop, n_lit: int | None, n_names: set[Name],
                 nmax: int) -> tuple[int, int, i.IBlock] | None:
@@ -431,7 +417,7 @@ class _Peeler:
             return None
         folded = _Fold(_Affine(loop, self.defs, mid, n_names), self.ns, self.slots, loop.count)
         mid_body = folded.block(loop.body)
-        if tuple(mid_body) == loop.body.stmts:
+        if not folded.affine:               # no index became affine: not worth three copies
             return None
         return lo, k, i.IBlock(tuple(mid_body))
 

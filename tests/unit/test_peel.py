@@ -124,17 +124,20 @@ z : (Fin n)=>Int = for c. n_to_i (ordinal c)
     assert _loops(imps) == _loops(ref_imps)
 
 
-def test_periodic_neighbours_are_versioned(monkeypatch) -> None:
-    """`mod (ordinal c + (n -| 1)) n` adds n in Word32, which could wrap for n >= 2^31:
-    the peeled loops run under `count <= 2^31 - 1`, the original loop otherwise, and
-    the middle indexes by `i - 1`, `i + 1`."""
-    src = "n = 100\n" + STENCILS.split(":p")[0] + ":p" + STENCILS.split(":p")[-1]
-    _, imps = _run(monkeypatch, src, peel=True)
-    guards = [s for f in imps for s in _walk(f.body) if isinstance(s, i.If)
-              and any(isinstance(t, i.Loop) for t in s.orelse.stmts)]
-    assert len(guards) == 1
-    middle = [s for s in guards[0].then.stmts if isinstance(s, i.Loop) and s.parallel]
-    adds = [t.expr.args[1] for t in middle[0].body.stmts
-            if isinstance(t, i.Assign) and isinstance(t.expr, i.IPrim) and t.dest.ty == i.Scalar.I64
-            and t.expr.args[0] == middle[0].body.stmts[0].dest]
-    assert i.ILit(-1, i.Scalar.I64) in adds and i.ILit(1, i.Scalar.I64) in adds
+def test_periodic_neighbours(monkeypatch) -> None:
+    """`mod (ordinal c + 99) 100` over a literal `Fin 100` is `c - 1` past the first
+    iteration: split. Over `Fin n` (a Word32 `n`), `ordinal c + (n -| 1)` could wrap
+    for n >= 2^31, so that loop stays whole; both compute numpy's result."""
+    src = """
+m = 100
+z : (Fin m)=>Int = for c. n_to_i ((ordinal c * 7919) `mod` 101)
+:p for c:(Fin 100). z[unsafe_from_ordinal (mod (ordinal c + 99) 100)] - z[unsafe_from_ordinal (mod (ordinal c + 1) 100)]
+:p for c:(Fin m). z[unsafe_from_ordinal (mod (ordinal c + (m -| 1)) m)] - z[unsafe_from_ordinal (mod (ordinal c + 1) m)]
+"""
+    out, imps = _run(monkeypatch, src, peel=True)
+    ref, ref_imps = _run(monkeypatch, src, peel=False)
+    z = (np.arange(100) * 7919) % 101
+    c = np.arange(100)
+    assert out == ref
+    assert [_ints(ln) for ln in out] == [list(z[(c - 1) % 100] - z[(c + 1) % 100])] * 2
+    assert _loops(imps) == _loops(ref_imps) + 2
