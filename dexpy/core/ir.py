@@ -10,8 +10,9 @@ referenced by identity from terms.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields, is_dataclass
+from dataclasses import dataclass, field
 
+from ..fastpickle import fast_pickling
 from ..names import Name
 from ..syntax.surface import Expl
 
@@ -352,25 +353,4 @@ UNIT_TY = TupleTy(())
 UNIT = TupleCon(())
 NAT = BaseTy("Nat")
 
-
-def _fast_pickling(cls: type) -> None:
-    """Pickling without `dataclasses.fields` per object: the generated `__getstate__`/
-    `__setstate__` of slots dataclasses look the fields up again for every object, most
-    of the time of restoring the cached prelude (22k Core terms). Same state format."""
-    names = tuple(f.name for f in fields(cls))
-    set_field = object.__setattr__
-
-    def getstate(self: object) -> list[object]:
-        return [getattr(self, n) for n in names]
-
-    def setstate(self: object, state: list[object]) -> None:
-        for n, v in zip(names, state):
-            set_field(self, n, v)
-    cls.__getstate__ = getstate         # type: ignore[attr-defined]
-    cls.__setstate__ = setstate         # type: ignore[attr-defined]
-
-
-for _cls in list(globals().values()):
-    if isinstance(_cls, type) and is_dataclass(_cls) and "__slots__" in _cls.__dict__ \
-            and _cls.__module__ == __name__:
-        _fast_pickling(_cls)
+fast_pickling(globals(), __name__)     # restoring the cached prelude: 22k Core terms
