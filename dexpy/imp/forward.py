@@ -15,7 +15,7 @@ overwrites them all. One pass over the table and one buffer less per step
 
 Disjointness (`_Objects.disjoint`): two pointers are of different objects when they
 come from different allocations (heap, stack or result buffers: fresh memory), or
-one from an allocation and the other loaded from the function's parameter block
+one from an allocation and the other loaded from the function's `ins` block
 (the caller's arrays); a `select` is disjoint from a pointer when both its arms
 are, and two selects on the same condition when their arms are pairwise (the
 ping-pong buffers `select odd A B` and `select odd B A`).
@@ -55,7 +55,9 @@ def forward(fn: i.ImpFunction) -> i.ImpFunction:
     candidates = sources - other_uses
     if not candidates:
         return fn
-    objs = _Objects(defs, {p.name for p in fn.params})
+    # the caller's arrays are the pointers in `ins` (never this run's allocations; `outs`
+    # and the arena slot receive them, so loads from those are not trusted)
+    objs = _Objects(defs, {p.name for p in fn.params if p.name.hint == "ins"})
     return replace(fn, body=_block(fn.body, objs, candidates))
 
 
