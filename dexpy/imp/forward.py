@@ -31,6 +31,7 @@ from ..simp.ir import Prim
 from . import ir as i
 from .ir import IAtom, IVar
 from .parallel import _stmt_uses
+from .rename import walk_stmts
 
 
 def forward(fn: i.ImpFunction) -> i.ImpFunction:
@@ -40,7 +41,7 @@ def forward(fn: i.ImpFunction) -> i.ImpFunction:
     defs: dict[Name, i.Stmt] = {}
     other_uses: set[Name] = set()       # names used other than as a load/store pointer
     sources: set[Name] = set()          # pointers some copy loop reads
-    for s in _walk(fn.body):
+    for s in walk_stmts(fn.body):
         uses, dests, _ = _stmt_uses(s)
         for d in dests:
             defs[d.name] = s
@@ -59,13 +60,6 @@ def forward(fn: i.ImpFunction) -> i.ImpFunction:
     # and the arena slot receive them, so loads from those are not trusted)
     objs = _Objects(defs, {p.name for p in fn.params if p.name.hint == "ins"})
     return replace(fn, body=_block(fn.body, objs, candidates))
-
-
-def _walk(b: i.IBlock):
-    for s in b.stmts:
-        yield s
-        for nb in _stmt_uses(s)[2]:
-            yield from _walk(nb)
 
 
 class _Objects:
@@ -182,7 +176,7 @@ def _forward(stmts: list[i.Stmt], k: int, objs: _Objects) -> list[i.Stmt] | None
         dst, off, new_c = found
         between = stmts[k + 1:c]
         later = stmts[c + 1:]
-        defined = {d.name for s in between for x in _walk(i.IBlock((s,)))
+        defined = {d.name for s in between for x in walk_stmts(i.IBlock((s,)))
                    for d in _stmt_uses(x)[1]}
         if dst.name in defined or (isinstance(off, IVar) and off.name in defined):
             return None                      # D must exist where T is allocated
@@ -234,7 +228,7 @@ def _ptr(src) -> IAtom:
 
 def _mentions(s: i.Stmt) -> set[Name]:
     out: set[Name] = set()
-    for x in _walk(i.IBlock((s,))):
+    for x in walk_stmts(i.IBlock((s,))):
         uses = _stmt_uses(x)[0]
         out.update(a.name for a in uses if isinstance(a, IVar))
     return out
@@ -243,7 +237,7 @@ def _mentions(s: i.Stmt) -> set[Name]:
 def _touches_only(s: i.Stmt, t: IVar, dst: IVar, objs: _Objects) -> bool:
     """s accesses no memory of D's object, calls no C and throws nothing (a failure
     ends the run: what D holds then is never seen)."""
-    for x in _walk(i.IBlock((s,))):
+    for x in walk_stmts(i.IBlock((s,))):
         if isinstance(x, i.CallC | i.Throw | i.Try):
             return False
         if isinstance(x, i.Store):

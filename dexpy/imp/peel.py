@@ -24,7 +24,7 @@ innermost loops (no nested loop), forward, without accumulators, are split.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, fields, is_dataclass, replace
+from dataclasses import dataclass, replace
 from fractions import Fraction
 from itertools import combinations
 
@@ -33,6 +33,7 @@ from ..simp.ir import Prim, Scalar
 from . import ir as i
 from .ir import IAtom, ILit, IVar
 from .parallel import _stmt_uses
+from .rename import Renamer, walk_stmts
 
 MAX_BODY = 400          # statements: bodies bigger than this are not tripled
 MAX_PEEL = 64           # iterations at either end: farther flips are not peeled (the
@@ -191,7 +192,7 @@ def _bounds(body: i.IBlock, aff: _Affine, n_lit: int | None) -> tuple[int, int] 
     raises lo to p + 1, one at N + c lowers the end to N + c (within MAX_PEEL of the
     ends; others stay unfolded). None: nothing to split."""
     lows, highs = [0], []
-    for s in _walk(body):
+    for s in walk_stmts(body):
         if not isinstance(s, i.Assign):
             continue
         e = s.expr
@@ -226,13 +227,6 @@ def _flip(d: Form, n_lit: int | None, lows: list[int], highs: list[int]) -> None
         lows.append(max(c + 1, 0))
     elif b == 1 and c > -MAX_PEEL:
         highs.append(min(c, 0) if n_lit is None else min(n_lit + c, n_lit))
-
-
-def _walk(b: i.IBlock):
-    for s in b.stmts:
-        yield s
-        for nb in _stmt_uses(s)[2]:
-            yield from _walk(nb)
 
 
 # === the middle copy: fold what the domain decides ===
@@ -348,7 +342,7 @@ def peel(fn: i.ImpFunction, ns: NameSupply) -> i.ImpFunction:
     defs: dict[Name, i.IExpr] = {}
     slots: set[Name] = set()
     other_uses: set[Name] = set()
-    for s in _walk(fn.body):
+    for s in walk_stmts(fn.body):
         uses, _, _ = _stmt_uses(s)
         if isinstance(s, i.Assign):
             defs[s.dest.name] = s.expr
@@ -370,7 +364,7 @@ class _Peeler:
         out: list[i.Stmt] = []
         for s in b.stmts:
             blocks = _stmt_uses(s)[2]
-            if isinstance(s, i.Loop) and not any(isinstance(x, i.Loop) for x in _walk(s.body)):
+            if isinstance(s, i.Loop) and not any(isinstance(x, i.Loop) for x in walk_stmts(s.body)):
                 split = self.split(s)
                 if split is not None:
                     out.extend(split)
@@ -381,7 +375,7 @@ class _Peeler:
         return i.IBlock(tuple(out))
 
     def split(self, loop: i.Loop) -> list[i.Stmt] | None:
-        if loop.reverse or loop.accums or sum(1 for _ in _walk(loop.body)) > MAX_BODY:
+        if loop.reverse or loop.accums or sum(1 for _ in walk_stmts(loop.body)) > MAX_BODY:
             return None
         count = loop.count
         n_lit: int | None = None
@@ -465,21 +459,7 @@ class _Peeler:
         if start is not None:
             iv = IVar(self.ns.fresh(loop.iv.name.hint), Scalar.I64)
             pre = (i.Assign(iv, i.IPrim(Prim.ADD, (j, start))),)
-        renamed = _renamed(body, {loop.iv.name: iv}, self.ns)
+        renamed = Renamer(self.ns, {loop.iv.name: iv}).block(body)
         return i.Loop(j, count, i.IBlock(pre + renamed.stmts), parallel=parallel,
                       grain=loop.grain if parallel else 0)
 
-
-def _renamed(x, sub: dict[Name, IAtom], ns: NameSupply):
-    """A copy of Imp code with fresh names for everything it defines (Imp is
-    single-assignment) and `sub` applied to the variables it uses."""
-    if isinstance(x, IVar):
-        return sub.get(x.name, x)
-    if isinstance(x, tuple):
-        return tuple(_renamed(y, sub, ns) for y in x)
-    if not is_dataclass(x) or isinstance(x, ILit):
-        return x
-    if not isinstance(x, i.IBlock | i.AccumPriv) and not isinstance(x, i.IExpr | i.CallRt):
-        for d in _stmt_uses(x)[1]:                    # a statement: its definitions first
-            sub[d.name] = IVar(ns.fresh(d.name.hint), d.ty)
-    return replace(x, **{f.name: _renamed(getattr(x, f.name), sub, ns) for f in fields(x)})

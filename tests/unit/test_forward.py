@@ -9,7 +9,7 @@ import pytest
 
 from compile_spy import record_compiles
 from dexpy.imp import ir as i
-from dexpy.imp.peel import _walk
+from dexpy.imp.rename import walk_stmts
 from dexpy.source import SourceFile
 from dexpy.toplevel import Session
 
@@ -50,7 +50,7 @@ def _ints(line: str) -> list[int]:
 
 def _heap_allocs(imps: list[i.ImpFunction]) -> int:
     return sum(isinstance(s, i.Alloc) and s.kind == i.AllocKind.HEAP
-               for f in imps for s in _walk(f.body))
+               for f in imps for s in walk_stmts(f.body))
 
 
 def _pathfinder(rows: int, cols: int) -> list[int]:

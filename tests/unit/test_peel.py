@@ -9,7 +9,7 @@ import pytest
 
 from compile_spy import record_compiles
 from dexpy.imp import ir as i
-from dexpy.imp.peel import _walk
+from dexpy.imp.rename import walk_stmts
 from dexpy.source import SourceFile
 from dexpy.toplevel import Session
 
@@ -66,7 +66,7 @@ def _ints(line: str) -> list[int]:
 
 
 def _loops(imps: list[i.ImpFunction]) -> int:
-    return sum(isinstance(s, i.Loop) for f in imps for s in _walk(f.body))
+    return sum(isinstance(s, i.Loop) for f in imps for s in walk_stmts(f.body))
 
 
 @pytest.mark.parametrize("n", [0, 1, 2, 3, 4, 5, 6, 17, 1000])
@@ -83,13 +83,13 @@ def test_middle_loop_has_no_clamps(monkeypatch) -> None:
     """The middle copy of a pathfinder step: no selects, no switches, I64 indexes."""
     src = "n = 100\n" + STENCILS.split(":p", 2)[0] + ":p" + STENCILS.split(":p", 2)[1]
     _, imps = _run(monkeypatch, src, peel=True)
-    parallel = [s for f in imps for s in _walk(f.body)
+    parallel = [s for f in imps for s in walk_stmts(f.body)
                 if isinstance(s, i.Loop) and s.parallel and not s.accums]
     middles = [lp for lp in parallel if any(isinstance(t, i.Assign) and isinstance(t.expr, i.Load)
                                             for t in lp.body.stmts)
                and isinstance(lp.count, i.IVar) and lp.count.name.hint == "m"]
     assert len(middles) == 1
-    body = list(_walk(middles[0].body))
+    body = list(walk_stmts(middles[0].body))
     assert not any(isinstance(s, i.Assign) and isinstance(s.expr, i.ISelect) for s in body)
     assert sum(isinstance(s, i.Switch) for s in body) == 1     # the data-dependent `min`
 
