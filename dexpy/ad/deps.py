@@ -23,16 +23,21 @@ def free_vars(x) -> Free:
 
 
 def _fv_type(t: S.Type, out: Free) -> None:
-    match t:
-        case S.TabTy(n, e):
-            if isinstance(n, S.Var):
-                out[n.name] = S.NAT
+    cls = type(t)
+    if cls is S.BaseTy:
+        return
+    if cls is S.TabTy:
+        if type(t.size) is S.Var:
+            out[t.size.name] = S.NAT
+        _fv_type(t.elem, out)
+    elif cls is S.ProdTy:
+        for e in t.elems:
             _fv_type(e, out)
-        case S.ProdTy(es) | S.SumTy(es):
-            for e in es:
-                _fv_type(e, out)
-        case S.RefTy(e) | S.BoxTy(e):
+    elif cls is S.SumTy:
+        for e in t.cases:
             _fv_type(e, out)
+    elif cls is S.RefTy or cls is S.BoxTy:
+        _fv_type(t.elem, out)
 
 
 def _scope(binders: tuple[S.Var, ...], body: S.Block, out: Free) -> None:
@@ -44,26 +49,41 @@ def _scope(binders: tuple[S.Var, ...], body: S.Block, out: Free) -> None:
 
 
 def _fv(v, out: Free) -> None:
-    match v:
-        case S.Var(name, ty):
-            out[name] = ty
-            _fv_type(ty, out)
-        case S.Lit():
-            pass
-        case S.Lam1(b, body):
-            _scope((b,), body, out)
-        case S.Lam2(x, y, body):
-            _scope((x, y), body, out)
-        case S.Block():
-            out.update(block_free_vars(v))
-        case tuple():
-            for e in v:
-                _fv(e, out)
-        case _ if isinstance(v, _TYPES):
-            _fv_type(v, out)
-        case _ if dataclasses.is_dataclass(v):
-            for name in _field_names(type(v)):
-                _fv(getattr(v, name), out)
+    """Adds the free variables of `v` to `out`; dispatches on the exact class (this
+    walk is the main cost of AD's and the top level's dead-code passes)."""
+    cls = type(v)
+    if cls is S.Var:
+        out[v.name] = v.ty
+        _fv_type(v.ty, out)
+    elif cls is S.Lit:
+        return
+    elif cls is tuple:
+        for e in v:
+            _fv(e, out)
+    elif cls is S.Lam1:
+        _scope((v.binder,), v.body, out)
+    elif cls is S.Lam2:
+        _scope((v.x, v.y), v.body, out)
+    elif cls is S.Block:
+        out.update(block_free_vars(v))
+    elif cls in _TYPE_SET:
+        _fv_type(v, out)
+    else:
+        for name in _op_fields(cls):
+            _fv(getattr(v, name), out)
+
+
+_TYPE_SET = frozenset(_TYPES)
+_OP_FIELDS: dict[type, tuple[str, ...]] = {}
+
+
+def _op_fields(cls: type) -> tuple[str, ...]:
+    """The fields of a dataclass (an op); none for anything else (enums, ints, str)."""
+    names = _OP_FIELDS.get(cls)
+    if names is None:
+        names = _OP_FIELDS[cls] = (tuple(f.name for f in dataclasses.fields(cls))
+                                   if dataclasses.is_dataclass(cls) else ())
+    return names
 
 
 _FIELDS: dict[type, tuple[str, ...]] = {}
