@@ -69,7 +69,7 @@ def _fv(v, out: Free) -> None:
     elif cls in _TYPE_SET:
         _fv_type(v, out)
     else:
-        for name in _op_fields(cls):
+        for name in op_fields(cls):
             _fv(getattr(v, name), out)
 
 
@@ -77,22 +77,12 @@ _TYPE_SET = frozenset(_TYPES)
 _OP_FIELDS: dict[type, tuple[str, ...]] = {}
 
 
-def _op_fields(cls: type) -> tuple[str, ...]:
+def op_fields(cls: type) -> tuple[str, ...]:
     """The fields of a dataclass (an op); none for anything else (enums, ints, str)."""
     names = _OP_FIELDS.get(cls)
     if names is None:
         names = _OP_FIELDS[cls] = (tuple(f.name for f in dataclasses.fields(cls))
                                    if dataclasses.is_dataclass(cls) else ())
-    return names
-
-
-_FIELDS: dict[type, tuple[str, ...]] = {}
-
-
-def _field_names(cls: type) -> tuple[str, ...]:
-    names = _FIELDS.get(cls)
-    if names is None:
-        names = _FIELDS[cls] = tuple(f.name for f in dataclasses.fields(cls))
     return names
 
 
@@ -140,8 +130,8 @@ def bound_names(b: S.Block, out: set[Name] | None = None) -> set[Name]:
     out = set() if out is None else out
     for let in b.lets:
         out.add(let.binder.name)
-        for f in dataclasses.fields(let.op) if dataclasses.is_dataclass(let.op) else ():
-            _bound(getattr(let.op, f.name), out)
+        for name in op_fields(type(let.op)):
+            _bound(getattr(let.op, name), out)
     return out
 
 
@@ -215,10 +205,10 @@ def dce(b: S.Block) -> S.Block:
 
 def map_blocks(op: S.Op, f) -> S.Op:
     """`op` with `f` applied to the block of each of its nested scopes."""
-    if not dataclasses.is_dataclass(op) or isinstance(op, (S.Var, S.Lit)):
+    if isinstance(op, (S.Var, S.Lit)):
         return op
     changes = {}
-    for name in _field_names(type(op)):
+    for name in op_fields(type(op)):
         v = getattr(op, name)
         if isinstance(v, S.Lam1):
             body = f(v.body)

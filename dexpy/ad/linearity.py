@@ -11,12 +11,10 @@ as `r := get r + e` into `r += e`.
 """
 from __future__ import annotations
 
-import dataclasses
-
 from ..names import Name
 from ..simp import ir as S
 from ..simp.ir import Atom, Lit
-from .deps import bound_names, free_vars, map_blocks, removable
+from .deps import bound_names, free_vars, map_blocks, op_fields, removable
 
 Shape = bool | tuple      # linearity of a value, per product component
 
@@ -225,8 +223,7 @@ class Linearity:
 
 def blocks(op: S.Op):
     """The blocks of `op`'s nested scopes."""
-    for v in (getattr(op, f.name) for f in dataclasses.fields(op)) if dataclasses.is_dataclass(
-            op) else ():
+    for v in (getattr(op, name) for name in op_fields(type(op))):
         if isinstance(v, (S.Lam1, S.Lam2)):
             yield v.body
         elif isinstance(v, S.Block):
