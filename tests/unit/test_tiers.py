@@ -137,7 +137,8 @@ def _ops(b: s.Block) -> list[type]:
 
 def test_top_level_units_drop_unused_pure_work() -> None:
     session = Session()
-    for _ in session.run_source(SourceFile("d.dx", "xs : (Fin 50)=>Float = for i. n_to_f (ordinal i)\n")):
+    src = SourceFile("d.dx", "xs : (Fin 50)=>Float = for i. n_to_f (ordinal i)\n")
+    for _ in session.run_source(src):
         pass
     dropped = _block_function(session, "snd (sum for i. exp xs[i], 3.0)")
     assert s.For not in _ops(dropped.body) and dropped.params == ()
