@@ -3,23 +3,25 @@
 - `scatters`: the iteration stores at an offset computed from a value it loaded
   (a histogram's `bins!b += 1`): LLVM's deep unrolling of such loops measured 2x
   slower, so they are unrolled at most twice.
-- `unroll_fully`: a short loop of a known count inside another loop (threefry's
-  5 rounds of 4 mixing steps, a `Fin 3` coordinate loop) whose unrolled body stays
+- `unroll_fully`: a short loop of a known count inside another loop, with loops in
+  it or a chain of state through its iterations (threefry's 5 rounds of 4 mixing
+  steps, split_key's two threefry calls, a `Fin 3` fold), whose unrolled body stays
   small. LLVM fully unrolls such loops only after its loop vectorizer has run when
   their size exceeds its threshold, and the vectorizer only handles innermost loops,
   so the enclosing per-element loop stayed scalar: `for i. rand (ixkey k i)` ran 30x
   slower than the same C. Marked `llvm.loop.unroll.full`, they are unrolled early and
-  the outer loop vectorizes.
+  the outer loop vectorizes. A short loop whose iterations are independent (a
+  register tile's columns, dexpy.imp.tile) is the one to vectorize: it is left alone.
 """
 from __future__ import annotations
 
 from ..names import Name
 from . import ir as i
 from .ir import IVar
-from .parallel import _atoms_of_expr, _cost, _stmt_uses
+from .parallel import _atoms_of_expr, _stmt_uses
 
 FULL_UNROLL_COUNT = 16      # at most this many iterations
-FULL_UNROLL_SIZE = 1024     # statements after unrolling (nested loops included)
+FULL_UNROLL_SIZE = 2048     # statements after unrolling (nested loops included)
 
 
 def scatters(block: i.IBlock) -> bool:
@@ -54,10 +56,48 @@ def unroll_fully(count: i.IAtom, body: i.IBlock) -> bool:
     worth unrolling completely before vectorization (see the module docstring)."""
     if not isinstance(count, i.ILit) or not 0 < int(count.value) <= FULL_UNROLL_COUNT:
         return False
-    size, _ = _cost(body)
-    return int(count.value) * size <= FULL_UNROLL_SIZE and not _has_while(body)
+    size = _unrolled_size(body)
+    return (size is not None and int(count.value) * size <= FULL_UNROLL_SIZE
+            and (_has_loop(body) or _carries_state(body)))
 
 
-def _has_while(b: i.IBlock) -> bool:
-    return any(isinstance(s, i.DoWhile) or any(_has_while(nb) for nb in _stmt_uses(s)[2])
+def _has_loop(b: i.IBlock) -> bool:
+    return any(isinstance(s, i.Loop) or any(_has_loop(nb) for nb in _stmt_uses(s)[2])
                for s in b.stmts)
+
+
+def _carries_state(b: i.IBlock) -> bool:
+    """Whether an iteration reads a fixed element that it also writes, of memory made
+    outside the loop (a fold's accumulator, threefry's two words): the iterations form
+    a chain. A loop whose iterations touch their own elements (a register tile's
+    columns) is left to the loop vectorizer instead."""
+    local = {s.dest.name for s in b.stmts if isinstance(s, i.Alloc)}
+    read: set[Name] = set()
+    written: set[Name] = set()
+    for s in b.stmts:
+        match s:
+            case i.Assign(_, i.Load(IVar(p), i.ILit())) if p not in local:
+                read.add(p)
+            case i.Store(IVar(p), i.ILit(), _) if p not in local:
+                written.add(p)
+    return bool(read & written)
+
+
+def _unrolled_size(b: i.IBlock) -> int | None:
+    """Statements of `b` once every nested loop is unrolled (a loop of a run-time
+    count or a `while` loop: None, never unrolled)."""
+    n = 0
+    for s in b.stmts:
+        n += 1
+        if isinstance(s, i.DoWhile):
+            return None
+        nested = [_unrolled_size(nb) for nb in _stmt_uses(s)[2]]
+        if None in nested:
+            return None
+        times = 1
+        if isinstance(s, i.Loop):
+            if not isinstance(s.count, i.ILit):
+                return None
+            times = int(s.count.value)
+        n += times * sum(nested)
+    return n

@@ -39,8 +39,14 @@ def test_histogram_loop_is_marked(monkeypatch) -> None:
     want = np.bincount((xs * np.float32(16.0)).astype(np.uint32), minlength=16)
     assert out[0] == "[" + ", ".join(str(v) for v in want) + "]"
     assert out[1] == "5000"
-    fill, hist = seen[0], seen[1]
+    accums = [cf for cf in seen if any(lp.accums for lp in _loops(cf.imp.body))]
+    fills = [cf for cf in seen if "7919" in cf.llvm_ir]      # x's definition
+    assert len(accums) == 2 and len(fills) == 1              # the histogram, `sum hist`
+    hist, total = sorted(accums, key=lambda cf: "llvm.loop" not in cf.llvm_ir)
     assert [scatters(lp.body) for lp in _loops(hist.imp.body) if lp.accums] == [True]
+    assert not any(scatters(lp.body) for lp in _loops(total.imp.body))
+    assert "llvm.loop" not in total.llvm_ir
+    fill = fills[0]
     assert not any(scatters(lp.body) for lp in _loops(fill.imp.body))
     hint = re.findall(r'!"llvm.loop.unroll.count", i32 (\d+)', hist.llvm_ir)
     assert hint == [str(SCATTER_UNROLL)]
@@ -50,14 +56,17 @@ def test_histogram_loop_is_marked(monkeypatch) -> None:
 
 
 RANDS = """
-xs = for i:(Fin 1000). rand (ixkey (new_key 7) i)
-:p sum xs > 400.0 && sum xs < 600.0
+xs = for i:(Fin 1000).
+  [ka, kb] = split_key (ixkey (new_key 7) i)
+  rand ka + rand kb
+:p sum xs > 900.0 && sum xs < 1100.0
 """
 
 
 def test_short_inner_loops_unroll_so_the_outer_vectorizes(monkeypatch) -> None:
-    """threefry's rounds (5 x 4 steps) are unrolled early, so the per-element loop
-    around them vectorizes (it stayed scalar, 30x slower than C, before)."""
+    """threefry's rounds (5 x 4 steps), and split_key's two threefry calls around
+    them, are unrolled early, so the per-element loop around them vectorizes (it
+    stayed scalar, 30x slower than C, before)."""
     seen = record_compiles(monkeypatch)
     out = [ln for _, lines in Session().run_source(SourceFile("r.dx", RANDS)) for ln in lines]
     assert out == ["True"]
