@@ -52,6 +52,8 @@ def block_size(bytes_per_j: int) -> int:
     while b > 64 and b * max(1, bytes_per_j) > L1_BUDGET:
         b //= 2
     return b
+
+MIN_BLOCKS = 4       # a parallel j loop runs in at least this many blocks (of >= 64)
 MIN_TOP_COUNT = 16   # an outermost j loop with fewer iterations is not interchanged
 UNROLLED = 256       # a k loop of a known count and at most this many statements in all
                      # is left to LLVM, which unrolls it fully (Horner's rule over 16
@@ -537,13 +539,16 @@ class _Opt:
         if blocked:
             nb, rest = IVar(self.ns.fresh("nb"), I64), IVar(self.ns.fresh("jrest"), I64)
             small = IVar(self.ns.fresh("small"), Scalar.U8)
-            head = [i.Assign(lo, i.IPrim(Prim.MUL, (jb, ILit(block, I64)))),
+            size, sizing = self._block_width(jl, block)
+            head = [i.Assign(lo, i.IPrim(Prim.MUL, (jb, size))),
                     i.Assign(rest, i.IPrim(Prim.SUB, (jl.count, lo))),
-                    i.Assign(small, i.IPrim(Prim.LT, (rest, ILit(block, I64)))),
-                    i.Assign(width, i.ISelect(small, rest, ILit(block, I64)))]
-            up = IVar(self.ns.fresh("jup"), I64)
-            out = [i.Assign(up, i.IPrim(Prim.ADD, (jl.count, ILit(block - 1, I64)))),
-                   i.Assign(nb, i.IPrim(Prim.DIV, (up, ILit(block, I64)))),
+                    i.Assign(small, i.IPrim(Prim.LT, (rest, size))),
+                    i.Assign(width, i.ISelect(small, rest, size))]
+            up, up1 = IVar(self.ns.fresh("jup"), I64), IVar(self.ns.fresh("jup"), I64)
+            out = [*sizing,
+                   i.Assign(up1, i.IPrim(Prim.ADD, (jl.count, size))),
+                   i.Assign(up, i.IPrim(Prim.SUB, (up1, ILit(1, I64)))),
+                   i.Assign(nb, i.IPrim(Prim.DIV, (up, size))),
                    i.Loop(jb, nb, i.IBlock((*head, *out)), False, jl.parallel)]
         out = [*hoisted, *out]
         for s in out:
@@ -553,6 +558,20 @@ class _Opt:
                 elif isinstance(t, i.Alloc):
                     self.roots.allocs[t.dest.name] = t
         return out
+
+    def _block_width(self, jl: i.Loop, block: int) -> tuple[IAtom, list[i.Stmt]]:
+        """The width of the j blocks: `block` (what fits L1), but for a parallel j loop
+        at most a MIN_BLOCKS-th of the count (at least 64), since the blocks are what
+        the threads share: column sums of 2048 columns were one 4096-wide block, done
+        by one thread (1.5x the two-thread C)."""
+        if not jl.parallel:
+            return ILit(block, I64), []
+        q1, q, q64, size = (IVar(self.ns.fresh("jq"), I64) for _ in range(4))
+        return size, [
+            i.Assign(q1, i.IPrim(Prim.ADD, (jl.count, ILit(MIN_BLOCKS - 1, I64)))),
+            i.Assign(q, i.IPrim(Prim.DIV, (q1, ILit(MIN_BLOCKS, I64)))),
+            i.Assign(q64, i.IPrim(Prim.MAX, (q, ILit(64, I64)))),
+            i.Assign(size, i.IPrim(Prim.MIN, (q64, ILit(block, I64))))]
 
     def unit_stride_access(self, body: i.IBlock, jiv: IVar, accs: dict[Name, IVar]) -> bool:
         """Profitability: whether every memory access of the k body other than the
