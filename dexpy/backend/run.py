@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import ctypes
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
 
@@ -59,13 +59,36 @@ class CompiledFunction:
         return Invoker(self)
 
 
-def _lower(fn: SimpFunction) -> ImpFunction:
-    """Simp -> Imp, then the Imp passes: fusion and interchange, parallel sums (opt-in),
-    destination forwarding, boundary peeling."""
+@lru_cache(maxsize=1)
+def imp_passes() -> tuple[tuple[str, Callable[[ImpFunction, NameSupply], ImpFunction]], ...]:
+    """The Imp passes, in order (imported on first use: they are not needed to start)."""
     from ..imp.forward import forward
     from ..imp.peel import peel
+    return (("fusion and interchange, register tiles", optimize),
+            ("chunked sums", parallel_sums),
+            ("destination forwarding", lambda fn, ns: forward(fn)),
+            ("boundary peeling", peel))
+
+
+def _lower(fn: SimpFunction) -> ImpFunction:
+    """Simp -> Imp, then `imp_passes()`; with DEXPY_CHECK=1 the Imp checker runs after
+    the lowering and after every pass."""
     ns = NameSupply()
-    return peel(forward(parallel_sums(optimize(lower_function(fn, ns, ENTRY), ns), ns)), ns)
+    imp = lower_function(fn, ns, ENTRY)
+    _check(imp, "lowering")
+    for name, run_pass in imp_passes():
+        imp = run_pass(imp, ns)
+        _check(imp, name)
+    return imp
+
+
+def _check(imp: ImpFunction, after: str) -> None:
+    if checks_enabled():
+        from ..imp.check import check_imp
+        try:
+            check_imp(imp)
+        except CompilerBug as e:
+            raise CompilerBug(f"Imp check failed after {after}: {e}") from e
 
 
 def compile_function(fn: SimpFunction) -> CompiledFunction:
@@ -86,9 +109,6 @@ def compile_function(fn: SimpFunction) -> CompiledFunction:
         if text is not None:
             return CompiledFunction(fn, text.decode(), compile_ir(text.decode()))
     imp = _lower(fn)
-    if checks_enabled():
-        from ..imp.check import check_imp
-        check_imp(imp)
     text = gen_module((imp,))
     if key is not None:
         cache.store("fn", key, text.encode())
