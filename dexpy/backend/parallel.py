@@ -6,10 +6,15 @@ Compiled code runs a parallel loop through one entry,
 
 which runs `body` on the chunks `[k*grain, min((k+1)*grain, n))` of `0..n`,
 each exactly once, on up to `DEXPY_NUM_THREADS` threads (default: the CPUs
-this process may run on), the caller included. Chunks are handed out by an
-atomic counter (dynamic scheduling), so uneven iterations balance out; the
-chunking depends only on `n` and `grain`, never on the thread count, so
-per-chunk partial results combine identically for any number of threads.
+this process may run on), the caller included. The chunks are cut into one
+contiguous range per thread, each range with its own atomic counter: a thread
+takes its own range's chunks first, then steals what is left of the others'
+(uneven iterations and late workers still balance out). A thread thus works on
+the same part of the data in every launch of a loop, which keeps a row-by-row
+stencil's halves in each core's L2 (pathfinder: 1 -> 2 threads 0.9x with one
+shared counter, 1.6x now). The chunking depends only on `n` and `grain`, never on
+the thread count or on which thread runs a chunk, so per-chunk partial results
+combine identically for any number of threads.
 
 The pool: worker threads are created once (lazily, on the first parallel
 loop that needs them, with plain pthread calls; no C compiler is needed at
@@ -40,6 +45,7 @@ from functools import cache
 import llvmlite.binding as llvm
 
 SPIN = 4000          # polls (with `pause`) before a worker or the caller sleeps
+MAX_RANGES = 64      # per-thread chunk ranges (more threads share them by stealing)
 
 
 def default_threads() -> int:
@@ -79,22 +85,73 @@ _COMMON = """
 @job_env = internal global ptr null
 @job_n = internal global i64 0
 @job_grain = internal global i64 0
-@job_next = internal global i64 0
 @job_active = internal global i32 0
+@job_chunks = internal global i64 0
+@job_nranges = internal global i64 1
+@job_ranges = internal global [MAXR x [8 x i64]] zeroinitializer, align 64
 
-define internal void @run_chunks(ptr %body, ptr %env, i64 %n, i64 %grain) {
+; the chunks [0, C) are cut into T contiguous ranges, one per thread, each with its own
+; counter (a cache line each); a thread takes the chunks of its own range, then those
+; left in the others; every claim is one atomic add on a range's counter, so each
+; chunk runs exactly once whichever threads show up
+define internal void @run_chunks(ptr %body, ptr %env, i64 %n, i64 %grain, i64 %self) {
 entry:
+  %t = load i64, ptr @job_nranges
+  %c = load i64, ptr @job_chunks
+  %s0 = urem i64 %self, %t
+  br label %range
+range:
+  %r = phi i64 [ 0, %entry ], [ %r1, %next ]
+  %more = icmp ult i64 %r, %t
+  br i1 %more, label %rbody, label %done
+rbody:
+  %sr = add i64 %s0, %r
+  %q = urem i64 %sr, %t
+  %q1 = add i64 %q, 1
+  %endm = mul i64 %q1, %c
+  %end = udiv i64 %endm, %t
+  %slot = getelementptr inbounds [MAXR x [8 x i64]], ptr @job_ranges, i64 0, i64 %q, i64 0
+  br label %claim
+claim:
+  %k = atomicrmw add ptr %slot, i64 1 monotonic
+  %ok = icmp ult i64 %k, %end
+  br i1 %ok, label %work, label %next
+work:
+  %lo = mul i64 %k, %grain
+  %e = add i64 %lo, %grain
+  %lt = icmp slt i64 %e, %n
+  %hi = select i1 %lt, i64 %e, i64 %n
+  call void %body(ptr %env, i64 %lo, i64 %hi)
+  br label %claim
+next:
+  %r1 = add i64 %r, 1
+  br label %range
+done:
+  ret void
+}
+
+; before a launch: C chunks of `grain`, T = min(threads, MAXR) ranges, each counter at
+; its range's start
+define internal void @plan_chunks(i64 %n, i64 %grain, i32 %nt) {
+entry:
+  %g1 = sub i64 %grain, 1
+  %ng = add i64 %n, %g1
+  %c = udiv i64 %ng, %grain
+  store i64 %c, ptr @job_chunks
+  %nt64 = zext i32 %nt to i64
+  %big = icmp ugt i64 %nt64, MAXR
+  %t = select i1 %big, i64 MAXR, i64 %nt64
+  store i64 %t, ptr @job_nranges
   br label %loop
 loop:
-  %lo = atomicrmw add ptr @job_next, i64 %grain monotonic
-  %more = icmp slt i64 %lo, %n
-  br i1 %more, label %work, label %done
-work:
-  %end = add i64 %lo, %grain
-  %lt = icmp slt i64 %end, %n
-  %hi = select i1 %lt, i64 %end, i64 %n
-  call void %body(ptr %env, i64 %lo, i64 %hi)
-  br label %loop
+  %q = phi i64 [ 0, %entry ], [ %q1, %loop ]
+  %qc = mul i64 %q, %c
+  %start = udiv i64 %qc, %t
+  %slot = getelementptr inbounds [MAXR x [8 x i64]], ptr @job_ranges, i64 0, i64 %q, i64 0
+  store i64 %start, ptr %slot
+  %q1 = add i64 %q, 1
+  %again = icmp ult i64 %q1, %t
+  br i1 %again, label %loop, label %done
 done:
   ret void
 }
@@ -210,7 +267,8 @@ run:
   %env = load ptr, ptr @job_env
   %n = load i64, ptr @job_n
   %grain = load i64, ptr @job_grain
-  call void @run_chunks(ptr %body, ptr %env, i64 %n, i64 %grain)
+  %self = zext i32 %id to i64
+  call void @run_chunks(ptr %body, ptr %env, i64 %n, i64 %grain, i64 %self)
   %old = atomicrmw sub ptr @job_state, i64 1 seq_cst
   %left = sub i64 %old, 1
   %low = and i64 %left, 4294967295
@@ -279,7 +337,7 @@ launch:
   store ptr %env, ptr @job_env
   store i64 %n, ptr @job_n
   store i64 %grain, ptr @job_grain
-  store i64 0, ptr @job_next
+  call void @plan_chunks(i64 %n, i64 %grain, i32 %nt)
   store i32 %nt, ptr @job_active
   %g0 = load i32, ptr @gen
   %g1 = add i32 %g0, 1
@@ -294,7 +352,7 @@ wake:
   call void @futex_wake(ptr @gen)
   br label %work
 work:
-  call void @run_chunks(ptr %body, ptr %env, i64 %n, i64 %grain)
+  call void @run_chunks(ptr %body, ptr %env, i64 %n, i64 %grain, i64 0)
   ; close the job: workers that have not joined yet never will (a worker that is
   ; descheduled or asleep costs nothing); wait only for those inside
   %closing = atomicrmw or ptr @job_state, i64 2147483648 seq_cst
@@ -327,9 +385,9 @@ def pool_ir() -> str:
     """The LLVM module text of the runtime (the pool, or the serial fallback)."""
     nr = _futex_nr()
     if nr is None:
-        return _COMMON + _SERIAL_ONLY
+        return (_COMMON + _SERIAL_ONLY).replace("MAXR", str(MAX_RANGES))
     return (_COMMON + _POOL).replace("FUTEX", str(nr)).replace("SPIN", str(SPIN)) \
-        .replace("PAUSE", _pause())
+        .replace("PAUSE", _pause()).replace("MAXR", str(MAX_RANGES))
 
 
 class _Pool:

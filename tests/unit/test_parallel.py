@@ -75,6 +75,14 @@ def test_every_index_runs_exactly_once(add_index, threads, nt, n, grain) -> None
     assert (add_index[0](n, grain) == np.arange(n)).all()
 
 
+def test_more_threads_than_chunk_ranges(add_index, threads) -> None:
+    """Threads beyond `MAX_RANGES` own no range of chunks; they take what is left in
+    the others', and every chunk still runs exactly once."""
+    threads(parallel.MAX_RANGES + 6)
+    for n, grain in ((100_000, 7), (1000, 1), (70, 1)):
+        assert (add_index[0](n, grain) == np.arange(n)).all()
+
+
 def test_pool_threads_are_created_once(add_index, threads) -> None:
     threads(3)
     add_index[0](1000, 10)
