@@ -7,13 +7,11 @@ import numpy as np
 import dexpy
 import dexpy.api.plan as plan
 from dexpy.imp import ir as i
+from dexpy.imp.rename import walk_stmts
 
 
-def _loops(b: i.IBlock):
-    for s in b.stmts:
-        if isinstance(s, i.Loop):
-            yield s
-            yield from _loops(s.body)
+def _loops(b: i.IBlock) -> list[i.Loop]:
+    return [s for s in walk_stmts(b) if isinstance(s, i.Loop)]
 
 
 def test_grad_call_does_not_compute_the_primal(monkeypatch) -> None:

@@ -11,6 +11,7 @@ import numpy as np
 from compile_spy import record_compiles
 from dexpy.backend.llvmgen import SCATTER_UNROLL
 from dexpy.imp import ir as i
+from dexpy.imp.rename import walk_stmts
 from dexpy.imp.hints import FULL_UNROLL_COUNT, scatters, unroll_fully
 from dexpy.source import SourceFile
 from dexpy.toplevel import Session
@@ -25,11 +26,8 @@ hist = yield_accum (AddMonoid Int) \\bins. for i.
 """
 
 
-def _loops(b: i.IBlock):
-    for s in b.stmts:
-        if isinstance(s, i.Loop):
-            yield s
-            yield from _loops(s.body)
+def _loops(b: i.IBlock) -> list[i.Loop]:
+    return [s for s in walk_stmts(b) if isinstance(s, i.Loop)]
 
 
 def test_histogram_loop_is_marked(monkeypatch) -> None:

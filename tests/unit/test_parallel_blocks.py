@@ -9,16 +9,14 @@ import pytest
 
 from compile_spy import record_compiles
 from dexpy.imp import ir as i
+from dexpy.imp.rename import walk_stmts
 from dexpy.imp.interchange import MIN_BLOCKS
 from dexpy.source import SourceFile
 from dexpy.toplevel import Session
 
 
-def _loops(b: i.IBlock):
-    for s in b.stmts:
-        if isinstance(s, i.Loop):
-            yield s
-            yield from _loops(s.body)
+def _loops(b: i.IBlock) -> list[i.Loop]:
+    return [s for s in walk_stmts(b) if isinstance(s, i.Loop)]
 
 
 @pytest.mark.parametrize("cols", [70, 300, 2048, 5000])
