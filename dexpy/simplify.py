@@ -315,14 +315,17 @@ class Simplifier:
             return Dyn(unbox(self, atom))
         return Dyn(atom)
 
-    def function(self, value: SVal) -> S.SimpFunction:
+    def function(self, value: SVal, keep_params: bool = False) -> S.SimpFunction:
         """The top-level unit computing `value`: the lets emitted so far, less those
         whose results nothing uses and that have no effect (`ad.deps.dce`: the primal
         value a `grad` computes and drops, results a block binds and ignores), over
-        the parameters still used."""
+        the parameters still used (all of them with `keep_params`: the Python API
+        passes arguments by position)."""
         from .ad.deps import dce, free_vars
         result = self.atom(value)
         body = dce(S.Block(tuple(self.b.lets), result))
+        if keep_params:
+            return S.SimpFunction(tuple(self.params.values()), body)
         used = free_vars(body)
         return S.SimpFunction(tuple(p for p in self.params.values() if p.name in used), body)
 

@@ -227,19 +227,14 @@ def compile_call(session: Any, term: C.Expr, pi: C.Pi, plan: CallPlan, where: st
 
 
 def simp_function(simp: Simplifier, core: C.Expr, what: str) -> S.SimpFunction:
-    """`core` simplified into a Simp function of the top-level values it reads, less
-    the lets nothing uses (`ad.deps.dce`, as for top-level units: the primal value a
-    `grad` computes and drops was computed on every call, 2x the work of
-    `grad (\v. sum for i. v[i] * sin v[i])`). Every parameter stays: the plan passes
-    arguments by position."""
-    from ..ad.deps import dce
+    """`core` simplified into a Simp function of the top-level values it reads, as the
+    top level builds a unit (`Simplifier.function`: unused lets dropped, such as the
+    primal value a `grad` computes and drops), with every parameter kept."""
     with dex_errors():
         value = simp.ev(core, {})
         if isinstance(value, SType):
             raise TypeError(f"{what} a type, not a value")
-        result = simp.atom(value)
-    return S.SimpFunction(tuple(simp.params.values()),
-                          dce(S.Block(tuple(simp.b.lets), result)))
+        return simp.function(value, keep_params=True)
 
 
 def check_value(arg: Any, v: Any) -> None:
