@@ -19,6 +19,7 @@ from ..names import Name
 from . import ir as i
 from .ir import IVar
 from .parallel import _atoms_of_expr, _stmt_uses
+from .rename import walk_stmts
 
 FULL_UNROLL_COUNT = 16      # at most this many iterations
 FULL_UNROLL_SIZE = 2048     # statements after unrolling (nested loops included)
@@ -62,8 +63,7 @@ def unroll_fully(count: i.IAtom, body: i.IBlock) -> bool:
 
 
 def _has_loop(b: i.IBlock) -> bool:
-    return any(isinstance(s, i.Loop) or any(_has_loop(nb) for nb in _stmt_uses(s)[2])
-               for s in b.stmts)
+    return any(isinstance(s, i.Loop) for s in walk_stmts(b))
 
 
 def _carries_state(b: i.IBlock) -> bool:

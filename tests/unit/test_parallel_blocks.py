@@ -53,9 +53,5 @@ colsum = for j. sum for i. a[i, j]
     assert isinstance(q, i.IPrim) and q.args[1] == i.ILit(MIN_BLOCKS, q.args[1].scalar)
 
 
-def _assigns(b: i.IBlock):
-    for s in b.stmts:
-        if isinstance(s, i.Assign):
-            yield s
-        for nb in (s.body,) if isinstance(s, i.Loop) else ():
-            yield from _assigns(nb)
+def _assigns(b: i.IBlock) -> list[i.Assign]:
+    return [s for s in walk_stmts(b) if isinstance(s, i.Assign)]
