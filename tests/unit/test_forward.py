@@ -7,11 +7,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from compile_spy import record_compiles
+from compile_spy import int_list, run_recorded
 from dexpy.imp import ir as i
 from dexpy.imp.rename import walk_stmts
-from dexpy.source import SourceFile
-from dexpy.toplevel import Session
 
 PATH = """
 w : (Fin rows)=>(Fin cols)=>Int = for r c. n_to_i ((ordinal r * 7919 + ordinal c * 104729) `mod` 10)
@@ -34,18 +32,7 @@ x : (Fin cols)=>Int = for c. n_to_i (ordinal c * 3 + 1)
 
 
 def _run(monkeypatch, src: str, fwd: bool) -> tuple[list[str], list[i.ImpFunction]]:
-    if fwd:
-        monkeypatch.delenv("DEXPY_NO_FORWARD", raising=False)
-    else:
-        monkeypatch.setenv("DEXPY_NO_FORWARD", "1")
-    seen = record_compiles(monkeypatch)
-    out = [ln for _, lines in Session().run_source(SourceFile("f.dx", src)) for ln in lines]
-    return out, [cf.imp for cf in seen]
-
-
-def _ints(line: str) -> list[int]:
-    body = line.strip().strip("[]")
-    return [int(v) for v in body.split(",")] if body else []
+    return run_recorded(monkeypatch, src, {"DEXPY_NO_FORWARD": None if fwd else "1"})
 
 
 def _heap_allocs(imps: list[i.ImpFunction]) -> int:
@@ -70,7 +57,7 @@ def test_pathfinder_select_writes_the_state_buffer(monkeypatch, rows, cols) -> N
     out, imps = _run(monkeypatch, src, fwd=True)
     ref, ref_imps = _run(monkeypatch, src, fwd=False)
     assert out == ref
-    assert _ints(out[-1]) == _pathfinder(rows, cols)
+    assert int_list(out[-1]) == _pathfinder(rows, cols)
     assert _heap_allocs(imps) == _heap_allocs(ref_imps) - 1     # the step's temporary
 
 
@@ -84,7 +71,7 @@ def test_producer_reading_the_destination_keeps_its_temporary(monkeypatch, rows,
     for r in range(rows):
         if r != 1:
             x = x[::-1] + np.arange(cols)
-    assert _ints(out[-1]) == list(x)
+    assert int_list(out[-1]) == list(x)
 
 
 def test_accumulator_initialised_in_place(monkeypatch) -> None:

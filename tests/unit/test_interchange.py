@@ -7,10 +7,8 @@ import os
 
 import pytest
 
-from compile_spy import record_compiles
+from compile_spy import eval_blocks, record_compiles, session_with
 from dexpy.imp import ir as i
-from dexpy.source import SourceFile
-from dexpy.syntax.parse import parse_file
 from dexpy.toplevel import Session
 
 _DEFS = """
@@ -36,16 +34,9 @@ PROGRAMS = [
 ]
 
 
-def _run(session: Session, text: str) -> list[list[str]]:
-    return [session.eval_block(blk) for blk in parse_file(SourceFile("<test>", text))]
-
-
 @pytest.fixture(scope="module")
 def session() -> Session:
-    s = Session()
-    out = _run(s, _DEFS)
-    assert all(not lines for lines in out), out
-    return s
+    return session_with(_DEFS)
 
 
 @pytest.mark.parametrize("prog", PROGRAMS)
@@ -53,9 +44,9 @@ def test_same_result_with_and_without(session: Session, prog: str,
                                       monkeypatch: pytest.MonkeyPatch) -> None:
     # contraction (FMA) is allowed and fusion exposes more of it: compare without it
     monkeypatch.setenv("DEXPY_FP_CONTRACT", "0")
-    got = _run(session, prog)
+    got = eval_blocks(session, prog)
     monkeypatch.setenv("DEXPY_NO_INTERCHANGE", "1")
-    want = _run(session, prog)
+    want = eval_blocks(session, prog)
     assert got == want
     assert not any(line.startswith(("Error", "Type error", "Runtime", "Compiler"))
                    for lines in got for line in lines), got
@@ -63,7 +54,7 @@ def test_same_result_with_and_without(session: Session, prog: str,
 
 def _imps(session: Session, prog: str, monkeypatch: pytest.MonkeyPatch) -> list[i.ImpFunction]:
     seen = record_compiles(monkeypatch)
-    _run(session, prog)
+    eval_blocks(session, prog)
     return [cf.imp for cf in seen]
 
 

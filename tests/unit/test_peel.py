@@ -7,11 +7,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from compile_spy import record_compiles
+from compile_spy import int_list, run_recorded
 from dexpy.imp import ir as i
 from dexpy.imp.rename import walk_stmts
-from dexpy.source import SourceFile
-from dexpy.toplevel import Session
 
 STENCILS = """
 x : (Fin n)=>Int = for c. n_to_i ((ordinal c * 7919 + 13) `mod` 101) - 50
@@ -51,18 +49,7 @@ def _expected(n: int) -> list[list[int]]:
 
 
 def _run(monkeypatch, src: str, peel: bool) -> tuple[list[str], list[i.ImpFunction]]:
-    if peel:
-        monkeypatch.delenv("DEXPY_NO_PEEL", raising=False)
-    else:
-        monkeypatch.setenv("DEXPY_NO_PEEL", "1")
-    seen = record_compiles(monkeypatch)
-    out = [ln for _, lines in Session().run_source(SourceFile("p.dx", src)) for ln in lines]
-    return out, [cf.imp for cf in seen]
-
-
-def _ints(line: str) -> list[int]:
-    body = line.strip().strip("[]")
-    return [int(v) for v in body.split(",")] if body else []
+    return run_recorded(monkeypatch, src, {"DEXPY_NO_PEEL": None if peel else "1"})
 
 
 def _loops(imps: list[i.ImpFunction]) -> int:
@@ -75,7 +62,7 @@ def test_stencils_match_numpy_and_unsplit(monkeypatch, n) -> None:
     out, imps = _run(monkeypatch, src, peel=True)
     ref, ref_imps = _run(monkeypatch, src, peel=False)
     assert out == ref
-    assert [_ints(ln) for ln in out] == _expected(n)
+    assert [int_list(ln) for ln in out] == _expected(n)
     assert _loops(imps) > _loops(ref_imps)          # the pass did split loops
 
 
@@ -139,5 +126,5 @@ z : (Fin m)=>Int = for c. n_to_i ((ordinal c * 7919) `mod` 101)
     z = (np.arange(100) * 7919) % 101
     c = np.arange(100)
     assert out == ref
-    assert [_ints(ln) for ln in out] == [list(z[(c - 1) % 100] - z[(c + 1) % 100])] * 2
+    assert [int_list(ln) for ln in out] == [list(z[(c - 1) % 100] - z[(c + 1) % 100])] * 2
     assert _loops(imps) == _loops(ref_imps) + 2

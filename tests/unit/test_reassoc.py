@@ -8,12 +8,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from compile_spy import record_compiles
+from compile_spy import run_recorded
 from dexpy.backend import parallel
 from dexpy.imp import ir as i
 from dexpy.imp.reassoc import SUM_GRAIN
-from dexpy.source import SourceFile
-from dexpy.toplevel import Session
 
 SRC = """
 x : (Fin 200000)=>Float = for k. n_to_f ((ordinal k * 7919) `mod` 1000) / 1000.0 + 0.0001
@@ -27,13 +25,7 @@ small : (Fin 5000)=>Float = for k. x[unsafe_from_ordinal k]
 
 
 def _run(monkeypatch, mode: str | None) -> tuple[list[str], list[i.ImpFunction]]:
-    if mode is None:
-        monkeypatch.delenv("DEXPY_REASSOC", raising=False)
-    else:
-        monkeypatch.setenv("DEXPY_REASSOC", mode)
-    seen = record_compiles(monkeypatch)
-    out = [ln for _, lines in Session().run_source(SourceFile("r.dx", SRC)) for ln in lines]
-    return out, [cf.imp for cf in seen]
+    return run_recorded(monkeypatch, SRC, {"DEXPY_REASSOC": mode})
 
 
 def _sum_loops(imps: list[i.ImpFunction]) -> list[i.Loop]:

@@ -8,11 +8,9 @@ import re
 import numpy as np
 import pytest
 
-from compile_spy import record_compiles
+from compile_spy import eval_blocks, record_compiles, session_with
 from dexpy.imp import ir as i
 from dexpy.imp import tile
-from dexpy.source import SourceFile
-from dexpy.syntax.parse import parse_file
 from dexpy.toplevel import Session
 
 # sizes: 9 rows = 2 tiles of MR + 1, 70 columns = 2 tiles of 32 floats + 6, k = 37
@@ -42,21 +40,14 @@ PROGRAMS = [
 ]
 
 
-def _run(session: Session, text: str) -> list[list[str]]:
-    return [session.eval_block(blk) for blk in parse_file(SourceFile("<test>", text))]
-
-
 @pytest.fixture(scope="module")
 def session() -> Session:
-    s = Session()
-    out = _run(s, _DEFS)
-    assert all(not lines for lines in out), out
-    return s
+    return session_with(_DEFS)
 
 
 def _value(session: Session, expr: str) -> list[np.ndarray]:
     name = f"r{abs(hash(expr)) % 10**9}_{len(session.values)}"
-    out = _run(session, f"{name} = {expr}")
+    out = eval_blocks(session, f"{name} = {expr}")
     assert all(not lines for lines in out), out
     b = session.env.scope[name]
     return [np.array(x) for x in session.values[b.name].leaves]
@@ -176,7 +167,7 @@ def test_weight_gradient_is_tiled_bit_identical(session: Session,
     # (rows of dW outside, the batch sum inside): tiled as an accumulating nest
     monkeypatch.setenv("DEXPY_CACHE", "0")
     monkeypatch.setenv("DEXPY_FP_CONTRACT", "0")
-    assert all(not lines for lines in _run(session, _GRAD))
+    assert all(not lines for lines in eval_blocks(session, _GRAD))
     from dexpy.imp import nest
     found: list[str] = []
     orig = nest.find_accumulating
