@@ -19,9 +19,9 @@ Each accumulation of the inner loop gets its own nest, swapped when more of
 the scalar accesses it depends on are contiguous along `j` than along `k`
 (`_votes`); the prefix's own accumulations keep a `j` loop. A swapped
 accumulation whose place does not depend on `j` (the transpose of `x`'s use,
-`dx[i,k] += sum over j of w[k,j] * c[j]`) is a sum per `k`: local
-accumulators, `UNROLL` values of `k` at a time, so the CPU overlaps
-independent sums, each still added in `j` order (no reassociation).
+`dx[i,k] += sum over j of w[k,j] * c[j]`) is a sum per `k` in a local
+accumulator, added in `j` order (no reassociation), then into its place: the
+reduction nest of a matmul, which the Imp register tiler takes (`imp.nest`).
 """
 from __future__ import annotations
 
@@ -280,8 +280,8 @@ def _depends(a: S.Atom, defs: dict) -> set:
 
 def _swapped(s, nj: S.Atom, nk: S.Atom, j: S.Var, k: S.Var, lets, g: S.Let):
     """`for k. for j. lets`; when the accumulation `g` goes to the same place for
-    every `j`, a function emitting `for k. (r += sum over j)` instead, the sums in
-    local accumulators, `UNROLL` of them interleaved."""
+    every `j`, a function emitting `for k. (r += sum over j)` instead, the sum in a
+    local accumulator."""
     path = _path(lets, g)
     t = S.type_of_atom(g.op.value)
     if any(j.name in free_vars(let.op) for let in path) or not isinstance(t, S.BaseTy):
@@ -293,51 +293,31 @@ def _swapped(s, nj: S.Atom, nk: S.Atom, j: S.Var, k: S.Var, lets, g: S.Let):
     return lambda: _sums(s, nj, nk, j, k, path, body, g, t)
 
 
-UNROLL = 8
-
-
 def _sums(s, nj, nk, j: S.Var, k: S.Var, path, body, g: S.Let, t: S.BaseTy) -> None:
-    """`for k. path(k) += sum over j of g's value`, with `UNROLL` values of `k` per
-    iteration: independent sums (each still in `j` order) that the CPU overlaps."""
-    u32 = lambda v: S.Lit(v, S.Scalar.U32)                   # noqa: E731
-    ix = lambda p, a, b: s.emit(S.PrimOp(p, (a, b)), S.NAT)  # noqa: E731
-    blocks = ix(S.Prim.DIV, nk, u32(UNROLL))
-    done = ix(S.Prim.MUL, blocks, u32(UNROLL))
+    """`for k. path(k) += sum over j of g's value`: per `k`, a local sum over `j` (in
+    `j` order) added once into the place. It is the nest `for k. (acc = 0; for j.
+    acc += ..; r[k] += acc)` that the Imp register tiler takes (`imp.nest`): several
+    `k` and rows at a time, in vector registers."""
+    def kbody(kv: S.Var) -> S.Atom:
+        r = S.Var(s.names.fresh("acc"), S.RefTy(t))
 
-    def run(base_of, n_k: int) -> S.Block:
-        def block() -> S.Atom:
-            base = base_of()
-            ks = [base if m == 0 else ix(S.Prim.ADD, base, u32(m)) for m in range(n_k)]
-            st = S.ProdTy((t,) * n_k)
-            r = S.Var(s.names.fresh("acc"), S.RefTy(st))
-
-            def jbody(jv: S.Var) -> S.Atom:
-                for m, km in enumerate(ks):
-                    sub = {k.name: km, j.name: jv}
-                    Copier(s).lets(body, sub)
-                    acc = s.emit(S.RefProj(r, m), S.RefTy(t))
-                    s.emit(S.RefExtend(acc, sa(g.op.value, sub), Copier(s).lam2(g.op.combine, {})), S.UNIT)
-                return s.emit(S.MakeProd(()), S.UNIT)
-            jv = S.Var(s.names.fresh("o"), j.ty)
-            loop = S.For(nj, S.Lam1(jv, s.sub_block(lambda: jbody(jv))))
-            zero = s.emit(S.MakeProd((S.Lit(0.0, t.scalar),) * n_k), st)
-            res = s.emit(S.RunState(zero, S.Lam1(r, s.sub_block(lambda: (
-                s.emit(loop, S.TabTy(nj, S.UNIT)), s.emit(S.MakeProd(()), S.UNIT))[1]))),
-                S.ProdTy((S.UNIT, st)))
-            totals = s.emit(S.Proj(res, 1), st)
-            for m, km in enumerate(ks):
-                sub = {k.name: km}
-                Copier(s).lets(path, sub)
-                total = s.emit(S.Proj(totals, m), t)
-                s.emit(S.RefExtend(sa(g.op.ref, sub), total, Copier(s).lam2(g.op.combine, {})), S.UNIT)
+        def jbody(jv: S.Var) -> S.Atom:
+            sub = {k.name: kv, j.name: jv}
+            Copier(s).lets(body, sub)
+            s.emit(S.RefExtend(r, sa(g.op.value, sub), Copier(s).lam2(g.op.combine, {})), S.UNIT)
             return s.emit(S.MakeProd(()), S.UNIT)
-        return s.sub_block(block)
-    kb = S.Var(s.names.fresh("o"), S.NAT)
-    s.emit(S.For(blocks, S.Lam1(kb, run(lambda: ix(S.Prim.MUL, kb, u32(UNROLL)), UNROLL))),
-           S.TabTy(blocks, S.UNIT))
-    kr = S.Var(s.names.fresh("o"), S.NAT)
-    rest = ix(S.Prim.SUB, nk, done)
-    s.emit(S.For(rest, S.Lam1(kr, run(lambda: ix(S.Prim.ADD, done, kr), 1))), S.TabTy(rest, S.UNIT))
+        jv = S.Var(s.names.fresh("o"), j.ty)
+        loop = S.For(nj, S.Lam1(jv, s.sub_block(lambda: jbody(jv))))
+        res = s.emit(S.RunState(S.Lit(0.0, t.scalar), S.Lam1(r, s.sub_block(lambda: (
+            s.emit(loop, S.TabTy(nj, S.UNIT)), s.emit(S.MakeProd(()), S.UNIT))[1]))),
+            S.ProdTy((S.UNIT, t)))
+        total = s.emit(S.Proj(res, 1), t)
+        sub = {k.name: kv}
+        Copier(s).lets(path, sub)
+        s.emit(S.RefExtend(sa(g.op.ref, sub), total, Copier(s).lam2(g.op.combine, {})), S.UNIT)
+        return s.emit(S.MakeProd(()), S.UNIT)
+    kv = S.Var(s.names.fresh("o"), k.ty)
+    s.emit(S.For(nk, S.Lam1(kv, s.sub_block(lambda: kbody(kv)))), S.TabTy(nk, S.UNIT))
 
 
 def _path(lets, g: S.Let) -> list[S.Let]:

@@ -433,6 +433,9 @@ class _Opt:
         for s in post:
             if isinstance(s, i.Assign) and isinstance(s.expr, (*PURE_EXPRS, i.Load)):
                 continue
+            if isinstance(s, i.Alloc) and s.kind == i.AllocKind.STACK and \
+                    isinstance(s.count, ILit):
+                continue
             if isinstance(s, i.Store):
                 r = self.roots.root(s.ptr)
                 if r[0] != "alloc" or r[1] in self.roots.escaped or r[1] in accs:

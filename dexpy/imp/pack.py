@@ -7,7 +7,8 @@ of a power-of-two-wide matrix, and the block stays in L2 while every row tile us
 Copying changes no value: results stay bit-identical.
 
 `find` picks the loads and the pure code computing their addresses (`Packed`); the
-tiler emits the copy loops (`fill`) and reads the buffer instead.
+tiler emits the copy loops (`fill`) and reads the buffer instead. The row operand, when
+it is strided in k (`a[k, i]`), is packed per row tile the same way (`RowPacked`).
 """
 from __future__ import annotations
 
@@ -79,6 +80,71 @@ def find(opt: _Opt, nest: Nest) -> list[Packed]:
         if ok:
             out.append(Packed(s, sl, hoist))
     return out
+
+
+@dataclass(frozen=True)
+class RowPacked:
+    """`load` (an Assign of a Load in the k body) of the row operand when it steps by
+    more than one element per k (`a[k, i]` in `a^T b`, the activations of a weight
+    gradient): the row tile's MR values of each k are copied next to each other
+    (`fill_rows`), once per row tile, and the k body reads them in order. Read in place,
+    each k step touched a new cache line and, for power-of-two rows, the same cache
+    set. `slice`: the assignments of j's pre code and of the k body it needs."""
+
+    load: i.Assign
+    slice: list[i.Assign]
+
+
+def find_rows(opt: _Opt, nest: Nest, packed: set[Name]) -> list[RowPacked]:
+    """The row operand loads of the k body worth packing per row tile (see RowPacked):
+    invariant in j, dependent on the row, not contiguous or invariant in k."""
+    il, jl, kl = nest.il, nest.jl, nest.kl
+    inner = [*nest.pre_j, *nest.kbody]
+    defs = {s.dest.name: s for s in inner if isinstance(s, i.Assign)}
+    kallocs = {s.dest.name for s in nest.kbody if isinstance(s, i.Alloc)}
+    accs = nest.acc_names()
+    out: list[RowPacked] = []
+    for s in nest.kbody:
+        if not (isinstance(s, i.Assign) and isinstance(s.expr, i.Load)) or \
+                s.dest.name in packed:
+            continue
+        p, off = s.expr.ptr, s.expr.offset
+        if isinstance(p, IVar) and (p.name in accs or p.name in kallocs):
+            continue
+        root = opt.roots.root(p)
+        if root[0] == "other" or (root[0] == "alloc" and root[1] in kallocs):
+            continue
+        mi: dict[Name, int | None] = {}
+        mj: dict[Name, int | None] = {}
+        mk: dict[Name, int | None] = {}
+        if opt.stride(p, jl.iv, mj) != 0 or opt.stride(off, jl.iv, mj) != 0 or \
+                opt.stride(p, il.iv, mi) != 0 or opt.stride(off, il.iv, mi) == 0 or \
+                opt.stride(p, kl.iv, mk) != 0 or opt.stride(off, kl.iv, mk) in (0, 1):
+            continue
+        sl = slice_of([p, off], defs, inner)
+        if sl is None or any(x == jl.iv for a in sl for x in _atoms_of_expr(a.expr)):
+            continue
+        out.append(RowPacked(s, sl))
+    return out
+
+
+def fill_rows(ns, packs: list[RowPacked], bufs: list[IVar], nest: Nest,
+              subs: list[dict[Name, IAtom]], base: IAtom, k: IAtom, mr: int) -> i.Loop:
+    """for k: apack[base + k*MR + r] = the load of row r at k, for r < MR (the rows'
+    renamings `subs`)."""
+    kiv = IVar(ns.fresh(nest.kl.iv.name.hint), nest.kl.iv.ty)
+    k0, kb = IVar(ns.fresh("ak"), I64), IVar(ns.fresh("ak"), I64)
+    body: list[i.Stmt] = [i.Assign(k0, i.IPrim(Prim.MUL, (kiv, ILit(mr, I64)))),
+                          i.Assign(kb, i.IPrim(Prim.ADD, (base, k0)))]
+    for r, sub in enumerate(subs):
+        at = IVar(ns.fresh("at"), I64)
+        body.append(i.Assign(at, i.IPrim(Prim.ADD, (kb, ILit(r, I64)))))
+        for pk, buf in zip(packs, bufs):
+            ren = Renamer(ns, {**sub, nest.kl.iv.name: kiv})
+            body += [ren.stmt(a) for a in pk.slice]
+            val = IVar(ns.fresh(pk.load.dest.name.hint), pk.load.dest.ty)
+            body += [i.Assign(val, ren.expr(pk.load.expr)), i.Store(buf, at, val)]
+    return i.Loop(kiv, k, i.IBlock(tuple(body)))
 
 
 def fill(ns, packs: list[Packed], bufs: list[IVar], nest: Nest, hoisted: dict[Name, IAtom],

@@ -68,14 +68,19 @@ def register_tile(opt: _Opt, il: i.Loop, depth: int) -> list[i.Stmt] | None:
     accs = {n: IVar(n, I64) for n in nest.acc_names()}
     if not opt.unit_stride_access(i.IBlock(tuple(rest)), nest.jl.iv, accs):
         return None                     # a load strided in j that cannot be packed
-    return _Tiler(opt, nest, nr, packs).emit(h_n + h_k, depth)
+    rows = pack.find_rows(opt, nest, packed) if PACK else []
+    return _Tiler(opt, nest, nr, packs, rows).emit(h_n + h_k, depth)
 
 
 class _Tiler:
-    def __init__(self, opt: _Opt, nest: Nest, nr: int, packs: list[pack.Packed]) -> None:
+    def __init__(self, opt: _Opt, nest: Nest, nr: int, packs: list[pack.Packed],
+                 row_packs: list[pack.RowPacked]) -> None:
         self.opt, self.ns = opt, opt.ns
         self.nest, self.il, self.pre_i, self.nr = nest, nest.il, nest.pre_i, nr
         self.packs = packs
+        self.row_packs = row_packs
+        self.rbufs: dict[Name, IVar] = {}       # row operand load -> its packed panels
+        self.rbase: IVar = self.var("abase")    # the row tile's panel: rbase + k*MR + r
         self.overlap = nest.kind == "plain" and self._recompute_ok()
         self.nlast: IAtom = ILit(0, I64)
         self.bufs: dict[Name, IVar] = {}
@@ -153,8 +158,12 @@ class _Tiler:
             body += [rr.stmt(a) for a in self.pre_i]
             subs.append(rr.sub)
         self.register(body)
+        if self.row_packs:
+            out += self.row_panels(mt, k)
+            body.append(i.Assign(self.rbase, i.IPrim(Prim.MUL, (ib, self.kmr))))
         if not self.packs:
             jt = self.var("jt")
+            body += self.fill_rows(subs, k, None)
             body.append(i.Loop(jt, nt, i.IBlock(tuple(self.tile(subs, jt, None, k)))))
             out.append(i.Loop(ib, mt, i.IBlock(tuple(body)), False, True))
         else:
@@ -162,6 +171,29 @@ class _Tiler:
         out += self.rest(rows, cols, m, n, depth)
         self.register(out)
         return out
+
+    def row_panels(self, mt: IAtom, k: IAtom) -> list[i.Stmt]:
+        """The buffers of the packed row operands: MR values per k for every row tile."""
+        self.kmr, size = self.var("kmr"), self.var("asize")
+        out: list[i.Stmt] = [i.Assign(self.kmr, i.IPrim(Prim.MUL, (k, ILit(MR, I64)))),
+                             i.Assign(size, i.IPrim(Prim.MUL, (mt, self.kmr)))]
+        for rp in self.row_packs:
+            buf = IVar(self.ns.fresh("apack"), i.PtrTy(rp.load.dest.ty))
+            self.rbufs[rp.load.dest.name] = buf
+            out.append(i.Alloc(buf, buf.ty.elem, size, i.AllocKind.HEAP))
+        return out
+
+    def fill_rows(self, subs: list[dict[Name, IAtom]], k: IAtom,
+                  first: IAtom | None) -> list[i.Stmt]:
+        """The row tile's panels of the packed row operands (only in the first block of
+        column tiles, `first`, when there are several)."""
+        if not self.row_packs:
+            return []
+        loop = pack.fill_rows(self.ns, self.row_packs, list(self.rbufs.values()), self.nest,
+                              subs, self.rbase, k, MR)
+        if first is None:
+            return [loop]
+        return [i.If(first, i.IBlock((loop,)), i.IBlock(()))]
 
     def packed(self, rows: list[i.Stmt], subs: list[dict[Name, IAtom]], ib: IVar,
                mt: IVar, nt: IVar, k: IAtom) -> list[i.Stmt]:
@@ -209,6 +241,10 @@ class _Tiler:
         q, jt = v("q"), v("jt")
         self.bufs = dict(zip((pk.load.dest.name for pk in self.packs), bufs))
         qbody = [i.Assign(jt, i.IPrim(Prim.ADD, (jt0, q))), *self.tile(subs, jt, q, k)]
+        first = IVar(self.ns.fresh("first"), Scalar.U8)
+        fills = self.fill_rows(subs, k, first)
+        if fills:
+            rows = [*rows, i.Assign(first, i.IPrim(Prim.EQ, (jc, ILit(0, I64)))), *fills]
         ibody = [*rows, i.Loop(q, jtn, i.IBlock(tuple(qbody)))]
         tiles = i.Loop(ib, mt, i.IBlock(tuple(ibody)), False, True)
         out.append(i.Loop(jc, njc, i.IBlock((*head, fill, tiles))))
@@ -241,16 +277,24 @@ class _Tiler:
                       i.Assign(qkk, i.IPrim(Prim.ADD, (qk, kiv))),
                       i.Assign(b0, i.IPrim(Prim.MUL, (qkk, ILit(nr, I64)))),
                       i.Assign(base, i.IPrim(Prim.SUB, (b0, j0)))]
-        kbody.append(self.jammed([self.cols(rows[r], sub, j0, nest.kbody, kiv, base)
+        ak = None
+        if self.row_packs:                  # apack[rbase + k*MR + r]
+            ak0, ak = self.var("ak"), self.var("ak")
+            kbody += [i.Assign(ak0, i.IPrim(Prim.MUL, (kiv, ILit(MR, I64)))),
+                      i.Assign(ak, i.IPrim(Prim.ADD, (self.rbase, ak0)))]
+        kbody.append(self.jammed([self.cols(rows[r], sub, j0, nest.kbody, kiv, base,
+                                            (ak, r) if ak is not None else None)
                                   for r, sub in enumerate(subs)]))
         body.append(i.Loop(kiv, k, i.IBlock(tuple(kbody))))
         body += [self.cols(rows[r], sub, j0, nest.post, None) for r, sub in enumerate(subs)]
         return body
 
     def cols(self, tiles: dict[Name, IVar], sub: dict[Name, IAtom], j0: IVar,
-             stmts: list[i.Stmt], kiv: IVar | None, base: IVar | None = None) -> i.Loop:
+             stmts: list[i.Stmt], kiv: IVar | None, base: IVar | None = None,
+             row: tuple[IVar, int] | None = None) -> i.Loop:
         """for c < NR: `stmts` (with j's pre code) for column j0 + c of one row (`sub`),
-        the accumulators being its tile slots' element c."""
+        the accumulators being its tile slots' element c; packed loads read `base + j`
+        (columns) or `row`'s `ak + r` (row operands)."""
         nest, nr = self.nest, self.nr
         ren = AccRenamer(self.ns, tiles)
         ren.sub.update(sub)
@@ -267,6 +311,10 @@ class _Tiler:
                 at = self.var("at")
                 new += [i.Assign(at, i.IPrim(Prim.ADD, (base, j))),
                         i.Assign(ren.fresh(s.dest), i.Load(self.bufs[s.dest.name], at))]
+            elif row is not None and isinstance(s, i.Assign) and s.dest.name in self.rbufs:
+                at = self.var("at")
+                new += [i.Assign(at, i.IPrim(Prim.ADD, (row[0], ILit(row[1], I64)))),
+                        i.Assign(ren.fresh(s.dest), i.Load(self.rbufs[s.dest.name], at))]
             else:
                 new.append(ren.stmt(s))
         return i.Loop(c, ILit(nr, I64), i.IBlock(tuple(new)))

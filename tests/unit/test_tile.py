@@ -184,3 +184,56 @@ def test_weight_gradient_is_tiled_bit_identical(session: Session,
     monkeypatch.setenv("DEXPY_NO_INTERCHANGE", "1")
     want = _value(session, "grad tile_loss b")
     assert np.array_equal(got[0].view(np.uint8), want[0].view(np.uint8))
+
+
+def _allocs(imp: i.ImpFunction, hint: str) -> list[i.Alloc]:
+    return [s for s in _stmts(imp.body) if isinstance(s, i.Alloc) and s.dest.name.hint == hint]
+
+
+def test_weight_gradient_packs_its_row_operand(session: Session,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    # dW[k, j] += x[i, k] * dz[i, j] reads x down a column (a row of x per batch step):
+    # the row tile's values are copied into one panel (`apack`) read in order
+    monkeypatch.setenv("DEXPY_CACHE", "0")
+    if "tile_loss" not in session.env.scope:
+        assert all(not lines for lines in eval_blocks(session, _GRAD))
+    cf = _imp(session, "grad tile_loss b", monkeypatch)
+    assert _allocs(cf.imp, "apack")
+    monkeypatch.setattr(tile.pack, "find_rows", lambda *a: [])
+    cf = _imp(session, "grad tile_loss b", monkeypatch)
+    assert _tiles(cf.imp) and not _allocs(cf.imp, "apack")
+
+
+def test_transposed_row_operand_is_packed(session: Session,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DEXPY_CACHE", "0")
+    cf = _imp(session, "for i j. sum for k. at[k,i] * b[k,j]", monkeypatch)
+    assert _allocs(cf.imp, "apack")
+    cf = _imp(session, PROGRAMS[0], monkeypatch)          # a[i, k]: contiguous already
+    assert _tiles(cf.imp) and not _allocs(cf.imp, "apack")
+
+
+_GRAD_X = """
+def tile_loss_x(x:(Fin 9)=>(Fin 37)=>Float) -> Float =
+  z = for i j. sum for k. x[i,k] * b[k,j]
+  sum for i. sum for j. sq z[i,j] * n_to_f (ordinal j + 1)
+"""
+
+
+def test_input_gradient_is_tiled_bit_identical(session: Session,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    # reverse mode leaves `for i. for k. (s = sum over j of dz[i, j] * w[k, j];
+    # dX[i, k] += s)`: a plain nest whose post adds into the gradient (through a stack
+    # temporary); tiled, like the forward product
+    monkeypatch.setenv("DEXPY_CACHE", "0")
+    monkeypatch.setenv("DEXPY_FP_CONTRACT", "0")
+    assert all(not lines for lines in eval_blocks(session, _GRAD_X))
+    cf = _imp(session, "grad tile_loss_x a", monkeypatch)
+    assert len(_tiles(cf.imp)) == 2 * tile.MR          # the forward product and dX
+    (got,) = _value(session, "grad tile_loss_x a")
+    (a,), (b,) = _value(session, "a"), _value(session, "b")
+    dz = 2 * (a @ b) * np.arange(1, 71, dtype=np.float32)
+    np.testing.assert_allclose(got, dz @ b.T, rtol=1e-4, atol=1e-3)
+    monkeypatch.setenv("DEXPY_NO_INTERCHANGE", "1")
+    (want,) = _value(session, "grad tile_loss_x a")
+    assert np.array_equal(got.view(np.uint8), want.view(np.uint8))
