@@ -473,6 +473,7 @@ class Converter:
     def __init__(self, src: SourceFile, base: int) -> None:
         self.src = src
         self.base = base
+        self._spans: dict[int, Span] = {}     # id(tree) -> its span (each tree once)
 
     def span_tok(self, tok: Token) -> Span:
         return Span(self.src, self.base + (tok.start_pos or 0), self.base + (tok.end_pos or 0))
@@ -481,9 +482,12 @@ class Converter:
         if isinstance(node, Token):
             return self.span_tok(node)
         if isinstance(node, Tree):
-            span = NO_SPAN
-            for child in node.children:
-                span = span.join(self.span_of(child))
+            span = self._spans.get(id(node))
+            if span is None:
+                span = NO_SPAN
+                for child in node.children:
+                    span = span.join(self.span_of(child))
+                self._spans[id(node)] = span
             return span
         return NO_SPAN
 
