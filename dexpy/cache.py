@@ -65,11 +65,13 @@ def sources_hash() -> str:
     return h.hexdigest()
 
 
-def function_key(simp: bytes) -> str:
+def function_key(simp: bytes, opt_level: int) -> str:
     """The key of a Simp function's LLVM IR: the function (serialized), dexpy's sources,
-    the target."""
+    the target, the switches and the optimization level (quick-tier code skips the
+    Imp passes that only make code faster)."""
     h = hashlib.sha256()
-    for part in (compiler_version(), sources_hash(), target_id(), _codegen_switches()):
+    for part in (compiler_version(), sources_hash(), target_id(), _codegen_switches(),
+                 str(opt_level)):
         h.update(part.encode())
         h.update(b"\0")
     h.update(simp)

@@ -62,6 +62,11 @@ blocks (what makes fast instruction selection's code tolerable)."""
 _LEVEL: ContextVar[int] = ContextVar("dexpy_opt_level", default=FULL)
 
 
+def current_level() -> int:
+    """The level compiles made now get (the innermost `optimization` context's)."""
+    return _LEVEL.get()
+
+
 @contextmanager
 def optimization(level: int) -> Iterator[None]:
     """Compiles made inside the context (without an explicit level) use `level`."""

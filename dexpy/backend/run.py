@@ -29,7 +29,7 @@ from ..imp.layout import NUMPY_DTYPE, leaves, num_leaves
 from ..imp.lower import lower_function, table_sizes
 from ..names import NameSupply
 from ..simp.ir import Lit, SimpFunction, Type, type_of_atom
-from .jit import Compiled, compile_ir
+from .jit import QUICK, Compiled, compile_ir, current_level
 from .llvmgen import gen_module
 from .runtime import free_arena, free_buffer, printed_text
 from .values import (SumVal, TopValue, concretize, has_boxes, leaf_shapes, own_boxes,
@@ -52,7 +52,7 @@ class CompiledFunction:
     @cached_property
     def imp(self) -> ImpFunction:
         """The Imp of `fn` (lowered again when the LLVM IR came from the cache)."""
-        return _lower(fn=self.fn)
+        return _lower(self.fn, self.compiled.opt_level == QUICK)
 
     @cached_property
     def invoker(self) -> Invoker:
@@ -60,23 +60,31 @@ class CompiledFunction:
 
 
 @lru_cache(maxsize=1)
-def imp_passes() -> tuple[tuple[str, Callable[[ImpFunction, NameSupply], ImpFunction]], ...]:
-    """The Imp passes, in order (imported on first use: they are not needed to start)."""
+def imp_passes() -> tuple[tuple[str, Callable[[ImpFunction, NameSupply], ImpFunction], bool],
+                          ...]:
+    """The Imp passes, in order (imported on first use: they are not needed to start):
+    (name, pass, whether it only makes code faster). The chunked sums fix the order of
+    long sums, so they run for every function; the others change no result and are
+    skipped for quick-tier code (`dexpy.tiers`: a top-level block that runs once on
+    little data), whose compile time they would dominate."""
     from ..imp.forward import forward
     from ..imp.peel import peel
-    return (("fusion and interchange, register tiles", optimize),
-            ("chunked sums", parallel_sums),
-            ("destination forwarding", lambda fn, ns: forward(fn)),
-            ("boundary peeling", peel))
+    return (("fusion and interchange, register tiles", optimize, True),
+            ("chunked sums", parallel_sums, False),
+            ("destination forwarding", lambda fn, ns: forward(fn), True),
+            ("boundary peeling", peel, True))
 
 
-def _lower(fn: SimpFunction) -> ImpFunction:
-    """Simp -> Imp, then `imp_passes()`; with DEXPY_CHECK=1 the Imp checker runs after
-    the lowering and after every pass."""
+def _lower(fn: SimpFunction, quick: bool = False) -> ImpFunction:
+    """Simp -> Imp, then `imp_passes()` (for `quick` code only those that change
+    results); with DEXPY_CHECK=1 the Imp checker runs after the lowering and after
+    every pass."""
     ns = NameSupply()
     imp = lower_function(fn, ns, ENTRY)
     _check(imp, "lowering")
-    for name, run_pass in imp_passes():
+    for name, run_pass, speed_only in imp_passes():
+        if quick and speed_only:
+            continue
         imp = run_pass(imp, ns)
         _check(imp, name)
     return imp
@@ -101,18 +109,19 @@ def compile_function(fn: SimpFunction) -> CompiledFunction:
     if checks_enabled():
         from ..simp.check import check_function
         check_function(fn)
+    level = current_level()
     key = None
     if cache.enabled() and not checks_enabled():
         import pickle
-        key = cache.function_key(pickle.dumps(fn, protocol=pickle.HIGHEST_PROTOCOL))
+        key = cache.function_key(pickle.dumps(fn, protocol=pickle.HIGHEST_PROTOCOL), level)
         text = cache.load("fn", key)
         if text is not None:
-            return CompiledFunction(fn, text.decode(), compile_ir(text.decode()))
-    imp = _lower(fn)
+            return CompiledFunction(fn, text.decode(), compile_ir(text.decode(), level))
+    imp = _lower(fn, level == QUICK)
     text = gen_module((imp,))
     if key is not None:
         cache.store("fn", key, text.encode())
-    cf = CompiledFunction(fn, text, compile_ir(text))
+    cf = CompiledFunction(fn, text, compile_ir(text, level))
     cf.__dict__["imp"] = imp
     return cf
 

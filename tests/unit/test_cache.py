@@ -82,7 +82,7 @@ def test_simp_function_cache_skips_lowering(tmp_cache, monkeypatch) -> None:
             Prim.MUL, b.idx(xs, k), Lit(c, Scalar.F32))))
     lowered: list[object] = []
     orig = run._lower
-    monkeypatch.setattr(run, "_lower", lambda fn: lowered.append(fn) or orig(fn))
+    monkeypatch.setattr(run, "_lower", lambda fn, quick=False: lowered.append(fn) or orig(fn, quick))
     first = run.compile_function(make(3.0))
     assert len(lowered) == 1 and any((tmp_cache / "fn").iterdir())
     second = run.compile_function(make(3.0))          # same function: from the cache

@@ -27,6 +27,11 @@ def test_every_codegen_switch_is_in_the_key() -> None:
 @pytest.mark.parametrize("name", cache.CODEGEN_SWITCHES)
 def test_toggling_a_switch_changes_the_key(monkeypatch, name) -> None:
     monkeypatch.delenv(name, raising=False)
-    before = cache.function_key(b"fn")
+    before = cache.function_key(b"fn", 3)
     monkeypatch.setenv(name, "1")
-    assert cache.function_key(b"fn") != before
+    assert cache.function_key(b"fn", 3) != before
+
+
+def test_the_level_is_in_the_key() -> None:
+    # quick-tier code is lowered without the passes that only speed code up
+    assert cache.function_key(b"fn", 1) != cache.function_key(b"fn", 3)

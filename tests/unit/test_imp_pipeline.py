@@ -41,7 +41,30 @@ def test_a_broken_pass_is_named(monkeypatch) -> None:
     def broken(fn: i.ImpFunction, ns) -> i.ImpFunction:      # stores through a ghost
         bad = i.Store(ghost, i.ILit(0, i.Scalar.I64), i.ILit(1.0, i.Scalar.F32))
         return replace(fn, body=i.IBlock((bad, *fn.body.stmts)))
-    passes = (*run.imp_passes(), ("a broken pass", broken))
+    passes = (*run.imp_passes(), ("a broken pass", broken, False))
     monkeypatch.setattr(run, "imp_passes", lambda: passes)
     with pytest.raises(CompilerBug, match="after a broken pass"):
         run._lower(seen[-1].fn)
+
+
+def test_quick_code_skips_the_passes_that_only_speed_it_up(monkeypatch) -> None:
+    # a quick-tier block gets the lowering and the chunked sums only: the other passes
+    # change no result, and their work and bigger code would dominate its compile
+    names: list[str] = []
+    def spy(name, f):
+        return lambda fn, ns: names.append(name) or f(fn, ns)
+    passes = tuple((name, spy(name, f), fast) for name, f, fast in run.imp_passes())
+    monkeypatch.setattr(run, "imp_passes", lambda: passes)
+    monkeypatch.setenv("DEXPY_CACHE", "0")
+    monkeypatch.setenv("DEXPY_QUICK", "1")
+    src = ":p for i:(Fin 40) j:(Fin 40). sum for k:(Fin 40). n_to_f (ordinal i + ordinal k) * n_to_f (ordinal k + ordinal j)\n"
+    quick = [ln for _, lines in Session(tiered=True).run_source(SourceFile("q.dx", src))
+             for ln in lines]
+    assert names and set(names) == {"chunked sums"}
+    count = len(names)                  # one per function compiled
+    names.clear()
+    monkeypatch.setenv("DEXPY_QUICK", "0")
+    full = [ln for _, lines in Session(tiered=True).run_source(SourceFile("q.dx", src))
+            for ln in lines]
+    assert names == [name for name, _, _ in run.imp_passes()] * count
+    assert quick == full
