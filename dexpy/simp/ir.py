@@ -21,6 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import Enum
 
+from ..fastpickle import fast_pickling
 from ..names import Name
 from ..source import NO_SPAN, Span
 
@@ -452,3 +453,6 @@ def type_of_atom(a: Atom) -> Type:
             return ty
         case Lit(_, scalar):
             return BaseTy(scalar)
+
+
+fast_pickling(globals(), __name__)     # the function cache key pickles every Simp function
