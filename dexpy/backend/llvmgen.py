@@ -68,6 +68,7 @@ class _Gen:
     fail_slot: str | None = None                      # set in an outlined body: its env's flag
     libm_calls: bool = False                          # calls a scalar-only math function
     loop_depth: int = 0                               # loops around the code being emitted
+    serial: bool = False                              # pure parallel loops run inline
 
     def fresh(self, hint: str = "r") -> str:
         self.n += 1
@@ -123,19 +124,23 @@ def scalar_of(a: IAtom) -> Scalar:
 
 # === functions and blocks ===
 
-def gen_module(fns: tuple[i.ImpFunction, ...]) -> str:
-    """The LLVM module text defining every function in `fns`."""
+def gen_module(fns: tuple[i.ImpFunction, ...], serial: bool = False) -> str:
+    """The LLVM module text defining every function in `fns`. `serial` (quick-tier code:
+    a block that runs once on little work): parallel loops without accumulators run
+    inline on the calling thread, saving the outlined bodies' code and compile time;
+    loops with accumulators still run by chunks, whose partial sums fix their results."""
     decls: set[str] = {
         "declare ptr @aligned_alloc(i64, i64)",
         "declare void @free(ptr)",
     }
     extra: list[str] = []
-    bodies = [gen_function(f, decls, extra) for f in fns]
+    bodies = [gen_function(f, decls, extra, serial) for f in fns]
     return "\n".join(sorted(decls)) + "\n\n" + "\n\n".join(bodies + extra) + "\n"
 
 
-def gen_function(fn: i.ImpFunction, decls: set[str], extra: list[str] | None = None) -> str:
-    g = _Gen(decls, extra=extra if extra is not None else [], fname=fn.name)
+def gen_function(fn: i.ImpFunction, decls: set[str], extra: list[str] | None = None,
+                 serial: bool = False) -> str:
+    g = _Gen(decls, extra=extra if extra is not None else [], fname=fn.name, serial=serial)
     params = ", ".join(f"{ll_type(p.ty)} noundef {atom(g, p)}" for p in fn.params)
     gen_block(g, fn.body, top=True)
     g.emit(f"ret i32 {OK}")
@@ -241,7 +246,8 @@ def gen_stmt(g: _Gen, stmt: i.Stmt) -> None:
         case i.Alloc(dest, scalar, count, kind):
             _gen_alloc(g, dest, scalar, count, kind)
         case i.Loop(iv, count, body, reverse, parallel):
-            if parallel and g.fail_slot is None and outlinable(body):
+            if parallel and g.fail_slot is None and outlinable(body) and \
+                    not (g.serial and not stmt.accums):
                 _gen_parallel_loop(g, stmt)
             else:
                 for acc in stmt.accums:       # run sequentially: add straight into the ref

@@ -118,7 +118,7 @@ def compile_function(fn: SimpFunction) -> CompiledFunction:
         if text is not None:
             return CompiledFunction(fn, text.decode(), compile_ir(text.decode(), level))
     imp = _lower(fn, level == QUICK)
-    text = gen_module((imp,))
+    text = gen_module((imp,), serial=level == QUICK)
     if key is not None:
         cache.store("fn", key, text.encode())
     cf = CompiledFunction(fn, text, compile_ir(text, level))

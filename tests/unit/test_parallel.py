@@ -213,8 +213,8 @@ def _outlined(source: str) -> tuple[list[str], list[str]]:
     seen: list[str] = []
     orig = run.gen_module
 
-    def spy(fns):
-        text = orig(fns)
+    def spy(fns, serial=False):
+        text = orig(fns, serial)
         seen.append(text)
         return text
     _session()

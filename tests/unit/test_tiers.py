@@ -188,3 +188,35 @@ def test_the_tape_of_a_backward_state_loop_keeps_only_what_it_reads() -> None:
         "g.dx", ":p (grad(loss, 0.1), (loss 0.1001 - loss 0.0999) / 0.0002)\n"))][0]
     g, fd = (float(x) for x in out[0].strip("()").split(","))
     assert abs(g - fd) <= 0.02 * abs(fd)
+
+
+ACCUMULATING = """
+xs : (Fin 20000)=>Float = for i. sin (n_to_f (ordinal i)) * 3.0
+total = sum xs
+hist = yield_accum (AddMonoid Float) \\r. for i. r!((mod (ordinal i) 7)@(Fin 7)) += xs[i]
+"""
+
+
+def test_quick_code_runs_pure_loops_inline_and_keeps_chunked_sums(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # quick-tier code runs its pure parallel loops on the calling thread (no outlined
+    # body to compile); loops with accumulators still run by chunks, so a long float
+    # sum and a scatter-add give the bits O3 code gives
+    import re
+    monkeypatch.setenv("DEXPY_FP_CONTRACT", "0")
+    monkeypatch.setenv("DEXPY_CACHE", "0")
+    compiled = record_compiles(monkeypatch)
+    values, outlined = [], []
+    for quick in ("1", "0"):
+        monkeypatch.setenv("DEXPY_QUICK", quick)
+        compiled.clear()
+        session = Session(tiered=True)
+        assert all(not out for _, out in session.run_source(SourceFile("a.dx", ACCUMULATING)))
+        values.append([session.values[session.env.scope[x].name].leaves[0].tobytes()
+                       for x in ("xs", "total", "hist")])
+        outlined.append([len(re.findall(r"^define internal void @\S+\.par\d+", cf.llvm_ir, re.M))
+                         for cf in compiled[-3:]])            # the file's three blocks
+    assert values[0] == values[1]
+    (q_map, q_sum, q_hist), (f_map, f_sum, f_hist) = outlined
+    assert q_map == 0 < f_map                # the map: inline when quick
+    assert q_sum >= 1 and q_hist >= 1        # the chunked loops: outlined in both tiers
