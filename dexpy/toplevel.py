@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from .backend.jit import optimization
+from .block_cache import Chain
 from .backend.run import TopValue, run_function
 from .core import ir
 from .core.check import check_core
@@ -60,6 +61,8 @@ class Session:
         # imports (the key under which an import's result is cached); None after
         # anything else was evaluated
         self.state_key: str | None = None
+        # everything evaluated so far, hashed: the key of blocks' cached Simp functions
+        self.chain = Chain()
         self.loaded_files: list[Path] = []
         if load_prelude:
             self.load_prelude(Path(prelude) if prelude else prelude_path())
@@ -77,12 +80,14 @@ class Session:
                 (self.env, self.names, self.values, self.value_types,
                  self.prelude_errors) = pickle.loads(blob)
                 self.state_key = key
+                self.chain = Chain(key)
                 return
             except Exception:  # noqa: BLE001 -- a stale or corrupt entry: check the prelude again
                 self.env, self.names, self.values, self.value_types = TopEnv(), NameSupply(), {}, {}
                 self.prelude_errors = []
         self.load_module(path, self.prelude_errors)
         self.state_key = key
+        self.chain = Chain(key)
         if cache.enabled():
             state = (self.env, self.names, self.values, self.value_types, self.prelude_errors)
             try:
@@ -118,6 +123,8 @@ class Session:
                 return self.eval_block(block) + self.timing.report()
             finally:
                 self.timing = None
+        self.chain.add("block", block.span.source.name if block.span.source else "",
+                       block.span.start, block.text)
         if block.error is not None:
             err = block.error
             return (err.render() if isinstance(err, DexError) else f"Parse error: {err}").split("\n")
@@ -173,16 +180,19 @@ class Session:
     def _evaluate(self, name: Name | None, core: ir.Expr, ty: ir.Expr) -> list[str]:
         if checks_enabled():
             check_core(core, _TopNames(self))
-        simp = Simplifier(self.env, self.names, self.value_types)
-        value = simp.ev(core, {})
-        if isinstance(value, SType):
-            if name is not None:
-                self.env.defs[name] = core
-                return []
-            return [_show_type_value(normalize(simp.resolve_type(value), self.env))]
-        if name is None and not simp.b.lets and not _has_data(value):   # functions, static values
-            return [format_static(self.env, ty, value)]
-        fn = simp.function(value)
+        fn = self.chain.load(self.names)
+        if fn is None:
+            simp = Simplifier(self.env, self.names, self.value_types)
+            value = simp.ev(core, {})
+            if isinstance(value, SType):
+                if name is not None:
+                    self.env.defs[name] = core
+                    return []
+                return [_show_type_value(normalize(simp.resolve_type(value), self.env))]
+            if name is None and not simp.b.lets and not _has_data(value):   # static values
+                return [format_static(self.env, ty, value)]
+            fn = simp.function(value)
+            self.chain.store(fn, self.names)
         self.dump_ir(fn)
         args = [self.values[p.name] for p in fn.params]
         if self.timing is None:     # runs once: LLVM's effort as its work bound deserves
@@ -194,6 +204,7 @@ class Session:
         if name is not None:
             self.values[name] = out
             self.value_types[name] = out.ty
+            self.chain.add("value", pickle.dumps(out.ty, protocol=pickle.HIGHEST_PROTOCOL))
             return lines
         return lines + format_value(self.env, ty, out.to_python()).split("\n")
 
@@ -219,11 +230,14 @@ class Session:
             path = self.find_module(decl.module)
             if path is None:
                 raise DexError(f"Couldn't find a source file for module {decl.module}", decl.span)
-            if not self.restore_import(decl.module, path):
+            files = self.restore_import(decl.module, path)
+            if files is None:
                 key, self.state_key = self.state_key, None
                 first = len(self.loaded_files)
                 self.modules[decl.module] = self.load_isolated(path)
-                self.save_import(key, decl.module, path, self.loaded_files[first:])
+                files = [(str(f), _file_hash(f)) for f in self.loaded_files[first:]]
+                self.save_import(key, decl.module, path, files)
+            self.chain.add("import", decl.module, *(f"{f}\0{h}" for f, h in files))
         for name, binding in self.modules[decl.module].items():
             current = self.env.scope.get(name)
             if current is None or current is binding:
@@ -244,32 +258,34 @@ class Session:
         h.update(path.read_bytes())
         return h.hexdigest()
 
-    def restore_import(self, module: str, path: Path) -> bool:
+    def restore_import(self, module: str, path: Path) -> list[tuple[str, str]] | None:
+        """Restores the environment after `import module` from the cache; returns the
+        files it was built from with their hashes (None: not cached)."""
         from . import cache
         if self.state_key is None or not cache.enabled():
-            return False
+            return None
         key = self._import_key(self.state_key, module, path)
         blob = cache.load("module", key)
         if blob is None:
-            return False
+            return None
         try:
             files, state = pickle.loads(blob)
             if any(_file_hash(Path(f)) != h for f, h in files):
-                return False
+                return None
             (self.env, self.names, self.values, self.value_types, self.modules,
              self.prelude_scope) = state
         except Exception:  # noqa: BLE001 -- a stale or corrupt entry: check the module again
-            return False
+            return None
         self.state_key = key
-        return True
+        return files
 
     def save_import(self, state: str | None, module: str, path: Path,
-                    files: list[Path]) -> None:
+                    files: list[tuple[str, str]]) -> None:
         from . import cache
         if state is None or not cache.enabled():
             return
         key = self._import_key(state, module, path)
-        entry = ([(str(f), _file_hash(f)) for f in files],
+        entry = (files,
                  (self.env, self.names, self.values, self.value_types, self.modules,
                   self.prelude_scope))
         try:
