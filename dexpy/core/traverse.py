@@ -14,39 +14,49 @@ _NODE_TYPES: tuple[type, ...] = tuple(
 )
 
 
+_NODE_SET = frozenset(_NODE_TYPES) - {Binder, ir.Alt}    # those two: their own cases
+
+
 def _map_value(v: object, f: Callable[[Expr], Expr]) -> object:
     """`v` (a field of a node) with `f` applied to its terms; `v` itself when no term
     changed, so unchanged subtrees are shared, not copied."""
-    if isinstance(v, Binder):
-        ty = f(v.ty)
-        return v if ty is v.ty else Binder(v.name, ty, v.expl)
-    if isinstance(v, ir.Alt):
-        body = f(v.body)
-        return v if body is v.body else ir.Alt(v.con, v.binders, body)
-    if isinstance(v, _NODE_TYPES):
+    t = type(v)
+    if t in _NODE_SET:
         return f(v)  # type: ignore[arg-type]
-    if isinstance(v, tuple):
+    if t is tuple:
         new = None
-        for k, x in enumerate(v):
+        for k, x in enumerate(v):  # type: ignore[arg-type]
             y = _map_value(x, f)
             if y is not x:
                 if new is None:
-                    new = list(v[:k])
+                    new = list(v[:k])  # type: ignore[index]
                 new.append(y)
             elif new is not None:
                 new.append(x)
         return v if new is None else tuple(new)
+    if t is Binder:
+        ty = f(v.ty)  # type: ignore[attr-defined]
+        return v if ty is v.ty else Binder(v.name, ty, v.expl)  # type: ignore[attr-defined]
+    if t is ir.Alt:
+        body = f(v.body)  # type: ignore[attr-defined]
+        return v if body is v.body else ir.Alt(v.con, v.binders, body)  # type: ignore[attr-defined]
     return v
 
 
-_FIELDS: dict[type, tuple[str, ...]] = {}
+# field annotations that never hold a term (map_children leaves them as they are)
+_PLAIN = frozenset({"Name", "str", "int", "bool", "int | float", "Expl", "DataDef",
+                    "ClassDef", "InstanceDef", "tuple[Name, ...]", "tuple[str, ...]"})
+_FIELDS: dict[type, tuple[tuple[str, ...], tuple[int, ...]]] = {}
 
 
-def _field_names(cls: type) -> tuple[str, ...]:
-    names = _FIELDS.get(cls)
-    if names is None:
-        names = _FIELDS[cls] = tuple(f.name for f in dataclasses.fields(cls))
-    return names
+def _field_names(cls: type) -> tuple[tuple[str, ...], tuple[int, ...]]:
+    """The fields of a node class, and the positions of those that may hold terms."""
+    info = _FIELDS.get(cls)
+    if info is None:
+        fs = dataclasses.fields(cls)
+        info = _FIELDS[cls] = (tuple(f.name for f in fs), tuple(
+            k for k, f in enumerate(fs) if not (isinstance(f.type, str) and f.type in _PLAIN)))
+    return info
 
 
 def map_children(e: Expr, f: Callable[[Expr], Expr]) -> Expr:
@@ -54,17 +64,15 @@ def map_children(e: Expr, f: Callable[[Expr], Expr]) -> Expr:
     changed)."""
     if isinstance(e, (Var, Meta, ir.Lit, ir.BaseTy, ir.Kind, ir.TopRef)):
         return e
+    names, terms = _field_names(type(e))
     news = None
-    names = _field_names(type(e))
-    for k, n in enumerate(names):
-        old = getattr(e, n)
+    for k in terms:
+        old = getattr(e, names[k])
         new = _map_value(old, f)
         if new is not old:
             if news is None:
-                news = [getattr(e, m) for m in names[:k]]
-            news.append(new)
-        elif news is not None:
-            news.append(old)
+                news = [getattr(e, n) for n in names]
+            news[k] = new
     # every field of a Core node is an __init__ parameter, in order
     return e if news is None else type(e)(*news)
 
