@@ -26,16 +26,76 @@ from .surface import TopBlock
 _DIRECTIVE = re.compile(r"%(time|bench|passes)\b([^\n]*)\n?")
 
 
+TABLES = "dex-lalr.tables"
+"""The parser tables shipped next to the grammar (`write_tables`)."""
+
+
 @lru_cache(maxsize=1)
 def _parser() -> Lark:
-    """The LALR parser. Building its tables takes about half a second, so Lark keeps
-    them in dexpy's cache directory (keyed by the grammar text and options; a stale or
-    unreadable file is rebuilt)."""
+    """The LALR parser. Building its tables takes 0.15 s, so they are saved: shipped in
+    grammar/ (`write_tables`), and in dexpy's cache directory when the shipped ones do
+    not fit (another grammar, Lark or Python version: `_tables_header`). A stale or
+    unreadable file is ignored and the tables are built."""
     from ..cache import file_path
+    header = _tables_header()
+    cached = file_path("parser", TABLES)
+    for path in (grammar_path(TABLES), cached):
+        parser = _load_tables(path, header) if path is not None else None
+        if parser is not None:
+            return parser
+    parser = _build()
+    if cached is not None:
+        _save_tables(parser, cached, header)
+    return parser
+
+
+def _build() -> Lark:
     grammar = grammar_path().read_text(encoding="utf-8")
-    tables = file_path("parser", "dex-lalr.cache")
     return Lark(grammar, parser="lalr", lexer="basic", postlex=DexPostLexer(),
-                maybe_placeholders=True, cache=str(tables) if tables else False)
+                maybe_placeholders=True)
+
+
+def _tables_header() -> dict[str, str]:
+    """What saved tables must have been built from."""
+    import hashlib
+    import lark
+    return {"format": "dexpy-lalr-1", "lark": lark.__version__,
+            "python": "%d.%d" % sys.version_info[:2],
+            "grammar_sha256": hashlib.sha256(grammar_path().read_bytes()).hexdigest()}
+
+
+def _load_tables(path, header: dict[str, str]) -> Lark | None:
+    import json
+    import pickle
+    try:
+        with open(path, "rb") as f:
+            if json.loads(f.readline()) != header:
+                return None
+            # Lark's own cache loads its tables the same way (with the post-lexer,
+            # which is code, passed again)
+            return Lark.__new__(Lark)._load(pickle.load(f), postlex=DexPostLexer())
+    except Exception:  # noqa: BLE001 -- missing, stale or corrupt: build the tables
+        return None
+
+
+def _save_tables(parser: Lark, path, header: dict[str, str]) -> None:
+    import io
+    import json
+    import os
+    try:
+        buf = io.BytesIO()
+        parser.save(buf, exclude_options=("postlex",))
+        tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+        tmp.write_bytes(json.dumps(header).encode() + b"\n" + buf.getvalue())
+        os.replace(tmp, path)
+    except Exception:  # noqa: BLE001 -- saving is an optimization only
+        pass
+
+
+def write_tables() -> None:
+    """Regenerates grammar/dex-lalr.tables after a grammar change (a test checks it
+    matches): `python -c "from dexpy.syntax.parse import write_tables; write_tables()"`."""
+    _save_tables(_build(), grammar_path(TABLES), _tables_header())
 
 
 def parse_file(src: SourceFile) -> list[TopBlock]:
