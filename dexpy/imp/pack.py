@@ -12,6 +12,7 @@ it is strided in k (`a[k, i]`), is packed per row tile the same way (`RowPacked`
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -41,14 +42,16 @@ class Packed:
     hoist: list[i.Assign]
 
 
-def find(opt: _Opt, nest: Nest) -> list[Packed]:
-    il, pre_i = nest.il, nest.pre_i
-    local_i = {a.dest.name for a in pre_i} | {il.iv.name}
+def _loads(opt: _Opt, nest: Nest) -> tuple[list[tuple[i.Assign, IAtom, IAtom]],
+                                             Callable[[IAtom, IAtom], list[i.Assign] | None]]:
+    """The loads of the k body from memory the nest does not own (neither accumulators
+    nor its own stack slots), as (statement, pointer, offset); and the function giving
+    the pure code of j's pre code and the k body that an address needs."""
     inner = [*nest.pre_j, *nest.kbody]
     defs = {s.dest.name: s for s in inner if isinstance(s, i.Assign)}
     kallocs = {s.dest.name for s in nest.kbody if isinstance(s, i.Alloc)}
     accs = nest.acc_names()
-    out: list[Packed] = []
+    out = []
     for s in nest.kbody:
         if not (isinstance(s, i.Assign) and isinstance(s.expr, i.Load)):
             continue
@@ -58,13 +61,23 @@ def find(opt: _Opt, nest: Nest) -> list[Packed]:
         root = opt.roots.root(p)
         if root[0] == "other" or (root[0] == "alloc" and root[1] in kallocs):
             continue
+        out.append((s, p, off))
+    return out, lambda p, off: slice_of([p, off], defs, inner)
+
+
+def find(opt: _Opt, nest: Nest) -> list[Packed]:
+    il, pre_i = nest.il, nest.pre_i
+    local_i = {a.dest.name for a in pre_i} | {il.iv.name}
+    loads, address = _loads(opt, nest)
+    out: list[Packed] = []
+    for s, p, off in loads:
         memo_i: dict[Name, int | None] = {}
         memo_j: dict[Name, int | None] = {}
         if any(opt.stride(x, il.iv, memo_i) != 0 for x in (p, off)):
             continue
         if opt.stride(p, nest.jl.iv, memo_j) != 0 or opt.stride(off, nest.jl.iv, memo_j) == 0:
             continue                    # (any other stride: `b[j, k]` is packed transposed)
-        sl = slice_of([p, off], defs, inner)
+        sl = address(p, off)
         if sl is None:
             continue
         hoist: list[i.Assign] = []
@@ -99,20 +112,10 @@ def find_rows(opt: _Opt, nest: Nest, packed: set[Name]) -> list[RowPacked]:
     """The row operand loads of the k body worth packing per row tile (see RowPacked):
     invariant in j, dependent on the row, not contiguous or invariant in k."""
     il, jl, kl = nest.il, nest.jl, nest.kl
-    inner = [*nest.pre_j, *nest.kbody]
-    defs = {s.dest.name: s for s in inner if isinstance(s, i.Assign)}
-    kallocs = {s.dest.name for s in nest.kbody if isinstance(s, i.Alloc)}
-    accs = nest.acc_names()
+    loads, address = _loads(opt, nest)
     out: list[RowPacked] = []
-    for s in nest.kbody:
-        if not (isinstance(s, i.Assign) and isinstance(s.expr, i.Load)) or \
-                s.dest.name in packed:
-            continue
-        p, off = s.expr.ptr, s.expr.offset
-        if isinstance(p, IVar) and (p.name in accs or p.name in kallocs):
-            continue
-        root = opt.roots.root(p)
-        if root[0] == "other" or (root[0] == "alloc" and root[1] in kallocs):
+    for s, p, off in loads:
+        if s.dest.name in packed:
             continue
         mi: dict[Name, int | None] = {}
         mj: dict[Name, int | None] = {}
@@ -121,7 +124,7 @@ def find_rows(opt: _Opt, nest: Nest, packed: set[Name]) -> list[RowPacked]:
                 opt.stride(p, il.iv, mi) != 0 or opt.stride(off, il.iv, mi) == 0 or \
                 opt.stride(p, kl.iv, mk) != 0 or opt.stride(off, kl.iv, mk) in (0, 1):
             continue
-        sl = slice_of([p, off], defs, inner)
+        sl = address(p, off)
         if sl is None or any(x == jl.iv for a in sl for x in _atoms_of_expr(a.expr)):
             continue
         out.append(RowPacked(s, sl))

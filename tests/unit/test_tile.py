@@ -158,16 +158,36 @@ _GRAD = """
 def tile_loss(w:(Fin 37)=>(Fin 70)=>Float) -> Float =
   z = for i j. sum for k. a[i,k] * w[k,j]
   sum for i. sum for j. sq z[i,j] * n_to_f (ordinal j + 1)
+def tile_loss_x(x:(Fin 9)=>(Fin 37)=>Float) -> Float =
+  z = for i j. sum for k. x[i,k] * b[k,j]
+  sum for i. sum for j. sq z[i,j] * n_to_f (ordinal j + 1)
 """
 
 
-def test_weight_gradient_is_tiled_bit_identical(session: Session,
+@pytest.fixture
+def grads(session: Session, monkeypatch: pytest.MonkeyPatch) -> Session:
+    """The module's session with the two losses defined; no cache, no contraction."""
+    monkeypatch.setenv("DEXPY_CACHE", "0")
+    monkeypatch.setenv("DEXPY_FP_CONTRACT", "0")
+    if "tile_loss" not in session.env.scope:
+        assert all(not lines for lines in eval_blocks(session, _GRAD))
+    return session
+
+
+def _same_bits_untiled(session: Session, expr: str, monkeypatch: pytest.MonkeyPatch):
+    """`expr`'s value, checked bit for bit against the loop passes off."""
+    (got,) = _value(session, expr)
+    monkeypatch.setenv("DEXPY_NO_INTERCHANGE", "1")
+    (want,) = _value(session, expr)
+    monkeypatch.delenv("DEXPY_NO_INTERCHANGE")
+    assert np.array_equal(got.view(np.uint8), want.view(np.uint8))
+    return got
+
+
+def test_weight_gradient_is_tiled_bit_identical(grads: Session,
                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     # reverse mode leaves `for k. for i [accum dW]. for j. dW[k, j] += x[i, k] * dz[i, j]`
     # (rows of dW outside, the batch sum inside): tiled as an accumulating nest
-    monkeypatch.setenv("DEXPY_CACHE", "0")
-    monkeypatch.setenv("DEXPY_FP_CONTRACT", "0")
-    assert all(not lines for lines in eval_blocks(session, _GRAD))
     from dexpy.imp import nest
     found: list[str] = []
     orig = nest.find_accumulating
@@ -178,29 +198,23 @@ def test_weight_gradient_is_tiled_bit_identical(session: Session,
             found.append(r.kind)
         return r
     monkeypatch.setattr(tile, "find_accumulating", spy)
-    cf = _imp(session, "grad tile_loss b", monkeypatch)
+    cf = _imp(grads, "grad tile_loss b", monkeypatch)
     assert found == ["accumulating"] and len(_tiles(cf.imp)) >= 2
-    got = _value(session, "grad tile_loss b")
-    monkeypatch.setenv("DEXPY_NO_INTERCHANGE", "1")
-    want = _value(session, "grad tile_loss b")
-    assert np.array_equal(got[0].view(np.uint8), want[0].view(np.uint8))
+    _same_bits_untiled(grads, "grad tile_loss b", monkeypatch)
 
 
 def _allocs(imp: i.ImpFunction, hint: str) -> list[i.Alloc]:
     return [s for s in _stmts(imp.body) if isinstance(s, i.Alloc) and s.dest.name.hint == hint]
 
 
-def test_weight_gradient_packs_its_row_operand(session: Session,
+def test_weight_gradient_packs_its_row_operand(grads: Session,
                                                monkeypatch: pytest.MonkeyPatch) -> None:
     # dW[k, j] += x[i, k] * dz[i, j] reads x down a column (a row of x per batch step):
     # the row tile's values are copied into one panel (`apack`) read in order
-    monkeypatch.setenv("DEXPY_CACHE", "0")
-    if "tile_loss" not in session.env.scope:
-        assert all(not lines for lines in eval_blocks(session, _GRAD))
-    cf = _imp(session, "grad tile_loss b", monkeypatch)
+    cf = _imp(grads, "grad tile_loss b", monkeypatch)
     assert _allocs(cf.imp, "apack")
     monkeypatch.setattr(tile.pack, "find_rows", lambda *a: [])
-    cf = _imp(session, "grad tile_loss b", monkeypatch)
+    cf = _imp(grads, "grad tile_loss b", monkeypatch)
     assert _tiles(cf.imp) and not _allocs(cf.imp, "apack")
 
 
@@ -213,27 +227,14 @@ def test_transposed_row_operand_is_packed(session: Session,
     assert _tiles(cf.imp) and not _allocs(cf.imp, "apack")
 
 
-_GRAD_X = """
-def tile_loss_x(x:(Fin 9)=>(Fin 37)=>Float) -> Float =
-  z = for i j. sum for k. x[i,k] * b[k,j]
-  sum for i. sum for j. sq z[i,j] * n_to_f (ordinal j + 1)
-"""
-
-
-def test_input_gradient_is_tiled_bit_identical(session: Session,
+def test_input_gradient_is_tiled_bit_identical(grads: Session,
                                                monkeypatch: pytest.MonkeyPatch) -> None:
     # reverse mode leaves `for i. for k. (s = sum over j of dz[i, j] * w[k, j];
     # dX[i, k] += s)`: a plain nest whose post adds into the gradient (through a stack
     # temporary); tiled, like the forward product
-    monkeypatch.setenv("DEXPY_CACHE", "0")
-    monkeypatch.setenv("DEXPY_FP_CONTRACT", "0")
-    assert all(not lines for lines in eval_blocks(session, _GRAD_X))
-    cf = _imp(session, "grad tile_loss_x a", monkeypatch)
+    cf = _imp(grads, "grad tile_loss_x a", monkeypatch)
     assert len(_tiles(cf.imp)) == 2 * tile.MR          # the forward product and dX
-    (got,) = _value(session, "grad tile_loss_x a")
-    (a,), (b,) = _value(session, "a"), _value(session, "b")
+    got = _same_bits_untiled(grads, "grad tile_loss_x a", monkeypatch)
+    (a,), (b,) = _value(grads, "a"), _value(grads, "b")
     dz = 2 * (a @ b) * np.arange(1, 71, dtype=np.float32)
     np.testing.assert_allclose(got, dz @ b.T, rtol=1e-4, atol=1e-3)
-    monkeypatch.setenv("DEXPY_NO_INTERCHANGE", "1")
-    (want,) = _value(session, "grad tile_loss_x a")
-    assert np.array_equal(got.view(np.uint8), want.view(np.uint8))
