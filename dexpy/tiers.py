@@ -9,8 +9,10 @@ bound of its trip count, computed from literals, integer parameters, loop
 indices and the integer arithmetic between them. A block whose bound is at
 most `QUICK_WORK` element operations gets `jit.QUICK` (a few cleanup passes,
 fast instruction selection: ~10x cheaper to compile, its run a few times
-slower, i.e. milliseconds); anything whose work cannot be bounded (a `while`,
-a size read from data or a box) gets O3, as before. Sessions opt in
+slower, i.e. milliseconds), and so does a larger one whose bound is at most
+`QUICK_WORK_PER_LET` per Simp let (O3 would spend longer compiling it than its
+code could save); anything whose work cannot be bounded (a `while`, a size read
+from data or a box) gets O3, as before. Sessions opt in
 (`Session(tiered=True)`: the command line and dexpy.api do; a bare `Session()`
 compiles every block at O3, which tests of the optimizer's output rely on).
 
@@ -35,6 +37,12 @@ QUICK_WORK = 5e7
 ~2 ns an operation of quick-tier code, a run costs at most ~0.1 s more than O3's,
 less than O3 spends compiling any loop nest)."""
 
+QUICK_WORK_PER_LET = 3e5
+"""Larger blocks also compile quickly while their bound is at most this many operations
+per Simp let: O3 spends 0.3-3 ms compiling a let, the quick tier a tenth of that, and
+quick code loses at most ~1 ns per bounded operation (fluidsim's `grad`: 3.6e8
+operations, O3 70 s to compile)."""
+
 INF = math.inf
 _Bounds = dict  # Name -> upper bound (int) of an integer variable
 
@@ -48,7 +56,10 @@ def block_level(fn: S.SimpFunction, args: Sequence[object], tiered: bool = True)
         return jit.QUICK if switch == "1" else jit.FULL
     if not tiered:
         return jit.FULL
-    return jit.QUICK if work_bound(fn, args) <= QUICK_WORK else jit.FULL
+    work = work_bound(fn, args)
+    if work <= QUICK_WORK:
+        return jit.QUICK
+    return jit.QUICK if work <= QUICK_WORK_PER_LET * _size(fn.body) else jit.FULL
 
 
 def work_bound(fn: S.SimpFunction, args: Sequence[object]) -> float:

@@ -72,6 +72,26 @@ def test_level_choice(monkeypatch: pytest.MonkeyPatch) -> None:
     assert tiers.block_level(big, [], tiered=False) == jit.QUICK
 
 
+def test_large_functions_compile_quickly_unless_their_work_repays_o3(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # a map over 1e8 elements: O3 (its work dwarfs any compile); the same work in a
+    # function of many lets: O3 would compile longer than its code could save
+    monkeypatch.delenv("DEXPY_QUICK", raising=False)
+    b = B()
+    n = 100_000_000
+
+    def many(k: s.Atom) -> s.Atom:
+        x = b.emit(s.Cast(Scalar.F32, k))
+        for _ in range(700):
+            x = b.prim(Prim.MUL, x, s.Lit(1.5, Scalar.F32))
+        return x
+    big_body = b.function(lambda: b.for_(nat(n // 700), many))
+    assert tiers.QUICK_WORK < tiers.work_bound(big_body, []) <= \
+        tiers.QUICK_WORK_PER_LET * tiers._size(big_body.body)
+    assert tiers.block_level(big_body, []) == jit.QUICK
+    assert tiers.block_level(_map(nat(n)), []) == jit.FULL
+
+
 def test_quick_level_compiles_and_runs_the_same_code() -> None:
     b = B()
     xs = b.param(TabTy(nat(1000), F32))
