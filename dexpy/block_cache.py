@@ -64,11 +64,11 @@ class Chain:
         if blob is None:
             return None
         try:
-            fn, next_uid = pickle.loads(blob)
+            next_uid = int.from_bytes(blob[:8], "little")
+            fn = pickle.loads(blob[8:])
         except Exception:  # noqa: BLE001 -- a corrupt or stale entry: simplify again
             return None
-        if not isinstance(fn, SimpFunction) or not isinstance(next_uid, int) \
-                or next_uid < names.next_uid:
+        if not isinstance(fn, SimpFunction) or next_uid < names.next_uid:
             return None
         names.next_uid = next_uid
         return fn
@@ -77,8 +77,9 @@ class Chain:
         key = self._entry()
         if key is None:
             return
+        from .backend.run import simp_bytes
         try:
-            blob = pickle.dumps((fn, names.next_uid), protocol=pickle.HIGHEST_PROTOCOL)
+            blob = names.next_uid.to_bytes(8, "little") + simp_bytes(fn)
         except Exception:  # noqa: BLE001 -- caching is an optimization only
             return
         cache.store("simp", key, blob)

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from .fastpickle import fast_pickling
+
 
 @dataclass(frozen=True, slots=True, order=True)
 class Name:
@@ -23,3 +25,6 @@ class NameSupply:
         uid = self.next_uid
         self.next_uid += 1
         return Name(hint, uid)
+
+
+fast_pickling(globals(), __name__)     # names fill every pickled IR and environment

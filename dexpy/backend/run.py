@@ -99,6 +99,22 @@ def _check(imp: ImpFunction, after: str) -> None:
             raise CompilerBug(f"Imp check failed after {after}: {e}") from e
 
 
+_last_pickled: tuple[SimpFunction | None, bytes] = (None, b"")
+
+
+def simp_bytes(fn: SimpFunction) -> bytes:
+    """`fn` pickled (every field): what the function cache hashes and the block cache
+    stores; the last function's bytes are kept (one tuple, replaced whole: safe across
+    threads), as a block stores its function and then compiles it."""
+    global _last_pickled
+    last, data = _last_pickled
+    if last is not fn:
+        import pickle
+        data = pickle.dumps(fn, protocol=pickle.HIGHEST_PROTOCOL)
+        _last_pickled = (fn, data)
+    return data
+
+
 def compile_function(fn: SimpFunction) -> CompiledFunction:
     """Simp -> Imp -> LLVM IR -> native code (checking each IR when DEXPY_CHECK=1).
     The LLVM IR is cached on disk under a hash of the Simp function (its pickle: every
@@ -112,8 +128,7 @@ def compile_function(fn: SimpFunction) -> CompiledFunction:
     level = current_level()
     key = None
     if cache.enabled() and not checks_enabled():
-        import pickle
-        key = cache.function_key(pickle.dumps(fn, protocol=pickle.HIGHEST_PROTOCOL), level)
+        key = cache.function_key(simp_bytes(fn), level)
         text = cache.load("fn", key)
         if text is not None:
             return CompiledFunction(fn, text.decode(), compile_ir(text.decode(), level))
