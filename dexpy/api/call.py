@@ -246,7 +246,7 @@ class Specialization:
         status = self._entry(frame._ins, frame._outs, frame._sizes, frame.sink, frame._arena)
         del converted
         kind = self._result
-        if status or kind is _GENERAL or frame.sink or frame.arena.value:
+        if status or kind is _GENERAL or frame.sink or frame.arena.head:
             return self._finish(frame, status)
         addr = frame.outs[0]
         if kind is _ARRAY:

@@ -467,14 +467,22 @@ def _gen_checked_malloc(g: _Gen, dest: str, size: str, too_big: str) -> None:
 
 def _gen_arena_alloc(g: _Gen, stmt: i.ArenaAlloc) -> None:
     """A block of 64 + nbytes bytes whose first word links it into the arena list
-    (pushed with a compare-and-swap loop, so parallel bodies may allocate too)."""
+    (pushed with a compare-and-swap loop, so parallel bodies may allocate too). The
+    arena (`runtime.Arena`) counts its bytes: past its limit the run fails."""
     nbytes = atom(g, stmt.nbytes)
+    head = atom(g, stmt.arena)
     too_big = g.val(f"icmp ugt i64 {nbytes}, {MAX_ALLOC_BYTES}")
     total = g.val(f"add i64 {nbytes}, 127")
     total = g.val(f"and i64 {total}, -64")
+    used_at = g.val(f"getelementptr inbounds i8, ptr {head}, i64 8")
+    limit_at = g.val(f"getelementptr inbounds i8, ptr {head}, i64 16")
+    before = g.val(f"atomicrmw add ptr {used_at}, i64 {total} monotonic, align 8")
+    after = g.val(f"add i64 {before}, {total}")
+    limit = g.val(f"load i64, ptr {limit_at}, align 8")
+    over = g.val(f"icmp ugt i64 {after}, {limit}")
+    refused = g.val(f"or i1 {too_big}, {over}")
     raw = g.fresh("arena")
-    _gen_checked_malloc(g, raw, total, too_big)
-    head = atom(g, stmt.arena)
+    _gen_checked_malloc(g, raw, total, refused)
     push, done = g.new_label("push"), g.new_label("pushed")
     g.br(push)
     g.start(push)

@@ -31,7 +31,7 @@ from ..names import NameSupply
 from ..simp.ir import Lit, SimpFunction, Type, type_of_atom
 from .jit import QUICK, Compiled, compile_ir, current_level
 from .llvmgen import gen_module
-from .runtime import free_arena, free_buffer, printed_text
+from .runtime import free_arena, free_buffer, new_arena, printed_text
 from .values import (SumVal, TopValue, concretize, has_boxes, leaf_shapes, own_boxes,
                      top_value_from_python)
 
@@ -188,7 +188,7 @@ class Frame:
         self.outs = (ctypes.c_void_p * max(1, n_out))()
         self.sizes = (ctypes.c_int64 * max(1, n_sizes))()
         self.sink: list[bytes] = []
-        self.arena = ctypes.c_void_p(None)     # head of the run's box arena (see ArenaAlloc)
+        self.arena = new_arena()               # the run's box arena (see ArenaAlloc)
         self._ins = ctypes.addressof(self.ins)
         self._outs = ctypes.addressof(self.outs)
         self._sizes = ctypes.addressof(self.sizes)

@@ -11,12 +11,17 @@ Compiled code calls C symbols resolved by the JIT:
 
 `free_buffer` releases a result buffer once Python no longer needs it;
 `free_arena` releases every block of a run's box arena (see `ArenaAlloc` in
-dexpy.imp.ir), after the results have been copied out of it.
+dexpy.imp.ir), after the results have been copied out of it. A run's arena
+(`Arena`) also counts its bytes against `arena_limit()`: boxes live until the
+run ends, so a loop that keeps making new ones (a list grown by copying) would
+otherwise take all memory and get the process killed; past the limit the run
+fails with a run-time error and the session goes on.
 """
 from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import os
 from functools import cache
 
 import llvmlite.binding as llvm
@@ -108,10 +113,57 @@ def _arena_freer() -> tuple[object, ctypes._CFuncPtr]:
     return engine, fn
 
 
-def free_arena(slot: ctypes.c_void_p) -> None:
-    """Frees every block of the arena whose list head is `slot` (and empties it)."""
-    if slot.value:
-        _arena_freer()[1](ctypes.addressof(slot))
+class Arena(ctypes.Structure):
+    """A run's box arena as compiled code sees it (the entry's `arena` argument points
+    here): the head of its list of blocks, the bytes allocated, the most allowed."""
+
+    _fields_ = [("head", ctypes.c_void_p), ("used", ctypes.c_int64), ("limit", ctypes.c_int64)]
+
+
+def new_arena() -> Arena:
+    return Arena(None, 0, arena_limit())
+
+
+def arena_limit() -> int:
+    """The bytes one run's boxes may take: `DEXPY_ARENA_LIMIT` if set, else half the
+    memory available when the process first asked (and of its cgroup's limit): the
+    temporaries around the boxes take more (1.6x the arena's bytes in resident memory
+    for a list grown by copying)."""
+    env = os.environ.get("DEXPY_ARENA_LIMIT", "").strip()
+    return int(env) if env.isdigit() else _memory_budget()
+
+
+@cache
+def _memory_budget() -> int:
+    avail = []
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    avail.append(int(line.split()[1]) * 1024)
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        with open("/sys/fs/cgroup/memory.max") as f:
+            cap = f.read().strip()
+        if cap.isdigit():
+            with open("/sys/fs/cgroup/memory.current") as f:
+                avail.append(int(cap) - int(f.read().strip()))
+    except (OSError, ValueError):
+        pass
+    if not avail:
+        try:
+            avail.append(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+        except (ValueError, OSError, AttributeError):
+            return 1 << 62
+    return max(1 << 28, min(avail) // 2)
+
+
+def free_arena(arena: Arena) -> None:
+    """Frees every block of `arena` (and empties it)."""
+    if arena.head:
+        _arena_freer()[1](ctypes.addressof(arena))
+    arena.used = 0
 
 
 def printed_text(sink: list[bytes]) -> str:

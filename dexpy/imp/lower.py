@@ -10,9 +10,10 @@ by pointer). On success `outs[k]` receives the k-th result leaf buffer
 (allocated by compiled code, owned by the caller afterwards) and `sizes`
 receives the size of every table type in the result type, in pre-order
 (`table_sizes`), from which the caller rebuilds the concrete result type. `ctx` is passed on
-to runtime calls (the print sink). `arena` points at the head of the per-run
-box arena (a null-initialised pointer slot owned by the caller, which copies
-boxed results out and then frees the arena: `runtime.free_arena`).
+to runtime calls (the print sink). `arena` points at the per-run box arena
+(`runtime.Arena`: a null-initialised list head, the bytes used and their limit,
+owned by the caller, which copies boxed results out and then frees the arena:
+`runtime.free_arena`).
 
 Boxes (`BoxTy`): `Box` copies its table into one arena block holding the box
 header (size, then one data pointer per element leaf; see dexpy.imp.layout)

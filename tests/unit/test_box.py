@@ -457,3 +457,24 @@ def test_catch_and_reader_with_boxes() -> None:
         return b.emit(s.MakeProd((caught, read)))
     assert run(b, body, [top_value_from_python(U32, 2)])[0] == (SumVal(1, [0, 1]), 2)
     assert run(b, body, [top_value_from_python(U32, 5)])[0] == (SumVal(0, ()), 2)
+
+
+def test_arena_over_its_limit_fails_the_run_and_is_reset(monkeypatch) -> None:
+    # every box of a run lives until the run ends: past the arena's limit the run fails
+    # (a run-time error, not a process killed for memory); the next run starts at zero
+    from dexpy.backend import runtime
+    from dexpy.backend.run import run_compiled
+    b = B()
+    n = b.param(NAT, "n")
+    cf = compile_function(b.function(lambda: b.for_(nat(50), lambda _: b.emit(
+        s.BoxSize(iota_box(b, n))))))
+    monkeypatch.setenv("DEXPY_ARENA_LIMIT", str(200_000))
+    cf.__dict__.pop("invoker", None)                # frames take the limit when made
+    got, _ = run_compiled(cf, [top_value_from_python(NAT, 100)])      # 50 x ~0.5 KB
+    assert got.to_python() == [100] * 50
+    with pytest.raises(RuntimeErr):
+        run_compiled(cf, [top_value_from_python(NAT, 10_000)])        # 50 x ~40 KB
+    got, _ = run_compiled(cf, [top_value_from_python(NAT, 100)])
+    assert got.to_python() == [100] * 50
+    monkeypatch.delenv("DEXPY_ARENA_LIMIT")
+    assert runtime.arena_limit() >= 1 << 28
