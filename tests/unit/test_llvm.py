@@ -137,3 +137,36 @@ def test_vector_width_is_chosen_per_function(monkeypatch) -> None:
     text = gen_module((lower_function(with_exp, NameSupply()),))
     fns = [f for f in text.split("\ndefine ")[1:] if "call float @llvm.exp" in f]
     assert fns and all("prefer-vector-width" not in f.split("{")[0] for f in fns)
+
+
+_EXITS = """
+def exits(n:Nat, k:Nat) -> Float =
+  a = for i:(Fin n). n_to_f (ordinal i)
+  b = for i:(Fin n). a[i] * 2.0
+  c = for i:(Fin n). b[i] + a[i]
+  d = for i:(Fin n). c[i] * b[i]
+  a[k@_] + b[(k + 1)@_] + c[(k + 2)@_] + d[(k + 3)@_]
+"""
+
+
+def test_failure_exits_share_their_frees(monkeypatch) -> None:
+    # every bounds check exits through the frees of the buffers live there, shared:
+    # one `free` per buffer on the exit paths (they had been repeated at every check),
+    # and a run that fails frees its buffers (resident memory stays flat over runs
+    # that each fail with four 16 MB tables live)
+    import resource
+
+    from compile_spy import eval_blocks, record_compiles, session_with
+    monkeypatch.setenv("DEXPY_CACHE", "0")
+    session = session_with(_EXITS)
+    seen = record_compiles(monkeypatch)
+    assert eval_blocks(session, ":p exits 4000000 3") == [["242."]]
+    ir = seen[-1].llvm_ir
+    heap = ir.count("call ptr @aligned_alloc(")
+    assert 4 <= heap and ir.count("call void @free(") <= 2 * heap
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    for _ in range(12):
+        (out,) = eval_blocks(session, ":p exits 4000000 3999999")
+        assert out[-1] == "Runtime error"
+    grown_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before
+    assert grown_kb < 300_000          # leaking would hold 12 x 64 MB
