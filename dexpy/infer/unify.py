@@ -20,9 +20,14 @@ class UnifyFail(Exception):
     pass
 
 
+_REDUCIBLE = frozenset({Meta, ir.Var, ir.App, ir.Let, ir.OverLit, ir.Proj})
+
+
 def whnf(e: Expr, env: TopEnv) -> Expr:
     """Reduces the head of `e` until it is a constructor, a stuck term or a meta."""
     while True:
+        if type(e) not in _REDUCIBLE:       # most calls: a constructor already
+            return e
         match e:
             case Meta(cell) if cell.solution is not None:
                 e = cell.solution

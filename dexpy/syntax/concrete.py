@@ -473,7 +473,8 @@ class Converter:
     def __init__(self, src: SourceFile, base: int) -> None:
         self.src = src
         self.base = base
-        self._spans: dict[int, Span] = {}     # id(tree) -> its span (each tree once)
+        # id(tree) -> the offsets its tokens cover (None: no token), each tree once
+        self._bounds: dict[int, tuple[int, int] | None] = {}
 
     def span_tok(self, tok: Token) -> Span:
         return Span(self.src, self.base + (tok.start_pos or 0), self.base + (tok.end_pos or 0))
@@ -481,15 +482,28 @@ class Converter:
     def span_of(self, node: Tree | Token | None) -> Span:
         if isinstance(node, Token):
             return self.span_tok(node)
-        if isinstance(node, Tree):
-            span = self._spans.get(id(node))
-            if span is None:
-                span = NO_SPAN
-                for child in node.children:
-                    span = span.join(self.span_of(child))
-                self._spans[id(node)] = span
-            return span
-        return NO_SPAN
+        b = self._tree_bounds(node) if isinstance(node, Tree) else None
+        return NO_SPAN if b is None else Span(self.src, self.base + b[0], self.base + b[1])
+
+    def _tree_bounds(self, tree: Tree) -> tuple[int, int] | None:
+        """The smallest range covering the tree's tokens (what joining their spans gives)."""
+        key = id(tree)
+        if key in self._bounds:
+            return self._bounds[key]
+        lo = hi = None
+        for child in tree.children:
+            if isinstance(child, Token):
+                b: tuple[int, int] | None = (child.start_pos or 0, child.end_pos or 0)
+            elif isinstance(child, Tree):
+                b = self._tree_bounds(child)
+            else:
+                continue
+            if b is not None:
+                lo = b[0] if lo is None else min(lo, b[0])
+                hi = b[1] if hi is None else max(hi, b[1])
+        out = None if lo is None else (lo, hi)
+        self._bounds[key] = out
+        return out
 
     # --- top level ---
 
