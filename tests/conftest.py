@@ -38,3 +38,11 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
         terminalreporter.write_line(f"--update-golden rewrote {len(updated)} file(s):")
         for path in updated:
             terminalreporter.write_line(f"  {path}")
+
+
+@pytest.fixture
+def o3(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Top-level blocks compile at O3 with every Imp pass, also under DEXPY_QUICK=1 (a
+    way to run the suite on quick-tier code): for tests that inspect what those passes
+    or O3 produce, which quick-tier code skips."""
+    monkeypatch.setenv("DEXPY_QUICK", "0")

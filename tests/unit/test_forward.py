@@ -11,6 +11,8 @@ from compile_spy import int_list, run_recorded
 from dexpy.imp import ir as i
 from dexpy.imp.rename import walk_stmts
 
+pytestmark = pytest.mark.usefixtures("o3")   # these tests inspect the Imp passes' output
+
 PATH = """
 w : (Fin rows)=>(Fin cols)=>Int = for r c. n_to_i ((ordinal r * 7919 + ordinal c * 104729) `mod` 10)
 def pstep(prev:(Fin cols)=>Int, row:(Fin cols)=>Int) -> (Fin cols)=>Int =

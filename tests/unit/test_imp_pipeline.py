@@ -22,7 +22,7 @@ def _compile(monkeypatch) -> list[str]:
     return [ln for _, lines in Session().run_source(SourceFile("p.dx", SRC)) for ln in lines]
 
 
-def test_checker_runs_after_every_pass(monkeypatch) -> None:
+def test_checker_runs_after_every_pass(monkeypatch, o3) -> None:
     monkeypatch.setenv("DEXPY_CHECK", "1")
     calls: list[i.ImpFunction] = []
     orig = check.check_imp

@@ -11,6 +11,8 @@ from compile_spy import eval_blocks, record_compiles, session_with
 from dexpy.imp import ir as i
 from dexpy.toplevel import Session
 
+pytestmark = pytest.mark.usefixtures("o3")   # these tests inspect the Imp passes' output
+
 _DEFS = """
 a : (Fin 7)=>(Fin 40)=>Float = for i j. sin (n_to_f (ordinal i * 9 + ordinal j)) * 0.37
 b : (Fin 40)=>(Fin 5)=>Float = for i j. cos (n_to_f (ordinal i * 5 + ordinal j)) / 3.1

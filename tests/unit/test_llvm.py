@@ -52,7 +52,7 @@ def test_compile_ir_without_optimization() -> None:
     assert "define i32 @dexpy_main" in compile_ir(text, opt_level=0).optimized_ir
 
 
-def test_strict_sum_is_vectorized_in_order(monkeypatch) -> None:
+def test_strict_sum_is_vectorized_in_order(monkeypatch, o3) -> None:
     """`sum for k. sq (x[k] - y[k])` runs its loads and arithmetic on vectors while the
     additions stay in source order: the result is bit-identical to a scalar loop."""
     import numpy as np

@@ -15,6 +15,9 @@ from dexpy.imp.rename import walk_stmts
 from dexpy.imp.hints import FULL_UNROLL_COUNT, scatters, unroll_fully
 from dexpy.source import SourceFile
 from dexpy.toplevel import Session
+import pytest
+
+pytestmark = pytest.mark.usefixtures("o3")   # these tests inspect the Imp passes' output
 
 SRC = """
 x : (Fin 5000)=>Float = for i. n_to_f ((ordinal i * 7919) `mod` 1000) / 1000.0

@@ -185,7 +185,7 @@ def _session():
     return _SESSION[0]
 
 
-def test_accum_loops_get_partial_sums() -> None:
+def test_accum_loops_get_partial_sums(o3) -> None:
     _, scattered = _outlined(":p yield_accum (AddMonoid Int) \\ref. for i. "
                              "ref!(unsafe_from_ordinal xs[i] :: Fin 256) += 1")
     _, disjoint = _outlined(":p yield_accum (AddMonoid Float) \\ref. for i:(Fin 1000). "
@@ -226,7 +226,7 @@ def _outlined(source: str) -> tuple[list[str], list[str]]:
 
 
 @pytest.mark.parametrize("nt", [1, 2, 3])
-def test_runtime_error_in_parallel_loop_reports_once(threads, nt) -> None:
+def test_runtime_error_in_parallel_loop_reports_once(threads, nt, o3) -> None:
     # every iteration fails (argmin of an empty table): one message, then the error
     threads(nt)
     out, mods = _outlined(":p for i:(Fin 100000). argmin (for j:(Fin 0). 1.0)")

@@ -14,6 +14,8 @@ from dexpy.imp.interchange import MIN_BLOCKS
 from dexpy.source import SourceFile
 from dexpy.toplevel import Session
 
+pytestmark = pytest.mark.usefixtures("o3")   # these tests inspect the Imp passes' output
+
 
 def _loops(b: i.IBlock) -> list[i.Loop]:
     return [s for s in walk_stmts(b) if isinstance(s, i.Loop)]

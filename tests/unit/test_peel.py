@@ -11,6 +11,8 @@ from compile_spy import int_list, run_recorded
 from dexpy.imp import ir as i
 from dexpy.imp.rename import walk_stmts
 
+pytestmark = pytest.mark.usefixtures("o3")   # these tests inspect the Imp passes' output
+
 STENCILS = """
 x : (Fin n)=>Int = for c. n_to_i ((ordinal c * 7919 + 13) `mod` 101) - 50
 :p for c:(Fin n).

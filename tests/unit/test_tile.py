@@ -13,6 +13,8 @@ from dexpy.imp import ir as i
 from dexpy.imp import tile
 from dexpy.toplevel import Session
 
+pytestmark = pytest.mark.usefixtures("o3")   # these tests inspect the Imp passes' output
+
 # sizes: 9 rows = 2 tiles of MR + 1, 70 columns = 2 tiles of 32 floats + 6, k = 37
 _DEFS = """
 a : (Fin 9)=>(Fin 37)=>Float = for i j. sin (n_to_f (ordinal i * 37 + ordinal j)) * 0.37
