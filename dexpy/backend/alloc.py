@@ -188,16 +188,9 @@ def allocator() -> _Alloc:
     llvm.add_symbol("dexpy_libc_free", ctypes.cast(libc.free, ctypes.c_void_p).value)
     llvm.add_symbol("malloc_usable_size",
                     ctypes.cast(libc.malloc_usable_size, ctypes.c_void_p).value)
-    llvm.initialize_native_target()
-    llvm.initialize_native_asmprinter()
-    tm = llvm.Target.from_default_triple().create_target_machine(opt=2, codemodel="jitdefault")
+    from .runtime import runtime_engine
     text = _IR.replace("SLOTS", str(SLOTS)).replace("BIG", str(BIG)).replace("LIMIT", str(LIMIT))
-    mod = llvm.parse_assembly(text)
-    mod.verify()
-    from .runtime import keep_forever
-    engine = keep_forever(llvm.create_mcjit_compiler(mod, tm))
-    engine.finalize_object()
-    a = _Alloc(engine)
+    a = _Alloc(runtime_engine(text))
     if hasattr(os, "register_at_fork"):
         os.register_at_fork(after_in_child=a.after_fork)
     return a

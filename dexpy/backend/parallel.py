@@ -404,16 +404,8 @@ class _Pool:
 @cache
 def pool() -> _Pool:
     """Compiles the runtime (once per process) and registers `dexpy_parallel_for`."""
-    llvm.initialize_native_target()
-    llvm.initialize_native_asmprinter()
-    target = llvm.Target.from_default_triple()
-    tm = target.create_target_machine(opt=2, codemodel="jitdefault")
-    mod = llvm.parse_assembly(pool_ir())
-    mod.verify()
-    from .runtime import keep_forever
-    engine = keep_forever(llvm.create_mcjit_compiler(mod, tm))
-    engine.finalize_object()
-    p = _Pool(engine)
+    from .runtime import runtime_engine
+    p = _Pool(runtime_engine(pool_ir()))
     p.nthreads.value = default_threads()
     llvm.add_symbol("dexpy_parallel_for", p.entry)
     if hasattr(os, "register_at_fork"):

@@ -47,6 +47,19 @@ def keep_forever(engine: object) -> object:
     return engine
 
 
+def runtime_engine(ir_text: str) -> llvm.ExecutionEngine:
+    """Compiles one of the runtime's own modules (allocator, worker pool, arena freer)
+    for the host at O2 into an immortal engine (`keep_forever`)."""
+    llvm.initialize_native_target()
+    llvm.initialize_native_asmprinter()
+    tm = llvm.Target.from_default_triple().create_target_machine(opt=2, codemodel="jitdefault")
+    mod = llvm.parse_assembly(ir_text)
+    mod.verify()
+    engine = keep_forever(llvm.create_mcjit_compiler(mod, tm))
+    engine.finalize_object()
+    return engine
+
+
 @cache
 def install_symbols() -> None:
     """Makes the runtime's symbols visible to JIT-compiled code (once per process)."""
@@ -102,13 +115,7 @@ done:
 @cache
 def _arena_freer() -> tuple[object, ctypes._CFuncPtr]:
     install_symbols()
-    llvm.initialize_native_target()
-    llvm.initialize_native_asmprinter()
-    tm = llvm.Target.from_default_triple().create_target_machine(opt=2, codemodel="jitdefault")
-    mod = llvm.parse_assembly(_ARENA_IR)
-    mod.verify()
-    engine = keep_forever(llvm.create_mcjit_compiler(mod, tm))
-    engine.finalize_object()
+    engine = runtime_engine(_ARENA_IR)
     fn = ctypes.CFUNCTYPE(None, ctypes.c_void_p)(engine.get_function_address("dexpy_free_arena"))
     return engine, fn
 
