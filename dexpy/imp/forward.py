@@ -31,7 +31,7 @@ from ..simp.ir import Prim
 from . import ir as i
 from .ir import IAtom, IVar
 from .parallel import _stmt_uses
-from .rename import walk_stmts
+from .rename import walk_stmts, with_blocks
 
 
 def forward(fn: i.ImpFunction) -> i.ImpFunction:
@@ -153,7 +153,7 @@ def _copy_loop(s: i.Stmt) -> tuple[IAtom, IAtom, IAtom, IAtom | None] | None:
 def _block(b: i.IBlock, objs: _Objects, candidates: set[Name]) -> i.IBlock:
     """T (a candidate: read by a copy loop, used only as a load/store pointer) is
     forwarded where its allocation, the copy and everything between share a block."""
-    stmts = [_rebuild(s, tuple(_block(nb, objs, candidates) for nb in _stmt_uses(s)[2]))
+    stmts = [with_blocks(s, tuple(_block(nb, objs, candidates) for nb in _stmt_uses(s)[2]))
              for s in b.stmts]
     k = 0
     while k < len(stmts):
@@ -253,18 +253,4 @@ def _touches_only(s: i.Stmt, t: IVar, dst: IVar, objs: _Objects) -> bool:
                 return False
     return True
 
-
-def _rebuild(s: i.Stmt, blocks: tuple[i.IBlock, ...]) -> i.Stmt:
-    if not blocks:
-        return s
-    match s:
-        case i.Loop() | i.DoWhile():
-            return replace(s, body=blocks[0])
-        case i.If():
-            return replace(s, then=blocks[0], orelse=blocks[1])
-        case i.Switch():
-            return replace(s, cases=blocks)
-        case i.Try():
-            return replace(s, body=blocks[0], on_throw=blocks[1])
-    raise TypeError(f"forward: {s!r}")
 

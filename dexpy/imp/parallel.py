@@ -130,4 +130,3 @@ def min_grain(block: i.IBlock) -> int:
     if loops:
         return 1
     return max(1, MIN_WORK // max(1, n))
-

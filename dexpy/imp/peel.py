@@ -33,7 +33,7 @@ from ..simp.ir import Prim, Scalar
 from . import ir as i
 from .ir import IAtom, ILit, IVar
 from .parallel import _stmt_uses
-from .rename import Renamer, walk_stmts
+from .rename import Renamer, walk_stmts, with_blocks
 
 MAX_BODY = 400          # statements: bodies bigger than this are not tripled
 MAX_PEEL = 64           # iterations at either end: farther flips are not peeled (the
@@ -287,7 +287,7 @@ class _Fold:
         if blocks:
             if isinstance(s, i.DoWhile | i.Loop):      # a later round sees the slots
                 self.stored.clear()                  # as the previous one left them
-            s = _rebuild(s, tuple(self.nested(b) for b in blocks))
+            s = with_blocks(s, tuple(self.nested(b) for b in blocks))
             self.stored.clear()
         out.append(s)
 
@@ -312,20 +312,6 @@ class _Fold:
         stmts.append(i.Assign(v, i.IPrim(prim, (x, y))))
         return v
 
-
-def _rebuild(s: i.Stmt, blocks: tuple[i.IBlock, ...]) -> i.Stmt:
-    match s:
-        case i.Loop():
-            return replace(s, body=blocks[0])
-        case i.If():
-            return replace(s, then=blocks[0], orelse=blocks[1])
-        case i.Switch():
-            return replace(s, cases=blocks)
-        case i.DoWhile():
-            return replace(s, body=blocks[0])
-        case i.Try():
-            return replace(s, body=blocks[0], on_throw=blocks[1])
-    raise TypeError(f"peel: {s!r}")
 
 
 def _allocs(blocks: tuple[i.IBlock, ...]) -> bool:
@@ -370,7 +356,7 @@ class _Peeler:
                     out.extend(split)
                     continue
             elif blocks:
-                s = _rebuild(s, tuple(self.block(nb) for nb in blocks))
+                s = with_blocks(s, tuple(self.block(nb) for nb in blocks))
             out.append(s)
         return i.IBlock(tuple(out))
 

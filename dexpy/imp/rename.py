@@ -17,6 +17,23 @@ def walk_stmts(b: i.IBlock):
             yield from walk_stmts(nb)
 
 
+def with_blocks(s: i.Stmt, blocks: tuple[i.IBlock, ...]) -> i.Stmt:
+    """`s` with its nested blocks replaced by `blocks`, in the order `_stmt_uses` gives
+    them (a statement without blocks is returned as it is)."""
+    if not blocks:
+        return s
+    match s:
+        case i.Loop() | i.DoWhile():
+            return replace(s, body=blocks[0])
+        case i.If():
+            return replace(s, then=blocks[0], orelse=blocks[1])
+        case i.Switch():
+            return replace(s, cases=blocks)
+        case i.Try():
+            return replace(s, body=blocks[0], on_throw=blocks[1])
+    raise TypeError(f"with_blocks: {s!r}")
+
+
 class Renamer:
     def __init__(self, ns: NameSupply, sub: dict[Name, IAtom] | None = None) -> None:
         self.ns = ns
