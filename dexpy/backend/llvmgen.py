@@ -224,9 +224,16 @@ def _exit(g: _Gen, status: int) -> None:
         g.status_slot = g.fresh("exit.status")
         g.entry.append(f"  {g.status_slot} = alloca i32, align 4")
     g.emit(f"store i32 {status}, ptr {g.status_slot}, align 4")
-    live = [ptr for scope in g.scopes for ptr, _ in scope]
-    g.br(_exit_path(g, live[-1] if live else None))
+    g.br(_exit_path(g, _innermost(g)))
     g.start(g.new_label("dead"))
+
+
+def _innermost(g: _Gen) -> str | None:
+    """The allocation made last among those live now (None: none)."""
+    for scope in reversed(g.scopes):
+        if scope:
+            return scope[-1][0]
+    return None
 
 
 def _exit_path(g: _Gen, ptr: str | None) -> str:
@@ -624,8 +631,7 @@ def _gen_alloc(g: _Gen, dest: IVar, scalar: Scalar, count: IAtom, kind: i.AllocK
         g.entry.append(f"  {atom(g, dest)} = alloca {ty}, i64 {int(count.value)}, align 64")
         return
     _gen_alloc_raw(g, atom(g, dest), scalar, atom(g, count))
-    live = [ptr for scope in g.scopes for ptr, _ in scope]
-    g.below[atom(g, dest)] = live[-1] if live else None
+    g.below[atom(g, dest)] = _innermost(g)
     g.scopes[-1].append((atom(g, dest), kind))
 
 
