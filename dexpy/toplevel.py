@@ -23,7 +23,7 @@ from .backend.run import TopValue, run_function
 from .core import ir
 from .core.check import check_core
 from .core.pretty import pp_type
-from .errors import DexError, checks_enabled
+from .errors import DexError, ParseError, checks_enabled
 from .infer.decls import Evaluate, ShowHtml, ShowType, elab_top
 from .infer.env import FailedB, TopEnv
 from .infer.unify import normalize
@@ -123,17 +123,8 @@ class Session:
                 return self.eval_block(block) + self.timing.report()
             finally:
                 self.timing = None
-        self.chain.add("block", block.span.source.name if block.span.source else "",
-                       block.span.start, block.text)
-        if block.error is not None:
-            err = block.error
-            return (err.render() if isinstance(err, DexError) else f"Parse error: {err}").split("\n")
-        if block.decl is None:
-            return []
-        if not isinstance(block.decl, Surf.Import):
-            self.state_key = None
         try:
-            return self.eval_decl(block.decl)
+            return self.run_block(block)
         except DexError as e:
             return e.render().split("\n")
         except RecursionError:
@@ -143,6 +134,25 @@ class Session:
                 raise
             detail = traceback.format_exception_only(type(e), e)[-1].strip()
             return ["Compiler bug!", detail]
+
+    def run_block(self, block: Surf.TopBlock) -> list[str]:
+        """Evaluates one block; returns its output lines; a user error raises DexError.
+        The one way a block enters the session: every block, whatever its origin (a
+        file, the REPL, the Python API), is recorded in the history that keys the block
+        cache (`self.chain`) before it runs, so a cached function is only ever taken for
+        the same history."""
+        self.chain.add("block", block.span.source.name if block.span.source else "",
+                       block.span.start, block.text)
+        if block.error is not None:
+            err = block.error
+            if isinstance(err, DexError):
+                raise err
+            raise ParseError(f" {err}")
+        if block.decl is None:
+            return []
+        if not isinstance(block.decl, Surf.Import):
+            self.state_key = None
+        return self.eval_decl(block.decl)
 
     def eval_decl(self, decl: Surf.TopDecl) -> list[str]:
         if isinstance(decl, Surf.Import):

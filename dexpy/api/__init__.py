@@ -48,15 +48,46 @@ __all__ = ["Module", "Function", "Specialization", "DexError", "DexRuntimeError"
 
 def load(path: str | Path, *, lib_path: tuple[str, ...] = (), prelude: str | None = None) -> Module:
     """Checks and evaluates the Dex file `path`; `import`s look in its folder first."""
+    if not isinstance(path, (str, Path)):
+        raise TypeError(f"dexpy.load takes a file path (str or Path), got {type(path).__name__}")
     p = Path(path)
-    return Module(p.read_text(), name=str(p), lib_path=lib_path, prelude=prelude,
+    try:
+        text = p.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise ValueError(f"{p} is not a Dex source file: it is not UTF-8 text "
+                         f"(byte {e.start})") from None
+    return Module(text, name=str(p), lib_path=_lib_path(lib_path), prelude=prelude,
                   folder=str(p.resolve().parent))
+
+
+def _source(source: object, what: str) -> str:
+    """`source` checked to be Dex source text."""
+    if isinstance(source, (bytes, bytearray)):
+        raise TypeError(f"{what} takes Dex source as str, got {type(source).__name__} "
+                        "(decode it first, e.g. source.decode('utf-8'))")
+    if not isinstance(source, str):
+        raise TypeError(f"{what} takes Dex source as str, got {type(source).__name__}")
+    return source
+
+
+def _lib_path(lib_path: object) -> tuple[str, ...]:
+    if isinstance(lib_path, (str, Path)):
+        return (str(lib_path),)
+    try:
+        dirs = tuple(lib_path)  # type: ignore[arg-type]
+    except TypeError:
+        raise TypeError(f"lib_path takes a sequence of folders, got {type(lib_path).__name__}") from None
+    for d in dirs:
+        if not isinstance(d, (str, Path)):
+            raise TypeError(f"lib_path takes folders (str or Path), got {type(d).__name__}")
+    return tuple(str(d) for d in dirs)
 
 
 def loads(source: str, *, name: str = "<string>", lib_path: tuple[str, ...] = (),
           prelude: str | None = None) -> Module:
     """Checks and evaluates Dex source text."""
-    return Module(source, name=name, lib_path=lib_path, prelude=prelude)
+    return Module(_source(source, "dexpy.loads"), name=name, lib_path=_lib_path(lib_path),
+                  prelude=prelude)
 
 
 _PRELUDE_MODULE: Module | None = None
@@ -65,6 +96,7 @@ _PRELUDE_MODULE: Module | None = None
 def eval(expr: str) -> Any:  # noqa: A001 -- `dexpy.eval`, as upstream's API
     """Evaluates a Dex expression with only the prelude in scope."""
     global _PRELUDE_MODULE
+    _source(expr, "dexpy.eval")
     if _PRELUDE_MODULE is None:
         _PRELUDE_MODULE = Module("", name="<prelude>")
     return _PRELUDE_MODULE.eval(expr)
@@ -90,13 +122,8 @@ class Module:
         from ..syntax.parse import parse_file
         session = self._session
         for block in parse_file(src):
-            if block.error is not None:
-                err = block.error
-                raise rendered(err) if isinstance(err, DexError) else err
-            if block.decl is None:
-                continue
             with dex_errors():
-                lines = session.eval_decl(block.decl)
+                lines = session.run_block(block)
             for line in lines:
                 print(line)
 
@@ -163,6 +190,7 @@ class Module:
 
     def eval(self, expr: str) -> Any:
         """The value of a Dex expression in this module's scope (a Function if it is one)."""
+        _source(expr, "Module.eval")
         from ..infer.decls import Evaluate, elab_top
         from ..syntax.parse import parse_file
         from ..syntax import surface as Surf

@@ -237,6 +237,9 @@ class Specialization:
                 except OverflowError:
                     frames.append(frame)
                     return _MISMATCH
+                if dtype is _F32 and not -_F32_MAX <= v <= _F32_MAX:
+                    frames.append(frame)    # inf, nan or out of range: the general path decides
+                    return _MISMATCH
                 converted = (converted, buf)        # alive until the call returns
                 if slot is not None:
                     ins[slot] = data_address(buf)
@@ -315,6 +318,8 @@ _MISMATCH = object()
 _SCALAR, _BOOL, _ARRAY, _GENERAL = "scalar", "bool", "array", "general"
 _ndarray = np.ndarray
 _asarray = np.asarray
+_F32 = np.dtype(np.float32)
+_F32_MAX = float(np.finfo(np.float32).max)
 _FROM_ADDRESS = ctypes.c_void_p.from_address
 _OFF = DATA_OFFSET
 _PY_SCALARS = {"f": (float, int), "i": (int,), "u": (int,)}

@@ -12,6 +12,7 @@ values it uses) and compiles it; each argument leaf gets its slot in `ins`.
 """
 from __future__ import annotations
 
+import math
 from collections import ChainMap
 from dataclasses import dataclass
 from typing import Any
@@ -92,6 +93,16 @@ def _scalar_buffer(v: Any, arg: ArrayArg, what: str) -> np.ndarray:
         info = np.iinfo(arg.dtype)
         if not info.min <= int(v) <= info.max:
             raise ValueError(f"{what} = {v} is out of range for {arg.dex_type}")
+        return np.asarray(v, dtype=arg.dtype)
+    try:
+        x = float(v)
+    except OverflowError:               # a Python int beyond every float
+        x = math.inf if v > 0 else -math.inf
+    else:
+        if not math.isfinite(x):        # inf and nan are passed as they are
+            return np.asarray(v, dtype=arg.dtype)
+    if abs(x) > float(np.finfo(arg.dtype).max):
+        raise ValueError(f"{what} = {v} is out of range for {arg.dex_type}")
     return np.asarray(v, dtype=arg.dtype)
 
 

@@ -8,6 +8,8 @@ structs, str for String, lists for lists of scalars, and nested Python data
 """
 from __future__ import annotations
 
+import copy
+
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -36,9 +38,12 @@ class DexRuntimeError(RuntimeErr, RuntimeError):
 
 
 def rendered(e: DexError) -> DexError:
-    """`e` whose str() is the full text Dex prints for it (message and source excerpt)."""
-    e.args = (e.render(),)
-    return e
+    """`e` whose str() is the full text Dex prints for it (message and source excerpt),
+    without the compiler's internal frames in its traceback: the user's Python
+    traceback ends at the API call that failed."""
+    out = copy.copy(e)       # a new object: contextlib would restore the old traceback
+    out.args = (e.render(),)
+    return out.with_traceback(None)
 
 
 @contextmanager
