@@ -61,6 +61,11 @@ def _pp(e: Expr) -> tuple[str, bool]:
             return f"{name.hint}:{pp_type(lhs)} &> {pp_type(rhs)}", False
         case ir.App(fn, args):
             return _pp(fn)[0] + " " + " ".join(_arg(a) for a in args), False
+        case ir.Con(data, _, params, (ordinal,)) if data.name == "Fin" and len(params) == 1:
+            return f"{_pp(ordinal)[0]}@{_pp(ir.TyCon(data, params))[0]}", False   # `1@Fin 2`
+        case ir.Con(data, index, _, args):
+            name = data.cons[index].name
+            return (name + "".join(" " + _arg(a) for a in args), False) if args else (name, True)
         case _:
             return type(e).__name__, True
 

@@ -67,6 +67,8 @@ def normalize(line: str) -> str:
 
 
 def _line_after(lines: list[str], marker: str) -> str:
+    """The first non-empty line after the one holding `marker` (quine `> ` stripped)."""
+    lines = [l[2:] if l.startswith("> ") else l for l in lines]
     for i, line in enumerate(lines):
         if marker in line:
             rest = [l for l in lines[i + 1:] if l.strip()]

@@ -149,9 +149,7 @@ class Infer(Patterns):
             case S.For() if isinstance(t, ir.TabPi) and len(e.binders) >= 1:
                 return self.check_for(e, t)
             case S.TabCon(elems) if isinstance(t, ir.TabPi):
-                core = ir.TabCon(t.body, tuple(self.check(x, t.body) for x in elems))
-                self.unify(t.ix, self.fin_type(_nat(len(elems))), e.span)
-                return core
+                return self.check_tab_con(elems, t, e.span)
             case S.Do(block):
                 return self.check_block(block, ty)
             case S.DepPair(lhs, rhs) if isinstance(t, ir.DepPairTy):
@@ -778,6 +776,23 @@ class Infer(Patterns):
     def fin_type(self, n: Expr) -> Expr:
         from .builtins import FIN
         return ir.TyCon(FIN, (n,))
+
+    def check_tab_con(self, elems: tuple[S.Expr, ...], t: ir.TabPi, span: Span) -> Expr:
+        """`[x0, x1, ..]` against `(i:Fin n) => T i`: element k has type `T k`."""
+        from ..core.traverse import free_vars
+        from .builtins import FIN
+        n = _nat(len(elems))
+        elem_tys = [subst(t.body, {t.name: ir.Con(FIN, 0, (n,), (_nat(k),))})
+                    for k in range(len(elems))]
+        elem = t.body
+        if t.name in free_vars(t.body):       # `elem` may not mention the index
+            if not elems:
+                raise TypeErr("Not supported yet: an empty table literal of a dependent "
+                              "table type", span)
+            elem = elem_tys[0]
+        core = ir.TabCon(elem, tuple(self.check(x, et) for x, et in zip(elems, elem_tys)))
+        self.unify(t.ix, self.fin_type(n), span)
+        return core
 
     def ix_dict_ty(self, ix: Expr) -> Expr:
         cls = self.env.classes.get("Ix")
