@@ -28,6 +28,7 @@ from .infer.decls import Evaluate, ShowHtml, ShowType, elab_top
 from .infer.env import FailedB, TopEnv
 from .infer.unify import normalize
 from .names import Name, NameSupply
+from .outputs import ErrorOut, HtmlOut, HtmlSink, Output, TimingOut, from_lines, text_lines
 from .printer import format_static, format_value
 from .resources import lib_dir, prelude_path
 from .simp import ir as S
@@ -114,29 +115,40 @@ class Session:
             yield block, self.eval_block(block)
 
     timing: _Timing | None = None
+    # where the text presenters write `:html` outputs (`--html-dir`); None: a placeholder
+    html_sink: HtmlSink | None = None
 
     def eval_block(self, block: Surf.TopBlock) -> list[str]:
         """Evaluates one block; returns its output lines (without the `> ` prefix)."""
+        return text_lines(self.eval_outputs(block), self.html_sink)
+
+    def eval_outputs(self, block: Surf.TopBlock) -> list[Output]:
+        """Evaluates one block; returns its outputs (dexpy.outputs), which every
+        presenter renders. Never raises for a user error: it is an ErrorOut."""
         if block.directive and block.directive[0] in ("time", "bench") and self.timing is None:
             self.timing = _Timing(block.directive)
             try:
-                return self.eval_block(block) + self.timing.report()
+                return self.eval_outputs(block) + [TimingOut(tuple(self.timing.report()))]
             finally:
                 self.timing = None
         try:
-            return self.run_block(block)
+            return self.run_outputs(block)
         except DexError as e:
-            return e.render().split("\n")
+            return [ErrorOut.of(e)]
         except RecursionError:
-            return ["Compiler bug!", "recursion limit exceeded"]
+            return [ErrorOut("Compiler bug!\nrecursion limit exceeded", "Compiler bug")]
         except Exception as e:  # a bug in dexpy: report it, keep the session alive
             if os.environ.get("DEXPY_DEBUG"):
                 raise
             detail = traceback.format_exception_only(type(e), e)[-1].strip()
-            return ["Compiler bug!", detail]
+            return [ErrorOut(f"Compiler bug!\n{detail}", "Compiler bug")]
 
     def run_block(self, block: Surf.TopBlock) -> list[str]:
-        """Evaluates one block; returns its output lines; a user error raises DexError.
+        """Evaluates one block; returns its output lines; a user error raises DexError."""
+        return text_lines(self.run_outputs(block), self.html_sink)
+
+    def run_outputs(self, block: Surf.TopBlock) -> list[Output]:
+        """Evaluates one block; returns its outputs; a user error raises DexError.
         The one way a block enters the session: every block, whatever its origin (a
         file, the REPL, the Python API), is recorded in the history that keys the block
         cache (`self.chain`) before it runs, so a cached function is only ever taken for
@@ -152,7 +164,7 @@ class Session:
             return []
         if not isinstance(block.decl, Surf.Import):
             self.state_key = None
-        return self.eval_decl(block.decl)
+        return from_lines(self.eval_decl(block.decl))
 
     def eval_decl(self, decl: Surf.TopDecl) -> list[str]:
         if isinstance(decl, Surf.Import):
@@ -169,8 +181,8 @@ class Session:
                 return [pp_type(normalize(ty, self.env))]
             case Evaluate(name, core, ty):
                 return self.evaluate(name, core, ty)
-            case ShowHtml():
-                return ["<html output>"]
+            case ShowHtml(core):
+                return self.show_html(core)
         return []
 
     def evaluate(self, name: Name | None, core: ir.Expr, ty: ir.Expr) -> list[str]:
@@ -203,6 +215,16 @@ class Session:
                 return [format_static(self.env, ty, value)]
             fn = simp.function(value)
             self.chain.store(fn, self.names)
+        out, lines = self._run(fn)
+        if name is not None:
+            self.values[name] = out
+            self.value_types[name] = out.ty
+            self.chain.add("value", pickle.dumps(out.ty, protocol=pickle.HIGHEST_PROTOCOL))
+            return lines
+        return lines + format_value(self.env, ty, out.to_python()).split("\n")
+
+    def _run(self, fn: S.SimpFunction) -> tuple[TopValue, list[str]]:
+        """Compiles and runs a block's function: its value and the lines it printed."""
         self.dump_ir(fn)
         args = [self.values[p.name] for p in fn.params]
         if self.timing is None:     # runs once: LLVM's effort as its work bound deserves
@@ -210,13 +232,23 @@ class Session:
                 out, printed = run_function(fn, args)
         else:
             out, printed = self.timing.run(fn, args)
-        lines = printed.split("\n")[:-1] if printed else []
-        if name is not None:
-            self.values[name] = out
-            self.value_types[name] = out.ty
-            self.chain.add("value", pickle.dumps(out.ty, protocol=pickle.HIGHEST_PROTOCOL))
-            return lines
-        return lines + format_value(self.env, ty, out.to_python()).split("\n")
+        return out, printed.split("\n")[:-1] if printed else []
+
+    def show_html(self, core: ir.Expr) -> list[str | Output]:
+        """`:html e` (e : String, checked by elab_top): evaluates e; its text is the
+        block's HTML output, after any lines e printed."""
+        if checks_enabled():
+            check_core(core, _TopNames(self))
+        fn = self.chain.load(self.names)
+        if fn is None:
+            simp = Simplifier(self.env, self.names, self.value_types)
+            value = simp.ev(core, {})
+            if isinstance(value, SType):
+                raise DexError("`:html` needs a String")
+            fn = simp.function(value)
+            self.chain.store(fn, self.names)
+        out, lines = self._run(fn)
+        return [*lines, HtmlOut(_dex_string(out.to_python()))]
 
     def dump_ir(self, fn: S.SimpFunction) -> None:
         """`--dump=simp|imp|llvm|llvm-opt`: the block's IR on stderr (like upstream's %passes)."""
@@ -375,6 +407,13 @@ def _duration(d: float) -> str:
         if d >= low:
             return f"{d * scale:.3f} {unit}"
     return f"{d * 1e9:.3f} ns"
+
+
+def _dex_string(v: object) -> str:
+    """A String value from `TopValue.to_python` ((length, bytes)) as Python text."""
+    if isinstance(v, tuple) and len(v) == 2:
+        v = v[1]
+    return bytes(int(b) & 0xFF for b in v).decode("utf-8", errors="replace")  # type: ignore[union-attr]
 
 
 def _has_data(v: object) -> bool:

@@ -37,7 +37,9 @@ class ShowType:
 
 @dataclass
 class ShowHtml:
-    """`:html e`: upstream's test output for an HTML string is a placeholder line."""
+    """`:html e`: evaluate the String `e`; its text is the block's HTML output."""
+
+    core: Expr
 
 
 @dataclass
@@ -63,9 +65,9 @@ def elab_top(env: TopEnv, names: NameSupply, decl: S.TopDecl) -> TopAction:
             if kind == S.CommandKind.HTML:
                 lst = env.data_named("List")
                 string = ir.TyCon(lst, (ir.BaseTy("Word8"),)) if lst else ir.TYPE
-                inf.check_block(body, string)
+                core = inf.check_block(body, string)
                 solve_all(inf)
-                return ShowHtml()
+                return ShowHtml(zonk(core))
             core, ty = inf.infer_block(body)
             core, ty = inf.instantiate(core, ty, decl.span, full=False)
             solve_all(inf)
