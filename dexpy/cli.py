@@ -130,12 +130,16 @@ class SessionOptions:
     dump: str | None = None
 
 
-def make_session(opts: SessionOptions) -> Session:
-    """A fresh Session configured by `opts` (optional features only if it takes them)."""
+def make_session(opts: SessionOptions, *, interactive: bool = False) -> Session:
+    """A fresh Session configured by `opts` (optional features only if it takes them).
+    `interactive` (the REPL, the notebook kernel): a new definition of a name
+    replaces the old one instead of being an error."""
     from .toplevel import Session
 
     kwargs: dict[str, object] = {"load_prelude": not opts.no_prelude, "lib_path": opts.lib_path}
     accepted = inspect.signature(Session).parameters
+    if interactive and "redefine" in accepted:
+        kwargs["redefine"] = True
     if "tiered" in accepted:        # blocks run once: quick compiles for small work
         kwargs["tiered"] = True
     for name, value in (("prelude", opts.prelude), ("dump", opts.dump)):
@@ -222,7 +226,7 @@ def cmd_repl(opts: SessionOptions) -> int:
     """`dexpy repl`."""
     from .repl import run_repl
 
-    return run_repl(lambda: make_session(opts))
+    return run_repl(lambda: make_session(opts, interactive=True))
 
 
 # === argument parsing ===

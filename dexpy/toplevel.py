@@ -44,8 +44,12 @@ class Session:
 
     def __init__(self, *, load_prelude: bool = True, lib_path: tuple[str, ...] = (),
                  prelude: str | None = None, dump: str | None = None,
-                 tiered: bool = False) -> None:
+                 tiered: bool = False, redefine: bool = False) -> None:
         self.lib_path = tuple(lib_path)
+        # the REPL and the notebook kernel: a new top-level definition of a name replaces
+        # the old one for later blocks (uses compiled before keep the old value); files
+        # keep upstream's rule that a redefinition is an error
+        self.redefine = redefine
         # blocks that run once on little data get LLVM's quick level (dexpy.tiers); the
         # command line and dexpy.api turn this on, a bare Session compiles all at O3
         self.tiered = tiered
@@ -169,6 +173,17 @@ class Session:
     def eval_decl(self, decl: Surf.TopDecl) -> list[str]:
         if isinstance(decl, Surf.Import):
             return self.import_module(decl)
+        if not self.redefine:
+            return self._eval_decl(decl)
+        scope, ambiguous = _unbind(self.env, _bound_names(decl))
+        try:
+            return self._eval_decl(decl)
+        except BaseException:       # a failed redefinition keeps the old definition
+            self.env.scope.update(scope)
+            self.env.ambiguous.update(ambiguous)
+            raise
+
+    def _eval_decl(self, decl: Surf.TopDecl) -> list[str]:
         try:
             action = elab_top(self.env, self.names, decl)
         except DexError:
@@ -445,6 +460,47 @@ def _prelude_key(path: Path) -> str:
         h.update(src.name.encode())
         h.update(src.read_bytes())
     return h.hexdigest()
+
+
+def _bound_names(decl: Surf.TopDecl) -> set[str]:
+    """The top-level names a declaration binds (its constructors, methods and
+    pattern variables included)."""
+    match decl:
+        case Surf.Def() | Surf.StructDecl() | Surf.Foreign():
+            return {decl.name}
+        case Surf.Let(pat=pat):
+            return _pattern_names(pat)
+        case Surf.DataDecl():
+            return {decl.name, *(c.name for c in decl.cons)}
+        case Surf.InterfaceDecl():
+            return {decl.name, *(m for m, _ in decl.methods)}
+        case Surf.InstanceDecl(instance_name=str(name)):
+            return {name}
+    return set()
+
+
+def _pattern_names(pat: Surf.Pat) -> set[str]:
+    match pat:
+        case Surf.PVar(name):
+            return {name}
+        case Surf.PTuple(elems) | Surf.PCon(args=elems) | Surf.PTable(elems):
+            return set().union(*map(_pattern_names, elems))
+        case Surf.PDepPair(lhs, rhs):
+            return _pattern_names(lhs) | _pattern_names(rhs)
+    return set()
+
+
+def _unbind(env: TopEnv, names: set[str]) -> tuple[dict, dict]:
+    """Removes `names` from the scope (a struct's constructor and methods with it)
+    and from the ambiguous names; returns what was removed from each, to put back
+    if the new definition fails."""
+    scope: dict = {}
+    for key in list(env.scope):
+        base = key[len("\0con:"):] if key.startswith("\0con:") else key.split(".", 1)[0]
+        if key in names or (base in names and key != base):
+            scope[key] = env.scope.pop(key)
+    ambiguous = {name: env.ambiguous.pop(name) for name in names & env.ambiguous.keys()}
+    return scope, ambiguous
 
 
 def _defined_name(decl: Surf.TopDecl) -> str | None:

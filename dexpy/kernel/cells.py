@@ -1,0 +1,137 @@
+"""A notebook cell as Dex sees it: blocks parsed by dexpy's parser, evaluated in
+one Session, each giving outputs -- text (printed values, `:p`, `:t`), HTML
+(`:html`) or an error (the Dex error text). No Jupyter here, so it is testable
+without ipykernel.
+"""
+from __future__ import annotations
+
+import io
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from ..cli import block_failed, eval_block_safely, parse_whole_file
+from ..source import SourceFile
+
+if TYPE_CHECKING:
+    from ..syntax.surface import TopBlock
+    from ..toplevel import Session
+
+
+@dataclass(frozen=True)
+class Text:
+    text: str
+
+
+@dataclass(frozen=True)
+class Html:
+    html: str
+
+
+@dataclass(frozen=True)
+class Error:
+    """A failed block: `name` is the error's category (its first line up to the
+    colon), `text` the whole Dex error text."""
+
+    name: str
+    text: str
+
+
+Output = Text | Html | Error
+
+INTERRUPTED = Error("Interrupted", "Interrupted")
+
+
+def block_outputs(session: Session, block: TopBlock) -> list[Output]:
+    """The outputs of one block. The one place that knows how a Session reports
+    a block's results: today, output lines and `Session.last_error`."""
+    lines = eval_block_safely(session, block)
+    if block_failed(session, block, lines):
+        text = "\n".join(lines)
+        return [Error(error_name(text), text)]
+    if not lines:
+        return []
+    return [Text("\n".join(lines) + "\n")]
+
+
+def error_name(text: str) -> str:
+    """`Type error`, `Error: variable not in scope`, `Runtime error`, ...: the
+    head of an error text (what Jupyter shows as the exception's name)."""
+    first = text.split("\n", 1)[0]
+    m = re.match(r"(.*?(?:error|Error))(?::| at )", first)
+    if m:
+        return m.group(1).strip()
+    return first.strip() or "Error"
+
+
+def cell_outputs(session: Session, code: str, counter: int) -> Iterator[Output]:
+    """The outputs of a cell's blocks in order; stops after the first error.
+    A KeyboardInterrupt (the kernel was interrupted) propagates."""
+    if not code.endswith("\n"):
+        code += "\n"
+    err = io.StringIO()
+    blocks = parse_whole_file(SourceFile(f"<cell {counter}>", code), err)
+    if blocks is None:
+        text = err.getvalue().rstrip("\n")
+        yield Error("Compiler bug!", text)
+        return
+    for block in blocks:
+        for out in block_outputs(session, block):
+            yield out
+            if isinstance(out, Error):
+                return
+
+
+# === what the session knows about names (completion, inspection) ===
+
+KEYWORDS = ("def", "for", "for_", "rof", "rof_", "case", "of", "if", "then", "else", "do",
+            "data", "enum", "struct", "interface", "instance", "named-instance", "given",
+            "with", "import", "foreign", "pass", "where")
+_NAME_CHAR = re.compile(r"[A-Za-z0-9_']")
+
+
+def name_at(code: str, cursor: int) -> tuple[int, int]:
+    """The span (start, stop) of the identifier around `cursor` in `code`."""
+    start = stop = max(0, min(cursor, len(code)))
+    while start > 0 and _NAME_CHAR.match(code[start - 1]):
+        start -= 1
+    while stop < len(code) and _NAME_CHAR.match(code[stop]):
+        stop += 1
+    while start < stop and not (code[start].isalpha() or code[start] == "_"):
+        start += 1                     # a name starts with a letter or `_`
+    return start, stop
+
+
+def completions(session: Session, prefix: str) -> list[str]:
+    """Names in scope and keywords that start with `prefix`, sorted."""
+    if not prefix:
+        return []
+    pool = set(session.names_in_scope()) | set(KEYWORDS)
+    return sorted(n for n in pool if n.startswith(prefix) and n != prefix)
+
+
+def type_of(session: Session, name: str) -> str | None:
+    """The type of `name` as `:t name` shows it; None when it is not in scope or
+    has no type to show. Inspection leaves the session as it was."""
+    from ..errors import DexError
+    from ..infer.decls import ShowType, elab_top
+    from ..infer.unify import normalize
+    from ..core.pretty import pp_type
+    from ..syntax.parse import parse_file
+
+    if name not in session.env.scope or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_']*", name):
+        return None
+    blocks = parse_file(SourceFile("<inspect>", f":t {name}\n"))
+    if len(blocks) != 1 or blocks[0].decl is None:
+        return None
+    uid = session.names.next_uid
+    try:
+        action = elab_top(session.env, session.names, blocks[0].decl)
+        if not isinstance(action, ShowType):
+            return None
+        return pp_type(normalize(action.ty, session.env))
+    except DexError:
+        return None
+    finally:
+        session.names.next_uid = uid

@@ -1,0 +1,99 @@
+"""`DexKernel`: the Jupyter messaging side of the Dex kernel.
+
+ipykernel's `Kernel` base class does the protocol (ZeroMQ sockets, message
+signing, heartbeat, the execute/complete/inspect/interrupt/shutdown requests);
+this class only answers what Dex decides: cell outputs become `stream` and
+`display_data` messages, a failed block an `error` reply with the Dex error
+text (no Python traceback), a SIGINT during a cell the error "Interrupted".
+The Session persists across cells; in it a new definition of a name replaces
+the old one, as in the REPL (re-running a cell must work).
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from ipykernel.kernelbase import Kernel
+
+from .. import __version__
+from . import cells
+
+
+class DexKernel(Kernel):
+    implementation = "dexpy"
+    implementation_version = __version__
+    language = "dex"
+    language_version = __version__
+    language_info = {
+        "name": "dex",
+        "version": __version__,
+        "mimetype": "text/x-dex",
+        "file_extension": ".dx",
+        "codemirror_mode": "haskell",      # the closest highlighting Jupyter ships
+        "pygments_lexer": "haskell",
+    }
+    banner = f"Dex (dexpy {__version__}): the typed functional array language"
+    help_links = [{"text": "dexpy docs", "url": "https://github.com/google-research/dex-lang"}]
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._session: Any = None
+        self._cells = 0
+
+    @property
+    def dex(self) -> Any:
+        """The persistent Session, made at first use (loading the prelude)."""
+        if self._session is None:
+            from ..cli import SessionOptions, make_session
+            self._session = make_session(SessionOptions(), interactive=True)
+        return self._session
+
+    # --- execute ---
+
+    async def do_execute(self, code: str, silent: bool, store_history: bool = True,
+                         user_expressions: dict | None = None, allow_stdin: bool = False,
+                         *, cell_meta: dict | None = None, cell_id: str | None = None
+                         ) -> dict[str, Any]:
+        self._cells += 1
+        try:
+            for out in cells.cell_outputs(self.dex, code, self._cells):
+                if isinstance(out, cells.Error):
+                    return self._error(out, silent)
+                if not silent:
+                    self._publish(out)
+        except KeyboardInterrupt:
+            return self._error(cells.INTERRUPTED, silent)
+        return {"status": "ok", "execution_count": self.execution_count,
+                "payload": [], "user_expressions": {}}
+
+    def _publish(self, out: cells.Output) -> None:
+        if isinstance(out, cells.Text):
+            self.send_response(self.iopub_socket, "stream", {"name": "stdout", "text": out.text})
+        elif isinstance(out, cells.Html):
+            self.send_response(self.iopub_socket, "display_data", {
+                "data": {"text/html": out.html, "text/plain": "<html output>"},
+                "metadata": {}})
+
+    def _error(self, err: cells.Error, silent: bool) -> dict[str, Any]:
+        content = {"ename": err.name, "evalue": err.text, "traceback": err.text.split("\n")}
+        if not silent:
+            self.send_response(self.iopub_socket, "error", content)
+        return {"status": "error", "execution_count": self.execution_count, **content}
+
+    # --- complete and inspect, from the session's scope ---
+
+    async def do_complete(self, code: str, cursor_pos: int) -> dict[str, Any]:
+        start, _ = cells.name_at(code, cursor_pos)
+        start = min(start, cursor_pos)
+        matches = cells.completions(self.dex, code[start:cursor_pos])
+        return {"status": "ok", "matches": matches, "cursor_start": start,
+                "cursor_end": cursor_pos, "metadata": {}}
+
+    async def do_inspect(self, code: str, cursor_pos: int, detail_level: int = 0,
+                         omit_sections: object = ()) -> dict[str, Any]:
+        start, stop = cells.name_at(code, cursor_pos)
+        name = code[start:stop]
+        ty = cells.type_of(self.dex, name) if name else None
+        if ty is None:
+            return {"status": "ok", "found": False, "data": {}, "metadata": {}}
+        return {"status": "ok", "found": True, "data": {"text/plain": f"{name} : {ty}"},
+                "metadata": {}}
