@@ -40,8 +40,12 @@ DEFAULT_TIMEOUT = 30.0
 DEFAULT_MEM_LIMIT = 4 << 30
 OUTPUT_CAP = 1 << 20                 # bytes of output kept per run
 
-_MEMORY = re.compile(r"MemoryError|std::bad_alloc|LLVM ERROR: out of memory|Cannot allocate memory")
-_TRACEBACK = "Traceback (most recent call last)"
+# Matched at the start of a line: an output line (`> ` in the quine) or a message of the
+# process, never the echoed source, which may mention these words in comments or strings.
+_MEMORY = re.compile(r"^(?:> )?(?:dexpy: )?(?:MemoryError|.*std::bad_alloc|LLVM ERROR: out of memory"
+                     r"|.*Cannot allocate memory)", re.M)
+_TRACEBACK = re.compile(r"^(?:> )?Traceback \(most recent call last\)", re.M)
+_COMPILER_BUG = re.compile(r"^(?:> )?(?:dexpy: )?Compiler bug!", re.M)
 
 
 @dataclass(frozen=True)
@@ -66,18 +70,17 @@ def normalize(line: str) -> str:
     return line[:120]
 
 
-def _line_after(lines: list[str], marker: str) -> str:
-    """The first non-empty line after the one holding `marker` (quine `> ` stripped)."""
-    lines = [l[2:] if l.startswith("> ") else l for l in lines]
+def _line_after(lines: list[str], marker: re.Pattern[str]) -> str:
+    """The first non-empty line after the one `marker` matches (quine `> ` stripped)."""
     for i, line in enumerate(lines):
-        if marker in line:
-            rest = [l for l in lines[i + 1:] if l.strip()]
+        if marker.match(line):
+            rest = [l.removeprefix("> ") for l in lines[i + 1:] if l.strip(" >")]
             return rest[0] if rest else line
     return ""
 
 
 def _traceback_signature(lines: list[str]) -> str:
-    start = max(i for i, l in enumerate(lines) if _TRACEBACK in l)
+    start = max(i for i, l in enumerate(lines) if _TRACEBACK.match(l))
     frames = [l for l in lines[start:] if l.lstrip().startswith("File ")]
     where = frames[-1].rsplit(" in ", 1)[-1].strip() if frames else "?"
     tail = [l for l in lines[start + 1:] if l and not l.startswith((" ", "\t"))]
@@ -93,10 +96,10 @@ def classify(returncode: int | None, output: str, timed_out: bool,
     found = _MEMORY.search(output)
     if found:
         return MEMORY, found.group()
-    if _TRACEBACK in output:
+    if _TRACEBACK.search(output):
         return TRACEBACK, _traceback_signature(lines)
-    if "Compiler bug!" in output:
-        return COMPILER_BUG, normalize(_line_after(lines, "Compiler bug!"))
+    if _COMPILER_BUG.search(output):
+        return COMPILER_BUG, normalize(_line_after(lines, _COMPILER_BUG))
     if returncode is not None and returncode < 0:
         try:
             name = signal.Signals(-returncode).name

@@ -5,12 +5,14 @@ the top level must still do with it (evaluate a value, print, show a type).
 """
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from ..core import ir
 from ..core.ir import Binder, Expr
 from ..core.traverse import zonk
-from ..errors import TypeErr, already_defined
+from ..errors import DexError, TypeErr, already_defined
 from ..names import NameSupply
 from ..source import NO_SPAN, Span
 from ..syntax import surface as S
@@ -97,11 +99,14 @@ def elab_top(env: TopEnv, names: NameSupply, decl: S.TopDecl) -> TopAction:
                 env.aliases.add(n)
             return Nothing()
         case S.DataDecl():
-            return _elab_data(env, inf, decl)
+            with _undone_on_error(env):
+                return _elab_data(env, inf, decl)
         case S.StructDecl():
-            return _elab_struct(env, inf, names, decl)
+            with _undone_on_error(env):
+                return _elab_struct(env, inf, names, decl)
         case S.InterfaceDecl():
-            return _elab_interface(env, inf, names, decl)
+            with _undone_on_error(env):
+                return _elab_interface(env, inf, names, decl)
         case S.InstanceDecl():
             return _elab_instance(env, inf, names, decl)
         case S.Pass():
@@ -109,6 +114,20 @@ def elab_top(env: TopEnv, names: NameSupply, decl: S.TopDecl) -> TopAction:
         case S.Foreign():
             return _elab_foreign(env, inf, names, decl)
     raise TypeErr(f"Not supported yet: {type(decl).__name__}", decl.span)
+
+
+@contextmanager
+def _undone_on_error(env: TopEnv) -> Iterator[None]:
+    """A type or interface declaration binds its name before checking its body (which
+    may mention it); if the body fails, the names it bound are unbound again, so the
+    session marks the name failed instead of keeping a type without constructors."""
+    before = set(env.scope)
+    try:
+        yield
+    except DexError:
+        for name in set(env.scope) - before:
+            del env.scope[name]
+        raise
 
 
 def _elab_foreign(env: TopEnv, inf: Infer, names: NameSupply, decl: S.Foreign) -> TopAction:
