@@ -4,6 +4,8 @@
     dexpy script FILE.dx          the quine: every block echoed, then its `> ` lines
     dexpy parse FILE.dx           the parser's view of a file (parse.parse_command)
     dexpy repl                    interactive session (dexpy/repl.py)
+    dexpy script --outfmt html F  the file as a self-contained HTML page (dexpy/present/)
+    dexpy web FILE.dx             that page served live, re-rendered on save (dexpy/web.py)
 
 Every file is run block by block through one `toplevel.Session`. A user error
 is an output line like any other; `run` and `script` stop after the first block
@@ -39,7 +41,7 @@ EXIT_OK = 0
 EXIT_USER_ERROR = 1
 EXIT_USAGE = 2
 
-COMMANDS = ("run", "script", "parse", "repl")
+COMMANDS = ("run", "script", "parse", "repl", "web")
 
 # First output line of a failed block, in upstream's wording (LANGUAGE.md §8.4).
 _ERROR_HEAD = re.compile(
@@ -128,6 +130,7 @@ class SessionOptions:
     prelude: str | None = None
     no_prelude: bool = False
     dump: str | None = None
+    html_dir: str | None = None     # `--html-dir`: write `:html` outputs there (present/files.py)
 
 
 def make_session(opts: SessionOptions, *, interactive: bool = False) -> Session:
@@ -148,7 +151,18 @@ def make_session(opts: SessionOptions, *, interactive: bool = False) -> Session:
         if name not in accepted:
             raise UsageError(f"--{name} is not supported by this build of dexpy yet")
         kwargs[name] = value
-    return Session(**kwargs)  # type: ignore[arg-type]
+    session = Session(**kwargs)  # type: ignore[arg-type]
+    if opts.html_dir is not None:
+        session.html_sink = html_files(opts.html_dir)
+    return session
+
+
+def html_files(folder: str):  # noqa: ANN201 -- dexpy.present.files.HtmlFiles
+    from .present.files import HtmlFiles
+    try:
+        return HtmlFiles(folder)
+    except OSError as exc:
+        raise UsageError(f"--html-dir {folder}: {exc.strerror or exc}") from exc
 
 
 def parse_source(src: SourceFile) -> list[TopBlock]:
@@ -202,6 +216,36 @@ def run_file(path: str, opts: SessionOptions, out: TextIO, *, quine: bool,
     return EXIT_OK
 
 
+def page_file(path: str, opts: SessionOptions, out: TextIO, *, allow_errors: bool,
+              show_code: bool) -> int:
+    """`--outfmt html`: the file and its outputs as one HTML page (dexpy.present.html)."""
+    from .present.html import write_page
+    from .present.markdown import MissingExtra, require
+    try:
+        require()
+    except MissingExtra as exc:
+        raise UsageError(str(exc)) from None
+    src = read_source(path)
+    session = make_session(opts)
+    blocks = parse_whole_file(src, out)
+    if blocks is None:
+        return EXIT_USER_ERROR
+    failed = write_page(path, session, blocks, out, allow_errors=allow_errors, show_code=show_code)
+    return EXIT_USER_ERROR if failed and not allow_errors else EXIT_OK
+
+
+def cmd_web(ns: argparse.Namespace) -> int:
+    """`dexpy web FILE`: the live page (dexpy.web)."""
+    from .present.markdown import MissingExtra, require
+    from .web import serve
+    try:
+        require()
+    except MissingExtra as exc:
+        raise UsageError(str(exc)) from None
+    read_source(ns.file)
+    return serve(ns.file, options_from(ns), host=ns.host, port=ns.port)
+
+
 def parse_whole_file(src: SourceFile, out: TextIO) -> list[TopBlock] | None:
     """The blocks of `src`; an internal failure of the parser is reported, not raised."""
     try:
@@ -240,6 +284,9 @@ def _session_options_parser() -> argparse.ArgumentParser:
     group.add_argument("--no-prelude", action="store_true", help="do not load the prelude")
     common.add_argument("--dump", metavar="STAGE", choices=("simp", "imp", "llvm", "llvm-opt"),
                         help="print each block's IR of this stage (simp, imp, llvm, llvm-opt) on stderr")
+    common.add_argument("--html-dir", metavar="DIR",
+                        help="write each `:html` output (plots, images) to a file in DIR and "
+                             "print its path")
     return common
 
 
@@ -256,16 +303,26 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("file", metavar="FILE.dx")
     run.add_argument("--allow-errors", action="store_true",
                      help="go on after a block that failed")
+    run.add_argument("--outfmt", choices=("text", "html"), default="text",
+                     help="text (default): the output lines; html: a page of the results "
+                          "(code folded)")
     script = sub.add_parser("script", parents=[common],
                             help="echo each block followed by its `> ` output (quine)")
     script.add_argument("file", metavar="FILE.dx")
     script.add_argument("--allow-errors", action="store_true",
                         help="go on after a block that failed (as upstream tests expect)")
-    script.add_argument("--outfmt", choices=("literate", "result-only"), default="literate",
-                        help="literate (default): the quine; result-only: outputs only")
+    script.add_argument("--outfmt", choices=("literate", "result-only", "html"), default="literate",
+                        help="literate (default): the quine; result-only: outputs only; "
+                             "html: a self-contained page (prose, code, outputs, pictures)")
     parse = sub.add_parser("parse", help="show how the parser reads a file")
     parse.add_argument("file", metavar="FILE.dx")
     sub.add_parser("repl", parents=[common], help="interactive session")
+    web = sub.add_parser("web", parents=[common],
+                         help="serve the file's page and update it live when the file is saved")
+    web.add_argument("file", metavar="FILE.dx")
+    web.add_argument("--port", type=int, default=8000, help="port (default 8000; 0: any free one)")
+    web.add_argument("--host", default="127.0.0.1",
+                     help="address to listen on (default 127.0.0.1: this machine only)")
     return parser
 
 
@@ -279,12 +336,15 @@ def normalize_argv(argv: Sequence[str]) -> list[str]:
 
 def options_from(ns: argparse.Namespace) -> SessionOptions:
     return SessionOptions(lib_path=tuple(ns.lib_path), prelude=ns.prelude,
-                          no_prelude=ns.no_prelude, dump=ns.dump)
+                          no_prelude=ns.no_prelude, dump=ns.dump, html_dir=ns.html_dir)
 
 
 def dispatch(ns: argparse.Namespace, out: TextIO) -> int:
     """Runs the chosen command."""
     match ns.command:
+        case "run" | "script" if ns.outfmt == "html":
+            return page_file(ns.file, options_from(ns), out, allow_errors=ns.allow_errors,
+                             show_code=ns.command == "script")
         case "run":
             return run_file(ns.file, options_from(ns), out, quine=False,
                             allow_errors=ns.allow_errors)
@@ -295,6 +355,8 @@ def dispatch(ns: argparse.Namespace, out: TextIO) -> int:
             return cmd_parse(ns.file)
         case "repl":
             return cmd_repl(options_from(ns))
+        case "web":
+            return cmd_web(ns)
     raise UsageError("no command given")
 
 
