@@ -133,10 +133,12 @@ class SessionOptions:
     html_dir: str | None = None     # `--html-dir`: write `:html` outputs there (present/files.py)
 
 
-def make_session(opts: SessionOptions, *, interactive: bool = False) -> Session:
+def make_session(opts: SessionOptions, *, interactive: bool = False,
+                 folder: Path | None = None) -> Session:
     """A fresh Session configured by `opts` (optional features only if it takes them).
     `interactive` (the REPL, the notebook kernel): a new definition of a name
-    replaces the old one instead of being an error."""
+    replaces the old one instead of being an error. `folder`: the running file's,
+    searched first for imported modules."""
     from .toplevel import Session
 
     kwargs: dict[str, object] = {"load_prelude": not opts.no_prelude, "lib_path": opts.lib_path}
@@ -154,6 +156,8 @@ def make_session(opts: SessionOptions, *, interactive: bool = False) -> Session:
     session = Session(**kwargs)  # type: ignore[arg-type]
     if opts.html_dir is not None:
         session.html_sink = html_files(opts.html_dir)
+    if folder is not None:
+        session.search_dirs = (str(folder),)
     return session
 
 
@@ -201,7 +205,7 @@ def run_file(path: str, opts: SessionOptions, out: TextIO, *, quine: bool,
              allow_errors: bool) -> int:
     """Runs a file; writes the quine (`quine`) or just the output lines to `out`."""
     src = read_source(path)
-    session = make_session(opts)
+    session = make_session(opts, folder=Path(path).resolve().parent)
     blocks = parse_whole_file(src, out)
     if blocks is None:
         return EXIT_USER_ERROR
@@ -226,7 +230,7 @@ def page_file(path: str, opts: SessionOptions, out: TextIO, *, allow_errors: boo
     except MissingExtra as exc:
         raise UsageError(str(exc)) from None
     src = read_source(path)
-    session = make_session(opts)
+    session = make_session(opts, folder=Path(path).resolve().parent)
     blocks = parse_whole_file(src, out)
     if blocks is None:
         return EXIT_USER_ERROR

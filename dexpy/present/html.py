@@ -91,8 +91,8 @@ def _line(block: TopBlock) -> int:
     return span.source.line_col(span.start)[0] if span.source is not None else 0
 
 
-def render_cell(cell: Cell, taken: set[str], show_code: bool = True
-                ) -> tuple[str, list[markdown.Heading]]:
+def render_cell(cell: Cell, taken: set[str], show_code: bool = True,
+                pending: str = "not evaluated") -> tuple[str, list[markdown.Heading]]:
     """One block's HTML and the headings it defines."""
     block = cell.block
     if block.decl is None and block.error is None and block.text.startswith("'"):
@@ -107,7 +107,7 @@ def render_cell(cell: Cell, taken: set[str], show_code: bool = True
     if not show_code and cell.outputs:
         pre = f'<details class="src"><summary>line {line}</summary>{pre}</details>'
     if cell.outputs is None:
-        outs = '<div class="pending">not evaluated</div>'
+        outs = f'<div class="pending">{escape(pending)}</div>'
     else:
         outs = "".join(render_output(o) for o in cell.outputs)
     cls = "cell code-cell" + (" failed" if cell.outputs and failed(cell.outputs) else "")
@@ -123,13 +123,14 @@ def render_toc(headings: Sequence[markdown.Heading]) -> str:
     return f'<details class="toc" open><summary>Contents</summary><ol>{items}</ol></details>'
 
 
-def fragments(cells: Iterable[Cell], *, show_code: bool = True, default_title: str = "") -> Rendered:
+def fragments(cells: Iterable[Cell], *, show_code: bool = True, default_title: str = "",
+              pending: str = "not evaluated") -> Rendered:
     """Every cell rendered (empty cells dropped), the table of contents and a title."""
     taken: set[str] = set()
     frags: list[Fragment] = []
     headings: list[markdown.Heading] = []
     for k, cell in enumerate(cells):
-        html, hs = render_cell(cell, taken, show_code)
+        html, hs = render_cell(cell, taken, show_code, pending)
         headings += hs
         if html:
             digest = hashlib.sha1(html.encode("utf-8", "surrogatepass")).hexdigest()[:16]
