@@ -7,7 +7,9 @@ Compiled code calls C symbols resolved by the JIT:
 - `dexpy_parallel_for(body, env, n, grain)`: parallel loops (backend/parallel.py);
 - `dexpy_print(ctx, chars, len)`: appends `len` bytes to the print sink
   `ctx`, a Python list passed by the caller of the entry function (a
-  ctypes callback, so it takes the GIL itself and is safe from any thread).
+  ctypes callback, so it takes the GIL itself and is safe from any thread);
+- `dexpy_error(ctx, code, a, b)`: appends the message of a failed run-time check
+  (an index out of bounds, a division by zero; `imp.ir.RUNTIME_ERRORS`) the same way.
 
 `free_buffer` releases a result buffer once Python no longer needs it;
 `free_arena` releases every block of a run's box arena (see `ArenaAlloc` in
@@ -35,6 +37,19 @@ def _print(sink: list[bytes], chars: int | None, n: int) -> None:
 
 _PRINT_CB = PRINT_FN(_print)       # kept alive for the life of the process
 
+
+ERROR_FN = ctypes.CFUNCTYPE(None, ctypes.py_object, ctypes.c_int64, ctypes.c_int64, ctypes.c_int64)
+
+
+def _error(sink: list[bytes], code: int, a: int, b: int) -> None:
+    """`dexpy_error(ctx, code, a, b)`: the message of a failed run-time check
+    (`imp.ir.RUNTIME_ERRORS`), printed before the function fails."""
+    from ..imp.ir import RUNTIME_ERRORS
+    text = RUNTIME_ERRORS.get(code, "Run-time check failed").format(a=a, b=b)
+    sink.append(text.encode() + b"\n")
+
+
+_ERROR_CB = ERROR_FN(_error)
 
 def keep_forever(engine: object) -> object:
     """Makes `engine` (a runtime execution engine) immortal: its code stays mapped until
@@ -68,6 +83,7 @@ def install_symbols() -> None:
         llvm.load_library_permanently(libm)
     llvm.add_symbol("dexpy_print", ctypes.cast(_PRINT_CB, ctypes.c_void_p).value)
     from .alloc import allocator
+    llvm.add_symbol("dexpy_error", ctypes.cast(_ERROR_CB, ctypes.c_void_p).value)
     a = allocator()                # libc's allocator plus a cache of big blocks
     llvm.add_symbol("aligned_alloc", a.alloc)
     llvm.add_symbol("free", a.free_addr)

@@ -230,6 +230,7 @@ def window(blocks: list[RawBlock], target: int, new_text: str, *, keep_after: bo
     if keep_after:
         if not new_text.endswith("\n"):
             parts.append("\n")
+        parts.append(blocks[target].trailing)
         parts += [b.text + b.trailing for b in blocks[target + 1:target + 1 + AFTER_BLOCKS]
                   if b.kind == "code"]
     return "".join(parts)

@@ -129,6 +129,18 @@ class RtFn(Enum):
 @dataclass(frozen=True, slots=True)
 class CallRt:
     fn: RtFn
+    ERROR = "dexpy_error"        # (ctx: PTR, code: I64, a: I64, b: I64) -> void: prints
+                                 # RUNTIME_ERRORS[code] with a and b (a report before `Fail`)
+
+
+RUNTIME_ERRORS: dict[int, str] = {
+    0: "Index out of bounds: {a} >= {b}",
+    1: "Division by zero",
+    2: "Integer overflow in division",
+    3: "Table size too large: {a} elements",
+}
+"""The messages of `RtFn.ERROR`, by code (see dexpy.imp.lower: bounds and division checks)."""
+INDEX_ERROR, DIV_ZERO, DIV_OVERFLOW, SIZE_ERROR = 0, 1, 2, 3
     args: tuple[IAtom, ...]
 
 
