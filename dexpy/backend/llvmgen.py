@@ -745,6 +745,10 @@ _NATIVE_MATH = frozenset({Prim.SQRT, Prim.FLOOR, Prim.CEIL, Prim.ROUND, Prim.FAB
 def vector_width(g: _Gen) -> str:
     """The function attribute choosing the vector width: 512 bits on AVX-512 hosts as
     gcc -march=native does (LLVM's tuning for recent Intel cores prefers 256), except
+        case i.RtFn.ERROR:
+            g.decls.add("declare void @dexpy_error(ptr, i64, i64, i64)")
+            args = ", ".join(f"{ll_type(i.itype_of(a))} {atom(g, a)}" for a in call.args)
+            return f"call void @dexpy_error({args})"
     in functions whose loops call scalar libm functions, where each wider vector
     costs more lane extraction around the calls; DEXPY_PREFER_256=1: always 256."""
     if g.libm_calls or not _wide_host():
