@@ -87,6 +87,8 @@ class _Ctx:
     blocks: list[list[i.Stmt]] = field(default_factory=lambda: [[]])
     # ordinals of `for` indices (exact narrowings of an I64 loop index) -> that index
     loop_index: dict[Name, IVar] = field(default_factory=dict)
+    checked: bool = True             # bounds checks on (DEXPY_UNSAFE_INDEX unset)
+    facts: Facts = field(default_factory=lambda: Facts())
 
 
 # === entry point ===
@@ -96,7 +98,8 @@ def lower_function(fn: s.SimpFunction, ns: NameSupply, name: str = "dexpy_main")
     ins = IVar(ns.fresh("ins"), PtrTy(Scalar.PTR))
     outs = IVar(ns.fresh("outs"), PtrTy(Scalar.PTR))
     sizes = IVar(ns.fresh("sizes"), PtrTy(I64))
-    c = _Ctx(ns, IVar(ns.fresh("ctx"), Scalar.PTR), IVar(ns.fresh("arena"), PtrTy(Scalar.PTR)))
+    c = _Ctx(ns, IVar(ns.fresh("ctx"), Scalar.PTR), IVar(ns.fresh("arena"), PtrTy(Scalar.PTR)),
+             checked=bounds_checked())
     _bind_params(c, fn.params, ins)
     res_ty = s.type_of_atom(fn.body.result)
     if _size_names(res_ty) <= {p.name for p in fn.params}:
@@ -215,6 +218,29 @@ def _count(c: _Ctx, dims: tuple[IAtom, ...]) -> IAtom:
     return n
 
 
+TOO_MANY = (1 << 46) + 1
+"""An element count past every allocation limit (dexpy.backend.llvmgen refuses it)."""
+
+
+def _alloc_count(c: _Ctx, dims: tuple[IAtom, ...]) -> IAtom:
+    """The number of elements of a buffer shaped `dims`, or TOO_MANY where the product
+    does not fit in 46 bits: with three or more sizes (each below 2**32) it can wrap
+    around 64 bits to a small number, and the buffer would be too small. Then the
+    allocation is refused (a run-time error) instead."""
+    n = _count(c, dims)
+    if isinstance(n, ILit):
+        return n if int(n.value) < TOO_MANY else ILit(TOO_MANY, I64)
+    if len(dims) < 3:                  # below 2**64: the allocation's own check sees it
+        return n
+    approx: IAtom = ILit(1.0, Scalar.F64)
+    for d in dims:
+        df = ILit(float(d.value), Scalar.F64) if isinstance(d, ILit) else \
+            _assign(c, i.ICast(Scalar.F64, d), "szf")
+        approx = _assign(c, i.IPrim(Prim.MUL, (approx, df)), "szf")
+    big = _assign(c, i.IPrim(Prim.GE, (approx, ILit(float(TOO_MANY), Scalar.F64))), "szbig")
+    return _assign(c, i.ISelect(big, ILit(TOO_MANY, I64), n), "count")
+
+
 def _to_i64(c: _Ctx, x: IAtom) -> IAtom:
     if isinstance(x, ILit):
         return ILit(int(x.value), I64)
@@ -222,7 +248,10 @@ def _to_i64(c: _Ctx, x: IAtom) -> IAtom:
         return x
     if x.name in c.loop_index:          # a `for` index's ordinal: the loop index itself
         return c.loop_index[x.name]
-    return _assign(c, i.ICast(I64, x), "ix")
+    wide = _assign(c, i.ICast(I64, x), "ix")
+    if not x.ty.is_signed:              # a zero extension: the same number
+        c.facts.alias[wide.name] = x
+    return wide
 
 
 def _size_i64(c: _Ctx, size: s.Atom) -> IAtom:
@@ -261,7 +290,7 @@ def _alloc_dest(c: _Ctx, ty: Type, kind: i.AllocKind | None = None) -> Val:
             prod(int(d.value) for d in dims) <= SMALL_TABLE
         k = kind or (i.AllocKind.STACK if small else i.AllocKind.HEAP)
         ptr = IVar(c.ns.fresh("buf"), PtrTy(leaf.scalar))
-        _emit(c, i.Alloc(ptr, leaf.scalar, _count(c, dims), k))
+        _emit(c, i.Alloc(ptr, leaf.scalar, _alloc_count(c, dims), k))
         out.append(Mem(ptr, ILit(0, I64), dims))
     return Val(ty, tuple(out))
 
@@ -406,7 +435,10 @@ def _lower_op(c: _Ctx, op: s.Op, ty: Type, dest: Val | None) -> Val:
             return _finish(c, _lower_atom(c, op), dest)
         case s.PrimOp(prim, args):
             regs = tuple(_scalar_arg(c, a) for a in args)
+            if prim in (Prim.DIV, Prim.REM):
+                _check_division(c, regs[0], regs[1])
             r = _assign(c, i.IPrim(prim, regs))
+            c.facts.prim(prim, regs, r)
             out_ty = BOOL if prim in i.COMPARISONS else s.type_of_atom(args[0])
             return _finish(c, Val(out_ty, (r,)), dest)
         case s.Cast(to, x, bitcast):
@@ -429,11 +461,13 @@ def _lower_op(c: _Ctx, op: s.Op, ty: Type, dest: Val | None) -> Val:
             return _finish(c, Val(sty, tuple(out)), dest)
         case s.TabIndex(tab, ix):
             t = _lower_atom(c, tab)
-            view = _index_dest(c, t, _to_i64(c, _scalar_arg(c, ix)), ty)
+            k = _checked_index(c, _scalar_arg(c, ix), s.type_of_atom(tab))
+            view = _index_dest(c, t, k, ty)
             return _finish(c, _read(c, view), dest)
         case s.RefSlice(ref, ix):
             r = _lower_atom(c, ref)
-            return _index_dest(c, r, _to_i64(c, _scalar_arg(c, ix)), ty)
+            k = _checked_index(c, _scalar_arg(c, ix), s.type_of_atom(ref))
+            return _index_dest(c, r, k, ty)
         case s.RefProj(ref, index):
             r = _lower_atom(c, ref)
             rng = prod_ranges(r.ty)[index]  # type: ignore[arg-type]
@@ -454,6 +488,8 @@ def _lower_select(c: _Ctx, cond: s.Atom, t: s.Atom, f: s.Atom, ty: Type,
     if not any(isinstance(x, Mem) for x in tv.leaves + fv.leaves):
         out = tuple(_assign(c, i.ISelect(cv, _atom(c, a, sc), _atom(c, b, sc)))
                     for a, b, sc in zip(tv.leaves, fv.leaves, _scalars(ty)))
+        if len(out) == 1:
+            c.facts.select(cv, tv.leaves[0], fv.leaves[0], out[0])
         return _finish(c, Val(ty, out), dest)
     d = dest if dest is not None else _alloc_dest(c, ty)
     with _scope(c) as then:
@@ -476,8 +512,11 @@ def _lower_effectful(c: _Ctx, op: s.Op, ty: Type, dest: Val | None) -> Val:
             # a throw in one iteration does not stop the others (upstream's semantics):
             # each iteration catches it and the loop rethrows after the last one
             threw = _throw_flag(c) if _may_throw(body.body) else None
-            with _scope(c) as stmts:
-                _bind_index(c, body.binder, iv)
+            guards = c.facts.guards()
+            if threw is None:
+                _guard_loop(c, body.body, body.binder, n)
+            with _scope(c) as stmts, c.facts.inside_loop(n):
+                _bind_index(c, body.binder, iv, n)
                 if threw is None:
                     _lower_block(c, body.body, _index_dest(c, d, iv, elem_ty))
                 else:
@@ -486,6 +525,7 @@ def _lower_effectful(c: _Ctx, op: s.Op, ty: Type, dest: Val | None) -> Val:
                     _emit(c, i.Try(_block(iteration), _block(
                         [i.Store(threw.ptr, threw.offset, ILit(1, Scalar.U8))])))
             c.env.update(saved)
+            c.facts.le = guards               # what the guards proved holds in the loop only
             _emit(c, i.Loop(iv, n, _block(stmts), reverse, parallel=roots is not None,
                             accums=accs))
             if threw is not None:
@@ -607,7 +647,7 @@ def _lower_box(c: _Ctx, tab: s.Atom, ty: Type) -> Val:
         dims = (n,) + tuple(_size_i64(c, d) for d in leaf.dims)
         dims_of.append(dims)
         offsets.append(total)
-        nbytes = _mul(c, _count(c, dims), ILit(SCALAR_BYTES[leaf.scalar], I64))
+        nbytes = _mul(c, _alloc_count(c, dims), ILit(SCALAR_BYTES[leaf.scalar], I64))
         total = _add(c, total, _round8(c, nbytes))
     raw = IVar(c.ns.fresh("box"), Scalar.PTR)
     _emit(c, i.ArenaAlloc(raw, c.arena, total))
@@ -650,12 +690,15 @@ def _scalar_arg_val(c: _Ctx, v: Val) -> IAtom:
     return _atom(c, v.leaves[0], _scalars(v.ty)[0])
 
 
-def _bind_index(c: _Ctx, binder: s.Var, iv: IVar) -> None:
+def _bind_index(c: _Ctx, binder: s.Var, iv: IVar, count: IAtom) -> None:
     """Binds a `for` index to its ordinal: an exact narrowing of the I64 loop index
-    `iv`, which indexing through the ordinal uses directly (`_to_i64`)."""
+    `iv` (which runs below `count`), which indexing through the ordinal uses directly
+    (`_to_i64`)."""
     ord_ = _assign(c, i.ICast(_scalars(binder.ty)[0], iv, exact=True), binder.name.hint)
+    c.facts.below(iv, count)
     if not ord_.ty.is_signed:
         c.loop_index[ord_.name] = iv
+        c.facts.alias[ord_.name] = iv
     c.env[binder.name] = Val(binder.ty, (ord_,))
 
 
@@ -675,7 +718,7 @@ def _lower_pingpong(c: _Ctx, op: s.RunState, pp: PingPong, ty: Type,
     n = _size_i64(c, pp.loop.size)
 
     def step(k: IVar, src: Val, dst: Val) -> None:
-        _bind_index(c, lam.binder, k)
+        _bind_index(c, lam.binder, k, n)
         c.env[ref.name] = Val(ref.ty, src.leaves)
         _lower_block(c, pp.step, dst)
 
@@ -686,9 +729,13 @@ def _lower_pingpong(c: _Ctx, op: s.RunState, pp: PingPong, ty: Type,
             for mx, my in zip(map(_as_mem, x.leaves), map(_as_mem, y.leaves))))
 
     iv = IVar(c.ns.fresh("k"), I64)
-    with _scope(c) as body:         # one copy of the step: the buffers swap by parity
+    guards = c.facts.guards()
+    _guard_loop(c, pp.step, lam.binder, n)
+    # one copy of the step: the buffers swap by parity
+    with _scope(c) as body, c.facts.inside_loop(n):
         odd = _assign(c, i.IPrim(Prim.AND, (iv, ILit(1, I64))), "odd")
         step(iv, pick(odd, b, a), pick(odd, a, b))
+    c.facts.le = guards
     _emit(c, i.Loop(iv, n, _block(body)))
     last = _assign(c, i.IPrim(Prim.AND, (n, ILit(1, I64))), "odd")
     with _scope(c) as fix:          # an odd number of steps ends in B
@@ -730,17 +777,22 @@ def _lower_case(c: _Ctx, scrut: s.Atom, alts: tuple[s.Lam1, ...], rty: Type,
         _lower_alt(c, alts[int(tag.value)], sv, ranges[int(tag.value)], d)
         return _read(c, d, rty)
     blocks: list[i.IBlock] = []
+    results: list[LeafVal] = []
     for alt, rng in zip(alts, ranges):
         with _scope(c) as stmts:
-            _lower_alt(c, alt, sv, rng, d)
+            v = _lower_alt(c, alt, sv, rng, d)
+        results.append(v.leaves[0] if len(v.leaves) == 1 else None)
         blocks.append(_block(stmts))
     _emit(c, i.Switch(tag, tuple(blocks)))
-    return _read(c, d, rty)
+    out = _read(c, d, rty)
+    if len(out.leaves) == 1 and isinstance(out.leaves[0], IVar):   # `min`/`max`/`select`
+        c.facts.case(tag, results, out.leaves[0])
+    return out
 
 
-def _lower_alt(c: _Ctx, alt: s.Lam1, scrut: Val, rng: range, dest: Val) -> None:
+def _lower_alt(c: _Ctx, alt: s.Lam1, scrut: Val, rng: range, dest: Val) -> Val:
     c.env[alt.binder.name] = Val(alt.binder.ty, scrut.leaves[rng.start:rng.stop])
-    _lower_block(c, alt.body, dest)
+    return _lower_block(c, alt.body, dest)
 
 
 def _throw_flag(c: _Ctx) -> Mem:
@@ -801,3 +853,281 @@ def _privatize(c: _Ctx, roots: set[s.Name]) -> tuple[dict[s.Name, Val],
             new.append(Mem(priv, ILit(0, I64), m.dims))
         c.env[r] = Val(v.ty, tuple(new), v.readonly)
     return saved, tuple(accs)
+
+
+# === run-time checks: indices in bounds, division ===
+
+def bounds_checked() -> bool:
+    """Whether indexing is checked against table sizes: on unless `DEXPY_UNSAFE_INDEX=1`
+    (docs/cli.md), which trades the checks on indices not proven in range for speed."""
+    import os
+    return os.environ.get("DEXPY_UNSAFE_INDEX", "").strip() not in ("1", "on", "yes", "true")
+
+
+def _report(code: int, a: IAtom, b: IAtom, ctx: IVar) -> i.IBlock:
+    """Prints the message of a failed check (`RtFn.ERROR`), then fails the function."""
+    return i.IBlock((i.CallStmt(i.CallRt(i.RtFn.ERROR, (ctx, ILit(code, I64), a, b))), i.Fail()))
+
+
+def _fail_if(c: _Ctx, bad: IAtom, code: int, a: IAtom = ILit(0, I64),
+             b: IAtom = ILit(0, I64)) -> None:
+    _emit(c, i.If(bad, _report(code, a, b, c.ctx_ptr), i.IBlock(())))
+
+
+def _checked_index(c: _Ctx, ix: IAtom, tab_ty: Type) -> IAtom:
+    """`ix` (an ordinal) as an I64 element index of a table (or table ref) of type
+    `tab_ty`, after checking it is below the table's size: an index out of bounds fails
+    the block with a run-time error instead of reading or writing outside the buffer.
+    No check where the index is known to be in range (`Facts`: a loop index over the
+    table's size, `min`/`rem`/`-|` of such, a literal below a literal size), nor with
+    `DEXPY_UNSAFE_INDEX=1`."""
+    k = _to_i64(c, ix)
+    if isinstance(tab_ty, RefTy):
+        tab_ty = tab_ty.elem
+    if not c.checked or not isinstance(tab_ty, TabTy):
+        return k
+    n = _lower_atom(c, tab_ty.size).leaves[0]
+    if not isinstance(n, IVar | ILit) or c.facts.proves_below(k, n):
+        return k
+    n64 = _to_i64(c, n)
+    _fail_if(c, _assign(c, i.IPrim(Prim.GE, (k, n64)), "oob"), i.INDEX_ERROR, k, n64)
+    return k
+
+
+def _guard_loop(c: _Ctx, body: s.Block, binder: s.Var, count: IAtom) -> None:
+    """Before a `for` whose body indexes a table made outside the loop by the loop index
+    itself in every iteration (in the body's top level; no IO, no exception caught per
+    iteration): one check that the count is at most the table's size, instead of one per
+    iteration. The loop fails at iteration `size` exactly when its count exceeds the
+    size, so failing before it is the same outcome. Inside the loop the count is then
+    known to be at most the size (`Facts.le`), which proves that index and others
+    derived from it (`i -| 1`, `min (i + 1) ..`, `rem .. n`). This is what a table whose
+    type has a literal size indexed by a loop over a run-time size equal to it (a
+    top-level `n` and `(Fin n)=>a`) needs."""
+    if not c.checked or isinstance(count, ILit) or _has_io(body):
+        return
+    for let in body.lets:
+        op = let.op
+        if not (isinstance(op, s.TabIndex | s.RefSlice) and op.ix == binder):
+            continue
+        tab = op.tab if isinstance(op, s.TabIndex) else op.ref
+        if not isinstance(tab, s.Var) or tab.name not in c.env:   # made inside the loop
+            continue
+        ty = s.type_of_atom(tab)
+        ty = ty.elem if isinstance(ty, RefTy) else ty
+        if not isinstance(ty, TabTy):
+            continue
+        n = _lower_atom(c, ty.size).leaves[0]
+        if not isinstance(n, IVar | ILit) or c.facts.at_most(count, n):
+            continue
+        n64 = _to_i64(c, n)
+        _fail_if(c, _assign(c, i.IPrim(Prim.GT, (count, n64)), "oob"), i.INDEX_ERROR, n64, n64)
+        c.facts.le.setdefault(c.facts.key(count)[0], set()).add(c.facts.key(n))
+
+
+def _has_io(block: s.Block) -> bool:
+    """Whether running `block` may print or call C (at any depth)."""
+    for let in block.lets:
+        op = let.op
+        if isinstance(op, s.PrintStr | s.ForeignCall | s.PtrLoad | s.PtrStore):
+            return True
+        for f in getattr(op, "__slots__", ()):
+            v = getattr(op, f)
+            for x in (v if isinstance(v, tuple) else (v,)):
+                if isinstance(x, s.Block) and _has_io(x):
+                    return True
+                if isinstance(x, s.Lam1 | s.Lam2) and _has_io(x.body):
+                    return True
+    return False
+
+
+def _check_division(c: _Ctx, x: IAtom, d: IAtom) -> None:
+    """Integer `div`/`rem` by zero, and INT_MIN by -1, fail with a run-time error (float
+    division stays IEEE). The LLVM rule still guards the divisor (it never traps)."""
+    sc = i.itype_of(d)
+    if not isinstance(sc, Scalar) or sc.is_float:
+        return
+    if not (isinstance(d, ILit) and d.value != 0):
+        zero = ILit(1, Scalar.U8) if isinstance(d, ILit) else \
+            _assign(c, i.IPrim(Prim.EQ, (d, ILit(0, sc))), "divz")
+        _fail_if(c, zero, i.DIV_ZERO)
+    if not sc.is_signed or (isinstance(d, ILit) and d.value != -1):
+        return
+    lowest = -(1 << (_BITS[sc] - 1))
+    if isinstance(x, ILit) and x.value != lowest:
+        return
+    m1 = _assign(c, i.IPrim(Prim.EQ, (d, ILit(-1, sc))), "divm")
+    low = _assign(c, i.IPrim(Prim.EQ, (x, ILit(lowest, sc))), "divm")
+    _fail_if(c, _assign(c, i.IPrim(Prim.AND, (m1, low)), "divo"), i.DIV_OVERFLOW)
+
+
+_BITS = {Scalar.I32: 32, Scalar.I64: 64, Scalar.U8: 8, Scalar.U32: 32, Scalar.U64: 64}
+
+Bound = tuple[Name | None, int]
+"""`(K, off)`: a value is at most `K + off` (K: a variable, or None for 0)."""
+
+
+class Facts:
+    """Upper bounds of unsigned index arithmetic, enough to prove the indices of the
+    common loops in range (`proves_below`): a loop index is below the loop's count,
+    `x + k` keeps x's bounds shifted by k (where that cannot wrap), `min(x, y)`,
+    `x .&. y`, `rem x y`, `idiv x y` are at most x (and y; `rem` below y),
+    `select`/`case` results have the bounds common to both branches (zero has every
+    bound of an unsigned value), and `x -| k` (`select(x < k, 0, x - k)`) is at most
+    x - k when x's bound is a loop count (at least 1 inside the loop)."""
+
+    def __init__(self) -> None:
+        self.alias: dict[Name, IAtom] = {}          # a variable -> the same number
+        self.ub: dict[Name, frozenset[Bound]] = {}
+        self.defs: dict[Name, tuple[Prim, tuple[IAtom, ...]]] = {}
+        self.positive: list[Name] = []              # counts of the loops around the code
+        self.le: dict[Name | None, set[Bound]] = {}    # K -> bounds of K (loop guards)
+
+    def key(self, a: IAtom) -> Bound:
+        while isinstance(a, IVar) and a.name in self.alias:
+            a = self.alias[a.name]
+        return (a.name, 0) if isinstance(a, IVar) else (None, int(a.value))
+
+    def of(self, a: IAtom | LeafVal) -> frozenset[Bound]:
+        if isinstance(a, ILit):
+            return frozenset({(None, int(a.value))}) if not a.scalar.is_float else frozenset()
+        if not isinstance(a, IVar):
+            return frozenset()
+        out = {self.key(a)}
+        while True:
+            out |= self.ub.get(a.name, frozenset())
+            nxt = self.alias.get(a.name)
+            if not isinstance(nxt, IVar):
+                return frozenset(out)
+            a = nxt
+
+    def below(self, v: IVar, count: IAtom) -> None:
+        k, off = self.key(count)
+        self.ub[v.name] = frozenset({(k, off - 1)})
+
+    @contextmanager
+    def inside_loop(self, count: IAtom) -> Iterator[None]:
+        k, _ = self.key(count)
+        self.positive.append(k)          # type: ignore[arg-type]
+        try:
+            yield
+        finally:
+            self.positive.pop()
+
+    def guards(self) -> dict[Name | None, set[Bound]]:
+        """A copy of the loop guards' bounds (to restore after a loop)."""
+        return {k: set(v) for k, v in self.le.items()}
+
+    def at_most(self, a: IAtom, n: IAtom) -> bool:
+        """Whether `a` <= `n` is known."""
+        return self.proves_below(a, n, 1)
+
+    def proves_below(self, ix: IAtom, n: IAtom, slack: int = 0) -> bool:
+        """Whether `ix` < `n` + `slack` is known."""
+        nk, noff = self.key(n)
+        noff += slack
+        bounds = set(self.of(ix))
+        for k, off in list(bounds):
+            bounds |= {(k2, off + off2) for k2, off2 in self.le.get(k, ())}
+        for k, off in bounds:
+            if nk is None and k is None and off < noff:
+                return True
+            if nk is not None and k == nk and off < noff:
+                return True
+            if k is None and off <= 0 and nk in self.positive and slack == 0:
+                return True
+        return False
+
+    def _set(self, r: IVar, bounds: frozenset[Bound] | set[Bound]) -> None:
+        mine = (r.name, 0)
+        bounds = frozenset(b for b in bounds if b != mine)
+        if bounds:
+            self.ub[r.name] = bounds
+
+    def prim(self, prim: Prim, args: tuple[IAtom, ...], r: IVar) -> None:
+        sc = r.ty
+        if not isinstance(sc, Scalar) or sc.is_signed or sc.is_float or sc == Scalar.PTR:
+            return
+        if prim in (Prim.LT, Prim.SUB):
+            self.defs[r.name] = (prim, args)
+        if len(args) != 2:
+            return
+        x, y = args
+        match prim:
+            case Prim.ADD:
+                if isinstance(x, ILit):
+                    x, y = y, x
+                if isinstance(y, ILit):
+                    self._set(r, self._shift(self.of(x), int(y.value), sc))
+            case Prim.MIN | Prim.AND:
+                self._set(r, self.of(x) | self.of(y))
+            case Prim.REM:
+                self._set(r, self.of(x) | {(k, off - 1) for k, off in self.of(y)})
+            case Prim.DIV | Prim.SHR:
+                self._set(r, self.of(x))
+
+    def _shift(self, bounds: frozenset[Bound], k: int, sc: Scalar) -> set[Bound]:
+        out = set()
+        for key, off in bounds:       # x <= K + off, so x + k <= K + off + k, unless it wraps
+            if key is None and off + k < 1 << _BITS.get(sc, 64):
+                out.add((None, off + k))
+            elif key is not None and off + k <= 0:
+                out.add((key, off + k))
+        return out
+
+    def join(self, a: LeafVal, b: LeafVal) -> set[Bound]:
+        """The bounds of a value that is either `a` or `b` (unsigned)."""
+        if a == ILit(0, getattr(a, "scalar", None)):
+            return set(self.of(b))
+        if b == ILit(0, getattr(b, "scalar", None)):
+            return set(self.of(a))
+        fa, fb = self.of(a), self.of(b)
+        out = set()
+        for k, off in fa:
+            for k2, off2 in fb:
+                if k == k2:
+                    out.add((k, max(off, off2)))
+        return out
+
+    def select(self, cond: IAtom, t: LeafVal, f: LeafVal, r: IVar) -> None:
+        sc = r.ty
+        if not isinstance(sc, Scalar) or sc.is_signed or sc.is_float or sc == Scalar.PTR:
+            return
+        bounds = self.join(t, f)
+        sat = self._saturating_sub(cond, t, f)
+        if sat is not None:
+            bounds |= sat
+        self._set(r, bounds)
+
+    def _saturating_sub(self, cond: IAtom, t: LeafVal, f: LeafVal) -> set[Bound] | None:
+        """`select(x < k, 0, x - k)` (`x -| k`): at most x, and at most x's bound minus k
+        when that bound is at least k (a loop count minus one, inside the loop)."""
+        if not (isinstance(cond, IVar) and isinstance(f, IVar) and isinstance(t, ILit)
+                and t.value == 0):
+            return None
+        lt, sub = self.defs.get(cond.name), self.defs.get(f.name)
+        if lt is None or sub is None or lt[0] != Prim.LT or sub[0] != Prim.SUB or lt[1] != sub[1]:
+            return None
+        x, y = lt[1]
+        out = set(self.of(x))
+        if isinstance(y, ILit):
+            k = int(y.value)
+            for key, off in self.of(x):
+                if key is None:
+                    out.add((None, max(0, off - k)))
+                elif key in self.positive and off - k >= -1:
+                    out.add((key, off - k))
+        return out
+
+    def case(self, tag: IAtom, results: list[LeafVal], r: IVar) -> None:
+        """A two-way `case` on a comparison returning one of two values (`min`, `max`,
+        `select` on tables' elements...)."""
+        sc = r.ty
+        if len(results) != 2 or not isinstance(sc, Scalar) or sc.is_signed or sc.is_float:
+            return
+        bounds = self.join(results[0], results[1])
+        cmp = self.defs.get(tag.name) if isinstance(tag, IVar) else None
+        if cmp is not None and cmp[0] == Prim.LT and results[1] == cmp[1][0] and \
+                results[0] == cmp[1][1]:         # if x < y then x else y: min(x, y)
+            bounds |= self.of(results[0]) | self.of(results[1])
+        self._set(r, bounds)

@@ -118,11 +118,21 @@ def test_int_division(prim: Prim, scalar: Scalar) -> None:
 
 
 @pytest.mark.parametrize("scalar", INTS)
-def test_int_division_by_zero_does_not_trap(scalar: Scalar) -> None:
+@pytest.mark.parametrize("prim", [Prim.DIV, Prim.REM])
+def test_int_division_by_zero_is_a_runtime_error(prim: Prim, scalar: Scalar) -> None:
     a = np.array([5, 0, 7], dtype=_int_inputs(scalar, np.random.default_rng(0)).dtype)
-    z = np.zeros(3, dtype=a.dtype)
-    np.testing.assert_array_equal(_elementwise(Prim.DIV, scalar, [a, z]), a)
-    np.testing.assert_array_equal(_elementwise(Prim.REM, scalar, [a, z]), 0 * a)
+    z = np.array([1, 1, 0], dtype=a.dtype)
+    with pytest.raises(RuntimeErr, match="Division by zero"):
+        _elementwise(prim, scalar, [a, z])
+
+
+@pytest.mark.parametrize("scalar", [Scalar.I32, Scalar.I64])
+@pytest.mark.parametrize("prim", [Prim.DIV, Prim.REM])
+def test_int_min_by_minus_one_is_a_runtime_error(prim: Prim, scalar: Scalar) -> None:
+    dt = np.int32 if scalar == Scalar.I32 else np.int64
+    a = np.array([7, np.iinfo(dt).min], dtype=dt)
+    with pytest.raises(RuntimeErr, match="Integer overflow in division"):
+        _elementwise(prim, scalar, [a, np.array([-1, -1], dtype=dt)])
 
 
 @pytest.mark.parametrize("scalar", INTS)

@@ -1,0 +1,183 @@
+"""Run-time checks: no Dex program crashes the process or returns a wrong number from
+indexing or integer arithmetic (dexpy.imp.lower: `_checked_index`, `_check_division`,
+`Facts`; the prelude's checked index-set sizes), and `DEXPY_UNSAFE_INDEX=1` turns the
+bounds checks off (and is part of the cache keys)."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from compile_spy import run_recorded
+from dexpy import cache
+from dexpy.imp import ir as i
+from dexpy.imp.parallel import _stmt_uses
+
+
+def _error_codes(imp: i.ImpFunction) -> list[int]:
+    """The codes of the run-time error reports (`RtFn.ERROR`) in `imp`, in order."""
+    out: list[int] = []
+
+    def walk(b: i.IBlock) -> None:
+        for st in b.stmts:
+            if isinstance(st, i.CallStmt) and st.call.fn == i.RtFn.ERROR:
+                code = st.call.args[1]
+                assert isinstance(code, i.ILit)
+                out.append(int(code.value))
+            for nb in _stmt_uses(st)[2]:
+                walk(nb)
+    walk(imp.body)
+    return out
+
+
+def _checks_in_loops(imp: i.ImpFunction) -> int:
+    """Index checks (code INDEX_ERROR) inside loop bodies."""
+    n = 0
+
+    def walk(b: i.IBlock, in_loop: bool) -> None:
+        nonlocal n
+        for st in b.stmts:
+            if in_loop and isinstance(st, i.CallStmt) and st.call.fn == i.RtFn.ERROR and \
+                    st.call.args[1] == i.ILit(i.INDEX_ERROR, i.Scalar.I64):
+                n += 1
+            for nb in _stmt_uses(st)[2]:
+                walk(nb, in_loop or isinstance(st, i.Loop | i.DoWhile))
+    walk(imp.body, False)
+    return n
+
+
+# === the process survives: run in a subprocess, default configuration ===
+
+SEGFAULT = """xs = [1.0, 2.0]
+:p xs[unsafe_from_ordinal 100000000]
+:p xs[unsafe_from_ordinal 5]
+:p yield_state xs \\ref. ref!(unsafe_from_ordinal 100000000) := 3.0
+:p idiv 7 0
+:p 1 + 1
+"""
+
+
+@pytest.mark.parametrize("cold_then_warm", [0, 1])
+def test_out_of_bounds_cannot_crash_the_process(tmp_path, cold_then_warm) -> None:
+    src = tmp_path / "oob.dx"
+    src.write_text(SEGFAULT)
+    env = {k: v for k, v in os.environ.items() if k not in ("DEXPY_CHECK", "DEXPY_UNSAFE_INDEX")}
+    env["XDG_CACHE_HOME"] = str(tmp_path / "cache")
+    for _ in range(1 + cold_then_warm):         # the second run takes code from the cache
+        r = subprocess.run([sys.executable, "-m", "dexpy", "script", "--allow-errors", str(src)],
+                           capture_output=True, text=True, timeout=300, env=env)
+        assert r.returncode == 0, r.stderr[-2000:]
+        out = r.stdout
+        assert "> Index out of bounds: 100000000 >= 2\n> Runtime error" in out
+        assert "> Index out of bounds: 5 >= 2\n> Runtime error" in out
+        assert out.count("Index out of bounds: 100000000 >= 2") == 2     # the write too
+        assert "> Division by zero\n> Runtime error" in out
+        assert out.rstrip().endswith(":p 1 + 1\n> 2")
+        assert "Traceback" not in out + r.stderr and "Compiler bug" not in out
+
+
+# === checks where they are needed, none where the index is known in range ===
+
+def test_unproven_index_is_checked_and_fails(monkeypatch) -> None:
+    out, imps = run_recorded(monkeypatch, "xs = [1.0, 2.0]\n:p xs[unsafe_from_ordinal 2]\n",
+                             {"DEXPY_UNSAFE_INDEX": None})
+    assert out == ["Index out of bounds: 2 >= 2", "Runtime error"]
+    assert i.INDEX_ERROR in _error_codes(imps[-1])
+
+
+LOOPS = """n = 1000
+xs : (Fin n)=>Float = for i. n_to_f (ordinal i)
+ys = for i:(Fin n). xs[i] + xs[unsafe_from_ordinal (ordinal i -| 1)] + xs[unsafe_from_ordinal (min (ordinal i + 1) (n -| 1))] + xs[unsafe_from_ordinal (rem (ordinal i * 7) n)]
+:p (ys[0@_], ys[999@_])
+"""
+
+
+def test_loop_indices_and_clamped_neighbours_are_not_checked(monkeypatch) -> None:
+    # `xs : (Fin n)=>Float` has the literal size 1000, the loop runs over the top-level
+    # `n`: the check of xs[i] is hoisted before the loop; the neighbours are proven
+    out, imps = run_recorded(monkeypatch, LOOPS, {"DEXPY_UNSAFE_INDEX": None})
+    assert out == ["(1., 3989.)"]         # 0+0+1+0, 999+998+999+xs[6993 mod 1000]
+    ys = imps[-2]
+    assert _checks_in_loops(ys) == 0
+    assert i.INDEX_ERROR in _error_codes(ys)              # the hoisted one
+
+
+def test_index_loaded_from_a_table_is_checked_in_the_loop(monkeypatch) -> None:
+    src = ("xs = [1.0, 2.0]\nidx : (Fin 3)=>(Fin 2) = for i. unsafe_from_ordinal (ordinal i)\n"
+           ":p for i. xs[idx[i]]\n")
+    out, imps = run_recorded(monkeypatch, src, {"DEXPY_UNSAFE_INDEX": None})
+    assert out == ["Index out of bounds: 2 >= 2", "Runtime error"]
+    assert _checks_in_loops(imps[-1]) >= 1
+
+
+def test_parallel_loop_failure_reports_once(monkeypatch) -> None:
+    src = ("n = 100000\nxs : (Fin 10)=>Float = for i. 1.0\n"
+           "idx : (Fin n)=>Nat = for i. rem (ordinal i) 11\n"
+           ":p sum for i:(Fin n). xs[unsafe_from_ordinal idx[i]]\n")
+    out, _ = run_recorded(monkeypatch, src, {"DEXPY_UNSAFE_INDEX": None,
+                                             "DEXPY_NUM_THREADS": "2"})
+    assert out == ["Index out of bounds: 10 >= 10", "Runtime error"]
+
+
+# === the opt-out switch ===
+
+def test_unsafe_index_switch_removes_the_checks(monkeypatch) -> None:
+    src = ("xs = [1.0, 2.0, 3.0]\nk : Nat = 1\n:p xs[unsafe_from_ordinal k]\n"
+           ":p idiv 7 (n_to_i 0)\n")
+    _, checked = run_recorded(monkeypatch, src, {"DEXPY_UNSAFE_INDEX": None})
+    assert i.INDEX_ERROR in _error_codes(checked[-2])
+    out, unchecked = run_recorded(monkeypatch, src, {"DEXPY_UNSAFE_INDEX": "1"})
+    assert out[0] == "2."
+    assert i.INDEX_ERROR not in _error_codes(unchecked[-2])
+    # division stays checked: it costs a compare, and a wrong quotient is never wanted
+    assert out[1:] == ["Division by zero", "Runtime error"]
+    assert i.DIV_ZERO in _error_codes(unchecked[-1])
+
+
+def test_unsafe_index_switch_is_in_the_cache_keys(monkeypatch) -> None:
+    from dexpy import block_cache
+    assert "DEXPY_UNSAFE_INDEX" in cache.CODEGEN_SWITCHES
+    monkeypatch.delenv("DEXPY_UNSAFE_INDEX", raising=False)
+    fn_key, blocks = cache.function_key(b"fn", 3), block_cache._switches()
+    monkeypatch.setenv("DEXPY_UNSAFE_INDEX", "1")
+    assert cache.function_key(b"fn", 3) != fn_key
+    assert block_cache._switches() != blocks
+
+
+# === division ===
+
+@pytest.mark.parametrize("ty", ["Int", "Int64", "Word8", "Word32", "Word64", "Nat"])
+@pytest.mark.parametrize("op", ["idiv", "rem", "mod"])
+def test_integer_division_by_zero_fails(monkeypatch, ty, op) -> None:
+    src = f"x : {ty} = 7\nz : {ty} = 0\n:p {op} x z\n:p {op} (7:{ty}) 0\n"
+    out, _ = run_recorded(monkeypatch, src, {})
+    assert out == ["Division by zero", "Runtime error"] * 2
+
+
+def test_constant_division_is_not_folded_into_a_compiler_bug(monkeypatch) -> None:
+    out, _ = run_recorded(monkeypatch, ":p idiv 7 0\n:p idiv (-2147483648) (-1)\n:p idiv 7 2\n",
+                          {})
+    assert out == ["Division by zero", "Runtime error",
+                   "Integer overflow in division", "Runtime error", "3"]
+
+
+# === sizes ===
+
+def test_index_set_sizes_that_do_not_fit_fail(monkeypatch) -> None:
+    src = (":p size (Fin 100000, Fin 100000)\n:p size (Either (Fin 4294967295) (Fin 2))\n"
+           ":p size (Fin 65536, Fin 65535)\n")
+    out, _ = run_recorded(monkeypatch, src, {})
+    too_large = ["Index set too large: its size does not fit in a Nat", "Runtime error"]
+    assert out == too_large * 2 + ["4294901760"]
+
+
+def test_allocation_count_that_wraps_64_bits_is_refused(monkeypatch) -> None:
+    # 1e5 * 1e5 * 7e4 * 7e4 elements wrap around 2**64; the buffer must not be tiny
+    src = ("n = 100000\nm = 70000\n"
+           ":p sum for i:(Fin n). for j:(Fin n). for k:(Fin m). for l:(Fin m). 1.0\n"
+           ":p 1\n")
+    out, _ = run_recorded(monkeypatch, src, {})
+    assert out[-1] == "1"
+    assert any(line.startswith("Runtime error") for line in out[:-1]), out
