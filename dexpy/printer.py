@@ -62,7 +62,7 @@ def format_value(env: TopEnv, ty: ir.Expr, v: Any) -> str:
 def _format_data(env: TopEnv, data: ir.DataDef, args: tuple[ir.Expr, ...], v: Any) -> str:
     if data.name == "List" and len(args) == 1 and _is_word8(env, args[0]):
         chars = v[1] if isinstance(v, tuple) else v.payload[1]
-        return '"' + bytes(int(c) for c in chars).decode("latin-1") + '"'
+        return '"' + decode_utf8(bytes(int(c) for c in chars)) + '"'
     if isinstance(v, SumVal):
         tag, fields = v.tag, v.payload
     else:
@@ -77,6 +77,12 @@ def _format_data(env: TopEnv, data: ir.DataDef, args: tuple[ir.Expr, ...], v: An
     if not parts:
         return con.name
     return "(" + " ".join([con.name] + parts) + ")"
+
+
+def decode_utf8(data: bytes) -> str:
+    """A Dex string's bytes as text: UTF-8 (what the lexer encodes a string literal to,
+    and what `print` writes); a byte that is not part of valid UTF-8 shows as `\\xNN`."""
+    return data.decode("utf-8", errors="backslashreplace")
 
 
 def _is_word8(env: TopEnv, t: ir.Expr) -> bool:

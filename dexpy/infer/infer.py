@@ -57,6 +57,8 @@ class Infer(Patterns):
         self.level = 0                        # heap binders in scope (see Unifier.binder_levels)
         self.goal_roots: dict[int, ir.DictTy] = {}   # sub-goal cell -> the user-visible goal
         self.defaulted: set[int] = set()             # literal metas given their default type
+        self.origins: dict[int, tuple[ir.MetaCell, str, Span]] = {}  # implicit-arg meta -> "n of sum"
+        self.search_steps = 0                        # instance-search work (bounded, see synth)
 
     # === metas, scopes, errors ===
 
@@ -98,8 +100,23 @@ class Infer(Patterns):
         return mismatch(shown_exp, shown_act, span, solving)
 
     def show(self, ty: Expr) -> str:
-        """A type as error messages print it: aliases expanded, metas followed."""
-        return pp_type(normalize(zonk(ty), self.env))
+        """A type as error messages print it: aliases expanded, metas followed, and
+        unsolved metas named by their binders' names (`n`, not `?n1`)."""
+        t = normalize(zonk(ty), self.env)
+        names = _meta_names(t)
+        if not names:
+            return pp_type(t)
+
+        def named(e: Expr) -> Expr:
+            if isinstance(e, Meta) and id(e.cell) in names:
+                return ir.Var(Name(names[id(e.cell)], 0))
+            return map_children(e, named)
+        return pp_type(named(t))
+
+    def meta_origin(self, cell: ir.MetaCell) -> str | None:
+        """What an unsolved meta stands for, in upstream's words, if it is known."""
+        origin = self.origins.get(id(cell))
+        return f"Couldn't infer implicit argument {origin[1]}" if origin else None
 
     def lookup(self, name: str, span: Span) -> Binding:
         b = self.scope.get(name)
@@ -329,7 +346,7 @@ class Infer(Patterns):
             inner = whnf(t.result, self.env)
             if not isinstance(inner, ir.Pi):
                 return core, ty
-        args, sub = self.fill_binders(t.binders, [], {}, span)
+        args, sub = self.fill_binders(t.binders, [], {}, span, core)
         return self.instantiate(ir.App(core, tuple(args)), subst(t.result, sub), span, full)
 
     def eta_instantiate(self, core: Expr, t: ir.Pi, span: Span) -> tuple[Expr, Expr]:
@@ -353,7 +370,8 @@ class Infer(Patterns):
         return ir.Lam(tuple(new_binders), body), ir.Pi(tuple(new_binders), t.eff, subst(t.result, sub))
 
     def fill_binders(self, binders: tuple[Binder, ...], args: list[S.Expr],
-                     named: dict[str, S.Expr], span: Span) -> tuple[list[Expr], dict]:
+                     named: dict[str, S.Expr], span: Span,
+                     fn: Expr | None = None) -> tuple[list[Expr], dict]:
         sub: dict = {}
         out: list[Expr] = []
         for b in binders:
@@ -363,6 +381,9 @@ class Infer(Patterns):
                     a = self.check(named.pop(b.name.hint), bty)
                 else:
                     a = self.fresh_meta(bty, b.name.hint)
+                    head = _head_name(fn)
+                    if head is not None:
+                        self.origins[id(a.cell)] = (a.cell, f"{b.name.hint} of {head}", span)
             elif b.expl == Expl.CLASS:
                 a = self.dict_meta(bty, span)
             else:
@@ -415,7 +436,7 @@ class Infer(Patterns):
         if n_explicit > len(args):
             raise TypeErr(f"Wrong number of positional arguments provided. Expected {n_explicit} "
                           f"but got {len(args)}", span)
-        vals, sub = self.fill_binders(t.binders, args, named, span)
+        vals, sub = self.fill_binders(t.binders, args, named, span, core)
         if self.allowed is not None and isinstance(t.eff, ir.EffRow) and t.eff.effects:
             row = subst(t.eff, sub)
             assert isinstance(row, ir.EffRow)
@@ -860,6 +881,36 @@ def _field_index(data: ir.DataDef, fld: str | int) -> int | None:
 def _givens_first(params: tuple[S.Param, ...]) -> tuple[S.Param, ...]:
     return (tuple(p for p in params if p.expl != Expl.EXPLICIT)
             + tuple(p for p in params if p.expl == Expl.EXPLICIT))
+
+
+def _head_name(fn: Expr | None) -> str | None:
+    """The source name of the function applied in `fn` (`sum` in `sum(?n, ?v)`)."""
+    while isinstance(fn, ir.App):
+        fn = fn.fn
+    if isinstance(fn, ir.Var) and fn.name.hint and not fn.name.hint.startswith("_"):
+        return fn.name.hint
+    return None
+
+
+def _meta_names(t: Expr) -> dict[int, str]:
+    """Printable names for the unsolved metas of `t`: the hint a meta was made with
+    (an implicit binder's name) when it is unique among them, else a, b, c..."""
+    cells: list[ir.MetaCell] = []
+    for c in metas_of(t):
+        if c not in cells:
+            cells.append(c)
+    hints = [c.hint for c in cells]
+    names: dict[int, str] = {}
+    letters = (chr(ord("a") + i) for i in range(26))
+    used = set(h for h in hints if h and h.isidentifier() and hints.count(h) == 1)
+    for c in cells:
+        if c.hint in used:
+            names[id(c)] = c.hint
+        else:
+            name = next((x for x in letters if x not in used), f"t{c.uid}")
+            used.add(name)
+            names[id(c)] = name
+    return names
 
 
 def _lit(v: int, t: ir.BaseTy) -> Expr:

@@ -25,6 +25,18 @@ class Defer(Exception):
     pass
 
 
+class Ambiguous(TypeErr):
+    """A goal still holding unsolved metas after defaulting, with several instances
+    that could match: an unsolved type, reported after any goal that has no instance."""
+
+
+# Instance search is bounded: at most MAX_DEPTH nested sub-goals per trial derivation
+# and SEARCH_BUDGET trial derivations per goal, so a type error in a small block is
+# reported at once (the search is exponential in the depth when every instance of a
+# class matches, as for a goal whose argument is an unsolved meta).
+SEARCH_BUDGET = 2000
+
+
 def solve_all(inf: Infer, final: bool = True) -> None:
     """Solves every pending dictionary goal (errors on the ones that cannot be)."""
     while _solve_round(inf, strict=False):
@@ -34,10 +46,28 @@ def solve_all(inf: Infer, final: bool = True) -> None:
     _apply_defaults(inf)
     while _solve_round(inf, strict=False):
         pass
-    _solve_round(inf, strict=True)
+    ambiguous: list[Ambiguous] = []
+    while _solve_round(inf, strict=True, ambiguous=ambiguous) and inf.pending:
+        ambiguous.clear()
+    if ambiguous:
+        raise ambiguous[0]
+    _check_implicits(inf)
 
 
-def _solve_round(inf: Infer, strict: bool) -> bool:
+def _check_implicits(inf: Infer) -> None:
+    """An implicit type argument nothing determined is an error (upstream:
+    `Couldn't infer implicit argument b of my_id2`)."""
+    for cell, _, span in inf.origins.values():
+        c = cell
+        while isinstance(c.solution, ir.Meta):
+            c = c.solution.cell
+        if c.solution is None and whnf(zonk(c.ty), inf.env) == ir.TYPE:
+            raise TypeErr(inf.meta_origin(cell) or "", span)
+
+
+def _solve_round(inf: Infer, strict: bool, ambiguous: list[Ambiguous] | None = None) -> bool:
+    """One pass over the pending goals. In a strict pass, an ambiguous goal is put
+    back and its error collected in `ambiguous`; any other failure is raised."""
     progress = False
     pending, inf.pending = inf.pending, []
     for cell, span, givens in pending:
@@ -51,6 +81,11 @@ def _solve_round(inf: Infer, strict: bool) -> bool:
             progress = True
         except Defer:
             inf.pending.append((cell, span, givens))
+        except Ambiguous as err:
+            if ambiguous is None:
+                raise
+            inf.pending.append((cell, span, givens))
+            ambiguous.append(err)
         except TypeErr as err:
             if id(cell) in inf.defaulted:
                 err.span = NO_SPAN
@@ -109,7 +144,10 @@ def synth(inf: Infer, goal: Expr, span: Span, givens: tuple[Given, ...], strict:
             pass
         inf.u.undo(mark)
     has_metas = bool(metas_of(g))
-    if len(candidates) > 1 and not (has_metas and not strict):
+    if len(candidates) > 1 and has_metas and strict:
+        raise _ambiguous(inf, g, span)
+    if len(candidates) > 1 and not has_metas:
+        inf.search_steps = 0
         candidates = [i for i in candidates if _derivable(inf, i, g, givens, 0)]
     if len(candidates) != 1:
         if has_metas and not strict:
@@ -141,7 +179,8 @@ def _derivable(inf: Infer, inst: ir.InstanceDef, g: ir.DictTy, givens: tuple[Giv
 
 def _derive(inf: Infer, inst: ir.InstanceDef, g: ir.DictTy, givens: tuple[Given, ...],
             depth: int) -> bool:
-    if depth > MAX_DEPTH:
+    inf.search_steps += 1
+    if depth > MAX_DEPTH or inf.search_steps > SEARCH_BUDGET:
         return False
     sub: dict = {}
     goals = []
@@ -217,6 +256,17 @@ def _plausible(inf: Infer, insts: list[ir.InstanceDef], g: ir.DictTy) -> list[ir
                 k is not None and h is not None and k != h for k, h in zip(keys, ks)):
             out.append(inst)
     return out
+
+
+def _ambiguous(inf: Infer, g: ir.DictTy, span: Span) -> Ambiguous:
+    """The error for a goal left with unsolved metas: what the first one stands for
+    (upstream: "couldn't infer implicit argument `n` of sum"), else the goal."""
+    shown = inf.show(g)
+    for cell in metas_of(g):
+        origin = inf.meta_origin(cell)
+        if origin is not None:
+            return Ambiguous(origin, span)
+    return Ambiguous(f"ambiguous type variable in the class constraint {shown}", span)
 
 
 def _data_dict(inf: Infer, g: ir.DictTy, span: Span, strict: bool) -> Expr:

@@ -1,0 +1,64 @@
+"""Front-end errors (issue 11): literals that do not fit their type, failed top-level
+declarations leaving no trace, deep expressions, bounded instance search, strings."""
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from dexpy.cli import eval_block_safely
+from dexpy.source import SourceFile
+from dexpy.syntax.parse import parse_file
+from dexpy.toplevel import Session
+
+
+@pytest.fixture()
+def session() -> Session:
+    return Session()
+
+
+def run(session: Session, text: str) -> list[str]:
+    """Output lines of every block of `text`, in order."""
+    out: list[str] = []
+    for block in parse_file(SourceFile("t.dx", text + "\n")):
+        out.extend(eval_block_safely(session, block))
+    return out
+
+
+def no_bug(lines: list[str]) -> None:
+    assert not any("Compiler bug" in l or "Traceback" in l for l in lines), lines
+
+
+# === item 7: instance search is bounded, errors name user-visible types ===
+
+@pytest.mark.parametrize("src, message", [
+    (":p sum 3", "(FromUnsignedInteger (n => v))"),
+    (":p mean 3", "(FromUnsignedInteger (n => v))"),
+    ("def f(x:n=>Float) -> Float given (n|Ix) = sum x\n\n:p f 3",
+     "(FromUnsignedInteger (n => Float32))"),
+    (":p sum []", "Couldn't infer implicit argument v of sum"),
+])
+def test_ambiguous_goal_fails_fast(session: Session, src: str, message: str) -> None:
+    run(session, ":p 1")                    # the prelude and first compile out of the timing
+    start = time.perf_counter()
+    lines = run(session, src)
+    elapsed = time.perf_counter() - start
+    assert any(message in l for l in lines), lines
+    assert not any("?" in l for l in lines if l.startswith("Type error")), lines
+    assert elapsed < 3.0, f"{elapsed:.1f} s"
+
+
+def test_unsolved_implicit_argument(session: Session) -> None:
+    lines = run(session, "def my_id2(x:a) -> a given (a, b:Type) = x\n\n:p my_id2 1.0")
+    assert lines[0] == "Type error:Couldn't infer implicit argument b of my_id2"
+
+
+# === item 8: strings print as written ===
+
+def test_utf8_string_prints_as_written(session: Session) -> None:
+    assert run(session, ':p "café → λ"') == ['"café → λ"']
+
+
+def test_invalid_utf8_bytes_are_escaped() -> None:
+    from dexpy.printer import decode_utf8
+    assert decode_utf8(b"a\xffb") == "a\\xffb"
