@@ -97,6 +97,10 @@ class Handler(BaseHTTPRequestHandler):
             self._page()
         elif path == "/events":
             self._events()
+        elif path == "/favicon.ico":
+            self.send_response(HTTPStatus.NO_CONTENT)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
         else:
             self._send(HTTPStatus.NOT_FOUND, b"not found\n", "text/plain")
 
