@@ -25,6 +25,7 @@ from ..syntax.surface import Expl
 from .env import AliasB, Binding, ClassB, ConB, FailedB, LocalB, TopB, TopEnv, TyConB
 from .effects import Allowed, allowed_by, prim_effects, require
 from .patterns import Patterns, _nat, _wrap_lets
+from .literals import INT_RANGES, check_literal
 from .prims import prim_result_type
 from .unify import UnifyFail, Unifier, normalize, whnf
 
@@ -59,6 +60,7 @@ class Infer(Patterns):
         self.defaulted: set[int] = set()             # literal metas given their default type
         self.origins: dict[int, tuple[ir.MetaCell, str, Span]] = {}  # implicit-arg meta -> "n of sum"
         self.search_steps = 0                        # instance-search work (bounded, see synth)
+        self.literals: list[tuple[int, str, Expr, bool, Span]] = []   # see literals.check_pending
 
     # === metas, scopes, errors ===
 
@@ -156,10 +158,14 @@ class Infer(Patterns):
         t = whnf(ty, self.env)
         match e:
             case S.NatLit(v) if isinstance(t, ir.BaseTy):
+                check_literal(v, str(v), t, e.span)
                 return _lit(v, t)
-            case S.IntLit(v) if isinstance(t, ir.BaseTy) and t.name in SIGNED_LITERAL_TYPES:
+            case S.IntLit(v) if isinstance(t, ir.BaseTy) and (t.name in SIGNED_LITERAL_TYPES
+                                                              or v < 0 and t.name in INT_RANGES):
+                check_literal(v, str(v), t, e.span)       # (a negative Nat/Word is an error)
                 return _lit(v, t)
-            case S.FloatLit(v) if isinstance(t, ir.BaseTy) and t.name == "Float64":
+            case S.FloatLit(v, text) if isinstance(t, ir.BaseTy) and t.name == "Float64":
+                check_literal(v, text or str(v), t, e.span)
                 return ir.Lit(v, t)
             case S.Lam() if isinstance(t, ir.Pi):
                 return self.check_lam(e, t)
@@ -224,8 +230,9 @@ class Infer(Patterns):
                 return self.over_lit(v, False, e.span)
             case S.IntLit(v):
                 return self.over_lit(v, True, e.span)
-            case S.FloatLit(v):
+            case S.FloatLit(v, text):
                 ty = ir.BaseTy("Float32")
+                check_literal(v, text or str(v), ty, e.span)
                 return ir.Lit(v, ty), ty
             case S.CharLit(v):
                 ty = ir.BaseTy("Word8")
@@ -314,6 +321,7 @@ class Infer(Patterns):
         ty = self.fresh_meta(ir.TYPE, "t", default=default)
         cls = self.env.classes.get("FromInteger" if signed else "FromUnsignedInteger")
         d: Expr = self.dict_meta(ir.DictTy(cls, (ty,)), NO_SPAN) if cls else ir.UNIT
+        self.literals.append((v, str(v), ty, signed, span))    # checked once `ty` is known
         return ir.OverLit(v, ty, d, signed), ty
 
     def infer_var(self, name: str, span: Span) -> tuple[Expr, Expr]:

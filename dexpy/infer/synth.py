@@ -15,6 +15,7 @@ from ..core.traverse import metas_of, subst, zonk
 from ..errors import TypeErr
 from ..source import NO_SPAN, Span
 from ..syntax.surface import Expl
+from .literals import check_pending
 from .unify import UnifyFail, whnf
 
 if TYPE_CHECKING:
@@ -46,6 +47,7 @@ def solve_all(inf: Infer, final: bool = True) -> None:
     _apply_defaults(inf)
     while _solve_round(inf, strict=False):
         pass
+    check_pending(inf)
     ambiguous: list[Ambiguous] = []
     while _solve_round(inf, strict=True, ambiguous=ambiguous) and inf.pending:
         ambiguous.clear()

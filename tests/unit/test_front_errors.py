@@ -62,3 +62,37 @@ def test_utf8_string_prints_as_written(session: Session) -> None:
 def test_invalid_utf8_bytes_are_escaped() -> None:
     from dexpy.printer import decode_utf8
     assert decode_utf8(b"a\xffb") == "a\\xffb"
+
+
+# === item 5: literals must fit their type ===
+
+@pytest.mark.parametrize("src, literal, ty", [
+    (":p 10000000000", "10000000000", "Nat"),
+    (":p Fin 1000000000000", "1000000000000", "Nat"),
+    (":p sum for i:(Fin 4294967296). 1", "4294967296", "Nat"),
+    ("x : Nat = -3", "-3", "Nat"),
+    (":p (-1 : Word8)", "-1", "Word8"),
+    (":p (256 : Word8)", "256", "Word8"),
+    (":p (2147483648 : Int)", "2147483648", "Int32"),
+    (":p (-9223372036854775809 : Int64)", "-9223372036854775809", "Int64"),
+    (":p (1.0e40 : Float32)", "1.0e40", "Float32"),
+    (":p (100000000000000000000000000000000000000000 : Float32)",
+     "100000000000000000000000000000000000000000", "Float32"),
+    ("def f(n:Nat) -> Nat = n\n\n:p f 5000000000", "5000000000", "Nat"),
+])
+def test_literal_out_of_range(session: Session, src: str, literal: str, ty: str) -> None:
+    lines = run(session, src)
+    assert lines[0] == f"Type error:the literal {literal} does not fit in {ty}" + lines[0].split(ty, 1)[1]
+    assert lines[0].split(ty, 1)[1].startswith(" (its "), lines
+    assert any("^" in l for l in lines), lines          # with the literal's span
+
+
+@pytest.mark.parametrize("src, value", [
+    (":p 4294967295", "4294967295"),
+    (":p (255 : Word8)", "0xff"),
+    (":p (-2147483648 : Int)", "-2147483648"),
+    (":p (1.0e40 : Float64)", "1e+40"),
+    (":p 10000000000 + (1 : Int64)", "10000000001"),
+])
+def test_literal_in_range(session: Session, src: str, value: str) -> None:
+    assert run(session, src) == [value]
