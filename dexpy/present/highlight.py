@@ -84,7 +84,13 @@ def _starts_block(text: str, at: int) -> bool:
 
 
 def highlight(text: str, marks: Sequence[tuple[int, int]] = ()) -> str:
-    """`text` as HTML <span class=..> runs; `marks` [start, stop) wrapped in <mark>."""
+    """`text` as HTML <span class=..> runs; `marks` [start, stop) wrapped in <mark>.
+    Remembered: the live view renders the same blocks again after every result."""
+    return _highlight(text, tuple((int(a), int(b)) for a, b in marks))
+
+
+@lru_cache(maxsize=4096)
+def _highlight(text: str, marks: tuple[tuple[int, int], ...]) -> str:
     cuts = sorted({0, len(text), *(p for m in marks for p in m if 0 <= p <= len(text))})
     out: list[str] = []
     for start, stop, cls in classify(text):

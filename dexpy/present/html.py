@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from html import escape
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
@@ -96,7 +97,8 @@ def render_cell(cell: Cell, taken: set[str], show_code: bool = True,
     """One block's HTML and the headings it defines."""
     block = cell.block
     if block.decl is None and block.error is None and block.text.startswith("'"):
-        body, headings = markdown.render(markdown.prose_text(block.text), taken)
+        body, headings = _prose(block.text, frozenset(taken))
+        taken.update(h.anchor for h in headings)
         return f'<section class="cell prose">{body}</section>', headings
     code = _code_text(block)
     if not code.strip():
@@ -112,6 +114,12 @@ def render_cell(cell: Cell, taken: set[str], show_code: bool = True,
         outs = "".join(render_output(o) for o in cell.outputs)
     cls = "cell code-cell" + (" failed" if cell.outputs and failed(cell.outputs) else "")
     return f'<section class="{cls}">{pre}<div class="outputs">{outs}</div></section>', []
+
+
+@lru_cache(maxsize=2048)
+def _prose(text: str, taken: frozenset[str]) -> tuple[str, list[markdown.Heading]]:
+    """A prose block's HTML and headings (ids unique among `taken`), remembered."""
+    return markdown.render(markdown.prose_text(text), set(taken))
 
 
 def render_toc(headings: Sequence[markdown.Heading]) -> str:
