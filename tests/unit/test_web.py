@@ -53,7 +53,7 @@ class Web:
         self.resp = self.conn.getresponse()
         assert self.resp.status == 200
         assert self.resp.getheader("Content-Type", "").startswith("text/event-stream")
-        data = None
+        data, html = None, {}
         while True:
             line = self.resp.readline().decode()
             if not line:
@@ -61,6 +61,8 @@ class Web:
             if line.startswith("data: "):
                 data = json.loads(line[6:])
             elif line == "\n" and data is not None:
+                html.update(data["html"])       # the cells this stream was sent before stay
+                data["all"] = "".join(html[k] for k in data["order"] if k in html)
                 yield data
                 data = None
 
@@ -78,10 +80,7 @@ class Web:
 
 def until(events: Iterator[dict], pred, timeout: float = 60.0) -> dict:
     deadline = time.monotonic() + timeout
-    html: dict[str, str] = {}
     for d in events:
-        html.update(d["html"])
-        d["all"] = "".join(html[k] for k in d["order"] if k in html)
         if pred(d):
             return d
         assert time.monotonic() < deadline, "no matching update in time"
@@ -165,3 +164,15 @@ def test_port_in_use_is_an_error(web, tmp_path: Path) -> None:
     r = subprocess.run([sys.executable, "-m", "dexpy.cli", "web", str(f), "--port", str(w.port)],
                        capture_output=True, text=True, timeout=60)
     assert r.returncode == 2 and "cannot listen" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_a_vanished_file_is_noted_and_picked_up_again(web) -> None:
+    w, f = web
+    ev = w.events()
+    until(ev, lambda d: not d["running"])
+    f.unlink()
+    d = until(ev, lambda d: "cannot read" in d["note"])
+    assert '<pre class="out">42</pre>' in d["all"]          # the page stays as it was
+    f.write_text(":p 3 * 3\n")
+    d = until(ev, lambda d: not d["note"] and '<pre class="out">9</pre>' in d["all"])
+    assert "42" not in d["all"]
