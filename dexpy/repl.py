@@ -234,9 +234,14 @@ def make_completer(session: Session) -> object:
 
 
 def _key_bindings() -> object:
+    from prompt_toolkit.keys import Keys
     from prompt_toolkit.key_binding import KeyBindings
 
     kb = KeyBindings()
+    # the buffer (text, cursor) right after Enter inserted an automatic indentation:
+    # typing a space there replaces that indentation, so a user who indents by hand
+    # gets their own indentation, not theirs on top of ours
+    auto_indent: dict[str, object] = {"at": None, "indent": ""}
 
     @kb.add("enter")
     def _enter(event: object) -> None:
@@ -244,17 +249,47 @@ def _key_bindings() -> object:
         if block_is_complete(buf.text):
             buf.validate_and_handle()
             return
-        last = buf.document.current_line
-        indent = re.match(r"[ \t]*", last).group(0)  # type: ignore[union-attr]
-        if not indent and last.strip():
-            indent = "  "
+        indent = auto_indentation(buf.document.current_line)
         buf.insert_text("\n" + indent)
+        auto_indent["at"] = (buf.text, buf.cursor_position) if indent else None
+        auto_indent["indent"] = indent
+
+    @kb.add(" ")
+    def _space(event: object) -> None:
+        buf = event.current_buffer  # type: ignore[attr-defined]
+        if auto_indent["at"] == (buf.text, buf.cursor_position):
+            buf.delete_before_cursor(len(auto_indent["indent"]))  # type: ignore[arg-type]
+        auto_indent["at"] = None
+        buf.insert_text(" " * event.arg)  # type: ignore[attr-defined]
+
+    @kb.add(Keys.BracketedPaste)
+    def _paste(event: object) -> None:
+        buf = event.current_buffer  # type: ignore[attr-defined]
+        data = event.data.replace("\r\n", "\n").replace("\r", "\n")  # type: ignore[attr-defined]
+        buf.insert_text(data)
+        if pasted_text_is_complete(buf.text):
+            buf.validate_and_handle()
 
     @kb.add("escape", "enter")
     def _force(event: object) -> None:
         event.current_buffer.validate_and_handle()  # type: ignore[attr-defined]
 
     return kb
+
+
+def auto_indentation(line: str) -> str:
+    """What Enter puts at the start of the next line of an unfinished block: the
+    current line's indentation, or two spaces after an unindented first line."""
+    indent = re.match(r"[ \t]*", line).group(0)  # type: ignore[union-attr]
+    if not indent and line.strip():
+        indent = "  "
+    return indent
+
+
+def pasted_text_is_complete(text: str) -> bool:
+    """A paste that leaves the buffer ending in a newline, brackets closed, runs at
+    once: all its blocks, as `dexpy run` would run them (no extra Enter)."""
+    return text.endswith("\n") and bool(text.strip()) and bracket_depth(text) == 0
 
 
 def run_interactive(session: Session) -> int:
