@@ -54,9 +54,21 @@ def load_corpus(files: Iterable[Path]) -> list[tuple[str, str]]:
 # === running mutants ===
 
 def run_mutant(mutant: Mutant, workdir: Path, timeout: float, mem_limit: int) -> C.Outcome:
-    """Writes the mutant next to nothing else and runs it; imports resolve in its source's folder."""
-    path = workdir / f"{mutant.name}.dx"
-    path.write_text(mutant.text, encoding="utf-8")
+    """Runs the mutant (imports resolve in its source's folder). A hang is rerun
+    with the block unmutated: if that is as slow, the corpus is slow, not the mutant."""
+    outcome = _run_text(mutant.text, mutant, workdir, timeout, mem_limit)
+    if outcome.kind == C.HANG and mutant.baseline:
+        base = _run_text(mutant.baseline, mutant, workdir, timeout, mem_limit, "-orig")
+        if base.kind == C.HANG:
+            return C.Outcome(C.SLOW, f"unmutated too: {outcome.signature}",
+                             outcome.returncode, outcome.output, outcome.seconds)
+    return outcome
+
+
+def _run_text(text: str, mutant: Mutant, workdir: Path, timeout: float, mem_limit: int,
+              suffix: str = "") -> C.Outcome:
+    path = workdir / f"{mutant.name}{suffix}.dx"
+    path.write_text(text, encoding="utf-8")
     return C.run_program(str(path), timeout=timeout, mem_limit=mem_limit,
                          lib_path=[str(Path(mutant.source).parent)], cwd=str(workdir))
 
@@ -127,6 +139,10 @@ def summary(results: Sequence[tuple[Mutant, C.Outcome]], saved: dict[str, Path],
             example = saved.get(ms[0].name)
             where = f"  e.g. {example}" if example else ""
             lines.append(f"  {kind:<13}{len(ms):>4}  {sig}{where}")
+    slow = sorted({f"{m.source}:{m.block_line}" for m, o in results if o.kind == C.SLOW})
+    if slow:
+        lines += ["", "slow even unmutated (over the timeout; not failures):"]
+        lines += [f"  {where}" for where in slow]
     return "\n".join(lines)
 
 

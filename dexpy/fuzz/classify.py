@@ -10,6 +10,8 @@ process group, with a wall-clock timeout and an address-space limit
     crash          killed by a signal, or a non-zero exit (`--allow-errors` exits 0)
     hang           still running at the timeout
     memory         MemoryError, or an allocation failure below the limit
+    slow           a hang whose unmutated program is as slow (not a failure; the
+                   campaign driver decides this by running the original too)
 
 Each bad outcome has a *signature* (the exception line, the signal, ...) with
 numbers and quoted text blanked, so failures of one cause group together.
@@ -33,8 +35,9 @@ TRACEBACK = "traceback"
 CRASH = "crash"
 HANG = "hang"
 MEMORY = "memory"
-KINDS = (OK, COMPILER_BUG, TRACEBACK, CRASH, HANG, MEMORY)
-BAD = KINDS[1:]
+SLOW = "slow"
+KINDS = (OK, SLOW, COMPILER_BUG, TRACEBACK, CRASH, HANG, MEMORY)
+BAD = KINDS[2:]
 
 DEFAULT_TIMEOUT = 30.0
 DEFAULT_MEM_LIMIT = 4 << 30
@@ -58,7 +61,7 @@ class Outcome:
 
     @property
     def bad(self) -> bool:
-        return self.kind != OK
+        return self.kind in BAD
 
 
 # === classification (pure) ===

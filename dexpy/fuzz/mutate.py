@@ -204,6 +204,7 @@ class Mutant:
     ops: tuple[str, ...]
     block_line: int         # 1-based line of the target block in `source`
     text: str
+    baseline: str = ""      # the same window with the block unmutated
 
     @property
     def name(self) -> str:
@@ -266,9 +267,11 @@ def make_mutant(source: str, text: str, seed: int, index: int,
     new_text, applied = apply_ops(blocks[target].text, rng, count, ops)
     if not applied:
         return None
-    program = window(blocks, target, new_text, keep_after="truncate" not in applied)
+    keep_after = "truncate" not in applied
+    program = window(blocks, target, new_text, keep_after=keep_after)
+    baseline = window(blocks, target, blocks[target].text, keep_after=keep_after)
     line = text.count("\n", 0, blocks[target].start) + 1
-    return Mutant(source, seed, index, applied, line, program)
+    return Mutant(source, seed, index, applied, line, program, baseline)
 
 
 def generate(corpus: list[tuple[str, str]], seed: int, count: int,

@@ -165,6 +165,15 @@ def test_run_program_times_out(tmp_path: Path) -> None:
     assert out.kind == C.HANG and out.seconds < 10
 
 
+def test_a_hang_that_is_slow_unmutated_too_is_not_a_failure() -> None:
+    src = str(REPO / "tests" / "dx" / "arith.dx")
+    slow = M.Mutant(src, 0, 0, ("drop-line",), 1, ":p 1 +\n", baseline=":p 1 + 1\n")
+    alone = M.Mutant(src, 0, 1, ("drop-line",), 1, ":p 1 +\n")
+    (_, a), (_, b) = run_campaign([slow, alone], timeout=0.2)   # everything times out
+    assert (a.kind, a.bad) == (C.SLOW, False)
+    assert (b.kind, b.bad) == (C.HANG, True)
+
+
 # === saving, replaying, and a bounded campaign ===
 
 def test_save_and_replay(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
