@@ -1,68 +1,29 @@
 """A notebook cell as Dex sees it: blocks parsed by dexpy's parser, evaluated in
-one Session, each giving outputs -- text (printed values, `:p`, `:t`), HTML
-(`:html`) or an error (the Dex error text). No Jupyter here, so it is testable
-without ipykernel.
+one Session, each giving the outputs every presenter gets (dexpy.outputs): text
+(printed values, `:p`, `:t`), HTML (`:html`), timings, or an error (the Dex error
+text). No Jupyter here, so it is testable without ipykernel.
 """
 from __future__ import annotations
 
 import io
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from ..cli import block_failed, eval_block_safely, parse_whole_file
+from ..cli import parse_whole_file
+from ..outputs import ErrorOut, Output
 from ..source import SourceFile
 
 if TYPE_CHECKING:
     from ..syntax.surface import TopBlock
     from ..toplevel import Session
 
-
-@dataclass(frozen=True)
-class Text:
-    text: str
-
-
-@dataclass(frozen=True)
-class Html:
-    html: str
-
-
-@dataclass(frozen=True)
-class Error:
-    """A failed block: `name` is the error's category (its first line up to the
-    colon), `text` the whole Dex error text."""
-
-    name: str
-    text: str
-
-
-Output = Text | Html | Error
-
-INTERRUPTED = Error("Interrupted", "Interrupted")
+INTERRUPTED = ErrorOut("Interrupted", "Interrupted")
 
 
 def block_outputs(session: Session, block: TopBlock) -> list[Output]:
-    """The outputs of one block. The one place that knows how a Session reports
-    a block's results: today, output lines and `Session.last_error`."""
-    lines = eval_block_safely(session, block)
-    if block_failed(session, block, lines):
-        text = "\n".join(lines)
-        return [Error(error_name(text), text)]
-    if not lines:
-        return []
-    return [Text("\n".join(lines) + "\n")]
-
-
-def error_name(text: str) -> str:
-    """`Type error`, `Error: variable not in scope`, `Runtime error`, ...: the
-    head of an error text (what Jupyter shows as the exception's name)."""
-    first = text.split("\n", 1)[0]
-    m = re.match(r"(.*?(?:error|Error))(?::| at )", first)
-    if m:
-        return m.group(1).strip()
-    return first.strip() or "Error"
+    """The outputs of one block (a user error or a compiler bug is an ErrorOut)."""
+    return session.eval_outputs(block)
 
 
 def cell_outputs(session: Session, code: str, counter: int) -> Iterator[Output]:
@@ -73,13 +34,12 @@ def cell_outputs(session: Session, code: str, counter: int) -> Iterator[Output]:
     err = io.StringIO()
     blocks = parse_whole_file(SourceFile(f"<cell {counter}>", code), err)
     if blocks is None:
-        text = err.getvalue().rstrip("\n")
-        yield Error("Compiler bug!", text)
+        yield ErrorOut(err.getvalue().rstrip("\n"), "Compiler bug")
         return
     for block in blocks:
         for out in block_outputs(session, block):
             yield out
-            if isinstance(out, Error):
+            if isinstance(out, ErrorOut):
                 return
 
 

@@ -15,6 +15,7 @@ from typing import Any
 from ipykernel.kernelbase import Kernel
 
 from .. import __version__
+from ..outputs import HTML_PLACEHOLDER, ErrorOut, HtmlOut, Output, text_lines
 from . import cells
 
 
@@ -56,7 +57,7 @@ class DexKernel(Kernel):
         self._cells += 1
         try:
             for out in cells.cell_outputs(self.dex, code, self._cells):
-                if isinstance(out, cells.Error):
+                if isinstance(out, ErrorOut):
                     return self._error(out, silent)
                 if not silent:
                     self._publish(out)
@@ -65,16 +66,20 @@ class DexKernel(Kernel):
         return {"status": "ok", "execution_count": self.execution_count,
                 "payload": [], "user_expressions": {}}
 
-    def _publish(self, out: cells.Output) -> None:
-        if isinstance(out, cells.Text):
-            self.send_response(self.iopub_socket, "stream", {"name": "stdout", "text": out.text})
-        elif isinstance(out, cells.Html):
+    def _publish(self, out: Output) -> None:
+        """Printed text and timings -> stdout; `:html` -> display_data (text/html)."""
+        if isinstance(out, HtmlOut):
             self.send_response(self.iopub_socket, "display_data", {
-                "data": {"text/html": out.html, "text/plain": "<html output>"},
+                "data": {"text/html": out.html, "text/plain": HTML_PLACEHOLDER},
                 "metadata": {}})
+            return
+        text = "\n".join(text_lines([out]))
+        if text:
+            self.send_response(self.iopub_socket, "stream", {"name": "stdout", "text": text + "\n"})
 
-    def _error(self, err: cells.Error, silent: bool) -> dict[str, Any]:
-        content = {"ename": err.name, "evalue": err.text, "traceback": err.text.split("\n")}
+    def _error(self, err: ErrorOut, silent: bool) -> dict[str, Any]:
+        """A failed block: the Dex error text, never a Python traceback."""
+        content = {"ename": err.category, "evalue": err.text, "traceback": err.text.split("\n")}
         if not silent:
             self.send_response(self.iopub_socket, "error", content)
         return {"status": "error", "execution_count": self.execution_count, **content}

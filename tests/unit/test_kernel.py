@@ -150,11 +150,13 @@ def test_interrupt_stops_the_cell_and_keeps_the_session(kernel: Any) -> None:
     assert reply["status"] == "ok" and stdout(outs).startswith("1.9")
 
 
-def test_error_names() -> None:
-    assert cells.error_name("Type error:\nExpected: Int32") == "Type error"
-    assert cells.error_name("Error: variable not in scope: y") == "Error"
-    assert cells.error_name("Parse error:1:4:") == "Parse error"
-    assert cells.error_name("Compiler bug!\nboom") == "Compiler bug!"
+def test_html_becomes_display_data(kernel: Any) -> None:
+    reply, outs = execute(kernel, ':p 7\n\n:html "<b>bold</b> " <> show 42')
+    assert reply["status"] == "ok"
+    assert stdout(outs) == "7\n"
+    shown = [c for t, c in outs if t == "display_data"]
+    assert len(shown) == 1
+    assert shown[0]["data"]["text/html"] == "<b>bold</b> 42"
 
 
 def test_name_at() -> None:
