@@ -53,6 +53,7 @@ class LiveDoc:
         self.note = ""                  # why the page may be stale (file unreadable, ...)
         self._proc: subprocess.Popen[bytes] | None = None
         self._standby: subprocess.Popen[bytes] | None = None     # started, waiting for text
+        self._procs = threading.RLock()     # starting and killing workers; none after stop()
         self._stop = threading.Event()
         self._rendered: tuple[int, Rendered] | None = None
         self._stat: tuple[int, int] | None = None
@@ -152,11 +153,14 @@ class LiveDoc:
                                 start_new_session=True)       # Ctrl-C goes to the server only
 
     def _spawn(self, text: str, src: SourceFile, blocks: list[TopBlock]) -> None:
-        proc, self._standby = self._standby, None
-        if proc is None or proc.poll() is not None:
-            proc = self._start_worker()
-        self._proc = proc
-        self._standby = self._start_worker()        # ready for the next save
+        with self._procs:
+            if self._stop.is_set():
+                return
+            proc, self._standby = self._standby, None
+            if proc is None or proc.poll() is not None:
+                proc = self._start_worker()
+            self._proc = proc
+            self._standby = self._start_worker()        # ready for the next save
         threading.Thread(target=self._feed, args=(proc, text), daemon=True).start()
         threading.Thread(target=self._read, args=(proc, src, len(blocks)),
                          name="dexpy-web-read", daemon=True).start()
@@ -215,11 +219,12 @@ class LiveDoc:
             return True
 
     def _kill(self, standby: bool = False) -> None:
-        proc, self._proc = self._proc, None
-        if standby:
-            _kill_process(self._standby)
-            self._standby = None
-        _kill_process(proc)
+        with self._procs:
+            proc, self._proc = self._proc, None
+            if standby:
+                _kill_process(self._standby)
+                self._standby = None
+            _kill_process(proc)
 
 
 def _kill_process(proc: subprocess.Popen[bytes] | None) -> None:

@@ -77,6 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--prelude")
     ap.add_argument("--no-prelude", action="store_true")
     ns = ap.parse_args(argv)
+    _die_with_parent()
     session = make_session(SessionOptions(lib_path=tuple(ns.lib_path), prelude=ns.prelude,
                                           no_prelude=ns.no_prelude),
                            folder=Path(ns.name).resolve().parent)
@@ -89,6 +90,20 @@ def main(argv: list[str] | None = None) -> int:
         out.write(json.dumps({"i": k, "outputs": [to_json(o) for o in outs]}) + "\n")
         out.flush()
     return 0
+
+
+def _die_with_parent() -> None:
+    """Linux: the worker is killed when the server dies, even by SIGKILL (an endless
+    loop in the program must not outlive it)."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        import ctypes
+        import signal
+        PR_SET_PDEATHSIG = 1
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, int(signal.SIGKILL))
+    except (OSError, AttributeError):
+        pass
 
 
 if __name__ == "__main__":

@@ -176,3 +176,41 @@ def test_a_vanished_file_is_noted_and_picked_up_again(web) -> None:
     f.write_text(":p 3 * 3\n")
     d = until(ev, lambda d: not d["note"] and '<pre class="out">9</pre>' in d["all"])
     assert "42" not in d["all"]
+
+
+def test_workers_die_with_a_killed_server(web) -> None:
+    w, f = web
+    ev = w.events()
+    until(ev, lambda d: not d["running"])
+    _save(f, "def forever(x:Nat) -> Nat =\n  with_state x \\ref.\n    while \\.\n"
+             "      ref := get ref + 1\n      True\n    get ref\n\n:p forever 3\n")
+    # the definition's result came: the worker is inside the endless block, writing nothing
+    until(ev, lambda d: d["running"] and d["all"].count('class="pending"') == 1)
+    time.sleep(0.3)
+    children = _children(w.proc.pid)
+    assert children, "no worker process"
+    w.proc.kill()
+    w.proc.wait(timeout=10)
+    deadline = time.monotonic() + 10
+    while any(Path(f"/proc/{pid}").exists() and _state(pid) != "Z" for pid in children):
+        assert time.monotonic() < deadline, "a worker outlived the server"
+        time.sleep(0.1)
+
+
+def _children(pid: int) -> list[int]:
+    out = []
+    for p in Path("/proc").iterdir():
+        if p.name.isdigit():
+            try:
+                if int((p / "stat").read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                    out.append(int(p.name))
+            except (OSError, IndexError, ValueError):
+                pass
+    return out
+
+
+def _state(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return "Z"
