@@ -5,7 +5,10 @@ and 1 thread), each peer's time measured in the same run (numpy always; C
 built with `gcc -O3 -march=native -fopenmp` when gcc exists; numba and JAX
 when installed), the ratio dexpy / peer, the 1 -> 2 thread speedup, and the
 compile time of the workload's function cold (cache off) and cached. Every
-result is checked against the numpy reference before timing. A workload that
+result is checked against the numpy reference before timing. Indexing is checked
+by default (an index out of bounds is a run-time error, docs/cli.md); each workload
+is also compiled and timed with the checks off (`DEXPY_UNSAFE_INDEX=1`): the
+"unchecked" line and column, and the cost of the checks (checked / unchecked). A workload that
 needs a feature dexpy lacks is reported as "not supported yet".
 
 Each `bNN_*.dx` file defines its inputs and ends with a `result = ...` block:
@@ -102,6 +105,24 @@ class DexWorkload:
         args = [self.session.values[p.name] for p in self.params]
         cf = self.cf
         return lambda: run_compiled(cf, args)[0].leaves[0]
+
+    def unchecked_runner(self, env: dict[str, str]):
+        """The workload's function compiled with `DEXPY_UNSAFE_INDEX=1` (no bounds
+        checks; and the workload's other switches `env`), run on the same arguments;
+        returns all its result leaves."""
+        env = {**env, "DEXPY_UNSAFE_INDEX": "1"}
+        old = {k: os.environ.get(k) for k in env}
+        os.environ.update(env)
+        try:
+            cf = compile_function(self.fn)
+        finally:
+            for k, v in old.items():
+                if v is None:
+                    del os.environ[k]
+                else:
+                    os.environ[k] = v
+        args = [self.session.values[p.name] for p in self.params]
+        return lambda: run_compiled(cf, args)[0].leaves
 
 
 # === peers ===
@@ -431,6 +452,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--only", nargs="*", help="workload ids, e.g. B1 B1** B8")
+    ap.add_argument("--no-unchecked", dest="unchecked", action="store_false",
+                    help="skip timing each workload again with DEXPY_UNSAFE_INDEX=1")
     ap.add_argument("--full", action="store_true",
                     help="BENCHMARKS.md's sizes instead of the scaled-down ones")
     args = ap.parse_args()
@@ -483,10 +506,20 @@ def main() -> None:
         parallel.set_num_threads(2)
         print(f"  dexpy 2 threads  {d2[0]*1e3:10.3f} ms (median {d2[1]*1e3:.3f})")
         print(f"  dexpy 1 thread   {d1[0]*1e3:10.3f} ms  speedup 1->2: {d1[0]/d2[0]:.2f}x")
+        unchecked = "-"
+        if args.unchecked:
+            run_u = w.unchecked_runner({"DEXPY_REASSOC": "1"} if opt_in else {})
+            same = all(np.array_equal(a, b, equal_nan=True) for a, b in
+                       zip(run_u(), run_compiled(w.cf, [w.session.values[p.name]
+                                                        for p in w.params])[0].leaves))
+            du = timed(run_u, args.runs)
+            unchecked = f"{du[0]*1e3:.2f}"
+            print(f"  dexpy unchecked  {du[0]*1e3:10.3f} ms (2 threads, DEXPY_UNSAFE_INDEX=1; "
+                  f"checks cost {d2[0]/du[0]:.2f}x){'' if same else '  RESULT DIFFERS'}")
         print(f"  compile: cold {cold*1e3:.0f} ms, cached {cached*1e3:.0f} ms")
         np_t = timed(ref, args.runs)
         print(f"  numpy            {np_t[0]*1e3:10.3f} ms  dexpy/numpy {d2[0]/np_t[0]:.2f}")
-        line = [wid, f"{d2[0]*1e3:.2f}", f"{d1[0]/d2[0]:.2f}", f"{np_t[0]*1e3:.2f}",
+        line = [wid, f"{d2[0]*1e3:.2f}", unchecked, f"{d1[0]/d2[0]:.2f}", f"{np_t[0]*1e3:.2f}",
                 f"{d2[0]/np_t[0]:.2f}"]
         for name, fn in peers.items():
             if fn is None:
@@ -496,7 +529,7 @@ def main() -> None:
             line += [name, f"{pt[0]*1e3:.2f}", f"{d2[0]/pt[0]:.2f}"]
         line += [f"{cold*1e3:.0f}", f"{cached*1e3:.0f}", "ok" if ok else "MISMATCH"]
         rows.append(tuple(line))
-    print("\nid | dexpy ms (2T) | 1->2 | numpy ms | /numpy | peer | peer ms | /peer | "
+    print("\nid | dexpy ms (2T) | unchecked ms | 1->2 | numpy ms | /numpy | peer | peer ms | /peer | "
           "compile cold ms | cached ms | check")
     for r in rows:
         print(" | ".join(r))

@@ -184,6 +184,13 @@ def _uses_of(s: i.Stmt) -> Counter:
 _BARRIERS = (i.CallC, i.CallStmt, i.ArenaAlloc, i.Throw, i.Fail, i.Try)
 
 
+def _is_guard(s: i.Stmt) -> bool:
+    """`if c: <report a run-time error; Fail>` (dexpy.imp.lower's bounds checks)."""
+    return isinstance(s, i.If) and not s.orelse.stmts and len(s.then.stmts) == 2 and \
+        isinstance(s.then.stmts[0], i.CallStmt) and s.then.stmts[0].call.fn == i.RtFn.ERROR \
+        and isinstance(s.then.stmts[1], i.Fail)
+
+
 @dataclass(frozen=True)
 class Plan:
     """An interchangeable reduction nest `for j. (pre; for k. body; post)` taken apart:
@@ -334,6 +341,8 @@ class _Opt:
         accum_privs = {a.private for b in between for s in walk_stmts(i.IBlock((b,)))
                        if isinstance(s, i.Loop) for a in s.accums}
         for b in between:
+            if _is_guard(b):        # a bounds check failing the run: the map may move past it
+                continue
             for s in walk_stmts(i.IBlock((b,))):
                 if isinstance(s, _BARRIERS):
                     return None

@@ -503,18 +503,19 @@ def _lower_select(c: _Ctx, cond: s.Atom, t: s.Atom, f: s.Atom, ty: Type,
 def _lower_effectful(c: _Ctx, op: s.Op, ty: Type, dest: Val | None) -> Val:
     match op:
         case s.For(size, body, reverse):
-            d = dest if dest is not None else _alloc_dest(c, ty)
             n = _size_i64(c, size)
+            guards = c.facts.guards()
+            may_throw = _may_throw(body.body)
+            if not may_throw:               # before the buffer: a map loop stays next to it
+                _guard_loop(c, body.body, body.binder, n)
+            d = dest if dest is not None else _alloc_dest(c, ty)
             iv = IVar(c.ns.fresh("i"), I64)
             elem_ty = ty.elem if isinstance(ty, TabTy) else ty
             roots = accum_roots(body) if is_parallel_for(body) else None
             saved, accs = _privatize(c, roots or set())
             # a throw in one iteration does not stop the others (upstream's semantics):
             # each iteration catches it and the loop rethrows after the last one
-            threw = _throw_flag(c) if _may_throw(body.body) else None
-            guards = c.facts.guards()
-            if threw is None:
-                _guard_loop(c, body.body, body.binder, n)
+            threw = _throw_flag(c) if may_throw else None
             with _scope(c) as stmts, c.facts.inside_loop(n):
                 _bind_index(c, body.binder, iv, n)
                 if threw is None:
@@ -895,8 +896,8 @@ def _checked_index(c: _Ctx, ix: IAtom, tab_ty: Type) -> IAtom:
 
 
 def _guard_loop(c: _Ctx, body: s.Block, binder: s.Var, count: IAtom) -> None:
-    """Before a `for` whose body indexes a table made outside the loop by the loop index
-    itself in every iteration (in the body's top level; no IO, no exception caught per
+    """Before a `for` whose body indexes a table (of a size known before the loop) by the
+    loop index itself in every iteration (`_every_iteration`; no IO, no exception caught per
     iteration): one check that the count is at most the table's size, instead of one per
     iteration. The loop fails at iteration `size` exactly when its count exceeds the
     size, so failing before it is the same outcome. Inside the loop the count is then
@@ -906,13 +907,8 @@ def _guard_loop(c: _Ctx, body: s.Block, binder: s.Var, count: IAtom) -> None:
     top-level `n` and `(Fin n)=>a`) needs."""
     if not c.checked or isinstance(count, ILit) or _has_io(body):
         return
-    for let in body.lets:
-        op = let.op
-        if not (isinstance(op, s.TabIndex | s.RefSlice) and op.ix == binder):
-            continue
+    for op, inner in _every_iteration(c, body, binder, ()):
         tab = op.tab if isinstance(op, s.TabIndex) else op.ref
-        if not isinstance(tab, s.Var) or tab.name not in c.env:   # made inside the loop
-            continue
         ty = s.type_of_atom(tab)
         ty = ty.elem if isinstance(ty, RefTy) else ty
         if not isinstance(ty, TabTy):
@@ -921,12 +917,42 @@ def _guard_loop(c: _Ctx, body: s.Block, binder: s.Var, count: IAtom) -> None:
         if not isinstance(n, IVar | ILit) or c.facts.at_most(count, n):
             continue
         n64 = _to_i64(c, n)
-        _fail_if(c, _assign(c, i.IPrim(Prim.GT, (count, n64)), "oob"), i.INDEX_ERROR, n64, n64)
+        bad = _assign(c, i.IPrim(Prim.GT, (count, n64)), "oob")
+        for m in inner:               # the access runs only if the loops around it do
+            runs = _assign(c, i.IPrim(Prim.NE, (m, ILit(0, m.ty))), "oob")  # type: ignore
+            bad = _assign(c, i.IPrim(Prim.AND, (bad, runs)), "oob")
+        _fail_if(c, bad, i.INDEX_ERROR, n64, n64)
         c.facts.le.setdefault(c.facts.key(count)[0], set()).add(c.facts.key(n))
 
 
+def _every_iteration(c: _Ctx, body: s.Block, binder: s.Var, inner: tuple[IAtom, ...]
+                     ) -> Iterator[tuple[s.TabIndex | s.RefSlice, tuple[IAtom, ...]]]:
+    """The `tab[binder]` / `ref!binder` of tables whose size is known before the loop that
+    run in every iteration of `body`, with the counts of the inner `for`s around them (also made
+    before the loop: the access runs when they are not zero). Handler bodies run once."""
+    for let in body.lets:
+        op = let.op
+        match op:
+            case s.TabIndex(tab, ix) | s.RefSlice(tab, ix) if ix == binder:
+                ty = s.type_of_atom(tab)
+                ty = ty.elem if isinstance(ty, RefTy) else ty
+                if isinstance(ty, TabTy) and (isinstance(ty.size, s.Lit) or
+                                              ty.size.name in c.env):    # its size is known
+                    yield op, inner
+            case s.For(size, lam, _) if isinstance(size, s.Lit) or size.name in c.env:
+                m = _lower_atom(c, size).leaves[0]
+                if isinstance(m, IVar | ILit) and not (isinstance(m, ILit) and m.value == 0):
+                    more = inner if isinstance(m, ILit) else inner + (m,)
+                    yield from _every_iteration(c, lam.body, binder, more)
+            case s.RunState(_, lam) | s.RunReader(_, lam) | s.RunAccum(_, lam):
+                yield from _every_iteration(c, lam.body, binder, inner)
+
+
 def _has_io(block: s.Block) -> bool:
-    """Whether running `block` may print or call C (at any depth)."""
+    """Whether running `block` may print or call C (at any depth), other than to report
+    a run-time error (a block that fails: it ends the run whatever it printed)."""
+    if any(isinstance(let.op, s.RuntimeError) for let in block.lets):
+        return False
     for let in block.lets:
         op = let.op
         if isinstance(op, s.PrintStr | s.ForeignCall | s.PtrLoad | s.PtrStore):

@@ -181,3 +181,29 @@ def test_allocation_count_that_wraps_64_bits_is_refused(monkeypatch) -> None:
     out, _ = run_recorded(monkeypatch, src, {})
     assert out[-1] == "1"
     assert any(line.startswith("Runtime error") for line in out[:-1]), out
+
+
+def _loops(imp: i.ImpFunction) -> int:
+    n = 0
+
+    def walk(b: i.IBlock) -> None:
+        nonlocal n
+        for st in b.stmts:
+            n += isinstance(st, i.Loop)
+            for nb in _stmt_uses(st)[2]:
+                walk(nb)
+    walk(imp.body)
+    return n
+
+
+def test_guards_do_not_stop_loop_fusion(monkeypatch, o3) -> None:
+    # the map `e` fuses into the sum with or without the guards before them (each checks
+    # once that n fits the literal size of x or y, before its loop)
+    src = ("n = 1000\nx : (Fin n)=>Float = for i. n_to_f (ordinal i) / 1000.0\n"
+           "y : (Fin n)=>Float = for i. 1.0\n"
+           ":p\n  e = for i:(Fin n). exp x[i]\n  sum for i:(Fin n). e[i] * y[i]\n")
+    out, checked = run_recorded(monkeypatch, src, {"DEXPY_UNSAFE_INDEX": None})
+    out2, unchecked = run_recorded(monkeypatch, src, {"DEXPY_UNSAFE_INDEX": "1"})
+    assert out == out2
+    assert i.INDEX_ERROR in _error_codes(checked[-1]) and _checks_in_loops(checked[-1]) == 0
+    assert _loops(checked[-1]) == _loops(unchecked[-1]) == 1
