@@ -220,6 +220,20 @@ def run_file(path: str, opts: SessionOptions, out: TextIO, *, quine: bool,
     return EXIT_OK
 
 
+def check_file(path: str, opts: SessionOptions, out: TextIO) -> int:
+    """`dexpy script --check FILE`: every block's output against its `>` lines
+    (dexpy/quinecheck.py); a diff per differing block, exit status 1 if any."""
+    from .quinecheck import report
+
+    src = read_source(path)
+    session = make_session(opts, folder=Path(path).resolve().parent)
+    blocks = parse_whole_file(src, out)
+    if blocks is None:
+        return EXIT_USER_ERROR
+    outputs = [lines for _, lines, _ in evaluate(session, blocks)]
+    return EXIT_USER_ERROR if report(path, src, blocks, outputs, out) else EXIT_OK
+
+
 def page_file(path: str, opts: SessionOptions, out: TextIO, *, allow_errors: bool,
               show_code: bool) -> int:
     """`--outfmt html`: the file and its outputs as one HTML page (dexpy.present.html)."""
@@ -263,11 +277,31 @@ def parse_whole_file(src: SourceFile, out: TextIO) -> list[TopBlock] | None:
         return None
 
 
-def cmd_parse(path: str) -> int:
-    """`dexpy parse FILE`: the parser's own command."""
-    from .syntax.parse import parse_command
+def cmd_parse(path: str, out: TextIO) -> int:
+    """`dexpy parse FILE`: how the parser reads each block (its surface AST, see
+    dexpy/syntax/show.py) or its parse error; exit status 1 if any block has one."""
+    from .errors import DexError
+    from .syntax.show import show_decl
 
-    return parse_command(path)
+    src = read_source(path)
+    blocks = parse_whole_file(src, out)
+    if blocks is None:
+        return EXIT_USER_ERROR
+    failed = False
+    for block in blocks:
+        where = f"-- {src.name}:{block_line(block)}"
+        if block.directive:
+            where += " %" + " ".join(block.directive)
+        if block.error is not None:
+            failed = True
+            err = block.error
+            shown = err.render() if isinstance(err, DexError) else f"Parse error: {err}"
+            out.write(f"{where}\n{shown}\n\n")
+        elif block.decl is not None:
+            out.write(f"{where}\n{show_decl(block.decl)}\n\n")
+        elif block.text.startswith("'"):
+            out.write(f"{where}: prose\n\n")
+    return EXIT_USER_ERROR if failed else EXIT_OK
 
 
 def cmd_repl(opts: SessionOptions) -> int:
@@ -318,6 +352,9 @@ def build_parser() -> argparse.ArgumentParser:
     script.add_argument("--outfmt", choices=("literate", "result-only", "html"), default="literate",
                         help="literate (default): the quine; result-only: outputs only; "
                              "html: a self-contained page (prose, code, outputs, pictures)")
+    script.add_argument("--check", action="store_true",
+                        help="compare each block's output with its `>` lines; print a diff "
+                             "per differing block, exit 1 if any differ")
     parse = sub.add_parser("parse", help="show how the parser reads a file")
     parse.add_argument("file", metavar="FILE.dx")
     sub.add_parser("repl", parents=[common], help="interactive session")
@@ -346,6 +383,8 @@ def options_from(ns: argparse.Namespace) -> SessionOptions:
 def dispatch(ns: argparse.Namespace, out: TextIO) -> int:
     """Runs the chosen command."""
     match ns.command:
+        case "script" if ns.check:
+            return check_file(ns.file, options_from(ns), out)
         case "run" | "script" if ns.outfmt == "html":
             return page_file(ns.file, options_from(ns), out, allow_errors=ns.allow_errors,
                              show_code=ns.command == "script")
@@ -356,12 +395,24 @@ def dispatch(ns: argparse.Namespace, out: TextIO) -> int:
             return run_file(ns.file, options_from(ns), out, quine=ns.outfmt == "literate",
                             allow_errors=ns.allow_errors)
         case "parse":
-            return cmd_parse(ns.file)
+            return cmd_parse(ns.file, out)
         case "repl":
             return cmd_repl(options_from(ns))
         case "web":
             return cmd_web(ns)
     raise UsageError("no command given")
+
+
+def parse_command_line(parser: argparse.ArgumentParser, args: list[str]) -> argparse.Namespace:
+    """`parser.parse_args`, except that an unknown option of a command is reported
+    with that command's usage (argparse reports it with the top-level usage)."""
+    ns, extra = parser.parse_known_args(args)
+    if extra:
+        commands = next(a for a in parser._actions  # noqa: SLF001 -- argparse keeps them there
+                        if isinstance(a, argparse._SubParsersAction)).choices  # noqa: SLF001
+        command = commands.get(getattr(ns, "command", None) or "", parser)
+        command.error(f"unrecognized arguments: {' '.join(extra)}")
+    return ns
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -371,7 +422,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args:
         parser.print_help(sys.stderr)
         return EXIT_USAGE
-    ns = parser.parse_args(args)
+    ns = parse_command_line(parser, args)
     try:
         return dispatch(ns, sys.stdout)
     except UsageError as exc:

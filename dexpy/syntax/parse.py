@@ -20,7 +20,7 @@ from ..resources import grammar_path
 from ..source import SourceFile, Span
 from . import abstract, concrete
 from .blocks import RawBlock, split_blocks
-from .lexer import DexPostLexer, LayoutError
+from .lexer import KEYWORDS, DexPostLexer, LayoutError
 from .surface import TopBlock
 
 _DIRECTIVE = re.compile(r"%(time|bench|passes)\b([^\n]*)\n?")
@@ -224,7 +224,8 @@ def _parse_error(src: SourceFile, base: int, text: str, exc: UnexpectedInput) ->
             pos = tok.start_pos if tok.start_pos is not None else 0
             if tok.type in ("_INDENT", "_NL", "_DEDENT"):
                 return framed_error(src, base + _line_start(text, pos), _layout_message(tok.type))
-            return framed_error(src, base + pos, f"unexpected {_describe(tok.value)}")
+            return framed_error(src, base + pos,
+                                f"unexpected {_describe(tok.value)}{_keyword_hint(text, pos)}")
         case UnexpectedCharacters(pos_in_stream=pos):
             return framed_error(src, base + pos, f"unexpected {_describe(text[pos])}")
     return framed_error(src, base, "unexpected input")
@@ -254,6 +255,27 @@ def _misplaced_else(src: SourceFile, base: int, text: str, pos: int | None) -> P
     then_opens_line = text[line_start:then_at].strip() == ""
     message = _ELSE_AFTER_THEN if same_line_then and not then_opens_line else _ELSE_AFTER_BLOCK
     return framed_error(src, base + after, message)
+
+
+_USED_AS_NAME_AFTER = re.compile(r"[ \t]*(?:[=:),\]]|\n|$)")
+_WORD_BEFORE = re.compile(r"(?:^|(?<=[\s(,]))([a-z_]+)[ \t]*$")
+
+
+def _keyword_hint(text: str, pos: int) -> str:
+    """A hint when the parse error comes from a keyword used as a name: the unexpected
+    token is one (`:p data`, `def f(data:Int)`), or follows one (`data = 1`)."""
+    word = re.match(r"[A-Za-z_][A-Za-z0-9_']*", text[pos:])
+    if word and word.group(0) in KEYWORDS and (
+            _USED_AS_NAME_AFTER.match(text, word.end() + pos)
+            or re.search(r"\bdef[ \t]+$", text[:pos])):
+        keyword = word.group(0)
+    else:
+        before = _WORD_BEFORE.search(text[:pos])
+        if not (before and before.group(1) in KEYWORDS and text[pos] in "=:"):
+            return ""
+        keyword = before.group(1)
+    return (f"\n`{keyword}` is a keyword, so it cannot be used as a name; "
+            f"choose another, e.g. `{keyword}'` or `{keyword}1`")
 
 
 def _line_start(text: str, pos: int) -> int:
