@@ -361,10 +361,21 @@ def build_parser() -> argparse.ArgumentParser:
     web = sub.add_parser("web", parents=[common],
                          help="serve the file's page and update it live when the file is saved")
     web.add_argument("file", metavar="FILE.dx")
-    web.add_argument("--port", type=int, default=8000, help="port (default 8000; 0: any free one)")
+    web.add_argument("--port", type=_port, default=8000, help="port (default 8000; 0: any free one)")
     web.add_argument("--host", default="127.0.0.1",
                      help="address to listen on (default 127.0.0.1: this machine only)")
     return parser
+
+
+def _port(text: str) -> int:
+    """`--port`: 0 (any free port) to 65535."""
+    try:
+        port = int(text)
+    except ValueError:
+        port = -1
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"not a port number (0 to 65535): {text}")
+    return port
 
 
 def normalize_argv(argv: Sequence[str]) -> list[str]:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import signal
+import socket
 import sys
 import threading
 from http import HTTPStatus
@@ -68,6 +69,7 @@ class LiveServer(ThreadingHTTPServer):
     allow_reuse_address = True
 
     def __init__(self, address: tuple[str, int], doc: LiveDoc) -> None:
+        self.address_family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
         super().__init__(address, Handler)
         self.doc = doc
         self.streams = threading.BoundedSemaphore(MAX_STREAMS)

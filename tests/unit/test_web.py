@@ -214,3 +214,12 @@ def _state(pid: int) -> str:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
     except (OSError, IndexError):
         return "Z"
+
+
+@pytest.mark.parametrize("port", ["70000", "-1", "http"])
+def test_bad_port_is_a_usage_error(tmp_path: Path, port: str) -> None:
+    f = tmp_path / "a.dx"
+    f.write_text(":p 1\n")
+    r = subprocess.run([sys.executable, "-m", "dexpy.cli", "web", str(f), f"--port={port}"],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2 and "not a port number" in r.stderr and "Traceback" not in r.stderr
