@@ -2,7 +2,8 @@
 
     dexpy FILE.dx                 = dexpy run FILE.dx: print each block's output lines
     dexpy script FILE.dx          the quine: every block echoed, then its `> ` lines
-    dexpy parse FILE.dx           the parser's view of a file (parse.parse_command)
+    dexpy script --check FILE.dx  each block's output against its `>` lines (dexpy/quinecheck.py)
+    dexpy parse FILE.dx           the parser's view of each block (dexpy/syntax/show.py)
     dexpy repl                    interactive session (dexpy/repl.py)
     dexpy script --outfmt html F  the file as a self-contained HTML page (dexpy/present/)
     dexpy web FILE.dx             that page served live, re-rendered on save (dexpy/web.py)
