@@ -54,10 +54,18 @@ def load_corpus(files: Iterable[Path]) -> list[tuple[str, str]]:
 # === running mutants ===
 
 def run_mutant(mutant: Mutant, workdir: Path, timeout: float, mem_limit: int) -> C.Outcome:
-    """Runs the mutant (imports resolve in its source's folder). A hang is rerun
-    with the block unmutated: if that is as slow, the corpus is slow, not the mutant."""
+    """Runs the mutant (imports resolve in its source's folder). A hang is rerun, now
+    with warm compile caches, then with the block unmutated: if either finishes
+    (the first) or is as slow (the second), the program is slow, not the mutant."""
     outcome = _run_text(mutant.text, mutant, workdir, timeout, mem_limit)
-    if outcome.kind == C.HANG and mutant.baseline:
+    if outcome.kind != C.HANG:
+        return outcome
+    again = _run_text(mutant.text, mutant, workdir, timeout, mem_limit)
+    if again.kind != C.HANG:
+        slow = C.Outcome(C.SLOW, f"only cold: {again.seconds:.0f} s warm", outcome.returncode,
+                         outcome.output, outcome.seconds)
+        return again if again.bad else slow
+    if mutant.baseline:
         base = _run_text(mutant.baseline, mutant, workdir, timeout, mem_limit, "-orig")
         if base.kind == C.HANG:
             return C.Outcome(C.SLOW, f"unmutated too: {outcome.signature}",
