@@ -309,7 +309,7 @@ def cmd_repl(opts: SessionOptions) -> int:
     """`dexpy repl`."""
     from .repl import run_repl
 
-    return run_repl(lambda: make_session(opts, interactive=True))
+    return run_repl(lambda: make_session(opts, interactive=True, folder=Path.cwd()))
 
 
 # === argument parsing ===

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from ..cli import parse_whole_file
 from ..outputs import ErrorOut, Output
+from ..repl import KEYWORDS
 from ..source import SourceFile
 
 if TYPE_CHECKING:
@@ -45,9 +46,6 @@ def cell_outputs(session: Session, code: str, counter: int) -> Iterator[Output]:
 
 # === what the session knows about names (completion, inspection) ===
 
-KEYWORDS = ("def", "for", "for_", "rof", "rof_", "case", "of", "if", "then", "else", "do",
-            "data", "enum", "struct", "interface", "instance", "named-instance", "given",
-            "with", "import", "foreign", "pass", "where")
 _NAME_CHAR = re.compile(r"[A-Za-z0-9_']")
 
 

@@ -10,6 +10,7 @@ the old one, as in the REPL (re-running a cell must work).
 """
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from ipykernel.kernelbase import Kernel
@@ -45,7 +46,8 @@ class DexKernel(Kernel):
         """The persistent Session, made at first use (loading the prelude)."""
         if self._session is None:
             from ..cli import SessionOptions, make_session
-            self._session = make_session(SessionOptions(), interactive=True)
+            # imports are looked for next to the notebook (the kernel's folder) first
+            self._session = make_session(SessionOptions(), interactive=True, folder=Path.cwd())
         return self._session
 
     # --- execute ---

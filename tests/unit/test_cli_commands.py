@@ -144,3 +144,10 @@ def test_the_repl_takes_a_redefinition() -> None:
     assert "`data` is a keyword, so it cannot be used as a name; choose another, " \
            "e.g. `data'` or `data1`" in lines
     assert lines[-1] == "5"
+
+
+def test_the_repl_imports_modules_from_the_current_folder(tmp_path: Path) -> None:
+    (tmp_path / "mymod.dx").write_text("def triple(x:Nat) -> Nat = 3 * x\n")
+    done = subprocess.run([sys.executable, "-m", "dexpy", "repl"], input="import mymod\n:p triple 4\n",
+                          capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert (done.returncode, done.stdout) == (0, "12\n")

@@ -36,8 +36,10 @@ def kernel(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     jupyter = install(tmp_path_factory.mktemp("prefix"))
     old = os.environ.get("JUPYTER_PATH")
     os.environ["JUPYTER_PATH"] = str(jupyter)
+    folder = tmp_path_factory.mktemp("notebook")      # the notebook's folder
+    (folder / "kmod.dx").write_text("def k_triple(x:Nat) -> Nat = 3 * x\n")
     km = KernelManager(kernel_name="dex")
-    km.start_kernel()
+    km.start_kernel(cwd=str(folder))
     kc = km.client()
     kc.start_channels()
     try:
@@ -85,6 +87,11 @@ def test_definition_then_use_across_cells(kernel: Any) -> None:
     reply, outs = execute(kernel, ":p k_double k_val\n\n:p k_val + 1")
     assert reply["status"] == "ok"
     assert stdout(outs) == "40\n21\n"
+
+
+def test_import_finds_modules_next_to_the_notebook(kernel: Any) -> None:
+    reply, outs = execute(kernel, "import kmod\n\n:p k_triple 5")
+    assert reply["status"] == "ok" and stdout(outs) == "15\n"
 
 
 def test_rerunning_a_cell_redefines(kernel: Any) -> None:
