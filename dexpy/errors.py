@@ -77,13 +77,19 @@ class NameErr(DexError):
 
 
 class RuntimeErr(DexError):
-    """A runtime failure of compiled code; `message` holds any text printed before."""
+    """A runtime failure of compiled code; `message` holds any text printed before,
+    `detail` what the runtime knows of the failure (out of memory: how many bytes)."""
 
     prefix = ""
 
+    def __init__(self, message: str, span: Span = NO_SPAN, detail: str = "") -> None:
+        super().__init__(message, span)
+        self.detail = detail
+
     def render(self) -> str:
         printed = self.message[:-1] if self.message.endswith("\n") else self.message
-        return (printed + "\n" if printed else "") + "Runtime error"
+        tail = f": {self.detail}" if self.detail else ""
+        return (printed + "\n" if printed else "") + "Runtime error" + tail
 
 
 def checks_enabled() -> bool:

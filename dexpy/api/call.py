@@ -13,12 +13,15 @@ taken from a per-specialization pool, so calls may overlap across threads.
 from __future__ import annotations
 
 import ctypes
+import signal
 import sys
 from typing import TYPE_CHECKING, Any
 
+import _signal
 import numpy as np
 
-from ..backend.run import DATA_OFFSET, Frame, data_address, owned_array
+from ..backend import interrupt as _interrupt
+from ..backend.run import DATA_OFFSET, Frame, data_address, failure, owned_array
 from ..backend.runtime import free_buffer
 from ..core import ir as C
 from ..core.pretty import pp_type
@@ -246,7 +249,13 @@ class Specialization:
             else:
                 frames.append(frame)
                 return _MISMATCH
-        status = self._entry(frame._ins, frame._outs, frame._sizes, frame.sink, frame._arena)
+        if _getsignal(_SIGINT) is not _interrupt._seen:     # Ctrl-C: see backend/interrupt.py
+            _interrupt.check_handler()
+        try:
+            status = self._entry(frame._ins, frame._outs, frame._sizes, frame.sink, frame._arena)
+        except BaseException:        # KeyboardInterrupt, raised by Python as the call returned
+            self._abandon(frame)
+            raise
         del converted
         kind = self._result
         if status or kind is _GENERAL or frame.sink or frame.arena.head:
@@ -270,9 +279,21 @@ class Specialization:
         except BaseException:
             self._frames.append(frame)
             raise
-        status = frame.call(self._entry)
+        _interrupt.check_handler()
+        try:
+            status = frame.call(self._entry)
+        except BaseException:        # KeyboardInterrupt, raised by Python as the call returned
+            self._abandon(frame)
+            raise
         del keep
         return self._finish(frame, status)
+
+    def _abandon(self, frame: Frame) -> None:
+        """After a call interrupted as it returned: its results freed, the frame reusable."""
+        try:
+            self._inv.abandon(frame)
+        finally:
+            self._frames.append(frame)
 
     def _bind_general(self, args: tuple[Any, ...], ins: ctypes.Array) -> list[Any]:
         keep: list[Any] = []
@@ -301,8 +322,11 @@ class Specialization:
         inv = self._inv
         try:
             text = frame.take_printed()
-            if status:
-                raise DexRuntimeError(text)       # what it printed is the error's message
+            if status:                            # what it printed is the error's message
+                err = failure(status, text)
+                if isinstance(err, KeyboardInterrupt):
+                    raise err
+                raise DexRuntimeError(text, detail=err.detail)
             if text:
                 sys.stdout.write(text)
             value = inv.result(frame)
@@ -321,6 +345,8 @@ _asarray = np.asarray
 _F32 = np.dtype(np.float32)
 _F32_MAX = float(np.finfo(np.float32).max)
 _FROM_ADDRESS = ctypes.c_void_p.from_address
+_getsignal = _signal.getsignal
+_SIGINT = int(signal.SIGINT)
 _OFF = DATA_OFFSET
 _PY_SCALARS = {"f": (float, int), "i": (int,), "u": (int,)}
 

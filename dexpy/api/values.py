@@ -53,7 +53,7 @@ def dex_errors() -> Iterator[None]:
     try:
         yield
     except RuntimeErr as e:
-        raise DexRuntimeError(e.message) from None
+        raise DexRuntimeError(e.message, detail=e.detail) from None
     except DexError as e:
         raise rendered(e) from None
 

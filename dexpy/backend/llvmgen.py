@@ -14,7 +14,15 @@ canonical loops. Memory:
   and on an uncaught `Throw`; a count above MAX_ALLOC_BYTES (or a negative one) fails
   like a null result;
 - `ArenaAlloc` (boxes) allocates from the per-run arena, a lock-free list of
-  blocks freed by the caller after the run (`runtime.free_arena`).
+  blocks freed by the caller after the run (`runtime.free_arena`);
+- a failed allocation records its size in `dexpy_oom_bytes` and exits with
+  OUT_OF_MEMORY (ARENA_FULL past the arena's budget).
+
+Ctrl-C: the entry function first calls `dexpy_run_begin()` (backend/interrupt.py),
+loops poll the flag `dexpy_interrupt` where `imp.polls.strip` says (light loops in
+strips, between which they poll), and a set flag exits with INTERRUPTED through the
+same frees as a failure. The entry also stores its status in the arena record
+(`runtime.Arena.status`).
 
 Per-primitive lowering lives in `PRIM_RULES` (complete for every `Prim`):
 F32 stays `float` (no promotion); FP contraction is allowed, reassociation
@@ -33,9 +41,11 @@ from functools import lru_cache
 from ..errors import CompilerBug
 from ..simp.ir import Prim, Scalar
 from ..imp import ir as i
-from ..imp.ir import FAILED, OK, THROWN, IAtom, ILit, IVar, PtrTy
+from ..imp.ir import (ARENA_FULL, FAILED, INTERRUPTED, OK, OUT_OF_MEMORY, THROWN, IAtom, ILit,
+                      IVar, PtrTy)
 from ..imp.hoist import split_invariant_allocs
 from ..imp.hints import scatters, unroll_fully
+from ..imp.polls import strip
 from ..imp.parallel import MAX_CHUNKS, error_report, free_vars, min_grain, outlinable
 
 LL_TYPE: dict[Scalar, str] = {
@@ -76,6 +86,7 @@ class _Gen:
     exits: dict[str | None, str] = field(default_factory=dict)
     tail: list[str] = field(default_factory=list)     # those blocks, after the body
     status_slot: str | None = None
+    status_out: str | None = None                     # the entry's: where it stores its status
 
     def body(self) -> list[str]:
         """The function's blocks: entry, body, exit paths."""
@@ -143,6 +154,9 @@ def gen_module(fns: tuple[i.ImpFunction, ...], serial: bool = False) -> str:
     decls: set[str] = {
         "declare ptr @aligned_alloc(i64, i64)",
         "declare void @free(ptr)",
+        "declare void @dexpy_run_begin()",
+        "@dexpy_interrupt = external global i32",
+        "@dexpy_oom_bytes = external global i64",
     }
     extra: list[str] = []
     bodies = [gen_function(f, decls, extra, serial) for f in fns]
@@ -153,8 +167,14 @@ def gen_function(fn: i.ImpFunction, decls: set[str], extra: list[str] | None = N
                  serial: bool = False) -> str:
     g = _Gen(decls, extra=extra if extra is not None else [], fname=fn.name, serial=serial)
     params = ", ".join(f"{ll_type(p.ty)} noundef {atom(g, p)}" for p in fn.params)
+    g.emit("call void @dexpy_run_begin()")
+    if len(fn.params) == ENTRY_PARAMS:          # the entry ABI (imp.lower): arena last
+        g.status_out = g.fresh("status.out")
+        g.entry.append(f"  {g.status_out} = getelementptr inbounds i8, "
+                       f"ptr {atom(g, fn.params[-1])}, i64 {STATUS_OFFSET}")
     gen_block(g, fn.body, top=True)
-    g.emit(f"ret i32 {OK}")
+    for line in _return(g, str(OK)):
+        g.emit(line)
     head = f"define i32 @{fn.name}({params}) nounwind{vector_width(g)} {{\nentry:"
     return "\n".join([head, *g.body(), "}"])
 
@@ -171,6 +191,19 @@ def gen_block(g: _Gen, block: i.IBlock, top: bool = False) -> None:
     for stmt in stmts:
         gen_stmt(g, stmt)
     _free_scope(g, g.scopes.pop())
+
+
+ENTRY_PARAMS = 5
+"""ins, outs, sizes, ctx, arena: the entry function's parameters (dexpy.imp.lower)."""
+STATUS_OFFSET = 24
+"""Where in the arena record the entry stores its status (`runtime.Arena.status`)."""
+
+
+def _return(g: _Gen, status: str) -> list[str]:
+    """The lines returning the i32 `status` from a top-level function (stored in the
+    arena record first, in the entry)."""
+    store = [f"store i32 {status}, ptr {g.status_out}, align 4"] if g.status_out else []
+    return [*store, f"ret i32 {status}"]
 
 
 OUTLINE_REPORT = 8
@@ -214,12 +247,13 @@ def _free_down_to(g: _Gen, depth: int) -> None:
         _free_scope(g, scope)
 
 
-def _exit(g: _Gen, status: int) -> None:
+def _exit(g: _Gen, status: int | str) -> None:
     """Frees everything live and returns `status`; continues in a dead block.
     In an outlined loop body: raises the env's failure flag and returns. The frees
     are the shared exit path of the innermost live allocation (`_exit_path`), so an
     exit is a store and a branch: with one free per live buffer at every bounds
-    check, a `grad` of 700 buffers and 700 checks had been 80k of 160k IR lines."""
+    check, a `grad` of 700 buffers and 700 checks had been 80k of 160k IR lines.
+    `status` is a constant or an i32 value."""
     if g.status_slot is None:
         g.status_slot = g.fresh("exit.status")
         g.entry.append(f"  {g.status_slot} = alloca i32, align 4")
@@ -248,11 +282,11 @@ def _exit_path(g: _Gen, ptr: str | None) -> str:
         lines = [f"{st} = load i32, ptr {g.status_slot}, align 4"]
         if g.fail_slot is not None:
             wide = g.fresh("st")
-            lines += [f"{wide} = zext i32 {st} to i64",
-                      f"store atomic i64 {wide}, ptr {g.fail_slot} monotonic, align 8",
-                      "ret void"]
+            lines += [f"{wide} = zext i32 {st} to i64",      # the first failure's status stays
+                      f"{g.fresh('first')} = cmpxchg ptr {g.fail_slot}, i64 0, i64 {wide} "
+                      "monotonic monotonic", "ret void"]
         else:
-            lines.append(f"ret i32 {st}")
+            lines += _return(g, st)
     else:
         lines = [f"call void @free(ptr {ptr})", f"br label {_exit_path(g, g.below[ptr])}"]
     g.tail += [f"{label[1:]}:", *("  " + ln for ln in lines)]
@@ -265,6 +299,24 @@ def fail_if(g: _Gen, cond: str) -> None:
     g.emit(f"br i1 {cond}, label {fail}, label {ok}")
     g.start(fail)
     _exit(g, FAILED)
+    g.emit("unreachable")
+    g.start(ok)
+
+
+POLL_WEIGHTS = "!999"
+"""Branch weights of a poll: the flag is almost never set."""
+
+
+def poll(g: _Gen) -> None:
+    """Exits with INTERRUPTED (freeing what is live) if Ctrl-C was pressed
+    (`dexpy_interrupt`, raised by the runtime's SIGINT handler)."""
+    g.decls.add(f'{POLL_WEIGHTS} = !{{!"branch_weights", i32 1, i32 1048576}}')
+    flag = g.val("load atomic i32, ptr @dexpy_interrupt monotonic, align 4", "intr")
+    stop = g.val(f"icmp ne i32 {flag}, 0")
+    out, ok = g.new_label("interrupted"), g.new_label("go")
+    g.emit(f"br i1 {stop}, label {out}, label {ok}, !prof {POLL_WEIGHTS}")
+    g.start(out)
+    _exit(g, INTERRUPTED)
     g.emit("unreachable")
     g.start(ok)
 
@@ -311,6 +363,7 @@ def gen_stmt(g: _Gen, stmt: i.Stmt) -> None:
             exit_ = g.new_label("wend")
             g.br(head)
             g.start(head)
+            poll(g)
             gen_block(g, body)
             c = g.val(f"icmp ne {ll_type(i.itype_of(cond))} {atom(g, cond)}, 0")
             g.emit(f"br i1 {c}, label {head}, label {exit_}")
@@ -361,15 +414,58 @@ def _gen_branches(g: _Gen, terminator: str, blocks: tuple[i.IBlock, ...]) -> Non
 def _gen_loop(g: _Gen, iv: IVar, count: IAtom, body: i.IBlock, reverse: bool,
               bounds: tuple[str, str] | None = None, n: str | None = None) -> None:
     """A counted loop over `0..count-1`, or over `lo..hi-1` of it when `bounds` are given.
-    Heap buffers of an iteration-independent size are allocated once, before it."""
+    Heap buffers of an iteration-independent size are allocated once, before it. It
+    polls the interrupt flag as `imp.polls.strip` says: every iteration, between
+    strips, or not at all."""
     prefix, body = split_invariant_allocs(body, iv)
     for stmt in prefix:
         gen_stmt(g, stmt)
+    n = n if n is not None else atom(g, count)
+    start, end = bounds if bounds is not None else ("0", n)
+    k = strip(count, body)
+    if k:
+        _gen_strips(g, iv, count, body, reverse, (start, end), n, k)
+    else:
+        _gen_counted(g, iv, count, body, reverse, (start, end), n, k == 0)
+
+
+def _gen_strips(g: _Gen, iv: IVar, count: IAtom, body: i.IBlock, reverse: bool,
+                bounds: tuple[str, str], n: str, k: int) -> None:
+    """The loop over `bounds` as strips of `k` iterations, polling between two strips
+    (not before the first: a loop that fits in one strip never polls). Each strip is
+    an ordinary counted loop, for the vectorizer."""
+    start, end = bounds
+    pre = g.label
+    head, strip_l, done = g.new_label("strip"), g.new_label("sbody"), g.new_label("send")
+    s, e = g.fresh("s"), g.fresh("se")
+    g.br(head)
+    g.start(head)
+    latch_ref = len(g.lines)
+    g.lines.append("")        # the phi, filled in once the latch label is known
+    c = g.val(f"icmp slt i64 {s}, {end}")
+    g.emit(f"br i1 {c}, label {strip_l}, label {done}")
+    g.start(strip_l)
+    g.decls.add("declare i64 @llvm.smin.i64(i64, i64)")
+    far = g.val(f"add nsw i64 {s}, {k}")
+    g.emit(f"{e} = call i64 @llvm.smin.i64(i64 {far}, i64 {end})")
+    _gen_counted(g, iv, count, body, reverse, (s, e), n, False)
+    more, again = g.val(f"icmp slt i64 {e}, {end}"), g.new_label("spoll")
+    g.emit(f"br i1 {more}, label {again}, label {done}")
+    g.start(again)
+    poll(g)
+    g.br(head)
+    g.lines[latch_ref] = f"  {s} = phi i64 [ {start}, {pre} ], [ {e}, {g.label} ]"
+    g.start(done)
+
+
+def _gen_counted(g: _Gen, iv: IVar, count: IAtom, body: i.IBlock, reverse: bool,
+                 bounds: tuple[str, str], n: str, poll_each: bool) -> None:
+    """One counted loop over `bounds` (`n`: the full count, for a reversed index),
+    polling at the top of every iteration if `poll_each`."""
+    start, end = bounds
     pre = g.label
     head, body_l, exit_ = g.new_label("loop"), g.new_label("body"), g.new_label("lend")
     j, nxt = g.fresh("j"), g.fresh("jn")
-    n = n if n is not None else atom(g, count)
-    start, end = bounds if bounds is not None else ("0", n)
     g.br(head)
     g.start(head)
     latch_ref = len(g.lines)
@@ -382,6 +478,8 @@ def _gen_loop(g: _Gen, iv: IVar, count: IAtom, body: i.IBlock, reverse: bool,
         g.emit(f"{atom(g, iv)} = sub i64 {last}, {j}")
     else:
         g.emit(f"{atom(g, iv)} = add i64 {j}, 0")
+    if poll_each:
+        poll(g)
     g.loop_depth += 1
     gen_block(g, body)
     g.loop_depth -= 1
@@ -469,7 +567,7 @@ def _gen_parallel_loop(g: _Gen, loop: i.Loop) -> None:
     g.start(failed)
     for ptr, _, _ in partials:
         g.emit(f"call void @free(ptr {ptr})")
-    _exit(g, FAILED)
+    _exit(g, g.val(f"trunc i64 {flag} to i32"))    # the body's status (FAILED, INTERRUPTED...)
     g.emit("unreachable")
     g.start(ok)
     for ptr, total, acc in partials:    # combine the partial sums in chunk order
@@ -483,27 +581,33 @@ MAX_ALLOC_BYTES = 1 << 46
 
 
 def _gen_alloc_raw(g: _Gen, dest: str, scalar: Scalar, count: str) -> None:
-    """`dest` := aligned_alloc(64, ...) of `count` scalars; OOM exits with FAILED."""
+    """`dest` := aligned_alloc(64, ...) of `count` scalars; OOM exits with OUT_OF_MEMORY."""
     too_big = g.val(f"icmp ugt i64 {count}, {MAX_ALLOC_BYTES // BYTES[scalar]}")
     nbytes = g.val(f"mul i64 {count}, {BYTES[scalar]}")
     rounded = g.val(f"add i64 {nbytes}, 63")
     masked = g.val(f"and i64 {rounded}, -64")
     g.decls.add("declare i64 @llvm.umax.i64(i64, i64)")
     size = g.val(f"call i64 @llvm.umax.i64(i64 {masked}, i64 64)")
-    _gen_checked_malloc(g, dest, size, too_big)
+    _gen_checked_malloc(g, dest, size, too_big, nbytes)
 
 
-def _gen_checked_malloc(g: _Gen, dest: str, size: str, too_big: str) -> None:
+def _gen_checked_malloc(g: _Gen, dest: str, size: str, too_big: str, asked: str,
+                        refused: int = OUT_OF_MEMORY) -> None:
     """`dest` := aligned_alloc(64, size) (size a multiple of 64), unless `too_big`;
-    a refused or failed allocation exits with FAILED (a runtime error, never a crash)."""
+    a refused or failed allocation (a runtime error, never a crash) records the bytes
+    `asked` in `dexpy_oom_bytes` and exits with `refused` (if `too_big`) or
+    OUT_OF_MEMORY (a null result)."""
     oom, try_, ok = g.new_label("oom"), g.new_label("alloc"), g.new_label("allocok")
+    pre = g.label
     g.emit(f"br i1 {too_big}, label {oom}, label {try_}")
     g.start(try_)
     g.emit(f"{dest} = call ptr @aligned_alloc(i64 64, i64 {size})")
     is_null = g.val(f"icmp eq ptr {dest}, null")
     g.emit(f"br i1 {is_null}, label {oom}, label {ok}")
     g.start(oom)
-    _exit(g, FAILED)
+    status = g.val(f"phi i32 [ {refused}, {pre} ], [ {OUT_OF_MEMORY}, {try_} ]")
+    g.emit(f"store atomic i64 {asked}, ptr @dexpy_oom_bytes monotonic, align 8")
+    _exit(g, status)
     g.emit("unreachable")
     g.start(ok)
 
@@ -525,7 +629,7 @@ def _gen_arena_alloc(g: _Gen, stmt: i.ArenaAlloc) -> None:
     over = g.val(f"icmp ugt i64 {after}, {limit}")
     refused = g.val(f"or i1 {too_big}, {over}")
     raw = g.fresh("arena")
-    _gen_checked_malloc(g, raw, total, refused)
+    _gen_checked_malloc(g, raw, total, refused, nbytes, ARENA_FULL)
     push, done = g.new_label("push"), g.new_label("pushed")
     g.br(push)
     g.start(push)
@@ -641,6 +745,10 @@ def _gen_call(g: _Gen, call: i.CallRt) -> str:
             g.decls.add("declare void @dexpy_print(ptr, ptr, i64)")
             args = ", ".join(f"{ll_type(i.itype_of(a))} {atom(g, a)}" for a in call.args)
             return f"call void @dexpy_print({args})"
+        case i.RtFn.ERROR:
+            g.decls.add("declare void @dexpy_error(ptr, i64, i64, i64)")
+            args = ", ".join(f"{ll_type(i.itype_of(a))} {atom(g, a)}" for a in call.args)
+            return f"call void @dexpy_error({args})"
     raise CompilerBug(f"unknown runtime function {call.fn}")
 
 
@@ -745,10 +853,6 @@ _NATIVE_MATH = frozenset({Prim.SQRT, Prim.FLOOR, Prim.CEIL, Prim.ROUND, Prim.FAB
 def vector_width(g: _Gen) -> str:
     """The function attribute choosing the vector width: 512 bits on AVX-512 hosts as
     gcc -march=native does (LLVM's tuning for recent Intel cores prefers 256), except
-        case i.RtFn.ERROR:
-            g.decls.add("declare void @dexpy_error(ptr, i64, i64, i64)")
-            args = ", ".join(f"{ll_type(i.itype_of(a))} {atom(g, a)}" for a in call.args)
-            return f"call void @dexpy_error({args})"
     in functions whose loops call scalar libm functions, where each wider vector
     costs more lane extraction around the calls; DEXPY_PREFER_256=1: always 256."""
     if g.libm_calls or not _wide_host():

@@ -24,11 +24,12 @@ import numpy as np
 from ..errors import CompilerBug, RuntimeErr, checks_enabled
 from ..imp.interchange import optimize
 from ..imp.reassoc import parallel_sums
-from ..imp.ir import OK, ImpFunction
+from ..imp.ir import ARENA_FULL, INTERRUPTED, OK, OUT_OF_MEMORY, ImpFunction
 from ..imp.layout import NUMPY_DTYPE, leaves, num_leaves
 from ..imp.lower import lower_function, table_sizes
 from ..names import NameSupply
 from ..simp.ir import Lit, SimpFunction, Type, type_of_atom
+from .interrupt import check_handler, oom_bytes
 from .jit import QUICK, Compiled, compile_ir, current_level
 from .llvmgen import gen_module
 from .runtime import free_arena, free_buffer, new_arena, printed_text
@@ -36,7 +37,8 @@ from .values import (SumVal, TopValue, concretize, has_boxes, leaf_shapes, own_b
                      top_value_from_python)
 
 __all__ = ["TopValue", "SumVal", "run_function", "top_value_from_python", "compile_function",
-           "run_compiled", "Invoker", "Frame", "data_address", "owned_array", "DATA_OFFSET"]
+           "run_compiled", "Invoker", "Frame", "data_address", "owned_array", "DATA_OFFSET",
+           "Interrupted", "failure"]
 
 ENTRY = "dexpy_main"
 
@@ -146,11 +148,40 @@ def run_function(fn: SimpFunction, args: Sequence[TopValue]) -> tuple[TopValue, 
     return run_compiled(compile_function(fn), args)
 
 
+class Interrupted(KeyboardInterrupt):
+    """A run of compiled code stopped by Ctrl-C (status INTERRUPTED, see
+    backend/interrupt.py). In the main thread Python raises its own KeyboardInterrupt
+    as the call returns; this one is for the cases it does not (other threads)."""
+
+
+def failure(status: int, printed: str) -> BaseException:
+    """The exception for a run that returned `status` (not OK) after printing `printed`."""
+    if status == INTERRUPTED:
+        return Interrupted()
+    if status == OUT_OF_MEMORY:
+        return RuntimeErr(printed, detail=f"out of memory allocating {_bytes(oom_bytes())}")
+    if status == ARENA_FULL:
+        from .runtime import arena_limit
+        return RuntimeErr(printed, detail=f"out of memory allocating {_bytes(oom_bytes())}: "
+                          f"a run's lists and boxes may take {arena_limit()} bytes "
+                          "(DEXPY_ARENA_LIMIT)")
+    return RuntimeErr(printed)
+
+
+def _bytes(n: int) -> str:
+    """The size of a failed allocation, as the message says it: above MAX_ALLOC_BYTES
+    the request was refused, and its count may have been clamped (imp.lower.TOO_MANY)."""
+    from .llvmgen import MAX_ALLOC_BYTES
+    return f"{n} bytes" if 0 <= n <= MAX_ALLOC_BYTES else f"more than {MAX_ALLOC_BYTES} bytes"
+
+
 def run_compiled(cf: CompiledFunction, args: Sequence[TopValue]) -> tuple[TopValue, str]:
     """Runs an already compiled function on top-level values; returns its result and
-    the text it printed. A failing run raises RuntimeErr (with that text)."""
+    the text it printed. A failing run raises RuntimeErr (with that text), one stopped
+    by Ctrl-C KeyboardInterrupt."""
     if len(args) != len(cf.fn.params):
         raise CompilerBug(f"{len(cf.fn.params)} parameters, {len(args)} arguments")
+    check_handler()
     inv = cf.invoker
     frame = inv.acquire()
     try:
@@ -164,11 +195,15 @@ def run_compiled(cf: CompiledFunction, args: Sequence[TopValue]) -> tuple[TopVal
                 k += 1
         if k != inv.n_in:
             raise CompilerBug(f"{inv.n_in} parameter leaves, {k} argument leaves")
-        status = frame.call(inv.entry)
+        try:
+            status = frame.call(inv.entry)
+        except BaseException:          # KeyboardInterrupt, raised by Python as it returned
+            inv.abandon(frame)
+            raise
         try:
             text = frame.take_printed()
             if status != OK:
-                raise RuntimeErr(text)
+                raise failure(status, text)
             return inv.result(frame), text
         finally:
             frame.free_arena()
@@ -246,6 +281,18 @@ class Invoker:
         if self.static_ty is not None:
             return self.static_ty
         return concretize(self.res_ty, iter([int(x) for x in frame.sizes[:self.n_sizes]]))
+
+    def abandon(self, frame: Frame) -> None:
+        """Cleans `frame` up after a call whose return Python interrupted (Ctrl-C while
+        it ran: KeyboardInterrupt is raised as it returns, its status is lost): frees the
+        results of a run that had finished (its status is in the arena record), the
+        arena, the printed text."""
+        try:
+            if frame.arena.status == OK:
+                self.result(frame)              # owned arrays, dropped: their buffers freed
+        finally:
+            frame.sink.clear()
+            frame.free_arena()
 
     def result(self, frame: Frame) -> TopValue:
         """The result of the successful call just made on `frame`, owning its buffers

@@ -5,6 +5,7 @@ Compiled code calls C symbols resolved by the JIT:
   big blocks in front (dexpy.backend.alloc);
 - libm functions (`tanf`, `lgamma`, ...), loaded into the process here;
 - `dexpy_parallel_for(body, env, n, grain)`: parallel loops (backend/parallel.py);
+- `dexpy_run_begin()` and the flag `dexpy_interrupt`: Ctrl-C (backend/interrupt.py);
 - `dexpy_print(ctx, chars, len)`: appends `len` bytes to the print sink
   `ctx`, a Python list passed by the caller of the entry function (a
   ctypes callback, so it takes the GIL itself and is safe from any thread);
@@ -37,7 +38,6 @@ def _print(sink: list[bytes], chars: int | None, n: int) -> None:
 
 _PRINT_CB = PRINT_FN(_print)       # kept alive for the life of the process
 
-
 ERROR_FN = ctypes.CFUNCTYPE(None, ctypes.py_object, ctypes.c_int64, ctypes.c_int64, ctypes.c_int64)
 
 
@@ -50,6 +50,7 @@ def _error(sink: list[bytes], code: int, a: int, b: int) -> None:
 
 
 _ERROR_CB = ERROR_FN(_error)
+
 
 def keep_forever(engine: object) -> object:
     """Makes `engine` (a runtime execution engine) immortal: its code stays mapped until
@@ -82,8 +83,8 @@ def install_symbols() -> None:
     if libm:
         llvm.load_library_permanently(libm)
     llvm.add_symbol("dexpy_print", ctypes.cast(_PRINT_CB, ctypes.c_void_p).value)
-    from .alloc import allocator
     llvm.add_symbol("dexpy_error", ctypes.cast(_ERROR_CB, ctypes.c_void_p).value)
+    from .alloc import allocator
     a = allocator()                # libc's allocator plus a cache of big blocks
     llvm.add_symbol("aligned_alloc", a.alloc)
     llvm.add_symbol("free", a.free_addr)
@@ -91,6 +92,8 @@ def install_symbols() -> None:
     install_ffi_symbols()
     from .parallel import pool
     pool()                         # defines dexpy_parallel_for (the worker pool)
+    from .interrupt import runtime
+    runtime()                      # the SIGINT flag and handler (Ctrl-C stops compiled code)
 
 
 def free_buffer(addr: int) -> None:
@@ -138,13 +141,20 @@ def _arena_freer() -> tuple[object, ctypes._CFuncPtr]:
 
 class Arena(ctypes.Structure):
     """A run's box arena as compiled code sees it (the entry's `arena` argument points
-    here): the head of its list of blocks, the bytes allocated, the most allowed."""
+    here): the head of its list of blocks, the bytes allocated, the most allowed; then
+    the status the entry function returned last (it stores it there too, so a call that
+    Python interrupted with KeyboardInterrupt as it returned can still be cleaned up)."""
 
-    _fields_ = [("head", ctypes.c_void_p), ("used", ctypes.c_int64), ("limit", ctypes.c_int64)]
+    _fields_ = [("head", ctypes.c_void_p), ("used", ctypes.c_int64), ("limit", ctypes.c_int64),
+                ("status", ctypes.c_int32)]
+
+
+STATUS_OFFSET = 24
+"""The offset of `Arena.status` (llvmgen stores the entry's status there)."""
 
 
 def new_arena() -> Arena:
-    return Arena(None, 0, arena_limit())
+    return Arena(None, 0, arena_limit(), 0)
 
 
 def arena_limit() -> int:

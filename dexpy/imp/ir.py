@@ -15,7 +15,9 @@ Invariants (checked by dexpy.imp.check):
 - `Throw` jumps to the `on_throw` block of the innermost enclosing `Try`
   (outside any `Try` it is an uncaught exception: status THROWN);
 - `Fail` aborts the function with status FAILED;
-- functions return an i32 status: OK, FAILED or THROWN.
+- functions return an i32 status: OK, FAILED or THROWN; the backend adds
+  INTERRUPTED (SIGINT seen at a poll) and OUT_OF_MEMORY / ARENA_FULL (an
+  allocation failed or went past the run's box budget).
 """
 from __future__ import annotations
 
@@ -28,6 +30,9 @@ from ..simp.ir import Prim, Scalar
 OK = 0
 FAILED = 1
 THROWN = 2
+INTERRUPTED = 3
+OUT_OF_MEMORY = 4
+ARENA_FULL = 5
 
 
 # === types and atoms ===
@@ -124,11 +129,6 @@ class RtFn(Enum):
     """Runtime entry points callable from compiled code (see backend/runtime.py)."""
 
     PRINT = "dexpy_print"        # (ctx: PTR, chars: PtrTy(U8), len: I64) -> void
-
-
-@dataclass(frozen=True, slots=True)
-class CallRt:
-    fn: RtFn
     ERROR = "dexpy_error"        # (ctx: PTR, code: I64, a: I64, b: I64) -> void: prints
                                  # RUNTIME_ERRORS[code] with a and b (a report before `Fail`)
 
@@ -141,6 +141,11 @@ RUNTIME_ERRORS: dict[int, str] = {
 }
 """The messages of `RtFn.ERROR`, by code (see dexpy.imp.lower: bounds and division checks)."""
 INDEX_ERROR, DIV_ZERO, DIV_OVERFLOW, SIZE_ERROR = 0, 1, 2, 3
+
+
+@dataclass(frozen=True, slots=True)
+class CallRt:
+    fn: RtFn
     args: tuple[IAtom, ...]
 
 
