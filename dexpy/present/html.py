@@ -80,11 +80,26 @@ def error_marks(cell: Cell) -> list[tuple[int, int]]:
     return marks
 
 
+def split_trailing(trailing: str) -> tuple[str, str]:
+    """A block's trailing comment lines: those right after it (shown with it) and
+    those after a blank line, which introduce the next block (shown with that one)."""
+    lines = trailing.split("\n")
+    blank = next((k for k, l in enumerate(lines) if not l.strip()), len(lines))
+    own, rest = "\n".join(lines[:blank]), "\n".join(lines[blank:])
+    return own.strip("\n"), rest.strip("\n") if rest.strip() else ""
+
+
 def _code_text(block: TopBlock) -> str:
-    """The block's source, with the comment lines that trail it."""
-    trailing = block.trailing.strip("\n")
+    """The block's source, with the comment lines right after it."""
+    own, rest = split_trailing(block.trailing)
     text = block.text.rstrip("\n")
-    return text + ("\n" + trailing if trailing.strip() else "") if text else trailing
+    if not text:            # a file's leading comments: all of them
+        return "\n".join(p for p in (own, rest) if p)
+    return text + ("\n" + own if own.strip() else "")
+
+
+def _comment_pre(text: str) -> str:
+    return f'<pre class="code"><code>{highlight(text)}</code></pre>' if text else ""
 
 
 def _line(block: TopBlock) -> int:
@@ -93,19 +108,24 @@ def _line(block: TopBlock) -> int:
 
 
 def render_cell(cell: Cell, taken: set[str], show_code: bool = True,
-                pending: str = "not evaluated") -> tuple[str, list[markdown.Heading]]:
-    """One block's HTML and the headings it defines."""
+                pending: str = "not evaluated", lead: str = ""
+                ) -> tuple[str, list[markdown.Heading]]:
+    """One block's HTML and the headings it defines; `lead`: the comment lines that
+    introduce it (see `split_trailing`)."""
     block = cell.block
     if block.decl is None and block.error is None and block.text.startswith("'"):
         body, headings = _prose(block.text, frozenset(taken))
         taken.update(h.anchor for h in headings)
-        return f'<section class="cell prose">{body}</section>', headings
+        return f'{_comment_pre(lead)}<section class="cell prose">{body}</section>', headings
     code = _code_text(block)
     if not code.strip():
-        return "", []
+        return _comment_pre(lead), []
+    code = lead + "\n" + code if lead else code
+    shift = len(lead) + 1 if lead else 0
+    marks = [(a + shift, b + shift) for a, b in error_marks(cell)]
     line = _line(block)
     pre = (f'<pre class="code" data-line="{line}"><code>'
-           f'{highlight(code, error_marks(cell))}</code></pre>')
+           f'{highlight(code, marks)}</code></pre>')
     if not show_code and cell.outputs:
         pre = f'<details class="src"><summary>line {line}</summary>{pre}</details>'
     if cell.outputs is None:
@@ -137,8 +157,10 @@ def fragments(cells: Iterable[Cell], *, show_code: bool = True, default_title: s
     taken: set[str] = set()
     frags: list[Fragment] = []
     headings: list[markdown.Heading] = []
+    lead = ""
     for k, cell in enumerate(cells):
-        html, hs = render_cell(cell, taken, show_code, pending)
+        html, hs = render_cell(cell, taken, show_code, pending, lead)
+        lead = split_trailing(cell.block.trailing)[1] if cell.block.text.strip() else ""
         headings += hs
         if html:
             digest = hashlib.sha1(html.encode("utf-8", "surrogatepass")).hexdigest()[:16]

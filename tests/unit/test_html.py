@@ -242,3 +242,15 @@ def test_imports_are_found_next_to_the_file(tmp_path: Path) -> None:
     f.write_text("import mymod\n:p foo 1\n")
     out = io.StringIO()
     assert _run_cli(["run", str(f)], out) == 0 and out.getvalue() == "2\n"
+
+
+def test_comments_go_with_the_block_they_introduce(tmp_path: Path) -> None:
+    f = tmp_path / "c.dx"
+    f.write_text("-- file header\n\nx = 1  -- one\n-- still about x\n\n-- about y\ny = 2\n\n"
+                 "-- about the error\n:p undefined_name\n")
+    out = io.StringIO()
+    assert _run_cli(["script", "--outfmt", "html", "--allow-errors", str(f)], out) == 0
+    codes = [_strip_tags(c) for c in re.findall(r'<pre class="code"[^>]*>(.*?)</pre>', out.getvalue(), re.S)]
+    assert codes == ["-- file header", "x = 1  -- one\n-- still about x", "-- about y\ny = 2",
+                     "-- about the error\n:p undefined_name"]
+    assert '<mark class="err-span">undefined_name</mark>' in out.getvalue()
