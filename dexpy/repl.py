@@ -277,12 +277,17 @@ def _key_bindings() -> object:
     return kb
 
 
+_OPENS_BLOCK = re.compile(r"(?:=|(?<![0-9])\.|\b(?:of|do|then|else))$")
+
+
 def auto_indentation(line: str) -> str:
     """What Enter puts at the start of the next line of an unfinished block: the
-    current line's indentation, or two spaces after an unindented first line."""
+    current line's indentation, two spaces more after a line that opens a block
+    (ends in `=`, `.`, `of`, `do`, `then`, `else`) or after an unindented first line."""
     indent = re.match(r"[ \t]*", line).group(0)  # type: ignore[union-attr]
-    if not indent and line.strip():
-        indent = "  "
+    code = _strip_code(line)[0]
+    if code.strip() and (not indent or _OPENS_BLOCK.search(code)):
+        indent += "  "
     return indent
 
 

@@ -55,6 +55,13 @@ def test_automatic_indentation_still_indents_an_unindented_body(repl: object) ->
     result(repl, "6")
 
 
+def test_automatic_indentation_goes_deeper_after_a_block_opener(repl: object) -> None:
+    typed(repl, "def g5(n:Nat) -> Nat =", "yield_state 0 \\s.", "for_ i:(Fin n).",
+          "s := get s + 1", "")
+    typed(repl, ":p g5 4")
+    result(repl, "4")
+
+
 def test_deeper_hand_indentation_is_kept(repl: object) -> None:
     typed(repl, "def h4(a:Int) -> Int =", "  for_ i:(Fin 2).", "    ()", "  a", "")
     typed(repl, ":p h4 7")
