@@ -8,7 +8,16 @@ MISSING = ("dexpy.kernel needs ipykernel and jupyter_client: "
            "pip install 'dexpy[notebook]'")
 
 
+USAGE = """\
+usage: python -m dexpy.kernel install [--user | --prefix P]   register the `dex` kernel
+       python -m dexpy.kernel -f CONNECTION_FILE              run it (what Jupyter does)
+See docs/kernel.md."""
+
+
 def main(argv: list[str]) -> int:
+    if argv[:1] in (["-h"], ["--help"]):
+        print(USAGE)
+        return 0
     try:
         if argv[:1] == ["install"]:
             from .install import main as install_main

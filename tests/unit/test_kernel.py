@@ -3,6 +3,7 @@
 KernelManager, spoken to through a blocking client over ZeroMQ."""
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import subprocess
@@ -13,12 +14,13 @@ from typing import Any, Iterator
 
 import pytest
 
-pytest.importorskip("ipykernel", reason="the kernel needs ipykernel (pip install 'dexpy[notebook]')")
-pytest.importorskip("jupyter_client", reason="driving the kernel needs jupyter_client")
+from dexpy.kernel import cells
+from dexpy.kernel.__main__ import main as kernel_main
 
-from jupyter_client.manager import KernelManager  # noqa: E402
-
-from dexpy.kernel import cells  # noqa: E402
+HAVE_JUPYTER = all(importlib.util.find_spec(m) for m in ("ipykernel", "jupyter_client"))
+needs_jupyter = pytest.mark.skipif(
+    not HAVE_JUPYTER, reason="ipykernel and jupyter_client are not installed "
+                             "(pip install 'dexpy[notebook]' or '.[test]')")
 
 TIMEOUT = 120
 
@@ -33,6 +35,10 @@ def install(prefix: Path) -> Path:
 
 @pytest.fixture(scope="module")
 def kernel(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    if not HAVE_JUPYTER:
+        pytest.skip("ipykernel and jupyter_client are not installed "
+                    "(pip install 'dexpy[notebook]' or '.[test]')")
+    from jupyter_client.manager import KernelManager
     jupyter = install(tmp_path_factory.mktemp("prefix"))
     old = os.environ.get("JUPYTER_PATH")
     os.environ["JUPYTER_PATH"] = str(jupyter)
@@ -67,6 +73,14 @@ def stdout(outs: list[tuple[str, dict]]) -> str:
     return "".join(c["text"] for t, c in outs if t == "stream" and c["name"] == "stdout")
 
 
+def test_missing_ipykernel_is_a_clear_message(monkeypatch: pytest.MonkeyPatch,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setitem(sys.modules, "ipykernel.kernelapp", None)     # import fails
+    assert kernel_main(["-f", "connection.json"]) == 2
+    assert "pip install 'dexpy[notebook]'" in capsys.readouterr().err
+
+
+@needs_jupyter
 def test_install_writes_the_kernel_spec(tmp_path: Path) -> None:
     spec = install(tmp_path) / "kernels" / "dex" / "kernel.json"
     data = json.loads(spec.read_text())
