@@ -149,9 +149,10 @@ def test_inspect_shows_the_type(kernel: Any) -> None:
     assert kernel.get_shell_msg(timeout=TIMEOUT)["content"]["found"] is False
 
 
-def test_interrupt_stops_the_cell_and_keeps_the_session(kernel: Any) -> None:
-    assert execute(kernel, SPIN)[0]["status"] == "ok"
-    msg_id = kernel.execute("\n\n".join([":p spin 30000000"] * 200))
+def interrupt_cell(kernel: Any, code: str) -> dict:
+    """Sends a cell, interrupts it after 3 s; its execute_reply content. Waits for
+    the idle status after it, as a notebook does (cells sent before are aborted)."""
+    msg_id = kernel.execute(code)
     time.sleep(3)
     kernel.km.interrupt_kernel()
     start = time.time()
@@ -160,15 +161,27 @@ def test_interrupt_stops_the_cell_and_keeps_the_session(kernel: Any) -> None:
         if msg["msg_type"] == "execute_reply":
             break
     assert time.time() - start < 30
-    while True:         # as a notebook does: wait for idle (cells sent before are aborted)
+    while True:
         status = kernel.get_iopub_msg(timeout=TIMEOUT)
         if status["parent_header"].get("msg_id") == msg_id and \
                 status["content"].get("execution_state") == "idle":
-            break
-    reply = msg["content"]
+            return msg["content"]
+
+
+def test_interrupt_stops_a_compiled_loop_and_keeps_the_session(kernel: Any) -> None:
+    assert execute(kernel, SPIN)[0]["status"] == "ok"
+    reply = interrupt_cell(kernel, ":p spin 4000000000")        # minutes if not stopped
     assert (reply["status"], reply["ename"]) == ("error", "Interrupted")
     reply, outs = execute(kernel, ":p spin 10")
     assert reply["status"] == "ok" and stdout(outs).startswith("1.9")
+
+
+def test_interrupt_stops_a_cell_of_many_blocks(kernel: Any) -> None:
+    assert execute(kernel, "def spin2(n:Nat) -> Float =\n"
+                           "  yield_state 0.0 \\s. for_ i:(Fin n). s := cos (get s)\n")[0]["status"] == "ok"
+    reply = interrupt_cell(kernel, "\n\n".join([":p spin2 30000000"] * 200))
+    assert (reply["status"], reply["ename"]) == ("error", "Interrupted")
+    assert execute(kernel, ":p spin2 1")[0]["status"] == "ok"
 
 
 def test_html_becomes_display_data(kernel: Any) -> None:
