@@ -34,7 +34,6 @@ class DexKernel(Kernel):
         "pygments_lexer": "haskell",
     }
     banner = f"Dex (dexpy {__version__}): the typed functional array language"
-    help_links = [{"text": "dexpy docs", "url": "https://github.com/google-research/dex-lang"}]
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -65,6 +64,8 @@ class DexKernel(Kernel):
                     self._publish(out)
         except KeyboardInterrupt:
             return self._error(cells.INTERRUPTED, silent)
+        except Exception as exc:  # noqa: BLE001 -- e.g. the session could not start: reply
+            return self._error(ErrorOut.of(exc), silent)
         return {"status": "ok", "execution_count": self.execution_count,
                 "payload": [], "user_expressions": {}}
 
@@ -91,7 +92,10 @@ class DexKernel(Kernel):
     async def do_complete(self, code: str, cursor_pos: int) -> dict[str, Any]:
         start, _ = cells.name_at(code, cursor_pos)
         start = min(start, cursor_pos)
-        matches = cells.completions(self.dex, code[start:cursor_pos])
+        try:
+            matches = cells.completions(self.dex, code[start:cursor_pos])
+        except Exception:  # noqa: BLE001 -- a completion request always gets a reply
+            matches = []
         return {"status": "ok", "matches": matches, "cursor_start": start,
                 "cursor_end": cursor_pos, "metadata": {}}
 
@@ -99,7 +103,10 @@ class DexKernel(Kernel):
                          omit_sections: object = ()) -> dict[str, Any]:
         start, stop = cells.name_at(code, cursor_pos)
         name = code[start:stop]
-        ty = cells.type_of(self.dex, name) if name else None
+        try:
+            ty = cells.type_of(self.dex, name) if name else None
+        except Exception:  # noqa: BLE001 -- an inspection request always gets a reply
+            ty = None
         if ty is None:
             return {"status": "ok", "found": False, "data": {}, "metadata": {}}
         return {"status": "ok", "found": True, "data": {"text/plain": f"{name} : {ty}"},
