@@ -11,7 +11,7 @@ from typing import Any
 
 __version__ = "0.1.0"
 
-_API_NAMES = ("load", "loads", "eval", "Module", "Function", "Specialization", "DexError",
+_API_NAMES = ("load", "loads", "eval", "Module", "Atom", "Function", "Specialization", "DexError",
               "DexRuntimeError")
 __all__ = ["__version__", *_API_NAMES]
 

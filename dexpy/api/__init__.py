@@ -38,12 +38,15 @@ from ..infer.unify import whnf
 from ..simplify import Simplifier
 from ..source import SourceFile
 from ..toplevel import Session
+from .atom import Atom
 from .call import Function, Specialization
 from .plan import simp_function
 from .values import DexRuntimeError, dex_errors, present, rendered
 
-__all__ = ["Module", "Function", "Specialization", "DexError", "DexRuntimeError",
+__all__ = ["Module", "Atom", "Function", "Specialization", "DexError", "DexRuntimeError",
            "load", "loads", "eval"]
+
+DIALECT = "2024"        # the Dex dialect modules are read in (recorded in pickles)
 
 
 def load(path: str | Path, *, lib_path: tuple[str, ...] = (), prelude: str | None = None) -> Module:
@@ -57,7 +60,7 @@ def load(path: str | Path, *, lib_path: tuple[str, ...] = (), prelude: str | Non
         raise ValueError(f"{p} is not a Dex source file: it is not UTF-8 text "
                          f"(byte {e.start})") from None
     return Module(text, name=str(p), lib_path=_lib_path(lib_path), prelude=prelude,
-                  folder=str(p.resolve().parent))
+                  folder=str(p.resolve().parent), values="python")
 
 
 def _source(source: object, what: str) -> str:
@@ -87,29 +90,47 @@ def loads(source: str, *, name: str = "<string>", lib_path: tuple[str, ...] = ()
           prelude: str | None = None) -> Module:
     """Checks and evaluates Dex source text."""
     return Module(_source(source, "dexpy.loads"), name=name, lib_path=_lib_path(lib_path),
-                  prelude=prelude)
+                  prelude=prelude, values="python")
 
 
 _PRELUDE_MODULE: Module | None = None
+_PRELUDE_LOCK = threading.Lock()
 
 
-def eval(expr: str) -> Any:  # noqa: A001 -- `dexpy.eval`, as upstream's API
-    """Evaluates a Dex expression with only the prelude in scope."""
+def prelude_module() -> Module:
+    """The module with only the prelude in scope (Atoms mode), made once."""
     global _PRELUDE_MODULE
+    with _PRELUDE_LOCK:
+        if _PRELUDE_MODULE is None:
+            _PRELUDE_MODULE = Module("", name="<prelude>")
+        return _PRELUDE_MODULE
+
+
+def eval(expr: str) -> Atom:  # noqa: A001 -- `dexpy.eval`, as upstream's API
+    """Evaluates a Dex expression with only the prelude in scope; the value is an
+    `Atom` (as upstream: `str` is the Dex text; `float`, `int`, `.value` convert)."""
     _source(expr, "dexpy.eval")
-    if _PRELUDE_MODULE is None:
-        _PRELUDE_MODULE = Module("", name="<prelude>")
-    return _PRELUDE_MODULE.eval(expr)
+    return prelude_module().eval(expr)
 
 
 # === modules ===
 
 class Module:
-    """A checked and evaluated Dex module; its top-level names are attributes."""
+    """A checked and evaluated Dex module; its top-level names are attributes.
+
+    `values` says what names and `eval` give: "atoms" (the default, as upstream's
+    `dex.Module`) gives `Atom`s; "python" (what `load`/`loads` make) gives Python
+    values and `Function`s."""
 
     def __init__(self, source: str, *, name: str = "<string>", lib_path: tuple[str, ...] = (),
-                 prelude: str | None = None, folder: str | None = None) -> None:
+                 prelude: str | None = None, folder: str | None = None,
+                 values: str = "atoms") -> None:
+        if values not in ("atoms", "python"):
+            raise ValueError(f"Module(values=...) takes 'atoms' or 'python', got {values!r}")
+        source = _source(source, "dexpy.Module")
         self._name = name
+        self._atoms = values == "atoms"
+        self._spec = (source, name, tuple(lib_path), prelude, folder, values, DIALECT)
         self._lock = threading.RLock()         # specialization and evaluation use the session
         self._session = Session(lib_path=tuple(lib_path), prelude=prelude, tiered=True)
         if folder is not None:
@@ -146,7 +167,8 @@ class Module:
         return name in self._session.env.scope
 
     def __getattr__(self, name: str) -> Any:
-        if name.startswith("__") or name in ("_session", "_cache", "_lock", "_name"):
+        if name.startswith("__") or name in ("_session", "_cache", "_lock", "_name", "_atoms",
+                                             "_spec", "_token"):
             raise AttributeError(name)
         try:
             return self[name]
@@ -168,20 +190,31 @@ class Module:
         return value
 
     def _lookup(self, name: str) -> Any:
+        """`name`'s value: an Atom (atoms mode) or Python value / Function."""
+        found = self._lookup_raw(name)
+        if isinstance(found, Function):
+            return Atom._of_function(self, found, name) if self._atoms else found
+        value, ty = found
+        if self._atoms:
+            return Atom._of_value(self, value, ty, name)
+        return present(self._session.env, value, ty, readonly=True)
+
+    def _lookup_raw(self, name: str) -> Any:
+        """`name`'s Function, or its (TopValue, Core type)."""
         s = self._session
         b = s.env.scope.get(name)
         if b is None:
             raise KeyError(f"Dex module {self._name!r} has no name {name!r}")
         match b:
             case TopB(n, ty) if n in s.values:
-                return present(s.env, s.values[n], ty, readonly=True)
+                return s.values[n], ty
             case TopB(n, ty) if isinstance(whnf(ty, s.env), C.Pi):
                 return Function(self, C.Var(n), ty, name)
             case TopB(n, ty) if n in s.env.defs and n not in s.env.aliases \
                     and not isinstance(whnf(ty, s.env), C.Kind):
-                return self._eval_core(C.Var(n), ty, readonly=True)
+                return self._eval_raw(C.Var(n), ty)
             case AliasB(term, ty):
-                return self._eval_core(term, ty, readonly=True)
+                return self._eval_raw(term, ty)
             case FailedB():
                 raise KeyError(f"the definition of {name!r} failed")
         raise KeyError(f"{name!r} is a {_kind_of(b)}, not a value or function")
@@ -189,7 +222,8 @@ class Module:
     # --- evaluation ---
 
     def eval(self, expr: str) -> Any:
-        """The value of a Dex expression in this module's scope (a Function if it is one)."""
+        """The value of a Dex expression in this module's scope: an Atom (atoms mode), or a
+        Python value (a Function if it is one)."""
         _source(expr, "Module.eval")
         from ..infer.decls import Evaluate, elab_top
         from ..syntax.parse import parse_file
@@ -209,10 +243,14 @@ class Module:
                 action = elab_top(self._session.env, self._session.names, block.decl)
             assert isinstance(action, Evaluate)
             if isinstance(whnf(action.ty, self._session.env), C.Pi):
-                return Function(self, action.core, action.ty, expr.strip())
-            return self._eval_core(action.core, action.ty)
+                fn = Function(self, action.core, action.ty, expr.strip())
+                return Atom._of_function(self, fn) if self._atoms else fn
+            value, ty = self._eval_raw(action.core, action.ty)
+        if self._atoms:
+            return Atom._of_value(self, value, ty)
+        return present(self._session.env, value, ty, readonly=False)
 
-    def _eval_core(self, core: C.Expr, ty: C.Expr, readonly: bool = False) -> Any:
+    def _eval_raw(self, core: C.Expr, ty: C.Expr) -> tuple[Any, C.Expr]:
         s = self._session
         fn = simp_function(Simplifier(s.env, s.names, s.value_types), core,
                            f"{pp_type(ty)} is")
@@ -220,7 +258,7 @@ class Module:
             out, printed = run_function(fn, [s.values[p.name] for p in fn.params])
         if printed:
             sys.stdout.write(printed)
-        return present(s.env, out, ty, readonly=readonly)
+        return out, ty
 
 
 def _kind_of(b: object) -> str:

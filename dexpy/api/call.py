@@ -111,6 +111,11 @@ class Function:
             raise TypeError(f"{self.name}() missing argument(s): {', '.join(missing)}")
         return tuple(out)
 
+    def call_value(self, *args: Any) -> tuple[Any, C.Expr]:
+        """Calls it; the result as a TopValue and its Core type (for Atoms)."""
+        spec = self.compile(*args)
+        return spec._run_general(args, raw=True), spec._cty
+
     def compile(self, *args: Any) -> Specialization:
         """The specialization for arguments like `args` (compiled now if new): a callable
         that checks and runs that one signature with the least overhead."""
@@ -271,7 +276,7 @@ class Specialization:
         frames.append(frame)
         return out
 
-    def _run_general(self, args: tuple[Any, ...]) -> Any:
+    def _run_general(self, args: tuple[Any, ...], raw: bool = False) -> Any:
         """Any accepted arguments (lists and numpy scalars are converted); clear errors."""
         frame = self._frames.pop() if self._frames else self._new_frame()
         try:
@@ -286,7 +291,7 @@ class Specialization:
             self._abandon(frame)
             raise
         del keep
-        return self._finish(frame, status)
+        return self._finish(frame, status, raw)
 
     def _abandon(self, frame: Frame) -> None:
         """After a call interrupted as it returned: its results freed, the frame reusable."""
@@ -317,7 +322,7 @@ class Specialization:
             put(a, v)
         return keep
 
-    def _finish(self, frame: Frame, status: int) -> Any:
+    def _finish(self, frame: Frame, status: int, raw: bool = False) -> Any:
         """After the call: printed text, failures, boxes and general results."""
         inv = self._inv
         try:
@@ -333,6 +338,8 @@ class Specialization:
         finally:
             frame.free_arena()
             self._frames.append(frame)
+        if raw:
+            return value
         if inv.n_out == 0 and inv.res_ty == S.UNIT:
             return None
         return present(self._env, value, self._cty, readonly=False)

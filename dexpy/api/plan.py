@@ -33,6 +33,7 @@ from ..simp import ir as S
 from ..simplify import SCALARS, SType, Simplifier
 from ..source import NO_SPAN
 from ..syntax.surface import Expl
+from .atom import Atom
 from .values import dex_errors
 
 _DTYPE_TO_DEX = {np.dtype(np.float32): "Float32", np.dtype(np.float64): "Float64",
@@ -59,6 +60,8 @@ def check_array(v: Any, arg: ArrayArg) -> np.ndarray:
     """`v` as a buffer for `arg`: itself if it is a fitting array; a converted Python
     scalar or sequence; otherwise an error that says what is wrong."""
     what = f"{arg.where}: argument {arg.name!r}"
+    if isinstance(v, Atom):
+        v = v.value
     if isinstance(v, np.ndarray):
         if v.dtype != arg.dtype:
             raise TypeError(f"{what} must have dtype {arg.dtype} (Dex {arg.dex_type}), "
@@ -293,6 +296,10 @@ def _arg_plan(inf: Infer, env: Any, bty: C.Expr, v: Any, name: str, where: str
     concrete Core type it gets: tables of scalars take the value's shape (index sets
     with a free size become `Fin d`), polymorphic elements take its dtype."""
     t = whnf(bty, env)
+    hint = None
+    if isinstance(v, Atom):            # its Dex scalar type, not just its dtype (Nat, Word32)
+        hint = v._leaf_type()
+        v = v.value
     if isinstance(t, C.TupleTy):
         if not isinstance(v, tuple) or len(v) != len(t.elems):
             raise TypeError(f"{where}: argument {name!r} must be a tuple of {len(t.elems)} "
@@ -313,7 +320,7 @@ def _arg_plan(inf: Infer, env: Any, bty: C.Expr, v: Any, name: str, where: str
         raise TypeError(f"{where}: argument {name!r}: cannot pass a {type(v).__name__} to "
                         f"Dex type {pp_type(bty)}")
     shape = a.shape
-    ty = _table_type(inf, env, t, shape, a.dtype, name, where, isinstance(v, np.ndarray))
+    ty = _table_type(inf, env, t, shape, a.dtype, name, where, isinstance(v, np.ndarray), hint)
     leaf = ty
     while isinstance(leaf, C.TabPi):
         leaf = leaf.body
@@ -324,7 +331,7 @@ def _arg_plan(inf: Infer, env: Any, bty: C.Expr, v: Any, name: str, where: str
 
 
 def _table_type(inf: Infer, env: Any, t: C.Expr, shape: tuple[int, ...], dtype: np.dtype,
-                name: str, where: str, exact: bool) -> C.Expr:
+                name: str, where: str, exact: bool, hint: str | None = None) -> C.Expr:
     t = whnf(t, env)
     if isinstance(t, C.TabPi):
         if not shape:
@@ -336,7 +343,7 @@ def _table_type(inf: Infer, env: Any, t: C.Expr, shape: tuple[int, ...], dtype: 
             ix, d = t.ix, t.dict             # a known index set: its size is checked later
         else:
             ix, d = t.ix, inf.dict_meta(inf.ix_dict_ty(t.ix), NO_SPAN)
-        body = _table_type(inf, env, t.body, shape[1:], dtype, name, where, exact)
+        body = _table_type(inf, env, t.body, shape[1:], dtype, name, where, exact, hint)
         return C.TabPi(inf.names.fresh("i"), ix, d, body)
     if isinstance(t, C.BaseTy):
         if shape:
@@ -349,7 +356,7 @@ def _table_type(inf: Infer, env: Any, t: C.Expr, shape: tuple[int, ...], dtype: 
                             f"(x.astype(np.{want}))")
         return t
     if isinstance(t, C.Meta):          # a polymorphic element type: the array's dtype
-        dex = _DTYPE_TO_DEX.get(np.dtype(dtype))
+        dex = hint or _DTYPE_TO_DEX.get(np.dtype(dtype))
         if dex is None:
             raise TypeError(f"{where}: argument {name!r}: dtype {dtype} has no Dex scalar type")
         ty: C.Expr = C.BaseTy(dex)
@@ -401,7 +408,7 @@ def _assign_slots(arg: Any, slot: int) -> int:
 def _arg_key(arg: Any) -> Any:
     if isinstance(arg, TupleArg):
         return tuple(_arg_key(p) for p in arg.parts)
-    return (arg.shape, arg.dtype)
+    return (arg.shape, arg.dtype, arg.dex_type)
 
 
 class _Known:
