@@ -108,13 +108,19 @@ def line_is_complete(line: str) -> bool:
 
 
 def block_is_complete(text: str) -> bool:
-    """Interactive rule: Enter submits `text` when this holds."""
+    """Interactive rule: Enter submits `text` when this holds: a complete one-line
+    block; text ending in an empty line; or (pasted blocks) text whose last line is
+    a complete block of its own, unindented after an empty line."""
     lines = text.split("\n")
     if not text.strip():
         return True
     if len(lines) == 1:
         return line_is_complete(lines[0])
-    return lines[-1].strip() == "" and bracket_depth(text) == 0
+    if bracket_depth(text) > 0:
+        return False
+    last = lines[-1]
+    return not last.strip() or (
+        not lines[-2].strip() and last[:1] not in (" ", "\t") and line_is_complete(last))
 
 
 def split_blocks(lines: Iterable[str]) -> Iterator[str]:

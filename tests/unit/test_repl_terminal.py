@@ -81,6 +81,12 @@ def test_paste_without_final_newline_waits_for_enter(repl: object) -> None:
     result(repl, "42")
 
 
+def test_pasted_blocks_without_final_newline_run_on_one_enter(repl: object) -> None:
+    repl.send(PASTE_START + "qx = 1\n\n:p qx + 1" + PASTE_END)  # type: ignore[attr-defined]
+    typed(repl, "")
+    result(repl, "2")
+
+
 def test_a_name_can_be_redefined(repl: object) -> None:
     typed(repl, "rx = 1", "def rf(a:Nat) -> Nat = a + rx", "rx = 10", ":p (rx, rf 1)")
     result(repl, r"\(10, 2\)")         # rf compiled with the old rx
