@@ -1,0 +1,1 @@
+"""Interoperation with other array frameworks: `dexpy.interop.jax` (needs `jax`)."""
