@@ -30,7 +30,8 @@ CONTINUATION = "... "
 HELP = """\
 Enter a Dex top-level block: a definition, an expression, `:p EXPR` (print)
 or `:t EXPR` (type). A one-line block runs on Enter; a longer one ends with an
-empty line (or Alt-Enter). Tab completes names in scope.
+empty line (or Alt-Enter); pasted blocks run together. A new definition of a
+name replaces the old one. Tab completes names in scope.
   :help        this text
   :quit, :q    leave (so does Ctrl-D)"""
 
