@@ -2,8 +2,9 @@
 
 The Python API (dexpy.api, imported on first use so that `import dexpy` stays
 cheap): `load(path)` / `loads(source)` give a `Module` whose top-level values
-and functions are attributes; `eval(expr)` evaluates an expression. See
-docs/api.md.
+and functions are attributes; `eval(expr)` evaluates an expression to an `Atom`
+(upstream's API, as `Module(source)`); `grad`, `vjp`, `jvp` differentiate
+functions. See docs/api.md.
 """
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from typing import Any
 __version__ = "0.1.0"
 
 _API_NAMES = ("load", "loads", "eval", "Module", "Atom", "Function", "Specialization", "DexError",
-              "DexRuntimeError")
+              "DexRuntimeError", "grad", "vjp", "jvp", "value_and_grad")
 __all__ = ["__version__", *_API_NAMES]
 
 

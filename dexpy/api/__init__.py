@@ -40,11 +40,12 @@ from ..source import SourceFile
 from ..toplevel import Session
 from .atom import Atom
 from .call import Function, Specialization
+from .grad import grad, jvp, value_and_grad, vjp
 from .plan import simp_function
 from .values import DexRuntimeError, dex_errors, present, rendered
 
 __all__ = ["Module", "Atom", "Function", "Specialization", "DexError", "DexRuntimeError",
-           "load", "loads", "eval"]
+           "load", "loads", "eval", "grad", "vjp", "jvp", "value_and_grad"]
 
 DIALECT = "2024"        # the Dex dialect modules are read in (recorded in pickles)
 
