@@ -6,7 +6,7 @@
 
 See docs/jax.md. `primitive.py` holds the primitives and their rules, `callee.py` the
 Dex-side specializations and wrappers, `xla_ffi.py` the XLA FFI handler (LLVM IR),
-`jax2dex.py` the jaxpr -> Dex translation behind `dexjit.py`.
+`jax2dex.py` and `jax_rules.py` the jaxpr -> Dex translation behind `compile.py` (dexjit).
 """
 from __future__ import annotations
 
@@ -16,13 +16,7 @@ except ImportError as e:       # pragma: no cover -- depends on the environment
     raise ImportError("dexpy.interop.jax needs JAX: pip install 'dexpy[jax]' "
                       "(or pip install jax)") from e
 
+from .compile import dexjit
 from .primitive import primitive
 
 __all__ = ["primitive", "dexjit"]
-
-
-def __getattr__(name: str):
-    if name == "dexjit":
-        from .dexjit import dexjit
-        return dexjit
-    raise AttributeError(name)
