@@ -87,6 +87,14 @@ class DexKernel(Kernel):
             self.send_response(self.iopub_socket, "error", content)
         return {"status": "error", "execution_count": self.execution_count, **content}
 
+    async def do_is_complete(self, code: str) -> dict[str, Any]:
+        """For consoles (`jupyter console --kernel dex`): Enter runs the code when
+        the REPL's rule says the block is complete, else continues it indented."""
+        from ..repl import auto_indentation, block_is_complete
+        if block_is_complete(code):
+            return {"status": "complete"}
+        return {"status": "incomplete", "indent": auto_indentation(code.split("\n")[-1])}
+
     # --- complete and inspect, from the session's scope ---
 
     async def do_complete(self, code: str, cursor_pos: int) -> dict[str, Any]:

@@ -129,6 +129,16 @@ def test_error_cell_is_an_error_reply_with_the_dex_text(kernel: Any) -> None:
     assert execute(kernel, ":p 5")[0]["status"] == "ok"     # the session goes on
 
 
+def test_is_complete_follows_the_repl(kernel: Any) -> None:
+    def ask(code: str) -> dict:
+        kernel.is_complete(code)
+        return kernel.get_shell_msg(timeout=TIMEOUT)["content"]
+    assert ask(":p 1 + 1") == {"status": "complete"}
+    assert ask("def f(x:Int) -> Int =") == {"status": "incomplete", "indent": "  "}
+    assert ask("def f(x:Int) -> Int =\n  for_ i:(Fin 3).")["indent"] == "    "
+    assert ask("def f(x:Int) -> Int =\n  x\n")["status"] == "complete"
+
+
 def test_complete_from_scope(kernel: Any) -> None:
     execute(kernel, "k_complete_me = 1")
     kernel.complete("x = k_compl", 11)
