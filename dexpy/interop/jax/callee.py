@@ -182,8 +182,8 @@ class Callee:
         self._derived: dict[Any, Callee] = {}
         name = fn.name
         try:
-            same = name.isidentifier() and self.module[name] is fn
-        except KeyError:
+            same = name.isidentifier() and as_function(self.module[name])._term == fn._term
+        except (KeyError, TypeError):
             same = False
         if not same:                       # an expression from Module.eval: give it a name
             name = self._define(f"({fn.name})", "fn")
@@ -205,9 +205,9 @@ class Callee:
     def _define(self, body: str, kind: str, params: str = "") -> str:
         from ...source import SourceFile
         wname = f"dexpy_jax_{kind}{next(_COUNTER)}"
-        head = f"def {wname}({params}) =" if params else f"{wname} ="
+        text = f"def {wname}({params}) =\n{body}\n" if params else f"{wname} = {body}\n"
         with self.module._lock:
-            self.module._run(SourceFile(f"<jax {kind} wrapper>", f"{head}\n{body}\n"))
+            self.module._run(SourceFile(f"<jax {kind} wrapper>", text))
         return wname
 
     def _wrapper(self, key: Any, kind: str, build: Any) -> Callee:
@@ -218,7 +218,7 @@ class Callee:
                 if c is None:
                     params, body = build()
                     wname = self._define(body, kind, params)
-                    c = self._derived[key] = Callee(self.module[wname])
+                    c = self._derived[key] = Callee(as_function(self.module[wname]))
         return c
 
     # --- vmap ---

@@ -77,7 +77,7 @@ def dexjit(fun: Any) -> Any:
                 from ...source import SourceFile
                 with m._lock:
                     m._run(SourceFile(f"<dexjit {name}>", source))
-                apply = primitive(m[name])
+                apply = primitive(m[name])       # a Function (or an Atom of one)
                 outs = jax.tree_util.tree_leaves(out_shape)
                 entry = _Compiled(apply, consts, [np.dtype(v.aval.dtype)
                                                   for v in closed.jaxpr.invars],

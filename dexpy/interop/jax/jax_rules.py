@@ -18,7 +18,14 @@ def _out(eqn: Any, k: int = 0) -> tuple[tuple[int, ...], np.dtype]:
 
 
 def _at(v: Val, ords: list[str]) -> str:
-    return v.at(ords if v.shape else [])
+    """`v` at the result's ordinals: a scalar operand is read as is, size-1 axes
+    (which elementwise lax ops broadcast) at 0."""
+    if not v.shape:
+        return v.at([])
+    if len(v.shape) != len(ords):
+        raise NotImplementedError(f"dexjit: an elementwise operand of shape {v.shape} against "
+                                  f"a result of rank {len(ords)}")
+    return v.at([o if d != 1 else "0" for o, d in zip(ords, v.shape)])
 
 
 # === elementwise ===
