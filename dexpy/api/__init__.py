@@ -38,6 +38,7 @@ from ..infer.unify import whnf
 from ..simplify import Simplifier
 from ..source import SourceFile
 from ..toplevel import Session
+from . import pickling
 from .atom import Atom
 from .call import Function, Specialization
 from .grad import grad, jvp, value_and_grad, vjp
@@ -138,6 +139,15 @@ class Module:
             self._session.search_dirs = (folder,)
         self._cache: dict[str, Any] = {}
         self._run(SourceFile(name, source))
+        pickling.register(self)
+
+    def __reduce__(self) -> tuple:
+        """A Module pickles as its recipe (source, name, paths, value mode, dialect);
+        unpickling checks it once per process (see pickling.py)."""
+        return pickling.reduce_module(self)
+
+    def __dask_tokenize__(self) -> str:
+        return pickling.module_token(self)
 
     def _run(self, src: SourceFile) -> None:
         """Evaluates every block; the first failing one raises (its `:p` output is printed)."""
@@ -210,7 +220,9 @@ class Module:
             case TopB(n, ty) if n in s.values:
                 return s.values[n], ty
             case TopB(n, ty) if isinstance(whnf(ty, s.env), C.Pi):
-                return Function(self, C.Var(n), ty, name)
+                fn = Function(self, C.Var(n), ty, name)
+                fn._origin = ("name", name)
+                return fn
             case TopB(n, ty) if n in s.env.defs and n not in s.env.aliases \
                     and not isinstance(whnf(ty, s.env), C.Kind):
                 return self._eval_raw(C.Var(n), ty)
@@ -226,6 +238,39 @@ class Module:
         """The value of a Dex expression in this module's scope: an Atom (atoms mode), or a
         Python value (a Function if it is one)."""
         _source(expr, "Module.eval")
+        with self._lock:
+            action = self._elab(expr)
+            if isinstance(whnf(action.ty, self._session.env), C.Pi):
+                fn = self._function_of(action, expr)
+                return Atom._of_function(self, fn) if self._atoms else fn
+            value, ty = self._eval_raw(action.core, action.ty)
+        if self._atoms:
+            atom = Atom._of_value(self, value, ty)
+            atom._origin = expr
+            return atom
+        return present(self._session.env, value, ty, readonly=False)
+
+    def _function_of(self, action: Any, expr: str) -> Function:
+        fn = Function(self, action.core, action.ty, expr.strip())
+        fn._origin = ("expr", expr)
+        return fn
+
+    def _eval_function(self, expr: str) -> Function:
+        """The Function a function-valued expression gives (for unpickling)."""
+        with self._lock:
+            action = self._elab(expr)
+            if not isinstance(whnf(action.ty, self._session.env), C.Pi):
+                raise TypeError(f"{expr!r} is not a function")
+            return self._function_of(action, expr)
+
+    def _eval_value(self, expr: str) -> tuple[Any, C.Expr]:
+        """(TopValue, Core type) of a value expression (for unpickling)."""
+        with self._lock:
+            action = self._elab(expr)
+            return self._eval_raw(action.core, action.ty)
+
+    def _elab(self, expr: str) -> Any:
+        """The checked expression `expr` (an `Evaluate` action)."""
         from ..infer.decls import Evaluate, elab_top
         from ..syntax.parse import parse_file
         from ..syntax import surface as Surf
@@ -239,17 +284,10 @@ class Module:
         if not (isinstance(decl, Surf.ExprDecl) or isinstance(decl, Surf.Command)
                 and decl.kind in (Surf.CommandKind.EVAL, Surf.CommandKind.PRINT)):
             raise ValueError("Module.eval takes an expression, not a declaration")
-        with self._lock:
-            with dex_errors():
-                action = elab_top(self._session.env, self._session.names, block.decl)
-            assert isinstance(action, Evaluate)
-            if isinstance(whnf(action.ty, self._session.env), C.Pi):
-                fn = Function(self, action.core, action.ty, expr.strip())
-                return Atom._of_function(self, fn) if self._atoms else fn
-            value, ty = self._eval_raw(action.core, action.ty)
-        if self._atoms:
-            return Atom._of_value(self, value, ty)
-        return present(self._session.env, value, ty, readonly=False)
+        with dex_errors():
+            action = elab_top(self._session.env, self._session.names, block.decl)
+        assert isinstance(action, Evaluate)
+        return action
 
     def _eval_raw(self, core: C.Expr, ty: C.Expr) -> tuple[Any, C.Expr]:
         s = self._session

@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 class Atom:
     """A Dex value (or function) with its type, printed as Dex prints it."""
 
-    __slots__ = ("_module", "_value", "_cty", "_function", "name", "__weakref__")
+    __slots__ = ("_module", "_value", "_cty", "_function", "name", "_origin", "__weakref__")
 
     def __init__(self, value: int | float) -> None:
         """An Atom of a Python number: `int` is `Int32` (`Int64` beyond its range),
@@ -54,6 +54,7 @@ class Atom:
         self._cty = cty
         self._function = None
         self.name = None
+        self._origin: Any = ("number", value)
 
     @classmethod
     def _of_value(cls, module: Module, value: TopValue, cty: C.Expr, name: str | None = None
@@ -61,6 +62,7 @@ class Atom:
         self = object.__new__(cls)
         self._module, self._value, self._cty, self._function = module, value, cty, None
         self.name = name
+        self._origin = None
         return self
 
     @classmethod
@@ -68,6 +70,7 @@ class Atom:
         self = object.__new__(cls)
         self._module, self._value, self._cty, self._function = module, None, None, fn
         self.name = name
+        self._origin = None
         return self
 
     # --- reading it ---

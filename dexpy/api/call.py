@@ -41,7 +41,10 @@ _KEYED_TYPES = (np.ndarray, int, float)      # argument types whose call key fix
 class Function:
     """A Dex function callable from Python. Each distinct call signature (argument
     shapes and dtypes, Python scalar types, values of `Nat` arguments that later
-    types depend on) is specialized and compiled once, then cached."""
+    types depend on) is specialized and compiled once, then cached. It pickles by
+    its module's recipe and its origin (see pickling.py)."""
+
+    _origin: Any = None      # ("name", n) | ("expr", text) | ("derived", Function, key)
 
     def __init__(self, module: Module, term: C.Expr, ty: C.Expr, name: str) -> None:
         env = module._session.env
@@ -66,6 +69,14 @@ class Function:
 
     def __repr__(self) -> str:
         return f"<dexpy.Function {self.name} : {self.type}>"
+
+    def __reduce__(self) -> tuple:
+        from .pickling import reduce_function
+        return reduce_function(self)
+
+    def __dask_tokenize__(self) -> str:
+        from .pickling import function_token
+        return function_token(self)
 
     @property
     def specializations(self) -> tuple[Specialization, ...]:

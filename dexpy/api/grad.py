@@ -120,7 +120,9 @@ def _cached(fn: Function, key: Any, make: Callable[[], Function]) -> Function:
     with fn._module._lock:
         derived = fn.__dict__.setdefault("_derived", {})
         if key not in derived:
-            derived[key] = make()
+            d = make()
+            d._origin = ("derived", fn, key)      # pickles as the derivative of `fn`
+            derived[key] = d
         return derived[key]
 
 

@@ -69,9 +69,11 @@ def check_array(v: Any, arg: ArrayArg) -> np.ndarray:
                             f"first (x.astype(np.{arg.dtype}))")
         if v.shape != arg.shape:
             raise ValueError(f"{what} must have shape {arg.shape}, got {v.shape}")
-        if not v.flags.c_contiguous or not v.flags.aligned:
-            raise ValueError(f"{what} must be a C-contiguous, aligned array (arrays are passed "
+        if not v.flags.c_contiguous:
+            raise ValueError(f"{what} must be a C-contiguous array (arrays are passed "
                              f"without copies); use np.ascontiguousarray(x)")
+        if not v.flags.aligned:         # as unpickling from a byte stream can give (Dask)
+            return v.copy()
         return v
     if not arg.shape:
         return _scalar_buffer(v, arg, what)
