@@ -387,6 +387,15 @@ def normalize_argv(argv: Sequence[str]) -> list[str]:
     return ["run", *args]
 
 
+def _mistyped_command(args: Sequence[str]) -> bool:
+    """`dexpy hepl`: a first word that is neither a command nor a file, nor looks
+    like a .dx file, was probably meant as a command."""
+    if not args or args[0] in COMMANDS or args[0].startswith("-"):
+        return False
+    word = args[0]
+    return not word.endswith(".dx") and not Path(word).exists() and "/" not in word
+
+
 def options_from(ns: argparse.Namespace) -> SessionOptions:
     return SessionOptions(lib_path=tuple(ns.lib_path), prelude=ns.prelude,
                           no_prelude=ns.no_prelude, dump=ns.dump, html_dir=ns.html_dir)
@@ -430,9 +439,14 @@ def parse_command_line(parser: argparse.ArgumentParser, args: list[str]) -> argp
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `dexpy` console script; returns the exit status."""
     parser = build_parser()
-    args = normalize_argv(sys.argv[1:] if argv is None else argv)
+    given = list(sys.argv[1:] if argv is None else argv)
+    args = normalize_argv(given)
     if not args:
         parser.print_help(sys.stderr)
+        return EXIT_USAGE
+    if _mistyped_command(given):
+        print(f"dexpy: no command or file named {given[0]!r} (commands: {', '.join(COMMANDS)}; "
+              "dexpy --help for more)", file=sys.stderr)
         return EXIT_USAGE
     ns = parse_command_line(parser, args)
     try:

@@ -151,3 +151,16 @@ def test_the_repl_imports_modules_from_the_current_folder(tmp_path: Path) -> Non
     done = subprocess.run([sys.executable, "-m", "dexpy", "repl"], input="import mymod\n:p triple 4\n",
                           capture_output=True, text=True, timeout=120, cwd=tmp_path)
     assert (done.returncode, done.stdout) == (0, "12\n")
+
+
+def test_a_mistyped_command_lists_the_commands(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    status, out, err = run_main(["hepl"], capsys)
+    assert (status, out) == (2, "")
+    assert err == ("dexpy: no command or file named 'hepl' (commands: run, script, parse, repl, "
+                   "web; dexpy --help for more)\n")
+    status, _, err = run_main(["missing.dx"], capsys)      # looks like a file: say so
+    assert status == 2 and err.startswith("dexpy: cannot read missing.dx")
+    (tmp_path / "prog").write_text(":p 6 * 7\n")          # an existing file of any name runs
+    assert run_main(["prog"], capsys)[:2] == (0, "42\n")
