@@ -336,6 +336,12 @@ class Specialization:
     def _finish(self, frame: Frame, status: int, raw: bool = False) -> Any:
         """After the call: printed text, failures, boxes and general results."""
         inv = self._inv
+        if _interrupt.pending:        # Ctrl-C swallowed in the print callback
+            try:
+                inv.abandon(frame)
+            finally:
+                self._frames.append(frame)
+            _interrupt.raise_pending()
         try:
             text = frame.take_printed()
             if status:                            # what it printed is the error's message

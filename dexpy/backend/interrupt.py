@@ -20,6 +20,13 @@ compiled once per process, `runtime_engine`) defines
 - `dexpy_oom_bytes` (i64): the size of the allocation that failed last (the
   OUT_OF_MEMORY / ARENA_FULL statuses report it).
 
+Python raises a pending KeyboardInterrupt in the first Python code it runs after the
+signal. When that code is a callback from native code (the print sink, LLVM's object
+cache during a compile), ctypes swallows the exception as "unraisable" and the Ctrl-C
+would be lost (after a traceback on stderr). `sys.unraisablehook` is wrapped so that
+such an interrupt from dexpy's or llvmlite's callbacks is kept instead (`pending`) and
+raised again where dexpy next looks (`raise_pending`: after a compile, after a run).
+
 Python decides whether a Ctrl-C should stop compiled code at all: only while its
 handler is the default (`signal.default_int_handler`, which raises
 KeyboardInterrupt); a program that handles SIGINT itself keeps its handler and its
@@ -172,7 +179,32 @@ def runtime() -> _Runtime:
     from .runtime import runtime_engine
     rt = _Runtime(runtime_engine(runtime_ir()))
     _follow(rt, _signal.getsignal(signal.SIGINT))
+    sys.unraisablehook = _keeping_interrupts(sys.unraisablehook)
     return rt
+
+
+pending = False
+"""A KeyboardInterrupt was swallowed in one of dexpy's callbacks (see the module doc)."""
+
+
+def _keeping_interrupts(hook):
+    def unraisable(u) -> None:
+        global pending
+        where = getattr(u.object, "__module__", None) or ""
+        if u.exc_type is not None and issubclass(u.exc_type, KeyboardInterrupt) and \
+                where.startswith(("dexpy.", "llvmlite.")):
+            pending = True
+            return
+        hook(u)
+    return unraisable
+
+
+def raise_pending() -> None:
+    """Raises the KeyboardInterrupt a callback swallowed, if any."""
+    global pending
+    if pending:
+        pending = False
+        raise KeyboardInterrupt
 
 
 _seen: object = object()      # Python's SIGINT handler when last looked at

@@ -19,6 +19,7 @@ from functools import cache
 
 import llvmlite.binding as llvm
 
+from .interrupt import raise_pending
 from .runtime import install_symbols
 
 ENTRY_FN = ctypes.CFUNCTYPE(ctypes.c_int32, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p,
@@ -155,6 +156,7 @@ def compile_ir(ir_text: str, opt_level: int | None = None) -> Compiled:
 
     engine.set_object_cache(notify, getbuffer)
     engine.finalize_object()
+    raise_pending()             # Ctrl-C while LLVM compiled: swallowed in `notify`
     # the optimized IR is printed only on demand (`Compiled.optimized_ir`)
     return Compiled(engine, ir_text, None, opt_level, False)
 

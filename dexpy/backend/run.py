@@ -29,6 +29,7 @@ from ..imp.layout import NUMPY_DTYPE, leaves, num_leaves
 from ..imp.lower import lower_function, table_sizes
 from ..names import NameSupply
 from ..simp.ir import Lit, SimpFunction, Type, type_of_atom
+from . import interrupt
 from .interrupt import check_handler, oom_bytes
 from .jit import QUICK, Compiled, compile_ir, current_level
 from .llvmgen import gen_module
@@ -200,6 +201,9 @@ def run_compiled(cf: CompiledFunction, args: Sequence[TopValue]) -> tuple[TopVal
         except BaseException:          # KeyboardInterrupt, raised by Python as it returned
             inv.abandon(frame)
             raise
+        if interrupt.pending:          # ... or swallowed in the print callback
+            inv.abandon(frame)
+            interrupt.raise_pending()
         try:
             text = frame.take_printed()
             if status != OK:

@@ -132,6 +132,23 @@ def test_handler_replaced_under_the_same_python_handler_comes_back(module) -> No
     assert _interrupted(module.slow, 20000) < LATENCY
 
 
+def test_ctrl_c_while_printing_is_neither_lost_nor_a_traceback(module, capfd) -> None:
+    # Python raises a pending KeyboardInterrupt in the first Python code after the
+    # signal: here the print callback, where ctypes would swallow it with a traceback
+    m = dexpy.loads(r"""
+def chatty (n:Nat) : Nat = unsafe_io \.
+  yield_state 0 \r. for_ i:(Fin n).
+    r := get r + 1
+    print "tick"
+""")
+    assert m.chatty(2) == 2
+    for _ in range(3):
+        assert _interrupted(m.chatty, 4_000_000_000) < LATENCY
+    err = capfd.readouterr().err
+    assert "Exception ignored" not in err and "Traceback" not in err
+    assert not interrupt.pending
+
+
 def test_polls_where_cheap() -> None:
     ns = NameSupply()
 
