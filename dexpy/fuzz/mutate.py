@@ -3,10 +3,10 @@
 A mutant is a small, still mostly plausible variation of a real program: one to
 three edits, all inside one target code block, applied by operators that each
 know one kind of mistake (a deleted or doubled token, two names swapped, a
-number replaced by an extreme value, a truncated file, a stray unicode
-character, an unbalanced bracket, changed indentation, a swapped operator, a
-dropped line). To keep runs short, the program that runs is a *window* around
-the target block: every earlier block that defines something (earlier `:p`/`:t`
+name replaced by another of the block or a common prelude name, a number
+replaced by an extreme value, a truncated file, a stray unicode character, an
+unbalanced bracket, changed indentation, a swapped operator, a dropped line).
+To keep runs short, the program that runs is a *window* around the target block: every earlier block that defines something (earlier `:p`/`:t`
 commands and prose are dropped), the mutated block, and the few blocks after it
 (which may use what it defines).
 
@@ -70,6 +70,12 @@ HUGE_NUMBERS = ("0", "-1", "-7", "1.5", "0.0", "-0.0", "2147483648", "4294967296
                 "9223372036854775808", "99999999999999999999", "1e308", "1e400", "1000000000")
 STRAY_UNICODE = ("\u00a0", "\u200b", "\ufeff", "\u2028", "\u0301", "λ", "→", "∀", "ℕ",
                  "é", "😀", "\u2010", "\t", "\r", "\x00", "\x0c")
+PRELUDE_NAMES = ("sum", "for", "Fin", "Float", "Int", "Nat", "Type", "Ref", "ordinal", "size",
+                 "with_state", "run_state", "get", "yield_accum", "grad", "jvp", "linearize",
+                 "transpose_linear", "n_to_i", "i_to_f", "unsafe_from_ordinal", "iota", "fold",
+                 "scan", "select", "id", "case", "of", "def", "given", "Ix", "Add", "Maybe",
+                 "Just", "Nothing", "List", "AsList", "to_list", "each", "error", "todo",
+                 "unreachable", "dex_test_mode", "new_key", "rand", "mean", "argmax", "while")
 SWAP_OPS = ("+", "-", "*", "/", "==", "/=", "<", ">", "<=", ">=", "&&", "||", ".", "$",
             "@", "<>", "**", ".*", "*.", "->", "=>", ":", "=", ",", "..", "..<", "+=", "!",
             "|", "\\", "::")
@@ -101,6 +107,15 @@ def swap_names(text: str, rng: random.Random) -> str | None:
     first, second = sorted((a, b), key=lambda t: t.start)
     return (text[:first.start] + second.text + text[first.end:second.start] + first.text
             + text[second.end:])
+
+
+def replace_name(text: str, rng: random.Random) -> str | None:
+    names = _code_tokens(text, "name")
+    if not names:
+        return None
+    t = rng.choice(names)
+    pool = [n for n in {x.text for x in names} | set(PRELUDE_NAMES) if n != t.text]
+    return _splice(text, t.start, t.end, rng.choice(sorted(pool)))
 
 
 def replace_number(text: str, rng: random.Random) -> str | None:
@@ -178,6 +193,7 @@ OPERATORS: dict[str, Operator] = {
     "delete-token": delete_token,
     "duplicate-token": duplicate_token,
     "swap-names": swap_names,
+    "replace-name": replace_name,
     "replace-number": replace_number,
     "truncate": truncate,
     "insert-unicode": insert_unicode,
