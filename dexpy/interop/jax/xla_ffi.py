@@ -211,7 +211,7 @@ def _on_error(desc_id: int, status: int) -> int:
     from ...backend.run import failure
     entry = _DESCRIPTORS.get(desc_id)
     name, sink = (entry[1], entry[2]) if entry else ("<dex function>", [])
-    text = b"".join(sink).decode("utf-8", errors="replace")
+    text = b"".join(sink).decode("utf-8", errors="replace").strip()
     sink.clear()
     err = failure(status, text)
     msg = f"Dex function {name} failed: {err}".encode("utf-8", errors="replace")

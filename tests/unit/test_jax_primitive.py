@@ -1,0 +1,160 @@
+"""dexpy.interop.jax.primitive: Dex functions as JAX primitives, checked against the
+same functions written in jax.numpy (eager, jit, vmap, jvp, grad), and its errors."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+jax = pytest.importorskip("jax", reason="JAX is not installed (pip install 'dexpy[jax]')")
+import jax.numpy as jnp  # noqa: E402
+
+import dexpy  # noqa: E402
+from dexpy.interop.jax import primitive  # noqa: E402
+from dexpy.interop.jax.primitive import FFI_STATUS  # noqa: E402
+
+SRC = r"""
+def f(x:(Fin n)=>Float) -> Float given (n:Nat) = sum for i. x[i] * sin x[i]
+def g(x:(Fin n)=>Float, y:(Fin n)=>Float) -> (Fin n)=>Float given (n:Nat) =
+  for i. x[i] * y[i] + exp(x[i])
+def mv(a:(Fin m)=>(Fin n)=>Float, v:(Fin n)=>Float) -> (Fin m)=>Float given (m:Nat, n:Nat) =
+  for i. sum for j. a[i][j] * v[j]
+def pair(x:(Fin n)=>Float) -> ((Fin n)=>Float, Float) given (n:Nat) =
+  (for i. x[i] * 2.0, sum x)
+def cnt(x:(Fin n)=>Float) -> Int given (n:Nat) = n_to_i n
+def noisy(x:Float) -> {IO} Float =
+  print "hi"
+  x
+def is_pos(x:Float) -> Bool = x > 0.0
+def at(x:(Fin n)=>Float, k:Int) -> Float given (n:Nat) = x[unsafe_from_ordinal (unsafe_i_to_n k)]
+def lookup(x:(Fin 3)=>Float, k:Int) -> Float = x[from_ordinal (unsafe_i_to_n k)]
+"""
+
+
+def jf(x):
+    return jnp.sum(x * jnp.sin(x))
+
+
+def jg(x, y):
+    return x * y + jnp.exp(x)
+
+
+@pytest.fixture(scope="module")
+def m():
+    return dexpy.loads(SRC)
+
+
+@pytest.fixture(scope="module")
+def x():
+    return jnp.asarray(np.random.default_rng(0).normal(size=7).astype(np.float32))
+
+
+def close(a, b, tol=1e-5):
+    np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=tol, atol=tol)
+
+
+def test_eager(m, x):
+    close(primitive(m.f)(x), jf(x))
+    close(primitive(m.g)(x, x + 1), jg(x, x + 1))
+
+
+def test_jit_runs_through_the_ffi_handler(m, x):
+    f = jax.jit(primitive(m.f))
+    close(f(x), jf(x))
+    assert FFI_STATUS["lowering"] == "ffi", FFI_STATUS
+    hlo = jax.jit(primitive(m.g)).lower(x, x).as_text()
+    assert "dexpy_call" in hlo and "pure_callback" not in hlo
+
+
+def test_jit_inside_a_bigger_computation(m, x):
+    g = primitive(m.g)
+    h = jax.jit(lambda a: jnp.cos(g(a, 2.0 * a)).sum())
+    close(h(x), jnp.cos(jg(x, 2.0 * x)).sum())
+
+
+def test_tuple_results_and_implicit_sizes(m, x):
+    a, s = primitive(m.pair)(x)
+    close(a, 2 * x)
+    close(s, jnp.sum(x))
+    a, s = jax.jit(primitive(m.pair))(x)
+    close(a, 2 * x)
+    assert int(primitive(m.cnt)(x)) == 7 and primitive(m.cnt)(x).dtype == jnp.int32
+
+
+def test_abstract_eval(m):
+    out = jax.eval_shape(primitive(m.mv), jax.ShapeDtypeStruct((3, 5), jnp.float32),
+                         jax.ShapeDtypeStruct((5,), jnp.float32))
+    assert out.shape == (3,) and out.dtype == jnp.float32
+
+
+def test_vmap(m, x):
+    xs = jnp.stack([x, 2 * x, -x])
+    close(jax.vmap(primitive(m.f))(xs), jax.vmap(jf)(xs))
+    close(jax.vmap(primitive(m.g), in_axes=(0, None))(xs, x), jax.vmap(jg, (0, None))(xs, x))
+    close(jax.vmap(primitive(m.g), in_axes=(1, 1))(xs.T, xs.T), jax.vmap(jg, (1, 1))(xs.T, xs.T))
+    close(jax.jit(jax.vmap(primitive(m.f)))(xs), jax.vmap(jf)(xs))
+    a, s = jax.vmap(primitive(m.pair))(xs)
+    close(a, 2 * xs)
+    close(s, xs.sum(1))
+
+
+def test_jvp(m, x):
+    t = jnp.ones_like(x)
+    for fn, ref in ((primitive(m.f), jf), (jax.jit(primitive(m.f)), jf)):
+        (y, dy), (ry, rdy) = jax.jvp(fn, (x,), (t,)), jax.jvp(ref, (x,), (t,))
+        close(y, ry)
+        close(dy, rdy)
+    (y, dy), (ry, rdy) = (jax.jvp(primitive(m.g), (x, x), (t, 2 * t)),
+                          jax.jvp(jg, (x, x), (t, 2 * t)))
+    close(dy, rdy)
+
+
+def test_grad(m, x):
+    close(jax.grad(primitive(m.f))(x), jax.grad(jf)(x))
+    close(jax.jit(jax.grad(primitive(m.f)))(x), jax.grad(jf)(x))
+    loss = lambda g: lambda a, b: jnp.sum(g(a, b) ** 2)          # noqa: E731
+    for got, want in zip(jax.grad(loss(primitive(m.g)), argnums=(0, 1))(x, x + 1),
+                         jax.grad(loss(jg), argnums=(0, 1))(x, x + 1)):
+        close(got, want, 1e-4)
+    a = jnp.asarray(np.random.default_rng(1).normal(size=(4, 7)).astype(np.float32))
+    close(jax.grad(lambda a: jnp.sum(primitive(m.mv)(a, x) ** 2))(a),
+          jax.grad(lambda a: jnp.sum((a @ x) ** 2))(a), 1e-4)
+    xs = jnp.stack([x, -x])
+    close(jax.vmap(jax.grad(primitive(m.f)))(xs), jax.vmap(jax.grad(jf))(xs))
+
+
+def test_integer_arguments_are_not_differentiated(m, x):
+    at = primitive(m.at)
+    close(jax.grad(lambda v: at(v, 2))(x), jnp.zeros(7).at[2].set(1.0))
+
+
+def test_wrong_dtype_and_shape_fail_at_trace_time(m, x):
+    with pytest.raises(TypeError, match="dtype float32"):
+        jax.jit(primitive(m.f)).lower(jnp.zeros(3, jnp.int32))
+    with pytest.raises(ValueError, match="shape"):
+        jax.jit(primitive(m.g)).lower(jnp.zeros(3), jnp.zeros(4))
+    with pytest.raises(TypeError, match="takes 2 argument"):
+        primitive(m.g)(x)
+
+
+def test_refused_functions(m):
+    with pytest.raises(TypeError, match="effects.*IO"):
+        primitive(m.noisy)
+    with pytest.raises(TypeError, match="Bool"):
+        primitive(m.is_pos)(jnp.float32(1.0))
+    with pytest.raises(TypeError, match="Dex function"):
+        primitive(lambda v: v)
+
+
+def test_run_time_error_under_jit(m):
+    lookup = jax.jit(primitive(m.lookup))
+    close(lookup(jnp.arange(3.0, dtype=jnp.float32), 2), 2.0)
+    with pytest.raises(Exception, match="out of range"):
+        lookup(jnp.arange(3.0, dtype=jnp.float32), 5).block_until_ready()
+    with pytest.raises(dexpy.DexRuntimeError, match="out of range"):
+        primitive(m.lookup)(jnp.arange(3.0, dtype=jnp.float32), 5)
+
+
+def test_functions_from_eval():
+    add_two = primitive(dexpy.eval(r"\x:((Fin 4)=>Float). for i. x[i] + 2.0"))
+    close(jax.jit(add_two)(jnp.ones(4)), jnp.full(4, 3.0))
+    close(jax.grad(lambda v: add_two(v).sum())(jnp.ones(4)), jnp.ones(4))
