@@ -13,7 +13,7 @@ from typing import Any
 __version__ = "0.1.0"
 
 _API_NAMES = ("load", "loads", "eval", "Module", "Atom", "Function", "Specialization", "DexError",
-              "DexRuntimeError", "grad", "vjp", "jvp", "value_and_grad")
+              "DexRuntimeError", "grad", "vjp", "jvp", "value_and_grad", "Record", "Constructor")
 __all__ = ["__version__", *_API_NAMES]
 
 

@@ -43,10 +43,11 @@ from .atom import Atom
 from .call import Function, Specialization
 from .grad import grad, jvp, value_and_grad, vjp
 from .plan import simp_function
-from .values import DexRuntimeError, dex_errors, present, rendered
+from .values import Constructor, DexRuntimeError, Record, dex_errors, present, rendered
 
 __all__ = ["Module", "Atom", "Function", "Specialization", "DexError", "DexRuntimeError",
-           "load", "loads", "eval", "grad", "vjp", "jvp", "value_and_grad"]
+           "load", "loads", "eval", "grad", "vjp", "jvp", "value_and_grad", "Record",
+           "Constructor"]
 
 DIALECT = "2024"        # the Dex dialect modules are read in (recorded in pickles)
 

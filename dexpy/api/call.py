@@ -28,8 +28,8 @@ from ..core.pretty import pp_type
 from ..infer.unify import whnf
 from ..simp import ir as S
 from ..syntax.surface import Expl
-from .plan import (ArrayArg, CompiledCall, TupleArg, check_array, check_value, compile_call,
-                   plan_call, static_params)
+from .plan import (ArrayArg, CompiledCall, TupleArg, ValueArg, check_array, check_effects,
+                   check_value, compile_call, plan_call, static_params)
 from .values import DexRuntimeError, is_bool, present, scalar_table
 
 if TYPE_CHECKING:
@@ -134,13 +134,14 @@ class Function:
             raise TypeError(f"{self.name}() takes {len(self.params)} argument(s) "
                             f"({', '.join(self.params)}), got {len(args)}")
         session = self._module._session
+        check_effects(self._pi, self.name)
         with self._module._lock:
             plan = plan_call(session, self._pi, self.name, args)
             spec = self._specs.get(plan.key)
             if spec is None:
-                for arg, v in zip(plan.args, args):
-                    check_value(arg, v)       # fail now rather than on every call
                 compiled = compile_call(session, self._term, self._pi, plan, self.name)
+                for arg, v in zip(plan.args, args):
+                    check_value(arg, v, session.env)    # fail now rather than on every call
                 spec = Specialization(self, plan.key, plan.args, compiled)
                 self._specs[plan.key] = spec
             if all(type(a) in _KEYED_TYPES for a in args):
@@ -320,6 +321,12 @@ class Specialization:
                 keep.append(buf)
                 if a.slot is not None:
                     ins[a.slot] = data_address(buf)
+            elif isinstance(a, ValueArg):
+                leaves = a.buffers(self._env, v, keep)
+                keep.append(leaves)
+                if a.slot is not None:               # None: the function does not read it
+                    for k, leaf in enumerate(leaves):
+                        ins[a.slot + k] = data_address(leaf)
             elif isinstance(a, TupleArg):
                 if not isinstance(v, tuple) or len(v) != len(a.parts):
                     raise TypeError(f"{a.where}: argument {a.name!r} must be a tuple of "
@@ -394,4 +401,6 @@ def _describe(a: Any) -> str:
         return f"{a.name}: {a.dtype}{list(a.shape)}" if a.shape else f"{a.name}: {a.dtype}"
     if isinstance(a, TupleArg):
         return f"{a.name}: (" + ", ".join(_describe(p) for p in a.parts) + ")"
+    if isinstance(a, ValueArg):
+        return f"{a.name}: {pp_type(a.cty)}"
     return f"{a.name}={a.value}"

@@ -34,7 +34,7 @@ from ..simplify import SCALARS, SType, Simplifier
 from ..source import NO_SPAN
 from ..syntax.surface import Expl
 from .atom import Atom
-from .values import dex_errors
+from .values import dex_errors, to_nested
 
 _DTYPE_TO_DEX = {np.dtype(np.float32): "Float32", np.dtype(np.float64): "Float64",
                  np.dtype(np.int32): "Int32", np.dtype(np.int64): "Int64",
@@ -118,6 +118,28 @@ class TupleArg:
 
     def __init__(self, name: str, parts: list[Any], where: str) -> None:
         self.name, self.parts, self.where = name, parts, where
+
+
+class ValueArg:
+    """An argument of any other type the call fixes (Bool, Char, String, structs, data
+    types, tables of those): converted from Python (`values.to_nested`) into fresh
+    leaf buffers at each call, in consecutive slots from `slot`."""
+
+    __slots__ = ("name", "cty", "where", "slot", "sty")
+
+    def __init__(self, name: str, cty: C.Expr, where: str) -> None:
+        self.name, self.cty, self.where = name, cty, where
+        self.slot: int | None = None
+        self.sty: S.Type | None = None
+
+    def buffers(self, env: Any, v: Any, keep: list[Any]) -> tuple[np.ndarray, ...]:
+        """`v`'s leaf buffers (checked and converted)."""
+        from ..backend.values import from_python
+        if isinstance(v, Atom):
+            v = v.value
+        assert self.sty is not None
+        nested = to_nested(env, self.cty, self.sty, v, f"{self.where}: argument {self.name!r}")
+        return from_python(self.sty, nested, keep)
 
 
 class StaticArg:
@@ -253,12 +275,16 @@ def simp_function(simp: Simplifier, core: C.Expr, what: str) -> S.SimpFunction:
         return simp.function(value, keep_params=True)
 
 
-def check_value(arg: Any, v: Any) -> None:
+def check_value(arg: Any, v: Any, env: Any = None) -> None:
+    if isinstance(arg, ValueArg):
+        if arg.sty is not None:
+            arg.buffers(env, v, [])
+        return
     if isinstance(arg, ArrayArg):
         check_array(v, arg)
     elif isinstance(arg, TupleArg):
         for p, x in zip(arg.parts, v):
-            check_value(p, x)
+            check_value(p, x, env)
 
 
 def _static_arg(env: Any, bty: C.Expr, v: Any, name: str, where: str) -> tuple[C.Expr, StaticArg]:
@@ -309,6 +335,13 @@ def _arg_plan(inf: Infer, env: Any, bty: C.Expr, v: Any, name: str, where: str
         parts = [_arg_plan(inf, env, et, x, f"{name}[{k}]", where)
                  for k, (et, x) in enumerate(zip(t.elems, v))]
         return TupleArg(name, [p for p, _ in parts], where), C.TupleTy(tuple(ty for _, ty in parts))
+    if _by_value(t, env) or isinstance(v, (str, bytes)) and isinstance(t, C.BaseTy):
+        cty = zonk(bty if isinstance(t, C.BaseTy) else t)    # Char is an alias: keep it
+        if not _closed(cty, env):
+            raise TypeError(f"{where}: argument {name!r} has type {pp_type(cty)}, which must be "
+                            f"known before the call (from the declaration or earlier "
+                            f"arguments) to pass a {type(v).__name__}")
+        return ValueArg(name, cty, where), cty
     if isinstance(v, np.ndarray):
         a = v
     elif isinstance(v, (list, tuple)):
@@ -319,6 +352,9 @@ def _arg_plan(inf: Infer, env: Any, bty: C.Expr, v: Any, name: str, where: str
     elif isinstance(v, (int, float, np.integer, np.floating)):
         a = np.asarray(v)
     else:
+        if isinstance(t, (C.Pi, C.RefTy)):
+            raise TypeError(f"{where}: parameter {name!r} has type {pp_type(t)}, which cannot "
+                            f"cross from Python: {_why_not(t)}")
         raise TypeError(f"{where}: argument {name!r}: cannot pass a {type(v).__name__} to "
                         f"Dex type {pp_type(bty)}")
     shape = a.shape
@@ -330,6 +366,17 @@ def _arg_plan(inf: Infer, env: Any, bty: C.Expr, v: Any, name: str, where: str
     arg = ArrayArg(name, shape, np.dtype(NUMPY_DTYPE[SCALARS[leaf.name]]), where)
     arg.dex_type = pp_type(ty)
     return arg, ty
+
+
+def _by_value(t: C.Expr, env: Any) -> bool:
+    """Whether a parameter of type `t` takes a converted value (not a buffer): data types
+    other than Fin, and tables of data types or tuples."""
+    from ..infer.builtins import FIN
+    while isinstance(t, C.TabPi):
+        t = whnf(t.body, env)
+        if isinstance(t, C.TupleTy):
+            return True
+    return isinstance(t, C.TyCon)
 
 
 def _table_type(inf: Infer, env: Any, t: C.Expr, shape: tuple[int, ...], dtype: np.dtype,
@@ -366,8 +413,30 @@ def _table_type(inf: Infer, env: Any, t: C.Expr, shape: tuple[int, ...], dtype: 
             fin, d = _fin(inf, n)
             ty = C.TabPi(inf.names.fresh("i"), fin, d, ty)
         return ty
-    raise TypeError(f"{where}: parameter {name!r} has type {pp_type(t)}; from Python only "
-                    f"scalars, tables of scalars and tuples of those can be passed")
+    raise TypeError(f"{where}: parameter {name!r} has type {pp_type(t)}, which cannot cross "
+                    f"from Python: {_why_not(t)}")
+
+
+def _why_not(t: C.Expr) -> str:
+    if isinstance(t, C.RefTy):
+        return "references exist only inside a Dex effect handler (call a function that " \
+               "runs the handler, e.g. with `run_state`, instead)"
+    if isinstance(t, C.Pi):
+        return "functions cannot be passed from Python (define the function in Dex)"
+    return "scalars, arrays, tuples, structs, data types, Bool, Char and String can"
+
+
+def check_effects(pi: C.Pi, where: str) -> None:
+    """Refuses functions whose effects need a handler around the call (State, Reader,
+    Accum, an open row): only IO and Except can run from Python."""
+    eff = pi.eff
+    if eff is None:
+        return
+    bad = [n for n, _ in eff.effects if n not in ("IO", "Except")]
+    if bad or eff.tail is not None:
+        row = ", ".join(bad) if bad else "an open effect row"
+        raise TypeError(f"{where}: has effects ({row}) that need a Dex handler around the "
+                        f"call; only IO and Except effects can run from Python")
 
 
 def _check_rep(simp: Simplifier, arg: Any, pty: C.Expr, where: str) -> S.Type:
@@ -378,6 +447,9 @@ def _check_rep(simp: Simplifier, arg: Any, pty: C.Expr, where: str) -> S.Type:
 
 
 def _match_shapes(arg: Any, sty: S.Type, where: str) -> None:
+    if isinstance(arg, ValueArg):
+        arg.sty = sty
+        return
     if isinstance(arg, TupleArg):
         assert isinstance(sty, S.ProdTy)
         for p, t in zip(arg.parts, sty.elems):
@@ -403,6 +475,10 @@ def _assign_slots(arg: Any, slot: int) -> int:
         for p in arg.parts:
             slot = _assign_slots(p, slot)
         return slot
+    if isinstance(arg, ValueArg):
+        arg.slot = slot
+        assert arg.sty is not None
+        return slot + num_leaves(arg.sty)
     arg.slot = slot
     return slot + 1
 
@@ -410,6 +486,8 @@ def _assign_slots(arg: Any, slot: int) -> int:
 def _arg_key(arg: Any) -> Any:
     if isinstance(arg, TupleArg):
         return tuple(_arg_key(p) for p in arg.parts)
+    if isinstance(arg, ValueArg):
+        return ("value", pp_type(arg.cty))
     return (arg.shape, arg.dtype, arg.dex_type)
 
 
