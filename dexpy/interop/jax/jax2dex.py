@@ -95,7 +95,10 @@ def literal(v: Any, dtype: Any) -> str:
 
 
 def _index(name: str, ords: list[str]) -> str:
-    return name + "".join(f"[unsafe_from_ordinal({o})]" for o in ords)
+    """`name` indexed at the ordinals; `ordinal i` is `i` itself (loop indices always
+    range over an index set of the size of the axis they index)."""
+    return name + "".join(f"[{o[8:]}]" if o.startswith("ordinal ") and o[8:].isidentifier()
+                          else f"[unsafe_from_ordinal({o})]" for o in ords)
 
 
 class Translator:

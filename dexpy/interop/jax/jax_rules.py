@@ -209,9 +209,11 @@ def _slice(tr: Translator, eqn: Any, ins: list[Val]) -> Val:
     start = eqn.params["start_indices"]
     strides = eqn.params.get("strides") or (1,) * len(start)
 
-    def f(ords: list[str]) -> list[str]:
-        return [o if s == 0 and st == 1 else f"({o}) * {st} + {s}" if st != 1 else f"{o} + {s}"
-                for o, s, st in zip(ords, start, strides)]
+    same = [d == n for d, n in zip(ins[0].shape, shape)]
+
+    def f(ords: list[str]) -> list[str]:      # `o + 0` where the axis is shorter
+        return [o if same[k] else f"({o}) * {st} + {s}" if st != 1 else f"{o} + {s}"
+                for k, (o, s, st) in enumerate(zip(ords, start, strides))]
     return _remap(ins[0], shape, f)
 
 
@@ -237,7 +239,7 @@ def _concatenate(tr: Translator, eqn: Any, ins: list[Val]) -> Val:
         text = ""
         for k in range(len(ins) - 1, -1, -1):
             sub = list(ords)
-            sub[dim] = f"unsafe_nat_diff({o}, {offsets[k]})" if offsets[k] else o
+            sub[dim] = f"unsafe_nat_diff({o}, {offsets[k]})" if offsets[k] else f"{o} + 0"
             here = ins[k].at(sub)
             text = here if not text else f"(if {o} < {offsets[k + 1]} then {here} else {text})"
         return text
@@ -332,7 +334,9 @@ def _dot_general(tr: Translator, eqn: Any, ins: list[Val]) -> Val:
         for k, a in reversed(list(zip(ks, lc))):
             text = f"sum(for {k}:(Fin {lhs.shape[a]}). {text})"
         return text if ks else f"({text})"
-    return Val(shape, dtype, at)
+    # its own loop nest (`for i j. sum for k. a[i][k] * b[k][j]`), which the compiler
+    # interchanges and tiles; what follows it fuses into the next loop
+    return tr.materialize(Val(shape, dtype, at))
 
 
 RULES["dot_general"] = _dot_general
