@@ -1,0 +1,2 @@
+"""Developer tools: library parity with upstream Dex (`parity`), the library
+reference generator (`docgen`)."""
