@@ -18,6 +18,9 @@ __all__ = ["__version__", *_API_NAMES]
 
 
 def __getattr__(name: str) -> Any:
+    if name == "grad":            # dexpy.api.grad is the module of grad, vjp, jvp
+        from .api.grad import grad
+        return grad
     if name in _API_NAMES:
         from . import api
         return getattr(api, name)

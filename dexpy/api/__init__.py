@@ -41,12 +41,12 @@ from ..toplevel import Session
 from . import pickling
 from .atom import Atom
 from .call import Function, Specialization
-from .grad import grad, jvp, value_and_grad, vjp
+from .grad import jvp, value_and_grad, vjp    # `dexpy.api.grad` is the module: grad.grad
 from .plan import simp_function
 from .values import Constructor, DexRuntimeError, Record, dex_errors, present, rendered
 
 __all__ = ["Module", "Atom", "Function", "Specialization", "DexError", "DexRuntimeError",
-           "load", "loads", "eval", "grad", "vjp", "jvp", "value_and_grad", "Record",
+           "load", "loads", "eval", "vjp", "jvp", "value_and_grad", "Record",
            "Constructor"]
 
 DIALECT = "2024"        # the Dex dialect modules are read in (recorded in pickles)
