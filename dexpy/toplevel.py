@@ -17,6 +17,7 @@ import traceback
 from collections.abc import Iterator
 from pathlib import Path
 
+from .deep import call_deep
 from .backend.jit import optimization
 from .block_cache import Chain
 from .backend.run import TopValue, run_function
@@ -168,7 +169,10 @@ class Session:
             return []
         if not isinstance(block.decl, Surf.Import):
             self.state_key = None
-        return from_lines(self.eval_decl(block.decl))
+        try:        # on a big stack: deep but ordinary nesting compiles (dexpy/deep.py)
+            return from_lines(call_deep(self.eval_decl, block.decl))
+        except RecursionError:
+            raise DexError("expression nested too deeply", block.span) from None
 
     def eval_decl(self, decl: Surf.TopDecl) -> list[str]:
         if isinstance(decl, Surf.Import):

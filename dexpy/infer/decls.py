@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from ..core import ir
 from ..core.ir import Binder, Expr
-from ..core.traverse import zonk
+from ..core.traverse import map_children, zonk
 from ..errors import DexError, TypeErr, already_defined
 from ..names import NameSupply
 from ..source import NO_SPAN, Span
@@ -108,7 +108,8 @@ def elab_top(env: TopEnv, names: NameSupply, decl: S.TopDecl) -> TopAction:
             with _undone_on_error(env):
                 return _elab_interface(env, inf, names, decl)
         case S.InstanceDecl():
-            return _elab_instance(env, inf, names, decl)
+            with _undone_on_error(env):
+                return _elab_instance(env, inf, names, decl)
         case S.Pass():
             return Nothing()
         case S.Foreign():
@@ -118,15 +119,29 @@ def elab_top(env: TopEnv, names: NameSupply, decl: S.TopDecl) -> TopAction:
 
 @contextmanager
 def _undone_on_error(env: TopEnv) -> Iterator[None]:
-    """A type or interface declaration binds its name before checking its body (which
-    may mention it); if the body fails, the names it bound are unbound again, so the
-    session marks the name failed instead of keeping a type without constructors."""
-    before = set(env.scope)
+    """A type, interface or instance declaration extends the environment before checking
+    its body (which may mention it); if the body fails, the environment is put back as
+    it was, so the failed declaration leaves no trace (no type without constructors, no
+    class without methods, no registered instance missing methods). Names it marked
+    ambiguous (a redefinition, as upstream) stay marked."""
+    scope, defs, aliases = dict(env.scope), dict(env.defs), set(env.aliases)
+    instances = {k: list(v) for k, v in env.instances.items()}
+    classes, method_names = dict(env.classes), set(env.method_names)
     try:
         yield
     except DexError:
-        for name in set(env.scope) - before:
-            del env.scope[name]
+        env.scope.clear()
+        env.scope.update(scope)
+        env.defs.clear()
+        env.defs.update(defs)
+        env.aliases.clear()
+        env.aliases.update(aliases)
+        env.instances.clear()
+        env.instances.update(instances)
+        env.classes.clear()
+        env.classes.update(classes)
+        env.method_names.clear()
+        env.method_names.update(method_names)
         raise
 
 
@@ -252,18 +267,48 @@ def _elab_data(env: TopEnv, inf: Infer, decl: S.DataDecl) -> TopAction:
     params = inf.elab_params(_givens_first(decl.params))      # class params are dictionary args
     data = ir.DataDef(decl.name, tuple(params), [])
     env.scope[decl.name] = TyConB(data)       # visible in its own constructors (not recursive data)
+    spans = []
     for con in decl.cons:
         inf.push()
         fields = [b for b in inf.elab_params(con.params) if b.expl == Expl.EXPLICIT]
         inf.pop()
         data.cons.append(ir.ConDef(con.name, tuple(Binder(f.name, f.ty) for f in fields)))
+        spans.append([(p.ty or p).span for p in con.params if p.expl == Expl.EXPLICIT])
     inf.pop()
     solve_all(inf)
     _zonk_data(data)
+    _reject_recursive(data, spans)
     for i, con in enumerate(data.cons):
         _check_fresh(env, con.name, decl, located=False)
         env.scope[con.name] = ConB(data, i)
     return Nothing()
+
+
+def _reject_recursive(data: ir.DataDef, spans: list[list[Span]]) -> None:
+    """Data types cannot mention themselves in their fields (as upstream, where the type's
+    name is not in scope in its own definition): such a value would have no finite
+    representation (`spans[c][f]`: where constructor c's field f is written)."""
+    for con, con_spans in zip(data.cons, spans):
+        for field, span in zip(con.fields, con_spans):
+            if _mentions(field.ty, data):
+                where = "its own fields" if data.is_struct else \
+                    f"the fields of its own constructor {con.name}"
+                raise TypeErr(f"Recursive data types are not supported: {data.name} is used "
+                              f"in {where}", span)
+
+
+def _mentions(e: Expr, data: ir.DataDef) -> bool:
+    found = False
+
+    def go(x: Expr) -> Expr:
+        nonlocal found
+        if isinstance(x, ir.TyCon) and x.data is data:
+            found = True
+        if not found:
+            map_children(x, go)
+        return x
+    go(e)
+    return found
 
 
 def _default_binder_kinds(ty: Expr) -> None:
@@ -310,6 +355,7 @@ def _elab_struct(env: TopEnv, inf: Infer, names: NameSupply, decl: S.StructDecl)
     solve_all(inf)
     data.cons.append(ir.ConDef(decl.name, tuple(fields)))
     _zonk_data(data)
+    _reject_recursive(data, [[fty.span for _, fty in decl.fields]])
     # the type name doubles as the constructor: `Pt(1.0, 2.0)`
     env.scope[decl.name] = TyConB(data)
     env.scope["\0con:" + decl.name] = ConB(data, 0)
@@ -399,7 +445,7 @@ def _elab_instance(env: TopEnv, inf: Infer, names: NameSupply, decl: S.InstanceD
             raise TypeErr(f"not a method name: {mname}", m.span)
         i = cls.method_names.index(mname)
         if inst.methods[i] is not None:
-            raise TypeErr(f"Duplicate method: {mname}")
+            raise TypeErr(f"Duplicate method: {mname}", m.span)
         mty = subst(cls.method_types[i], sub)
         if isinstance(m, S.Def):
             lam = S.Lam(m.params, m.body, span=m.span)
@@ -410,7 +456,7 @@ def _elab_instance(env: TopEnv, inf: Infer, names: NameSupply, decl: S.InstanceD
     inf.pop()
     for i, mname in enumerate(cls.method_names):
         if inst.methods[i] is None:
-            raise TypeErr(f"Missing method: {mname}")
+            raise TypeErr(f"Missing method: {mname}", decl.span)
     solve_all(inf)
     inst.head = tuple(zonk(h) for h in head)
     inst.binders = tuple(Binder(b.name, zonk(b.ty), b.expl) for b in binders)

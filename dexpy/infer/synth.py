@@ -116,6 +116,12 @@ def _apply_defaults(inf: Infer) -> None:
         for m in metas_of(cell.ty):
             if m.default is not None and m.solution is None:
                 m.solution = m.default
+    for cell, _, _ in inf.pending:     # `:p error "boom"`: a result type only `Data` constrains
+        goal = whnf(cell.ty, inf.env)
+        if isinstance(goal, ir.DictTy) and goal.cls.name == "Data":
+            arg = whnf(goal.args[0], inf.env)
+            if isinstance(arg, ir.Meta) and arg.cell.solution is None:
+                arg.cell.solution = ir.TupleTy(())
 
 
 def synth(inf: Infer, goal: Expr, span: Span, givens: tuple[Given, ...], strict: bool,

@@ -15,6 +15,7 @@ from functools import lru_cache
 
 from lark import Lark, UnexpectedCharacters, UnexpectedInput, UnexpectedToken
 
+from ..deep import call_deep
 from ..errors import DexError, ParseError, SyntaxErr
 from ..resources import grammar_path
 from ..source import SourceFile, Span
@@ -140,7 +141,12 @@ def parse_raw_block(src: SourceFile, raw: RawBlock) -> TopBlock:
 
 
 def parse_block_text(src: SourceFile, base: int, text: str) -> abstract.s.TopDecl:
-    """Parse one block's text (starting at offset `base` of `src`); raises DexError."""
+    """Parse one block's text (starting at offset `base` of `src`); raises DexError.
+    Runs on a big stack (dexpy.deep): the tree conversions recurse per nesting level."""
+    return call_deep(_parse_block_text, src, base, text)
+
+
+def _parse_block_text(src: SourceFile, base: int, text: str) -> abstract.s.TopDecl:
     try:
         tree = _parser().parse(text)
     except UnexpectedInput as exc:

@@ -96,3 +96,86 @@ def test_literal_out_of_range(session: Session, src: str, literal: str, ty: str)
 ])
 def test_literal_in_range(session: Session, src: str, value: str) -> None:
     assert run(session, src) == [value]
+
+
+# === item 6: deep but ordinary programs compile; absurd nesting is a clear error ===
+
+def _sum(n: int) -> str:
+    return ":p " + " + ".join(["1"] * n)
+
+
+@pytest.mark.parametrize("src, value", [
+    (_sum(200), "200"),
+    (_sum(1000), "1000"),
+    (":p " + "(" * 200 + "1" + ")" * 200, "1"),
+    (":p\n" + "".join(f"  x{i} = {f'x{i-1} + 1' if i else '1'}\n" for i in range(200)) + "  x199",
+     "200"),
+    (":p " + "".join(f"sum (for i{i}:(Fin 1). " for i in range(200)) + "1.0" + ")" * 200, "1."),
+])
+def test_deep_programs_compile(session: Session, src: str, value: str) -> None:
+    assert run(session, src) == [value]
+
+
+def test_absurd_nesting_is_a_dex_error(session: Session) -> None:
+    lines = run(session, _sum(30000))
+    no_bug(lines)
+    assert "nested too deeply" in lines[0], lines[:3]
+    assert run(session, ":p 1 + 1") == ["2"]            # the session goes on
+
+
+def test_deep_call_is_interruptible() -> None:
+    """Ctrl-C reaches Python code running on the big-stack thread."""
+    import signal
+    import threading
+
+    from dexpy.deep import call_deep
+
+    def spin() -> None:
+        end = time.monotonic() + 20
+        while time.monotonic() < end:
+            pass
+    threading.Timer(0.3, signal.pthread_kill, (threading.main_thread().ident, signal.SIGINT)).start()
+    start = time.monotonic()
+    with pytest.raises(KeyboardInterrupt):
+        call_deep(spin)
+    assert time.monotonic() - start < 5
+
+
+def test_deep_call_passes_results_and_errors() -> None:
+    from dexpy.deep import call_deep
+    assert call_deep(lambda x: x + 1, 2) == 3
+    with pytest.raises(ZeroDivisionError):
+        call_deep(lambda: 1 // 0)
+    import sys
+    limit = sys.getrecursionlimit()
+    assert call_deep(sys.getrecursionlimit) > limit        # raised on the deep thread only
+    assert sys.getrecursionlimit() == limit
+
+
+# === item 6: failed declarations, recursive data, error ===
+
+def test_failed_instance_is_not_registered(session: Session) -> None:
+    before = len(session.env.instances["Ix"])
+    out = run(session, "data P = MkP(Int)\n\ninstance Ix(P)\n  def size'() = 2\n"
+                       "  def ordinal(p) = 1 + \"a\"\n\n:p size P\n\n:p for i:P. 1")
+    no_bug(out)
+    assert sum("Couldn't synthesize a class dictionary for: (Ix P)" in l for l in out) == 2, out
+    assert len(session.env.instances["Ix"]) == before
+
+
+def test_failed_interface_leaves_no_class(session: Session) -> None:
+    out = run(session, "interface Shape(a)\n  area : (a) -> Undefined\n\n:p area")
+    assert "Shape" not in session.env.classes and "area" not in session.env.method_names
+    assert "Error: variable not in scope: area" in out
+
+
+def test_recursive_data_is_rejected(session: Session) -> None:
+    out = run(session, "data Tree =\n  Leaf\n  Node(Int, Tree, Tree)\n\n:p Node(1, Leaf, Leaf)")
+    no_bug(out)
+    assert out[0] == ("Type error:Recursive data types are not supported: Tree is used in the "
+                      "fields of its own constructor Node")
+    assert "variable not in scope: Node" in " ".join(out)
+
+
+def test_error_fails_at_run_time(session: Session) -> None:
+    assert run(session, ':p error "boom"') == ["boom", "Runtime error"]
