@@ -122,6 +122,15 @@ class Function:
             raise TypeError(f"{self.name}() missing argument(s): {', '.join(missing)}")
         return tuple(out)
 
+    def specialize(self, *avals: Any) -> Specialization:
+        """The specialization for arguments of these shapes and dtypes, compiled now if
+        new: each aval is anything with `.shape` and `.dtype` (a numpy array,
+        `jax.ShapeDtypeStruct`, ...; its data is not read), or a Python value for a
+        parameter that is not an array. `spec.result_avals` gives the result's leaves."""
+        examples = [np.empty(tuple(a.shape), np.dtype(a.dtype))
+                    if hasattr(a, "shape") and hasattr(a, "dtype") else a for a in avals]
+        return self.compile(*examples)
+
     def call_value(self, *args: Any) -> tuple[Any, C.Expr]:
         """Calls it; the result as a TopValue and its Core type (for Atoms)."""
         spec = self.compile(*args)
@@ -201,6 +210,15 @@ class Specialization:
     def __repr__(self) -> str:
         sig = ", ".join(_describe(a) for a in self._args)
         return f"<dexpy.Specialization {self.function.name}({sig})>"
+
+    @property
+    def result_avals(self) -> tuple[tuple[tuple[int, ...], np.dtype], ...] | None:
+        """(shape, dtype) of each leaf buffer of the result (a scalar has shape ()), in
+        leaf order; None when the argument shapes do not fix them (lists, boxes)."""
+        inv = self._inv
+        if inv.boxes or inv.static_shapes is None:
+            return None
+        return tuple(zip(inv.static_shapes, inv.dtypes))
 
     @property
     def llvm_ir(self) -> str:

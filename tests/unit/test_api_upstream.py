@@ -77,3 +77,14 @@ def test_compiled_shape_polymorphic_and_tuple_results() -> None:
     np.testing.assert_array_equal(nats, [0, 2, 4])
     with pytest.raises(TypeError, match="only function Atoms compile"):
         dexpy.eval("1").compile()
+
+
+def test_specialize_from_shapes_and_dtypes_for_other_callers() -> None:
+    m = dexpy.loads("def stats(x:(Fin n)=>(Fin m)=>Float64) -> ((Fin m)=>Float64, Float64) "
+                    "given (n:Nat, m:Nat) = (for j. sum for i. x[i, j], sum for i. sum x[i])\n")
+    aval = type("Aval", (), {"shape": (4, 3), "dtype": np.dtype(np.float64)})()
+    spec = m.stats.specialize(aval)
+    assert spec.result_avals == (((3,), np.dtype(np.float64)), ((), np.dtype(np.float64)))
+    assert spec is m.stats.compile(np.zeros((4, 3)))
+    cols, total = spec(np.ones((4, 3)))
+    assert total == 12.0 and list(cols) == [4.0, 4.0, 4.0]
