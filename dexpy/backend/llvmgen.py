@@ -448,7 +448,7 @@ def _gen_strips(g: _Gen, iv: IVar, count: IAtom, body: i.IBlock, reverse: bool,
     g.decls.add("declare i64 @llvm.smin.i64(i64, i64)")
     far = g.val(f"add nsw i64 {s}, {k}")
     g.emit(f"{e} = call i64 @llvm.smin.i64(i64 {far}, i64 {end})")
-    _gen_counted(g, iv, count, body, reverse, (s, e), n, False)
+    _gen_counted(g, iv, count, body, reverse, (s, e), n, False, exact=True)
     more, again = g.val(f"icmp slt i64 {e}, {end}"), g.new_label("spoll")
     g.emit(f"br i1 {more}, label {again}, label {done}")
     g.start(again)
@@ -459,9 +459,12 @@ def _gen_strips(g: _Gen, iv: IVar, count: IAtom, body: i.IBlock, reverse: bool,
 
 
 def _gen_counted(g: _Gen, iv: IVar, count: IAtom, body: i.IBlock, reverse: bool,
-                 bounds: tuple[str, str], n: str, poll_each: bool) -> None:
+                 bounds: tuple[str, str], n: str, poll_each: bool, exact: bool = False) -> None:
     """One counted loop over `bounds` (`n`: the full count, for a reversed index),
-    polling at the top of every iteration if `poll_each`."""
+    polling at the top of every iteration if `poll_each`. `exact`: start <= end is
+    known, so the loop ends when the index equals `end` (a strip: LLVM then counts its
+    iterations down as in an unstripped loop; with `slt` it kept a compare per
+    iteration, +7% instructions in a histogram)."""
     start, end = bounds
     pre = g.label
     head, body_l, exit_ = g.new_label("loop"), g.new_label("body"), g.new_label("lend")
@@ -470,7 +473,7 @@ def _gen_counted(g: _Gen, iv: IVar, count: IAtom, body: i.IBlock, reverse: bool,
     g.start(head)
     latch_ref = len(g.lines)
     g.lines.append("")        # the phi, filled in once the latch label is known
-    c = g.val(f"icmp slt i64 {j}, {end}")
+    c = g.val(f"icmp {'ne' if exact else 'slt'} i64 {j}, {end}")
     g.emit(f"br i1 {c}, label {body_l}, label {exit_}")
     g.start(body_l)
     if reverse:
