@@ -154,12 +154,28 @@ def make_session(opts: SessionOptions, *, interactive: bool = False,
         if name not in accepted:
             raise UsageError(f"--{name} is not supported by this build of dexpy yet")
         kwargs[name] = value
+    if opts.prelude is not None and not opts.no_prelude:
+        check_prelude(opts.prelude)
     session = Session(**kwargs)  # type: ignore[arg-type]
+    if opts.prelude is not None and getattr(session, "prelude_errors", None):
+        print(f"dexpy: warning: errors in the prelude {opts.prelude}:", file=sys.stderr)
+        print("\n".join(session.prelude_errors), file=sys.stderr)
     if opts.html_dir is not None:
         session.html_sink = html_files(opts.html_dir)
     if folder is not None:
         session.search_dirs = (str(folder),)
     return session
+
+
+def check_prelude(path: str) -> None:
+    """`--prelude FILE` must name a readable UTF-8 text file (a usage error otherwise)."""
+    try:
+        Path(path).read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise UsageError(f"--prelude {path}: not a UTF-8 text file (byte {exc.object[exc.start]:#04x} "
+                         f"at offset {exc.start})") from None
+    except OSError as exc:
+        raise UsageError(f"--prelude {path}: {exc.strerror or exc}") from None
 
 
 def html_files(folder: str):  # noqa: ANN201 -- dexpy.present.files.HtmlFiles

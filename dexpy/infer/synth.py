@@ -112,8 +112,9 @@ def _apply_defaults(inf: Infer) -> None:
                     arg = arg.cell.solution
                 if isinstance(arg, ir.Meta) and arg.cell.solution is None and arg.cell.default is not None:
                     inf.defaulted.add(id(cell))
-    for cell, _, _ in inf.pending:
-        for m in metas_of(cell.ty):
+    literal_types = [ty for _, _, ty, _, _ in inf.literals]   # (no goal without a prelude)
+    for ty in [cell.ty for cell, _, _ in inf.pending] + literal_types:
+        for m in metas_of(ty):
             if m.default is not None and m.solution is None:
                 m.solution = m.default
     for cell, _, _ in inf.pending:     # `:p error "boom"`: a result type only `Data` constrains

@@ -181,8 +181,9 @@ def test_session_options_are_passed_on(fakes: type[FakeSession], tmp_path: Path,
     run_main(["run", "--lib-path", "a", "--lib-path", "b", "--no-prelude", path], capsys)
     assert fakes.instances[-1].kwargs == {"load_prelude": False, "lib_path": ("a", "b"),
                                           "prelude": None}
-    run_main(["script", "--prelude", "p.dx", path], capsys)
-    assert fakes.instances[-1].kwargs["prelude"] == "p.dx"
+    prelude = write(tmp_path, "", "p.dx")          # --prelude must name a readable file
+    run_main(["script", "--prelude", prelude, path], capsys)
+    assert fakes.instances[-1].kwargs["prelude"] == prelude
 
 
 def test_unsupported_session_option_is_a_usage_error(

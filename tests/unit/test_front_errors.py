@@ -179,3 +179,44 @@ def test_recursive_data_is_rejected(session: Session) -> None:
 
 def test_error_fails_at_run_time(session: Session) -> None:
     assert run(session, ':p error "boom"') == ["boom", "Runtime error"]
+
+
+# === item 6: --prelude / --no-prelude ===
+
+def _main(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    from dexpy import cli
+    code = cli.main(args)
+    got = capsys.readouterr()
+    return code, got.out, got.err
+
+
+def test_no_prelude_prints_literals(tmp_path, capsys) -> None:
+    path = tmp_path / "seven.dx"
+    path.write_text(":p 7\n\n:p (-3, 1.5)\n")
+    code, out, err = _main(["script", "--no-prelude", str(path)], capsys)
+    assert (code, out) == (0, ":p 7\n> 7\n\n:p (-3, 1.5)\n> (-3, 1.5)\n"), err
+
+
+@pytest.mark.parametrize("make, reason", [
+    (lambda d: d / "missing.dx", "No such file or directory"),
+    (lambda d: d, "Is a directory"),
+    (lambda d: (d / "bin.dx").write_bytes(b"def \xd0\xff\x00\n") and d / "bin.dx",
+     "not a UTF-8 text file (byte 0xd0 at offset 4)"),
+])
+def test_bad_prelude_is_a_usage_error(tmp_path, capsys, make, reason) -> None:
+    path = tmp_path / "seven.dx"
+    path.write_text(":p 7\n")
+    prelude = make(tmp_path)
+    code, out, err = _main(["script", "--prelude", str(prelude), str(path)], capsys)
+    assert code == 2 and out == ""
+    assert err == f"dexpy: --prelude {prelude}: {reason}\n"
+
+
+def test_prelude_errors_are_reported(tmp_path, capsys) -> None:
+    prelude = tmp_path / "p.dx"
+    prelude.write_text("def foo(x\n\nbar = 1\n")
+    path = tmp_path / "t.dx"
+    path.write_text(":p bar\n")
+    code, out, err = _main(["script", "--prelude", str(prelude), str(path)], capsys)
+    assert (code, out) == (0, ":p bar\n> 1\n")
+    assert err.startswith(f"dexpy: warning: errors in the prelude {prelude}:\ndef foo(x\nParse error")
