@@ -86,10 +86,7 @@ def vjp(fn: Function | Atom, *args: Any) -> tuple[Any, Callable[[Any], tuple[Any
     tuple of cotangents of `args` (as `jax.vjp`)."""
     fwd, bwd = vjp_function(fn)
     out = fwd(*args)
-
-    def pullback(ct: Any) -> tuple[Any, ...]:
-        return bwd(*args, ct)
-    return out, pullback
+    return out, functools.partial(bwd, *args)     # pullback(ct) = bwd(*args, ct); pickles
 
 
 def jvp(fn: Function | Atom, primals: tuple[Any, ...] | list[Any],

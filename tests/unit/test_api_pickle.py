@@ -30,6 +30,8 @@ def test_pickling_in_process_gives_the_same_objects(m) -> None:
     assert pickle.loads(pickle.dumps(m.total)) is m.total
     g = dexpy.grad(m.loss)
     assert pickle.loads(pickle.dumps(g)) is g
+    out, pullback = dexpy.vjp(m.loss, np.array([1.0, 3.0]))
+    assert pickle.loads(pickle.dumps(pullback))(2.0)[0].tolist() == [4.0, 12.0]
     lam = m.eval(r"\x:Float. x + 1.0")
     assert pickle.loads(pickle.dumps(lam))(1.0) == 2.0
     atoms = dexpy.Module("y = [1, 2]\n")
