@@ -50,6 +50,14 @@ def translate(closed: Any, name: str) -> tuple[str, list[Any]]:
     return tr.function(closed, name), tr.consts
 
 
+def _argument(x: Any, dtype: np.dtype) -> Any:
+    """`x` as the jaxpr's input dtype: traced values stay traced; concrete ones become
+    numpy arrays (views of JAX's CPU buffers: no copy unless the dtype differs)."""
+    if isinstance(x, jax.core.Tracer):
+        return x if x.dtype == dtype else x.astype(dtype)
+    return np.asarray(x, dtype=dtype)
+
+
 def dexjit(fun: Any) -> Any:
     """`fun` (a function of arrays and pytrees of arrays) compiled by Dex: its jaxpr is
     translated to Dex source once per argument signature and compiled."""
@@ -89,7 +97,7 @@ def dexjit(fun: Any) -> Any:
     @functools.wraps(fun)
     def wrapped(*args: Any) -> Any:
         entry, flat = compiled(args)
-        xs = [jnp.asarray(x, dtype=np.uint8 if d == bool else d)
+        xs = [_argument(x, np.dtype(np.uint8) if d == bool else d)
               for x, d in zip(flat, entry.in_dtypes)]
         outs = entry.apply(*entry.consts, *xs)
         if not isinstance(outs, tuple) or len(entry.bool_outs) == 1:

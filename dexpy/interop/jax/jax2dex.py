@@ -236,7 +236,7 @@ def _is_literal(x: Any) -> bool:
 
 
 def _inner_jaxpr(eqn: Any) -> Any:
-    if eqn.primitive.name in ("while", "cond", "scan", "custom_lin", "run_state"):
+    if eqn.primitive.name in ("while", "scan", "custom_lin", "run_state"):
         return None
     for key in ("jaxpr", "call_jaxpr", "fun_jaxpr"):
         j = eqn.params.get(key)

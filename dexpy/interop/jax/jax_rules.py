@@ -340,3 +340,161 @@ def _dot_general(tr: Translator, eqn: Any, ins: list[Val]) -> Val:
 
 
 RULES["dot_general"] = _dot_general
+
+
+# === padding, splitting, updates, gathers, scans, conditionals ===
+
+def _pad(tr: Translator, eqn: Any, ins: list[Val]) -> Val:
+    shape, dtype = _out(eqn)
+    src, fill = ins
+    config = [tuple(int(c) for c in cfg) for cfg in eqn.params["padding_config"]]
+    if any(lo < 0 or hi < 0 for lo, hi, _ in config):
+        raise NotImplementedError("dexjit: the JAX primitive 'pad' with negative padding")
+
+    def at(ords: list[str]) -> str:
+        conds, sub = [], []
+        for o, d, (lo, hi, interior) in zip(ords, src.shape, config):
+            step = interior + 1
+            if lo == 0 and interior == 0 and hi == 0:
+                sub.append(o)
+                continue
+            p = f"unsafe_nat_diff({o}, {lo})" if lo else f"{o} + 0"
+            if lo:
+                conds.append(f"({o} >= {lo})")
+            conds.append(f"({o} < {lo + (d - 1) * step + 1})")
+            if interior:
+                conds.append(f"(rem({p}, {step}) == 0)")
+                p = f"idiv({p}, {step})"
+            sub.append(p)
+        inside = src.at(sub)
+        return f"(if {' && '.join(conds)} then {inside} else {fill.at([])})" if conds else inside
+    return Val(shape, dtype, at)
+
+
+def _split(tr: Translator, eqn: Any, ins: list[Val]) -> list[Val]:
+    axis, src = eqn.params["axis"], ins[0]
+    outs, start = [], 0
+    for k, size in enumerate(eqn.params["sizes"]):
+        shape, _ = _out(eqn, k)
+
+        def f(ords: list[str], s: int = start) -> list[str]:
+            out = list(ords)
+            out[axis] = f"{ords[axis]} + {s}"
+            return out
+        outs.append(_remap(src, shape, f))
+        start += int(size)
+    return outs
+
+
+def _starts(tr: Translator, src_shape: tuple[int, ...], sizes: tuple[int, ...],
+            starts: list[Val]) -> list[str]:
+    """Scalar start indices clamped into range, as JAX does, bound to names."""
+    names = []
+    for k, (s, size) in enumerate(zip(starts, sizes)):
+        name = tr.fresh("st")
+        tr.lines.append(f"{name} = dexjit_clamp_start({s.at([])}, "
+                        f"{literal(src_shape[k] - size, s.dtype)})")
+        names.append(name)
+    return names
+
+
+def _dynamic_update_slice(tr: Translator, eqn: Any, ins: list[Val]) -> Val:
+    shape, dtype = _out(eqn)
+    src, upd, starts = ins[0], ins[1], ins[2:]
+    names = _starts(tr, src.shape, upd.shape, starts)
+
+    def at(ords: list[str]) -> str:
+        conds = [f"({o} >= {n}) && ({o} < {n} + {d})" for o, n, d in zip(ords, names, upd.shape)]
+        sub = [f"unsafe_nat_diff({o}, {n})" for o, n in zip(ords, names)]
+        return f"(if {' && '.join(conds)} then {upd.at(sub)} else {src.at(ords)})"
+    return Val(shape, dtype, at)
+
+
+def _gather(tr: Translator, eqn: Any, ins: list[Val]) -> Val:
+    shape, dtype = _out(eqn)
+    src, idx = ins
+    dn = eqn.params["dimension_numbers"]
+    if tuple(dn.operand_batching_dims) or tuple(dn.start_indices_batching_dims):
+        raise NotImplementedError("dexjit: the JAX primitive 'gather' with batching dims")
+    sizes = tuple(int(s) for s in eqn.params["slice_sizes"])
+    offset_dims = tuple(dn.offset_dims)
+    collapsed = set(dn.collapsed_slice_dims)
+    smap = tuple(dn.start_index_map)
+    fill = "FILL_OR_DROP" in str(eqn.params.get("mode"))
+    windowed = [d for d in range(len(src.shape)) if d not in collapsed]
+    ix = tr.materialize(idx) if not idx.cheap else idx
+
+    def at(ords: list[str]) -> str:
+        batch = [o for k, o in enumerate(ords) if k not in offset_dims]
+        offs = dict(zip(windowed, (ords[k] for k in offset_dims)))
+        starts = {d: ix.at(batch + [str(k)]) for k, d in enumerate(smap)}
+        sub, conds = [], []
+        for d in range(len(src.shape)):
+            hi = src.shape[d] - sizes[d]
+            if d in starts:
+                s = starts[d]
+                if fill:
+                    conds.append(f"({s} >= {literal(0, idx.dtype)}) && "
+                                 f"({s} <= {literal(hi, idx.dtype)})")
+                start = f"dexjit_clamp_start({s}, {literal(hi, idx.dtype)})"
+                sub.append(f"{start} + {offs[d]}" if d in offs else start)
+            else:
+                sub.append(offs[d] if sizes[d] == src.shape[d] else f"{offs[d]} + 0")
+        text = src.at(sub)
+        if conds:
+            nan = literal(float("nan"), dtype) if dtype.kind == "f" else literal(
+                np.iinfo(dtype).min if dtype.kind == "i" else np.iinfo(dtype).max, dtype)
+            text = f"(if {' && '.join(conds)} then {text} else {nan})"
+        return text
+    return Val(shape, dtype, at)
+
+
+def _cumsum(tr: Translator, eqn: Any, ins: list[Val]) -> Val:
+    shape, dtype = _out(eqn)
+    src = tr.materialize(ins[0]) if not ins[0].cheap else ins[0]
+    axis, rev = eqn.params["axis"], eqn.params.get("reverse", False)
+    d = shape[axis]
+    other = [k for k in range(len(shape)) if k != axis]
+    head, ords = tr.loops(tuple(shape[k] for k in other))
+    j = tr.fresh("j")
+    pos = f"unsafe_nat_diff({d - 1}, ordinal {j})" if rev else f"ordinal {j}"
+    sub = list(ords)
+    sub.insert(axis, pos)
+    name = tr.fresh()
+    tr.lines.append(f"{name} = {head}cumsum(for {j}:(Fin {d}). {src.at(sub)})")
+    table = tr.named(name, tuple(shape[k] for k in other) + (d,), dtype)
+
+    def f(o: list[str]) -> list[str]:
+        a = o[axis]
+        return [o[k] for k in other] + [f"unsafe_nat_diff({d - 1}, {a})" if rev else a]
+    return _remap(table, shape, f)
+
+
+def _cond(tr: Translator, eqn: Any, ins: list[Val]) -> list[Val]:
+    """Every branch is evaluated (they are pure) and the index selects the results."""
+    index, ops = ins[0], ins[1:]
+    results = [tr.inline(branch, ops) for branch in eqn.params["branches"]]
+    pred = tr.scalar(index) if not index.cheap else index
+    outs = []
+    for k in range(len(eqn.outvars)):
+        shape, dtype = _out(eqn, k)
+        cases = [r[k] for r in results]
+
+        def at(ords: list[str], cases: list[Val] = cases) -> str:
+            text = _at(cases[-1], ords)
+            for c in range(len(cases) - 2, -1, -1):
+                text = (f"select({pred.at([])} == {literal(c, pred.dtype)}, "
+                        f"{_at(cases[c], ords)}, {text})")
+            return text
+        outs.append(Val(shape, dtype, at))
+    return outs
+
+
+def _atan2(tr: Translator, eqn: Any, ins: list[Val]) -> Val:
+    if ins[0].dtype != np.float32:
+        raise NotImplementedError(f"dexjit: the JAX primitive 'atan2' on {ins[0].dtype}")
+    return elementwise("atan2({0}, {1})")(tr, eqn, ins)
+
+
+RULES.update(pad=_pad, split=_split, dynamic_update_slice=_dynamic_update_slice,
+             gather=_gather, cumsum=_cumsum, cond=_cond, atan2=_atan2)

@@ -82,7 +82,15 @@ def _aval(a: Any, k: int, fn: Any) -> Any:
 def _call_impl(*args: Any, callee: Callee) -> list[Any]:
     spec = callee.spec(tuple(_avals_of(args)))
     arrays = [np.ascontiguousarray(np.asarray(a)) for a in args]   # views of CPU arrays
-    return [jnp.asarray(x) for x in spec.run(arrays)]
+    return [_to_jax(x) for x in spec.run(arrays)]
+
+
+def _to_jax(x: np.ndarray) -> Any:
+    """A JAX array over the buffer Dex wrote (DLPack: no copy), or a copy of it."""
+    try:
+        return jnp.from_dlpack(x)
+    except Exception:  # noqa: BLE001 -- a buffer XLA does not take as it is
+        return jnp.asarray(x)
 
 
 def _avals_of(args: Any) -> list[Any]:
