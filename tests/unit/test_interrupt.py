@@ -72,6 +72,29 @@ def test_api_call_raises_keyboard_interrupt_and_the_module_goes_on(module) -> No
     assert module.spin(1000) == 1000.0
 
 
+def test_a_call_in_another_thread_is_interrupted_too(module) -> None:
+    # Python raises KeyboardInterrupt in the main thread only; the compiled call in the
+    # other thread sees the flag and raises run.Interrupted (a KeyboardInterrupt) there
+    from dexpy.backend.run import Interrupted
+    got: list[tuple[type, float]] = []
+
+    def work() -> None:
+        try:
+            module.slow(20000)
+        except KeyboardInterrupt as e:
+            got.append((type(e), time.perf_counter()))
+    t = threading.Thread(target=work)
+    t.start()
+    time.sleep(0.3)
+    sent = time.perf_counter()
+    with pytest.raises(KeyboardInterrupt):
+        os.kill(os.getpid(), signal.SIGINT)
+        t.join(10)
+    t.join(10)
+    assert got and got[0][0] is Interrupted and got[0][1] - sent < LATENCY
+    assert module.slow(10) == 4500.0
+
+
 def test_parallel_loop_stops_and_its_workers_come_back(module) -> None:
     expect = np.arange(4000, dtype=np.float32) * 3000
     assert np.array_equal(module.rows(4000, 3000), expect)      # starts the pool
