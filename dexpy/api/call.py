@@ -30,12 +30,14 @@ from ..simp import ir as S
 from ..syntax.surface import Expl
 from .plan import (ArrayArg, CompiledCall, TupleArg, ValueArg, check_array, check_effects,
                    check_value, compile_call, plan_call, static_params)
-from .values import DexRuntimeError, is_bool, present, scalar_table
+from .values import Constructor, DexRuntimeError, Record, is_bool, present, scalar_table
 
 if TYPE_CHECKING:
     from . import Module
 
-_KEYED_TYPES = (np.ndarray, int, float)      # argument types whose call key fixes the signature
+# argument types whose call key fixes the signature: arrays by (shape, dtype), the others
+# by type (scalars; values converted for a parameter whose type the declaration fixes)
+_KEYED_TYPES = (np.ndarray, int, float, bool, str, bytes, dict, Record, Constructor)
 
 
 class Function:
