@@ -453,8 +453,12 @@ class Simplifier:
                     env2[p.name] = self.ev(a, env)
                 cases = tuple(S.ProdTy(self.field_types(c, env2)) for c in data.cons)
                 return cases[0] if len(cases) == 1 else S.SumTy(cases)
-            case C.TabPi(_, _, d, body):
+            case C.TabPi(name, _, d, body):
                 n = self.size(self.ev(d, env))
+                from .core.traverse import free_vars
+                if name in free_vars(body):
+                    raise TypeErr("Not supported yet: a reference to (or run-time type of) a "
+                                  "ragged table, whose rows' sizes depend on the row index")
                 return S.TabTy(n, self.rep_type(body, env))
             case C.RefTy(_, elem):
                 return S.RefTy(self.rep_type(elem, env))

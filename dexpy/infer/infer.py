@@ -58,7 +58,7 @@ class Infer(Patterns):
         self.level = 0                        # heap binders in scope (see Unifier.binder_levels)
         self.goal_roots: dict[int, ir.DictTy] = {}   # sub-goal cell -> the user-visible goal
         self.defaulted: set[int] = set()             # literal metas given their default type
-        self.origins: dict[int, tuple[ir.MetaCell, str, Span]] = {}  # implicit-arg meta -> "n of sum"
+        self.origins: dict[int, tuple[ir.MetaCell, str, Span]] = {}  # meta -> error if unsolved
         self.search_steps = 0                        # instance-search work (bounded, see synth)
         self.literals: list[tuple[int, str, Expr, bool, Span]] = []   # see literals.check_pending
 
@@ -72,6 +72,19 @@ class Infer(Patterns):
         m = self.fresh_meta(ty, "d")
         self.pending.append((m.cell, span, tuple(self.givens)))
         return m
+
+    def solve_now(self, d: Meta, span: Span) -> None:
+        """Solves the dictionary goal `d` at once when its type has no unsolved metas:
+        an index set's dictionary inside a dependent table type (`(i:n)=>(i..)=>v`)
+        mentions the outer binder, which indexing substitutes only in solved terms."""
+        from .synth import Defer, synth
+        goal = zonk(d.cell.ty)
+        if metas_of(goal):
+            return
+        try:
+            d.cell.solution = synth(self, goal, span, tuple(self.givens), False)
+        except (Defer, TypeErr):
+            pass          # left pending: solved (or reported) with the others
 
     def unify(self, expected: Expr, actual: Expr, span: Span) -> None:
         try:
@@ -118,7 +131,7 @@ class Infer(Patterns):
     def meta_origin(self, cell: ir.MetaCell) -> str | None:
         """What an unsolved meta stands for, in upstream's words, if it is known."""
         origin = self.origins.get(id(cell))
-        return f"Couldn't infer implicit argument {origin[1]}" if origin else None
+        return origin[1] if origin else None
 
     def lookup(self, name: str, span: Span) -> Binding:
         b = self.scope.get(name)
@@ -252,6 +265,7 @@ class Infer(Patterns):
             case S.TabPi(binder, ix, body):
                 ixc = self.check_type(ix)
                 d = self.dict_meta(self.ix_dict_ty(ixc), e.span)
+                self.solve_now(d, e.span)
                 self.push()
                 n = self.bind_local(binder, ixc)
                 bodyc = self.check_type(body)
@@ -391,7 +405,8 @@ class Infer(Patterns):
                     a = self.fresh_meta(bty, b.name.hint)
                     head = _head_name(fn)
                     if head is not None:
-                        self.origins[id(a.cell)] = (a.cell, f"{b.name.hint} of {head}", span)
+                        self.origins[id(a.cell)] = (
+                            a.cell, f"Couldn't infer implicit argument {b.name.hint} of {head}", span)
             elif b.expl == Expl.CLASS:
                 a = self.dict_meta(bty, span)
             else:
@@ -685,6 +700,8 @@ class Infer(Patterns):
             ix = t
         if ix is None:
             ix = self.fresh_meta(ir.TYPE, "n")
+            self.origins[id(ix.cell)] = (
+                ix.cell, f"Couldn't infer type of unannotated binder {p.name or '_'}", p.span)
         d = self.dict_meta(self.ix_dict_ty(ix), p.span)
         return self.bind_local(p.name, ix), ix, d
 
