@@ -104,11 +104,13 @@ def _index(name: str, ords: list[str]) -> str:
 class Translator:
     """One jaxpr -> one Dex function definition."""
 
-    def __init__(self) -> None:
+    def __init__(self, parent: Translator | None = None) -> None:
+        """`parent`: the translator of the enclosing function, for a nested block (a
+        scan body): names stay unique, constants become the function's parameters."""
         self.lines: list[str] = []
-        self.params: list[str] = []
-        self.consts: list[Any] = []       # arrays passed as extra leading arguments
-        self._n = itertools.count()
+        self.params: list[str] = parent.params if parent else []
+        self.consts: list[Any] = parent.consts if parent else []   # leading arguments
+        self._n = parent._n if parent else itertools.count()
 
     def fresh(self, hint: str = "v") -> str:
         return f"{hint}{next(self._n)}"
@@ -169,6 +171,14 @@ class Translator:
         if np.dtype(dtype) != bool:
             return v
         return Val(v.shape, np.dtype(bool), lambda ords: f"({v.at(ords)} /= n_to_w8 0)", True)
+
+    def value_text(self, v: Val) -> str:
+        """A Dex expression of the whole value (a name where it has one)."""
+        if v.ref is not None:
+            return v.ref
+        if not v.shape:
+            return self.scalar(v).ref or ""
+        return self.materialize(v).ref or ""
 
     def result(self, v: Val) -> str:
         if v.dtype == bool:
@@ -236,7 +246,7 @@ def _is_literal(x: Any) -> bool:
 
 
 def _inner_jaxpr(eqn: Any) -> Any:
-    if eqn.primitive.name in ("while", "scan", "custom_lin", "run_state"):
+    if eqn.primitive.name in ("custom_lin", "run_state"):
         return None
     for key in ("jaxpr", "call_jaxpr", "fun_jaxpr"):
         j = eqn.params.get(key)

@@ -498,3 +498,144 @@ def _atan2(tr: Translator, eqn: Any, ins: list[Val]) -> Val:
 
 RULES.update(pad=_pad, split=_split, dynamic_update_slice=_dynamic_update_slice,
              gather=_gather, cumsum=_cumsum, cond=_cond, atan2=_atan2)
+
+
+def _scatter(combine: str | None) -> Rule:
+    """scatter (`combine` None: the last update wins) and scatter-add/mul/min/max:
+    the operand copied into a state, the updates written in order."""
+    def rule(tr: Translator, eqn: Any, ins: list[Val]) -> Val:
+        shape, dtype = _out(eqn)
+        src, idx, upd = ins
+        dn = eqn.params["dimension_numbers"]
+        if tuple(dn.operand_batching_dims) or tuple(dn.scatter_indices_batching_dims):
+            raise NotImplementedError(f"dexjit: the JAX primitive '{eqn.primitive.name}' "
+                                      f"with batching dims")
+        window = tuple(dn.update_window_dims)
+        inserted = set(dn.inserted_window_dims)
+        smap = tuple(dn.scatter_dims_to_operand_dims)
+        drop = "FILL_OR_DROP" in str(eqn.params.get("mode"))
+        windowed = [d for d in range(len(shape)) if d not in inserted]
+        wsize = {d: upd.shape[k] for d, k in zip(windowed, window)}
+        ix = tr.materialize(idx) if not idx.cheap else idx
+        up = tr.materialize(upd) if not upd.cheap and upd.shape else upd
+        head, uords = tr.loops(upd.shape)
+        batch = [o for k, o in enumerate(uords) if k not in window]
+        woff = dict(zip(windowed, (uords[k] for k in window)))
+        pos, conds = [], []
+        for d in range(len(shape)):
+            if d in smap:
+                s = ix.at(batch + [str(smap.index(d))])
+                hi = shape[d] - wsize.get(d, 1)
+                if drop:
+                    conds.append(f"({s} >= {literal(0, idx.dtype)}) && "
+                                 f"({s} <= {literal(hi, idx.dtype)})")
+                start = f"dexjit_clamp_start({s}, {literal(hi, idx.dtype)})"
+                pos.append(f"{start} + {woff[d]}" if d in woff else start)
+            else:
+                pos.append(woff[d] if wsize.get(d) == shape[d] else f"{woff[d]} + 0")
+        ref = tr.fresh("ref")
+        target = ref + "".join(f"!(unsafe_from_ordinal({p}))" for p in pos)
+        value = up.at(uords)
+        if combine is not None:
+            value = combine.format(f"get({target})", value)
+        write = f"{target} := {value}"
+        if conds:
+            write = f"if {' && '.join(conds)} then {write} else ()"
+        name = tr.fresh()
+        init = tr.table(src) if src.shape else src.at([])
+        tr.lines.append(f"{name} = yield_state ({init}) \\{ref}.")
+        tr.lines.append(f"    {head}{write}" if upd.shape else f"    {write}")
+        return tr.named(name, shape, dtype)
+    return rule
+
+
+RULES.update({"scatter": _scatter(None), "scatter-add": _scatter("({0} + {1})"),
+              "scatter_add": _scatter("({0} + {1})"), "scatter-mul": _scatter("({0} * {1})"),
+              "scatter_mul": _scatter("({0} * {1})"), "scatter-min": _scatter("min({0}, {1})"),
+              "scatter_min": _scatter("min({0}, {1})"), "scatter-max": _scatter("max({0}, {1})"),
+              "scatter_max": _scatter("max({0}, {1})")})
+
+
+def _tuple(names: list[str]) -> str:
+    return names[0] if len(names) == 1 else "(" + ", ".join(names) + ")"
+
+
+def _scan(tr: Translator, eqn: Any, ins: list[Val]) -> list[Val]:
+    """lax.scan as Dex `scan`: the body's jaxpr becomes the block of a lambda over the
+    iteration index and the carry (a tuple); xs are indexed by the iteration."""
+    p = eqn.params
+    nc, ncar, length, rev = p["num_consts"], p["num_carry"], int(p["length"]), p["reverse"]
+    body = p["jaxpr"]
+    consts, init, xs = ins[:nc], ins[nc:nc + ncar], ins[nc + ncar:]
+    inits = [tr.materialize(v) if v.shape else tr.scalar(v) for v in init]
+    it, carry = tr.fresh("it"), tr.fresh("carry")
+    pos = f"unsafe_nat_diff({length - 1}, ordinal {it})" if rev else f"ordinal {it}"
+    sub = Translator(parent=tr)
+    cnames = [tr.fresh("c") for _ in init]
+    env_in = list(consts)
+    env_in += [sub.named(n, v.shape, v.dtype) for n, v in zip(cnames, init)]
+    for x in xs:
+        env_in.append(Val(x.shape[1:], x.dtype, lambda ords, x=x: x.at([pos] + ords), x.cheap))
+    jaxpr = body.jaxpr
+    env = dict(zip(jaxpr.invars, env_in))
+    for var, c in zip(jaxpr.constvars, body.consts):
+        env[var] = tr.const_param(c)
+    outs = sub.body(jaxpr, env)
+    new = [sub.value_text(v) for v in outs[:ncar]]
+    ys = [sub.value_text(v) for v in outs[ncar:]]
+    name = tr.fresh()
+    init_text = _tuple([v.ref for v in inits]) if inits else "()"
+    tr.lines.append(f"{name} = scan ({init_text}) \\{it}:(Fin {length}) {carry}.")
+    block = ([f"{_tuple(cnames)} = {carry}"] if cnames else []) + sub.lines
+    block.append(f"({_tuple(new) if new else '()'}, {_tuple(ys) if ys else '()'})")
+    tr.lines += ["    " + line for line in block]
+    fin = [tr.fresh("f") for _ in init]
+    yn = [tr.fresh("y") for _ in ys]
+    tr.lines.append(f"({_tuple(fin) if fin else '_'}, {_tuple(yn) if yn else '_'}) = {name}")
+    results = [tr.named(n, v.shape, v.dtype) for n, v in zip(fin, init)]
+    for k, n in enumerate(yn):
+        shape, dtype = _out(eqn, ncar + k)
+        table = tr.named(n, shape, dtype)
+        if rev:
+            table = _remap(table, shape, lambda o: [f"unsafe_nat_diff({length - 1}, {o[0]})"] + o[1:])
+        results.append(table)
+    return results
+
+
+RULES["scan"] = _scan
+
+
+def _while(tr: Translator, eqn: Any, ins: list[Val]) -> list[Val]:
+    """lax.while_loop as a Dex `while` over a state holding the carry (a tuple)."""
+    p = eqn.params
+    cn, bn = p["cond_nconsts"], p["body_nconsts"]
+    cconsts, bconsts, init = ins[:cn], ins[cn:cn + bn], ins[cn + bn:]
+    inits = [tr.materialize(v) if v.shape else tr.scalar(v) for v in init]
+    ref = tr.fresh("ref")
+    cnames = [tr.fresh("c") for _ in init]
+
+    def block(closed: Any, consts: list[Val]) -> tuple[Translator, list[Val]]:
+        sub = Translator(parent=tr)
+        jaxpr = closed.jaxpr
+        env = dict(zip(jaxpr.invars, list(consts) + [sub.named(n, v.shape, v.dtype)
+                                                      for n, v in zip(cnames, init)]))
+        for var, c in zip(jaxpr.constvars, closed.consts):
+            env[var] = tr.const_param(c)
+        return sub, sub.body(jaxpr, env)
+    csub, (cond,) = block(p["cond_jaxpr"], cconsts)
+    cond_text = csub.value_text(cond)
+    bsub, outs = block(p["body_jaxpr"], bconsts)
+    new = [bsub.value_text(v) for v in outs]
+    name = tr.fresh()
+    tr.lines.append(f"{name} = yield_state ({_tuple([v.ref or '' for v in inits])}) \\{ref}.")
+    tr.lines.append("    while \\.")
+    tr.lines += ["      " + line for line in [f"{_tuple(cnames)} = get {ref}"] + csub.lines]
+    tr.lines += [f"      if {cond_text}", "        then"]
+    tr.lines += ["          " + line for line in bsub.lines + [f"{ref} := {_tuple(new)}", "True"]]
+    tr.lines.append("        else False")
+    fin = [tr.fresh("f") for _ in init]
+    tr.lines.append(f"{_tuple(fin)} = {name}")
+    return [tr.named(n, v.shape, v.dtype) for n, v in zip(fin, init)]
+
+
+RULES["while"] = _while
