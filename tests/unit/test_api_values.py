@@ -143,3 +143,34 @@ def test_one_function_from_many_threads_with_different_shapes() -> None:
     with cf.ThreadPoolExecutor(4) as ex:           # and derived functions too
         grads = list(ex.map(lambda n: dexpy.grad(mod.pf)({"x": float(n), "n": 2}), range(8)))
     assert all(g == {"x": 2.0, "n": 0} for g in grads)
+
+
+def test_lists_and_structs_with_array_fields() -> None:
+    mod = dexpy.loads(r'''
+struct P =
+  x: Float
+  n: Int
+struct Q =
+  w: (Fin 3)=>Float
+  b: Float
+def lsum(xs:List Float) -> Float =
+  AsList(_, t) = xs
+  sum t
+def lps(xs:List P) -> Float =
+  AsList(_, t) = xs
+  sum for i. t[i].x
+def mk(n:Nat) -> List P = AsList(n, for i. P(n_to_f (ordinal i), 1))
+def params(q:Q) -> Float = sum (for i. q.w[i] * q.w[i]) + q.b
+''')
+    assert mod.lsum([1.0, 2.0, 3.5]) == 6.5 and mod.lsum(np.arange(4, dtype=np.float32)) == 6.0
+    assert mod.lsum([]) == 0.0
+    assert mod.lps([{"x": 1.0, "n": 1}, {"x": 2.5, "n": 0}]) == 3.5
+    made = mod.mk(3)
+    assert made == [{"x": 0.0, "n": 1}, {"x": 1.0, "n": 1}, {"x": 2.0, "n": 1}]
+    assert mod.lps(made) == 3.0
+    q = {"w": np.array([1.0, 2.0, 3.0], np.float32), "b": 0.5}
+    assert mod.params(q) == 14.5
+    g = dexpy.grad(mod.params)(q)
+    assert isinstance(g, Record) and g.b == 1.0
+    np.testing.assert_array_equal(g.w, [2.0, 4.0, 6.0])
+    assert str(g) == "Q([2., 4., 6.], 1.)"
