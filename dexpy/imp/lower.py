@@ -380,6 +380,8 @@ def _lower_block(c: _Ctx, block: s.Block, dest: Val | None) -> Val:
             c.env[let.binder.name] = _read(c, Val(let.binder.ty, ref.leaves), let.binder.ty)
             continue
         c.env[let.binder.name] = _lower_op(c, let.op, let.binder.ty, into)
+        if let.binder.name in c.facts.pre:
+            c.facts.bind(let.binder.name, c.env[let.binder.name])
         written = written or into is not None
     result = _lower_atom(c, block.result)
     if dest is not None and not written:
@@ -526,7 +528,7 @@ def _lower_effectful(c: _Ctx, op: s.Op, ty: Type, dest: Val | None) -> Val:
                     _emit(c, i.Try(_block(iteration), _block(
                         [i.Store(threw.ptr, threw.offset, ILit(1, Scalar.U8))])))
             c.env.update(saved)
-            c.facts.le = guards               # what the guards proved holds in the loop only
+            c.facts.restore(guards)           # what the guards proved holds in the loop only
             _emit(c, i.Loop(iv, n, _block(stmts), reverse, parallel=roots is not None,
                             accums=accs))
             if threw is not None:
@@ -736,7 +738,7 @@ def _lower_pingpong(c: _Ctx, op: s.RunState, pp: PingPong, ty: Type,
     with _scope(c) as body, c.facts.inside_loop(n):
         odd = _assign(c, i.IPrim(Prim.AND, (iv, ILit(1, I64))), "odd")
         step(iv, pick(odd, b, a), pick(odd, a, b))
-    c.facts.le = guards
+    c.facts.restore(guards)
     _emit(c, i.Loop(iv, n, _block(body)))
     last = _assign(c, i.IPrim(Prim.AND, (n, ILit(1, I64))), "odd")
     with _scope(c) as fix:          # an odd number of steps ends in B
@@ -896,44 +898,119 @@ def _checked_index(c: _Ctx, ix: IAtom, tab_ty: Type) -> IAtom:
 
 
 def _guard_loop(c: _Ctx, body: s.Block, binder: s.Var, count: IAtom) -> None:
-    """Before a `for` whose body indexes a table (of a size known before the loop) by the
-    loop index itself in every iteration (`_every_iteration`; no IO, no exception caught per
-    iteration): one check that the count is at most the table's size, instead of one per
-    iteration. The loop fails at iteration `size` exactly when its count exceeds the
-    size, so failing before it is the same outcome. Inside the loop the count is then
-    known to be at most the size (`Facts.le`), which proves that index and others
-    derived from it (`i -| 1`, `min (i + 1) ..`, `rem .. n`). This is what a table whose
-    type has a literal size indexed by a loop over a run-time size equal to it (a
-    top-level `n` and `(Fin n)=>a`) needs."""
-    if not c.checked or isinstance(count, ILit) or _has_io(body):
+    """Checks before a `for` (no IO in the body, no exception caught per iteration) that
+    replace checks in every iteration, for the accesses that run in every iteration
+    (`_every_iteration`):
+    - `tab[i]` (i the loop index, `tab`'s size known before the loop): one check that
+      the count is at most the size. The loop fails at iteration `size` exactly when
+      its count exceeds the size, so failing before it is the same outcome. Inside the
+      loop the count is then known to be at most the size (`Facts.le`), which proves
+      that index and others derived from it (`i -| 1`, `min (i + 1) ..`, `rem .. n`).
+      This is what a table whose type has a literal size indexed by a loop over a
+      run-time size equal to it (a top-level `n` and `(Fin n)=>a`) needs.
+    - `tab[idx[i]]` (a gather or scatter through a table of indices made before the
+      loop): `_precheck` checks every `idx[i]` the loop will read, in a loop that
+      vectorizes, instead of a compare and branch per iteration in a loop that then
+      does not."""
+    if not c.checked or _has_io(body):
         return
-    for op, inner in _every_iteration(c, body, binder, ()):
-        tab = op.tab if isinstance(op, s.TabIndex) else op.ref
-        ty = s.type_of_atom(tab)
-        ty = ty.elem if isinstance(ty, RefTy) else ty
-        if not isinstance(ty, TabTy):
+    loaded = _loaded_indices(c, body, binder)
+    accesses = list(_every_iteration(c, body, binder, set(loaded), ()))
+    for op, inner in accesses:
+        if op.ix != binder or isinstance(count, ILit):
             continue
-        n = _lower_atom(c, ty.size).leaves[0]
-        if not isinstance(n, IVar | ILit) or c.facts.at_most(count, n):
+        n = _size_atom(c, op)
+        if n is None or c.facts.at_most(count, n):
             continue
         n64 = _to_i64(c, n)
-        bad = _assign(c, i.IPrim(Prim.GT, (count, n64)), "oob")
-        for m in inner:               # the access runs only if the loops around it do
-            runs = _assign(c, i.IPrim(Prim.NE, (m, ILit(0, m.ty))), "oob")  # type: ignore
-            bad = _assign(c, i.IPrim(Prim.AND, (bad, runs)), "oob")
-        _fail_if(c, bad, i.INDEX_ERROR, n64, n64)
+        _fail_if(c, _when_inner_run(c, _assign(c, i.IPrim(Prim.GT, (count, n64)), "oob"), inner),
+                 i.INDEX_ERROR, n64, n64)
         c.facts.le.setdefault(c.facts.key(count)[0], set()).add(c.facts.key(n))
+    done: set[tuple[s.Name, Bound]] = set()
+    for op, inner in accesses:
+        if op.ix == binder:
+            continue
+        name = op.ix.name                        # type: ignore[union-attr]
+        n = _size_atom(c, op)
+        src = loaded[name]
+        if n is None or (name, c.facts.key(n)) in done or \
+                not c.facts.at_most(count, _lower_atom(c, src.ty.size).leaves[0]):  # type: ignore
+            continue
+        done.add((name, c.facts.key(n)))
+        _precheck(c, _as_mem(_lower_atom(c, src).leaves[0]), count, n, inner)
+        k, off = c.facts.key(n)
+        c.facts.pre.setdefault(name, set()).add((k, off - 1))
 
 
-def _every_iteration(c: _Ctx, body: s.Block, binder: s.Var, inner: tuple[IAtom, ...]
+def _size_atom(c: _Ctx, op: s.TabIndex | s.RefSlice) -> IVar | ILit | None:
+    ty = s.type_of_atom(op.tab if isinstance(op, s.TabIndex) else op.ref)
+    ty = ty.elem if isinstance(ty, RefTy) else ty
+    n = _lower_atom(c, ty.size).leaves[0] if isinstance(ty, TabTy) else None
+    return n if isinstance(n, IVar | ILit) else None
+
+
+def _when_inner_run(c: _Ctx, bad: IAtom, inner: tuple[IAtom, ...]) -> IAtom:
+    """`bad`, and the counts of the inner loops around the access are not zero."""
+    for m in inner:
+        runs = _assign(c, i.IPrim(Prim.NE, (m, ILit(0, m.ty))), "oob")  # type: ignore
+        bad = _assign(c, i.IPrim(Prim.AND, (bad, runs)), "oob")
+    return bad
+
+
+def _precheck(c: _Ctx, idx: Mem, count: IAtom, n: IVar | ILit, inner: tuple[IAtom, ...]) -> None:
+    """Fails unless the first `count` ordinals of `idx` are below `n`: their maximum (a
+    loop LLVM vectorizes) is compared; on failure a second loop finds the first one out
+    of bounds for the message, as the loop would have reported it."""
+    sc = Scalar.U32
+    top = IVar(c.ns.fresh("ixmax"), PtrTy(sc))
+    _emit(c, i.Alloc(top, sc, ILit(1, I64), i.AllocKind.STACK))
+    _emit(c, i.Store(top, ILit(0, I64), ILit(0, sc)))
+    k = IVar(c.ns.fresh("k"), I64)
+    with _scope(c) as body:
+        x = _assign(c, i.Load(idx.ptr, _add(c, idx.offset, k)), "ix")
+        m = _assign(c, i.Load(top, ILit(0, I64)), "ixmax")
+        _emit(c, i.Store(top, ILit(0, I64), _assign(c, i.IPrim(Prim.MAX, (m, x)), "ixmax")))
+    _emit(c, i.Loop(k, count, _block(body)))
+    n64 = _to_i64(c, n)
+    most = _assign(c, i.ICast(I64, _assign(c, i.Load(top, ILit(0, I64)), "ixmax")), "ixmax")
+    bad = _assign(c, i.IPrim(Prim.GE, (most, n64)), "oob")
+    bad = _assign(c, i.IPrim(Prim.AND, (bad, _assign(c, i.IPrim(Prim.GT, (count, ILit(0, I64))),
+                                                      "oob"))), "oob")
+    bad = _when_inner_run(c, bad, inner)
+    k2 = IVar(c.ns.fresh("k"), I64)
+    with _scope(c) as find:
+        x = _assign(c, i.ICast(I64, _assign(c, i.Load(idx.ptr, _add(c, idx.offset, k2)), "ix")),
+                    "ix")
+        _fail_if(c, _assign(c, i.IPrim(Prim.GE, (x, n64)), "oob"), i.INDEX_ERROR, x, n64)
+    _emit(c, i.If(bad, _block([i.Loop(k2, count, _block(find)), i.Fail()]), i.IBlock(())))
+
+
+def _loaded_indices(c: _Ctx, body: s.Block, binder: s.Var) -> dict[s.Name, s.Var]:
+    """The variables `v = idx[binder]` of the body's top level that read an ordinal
+    (a U32) from a table `idx` made before the loop -> `idx`."""
+    out: dict[s.Name, s.Var] = {}
+    for let in body.lets:
+        op = let.op
+        if isinstance(op, s.TabIndex) and op.ix == binder and isinstance(op.tab, s.Var) and \
+                op.tab.name in c.env and let.binder.ty == s.NAT and \
+                isinstance(op.tab.ty, TabTy) and len(c.env[op.tab.name].leaves) == 1 and \
+                isinstance(c.env[op.tab.name].leaves[0], Mem):
+            out[let.binder.name] = op.tab
+    return out
+
+
+def _every_iteration(c: _Ctx, body: s.Block, binder: s.Var, loaded: set[s.Name],
+                     inner: tuple[IAtom, ...]
                      ) -> Iterator[tuple[s.TabIndex | s.RefSlice, tuple[IAtom, ...]]]:
-    """The `tab[binder]` / `ref!binder` of tables whose size is known before the loop that
-    run in every iteration of `body`, with the counts of the inner `for`s around them (also made
-    before the loop: the access runs when they are not zero). Handler bodies run once."""
+    """The `tab[ix]` / `ref!ix` (ix the loop index or one of `loaded`) of tables whose
+    size is known before the loop that run in every iteration of `body`, with the counts
+    of the inner `for`s around them (also made before the loop: the access runs when they
+    are not zero). Handler bodies run once."""
     for let in body.lets:
         op = let.op
         match op:
-            case s.TabIndex(tab, ix) | s.RefSlice(tab, ix) if ix == binder:
+            case s.TabIndex(tab, ix) | s.RefSlice(tab, ix) if ix == binder or (
+                    isinstance(ix, s.Var) and ix.name in loaded):
                 ty = s.type_of_atom(tab)
                 ty = ty.elem if isinstance(ty, RefTy) else ty
                 if isinstance(ty, TabTy) and (isinstance(ty.size, s.Lit) or
@@ -943,9 +1020,9 @@ def _every_iteration(c: _Ctx, body: s.Block, binder: s.Var, inner: tuple[IAtom, 
                 m = _lower_atom(c, size).leaves[0]
                 if isinstance(m, IVar | ILit) and not (isinstance(m, ILit) and m.value == 0):
                     more = inner if isinstance(m, ILit) else inner + (m,)
-                    yield from _every_iteration(c, lam.body, binder, more)
+                    yield from _every_iteration(c, lam.body, binder, loaded, more)
             case s.RunState(_, lam) | s.RunReader(_, lam) | s.RunAccum(_, lam):
-                yield from _every_iteration(c, lam.body, binder, inner)
+                yield from _every_iteration(c, lam.body, binder, loaded, inner)
 
 
 def _has_io(block: s.Block) -> bool:
@@ -1008,6 +1085,7 @@ class Facts:
         self.defs: dict[Name, tuple[Prim, tuple[IAtom, ...]]] = {}
         self.positive: list[Name] = []              # counts of the loops around the code
         self.le: dict[Name | None, set[Bound]] = {}    # K -> bounds of K (loop guards)
+        self.pre: dict[Name, set[Bound]] = {}   # Simp variables -> bounds (`_precheck`)
 
     def key(self, a: IAtom) -> Bound:
         while isinstance(a, IVar) and a.name in self.alias:
@@ -1040,9 +1118,19 @@ class Facts:
         finally:
             self.positive.pop()
 
-    def guards(self) -> dict[Name | None, set[Bound]]:
-        """A copy of the loop guards' bounds (to restore after a loop)."""
-        return {k: set(v) for k, v in self.le.items()}
+    def guards(self) -> tuple[dict[Name | None, set[Bound]], dict[Name, set[Bound]]]:
+        """A copy of what the loop guards proved (to restore after a loop)."""
+        return ({k: set(v) for k, v in self.le.items()}, {k: set(v) for k, v in self.pre.items()})
+
+    def restore(self, saved: tuple[dict[Name | None, set[Bound]], dict[Name, set[Bound]]]) -> None:
+        self.le, self.pre = saved
+
+    def bind(self, name: Name, v: Val) -> None:
+        """Gives the Imp register of a Simp variable the bounds a precheck proved."""
+        bounds = self.pre.get(name)
+        if bounds and len(v.leaves) == 1 and isinstance(v.leaves[0], IVar):
+            r = v.leaves[0]
+            self.ub[r.name] = frozenset(self.ub.get(r.name, frozenset()) | bounds)
 
     def at_most(self, a: IAtom, n: IAtom) -> bool:
         """Whether `a` <= `n` is known."""
