@@ -158,3 +158,20 @@ def test_functions_from_eval():
     add_two = primitive(dexpy.eval(r"\x:((Fin 4)=>Float). for i. x[i] + 2.0"))
     close(jax.jit(add_two)(jnp.ones(4)), jnp.full(4, 3.0))
     close(jax.grad(lambda v: add_two(v).sum())(jnp.ones(4)), jnp.ones(4))
+
+
+def test_higher_order_and_mixed_transformations(m, x):
+    f = primitive(m.f)
+    close(jax.hessian(f)(x), jax.hessian(jf)(x), 1e-4)
+    xs = jnp.stack([x, 0.5 * x])
+    jv = lambda fn: jax.vmap(lambda v: jax.jvp(fn, (v,), (jnp.ones_like(v),))[1])  # noqa: E731
+    close(jv(f)(xs), jv(jf)(xs))
+    close(jax.jit(jax.vmap(jax.grad(f)))(xs), jax.vmap(jax.grad(jf))(xs))
+
+
+def test_pure_callback_fallback(m, x, monkeypatch):
+    monkeypatch.setitem(FFI_STATUS, "lowering", "pure_callback")
+    f = jax.jit(primitive(m.g))
+    hlo = f.lower(x, x).as_text()
+    assert "dexpy_call" not in hlo
+    close(f(x, x), jg(x, x))
