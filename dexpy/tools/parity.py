@@ -186,16 +186,30 @@ def write_facts(facts: list[Fact], path: Path) -> None:
 
 # ---------------------------------------------------------------- comparison
 
-_BINDER = re.compile(r"[\{\(\[]([A-Za-z_][\w'#.]*):")
+_NAME = re.compile(r"[A-Za-z_][\w'#.]*(?=:)")
+
+
+def _implicit_binders(ty: str) -> list[str]:
+    """Names bound in `{...}` (implicit) and `[...]` (class) groups, in order;
+    explicit parameters keep their names (they are part of the type: named arguments)."""
+    names: list[str] = []
+    stack: list[str] = []
+    for i, ch in enumerate(ty):
+        if ch in "([{":
+            stack.append(ch)
+        elif ch in ")]}":
+            if stack:
+                stack.pop()
+        if stack and stack[-1] in "{[" and ch in "{[,":
+            m = _NAME.match(ty, i + 1)
+            if m and m.group(0) not in names:
+                names.append(m.group(0))
+    return names
 
 
 def canonical(ty: str) -> str:
-    """A printed type with its binders renamed in order of appearance."""
-    names: list[str] = []
-    for m in _BINDER.finditer(ty):
-        if m.group(1) not in names:
-            names.append(m.group(1))
-    for k, n in enumerate(names):
+    """A printed type with its implicit and class binders renamed in order."""
+    for k, n in enumerate(_implicit_binders(ty)):
         ty = re.sub(r"(?<![\w#.'])" + re.escape(n) + r"(?![\w#'])(?!\.\d)", f"_b{k}", ty)
     ty = re.sub(r"\?[A-Za-z_]\w*", "Type", ty)   # a binder's kind may print as an unsolved meta
     return ty.replace(STUB, "")
