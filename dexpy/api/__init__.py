@@ -139,7 +139,9 @@ class Module:
         if folder is not None:
             self._session.search_dirs = (folder,)
         self._cache: dict[str, Any] = {}
+        self._ready = False
         self._run(SourceFile(name, source))
+        self._ready = True
         pickling.register(self)
 
     def __reduce__(self) -> tuple:
@@ -159,6 +161,10 @@ class Module:
                 lines = session.run_block(block)
             for line in lines:
                 print(line)
+        if self._ready:        # definitions added later (the JAX interop's wrappers) join the recipe
+            text, *rest = self._spec
+            self._spec = (text + ("" if text.endswith("\n") else "\n") + src.text, *rest)
+            pickling.register(self)
 
     # --- names ---
 
@@ -180,7 +186,7 @@ class Module:
 
     def __getattr__(self, name: str) -> Any:
         if name.startswith("__") or name in ("_session", "_cache", "_lock", "_name", "_atoms",
-                                             "_spec", "_token"):
+                                             "_spec", "_token", "_ready"):
             raise AttributeError(name)
         try:
             return self[name]

@@ -99,3 +99,14 @@ def test_misaligned_arrays_as_deserialization_gives_are_copied(m) -> None:
     assert not x.flags.aligned
     assert m.total(x) == 14.0
     np.testing.assert_array_equal(m.square(x), np.full(7, 4.0, np.float32))
+
+
+def test_definitions_added_later_join_the_recipe() -> None:
+    from dexpy.source import SourceFile
+    mod = dexpy.loads("def base(x:Float) -> Float = x + 1.0")
+    token = mod.__dask_tokenize__()
+    mod._run(SourceFile("<wrapper>", "def later(x:Float) -> Float = base x * 2.0\n"))
+    assert mod.__dask_tokenize__() != token
+    assert "def later" in mod._spec[0]
+    with cf.ProcessPoolExecutor(1, mp_context=mp.get_context("spawn")) as ex:
+        assert list(ex.map(mod.later, [1.0, 2.0])) == [4.0, 6.0]
