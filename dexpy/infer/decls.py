@@ -445,7 +445,7 @@ def _elab_instance(env: TopEnv, inf: Infer, names: NameSupply, decl: S.InstanceD
             raise TypeErr(f"not a method name: {mname}", m.span)
         i = cls.method_names.index(mname)
         if inst.methods[i] is not None:
-            raise TypeErr(f"Duplicate method: {mname}", m.span)
+            raise TypeErr(f"Duplicate method: {mname}")     # (no location, as upstream)
         mty = subst(cls.method_types[i], sub)
         if isinstance(m, S.Def):
             lam = S.Lam(m.params, m.body, span=m.span)
@@ -456,7 +456,7 @@ def _elab_instance(env: TopEnv, inf: Infer, names: NameSupply, decl: S.InstanceD
     inf.pop()
     for i, mname in enumerate(cls.method_names):
         if inst.methods[i] is None:
-            raise TypeErr(f"Missing method: {mname}", decl.span)
+            raise TypeErr(f"Missing method: {mname}")
     solve_all(inf)
     inst.head = tuple(zonk(h) for h in head)
     inst.binders = tuple(Binder(b.name, zonk(b.ty), b.expl) for b in binders)

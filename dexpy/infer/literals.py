@@ -4,7 +4,8 @@ A literal whose type is known when it is elaborated (`x : Int = 5`) is checked a
 once; one whose type is a metavariable (`:p 10000000000`, `Fin 4294967296`) is
 remembered by `Infer.over_lit` and checked by `check_pending` once its type is
 solved or defaulted. Integer types take their two's-complement / unsigned range
-(`Nat` is 32 bits); float types reject a literal that would round to infinity
+(`Nat` is 32 bits; a signed type also takes its width's bit patterns, see
+BIT_PATTERNS); float types reject a literal that would round to infinity
 (`1.0e40 : Float32`); a literal of a user type with a `FromInteger` /
 `FromUnsignedInteger` instance is passed as an Int64 / Word64, so it must fit that.
 """
@@ -28,6 +29,10 @@ INT_RANGES = {
     "Nat": (0, 2**32 - 1), "Word8": (0, 2**8 - 1), "Word32": (0, 2**32 - 1),
     "Word64": (0, 2**64 - 1), "Int32": (-2**31, 2**31 - 1), "Int64": (-2**63, 2**63 - 1),
 }
+# A signed type also takes an unsigned literal up to its width's largest bit pattern:
+# that literal is the two's-complement pattern (upstream's eval-tests computes a key
+# from `i_to_w32 2242054355`), so only literals that need more bits are errors.
+BIT_PATTERNS = {"Int32": 2**32 - 1, "Int64": 2**64 - 1}
 FLOAT_TYPES = {"Float32": np.float32, "Float64": np.float64}
 
 
@@ -35,10 +40,12 @@ def literal_error(value: int | float, text: str, type_name: str, span: Span) -> 
     """The error for literal `value` (written `text`) at type `type_name`, or None if it fits."""
     if type_name in INT_RANGES:
         lo, hi = INT_RANGES[type_name]
-        if isinstance(value, float) or lo <= value <= hi:
+        if isinstance(value, float) or lo <= value <= BIT_PATTERNS.get(type_name, hi):
             return None
+        pattern = f", or a bit pattern up to {BIT_PATTERNS[type_name]}" \
+            if type_name in BIT_PATTERNS else ""
         return TypeErr(f"the literal {text} does not fit in {type_name} "
-                       f"(its values are {lo} to {hi})", span)
+                       f"(its values are {lo} to {hi}{pattern})", span)
     if type_name in FLOAT_TYPES:
         if _finite_as(value, FLOAT_TYPES[type_name]):
             return None
