@@ -150,9 +150,13 @@ class Atom:
         return hash(str(self))
 
     def __reduce__(self) -> Any:
-        """An Atom pickles as its module (by source) and the Dex text of its value."""
+        """An Atom pickles as its module (by recipe) and its name or expression."""
         from .pickling import reduce_atom
         return reduce_atom(self)
+
+    def __dask_tokenize__(self) -> str:
+        from .pickling import atom_token
+        return atom_token(self)
 
     # --- functions ---
 

@@ -143,6 +143,18 @@ def reduce_atom(atom: Atom) -> tuple:
                     "or a module name or expression that computes it")
 
 
+def atom_token(atom: Atom) -> str:
+    """Deterministic for function Atoms and Atoms a module name or expression gives; a
+    call's result is tokenized by its Dex text and type."""
+    if atom._function is not None:
+        what: Any = ("function", function_token(atom._function))
+    elif atom.name is not None or atom._origin is not None:
+        what = (module_token(atom._module), atom.name, atom._origin)
+    else:
+        what = ("value", str(atom), atom.type)
+    return hashlib.sha256(repr(("dexpy.Atom", what)).encode()).hexdigest()
+
+
 def _atom_of_function(fn: Function) -> Atom:
     from .atom import Atom
     return Atom._of_function(fn._module, fn, fn.name)

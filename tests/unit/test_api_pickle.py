@@ -52,8 +52,12 @@ def test_dask_tokens_are_deterministic_across_processes(m) -> None:
     assert len(set(local)) == 3
     assert dexpy.loads(SOURCE, name="pickle_test").__dask_tokenize__() == local[0]
     assert dexpy.loads(SOURCE, name="other").__dask_tokenize__() != local[0]
+    atoms = dexpy.Module(SOURCE, name="pickle_atoms")
+    local += [atoms.k.__dask_tokenize__(), atoms.total.__dask_tokenize__()]
+    assert local[3] != local[4] and dexpy.eval("1.5").__dask_tokenize__() != local[3]
     with cf.ProcessPoolExecutor(1, mp_context=mp.get_context("spawn")) as ex:
-        remote = list(ex.map(methodcaller("__dask_tokenize__"), [m, m.total, g]))
+        remote = list(ex.map(methodcaller("__dask_tokenize__"), [m, m.total, g, atoms.k,
+                                                                 atoms.total]))
     assert remote == local
 
 
