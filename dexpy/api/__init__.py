@@ -76,6 +76,14 @@ def _source(source: object, what: str) -> str:
     return source
 
 
+def _is_path(source: object) -> bool:
+    """A Path, or a one-line str naming an existing `.dx` file."""
+    if isinstance(source, Path):
+        return True
+    return (isinstance(source, str) and source.endswith(".dx") and "\n" not in source
+            and Path(source).is_file())
+
+
 def _lib_path(lib_path: object) -> tuple[str, ...]:
     if isinstance(lib_path, (str, Path)):
         return (str(lib_path),)
@@ -130,6 +138,10 @@ class Module:
                  values: str = "atoms") -> None:
         if values not in ("atoms", "python"):
             raise ValueError(f"Module(values=...) takes 'atoms' or 'python', got {values!r}")
+        if _is_path(source):             # dexpy.Module(path), as DESIGN.md's embedding says
+            p = Path(source)
+            source, name = p.read_text(encoding="utf-8"), str(p)
+            folder = folder or str(p.resolve().parent)
         source = _source(source, "dexpy.Module")
         self._name = name
         self._atoms = values == "atoms"

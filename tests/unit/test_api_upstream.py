@@ -88,3 +88,11 @@ def test_specialize_from_shapes_and_dtypes_for_other_callers() -> None:
     assert spec is m.stats.compile(np.zeros((4, 3)))
     cols, total = spec(np.ones((4, 3)))
     assert total == 12.0 and list(cols) == [4.0, 4.0, 4.0]
+
+
+def test_module_from_a_path(tmp_path) -> None:
+    f = tmp_path / "m.dx"
+    f.write_text("z = [1.5, 2.5]\n")
+    for arg in (f, str(f)):
+        m = dexpy.Module(arg)
+        assert str(m.z) == "[1.5, 2.5]" and m._name == str(f)
