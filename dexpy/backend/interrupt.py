@@ -192,7 +192,7 @@ def _keeping_interrupts(hook):
         global pending
         where = getattr(u.object, "__module__", None) or ""
         if u.exc_type is not None and issubclass(u.exc_type, KeyboardInterrupt) and \
-                where.startswith(("dexpy.", "llvmlite.")):
+                "ctypes callback" in (u.err_msg or "") and where.startswith(("dexpy.", "llvmlite.")):
             pending = True
             return
         hook(u)
