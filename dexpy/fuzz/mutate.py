@@ -207,7 +207,7 @@ OPERATORS: dict[str, Operator] = {
 # === mutants ===
 
 AFTER_BLOCKS = 3            # blocks after the target that still run
-_COMMAND = re.compile(r":[a-z]")
+_COMMAND = re.compile(r"(?:%[a-z]+\s*\n)*:[a-z]")      # `:p ..`, also after `%time`
 
 
 @dataclass(frozen=True)

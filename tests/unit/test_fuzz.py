@@ -105,6 +105,12 @@ def test_a_mutant_is_a_window_of_its_file() -> None:
     assert lines == {1, 3, 5, 8}
 
 
+def test_timed_commands_are_commands_too() -> None:
+    prog = "x = 1\n\n%time\n:p x + 1\n\n%time\ny = x + 2\n\n:p y\n"
+    ms = [m for m in M.generate([("a.dx", prog)], seed=0, count=20) if m.block_line == 9]
+    assert ms and all(":p x + 1" not in m.baseline and "y = x + 2" in m.baseline for m in ms)
+
+
 def test_ops_can_be_restricted() -> None:
     ms = M.generate([("a.dx", PROGRAM)], seed=1, count=10, ops=("drop-line",))
     assert all(set(m.ops) == {"drop-line"} for m in ms)
