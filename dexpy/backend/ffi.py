@@ -30,6 +30,7 @@ C ABI for small structs of scalars (two registers on x86-64 and AArch64).
 from __future__ import annotations
 
 import ctypes
+import os
 import ctypes.util
 import re
 from functools import cache
@@ -214,7 +215,37 @@ _WRITE_CB = _COOKIE_WRITE(_cookie_write)
 _STREAM_CB = _STREAM_FN(_output_stream)
 
 
+# --- data files: `fopen` for reading looks in $DEXPY_DATA when a path is missing
+
+_FOPEN_FN = ctypes.CFUNCTYPE(ctypes.c_void_p, ctypes.c_char_p, ctypes.c_char_p)
+_LIBC.fopen.argtypes = [ctypes.c_char_p, ctypes.c_char_p]
+_LIBC.fopen.restype = ctypes.c_void_p
+
+
+def data_path(path: bytes, mode: bytes = b"r") -> bytes:
+    """Where a program's file is read from: the path itself when it exists (or the
+    file is opened for writing), else the first of DIR/path and DIR/basename for
+    each DIR of $DEXPY_DATA (os.pathsep-separated) that exists, else the path."""
+    if not mode.startswith(b"r") or os.path.exists(path):
+        return path
+    dirs = [d for d in os.environ.get("DEXPY_DATA", "").split(os.pathsep) if d]
+    for d in dirs:
+        base = os.fsencode(d)
+        for cand in (os.path.join(base, path.lstrip(b"/")), os.path.join(base, os.path.basename(path))):
+            if os.path.isfile(cand):
+                return cand
+    return path
+
+
+def _fopen(path: bytes, mode: bytes) -> int:
+    return _LIBC.fopen(data_path(path, mode), mode) or 0
+
+
+_FOPEN_CB = _FOPEN_FN(_fopen)
+
+
 @cache
 def install_ffi_symbols() -> None:
     """Registers the runtime callbacks with the JIT (once per process)."""
     llvm.add_symbol("dexpy_output_stream", ctypes.cast(_STREAM_CB, ctypes.c_void_p).value)
+    llvm.add_symbol("dexpy_fopen", ctypes.cast(_FOPEN_CB, ctypes.c_void_p).value)
