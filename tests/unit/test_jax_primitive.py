@@ -27,6 +27,9 @@ def noisy(x:Float) -> {IO} Float =
 def is_pos(x:Float) -> Bool = x > 0.0
 def at(x:(Fin n)=>Float, k:Int) -> Float given (n:Nat) = x[unsafe_from_ordinal (unsafe_i_to_n k)]
 def lookup(x:(Fin 3)=>Float, k:Int) -> Float = x[from_ordinal (unsafe_i_to_n k)]
+def ap(f:(Float)->Float, x:Float) -> Float = f x
+def rep(n:Nat, x:Float) -> (Fin n)=>Float = for i. x
+def listed(x:(Fin n)=>Float) -> List Float given (n:Nat) = to_list x
 """
 
 
@@ -143,6 +146,12 @@ def test_refused_functions(m):
         primitive(m.is_pos)(jnp.float32(1.0))
     with pytest.raises(TypeError, match="Dex function"):
         primitive(lambda v: v)
+    with pytest.raises(TypeError, match="parameter 'f' is a function"):
+        primitive(m.ap)
+    with pytest.raises(TypeError, match="parameter 'n' is a Nat that types depend on"):
+        primitive(m.rep)
+    with pytest.raises(TypeError, match="result has no JAX form"):
+        jax.jit(primitive(m.listed)).lower(jnp.ones(3))
 
 
 def test_run_time_error_under_jit(m):

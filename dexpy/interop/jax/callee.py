@@ -75,6 +75,7 @@ class Spec:
                 raise TypeError(f"Dex function {fn.name}: parameter {a.name!r} is a tuple; "
                                 f"JAX passes arrays only (take its parts as parameters)")
         inv = spec.compiled.invoker
+        check_result_type(spec._cty, fn._module._session.env, f"{fn.name} : {fn.type}")
         self.tree = result_tree(inv.res_ty, fn.name)
         if inv.boxes or inv.static_shapes is None:
             raise TypeError(f"Dex function {fn.name}: its result's shape is not determined "
@@ -127,6 +128,41 @@ class Spec:
             self._desc = descriptor(entry, self.inv.n_in, self.fixed, self.slots, nbytes,
                                     self.inv.n_sizes, self.name)
         return self._desc
+
+
+def check_params(fn: Any) -> None:
+    """Refuses a function whose parameters cannot come from JAX: functions, and `Nat`
+    parameters that types depend on (JAX passes arrays only)."""
+    from ...core import ir as C
+    from ...infer.unify import whnf
+    from ...syntax.surface import Expl
+    env = fn._module._session.env
+    explicit = [b for b in fn._pi.binders if b.expl == Expl.EXPLICIT]
+    for b, static in zip(explicit, fn._static):
+        if static:
+            raise TypeError(f"Dex function {fn.name}: parameter {b.name.hint!r} is a Nat that "
+                            f"types depend on; JAX passes arrays only (make it implicit: "
+                            f"`given ({b.name.hint}:Nat)`, inferred from the shapes)")
+        if isinstance(whnf(b.ty, env), C.Pi):
+            raise TypeError(f"Dex function {fn.name}: parameter {b.name.hint!r} is a function; "
+                            f"only arrays (scalars and tables of scalars) cross from JAX")
+
+
+def check_result_type(ty: Any, env: Any, name: str) -> None:
+    """Refuses results that are not scalars, tables of scalars or tuples of those (a
+    `List`, a `Bool`, a record... have no JAX array form)."""
+    from ...core import ir as C
+    from ...infer.unify import whnf
+    t = whnf(ty, env)
+    if isinstance(t, C.TupleTy):
+        for e in t.elems:
+            check_result_type(e, env, name)
+        return
+    while isinstance(t, C.TabPi):
+        t = whnf(t.body, env)
+    if not isinstance(t, C.BaseTy):
+        raise TypeError(f"Dex function {name}: its result has no JAX form; results must "
+                        f"be scalars, tables of scalars, or tuples of those")
 
 
 def result_tree(ty: S.Type, name: str) -> Any:

@@ -27,7 +27,7 @@ import jax.numpy as jnp
 from jax.extend.core import Primitive
 from jax.interpreters import ad, batching, mlir
 
-from .callee import Callee, as_function, unflatten
+from .callee import Callee, as_function, check_params, unflatten
 
 call_p = Primitive("dexpy_call")
 call_p.multiple_results = True
@@ -44,6 +44,7 @@ def primitive(f: Any) -> Any:
     its result is one array, or a tuple (nested as the Dex result's tuples)."""
     fn = as_function(f)
     _refuse_effects(fn)
+    check_params(fn)
     callee = Callee(fn)
 
     def apply(*args: Any) -> Any:
