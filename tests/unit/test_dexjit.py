@@ -40,6 +40,21 @@ def test_mlp_forward():
     check(mlp, params, rn(10, 8), tol=1e-4)
 
 
+def test_training_step_with_value_and_grad():
+    def loss(params, x, y):
+        for w, b in params[:-1]:
+            x = jnp.tanh(x @ w + b)
+        w, b = params[-1]
+        return -jnp.mean(jnp.sum(jax.nn.log_softmax(x @ w + b) * y, axis=-1))
+
+    def step(params, x, y):
+        value, grads = jax.value_and_grad(loss)(params, x, y)     # transposed ops, add_any
+        return value, jax.tree_util.tree_map(lambda p, g: p - 0.1 * g, params, grads)
+    params = [(rn(8, 16, seed=1) * 0.3, rn(16, seed=2)), (rn(16, 4, seed=3) * 0.3, rn(4, seed=4))]
+    y = np.eye(4, dtype=np.float32)[np.arange(12) % 4]
+    check(step, params, rn(12, 8), y, tol=1e-5)
+
+
 def test_fused_elementwise_chain_is_one_loop():
     f = lambda x, y: jnp.tanh(jnp.exp(-x * x) * 3.0 + jnp.sin(y) / (1.0 + y * y))  # noqa: E731
     x, y = rn(1000), rn(1000, seed=1)

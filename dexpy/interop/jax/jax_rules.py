@@ -43,7 +43,7 @@ def _float_or_int(f: str, i: str) -> Callable[[Any, list[Val]], str]:
 
 
 for _name, _fmt in {
-        "add": "({0} + {1})", "sub": "({0} - {1})", "mul": "({0} * {1})",
+        "add": "({0} + {1})", "add_any": "({0} + {1})", "sub": "({0} - {1})", "mul": "({0} * {1})",
         "neg": "(zero - {0})", "exp": "exp({0})", "exp2": "exp2({0})", "log": "log({0})",
         "log1p": "log1p({0})", "expm1": "(exp({0}) - one)", "sin": "sin({0})",
         "cos": "cos({0})", "tan": "tan({0})", "tanh": "dexjit_tanh({0})",
