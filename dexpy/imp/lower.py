@@ -914,6 +914,15 @@ def _guard_loop(c: _Ctx, body: s.Block, binder: s.Var, count: IAtom) -> None:
       does not."""
     if not c.checked or _has_io(body):
         return
+    _guard_accesses(c, body, binder, count, ())
+
+
+def _guard_accesses(c: _Ctx, body: s.Block, binder: s.Var, count: IAtom,
+                    outer: tuple[IAtom, ...]) -> None:
+    """`_guard_loop` for the loop `body` over `count`, and the loops inside it that run
+    in every iteration (over counts known before it): their checks too are made once,
+    before the outermost loop, when the loops around them run (`outer` and the counts
+    between are not zero)."""
     loaded = _loaded_indices(c, body, binder)
     accesses = list(_every_iteration(c, body, binder, set(loaded), ()))
     for op, inner in accesses:
@@ -923,23 +932,42 @@ def _guard_loop(c: _Ctx, body: s.Block, binder: s.Var, count: IAtom) -> None:
         if n is None or c.facts.at_most(count, n):
             continue
         n64 = _to_i64(c, n)
-        _fail_if(c, _when_inner_run(c, _assign(c, i.IPrim(Prim.GT, (count, n64)), "oob"), inner),
-                 i.INDEX_ERROR, n64, n64)
+        bad = _assign(c, i.IPrim(Prim.GT, (_to_i64(c, count), n64)), "oob")
+        _fail_if(c, _when_inner_run(c, bad, outer + inner), i.INDEX_ERROR, n64, n64)
         c.facts.le.setdefault(c.facts.key(count)[0], set()).add(c.facts.key(n))
-    done: set[tuple[s.Name, Bound]] = set()
     for op, inner in accesses:
         if op.ix == binder:
             continue
         name = op.ix.name                        # type: ignore[union-attr]
         n = _size_atom(c, op)
         src = loaded[name]
-        if n is None or (name, c.facts.key(n)) in done or \
-                not c.facts.at_most(count, _lower_atom(c, src.ty.size).leaves[0]):  # type: ignore
+        if n is None or (c.facts.key(n)[0], c.facts.key(n)[1] - 1) in c.facts.pre.get(name, ()) \
+                or not c.facts.at_most(count, _lower_atom(c, src.ty.size).leaves[0]):  # type: ignore
             continue
-        done.add((name, c.facts.key(n)))
-        _precheck(c, _as_mem(_lower_atom(c, src).leaves[0]), count, n, inner)
+        sig = (src.name, c.facts.key(count), c.facts.key(n))
+        if sig not in c.facts.prechecked:          # the same indices read in another place
+            _precheck(c, _as_mem(_lower_atom(c, src).leaves[0]), _to_i64(c, count), n,
+                      outer + inner)
+            c.facts.prechecked.add(sig)
         k, off = c.facts.key(n)
         c.facts.pre.setdefault(name, set()).add((k, off - 1))
+    for lam, m, inner in _inner_loops(c, body, ()):
+        _guard_accesses(c, lam.body, lam.binder, m, outer + (count,) + inner)
+
+
+def _inner_loops(c: _Ctx, body: s.Block, inner: tuple[IAtom, ...]
+                 ) -> Iterator[tuple[s.Lam1, IAtom, tuple[IAtom, ...]]]:
+    """The `for`s (over counts known before the loop) that run in every iteration of
+    `body`, with the counts of the loops between."""
+    for let in body.lets:
+        match let.op:
+            case s.For(size, lam, _) if isinstance(size, s.Lit) or size.name in c.env:
+                m = _lower_atom(c, size).leaves[0]
+                if isinstance(m, IVar | ILit):
+                    yield lam, m, inner
+                    yield from _inner_loops(c, lam.body, inner + (m,))
+            case s.RunState(_, lam) | s.RunReader(_, lam) | s.RunAccum(_, lam):
+                yield from _inner_loops(c, lam.body, inner)
 
 
 def _size_atom(c: _Ctx, op: s.TabIndex | s.RefSlice) -> IVar | ILit | None:
@@ -952,6 +980,10 @@ def _size_atom(c: _Ctx, op: s.TabIndex | s.RefSlice) -> IVar | ILit | None:
 def _when_inner_run(c: _Ctx, bad: IAtom, inner: tuple[IAtom, ...]) -> IAtom:
     """`bad`, and the counts of the inner loops around the access are not zero."""
     for m in inner:
+        if isinstance(m, ILit):
+            if m.value == 0:
+                return ILit(0, Scalar.U8)
+            continue
         runs = _assign(c, i.IPrim(Prim.NE, (m, ILit(0, m.ty))), "oob")  # type: ignore
         bad = _assign(c, i.IPrim(Prim.AND, (bad, runs)), "oob")
     return bad
@@ -986,16 +1018,20 @@ def _precheck(c: _Ctx, idx: Mem, count: IAtom, n: IVar | ILit, inner: tuple[IAto
 
 
 def _loaded_indices(c: _Ctx, body: s.Block, binder: s.Var) -> dict[s.Name, s.Var]:
-    """The variables `v = idx[binder]` of the body's top level that read an ordinal
-    (a U32) from a table `idx` made before the loop -> `idx`."""
+    """The variables `v = idx[binder]` that run in every iteration of the loop `body`
+    (also inside inner `for`s and handlers) and read an ordinal (a U32) from a table
+    `idx` made before the loop -> `idx`."""
     out: dict[s.Name, s.Var] = {}
     for let in body.lets:
         op = let.op
-        if isinstance(op, s.TabIndex) and op.ix == binder and isinstance(op.tab, s.Var) and \
-                op.tab.name in c.env and let.binder.ty == s.NAT and \
-                isinstance(op.tab.ty, TabTy) and len(c.env[op.tab.name].leaves) == 1 and \
-                isinstance(c.env[op.tab.name].leaves[0], Mem):
-            out[let.binder.name] = op.tab
+        match op:
+            case s.TabIndex(s.Var() as tab, ix) if ix == binder and tab.name in c.env and \
+                    let.binder.ty == s.NAT and len(c.env[tab.name].leaves) == 1 and \
+                    isinstance(c.env[tab.name].leaves[0], Mem):
+                out[let.binder.name] = tab
+            case s.For(_, lam, _) | s.RunState(_, lam) | s.RunReader(_, lam) | \
+                    s.RunAccum(_, lam):
+                out.update(_loaded_indices(c, lam.body, binder))
     return out
 
 
@@ -1086,6 +1122,7 @@ class Facts:
         self.positive: list[Name] = []              # counts of the loops around the code
         self.le: dict[Name | None, set[Bound]] = {}    # K -> bounds of K (loop guards)
         self.pre: dict[Name, set[Bound]] = {}   # Simp variables -> bounds (`_precheck`)
+        self.prechecked: set[tuple] = set()      # (table, count, size) checked by `_precheck`
 
     def key(self, a: IAtom) -> Bound:
         while isinstance(a, IVar) and a.name in self.alias:
@@ -1118,12 +1155,13 @@ class Facts:
         finally:
             self.positive.pop()
 
-    def guards(self) -> tuple[dict[Name | None, set[Bound]], dict[Name, set[Bound]]]:
+    def guards(self) -> tuple:
         """A copy of what the loop guards proved (to restore after a loop)."""
-        return ({k: set(v) for k, v in self.le.items()}, {k: set(v) for k, v in self.pre.items()})
+        return ({k: set(v) for k, v in self.le.items()}, {k: set(v) for k, v in self.pre.items()},
+                set(self.prechecked))
 
-    def restore(self, saved: tuple[dict[Name | None, set[Bound]], dict[Name, set[Bound]]]) -> None:
-        self.le, self.pre = saved
+    def restore(self, saved: tuple) -> None:
+        self.le, self.pre, self.prechecked = saved
 
     def bind(self, name: Name, v: Val) -> None:
         """Gives the Imp register of a Simp variable the bounds a precheck proved."""

@@ -231,3 +231,32 @@ def test_guards_do_not_stop_loop_fusion(monkeypatch, o3) -> None:
     assert out == out2
     assert i.INDEX_ERROR in _error_codes(checked[-1]) and _checks_in_loops(checked[-1]) == 0
     assert _loops(checked[-1]) == _loops(unchecked[-1]) == 1
+
+
+STENCIL = """n = 64
+t0 : (Fin n)=>(Fin n)=>Float = for i j. n_to_f (ordinal i + ordinal j)
+up : (Fin n)=>(Fin n) = for i. unsafe_from_ordinal (ordinal i -| 1)
+dn : (Fin n)=>(Fin n) = for i. unsafe_from_ordinal (min (ordinal i + 1) (n -| 1))
+def step(t:(Fin n)=>(Fin n)=>Float) -> (Fin n)=>(Fin n)=>Float =
+  for i j. t[dn[i], j] + t[up[i], j] + t[i, dn[j]] + t[i, up[j]] - 4.0 * t[i, j]
+:p sum for i. sum (yield_state t0 \\s. for_ k:(Fin 3). s := step (get s))[i]
+"""
+
+
+def test_stencil_through_index_tables_has_no_checks_in_its_loops(monkeypatch) -> None:
+    # up/dn are checked once (their maximum), before the time steps
+    out, imps = run_recorded(monkeypatch, STENCIL, {"DEXPY_UNSAFE_INDEX": None})
+    out2, _ = run_recorded(monkeypatch, STENCIL, {"DEXPY_UNSAFE_INDEX": "1"})
+    assert out == out2 and len(out) == 1
+    assert _checks_in_loops(imps[-1]) == 0 and i.INDEX_ERROR in _error_codes(imps[-1])
+
+
+def test_inner_loop_gather_checked_before_the_outer_loop(monkeypatch) -> None:
+    src = ("xs = [1.0, 2.0]\nidx : (Fin 4)=>(Fin 2) = for i. unsafe_from_ordinal (rem (ordinal i) 3)\n"
+           "m : Nat = 0\n"
+           ":p for j:(Fin 4). sum for k:(Fin m). xs[idx[j]]\n"
+           ":p for i:(Fin 3). sum for j:(Fin 4). xs[idx[j]]\n")
+    out, imps = run_recorded(monkeypatch, src, {"DEXPY_UNSAFE_INDEX": None})
+    # the inner loop never runs: no error; then idx[2] = 2 is the first out of bounds
+    assert out == ["[0., 0., 0., 0.]", "Index out of bounds: 2 >= 2", "Runtime error"]
+    assert _checks_in_loops(imps[-2]) == 0 and _checks_in_loops(imps[-1]) == 0
