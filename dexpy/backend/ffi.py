@@ -152,16 +152,18 @@ def gen_call_c(g: _Gen, call: i.CallC) -> None:
 
 ALLOCATORS = {"malloc": (0,), "calloc": (0, 1), "realloc": (1,), "aligned_alloc": (1,)}
 """C allocators whose null result (for a nonzero size; the arguments at these
-positions) is out of memory: the block fails with a runtime error instead of
-crashing on the null pointer later."""
+positions, whose product is the bytes asked) is out of memory: the block fails with
+`Runtime error: out of memory allocating N bytes` instead of crashing on the null
+pointer later."""
 
 
 def _check_allocation(g: _Gen, call: i.CallC) -> None:
-    from .llvmgen import atom, fail_if, ll_type
+    from .llvmgen import atom, ll_type, oom_if
     positions = ALLOCATORS[call.symbol]
     if any(k >= len(call.args) for k in positions):
         return
     bad = g.val(f"icmp eq ptr {atom(g, call.dests[0])}, null")
+    nbytes = "1"
     for k in positions:
         a = call.args[k]
         ty = ll_type(i.itype_of(a))
@@ -169,7 +171,9 @@ def _check_allocation(g: _Gen, call: i.CallC) -> None:
             return
         nz = g.val(f"icmp ne {ty} {atom(g, a)}, 0")
         bad = g.val(f"and i1 {bad}, {nz}")
-    fail_if(g, bad)
+        wide = atom(g, a) if ty == "i64" else g.val(f"zext {ty} {atom(g, a)} to i64")
+        nbytes = g.val(f"mul i64 {nbytes}, {wide}")
+    oom_if(g, bad, nbytes)
 
 
 # === callbacks registered with the JIT ===

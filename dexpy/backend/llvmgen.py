@@ -303,6 +303,18 @@ def fail_if(g: _Gen, cond: str) -> None:
     g.start(ok)
 
 
+def oom_if(g: _Gen, cond: str, nbytes: str) -> None:
+    """Exits with OUT_OF_MEMORY, recording the i64 `nbytes` asked for (the message says
+    it), when the i1 `cond` holds."""
+    fail, ok = g.new_label("oom"), g.new_label("ok")
+    g.emit(f"br i1 {cond}, label {fail}, label {ok}")
+    g.start(fail)
+    g.emit(f"store atomic i64 {nbytes}, ptr @dexpy_oom_bytes monotonic, align 8")
+    _exit(g, OUT_OF_MEMORY)
+    g.emit("unreachable")
+    g.start(ok)
+
+
 POLL_WEIGHTS = "!999"
 """Branch weights of a poll: the flag is almost never set."""
 

@@ -209,6 +209,25 @@ def test_out_of_memory_says_how_many_bytes() -> None:
     assert m.big(2).tolist() == [[1.0, 1.0], [1.0, 1.0]]
 
 
+def test_foreign_allocator_out_of_memory_says_how_many_bytes() -> None:
+    from backend_simp_builder import B
+
+    from dexpy.backend.run import run_function
+    from dexpy.errors import RuntimeErr
+    from dexpy.simp import ir as s
+    if Path("/proc/sys/vm/overcommit_memory").read_text().strip() == "1":
+        pytest.skip("malloc never fails here")
+    b = B()
+
+    def body():
+        # the pointer is the result: LLVM may not elide the allocation (and its check)
+        return b.emit(s.ForeignCall("malloc", (s.Lit(1 << 45, Scalar.I64),),
+                                    s.BaseTy(Scalar.PTR)))
+    with pytest.raises(RuntimeErr) as err:
+        run_function(b.function(body), [])
+    assert err.value.render() == "Runtime error: out of memory allocating 35184372088832 bytes"
+
+
 def test_out_of_memory_in_a_script_block() -> None:
     from compile_spy import eval_blocks, session_with
     session = session_with("def big (n:Nat) : (Fin n)=>(Fin n)=>Float = for i j. 1.0")
