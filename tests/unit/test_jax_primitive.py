@@ -184,3 +184,11 @@ def test_pure_callback_fallback(m, x, monkeypatch):
     hlo = f.lower(x, x).as_text()
     assert "dexpy_call" not in hlo
     close(f(x, x), jg(x, x))
+
+
+def test_wrappers_are_made_once_per_function(m, x):
+    before = set(m.names())
+    jax.vmap(primitive(m.g))(jnp.stack([x, x]), jnp.stack([x, x]))
+    made = set(m.names()) - before
+    jax.vmap(primitive(m.g))(jnp.stack([x, x]), jnp.stack([x, x]))
+    assert set(m.names()) - before == made and len(made) <= 1

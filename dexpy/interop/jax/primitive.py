@@ -17,7 +17,7 @@ through Dex's `vjp` (transposition), see callee.py.
 """
 from __future__ import annotations
 
-from functools import partial
+import weakref
 from typing import Any
 
 import numpy as np
@@ -34,6 +34,8 @@ call_p.multiple_results = True
 linear_p = Primitive("dexpy_linear")
 linear_p.multiple_results = True
 
+_CALLEES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
 FFI_STATUS: dict[str, Any] = {}
 """How `jax.jit` runs Dex code: {'lowering': 'ffi'} or {'lowering': 'pure_callback',
 'reason': ...} after the first lowering."""
@@ -45,7 +47,9 @@ def primitive(f: Any) -> Any:
     fn = as_function(f)
     _refuse_effects(fn)
     check_params(fn)
-    callee = Callee(fn)
+    callee = _CALLEES.get(fn)
+    if callee is None:                   # one per Function: its wrappers are made once
+        callee = _CALLEES[fn] = Callee(fn)
 
     def apply(*args: Any) -> Any:
         avals = tuple(_aval(a, k, fn) for k, a in enumerate(args))
@@ -227,4 +231,4 @@ batching.primitive_batchers[linear_p] = _linear_batch
 ad.primitive_jvps[linear_p] = _linear_jvp
 ad.primitive_transposes[linear_p] = _linear_transpose
 
-__all__ = ["primitive", "call_p", "linear_p", "FFI_STATUS", "partial"]
+__all__ = ["primitive", "call_p", "linear_p", "FFI_STATUS"]
