@@ -132,17 +132,19 @@ class SessionOptions:
     no_prelude: bool = False
     dump: str | None = None
     html_dir: str | None = None     # `--html-dir`: write `:html` outputs there (present/files.py)
+    dialect: str | None = None      # `--dialect`: None: the file's pragma, else detection
 
 
 def make_session(opts: SessionOptions, *, interactive: bool = False,
-                 folder: Path | None = None) -> Session:
+                 folder: Path | None = None, src: SourceFile | None = None) -> Session:
     """A fresh Session configured by `opts` (optional features only if it takes them).
     `interactive` (the REPL, the notebook kernel): a new definition of a name
     replaces the old one instead of being an error. `folder`: the running file's,
     searched first for imported modules."""
     from .toplevel import Session
 
-    kwargs: dict[str, object] = {"load_prelude": not opts.no_prelude, "lib_path": opts.lib_path}
+    kwargs: dict[str, object] = {"load_prelude": not opts.no_prelude, "lib_path": opts.lib_path,
+                                 "dialect": file_dialect(opts, src)}
     accepted = inspect.signature(Session).parameters
     if interactive and "redefine" in accepted:
         kwargs["redefine"] = True
@@ -165,6 +167,22 @@ def make_session(opts: SessionOptions, *, interactive: bool = False,
     if folder is not None:
         session.search_dirs = (str(folder),)
     return session
+
+
+def file_dialect(opts: SessionOptions, src: SourceFile | None) -> str | None:
+    """The dialect a file is read in (docs/dialects.md): `--dialect`, else the file's
+    `-- dex-dialect: NAME` pragma, else detection from the whole file (said on stderr
+    when the guess is not today's Dex)."""
+    from .syntax import dialect as d
+    try:
+        if src is None:
+            return d.normalize(opts.dialect)
+        chosen, how = d.choose(opts.dialect, src.text)
+    except d.DialectError as exc:
+        raise UsageError(str(exc)) from None
+    if how == "guessed" and chosen != d.TODAY:
+        print(d.guess_note(src.name, chosen), file=sys.stderr)
+    return chosen
 
 
 def check_prelude(path: str) -> None:
@@ -222,7 +240,7 @@ def run_file(path: str, opts: SessionOptions, out: TextIO, *, quine: bool,
              allow_errors: bool) -> int:
     """Runs a file; writes the quine (`quine`) or just the output lines to `out`."""
     src = read_source(path)
-    session = make_session(opts, folder=Path(path).resolve().parent)
+    session = make_session(opts, folder=Path(path).resolve().parent, src=src)
     blocks = parse_whole_file(src, out)
     if blocks is None:
         return EXIT_USER_ERROR
@@ -243,7 +261,7 @@ def check_file(path: str, opts: SessionOptions, out: TextIO) -> int:
     from .quinecheck import report
 
     src = read_source(path)
-    session = make_session(opts, folder=Path(path).resolve().parent)
+    session = make_session(opts, folder=Path(path).resolve().parent, src=src)
     blocks = parse_whole_file(src, out)
     if blocks is None:
         return EXIT_USER_ERROR
@@ -261,7 +279,7 @@ def page_file(path: str, opts: SessionOptions, out: TextIO, *, allow_errors: boo
     except MissingExtra as exc:
         raise UsageError(str(exc)) from None
     src = read_source(path)
-    session = make_session(opts, folder=Path(path).resolve().parent)
+    session = make_session(opts, folder=Path(path).resolve().parent, src=src)
     blocks = parse_whole_file(src, out)
     if blocks is None:
         return EXIT_USER_ERROR
@@ -339,6 +357,10 @@ def _session_options_parser() -> argparse.ArgumentParser:
     group.add_argument("--no-prelude", action="store_true", help="do not load the prelude")
     common.add_argument("--dump", metavar="STAGE", choices=("simp", "imp", "llvm", "llvm-opt"),
                         help="print each block's IR of this stage (simp, imp, llvm, llvm-opt) on stderr")
+    common.add_argument("--dialect", metavar="NAME",
+                        help="the Dex dialect: 2021 (the 2021 talk's Dex), 2022 (2021 syntax "
+                             "with the snake_case prelude) or 2024 (today's); default: the "
+                             "file's `-- dex-dialect: NAME` line, else guessed")
     common.add_argument("--html-dir", metavar="DIR",
                         help="write each `:html` output (plots, images) to a file in DIR and "
                              "print its path")
@@ -414,7 +436,8 @@ def _mistyped_command(args: Sequence[str]) -> bool:
 
 def options_from(ns: argparse.Namespace) -> SessionOptions:
     return SessionOptions(lib_path=tuple(ns.lib_path), prelude=ns.prelude,
-                          no_prelude=ns.no_prelude, dump=ns.dump, html_dir=ns.html_dir)
+                          no_prelude=ns.no_prelude, dump=ns.dump, html_dir=ns.html_dir,
+                          dialect=getattr(ns, "dialect", None))
 
 
 def dispatch(ns: argparse.Namespace, out: TextIO) -> int:

@@ -30,3 +30,8 @@ def grammar_path(name: str = "dex.lark") -> Path:
 def lib_dir() -> Path:
     """The folder of standard library modules (`import complex` finds complex.dx here)."""
     return _root() / "lib"
+
+
+def dialect2021_prelude_path() -> Path:
+    """The 2021 dialect's prelude layer, read after the prelude (docs/dialects.md)."""
+    return _root() / "lib" / "dialect2021" / "prelude.dx"

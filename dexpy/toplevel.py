@@ -31,11 +31,13 @@ from .infer.unify import normalize
 from .names import Name, NameSupply
 from .outputs import ErrorOut, HtmlOut, HtmlSink, Output, TimingOut, from_lines, text_lines
 from .printer import format_static, format_value
-from .resources import lib_dir, prelude_path
+from .resources import dialect2021_prelude_path, lib_dir, prelude_path
 from .simp import ir as S
 from .simplify import SType, Simplifier
 from .source import SourceFile
 from .syntax import surface as Surf
+from .syntax import dialect as dialect_names
+from .syntax.dialect2021 import desugar_top as desugar_2021
 from .syntax.parse import parse_file
 from .tiers import block_level
 
@@ -45,8 +47,13 @@ class Session:
 
     def __init__(self, *, load_prelude: bool = True, lib_path: tuple[str, ...] = (),
                  prelude: str | None = None, dump: str | None = None,
-                 tiered: bool = False, redefine: bool = False) -> None:
+                 tiered: bool = False, redefine: bool = False, dialect: str | None = None) -> None:
         self.lib_path = tuple(lib_path)
+        # the Dex dialect this session reads (dexpy/syntax/dialect.py, docs/dialects.md):
+        # the 2021 front end desugars its forms before inference, and "2021" adds the
+        # 2021 prelude layer (lib/dialect2021/prelude.dx) after the prelude
+        self.dialect = dialect_names.normalize(dialect) or dialect_names.TODAY
+        self.front_2021 = False
         # the REPL and the notebook kernel: a new top-level definition of a name replaces
         # the old one for later blocks (uses compiled before keep the old value); files
         # keep upstream's rule that a redefinition is an error
@@ -72,6 +79,10 @@ class Session:
         self.loaded_files: list[Path] = []
         if load_prelude:
             self.load_prelude(Path(prelude) if prelude else prelude_path())
+        if self.dialect != dialect_names.TODAY:     # the dialect keys the block cache
+            self.chain.add("dialect", self.dialect)
+        # the prelude and its layers are today's Dex; the file's blocks are in the dialect
+        self.front_2021 = dialect_names.uses_2021_front_end(self.dialect)
         self.prelude_scope = dict(self.env.scope)
         self.dump = dump
 
@@ -79,7 +90,8 @@ class Session:
         """Checks and evaluates the prelude, or restores it from the on-disk cache
         (keyed by its text and dexpy's own sources; a bad entry is just rebuilt)."""
         from . import cache
-        key = _prelude_key(path)
+        layer = dialect2021_prelude_path() if self.dialect == "2021" else None
+        key = _prelude_key(path) if layer is None else _prelude_key(path, layer)
         blob = cache.load("prelude", key) if cache.enabled() else None
         if blob is not None:
             try:
@@ -92,6 +104,8 @@ class Session:
                 self.env, self.names, self.values, self.value_types = TopEnv(), NameSupply(), {}, {}
                 self.prelude_errors = []
         self.load_module(path, self.prelude_errors)
+        if layer is not None:
+            self.load_layer(layer)
         self.state_key = key
         self.chain = Chain(key)
         if cache.enabled():
@@ -108,6 +122,14 @@ class Session:
             if block.error is not None or any(_is_error(l) for l in out):
                 errors.append(block.text.strip().splitlines()[0] if block.text.strip() else "")
                 errors.extend(out)
+
+    def load_layer(self, path: Path) -> None:
+        """A dialect's prelude layer: it may redefine prelude names (the 2021 `ordinal`)."""
+        redefine, self.redefine = self.redefine, True
+        try:
+            self.load_module(path, self.prelude_errors)
+        finally:
+            self.redefine = redefine
 
     def names_in_scope(self) -> list[str]:
         return sorted(n for n in self.env.scope if not n.startswith("\0"))
@@ -188,6 +210,8 @@ class Session:
             raise
 
     def _eval_decl(self, decl: Surf.TopDecl) -> list[str]:
+        if self.front_2021:
+            decl = desugar_2021(decl, self.env.scope.__contains__)
         try:
             action = elab_top(self.env, self.names, decl)
         except DexError:
@@ -454,12 +478,15 @@ def _file_hash(path: Path) -> str:
         return ""
 
 
-def _prelude_key(path: Path) -> str:
-    """The prelude's text, dexpy's version and every compiler source file."""
+def _prelude_key(path: Path, *layers: Path) -> str:
+    """The prelude's text (and its dialect layers'), dexpy's version and every
+    compiler source file."""
     import hashlib
     from . import __version__
     h = hashlib.sha256(__version__.encode())
     h.update(path.read_bytes())
+    for layer in layers:
+        h.update(layer.read_bytes())
     for src in sorted(Path(__file__).parent.rglob("*.py")):
         h.update(src.name.encode())
         h.update(src.read_bytes())

@@ -141,9 +141,12 @@ def _pipeline() -> tuple[Callable[[SourceFile], list[TopBlock]], Callable[[], An
         from dexpy.syntax.parse import parse_file
     except ImportError as exc:
         pytest.skip(f"parser not available yet: {exc}")
+    from dexpy.syntax.dialect import choose
     from dexpy.toplevel import Session
 
-    return parse_file, lambda: Session(lib_path=(str(DX_DIR),))
+    # a file is read in its dialect (pragma or detection), as `dexpy script` reads it
+    return parse_file, lambda text="": Session(lib_path=(str(DX_DIR),),
+                                               dialect=choose(None, text)[0])
 
 
 def first_line(block: TopBlock) -> str:
@@ -185,7 +188,7 @@ class DxFile(pytest.File):
         _, runs = split_expected(text)
         if self._run is None:
             parse, new_session = _pipeline()
-            self._run = run_file(text, str(self.path), runs, parse, new_session())
+            self._run = run_file(text, str(self.path), runs, parse, new_session(text))
             if self.config.getoption("update_golden"):
                 self._rewrite(text)
         return self._run, runs

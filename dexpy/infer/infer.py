@@ -516,7 +516,7 @@ class Infer(Patterns):
                         fty = subst(et.data.cons[0].fields[idx].ty, sub)
                         return ir.PrimOp("projRef", (core, ir.Lit(idx, ir.NAT))), ir.RefTy(heap, fty)
             case ir.TabPi() if isinstance(fld, str):
-                return self.index(core, t, S.Var(fld, span=span), span)
+                return self.index(core, t, S.Var(fld, span=fspan), span)
         known = ""
         if isinstance(t, ir.TyCon) and len(t.data.cons) == 1:
             n = len(t.data.cons[0].fields)

@@ -49,6 +49,8 @@ class Patterns:
             core = ir.Var(tmp)
         t = whnf(ty, self.env)
         match pat:
+            case S.PTuple(elems) if isinstance(t, ir.RefTy):
+                return self._bind_ref_tuple(elems, core, t, pat.span)
             case S.PTuple(elems):
                 if not isinstance(t, ir.TupleTy):
                     tys = tuple(self.fresh_meta(ir.TYPE) for _ in elems)
@@ -81,6 +83,18 @@ class Patterns:
                     out += self._bind_pattern(p, ir.TabApp(core, ix, d), elem)
                 return out
         raise TypeErr("Unsupported pattern", pat.span)
+
+    def _bind_ref_tuple(self: Infer, elems: tuple[S.Pat, ...], core: Expr, t: ir.RefTy,
+                        span: Span) -> list[tuple[ir.Name, Expr]]:
+        """`(a, b)` against a reference to a pair binds references to its parts (as
+        2021 Dex did for the pattern binder of a `yieldState` action)."""
+        tys = tuple(self.fresh_meta(ir.TYPE) for _ in elems)
+        self.unify(ir.TupleTy(tys), t.elem, span)
+        out: list[tuple[ir.Name, Expr]] = []
+        for i, p in enumerate(elems):
+            part = ir.PrimOp("projRef", (core, ir.Lit(i, ir.NAT)))
+            out += self._bind_pattern(p, part, ir.RefTy(t.heap, tys[i]))
+        return out
 
     def con_field_types(self: Infer, data: ir.DataDef, idx: int, scrut: Expr, ty: Expr,
                         span: Span) -> list[Expr]:

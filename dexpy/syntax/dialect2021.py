@@ -1,0 +1,193 @@
+"""The 2021 front end's desugaring on the surface AST (docs/dialects.md).
+
+The parser reads the 2021 forms into the same surface AST as today's
+(docs/syntax.md, "Dialects accepted"); what differs in meaning is done here,
+before inference, so both dialects share one inference engine:
+
+- implicit generalization: a lowercase name that a `def`'s parameter or result
+  types use but nothing binds (no earlier parameter, no enclosing binder, nothing
+  in scope) becomes an implicit parameter, as 2021 Dex did; one used as a
+  table's index set (`n=>a`) gets the `Ix` constraint that use implies.
+"""
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Iterator
+
+from . import surface as S
+
+InScope = Callable[[str], bool]
+
+
+def desugar_top(decl: S.TopDecl, in_scope: InScope) -> S.TopDecl:
+    """`decl` with the 2021 meanings made explicit; `in_scope(name)`: whether a
+    top-level name is defined."""
+    if isinstance(decl, S.Def):
+        return generalize(decl, in_scope, frozenset())
+    if isinstance(decl, S.InstanceDecl):
+        methods = tuple(generalize(m, in_scope, frozenset(_instance_names(decl)))
+                        if isinstance(m, S.Def) else m for m in decl.methods)
+        return dataclasses.replace(decl, methods=methods)
+    return _map_defs(decl, in_scope, frozenset())
+
+
+def _instance_names(decl: S.InstanceDecl) -> set[str]:
+    names = {p.name for p in decl.params if p.name}
+    for a in decl.args:
+        names.update(n for n, _ in _free_vars(a, frozenset()))
+    return names
+
+
+def generalize(d: S.Def, in_scope: InScope, bound: frozenset[str]) -> S.Def:
+    """`d` with its free type variables as implicit parameters (and the nested defs
+    of its body generalized too)."""
+    explicit = {p.name for p in d.params if p.name}
+    seen: dict[str, bool] = {}           # name -> used as an index set
+    scope = set(bound)
+    for p in d.params:
+        parts = [p.ty] if p.ty is not None else []
+        parts.extend(p.constraints)
+        for part in parts:
+            _collect(part, scope | explicit, in_scope, seen)
+        if p.name:
+            scope.add(p.name)
+    for part in (d.result, d.effects):
+        if part is not None:
+            _collect(part, scope | explicit, in_scope, seen)
+    already = {p.name for p in d.params if p.expl != S.Expl.EXPLICIT and p.name}
+    classes = {_class_target(p) for p in d.params if p.expl == S.Expl.CLASS}
+    new = []
+    for name, is_ix in seen.items():
+        if name in already:
+            continue
+        cons = (S.Var("Ix", span=d.span),) if is_ix and ("Ix", name) not in classes else ()
+        new.append(S.Param(name, None, S.Expl.IMPLICIT, cons, span=d.span))
+    body_bound = frozenset(scope | set(seen) | explicit)
+    body = _map_defs(d.body, in_scope, body_bound)
+    if not new and body is d.body:
+        return d
+    return dataclasses.replace(d, params=d.params + tuple(new), body=body)
+
+
+def _class_target(p: S.Param) -> tuple[str, str] | None:
+    t = p.ty
+    if isinstance(t, S.App) and isinstance(t.fn, S.Var) and len(t.args) == 1 \
+            and isinstance(t.args[0], S.Var):
+        return t.fn.name, t.args[0].name
+    return None
+
+
+def _collect(e: object, bound: set[str], in_scope: InScope, seen: dict[str, bool]) -> None:
+    for name, is_ix in _free_vars(e, frozenset(bound)):
+        if in_scope(name) or not _is_type_var(name):
+            continue
+        seen[name] = seen.get(name, False) or is_ix
+
+
+def _is_type_var(name: str) -> bool:
+    return name[:1].islower() and name.replace("'", "").replace("_", "").isalnum()
+
+
+def _free_vars(e: object, bound: frozenset[str]) -> Iterator[tuple[str, bool]]:
+    """(name, used directly as an index set) for each free Var of a type expression."""
+    match e:
+        case S.Var(name=name):
+            if name not in bound:
+                yield name, False
+        case S.TabPi(binder=b, ix=ix, body=body):
+            if isinstance(ix, S.Var) and ix.name not in bound:
+                yield ix.name, True
+            else:
+                yield from _free_vars(ix, bound)
+            yield from _free_vars(body, bound | {b} if b else bound)
+        case S.Pi(params=params, effects=eff, result=res):
+            inner = set(bound)
+            for p in params:
+                if p.ty is not None:
+                    yield from _free_vars(p.ty, frozenset(inner))
+                for c in p.constraints:
+                    yield from _free_vars(c, frozenset(inner))
+                if p.name:
+                    inner.add(p.name)
+            yield from _free_vars(eff, frozenset(inner))
+            yield from _free_vars(res, frozenset(inner))
+        case S.DepPairTy(binder=b, lhs=lhs, rhs=rhs):
+            yield from _free_vars(lhs, bound)
+            yield from _free_vars(rhs, bound | {b} if b else bound)
+        case S.EffectRow(effects=effs, tail=tail):
+            for ef in effs:
+                if ef.heap is not None:
+                    yield from _free_vars(ef.heap, bound)
+            if tail is not None and tail not in bound:
+                yield tail, False
+        case S.App(fn=fn, args=args, named=named):
+            yield from _free_vars(fn, bound)
+            for a in args:
+                yield from _free_vars(a, bound)
+            for _, a in named:
+                yield from _free_vars(a, bound)
+        case S.Tuple(elems=elems):
+            for a in elems:
+                yield from _free_vars(a, bound)
+        case S.Ann(expr=x, ty=t):
+            yield from _free_vars(x, bound)
+            yield from _free_vars(t, bound)
+        case _:
+            return    # literals, lambdas, blocks: values in types bind their own names
+
+
+def _map_defs(node: object, in_scope: InScope, bound: frozenset[str]) -> object:
+    """`node` with every nested Def generalized (names bound around it count as bound)."""
+    if isinstance(node, S.Def):
+        return generalize(node, in_scope, bound)
+    if isinstance(node, S.Block):
+        decls = []
+        changed = False
+        inner = set(bound)
+        for d in node.decls:
+            nd = _map_defs(d, in_scope, frozenset(inner))
+            changed |= nd is not d
+            decls.append(nd)
+            inner.update(_decl_names(d))
+        res = _map_defs(node.result, in_scope, frozenset(inner))
+        if not changed and res is node.result:
+            return node
+        return dataclasses.replace(node, decls=tuple(decls), result=res)
+    if isinstance(node, (S.Lam, S.For)):
+        params = node.params if isinstance(node, S.Lam) else node.binders
+        inner = bound | {p.name for p in params if p.name}
+        body = _map_defs(node.body, in_scope, inner)
+        return node if body is node.body else dataclasses.replace(node, body=body)
+    if dataclasses.is_dataclass(node) and isinstance(node, S.Node):
+        changes = {}
+        for f in dataclasses.fields(node):
+            v = getattr(node, f.name)
+            if isinstance(v, (S.Node, tuple)):
+                nv = _map_defs(v, in_scope, bound)
+                if nv is not v:
+                    changes[f.name] = nv
+        return dataclasses.replace(node, **changes) if changes else node
+    if isinstance(node, tuple):
+        items = tuple(_map_defs(x, in_scope, bound) for x in node)
+        return node if all(a is b for a, b in zip(items, node)) else items
+    return node
+
+
+def _decl_names(d: S.Decl) -> set[str]:
+    if isinstance(d, S.Def):
+        return {d.name}
+    if isinstance(d, S.Let):
+        return set(_pat_names(d.pat))
+    return set()
+
+
+def _pat_names(p: S.Pat) -> Iterator[str]:
+    match p:
+        case S.PVar(name=n):
+            yield n
+        case S.PTuple(elems=es) | S.PTable(elems=es) | S.PCon(args=es):
+            for x in es:
+                yield from _pat_names(x)
+        case S.PDepPair(lhs=l, rhs=r):
+            yield from _pat_names(l)
+            yield from _pat_names(r)
