@@ -16,7 +16,6 @@ from typing import Any
 import numpy as np
 
 import jax
-import jax.numpy as jnp
 
 from .jax2dex import LIB, Translator
 from .primitive import primitive
