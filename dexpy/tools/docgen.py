@@ -55,6 +55,9 @@ def entries(text: str) -> list[tuple[str, str, str, str]]:
             comment = []
             i += 1
             continue
+        if line.startswith("@"):            # a decorator: the comment above it describes the def
+            i += 1
+            continue
         j = i + 1
         while j < len(lines) and (not lines[j].strip() or lines[j][0].isspace()):
             j += 1
