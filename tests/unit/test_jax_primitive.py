@@ -192,3 +192,13 @@ def test_wrappers_are_made_once_per_function(m, x):
     made = set(m.names()) - before
     jax.vmap(primitive(m.g))(jnp.stack([x, x]), jnp.stack([x, x]))
     assert set(m.names()) - before == made and len(made) <= 1
+
+
+def test_python_scalars_take_the_parameter_dtype():
+    sc = primitive(dexpy.loads("def sc(x:(Fin n)=>Float, y:Float) -> (Fin n)=>Float "
+                               "given (n:Nat) = for i. x[i] * y").sc)
+    x3 = jnp.arange(3.0)
+    close(sc(x3, 5.0), x3 * 5)            # a Python float was read as a float64 buffer
+    close(sc(np.arange(3.0, dtype=np.float32), 2), x3 * 2)
+    close(jax.jit(sc)(x3, 2), x3 * 2)
+    close(jax.grad(lambda y: sc(x3, y).sum())(2.0), 3.0)

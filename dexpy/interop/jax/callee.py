@@ -148,6 +148,27 @@ def check_params(fn: Any) -> None:
                             f"only arrays (scalars and tables of scalars) cross from JAX")
 
 
+def param_dtypes(fn: Any) -> list[np.dtype | None]:
+    """Per explicit parameter, the dtype its declared type fixes (None if polymorphic):
+    weakly typed values (Python scalars) are converted to it, as JAX promotes them."""
+    from ...core import ir as C
+    from ...imp.layout import NUMPY_DTYPE
+    from ...infer.unify import whnf
+    from ...simplify import SCALARS
+    from ...syntax.surface import Expl
+    env = fn._module._session.env
+    out: list[np.dtype | None] = []
+    for b in fn._pi.binders:
+        if b.expl != Expl.EXPLICIT:
+            continue
+        t = whnf(b.ty, env)
+        while isinstance(t, C.TabPi):
+            t = whnf(t.body, env)
+        scalar = SCALARS.get(t.name) if isinstance(t, C.BaseTy) else None
+        out.append(np.dtype(NUMPY_DTYPE[scalar]) if scalar is not None else None)
+    return out
+
+
 def check_result_type(ty: Any, env: Any, name: str) -> None:
     """Refuses results that are not scalars, tables of scalars or tuples of those (a
     `List`, a `Bool`, a record... have no JAX array form)."""

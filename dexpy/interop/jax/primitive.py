@@ -27,7 +27,7 @@ import jax.numpy as jnp
 from jax.extend.core import Primitive
 from jax.interpreters import ad, batching, mlir
 
-from .callee import Callee, as_function, check_params, unflatten
+from .callee import Callee, as_function, check_params, param_dtypes, unflatten
 
 call_p = Primitive("dexpy_call")
 call_p.multiple_results = True
@@ -51,8 +51,15 @@ def primitive(f: Any) -> Any:
     if callee is None:                   # one per Function: its wrappers are made once
         callee = _CALLEES[fn] = Callee(fn)
 
+    want = param_dtypes(fn)
+
     def apply(*args: Any) -> Any:
         avals = tuple(_aval(a, k, fn) for k, a in enumerate(args))
+        if any(getattr(a, "weak_type", False) for a in avals):   # Python scalars
+            args = tuple(jnp.asarray(x, d if d is not None else a.dtype)
+                         if getattr(a, "weak_type", False) else x
+                         for x, a, d in zip(args, avals, want))
+            avals = tuple(_aval(a, k, fn) for k, a in enumerate(args))
         spec = callee.spec(avals)
         outs = call_p.bind(*args, callee=callee)
         return unflatten(spec.tree, list(outs))
@@ -85,8 +92,10 @@ def _aval(a: Any, k: int, fn: Any) -> Any:
 # === dexpy_call ===
 
 def _call_impl(*args: Any, callee: Callee) -> list[Any]:
-    spec = callee.spec(tuple(_avals_of(args)))
-    arrays = [np.ascontiguousarray(np.asarray(a)) for a in args]   # views of CPU arrays
+    avals = tuple(jax.typeof(a) for a in args)
+    spec = callee.spec(avals)
+    arrays = [np.ascontiguousarray(np.asarray(a, dtype=v.dtype))   # views of CPU arrays
+              for a, v in zip(args, avals)]
     return [_to_jax(x) for x in spec.run(arrays)]
 
 
@@ -96,11 +105,6 @@ def _to_jax(x: np.ndarray) -> Any:
         return jnp.from_dlpack(x)
     except Exception:  # noqa: BLE001 -- a buffer XLA does not take as it is
         return jnp.asarray(x)
-
-
-def _avals_of(args: Any) -> list[Any]:
-    return [jax.core.ShapedArray(np.shape(a), np.asarray(a).dtype if not hasattr(a, "dtype")
-                                 else a.dtype) for a in args]
 
 
 def _call_abstract(*avals: Any, callee: Callee) -> tuple[Any, ...]:
