@@ -49,11 +49,14 @@ __all__ = ["Module", "Atom", "Function", "Specialization", "DexError", "DexRunti
            "load", "loads", "eval", "vjp", "jvp", "value_and_grad", "Record",
            "Constructor"]
 
-DIALECT = "2024"        # the Dex dialect modules are read in (recorded in pickles)
+DIALECT = "2024"        # today's Dex: the default dialect (a module's own is recorded in pickles)
 
 
-def load(path: str | Path, *, lib_path: tuple[str, ...] = (), prelude: str | None = None) -> Module:
-    """Checks and evaluates the Dex file `path`; `import`s look in its folder first."""
+def load(path: str | Path, *, lib_path: tuple[str, ...] = (), prelude: str | None = None,
+         dialect: str | None = None) -> Module:
+    """Checks and evaluates the Dex file `path`; `import`s look in its folder first.
+    `dialect` ("2021", "2022", "2024"; docs/dialects.md): None reads the file's
+    `-- dex-dialect:` pragma, else detects it."""
     if not isinstance(path, (str, Path)):
         raise TypeError(f"dexpy.load takes a file path (str or Path), got {type(path).__name__}")
     p = Path(path)
@@ -63,7 +66,7 @@ def load(path: str | Path, *, lib_path: tuple[str, ...] = (), prelude: str | Non
         raise ValueError(f"{p} is not a Dex source file: it is not UTF-8 text "
                          f"(byte {e.start})") from None
     return Module(text, name=str(p), lib_path=_lib_path(lib_path), prelude=prelude,
-                  folder=str(p.resolve().parent), values="python")
+                  folder=str(p.resolve().parent), values="python", dialect=dialect)
 
 
 def _source(source: object, what: str) -> str:
@@ -98,10 +101,10 @@ def _lib_path(lib_path: object) -> tuple[str, ...]:
 
 
 def loads(source: str, *, name: str = "<string>", lib_path: tuple[str, ...] = (),
-          prelude: str | None = None) -> Module:
-    """Checks and evaluates Dex source text."""
+          prelude: str | None = None, dialect: str | None = None) -> Module:
+    """Checks and evaluates Dex source text (in `dialect`, as `load`)."""
     return Module(_source(source, "dexpy.loads"), name=name, lib_path=_lib_path(lib_path),
-                  prelude=prelude, values="python")
+                  prelude=prelude, values="python", dialect=dialect)
 
 
 _PRELUDE_MODULE: Module | None = None
@@ -135,7 +138,7 @@ class Module:
 
     def __init__(self, source: str, *, name: str = "<string>", lib_path: tuple[str, ...] = (),
                  prelude: str | None = None, folder: str | None = None,
-                 values: str = "atoms") -> None:
+                 values: str = "atoms", dialect: str | None = None) -> None:
         if values not in ("atoms", "python"):
             raise ValueError(f"Module(values=...) takes 'atoms' or 'python', got {values!r}")
         if _is_path(source):             # dexpy.Module(path), as DESIGN.md's embedding says
@@ -145,9 +148,15 @@ class Module:
         source = _source(source, "dexpy.Module")
         self._name = name
         self._atoms = values == "atoms"
-        self._spec = (source, name, tuple(lib_path), prelude, folder, values, DIALECT)
+        from ..syntax import dialect as dialects
+        try:
+            dialect = dialects.choose(dialect, source)[0]
+        except dialects.DialectError as e:
+            raise ValueError(str(e)) from None
+        self._spec = (source, name, tuple(lib_path), prelude, folder, values, dialect)
         self._lock = threading.RLock()         # specialization and evaluation use the session
-        self._session = Session(lib_path=tuple(lib_path), prelude=prelude, tiered=True)
+        self._session = Session(lib_path=tuple(lib_path), prelude=prelude, tiered=True,
+                                dialect=dialect)
         if folder is not None:
             self._session.search_dirs = (folder,)
         self._cache: dict[str, Any] = {}

@@ -46,16 +46,17 @@ def reduce_module(module: Module) -> tuple:
 
 def rebuild_module(spec: tuple) -> Module:
     """The Module of `spec` in this process: a live one, or one built (once) from it."""
-    from . import DIALECT, Module
+    from ..syntax.dialect import DIALECTS
+    from . import Module
     source, name, lib_path, prelude, folder, values, dialect = spec
-    if dialect != DIALECT:
+    if dialect not in DIALECTS:
         raise ValueError(f"this Dex module was pickled by a dexpy reading the {dialect!r} "
-                         f"dialect; this one reads {DIALECT!r}")
+                         f"dialect; this one reads {', '.join(DIALECTS)}")
     with _LOCK:
         m = _LIVE.get(spec) or _REBUILT.get(spec)
         if m is None:
             m = Module(source, name=name, lib_path=lib_path, prelude=prelude, folder=folder,
-                       values=values)
+                       values=values, dialect=dialect)
             _REBUILT[spec] = m
         return m
 
