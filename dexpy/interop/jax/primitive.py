@@ -18,6 +18,7 @@ through Dex's `vjp` (transposition), see callee.py.
 from __future__ import annotations
 
 import weakref
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -122,9 +123,11 @@ def _ffi_ok() -> bool:
     return FFI_STATUS["lowering"] == "ffi"
 
 
-def _call_lowering(ctx: Any, *args: Any, callee: Callee) -> Any:
+def _call_lowering(ctx: Any, *args: Any, callee: Callee, host_only: bool = False) -> Any:
+    """CPU: the XLA FFI custom call. Other platforms (`host_only`), or an XLA whose FFI
+    target cannot be registered: `jax.pure_callback` to the compiled code on the host."""
     spec = callee.spec(tuple(ctx.avals_in))
-    if _ffi_ok():
+    if not host_only and _ffi_ok():
         from .xla_ffi import TARGET
         rule = jax.ffi.ffi_lowering(TARGET)
         return rule(ctx, *args, desc=np.uint64(spec.descriptor()))
@@ -162,6 +165,7 @@ def _call_jvp(primals: Any, tangents: Any, *, callee: Callee) -> tuple[list[Any]
 
 call_p.def_impl(_call_impl)
 call_p.def_abstract_eval(_call_abstract)
+mlir.register_lowering(call_p, partial(_call_lowering, host_only=True))   # GPU, TPU
 mlir.register_lowering(call_p, _call_lowering, platform="cpu")
 batching.primitive_batchers[call_p] = _call_batch
 ad.primitive_jvps[call_p] = _call_jvp
@@ -194,10 +198,10 @@ def _linear_abstract(*avals: Any, callee: Callee) -> tuple[Any, ...]:
     return callee.spec(avals[:len(callee.fn.params)]).out_avals
 
 
-def _linear_lowering(ctx: Any, *args: Any, callee: Callee) -> Any:
+def _linear_lowering(ctx: Any, *args: Any, callee: Callee, host_only: bool = False) -> Any:
     n = len(callee.fn.params)
     avals = tuple(ctx.avals_in[:n])
-    return _call_lowering(ctx, *args, callee=callee.jvp(avals))
+    return _call_lowering(ctx, *args, callee=callee.jvp(avals), host_only=host_only)
 
 
 def _linear_batch(args: Any, dims: Any, callee: Callee) -> Any:
@@ -230,6 +234,7 @@ def _linear_transpose(cts: Any, *args: Any, callee: Callee) -> list[Any]:
 
 linear_p.def_impl(_linear_impl)
 linear_p.def_abstract_eval(_linear_abstract)
+mlir.register_lowering(linear_p, partial(_linear_lowering, host_only=True))
 mlir.register_lowering(linear_p, _linear_lowering, platform="cpu")
 batching.primitive_batchers[linear_p] = _linear_batch
 ad.primitive_jvps[linear_p] = _linear_jvp
