@@ -709,10 +709,11 @@ class Infer(Patterns):
         p, rest = e.binders[0], e.binders[1:]
         self.push()
         n, ix, d = self.for_binder(p, None)
-        if rest:
-            body, bty = self.infer_for(S.For(e.kind, rest, e.body, span=e.span))
-        else:
-            body, bty = self.infer_block(e.body)
+        with self.index_scope(n):
+            if rest:
+                body, bty = self.infer_for(S.For(e.kind, rest, e.body, span=e.span))
+            else:
+                body, bty = self.infer_block(e.body)
         self.pop()
         return self.wrap_for(e.kind, n, ix, d, body, bty)
 
@@ -725,12 +726,25 @@ class Infer(Patterns):
         self.push()
         n, ix, d = self.for_binder(p, t.ix)
         bty = subst(t.body, {t.name: ir.Var(n)})
-        if rest:
-            body = self.check(S.For(e.kind, rest, e.body, span=e.span), bty)
-        else:
-            body = self.check_block(e.body, bty)
+        with self.index_scope(n):
+            if rest:
+                body = self.check(S.For(e.kind, rest, e.body, span=e.span), bty)
+            else:
+                body = self.check_block(e.body, bty)
         self.pop()
         return ir.For(n, ix, d, body, e.kind == S.ForKind.ROF)
+
+    @contextmanager
+    def index_scope(self, n: ir.Name) -> Iterator[None]:
+        """The scope of a loop index: metas made outside it may not be solved with terms
+        mentioning it (`sum for i. tri[i]` with `tri : (i:Fin 3)=>(..i)=>Float`: the
+        element type of `sum`'s table may not depend on `i`)."""
+        self.level += 1
+        self.u.binder_levels[n] = self.level
+        try:
+            yield
+        finally:
+            self.level -= 1
 
     def wrap_for(self, kind: S.ForKind, n: ir.Name, ix: Expr, d: Expr, body: Expr,
                  bty: Expr) -> tuple[Expr, Expr]:
