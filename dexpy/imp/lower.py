@@ -49,6 +49,7 @@ from ..simp.ir import BOOL, UNIT, BaseTy, BoxTy, Prim, ProdTy, RefTy, Scalar, Su
 from . import ir as i
 from .ir import IAtom, ILit, IVar, PtrTy
 from .layout import SCALAR_BYTES, leaves, prod_ranges, sum_ranges
+from .facts import Facts
 from .independence import accum_roots, is_parallel_for
 from .pingpong import PingPong
 from .pingpong import recognize as recognize_pingpong
@@ -99,7 +100,7 @@ def lower_function(fn: s.SimpFunction, ns: NameSupply, name: str = "dexpy_main")
     outs = IVar(ns.fresh("outs"), PtrTy(Scalar.PTR))
     sizes = IVar(ns.fresh("sizes"), PtrTy(I64))
     c = _Ctx(ns, IVar(ns.fresh("ctx"), Scalar.PTR), IVar(ns.fresh("arena"), PtrTy(Scalar.PTR)),
-             checked=bounds_checked())
+             checked=checks.bounds_checked())
     _bind_params(c, fn.params, ins)
     res_ty = s.type_of_atom(fn.body.result)
     if _size_names(res_ty) <= {p.name for p in fn.params}:
@@ -438,7 +439,7 @@ def _lower_op(c: _Ctx, op: s.Op, ty: Type, dest: Val | None) -> Val:
         case s.PrimOp(prim, args):
             regs = tuple(_scalar_arg(c, a) for a in args)
             if prim in (Prim.DIV, Prim.REM):
-                _check_division(c, regs[0], regs[1])
+                checks.check_division(c, regs[0], regs[1])
             r = _assign(c, i.IPrim(prim, regs))
             c.facts.prim(prim, regs, r)
             out_ty = BOOL if prim in i.COMPARISONS else s.type_of_atom(args[0])
@@ -463,12 +464,12 @@ def _lower_op(c: _Ctx, op: s.Op, ty: Type, dest: Val | None) -> Val:
             return _finish(c, Val(sty, tuple(out)), dest)
         case s.TabIndex(tab, ix):
             t = _lower_atom(c, tab)
-            k = _checked_index(c, _scalar_arg(c, ix), s.type_of_atom(tab))
+            k = checks.checked_index(c, _scalar_arg(c, ix), s.type_of_atom(tab))
             view = _index_dest(c, t, k, ty)
             return _finish(c, _read(c, view), dest)
         case s.RefSlice(ref, ix):
             r = _lower_atom(c, ref)
-            k = _checked_index(c, _scalar_arg(c, ix), s.type_of_atom(ref))
+            k = checks.checked_index(c, _scalar_arg(c, ix), s.type_of_atom(ref))
             return _index_dest(c, r, k, ty)
         case s.RefProj(ref, index):
             r = _lower_atom(c, ref)
@@ -509,7 +510,7 @@ def _lower_effectful(c: _Ctx, op: s.Op, ty: Type, dest: Val | None) -> Val:
             guards = c.facts.guards()
             may_throw = _may_throw(body.body)
             if not may_throw:               # before the buffer: a map loop stays next to it
-                _guard_loop(c, body.body, body.binder, n)
+                checks.guard_loop(c, body.body, body.binder, n)
             d = dest if dest is not None else _alloc_dest(c, ty)
             iv = IVar(c.ns.fresh("i"), I64)
             elem_ty = ty.elem if isinstance(ty, TabTy) else ty
@@ -733,7 +734,7 @@ def _lower_pingpong(c: _Ctx, op: s.RunState, pp: PingPong, ty: Type,
 
     iv = IVar(c.ns.fresh("k"), I64)
     guards = c.facts.guards()
-    _guard_loop(c, pp.step, lam.binder, n)
+    checks.guard_loop(c, pp.step, lam.binder, n)
     # one copy of the step: the buffers swap by parity
     with _scope(c) as body, c.facts.inside_loop(n):
         odd = _assign(c, i.IPrim(Prim.AND, (iv, ILit(1, I64))), "odd")
@@ -858,428 +859,4 @@ def _privatize(c: _Ctx, roots: set[s.Name]) -> tuple[dict[s.Name, Val],
     return saved, tuple(accs)
 
 
-# === run-time checks: indices in bounds, division ===
-
-def bounds_checked() -> bool:
-    """Whether indexing is checked against table sizes: on unless `DEXPY_UNSAFE_INDEX=1`
-    (docs/cli.md), which trades the checks on indices not proven in range for speed."""
-    import os
-    return os.environ.get("DEXPY_UNSAFE_INDEX", "").strip() not in ("1", "on", "yes", "true")
-
-
-def _report(code: int, a: IAtom, b: IAtom, ctx: IVar) -> i.IBlock:
-    """Prints the message of a failed check (`RtFn.ERROR`), then fails the function."""
-    return i.IBlock((i.CallStmt(i.CallRt(i.RtFn.ERROR, (ctx, ILit(code, I64), a, b))), i.Fail()))
-
-
-def _fail_if(c: _Ctx, bad: IAtom, code: int, a: IAtom = ILit(0, I64),
-             b: IAtom = ILit(0, I64)) -> None:
-    _emit(c, i.If(bad, _report(code, a, b, c.ctx_ptr), i.IBlock(())))
-
-
-def _checked_index(c: _Ctx, ix: IAtom, tab_ty: Type) -> IAtom:
-    """`ix` (an ordinal) as an I64 element index of a table (or table ref) of type
-    `tab_ty`, after checking it is below the table's size: an index out of bounds fails
-    the block with a run-time error instead of reading or writing outside the buffer.
-    No check where the index is known to be in range (`Facts`: a loop index over the
-    table's size, `min`/`rem`/`-|` of such, a literal below a literal size), nor with
-    `DEXPY_UNSAFE_INDEX=1`."""
-    k = _to_i64(c, ix)
-    if isinstance(tab_ty, RefTy):
-        tab_ty = tab_ty.elem
-    if not c.checked or not isinstance(tab_ty, TabTy):
-        return k
-    n = _lower_atom(c, tab_ty.size).leaves[0]
-    if not isinstance(n, IVar | ILit) or c.facts.proves_below(k, n):
-        return k
-    n64 = _to_i64(c, n)
-    _fail_if(c, _assign(c, i.IPrim(Prim.GE, (k, n64)), "oob"), i.INDEX_ERROR, k, n64)
-    return k
-
-
-def _guard_loop(c: _Ctx, body: s.Block, binder: s.Var, count: IAtom) -> None:
-    """Checks before a `for` (no IO in the body, no exception caught per iteration) that
-    replace checks in every iteration, for the accesses that run in every iteration
-    (`_every_iteration`):
-    - `tab[i]` (i the loop index, `tab`'s size known before the loop): one check that
-      the count is at most the size. The loop fails at iteration `size` exactly when
-      its count exceeds the size, so failing before it is the same outcome. Inside the
-      loop the count is then known to be at most the size (`Facts.le`), which proves
-      that index and others derived from it (`i -| 1`, `min (i + 1) ..`, `rem .. n`).
-      This is what a table whose type has a literal size indexed by a loop over a
-      run-time size equal to it (a top-level `n` and `(Fin n)=>a`) needs.
-    - `tab[idx[i]]` (a gather or scatter through a table of indices made before the
-      loop): `_precheck` checks every `idx[i]` the loop will read, in a loop that
-      vectorizes, instead of a compare and branch per iteration in a loop that then
-      does not."""
-    if not c.checked or _has_io(body):
-        return
-    _guard_accesses(c, body, binder, count, ())
-
-
-def _guard_accesses(c: _Ctx, body: s.Block, binder: s.Var, count: IAtom,
-                    outer: tuple[IAtom, ...]) -> None:
-    """`_guard_loop` for the loop `body` over `count`, and the loops inside it that run
-    in every iteration (over counts known before it): their checks too are made once,
-    before the outermost loop, when the loops around them run (`outer` and the counts
-    between are not zero)."""
-    loaded = _loaded_indices(c, body, binder)
-    accesses = list(_every_iteration(c, body, binder, set(loaded), ()))
-    for op, inner in accesses:
-        if op.ix != binder or isinstance(count, ILit):
-            continue
-        n = _size_atom(c, op)
-        if n is None or c.facts.at_most(count, n):
-            continue
-        n64 = _to_i64(c, n)
-        bad = _assign(c, i.IPrim(Prim.GT, (_to_i64(c, count), n64)), "oob")
-        _fail_if(c, _when_inner_run(c, bad, outer + inner), i.INDEX_ERROR, n64, n64)
-        c.facts.le.setdefault(c.facts.key(count)[0], set()).add(c.facts.key(n))
-    for op, inner in accesses:
-        if op.ix == binder:
-            continue
-        name = op.ix.name                        # type: ignore[union-attr]
-        n = _size_atom(c, op)
-        src = loaded[name]
-        if n is None or (c.facts.key(n)[0], c.facts.key(n)[1] - 1) in c.facts.pre.get(name, ()) \
-                or not c.facts.at_most(count, _lower_atom(c, src.ty.size).leaves[0]):  # type: ignore
-            continue
-        sig = (src.name, c.facts.key(count), c.facts.key(n))
-        if sig not in c.facts.prechecked:          # the same indices read in another place
-            _precheck(c, _as_mem(_lower_atom(c, src).leaves[0]), _to_i64(c, count), n,
-                      outer + inner)
-            c.facts.prechecked.add(sig)
-        k, off = c.facts.key(n)
-        c.facts.pre.setdefault(name, set()).add((k, off - 1))
-    for lam, m, inner in _inner_loops(c, body, ()):
-        _guard_accesses(c, lam.body, lam.binder, m, outer + (count,) + inner)
-
-
-def _inner_loops(c: _Ctx, body: s.Block, inner: tuple[IAtom, ...]
-                 ) -> Iterator[tuple[s.Lam1, IAtom, tuple[IAtom, ...]]]:
-    """The `for`s (over counts known before the loop) that run in every iteration of
-    `body`, with the counts of the loops between."""
-    for let in body.lets:
-        match let.op:
-            case s.For(size, lam, _) if isinstance(size, s.Lit) or size.name in c.env:
-                m = _lower_atom(c, size).leaves[0]
-                if isinstance(m, IVar | ILit):
-                    yield lam, m, inner
-                    yield from _inner_loops(c, lam.body, inner + (m,))
-            case s.RunState(_, lam) | s.RunReader(_, lam) | s.RunAccum(_, lam):
-                yield from _inner_loops(c, lam.body, inner)
-
-
-def _size_atom(c: _Ctx, op: s.TabIndex | s.RefSlice) -> IVar | ILit | None:
-    ty = s.type_of_atom(op.tab if isinstance(op, s.TabIndex) else op.ref)
-    ty = ty.elem if isinstance(ty, RefTy) else ty
-    n = _lower_atom(c, ty.size).leaves[0] if isinstance(ty, TabTy) else None
-    return n if isinstance(n, IVar | ILit) else None
-
-
-def _when_inner_run(c: _Ctx, bad: IAtom, inner: tuple[IAtom, ...]) -> IAtom:
-    """`bad`, and the counts of the inner loops around the access are not zero."""
-    for m in inner:
-        if isinstance(m, ILit):
-            if m.value == 0:
-                return ILit(0, Scalar.U8)
-            continue
-        runs = _assign(c, i.IPrim(Prim.NE, (m, ILit(0, m.ty))), "oob")  # type: ignore
-        bad = _assign(c, i.IPrim(Prim.AND, (bad, runs)), "oob")
-    return bad
-
-
-def _precheck(c: _Ctx, idx: Mem, count: IAtom, n: IVar | ILit, inner: tuple[IAtom, ...]) -> None:
-    """Fails unless the first `count` ordinals of `idx` are below `n`: their maximum (a
-    loop LLVM vectorizes) is compared; on failure a second loop finds the first one out
-    of bounds for the message, as the loop would have reported it."""
-    sc = Scalar.U32
-    top = IVar(c.ns.fresh("ixmax"), PtrTy(sc))
-    _emit(c, i.Alloc(top, sc, ILit(1, I64), i.AllocKind.STACK))
-    _emit(c, i.Store(top, ILit(0, I64), ILit(0, sc)))
-    k = IVar(c.ns.fresh("k"), I64)
-    with _scope(c) as body:
-        x = _assign(c, i.Load(idx.ptr, _add(c, idx.offset, k)), "ix")
-        m = _assign(c, i.Load(top, ILit(0, I64)), "ixmax")
-        _emit(c, i.Store(top, ILit(0, I64), _assign(c, i.IPrim(Prim.MAX, (m, x)), "ixmax")))
-    _emit(c, i.Loop(k, count, _block(body)))
-    n64 = _to_i64(c, n)
-    most = _assign(c, i.ICast(I64, _assign(c, i.Load(top, ILit(0, I64)), "ixmax")), "ixmax")
-    bad = _assign(c, i.IPrim(Prim.GE, (most, n64)), "oob")
-    bad = _assign(c, i.IPrim(Prim.AND, (bad, _assign(c, i.IPrim(Prim.GT, (count, ILit(0, I64))),
-                                                      "oob"))), "oob")
-    bad = _when_inner_run(c, bad, inner)
-    k2 = IVar(c.ns.fresh("k"), I64)
-    with _scope(c) as find:
-        x = _assign(c, i.ICast(I64, _assign(c, i.Load(idx.ptr, _add(c, idx.offset, k2)), "ix")),
-                    "ix")
-        _fail_if(c, _assign(c, i.IPrim(Prim.GE, (x, n64)), "oob"), i.INDEX_ERROR, x, n64)
-    _emit(c, i.If(bad, _block([i.Loop(k2, count, _block(find)), i.Fail()]), i.IBlock(())))
-
-
-def _loaded_indices(c: _Ctx, body: s.Block, binder: s.Var) -> dict[s.Name, s.Var]:
-    """The variables `v = idx[binder]` that run in every iteration of the loop `body`
-    (also inside inner `for`s and handlers) and read an ordinal (a U32) from a table
-    `idx` made before the loop -> `idx`."""
-    out: dict[s.Name, s.Var] = {}
-    for let in body.lets:
-        op = let.op
-        match op:
-            case s.TabIndex(s.Var() as tab, ix) if ix == binder and tab.name in c.env and \
-                    let.binder.ty == s.NAT and len(c.env[tab.name].leaves) == 1 and \
-                    isinstance(c.env[tab.name].leaves[0], Mem):
-                out[let.binder.name] = tab
-            case s.For(_, lam, _) | s.RunState(_, lam) | s.RunReader(_, lam) | \
-                    s.RunAccum(_, lam):
-                out.update(_loaded_indices(c, lam.body, binder))
-    return out
-
-
-def _every_iteration(c: _Ctx, body: s.Block, binder: s.Var, loaded: set[s.Name],
-                     inner: tuple[IAtom, ...]
-                     ) -> Iterator[tuple[s.TabIndex | s.RefSlice, tuple[IAtom, ...]]]:
-    """The `tab[ix]` / `ref!ix` (ix the loop index or one of `loaded`) of tables whose
-    size is known before the loop that run in every iteration of `body`, with the counts
-    of the inner `for`s around them (also made before the loop: the access runs when they
-    are not zero). Handler bodies run once."""
-    for let in body.lets:
-        op = let.op
-        match op:
-            case s.TabIndex(tab, ix) | s.RefSlice(tab, ix) if ix == binder or (
-                    isinstance(ix, s.Var) and ix.name in loaded):
-                ty = s.type_of_atom(tab)
-                ty = ty.elem if isinstance(ty, RefTy) else ty
-                if isinstance(ty, TabTy) and (isinstance(ty.size, s.Lit) or
-                                              ty.size.name in c.env):    # its size is known
-                    yield op, inner
-            case s.For(size, lam, _) if isinstance(size, s.Lit) or size.name in c.env:
-                m = _lower_atom(c, size).leaves[0]
-                if isinstance(m, IVar | ILit) and not (isinstance(m, ILit) and m.value == 0):
-                    more = inner if isinstance(m, ILit) else inner + (m,)
-                    yield from _every_iteration(c, lam.body, binder, loaded, more)
-            case s.RunState(_, lam) | s.RunReader(_, lam) | s.RunAccum(_, lam):
-                yield from _every_iteration(c, lam.body, binder, loaded, inner)
-
-
-def _has_io(block: s.Block) -> bool:
-    """Whether running `block` may print or call C (at any depth), other than to report
-    a run-time error (a block that fails: it ends the run whatever it printed)."""
-    if any(isinstance(let.op, s.RuntimeError) for let in block.lets):
-        return False
-    for let in block.lets:
-        op = let.op
-        if isinstance(op, s.PrintStr | s.ForeignCall | s.PtrLoad | s.PtrStore):
-            return True
-        for f in getattr(op, "__slots__", ()):
-            v = getattr(op, f)
-            for x in (v if isinstance(v, tuple) else (v,)):
-                if isinstance(x, s.Block) and _has_io(x):
-                    return True
-                if isinstance(x, s.Lam1 | s.Lam2) and _has_io(x.body):
-                    return True
-    return False
-
-
-def _check_division(c: _Ctx, x: IAtom, d: IAtom) -> None:
-    """Integer `div`/`rem` by zero, and INT_MIN by -1, fail with a run-time error (float
-    division stays IEEE). The LLVM rule still guards the divisor (it never traps)."""
-    sc = i.itype_of(d)
-    if not isinstance(sc, Scalar) or sc.is_float:
-        return
-    if not (isinstance(d, ILit) and d.value != 0):
-        zero = ILit(1, Scalar.U8) if isinstance(d, ILit) else \
-            _assign(c, i.IPrim(Prim.EQ, (d, ILit(0, sc))), "divz")
-        _fail_if(c, zero, i.DIV_ZERO)
-    if not sc.is_signed or (isinstance(d, ILit) and d.value != -1):
-        return
-    lowest = -(1 << (_BITS[sc] - 1))
-    if isinstance(x, ILit) and x.value != lowest:
-        return
-    m1 = _assign(c, i.IPrim(Prim.EQ, (d, ILit(-1, sc))), "divm")
-    low = _assign(c, i.IPrim(Prim.EQ, (x, ILit(lowest, sc))), "divm")
-    _fail_if(c, _assign(c, i.IPrim(Prim.AND, (m1, low)), "divo"), i.DIV_OVERFLOW)
-
-
-_BITS = {Scalar.I32: 32, Scalar.I64: 64, Scalar.U8: 8, Scalar.U32: 32, Scalar.U64: 64}
-
-Bound = tuple[Name | None, int]
-"""`(K, off)`: a value is at most `K + off` (K: a variable, or None for 0)."""
-
-
-class Facts:
-    """Upper bounds of unsigned index arithmetic, enough to prove the indices of the
-    common loops in range (`proves_below`): a loop index is below the loop's count,
-    `x + k` keeps x's bounds shifted by k (where that cannot wrap), `min(x, y)`,
-    `x .&. y`, `rem x y`, `idiv x y` are at most x (and y; `rem` below y),
-    `select`/`case` results have the bounds common to both branches (zero has every
-    bound of an unsigned value), and `x -| k` (`select(x < k, 0, x - k)`) is at most
-    x - k when x's bound is a loop count (at least 1 inside the loop)."""
-
-    def __init__(self) -> None:
-        self.alias: dict[Name, IAtom] = {}          # a variable -> the same number
-        self.ub: dict[Name, frozenset[Bound]] = {}
-        self.defs: dict[Name, tuple[Prim, tuple[IAtom, ...]]] = {}
-        self.positive: list[Name] = []              # counts of the loops around the code
-        self.le: dict[Name | None, set[Bound]] = {}    # K -> bounds of K (loop guards)
-        self.pre: dict[Name, set[Bound]] = {}   # Simp variables -> bounds (`_precheck`)
-        self.prechecked: set[tuple] = set()      # (table, count, size) checked by `_precheck`
-
-    def key(self, a: IAtom) -> Bound:
-        while isinstance(a, IVar) and a.name in self.alias:
-            a = self.alias[a.name]
-        return (a.name, 0) if isinstance(a, IVar) else (None, int(a.value))
-
-    def of(self, a: IAtom | LeafVal) -> frozenset[Bound]:
-        if isinstance(a, ILit):
-            return frozenset({(None, int(a.value))}) if not a.scalar.is_float else frozenset()
-        if not isinstance(a, IVar):
-            return frozenset()
-        out = {self.key(a)}
-        while True:
-            out |= self.ub.get(a.name, frozenset())
-            nxt = self.alias.get(a.name)
-            if not isinstance(nxt, IVar):
-                return frozenset(out)
-            a = nxt
-
-    def below(self, v: IVar, count: IAtom) -> None:
-        k, off = self.key(count)
-        self.ub[v.name] = frozenset({(k, off - 1)})
-
-    @contextmanager
-    def inside_loop(self, count: IAtom) -> Iterator[None]:
-        k, _ = self.key(count)
-        self.positive.append(k)          # type: ignore[arg-type]
-        try:
-            yield
-        finally:
-            self.positive.pop()
-
-    def guards(self) -> tuple:
-        """A copy of what the loop guards proved (to restore after a loop)."""
-        return ({k: set(v) for k, v in self.le.items()}, {k: set(v) for k, v in self.pre.items()},
-                set(self.prechecked))
-
-    def restore(self, saved: tuple) -> None:
-        self.le, self.pre, self.prechecked = saved
-
-    def bind(self, name: Name, v: Val) -> None:
-        """Gives the Imp register of a Simp variable the bounds a precheck proved."""
-        bounds = self.pre.get(name)
-        if bounds and len(v.leaves) == 1 and isinstance(v.leaves[0], IVar):
-            r = v.leaves[0]
-            self.ub[r.name] = frozenset(self.ub.get(r.name, frozenset()) | bounds)
-
-    def at_most(self, a: IAtom, n: IAtom) -> bool:
-        """Whether `a` <= `n` is known."""
-        return self.proves_below(a, n, 1)
-
-    def proves_below(self, ix: IAtom, n: IAtom, slack: int = 0) -> bool:
-        """Whether `ix` < `n` + `slack` is known."""
-        nk, noff = self.key(n)
-        noff += slack
-        bounds = set(self.of(ix))
-        for k, off in list(bounds):
-            bounds |= {(k2, off + off2) for k2, off2 in self.le.get(k, ())}
-        for k, off in bounds:
-            if nk is None and k is None and off < noff:
-                return True
-            if nk is not None and k == nk and off < noff:
-                return True
-            if k is None and off <= 0 and nk in self.positive and slack == 0:
-                return True
-        return False
-
-    def _set(self, r: IVar, bounds: frozenset[Bound] | set[Bound]) -> None:
-        mine = (r.name, 0)
-        bounds = frozenset(b for b in bounds if b != mine)
-        if bounds:
-            self.ub[r.name] = bounds
-
-    def prim(self, prim: Prim, args: tuple[IAtom, ...], r: IVar) -> None:
-        sc = r.ty
-        if not isinstance(sc, Scalar) or sc.is_signed or sc.is_float or sc == Scalar.PTR:
-            return
-        if prim in (Prim.LT, Prim.SUB):
-            self.defs[r.name] = (prim, args)
-        if len(args) != 2:
-            return
-        x, y = args
-        match prim:
-            case Prim.ADD:
-                if isinstance(x, ILit):
-                    x, y = y, x
-                if isinstance(y, ILit):
-                    self._set(r, self._shift(self.of(x), int(y.value), sc))
-            case Prim.MIN | Prim.AND:
-                self._set(r, self.of(x) | self.of(y))
-            case Prim.REM:
-                self._set(r, self.of(x) | {(k, off - 1) for k, off in self.of(y)})
-            case Prim.DIV | Prim.SHR:
-                self._set(r, self.of(x))
-
-    def _shift(self, bounds: frozenset[Bound], k: int, sc: Scalar) -> set[Bound]:
-        out = set()
-        for key, off in bounds:       # x <= K + off, so x + k <= K + off + k, unless it wraps
-            if key is None and off + k < 1 << _BITS.get(sc, 64):
-                out.add((None, off + k))
-            elif key is not None and off + k <= 0:
-                out.add((key, off + k))
-        return out
-
-    def join(self, a: LeafVal, b: LeafVal) -> set[Bound]:
-        """The bounds of a value that is either `a` or `b` (unsigned)."""
-        if a == ILit(0, getattr(a, "scalar", None)):
-            return set(self.of(b))
-        if b == ILit(0, getattr(b, "scalar", None)):
-            return set(self.of(a))
-        fa, fb = self.of(a), self.of(b)
-        out = set()
-        for k, off in fa:
-            for k2, off2 in fb:
-                if k == k2:
-                    out.add((k, max(off, off2)))
-        return out
-
-    def select(self, cond: IAtom, t: LeafVal, f: LeafVal, r: IVar) -> None:
-        sc = r.ty
-        if not isinstance(sc, Scalar) or sc.is_signed or sc.is_float or sc == Scalar.PTR:
-            return
-        bounds = self.join(t, f)
-        sat = self._saturating_sub(cond, t, f)
-        if sat is not None:
-            bounds |= sat
-        self._set(r, bounds)
-
-    def _saturating_sub(self, cond: IAtom, t: LeafVal, f: LeafVal) -> set[Bound] | None:
-        """`select(x < k, 0, x - k)` (`x -| k`): at most x, and at most x's bound minus k
-        when that bound is at least k (a loop count minus one, inside the loop)."""
-        if not (isinstance(cond, IVar) and isinstance(f, IVar) and isinstance(t, ILit)
-                and t.value == 0):
-            return None
-        lt, sub = self.defs.get(cond.name), self.defs.get(f.name)
-        if lt is None or sub is None or lt[0] != Prim.LT or sub[0] != Prim.SUB or lt[1] != sub[1]:
-            return None
-        x, y = lt[1]
-        out = set(self.of(x))
-        if isinstance(y, ILit):
-            k = int(y.value)
-            for key, off in self.of(x):
-                if key is None:
-                    out.add((None, max(0, off - k)))
-                elif key in self.positive and off - k >= -1:
-                    out.add((key, off - k))
-        return out
-
-    def case(self, tag: IAtom, results: list[LeafVal], r: IVar) -> None:
-        """A two-way `case` on a comparison returning one of two values (`min`, `max`,
-        `select` on tables' elements...)."""
-        sc = r.ty
-        if len(results) != 2 or not isinstance(sc, Scalar) or sc.is_signed or sc.is_float:
-            return
-        bounds = self.join(results[0], results[1])
-        cmp = self.defs.get(tag.name) if isinstance(tag, IVar) else None
-        if cmp is not None and cmp[0] == Prim.LT and results[1] == cmp[1][0] and \
-                results[0] == cmp[1][1]:         # if x < y then x else y: min(x, y)
-            bounds |= self.of(results[0]) | self.of(results[1])
-        self._set(r, bounds)
+from . import checks  # noqa: E402  (the checks use the helpers above)

@@ -1,0 +1,197 @@
+"""Upper bounds of unsigned index arithmetic during lowering (dexpy.imp.lower), which
+prove indices in range so that their bounds checks (dexpy.imp.checks) are not made."""
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from ..names import Name
+from ..simp.ir import Prim, Scalar
+from .ir import IAtom, ILit, IVar
+
+LeafVal = object      # a lowering leaf (dexpy.imp.lower.LeafVal): an IAtom, a Mem or None
+
+BITS = {Scalar.I32: 32, Scalar.I64: 64, Scalar.U8: 8, Scalar.U32: 32, Scalar.U64: 64}
+
+Bound = tuple[Name | None, int]
+"""`(K, off)`: a value is at most `K + off` (K: a variable, or None for 0)."""
+
+
+class Facts:
+    """Upper bounds of unsigned index arithmetic, enough to prove the indices of the
+    common loops in range (`proves_below`): a loop index is below the loop's count,
+    `x + k` keeps x's bounds shifted by k (where that cannot wrap), `min(x, y)`,
+    `x .&. y`, `rem x y`, `idiv x y` are at most x (and y; `rem` below y),
+    `select`/`case` results have the bounds common to both branches (zero has every
+    bound of an unsigned value), and `x -| k` (`select(x < k, 0, x - k)`) is at most
+    x - k when x's bound is a loop count (at least 1 inside the loop)."""
+
+    def __init__(self) -> None:
+        self.alias: dict[Name, IAtom] = {}          # a variable -> the same number
+        self.ub: dict[Name, frozenset[Bound]] = {}
+        self.defs: dict[Name, tuple[Prim, tuple[IAtom, ...]]] = {}
+        self.positive: list[Name] = []              # counts of the loops around the code
+        self.le: dict[Name | None, set[Bound]] = {}    # K -> bounds of K (loop guards)
+        self.pre: dict[Name, set[Bound]] = {}   # Simp variables -> bounds (`_precheck`)
+        self.prechecked: set[tuple] = set()      # (table, count, size) checked by `_precheck`
+
+    def key(self, a: IAtom) -> Bound:
+        while isinstance(a, IVar) and a.name in self.alias:
+            a = self.alias[a.name]
+        return (a.name, 0) if isinstance(a, IVar) else (None, int(a.value))
+
+    def of(self, a: IAtom | LeafVal) -> frozenset[Bound]:
+        if isinstance(a, ILit):
+            return frozenset({(None, int(a.value))}) if not a.scalar.is_float else frozenset()
+        if not isinstance(a, IVar):
+            return frozenset()
+        out = {self.key(a)}
+        while True:
+            out |= self.ub.get(a.name, frozenset())
+            nxt = self.alias.get(a.name)
+            if not isinstance(nxt, IVar):
+                return frozenset(out)
+            a = nxt
+
+    def below(self, v: IVar, count: IAtom) -> None:
+        k, off = self.key(count)
+        self.ub[v.name] = frozenset({(k, off - 1)})
+
+    @contextmanager
+    def inside_loop(self, count: IAtom) -> Iterator[None]:
+        k, _ = self.key(count)
+        self.positive.append(k)          # type: ignore[arg-type]
+        try:
+            yield
+        finally:
+            self.positive.pop()
+
+    def guards(self) -> tuple:
+        """A copy of what the loop guards proved (to restore after a loop)."""
+        return ({k: set(v) for k, v in self.le.items()}, {k: set(v) for k, v in self.pre.items()},
+                set(self.prechecked))
+
+    def restore(self, saved: tuple) -> None:
+        self.le, self.pre, self.prechecked = saved
+
+    def bind(self, name: Name, v: object) -> None:
+        """Gives the Imp register of a Simp variable the bounds a precheck proved."""
+        bounds = self.pre.get(name)
+        leaves = getattr(v, "leaves", ())
+        if bounds and len(leaves) == 1 and isinstance(leaves[0], IVar):
+            r = v.leaves[0]
+            self.ub[r.name] = frozenset(self.ub.get(r.name, frozenset()) | bounds)
+
+    def at_most(self, a: IAtom, n: IAtom) -> bool:
+        """Whether `a` <= `n` is known."""
+        return self.proves_below(a, n, 1)
+
+    def proves_below(self, ix: IAtom, n: IAtom, slack: int = 0) -> bool:
+        """Whether `ix` < `n` + `slack` is known."""
+        nk, noff = self.key(n)
+        noff += slack
+        bounds = set(self.of(ix))
+        for k, off in list(bounds):
+            bounds |= {(k2, off + off2) for k2, off2 in self.le.get(k, ())}
+        for k, off in bounds:
+            if nk is None and k is None and off < noff:
+                return True
+            if nk is not None and k == nk and off < noff:
+                return True
+            if k is None and off <= 0 and nk in self.positive and slack == 0:
+                return True
+        return False
+
+    def _set(self, r: IVar, bounds: frozenset[Bound] | set[Bound]) -> None:
+        mine = (r.name, 0)
+        bounds = frozenset(b for b in bounds if b != mine)
+        if bounds:
+            self.ub[r.name] = bounds
+
+    def prim(self, prim: Prim, args: tuple[IAtom, ...], r: IVar) -> None:
+        sc = r.ty
+        if not isinstance(sc, Scalar) or sc.is_signed or sc.is_float or sc == Scalar.PTR:
+            return
+        if prim in (Prim.LT, Prim.SUB):
+            self.defs[r.name] = (prim, args)
+        if len(args) != 2:
+            return
+        x, y = args
+        match prim:
+            case Prim.ADD:
+                if isinstance(x, ILit):
+                    x, y = y, x
+                if isinstance(y, ILit):
+                    self._set(r, self._shift(self.of(x), int(y.value), sc))
+            case Prim.MIN | Prim.AND:
+                self._set(r, self.of(x) | self.of(y))
+            case Prim.REM:
+                self._set(r, self.of(x) | {(k, off - 1) for k, off in self.of(y)})
+            case Prim.DIV | Prim.SHR:
+                self._set(r, self.of(x))
+
+    def _shift(self, bounds: frozenset[Bound], k: int, sc: Scalar) -> set[Bound]:
+        out = set()
+        for key, off in bounds:       # x <= K + off, so x + k <= K + off + k, unless it wraps
+            if key is None and off + k < 1 << BITS.get(sc, 64):
+                out.add((None, off + k))
+            elif key is not None and off + k <= 0:
+                out.add((key, off + k))
+        return out
+
+    def join(self, a: LeafVal, b: LeafVal) -> set[Bound]:
+        """The bounds of a value that is either `a` or `b` (unsigned)."""
+        if a == ILit(0, getattr(a, "scalar", None)):
+            return set(self.of(b))
+        if b == ILit(0, getattr(b, "scalar", None)):
+            return set(self.of(a))
+        fa, fb = self.of(a), self.of(b)
+        out = set()
+        for k, off in fa:
+            for k2, off2 in fb:
+                if k == k2:
+                    out.add((k, max(off, off2)))
+        return out
+
+    def select(self, cond: IAtom, t: LeafVal, f: LeafVal, r: IVar) -> None:
+        sc = r.ty
+        if not isinstance(sc, Scalar) or sc.is_signed or sc.is_float or sc == Scalar.PTR:
+            return
+        bounds = self.join(t, f)
+        sat = self._saturating_sub(cond, t, f)
+        if sat is not None:
+            bounds |= sat
+        self._set(r, bounds)
+
+    def _saturating_sub(self, cond: IAtom, t: LeafVal, f: LeafVal) -> set[Bound] | None:
+        """`select(x < k, 0, x - k)` (`x -| k`): at most x, and at most x's bound minus k
+        when that bound is at least k (a loop count minus one, inside the loop)."""
+        if not (isinstance(cond, IVar) and isinstance(f, IVar) and isinstance(t, ILit)
+                and t.value == 0):
+            return None
+        lt, sub = self.defs.get(cond.name), self.defs.get(f.name)
+        if lt is None or sub is None or lt[0] != Prim.LT or sub[0] != Prim.SUB or lt[1] != sub[1]:
+            return None
+        x, y = lt[1]
+        out = set(self.of(x))
+        if isinstance(y, ILit):
+            k = int(y.value)
+            for key, off in self.of(x):
+                if key is None:
+                    out.add((None, max(0, off - k)))
+                elif key in self.positive and off - k >= -1:
+                    out.add((key, off - k))
+        return out
+
+    def case(self, tag: IAtom, results: list[LeafVal], r: IVar) -> None:
+        """A two-way `case` on a comparison returning one of two values (`min`, `max`,
+        `select` on tables' elements...)."""
+        sc = r.ty
+        if len(results) != 2 or not isinstance(sc, Scalar) or sc.is_signed or sc.is_float:
+            return
+        bounds = self.join(results[0], results[1])
+        cmp = self.defs.get(tag.name) if isinstance(tag, IVar) else None
+        if cmp is not None and cmp[0] == Prim.LT and results[1] == cmp[1][0] and \
+                results[0] == cmp[1][1]:         # if x < y then x else y: min(x, y)
+            bounds |= self.of(results[0]) | self.of(results[1])
+        self._set(r, bounds)
