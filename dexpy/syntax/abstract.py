@@ -198,7 +198,12 @@ def def_decl(d: c.SDef) -> s.Def:
             "expecting parameter list in parentheses (without preceding whitespace)")
     params: tuple[s.Param, ...] = ()
     for plist in d.param_lists:
-        params += params_of(plist)
+        if isinstance(plist, c.GBrackets):        # 2021 `[Add a, Ix n]`
+            params += tuple(class_param(g) for g in plist.elems)
+        elif isinstance(plist, c.GBraces):        # 2021 `{a b}`, `{n:Type}`
+            params += tuple(implicit_binders(plist))
+        else:
+            params += params_of(plist)
     if d.given is not None:
         params += given_params(d.given)
     effects = effect_row(d.effects) if d.effects is not None else None
@@ -221,6 +226,17 @@ def params_of(parens: c.GParens | None, bare_is_type: bool = False,
         else:
             out.append(param(g, bare_is_type, expl))
     return tuple(out)
+
+
+def implicit_binders(braces: c.GBraces) -> list[s.Param]:
+    """The 2021 implicit binder list `{a b}` / `{n:Type}` / `{a, b}`."""
+    out: list[s.Param] = []
+    def flat(g: c.Group) -> list[c.Group]:
+        return flat(g.fn) + [g.arg] if isinstance(g, c.GJux) else [g]
+    for g in braces.elems:
+        for part in flat(g):
+            out.append(param(part, False, s.Expl.IMPLICIT))
+    return out
 
 
 def given_params(g: c.GGiven) -> tuple[s.Param, ...]:

@@ -197,7 +197,7 @@ class SDef(G):
     """`def name(params) -> R given (...) = body`; `arrow` is "->", "->>", ":" or None."""
 
     name: str
-    param_lists: tuple[GParens, ...]
+    param_lists: tuple[GParens | GBrackets | GBraces, ...]   # [..] {..}: 2021 binders
     adjacent: bool
     arrow: str | None
     effects: GBraces | None
@@ -656,10 +656,19 @@ class Converter:
         return SDef(name, lists, ptree.data == "params_adj", arrow, effects, result, given,
                     self.body(kids[-1]), span=self.span_of(tree))
 
-    def param_lists(self, tree: Tree) -> tuple[GParens, ...]:
+    def param_lists(self, tree: Tree) -> tuple[GParens | GBrackets | GBraces, ...]:
+        """`(x:A)` lists; and the 2021 `[Add a]` class and `{a b}` implicit binders."""
         kids = tree.children
-        return tuple(self.parens_from(kids[i], kids[i + 1], kids[i + 2])
-                     for i in range(0, len(kids), 3))
+        out: list[GParens | GBrackets | GBraces] = []
+        for i in range(0, len(kids), 3):
+            opener = kids[i]
+            if isinstance(opener, Token) and opener.type in ("LSQB", "LBRACE"):
+                span = self.span_tok(opener).join(self.span_tok(kids[i + 2]))
+                cls = GBrackets if opener.type == "LSQB" else GBraces
+                out.append(cls(self.glist(kids[i + 1]), span=span))
+            else:
+                out.append(self.parens_from(kids[i], kids[i + 1], kids[i + 2]))
+        return tuple(out)
 
     def defname(self, tree: Tree | Token) -> str:
         tok = tree.children[0] if isinstance(tree, Tree) else tree

@@ -41,32 +41,41 @@ def _instance_names(decl: S.InstanceDecl) -> set[str]:
 def generalize(d: S.Def, in_scope: InScope, bound: frozenset[str]) -> S.Def:
     """`d` with its free type variables as implicit parameters (and the nested defs
     of its body generalized too)."""
-    explicit = {p.name for p in d.params if p.name}
+    explicit = {p.name for p in d.params if p.name and p.expl == S.Expl.EXPLICIT}
     seen: dict[str, bool] = {}           # name -> used as an index set
-    scope = set(bound)
+    # written implicit binders (`{n v}`) are collected too: their use decides their Ix
+    scope = set(bound) | explicit
     for p in d.params:
-        parts = [p.ty] if p.ty is not None else []
-        parts.extend(p.constraints)
-        for part in parts:
-            _collect(part, scope | explicit, in_scope, seen)
-        if p.name:
-            scope.add(p.name)
+        for part in ([p.ty] if p.ty is not None else []) + list(p.constraints):
+            _collect(part, scope, in_scope, seen)
     for part in (d.result, d.effects):
         if part is not None:
-            _collect(part, scope | explicit, in_scope, seen)
-    already = {p.name for p in d.params if p.expl != S.Expl.EXPLICIT and p.name}
+            _collect(part, scope, in_scope, seen)
     classes = {_class_target(p) for p in d.params if p.expl == S.Expl.CLASS}
+
+    def needs_ix(name: str, cons: tuple[S.Expr, ...]) -> bool:
+        return (seen.get(name, False) and ("Ix", name) not in classes
+                and not any(isinstance(c, S.Var) and c.name == "Ix" for c in cons))
+
+    # written binders (`{n v}`) used as index sets get their Ix too
+    params = tuple(dataclasses.replace(p, constraints=p.constraints + (S.Var("Ix", span=p.span),))
+                   if p.expl == S.Expl.IMPLICIT and p.name and needs_ix(p.name, p.constraints)
+                   else p for p in d.params)
+    already = {p.name for p in d.params if p.expl != S.Expl.EXPLICIT and p.name}
     new = []
-    for name, is_ix in seen.items():
+    for name in seen:
         if name in already:
             continue
-        cons = (S.Var("Ix", span=d.span),) if is_ix and ("Ix", name) not in classes else ()
+        cons = (S.Var("Ix", span=d.span),) if needs_ix(name, ()) else ()
         new.append(S.Param(name, None, S.Expl.IMPLICIT, cons, span=d.span))
     body_bound = frozenset(scope | set(seen) | explicit)
     body = _map_defs(d.body, in_scope, body_bound)
-    if not new and body is d.body:
+    if not new and body is d.body and params == d.params:
         return d
-    return dataclasses.replace(d, params=d.params + tuple(new), body=body)
+    # the new implicit params scope before written class binders (`[Add a]`)
+    expl = tuple(p for p in params if p.expl == S.Expl.EXPLICIT)
+    rest = tuple(p for p in params if p.expl != S.Expl.EXPLICIT)
+    return dataclasses.replace(d, params=expl + tuple(new) + rest, body=body)
 
 
 def _class_target(p: S.Param) -> tuple[str, str] | None:
