@@ -202,3 +202,21 @@ def test_python_scalars_take_the_parameter_dtype():
     close(sc(np.arange(3.0, dtype=np.float32), 2), x3 * 2)
     close(jax.jit(sc)(x3, 2), x3 * 2)
     close(jax.grad(lambda y: sc(x3, y).sum())(2.0), 3.0)
+
+
+def test_jit_writes_results_in_place(m):
+    """Under jax.jit the compiled code writes into XLA's result buffers (dps.py): odd
+    sizes (tiled matmul edges), tuple and scalar results."""
+    from dexpy.interop.jax.primitive import _CALLEES
+    rng = np.random.default_rng(3)
+    a = jnp.asarray(rng.normal(size=(37, 19)).astype(np.float32))
+    v = jnp.asarray(rng.normal(size=19).astype(np.float32))
+    close(jax.jit(primitive(m.mv))(a, v), a @ v, 1e-4)
+    xs = jnp.asarray(rng.normal(size=1001).astype(np.float32))
+    two, s = jax.jit(primitive(m.pair))(xs)
+    close(two, 2 * xs)
+    close(s, xs.sum(), 1e-4)
+    for fn in (m.mv, m.pair):
+        specs = list(_CALLEES[fn]._specs.values())
+        lowered = [sp for sp in specs if sp._desc]
+        assert lowered and all(sp._in_place is not None for sp in lowered)

@@ -91,6 +91,7 @@ class Spec:
         self.out_avals = tuple(jax.core.ShapedArray(s, d) for s, d in zip(self.shapes, self.dtypes))
         self.arg_types = [leaf_type(a.shape, a.dtype) for a in avals]
         self._desc: int | None = None
+        self._in_place: Any = None        # the code that writes into XLA's buffers
 
     def run(self, arrays: list[np.ndarray]) -> list[np.ndarray]:
         """Runs the compiled code on the arrays (passed by address, no copies)."""
@@ -121,12 +122,15 @@ class Spec:
     def descriptor(self) -> int:
         """The address of this specialization's descriptor for the XLA FFI handler."""
         if self._desc is None:
+            from .dps import compile_in_place
             from .xla_ffi import descriptor
             nbytes = [int(np.prod(s, dtype=np.int64)) * d.itemsize
                       for s, d in zip(self.shapes, self.dtypes)]
-            entry = self.spec.compiled.compiled.engine.get_function_address("dexpy_main")
+            self._in_place = compile_in_place(self.spec.compiled.fn)   # kept alive here
+            cf = self._in_place or self.spec.compiled
+            entry = cf.compiled.engine.get_function_address("dexpy_main")
             self._desc = descriptor(entry, self.inv.n_in, self.fixed, self.slots, nbytes,
-                                    self.inv.n_sizes, self.name)
+                                    self.inv.n_sizes, self.name, self._in_place is not None)
         return self._desc
 
 

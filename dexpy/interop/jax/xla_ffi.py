@@ -16,9 +16,10 @@ One handler serves every Dex function: the call's single attribute `desc` is the
 address of a `Descriptor` (below) that names the compiled entry point, which ins
 slots the operands fill (module values' slots are pre-filled), and the byte size
 of each result. The handler passes the operand buffers' addresses straight to the
-entry function (no copy), copies each result buffer that compiled code allocated
-into XLA's result buffer (one memcpy per result) and frees it, and frees the run's
-box arena. A failing run (an index out of bounds, ...) becomes an XLA error whose
+entry function (no copy). Code compiled to write its results in place (dps.py,
+`in_place` set) gets XLA's result buffers in `outs` before the call; otherwise the
+handler copies each result buffer that compiled code allocated into XLA's (one
+memcpy per result) and frees it. It frees the run's box arena. A failing run (an index out of bounds, ...) becomes an XLA error whose
 message is the Dex run-time error text (`on_error`, a Python callback).
 """
 from __future__ import annotations
@@ -87,6 +88,7 @@ run:
   %freearena = call ptr @pfield(ptr %desc, i64 10)
   %onerror = call ptr @pfield(ptr %desc, i64 11)
   %id = call i64 @field(ptr %desc, i64 12)
+  %inplace = call i64 @field(ptr %desc, i64 13)
   %ins = alloca ptr, i64 %nin
   %inbytes = mul i64 %nin, 8
   call void @llvm.memcpy.p0.p0.i64(ptr %ins, ptr %fixed, i64 %inbytes, i1 false)
@@ -100,11 +102,27 @@ run:
   store i64 %limit, ptr %limp
   %statp = getelementptr i8, ptr %arena, i64 24
   store i64 0, ptr %statp
+  %retsp = getelementptr i8, ptr %frame, i64 112
+  %rets = load ptr, ptr %retsp
   %argsp = getelementptr i8, ptr %frame, i64 72
   %args = load ptr, ptr %argsp
-  br label %argloop
+  %direct = icmp ne i64 %inplace, 0
+  br i1 %direct, label %dstloop, label %argloop
+dstloop:
+  %d = phi i64 [ 0, %run ], [ %d1, %dstbody ]
+  %dmore = icmp slt i64 %d, %nout
+  br i1 %dmore, label %dstbody, label %argloop
+dstbody:
+  %dretp = getelementptr ptr, ptr %rets, i64 %d
+  %dret = load ptr, ptr %dretp
+  %ddatap = getelementptr i8, ptr %dret, i64 24
+  %ddata = load ptr, ptr %ddatap
+  %doutp = getelementptr ptr, ptr %outs, i64 %d
+  store ptr %ddata, ptr %doutp
+  %d1 = add i64 %d, 1
+  br label %dstloop
 argloop:
-  %k = phi i64 [ 0, %run ], [ %k1, %argnext ]
+  %k = phi i64 [ 0, %run ], [ 0, %dstloop ], [ %k1, %argnext ]
   %more = icmp slt i64 %k, %nargs
   br i1 %more, label %argbody, label %call
 argbody:
@@ -133,7 +151,9 @@ freeit:
   br label %check
 check:
   %ok = icmp eq i32 %status, 0
-  br i1 %ok, label %outloop, label %fail
+  br i1 %ok, label %copy, label %fail
+copy:
+  br i1 %direct, label %done, label %outloop
 fail:
   %msg = call ptr %onerror(i64 %id, i32 %status)
   %apip = getelementptr i8, ptr %frame, i64 16
@@ -151,12 +171,10 @@ fail:
   %err = call ptr %create(ptr %eargs)
   ret ptr %err
 outloop:
-  %j = phi i64 [ 0, %check ], [ %j1, %outbody ]
+  %j = phi i64 [ 0, %copy ], [ %j1, %outbody ]
   %omore = icmp slt i64 %j, %nout
   br i1 %omore, label %outbody, label %done
 outbody:
-  %retsp = getelementptr i8, ptr %frame, i64 112
-  %rets = load ptr, ptr %retsp
   %retp = getelementptr ptr, ptr %rets, i64 %j
   %ret = load ptr, ptr %retp
   %dstp = getelementptr i8, ptr %ret, i64 24
@@ -198,7 +216,7 @@ class Descriptor(ctypes.Structure):
                 ("nbytes", ctypes.c_void_p), ("n_sizes", ctypes.c_int64),
                 ("sink", ctypes.c_void_p), ("arena_limit", ctypes.c_int64),
                 ("free_arena", ctypes.c_void_p), ("on_error", ctypes.c_void_p),
-                ("id", ctypes.c_int64)]
+                ("id", ctypes.c_int64), ("in_place", ctypes.c_int64)]
 
 
 _LOCK = threading.Lock()
@@ -238,7 +256,7 @@ def handler_address() -> int:
 
 
 def descriptor(entry: int, n_in: int, fixed: dict[int, int], arg_slots: list[int | None],
-               out_nbytes: list[int], n_sizes: int, name: str) -> int:
+               out_nbytes: list[int], n_sizes: int, name: str, in_place: bool = False) -> int:
     """A descriptor for one compiled specialization, kept for the life of the process
     (an executable XLA compiled may call it at any time); returns its address."""
     from ...backend.runtime import _arena_freer, arena_limit
@@ -255,6 +273,6 @@ def descriptor(entry: int, n_in: int, fixed: dict[int, int], arg_slots: list[int
                        ctypes.addressof(slots), len(out_nbytes), ctypes.addressof(nbytes),
                        max(1, n_sizes), id(sink), arena_limit(),
                        engine.get_function_address("dexpy_free_arena"),
-                       ctypes.cast(_ON_ERROR_CB, ctypes.c_void_p).value, ident)
+                       ctypes.cast(_ON_ERROR_CB, ctypes.c_void_p).value, ident, int(in_place))
         _DESCRIPTORS[ident] = (d, name, sink, fixed_arr, slots, nbytes)
     return ctypes.addressof(d)
