@@ -33,6 +33,7 @@ or `:t EXPR` (type). A one-line block runs on Enter; a longer one ends with an
 empty line (or Alt-Enter); pasted blocks run together. A new definition of a
 name replaces the old one. Tab completes names in scope.
   :help        this text
+  :dialect D   read what follows as Dex dialect D (2021, 2022 or 2024: docs/dialects.md)
   :quit, :q    leave (so does Ctrl-D)"""
 
 KEYWORDS = ("def", "for", "for_", "rof", "rof_", "case", "of", "if", "then", "else", "do",
@@ -161,14 +162,35 @@ def run_chunk(session: Session, text: str, counter: int, out: TextIO) -> None:
         text += "\n"
     blocks = parse_whole_file(SourceFile(f"<repl {counter}>", text), out)
     for block in blocks or []:
-        for line in eval_block_safely(session, block):
+        lines = eval_block_safely(session, block)
+        for line in lines:
             out.write(line + "\n")
+        hint = dialect_hint(session, block.text, lines)
+        if hint:
+            out.write(hint + "\n")
     out.flush()
 
 
-def meta_command(text: str, out: TextIO) -> bool | None:
-    """Handles `:help`/`:quit`: True to quit, False if handled, None if not ours."""
+def dialect_hint(session: Session, text: str, lines: list[str]) -> str | None:
+    """One line after an error in today's dialect on a block written in 2021 Dex."""
+    from .syntax.dialect import TODAY, scores
+    failed = any(l.startswith(("Error", "Parse error", "Syntax error", "Type error"))
+                 for l in lines)
+    if not failed or getattr(session, "dialect", TODAY) != TODAY:
+        return None
+    s21, s24, n21, _ = scores(text)
+    if (s21 > 0 and s24 == 0) or n21 > 0:
+        return "Hint: this block looks like 2021 Dex; `:dialect 2021` reads what follows as such"
+    return None
+
+
+def meta_command(text: str, out: TextIO, session: Session | None = None) -> bool | None:
+    """Handles `:help`/`:quit`/`:dialect D`: True to quit, False if handled, None if
+    not ours."""
     word = text.strip()
+    if word.split()[:1] == [":dialect"] and session is not None:
+        out.write(_switch_dialect(session, word.split()[1:]) + "\n")
+        return False
     if word in (":quit", ":q"):
         return True
     if word == ":help":
@@ -177,10 +199,21 @@ def meta_command(text: str, out: TextIO) -> bool | None:
     return None
 
 
+def _switch_dialect(session: Session, args: list[str]) -> str:
+    from .errors import DexError
+    from .syntax.dialect import DialectError, describe
+    if not args:
+        return f"reading {describe(session.dialect)}"
+    try:
+        return f"now reading {describe(session.set_dialect(args[0]))}"
+    except (DialectError, DexError) as exc:
+        return f"Error: {exc}"
+
+
 def run_stream(session: Session, stream: TextIO, out: TextIO) -> int:
     """The non-interactive REPL: blocks from `stream`, outputs to `out`."""
     for n, chunk in enumerate(split_blocks(stream), start=1):
-        verdict = meta_command(chunk, out)
+        verdict = meta_command(chunk, out, session)
         if verdict is True:
             break
         if verdict is None:
@@ -324,7 +357,7 @@ def run_interactive(session: Session) -> int:
         except EOFError:
             return 0
         counter += 1
-        verdict = meta_command(text, sys.stdout)
+        verdict = meta_command(text, sys.stdout, session)
         if verdict is True:
             return 0
         if verdict is None and text.strip():

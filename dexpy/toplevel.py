@@ -131,6 +131,20 @@ class Session:
         finally:
             self.redefine = redefine
 
+    def set_dialect(self, name: str) -> str:
+        """Reads the blocks that follow in dialect `name` (the REPL's `:dialect`); entering
+        2021 adds its prelude layer. Returns the dialect now read."""
+        new = dialect_names.normalize(name) or dialect_names.TODAY
+        if self.dialect == "2021" and new != "2021":
+            raise DexError("the 2021 prelude layer cannot be taken out of a running session "
+                           "(it redefines `ordinal` and `size`): start a new one to leave 2021")
+        if new == "2021" and self.dialect != "2021":
+            self.load_layer(dialect2021_prelude_path())
+        self.dialect = new
+        self.front_2021 = dialect_names.uses_2021_front_end(new)
+        self.chain.add("dialect", new)
+        return new
+
     def names_in_scope(self) -> list[str]:
         return sorted(n for n in self.env.scope if not n.startswith("\0"))
 

@@ -125,3 +125,21 @@ def test_api_dialect_keyword() -> None:
     assert again.y.tolist() == [[1.0, 2.0], [2.0, 5.0]]
     with pytest.raises(Exception, match="not in scope"):
         dexpy.loads("def f (x : n=>Float) : Float = sum x\n", dialect="2024")
+
+
+def test_repl_dialect_command_and_hint() -> None:
+    import io
+
+    from dexpy.repl import run_stream
+    from dexpy.toplevel import Session
+    session = Session(redefine=True)
+    out = io.StringIO()
+    run_stream(session, io.StringIO(
+        "def f (x : n=>Float) : Float = sum x\n\n:p 1 + 2\n\n:dialect 2021\n\n"
+        "def f (x : n=>Float) : Float = sum x\n\n:p f [1.0, 2.0]\n\n:dialect 1999\n"), out)
+    text = out.getvalue()
+    assert "variable not in scope: n" in text
+    assert text.count("Hint: this block looks like 2021 Dex") == 1     # not after `:p 1 + 2`
+    assert "now reading 2021 Dex" in text
+    assert "\n3.\n" in text
+    assert "unknown Dex dialect '1999'" in text
