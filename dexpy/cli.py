@@ -352,6 +352,9 @@ def _session_options_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--lib-path", action="append", default=[], metavar="DIR",
                         help="search DIR for `import`ed modules (repeatable)")
+    common.add_argument("--data-dir", action="append", default=[], metavar="DIR",
+                        help="look for data files the program reads in DIR when their path "
+                             "does not exist (repeatable; before $DEXPY_DATA, docs/io.md)")
     group = common.add_mutually_exclusive_group()
     group.add_argument("--prelude", metavar="FILE", help="use FILE as the prelude")
     group.add_argument("--no-prelude", action="store_true", help="do not load the prelude")
@@ -442,6 +445,9 @@ def options_from(ns: argparse.Namespace) -> SessionOptions:
 
 def dispatch(ns: argparse.Namespace, out: TextIO) -> int:
     """Runs the chosen command."""
+    if getattr(ns, "data_dir", None):            # searched by the runtime's fopen
+        os.environ["DEXPY_DATA"] = os.pathsep.join(
+            [*ns.data_dir, *filter(None, [os.environ.get("DEXPY_DATA")])])
     match ns.command:
         case "script" if ns.check:
             return check_file(ns.file, options_from(ns), out)

@@ -74,3 +74,17 @@ def test_data_path_rules(data_dir, tmp_path_factory, monkeypatch):
     assert data_path(b"/elsewhere/words") == os.fsencode(data_dir / "words")
     assert data_path(b"examples/camera.ppm", b"w") == b"examples/camera.ppm"   # writing: as given
     assert data_path(b"missing.bin") == b"missing.bin"
+
+
+def test_cli_data_dir_option(data_dir, tmp_path_factory, monkeypatch, capsys):
+    from dexpy.cli import main
+    work = tmp_path_factory.mktemp("work")
+    monkeypatch.chdir(work)
+    monkeypatch.delenv("DEXPY_DATA", raising=False)
+    prog = work / "words.dx"
+    prog.write_text('AsList(n, _) = lines $ unsafe_io \\. read_file "/usr/share/dict/no-such-words"\n'
+                    ":p n\n")
+    (data_dir / "no-such-words").write_text("one\ntwo\n")
+    assert main(["run", "--data-dir", str(data_dir), str(prog)]) == 0
+    assert capsys.readouterr().out.strip() == "2"
+    assert os.environ["DEXPY_DATA"] == str(data_dir)
