@@ -8,7 +8,8 @@ compile time of the workload's function cold (cache off) and cached. Every
 result is checked against the numpy reference before timing. Indexing is checked
 by default (an index out of bounds is a run-time error, docs/cli.md); each workload
 is also compiled and timed with the checks off (`DEXPY_UNSAFE_INDEX=1`): the
-"unchecked" line and column, and the cost of the checks (checked / unchecked). A workload that
+"unchecked" line and column, and the cost of the checks (checked / unchecked, both
+through `run_compiled`, calls alternated; `--no-unchecked` skips it). A workload that
 needs a feature dexpy lacks is reported as "not supported yet".
 
 Each `bNN_*.dx` file defines its inputs and ends with a `result = ...` block:
@@ -44,6 +45,18 @@ def timed(fn, runs: int) -> tuple[float, float]:
         fn()
         ts.append(time.perf_counter() - t)
     return min(ts), statistics.median(ts)
+
+
+def timed_pair(f, g, runs: int) -> tuple[float, float]:
+    """Best times of `f` and `g` over 2 * `runs` calls each, run alternately (a loaded
+    machine slows both alike)."""
+    tf, tg = [], []
+    for _ in range(2 * runs):
+        for fn, ts in ((f, tf), (g, tg)):
+            t = time.perf_counter()
+            fn()
+            ts.append(time.perf_counter() - t)
+    return min(tf), min(tg)
 
 
 # === dexpy side ===
@@ -509,13 +522,13 @@ def main() -> None:
         unchecked = "-"
         if args.unchecked:
             run_u = w.unchecked_runner({"DEXPY_REASSOC": "1"} if opt_in else {})
-            same = all(np.array_equal(a, b, equal_nan=True) for a, b in
-                       zip(run_u(), run_compiled(w.cf, [w.session.values[p.name]
-                                                        for p in w.params])[0].leaves))
-            du = timed(run_u, args.runs)
-            unchecked = f"{du[0]*1e3:.2f}"
-            print(f"  dexpy unchecked  {du[0]*1e3:10.3f} ms (2 threads, DEXPY_UNSAFE_INDEX=1; "
-                  f"checks cost {d2[0]/du[0]:.2f}x){'' if same else '  RESULT DIFFERS'}")
+            cargs = [w.session.values[p.name] for p in w.params]
+            run_c = lambda: run_compiled(w.cf, cargs)[0].leaves        # noqa: E731
+            same = all(np.array_equal(a, b, equal_nan=True) for a, b in zip(run_u(), run_c()))
+            tc, tu = timed_pair(run_c, run_u, args.runs)   # the same call, checks on and off
+            unchecked = f"{tu*1e3:.2f}"
+            print(f"  dexpy unchecked  {tu*1e3:10.3f} ms (2 threads, DEXPY_UNSAFE_INDEX=1; checks "
+                  f"cost {tc/tu:.2f}x, runs alternated){'' if same else '  RESULT DIFFERS'}")
         print(f"  compile: cold {cold*1e3:.0f} ms, cached {cached*1e3:.0f} ms")
         np_t = timed(ref, args.runs)
         print(f"  numpy            {np_t[0]*1e3:10.3f} ms  dexpy/numpy {d2[0]/np_t[0]:.2f}")
