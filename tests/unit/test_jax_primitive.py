@@ -128,6 +128,8 @@ def test_grad(m, x):
 def test_integer_arguments_are_not_differentiated(m, x):
     at = primitive(m.at)
     close(jax.grad(lambda v: at(v, 2))(x), jnp.zeros(7).at[2].set(1.0))
+    cnt = primitive(m.cnt)                    # an integer result: a zero tangent
+    close(jax.grad(lambda v: jnp.sum(v) * cnt(v))(x), jnp.full(7, 7.0))
 
 
 def test_wrong_dtype_and_shape_fail_at_trace_time(m, x):

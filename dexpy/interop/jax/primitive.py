@@ -156,7 +156,8 @@ def _call_jvp(primals: Any, tangents: Any, *, callee: Callee) -> tuple[list[Any]
     outs = call_p.bind(*primals, callee=callee)
     avals = tuple(jax.typeof(p) for p in primals)
     diff = callee.diff_args(avals)
-    if all(type(t) is ad.Zero for t, d in zip(tangents, diff) if d):
+    integral = all(np.dtype(o.dtype).kind != "f" for o in callee.spec(avals).out_avals)
+    if integral or all(type(t) is ad.Zero for t, d in zip(tangents, diff) if d):
         return list(outs), [ad.Zero(jax.typeof(o).to_tangent_aval()) for o in outs]
     ts = [ad.instantiate_zeros(t) for t, d in zip(tangents, diff) if d]
     touts = linear_p.bind(*primals, *ts, callee=callee)
