@@ -217,3 +217,19 @@ STRUCTURED = {
 @pytest.mark.parametrize("name", sorted(STRUCTURED))
 def test_structured(name):
     check(STRUCTURED[name], X)
+
+
+def test_edge_shapes_and_dtypes():
+    empty = np.zeros((0, 3), np.float32)
+    for f in (lambda x: lax.reduce_max(x, (0,)), lambda x: lax.reduce_min(x, (0,)),
+              lambda x: x.sum(0), lambda x: x.prod(0), lambda x: (x > 0).all(0),
+              lambda x: x * 2):
+        check(f, empty)
+    check(lambda x: x + 1, 3.0)
+    check(lambda x: x, np.arange(3, dtype=np.float32))
+    check(lambda: jnp.ones(3))
+    ints = np.arange(-4, 5, dtype=np.int32)
+    check(lambda x: (x // 3, x % 3, -x, abs(x), jnp.maximum(x, 2), jnp.where(x > 0, x, 0)), ints)
+    check(lambda x: (x > 0) & (x < 3) | ~(x == 1), ints)
+    with pytest.raises(NotImplementedError, match="float16"):
+        dexjit(lambda x: x * 2)(np.ones(3, np.float16))

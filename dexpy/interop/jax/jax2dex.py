@@ -66,6 +66,7 @@ def dex_scalar(dtype: Any, prim: str = "") -> str:
 
 def param_type(shape: tuple[int, ...], dtype: Any) -> str:
     d = np.dtype(dtype)
+    dex_scalar(d, "an argument")
     return leaf_type(shape, np.dtype(np.uint8) if d == bool else d)
 
 

@@ -260,6 +260,19 @@ RULES.update(broadcast_in_dim=_broadcast_in_dim, transpose=_transpose, squeeze=_
 
 # === reductions and contractions ===
 
+def _identity(fn: str, dtype: np.dtype) -> str:
+    """The value of a reduction over nothing."""
+    if fn in ("all", "any"):
+        return "True" if fn == "all" else "False"
+    if fn in ("sum", "prod"):
+        return literal(0 if fn == "sum" else 1, dtype)
+    low = fn == "maximum"
+    if dtype.kind == "f":
+        return literal(-np.inf if low else np.inf, dtype)
+    info = np.iinfo(dtype)
+    return literal(info.min if low else info.max, dtype)
+
+
 def _reduce(fn: str) -> Rule:
     def rule(tr: Translator, eqn: Any, ins: list[Val]) -> Val:
         shape, dtype = _out(eqn)
@@ -267,6 +280,9 @@ def _reduce(fn: str) -> Rule:
         axes = sorted(a % len(src.shape) for a in eqn.params["axes"])
         if not axes:
             return src
+        if any(src.shape[a] == 0 for a in axes):
+            text = _identity(fn, dtype)
+            return Val(shape, dtype, lambda ords: text, True)
 
         def at(ords: list[str]) -> str:
             kept = iter(ords)
