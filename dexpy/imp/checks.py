@@ -89,28 +89,29 @@ def _guard_accesses(c: _Ctx, body: s.Block, binder: s.Var, count: IAtom,
         if op.ix != binder or isinstance(count, ILit):
             continue
         n = _size_atom(c, op)
-        if n is None or c.facts.at_most(count, n):
+        conds = c.facts.conds(outer + inner)
+        if n is None or conds is None or c.facts.at_most(count, n):
             continue
         n64 = L._to_i64(c, n)
         bad = L._assign(c, i.IPrim(Prim.GT, (L._to_i64(c, count), n64)), "oob")
         _fail_if(c, _when_inner_run(c, bad, outer + inner), i.INDEX_ERROR, n64, n64)
-        c.facts.le.setdefault(c.facts.key(count)[0], set()).add(c.facts.key(n))
+        c.facts.add_le(count, n, conds)
     for op, inner in accesses:
         if op.ix == binder:
             continue
         name = op.ix.name                        # type: ignore[union-attr]
         n = _size_atom(c, op)
         src = loaded[name]
-        if n is None or (c.facts.key(n)[0], c.facts.key(n)[1] - 1) in c.facts.pre.get(name, ()) \
-                or not c.facts.at_most(count, L._lower_atom(c, src.ty.size).leaves[0]):  # type: ignore
+        conds = c.facts.conds(outer + inner)
+        if n is None or conds is None or c.facts.has_pre(name, n, conds) or \
+                not c.facts.at_most(count, L._lower_atom(c, src.ty.size).leaves[0]):  # type: ignore
             continue
-        sig = (src.name, c.facts.key(count), c.facts.key(n))
+        sig = (src.name, c.facts.key(count), c.facts.key(n), conds)
         if sig not in c.facts.prechecked:          # the same indices read in another place
             _precheck(c, L._as_mem(L._lower_atom(c, src).leaves[0]), L._to_i64(c, count), n,
                       outer + inner)
             c.facts.prechecked.add(sig)
-        k, off = c.facts.key(n)
-        c.facts.pre.setdefault(name, set()).add((k, off - 1))
+        c.facts.add_pre(name, n, conds)
     for lam, m, inner in _inner_loops(c, body, ()):
         _guard_accesses(c, lam.body, lam.binder, m, outer + (count,) + inner)
 

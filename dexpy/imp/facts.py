@@ -15,6 +15,8 @@ BITS = {Scalar.I32: 32, Scalar.I64: 64, Scalar.U8: 8, Scalar.U32: 32, Scalar.U64
 
 Bound = tuple[Name | None, int]
 """`(K, off)`: a value is at most `K + off` (K: a variable, or None for 0)."""
+Conds = frozenset
+"""The counts (their keys' names) of loops that must run for a fact to hold."""
 
 
 class Facts:
@@ -31,9 +33,12 @@ class Facts:
         self.ub: dict[Name, frozenset[Bound]] = {}
         self.defs: dict[Name, tuple[Prim, tuple[IAtom, ...]]] = {}
         self.positive: list[Name] = []              # counts of the loops around the code
-        self.le: dict[Name | None, set[Bound]] = {}    # K -> bounds of K (loop guards)
-        self.pre: dict[Name, set[Bound]] = {}   # Simp variables -> bounds (`_precheck`)
-        self.prechecked: set[tuple] = set()      # (table, count, size) checked by `_precheck`
+        # What checks before a loop proved, each true where the loops of the counts in its
+        # `Conds` run (a check made only when they run: dexpy.imp.checks):
+        self.le: dict[Name | None, set[tuple[Bound, Conds]]] = {}    # count K -> K's bounds
+        self.pre: dict[Name, set[tuple[Bound, Conds]]] = {}   # Simp variable -> its bounds
+        self.cub: dict[Name, set[tuple[Bound, Conds]]] = {}   # Imp variable -> its bounds
+        self.prechecked: set[tuple] = set()      # (table, count, size, conds) prechecked
 
     def key(self, a: IAtom) -> Bound:
         while isinstance(a, IVar) and a.name in self.alias:
@@ -46,8 +51,10 @@ class Facts:
         if not isinstance(a, IVar):
             return frozenset()
         out = {self.key(a)}
+        running = set(self.positive)
         while True:
             out |= self.ub.get(a.name, frozenset())
+            out |= {b for b, conds in self.cub.get(a.name, ()) if conds <= running}
             nxt = self.alias.get(a.name)
             if not isinstance(nxt, IVar):
                 return frozenset(out)
@@ -74,13 +81,35 @@ class Facts:
     def restore(self, saved: tuple) -> None:
         self.le, self.pre, self.prechecked = saved
 
+    def conds(self, counts: tuple[IAtom, ...]) -> Conds | None:
+        """The keys of the counts that must be nonzero (None: one is the literal 0)."""
+        out = set()
+        for m in counts:
+            if isinstance(m, ILit):
+                if m.value == 0:
+                    return None
+                continue
+            out.add(self.key(m)[0])
+        return frozenset(out)
+
+    def add_le(self, count: IAtom, n: IAtom, conds: Conds) -> None:
+        """`count <= n` where the loops of `conds` run."""
+        self.le.setdefault(self.key(count)[0], set()).add((self.key(n), conds))
+
+    def add_pre(self, name: Name, n: IAtom, conds: Conds) -> None:
+        """The Simp variable `name` is below `n` where the loops of `conds` run."""
+        k, off = self.key(n)
+        self.pre.setdefault(name, set()).add(((k, off - 1), conds))
+
+    def has_pre(self, name: Name, n: IAtom, conds: Conds) -> bool:
+        k, off = self.key(n)
+        return any(b == (k, off - 1) and c <= conds for b, c in self.pre.get(name, ()))
+
     def bind(self, name: Name, v: object) -> None:
         """Gives the Imp register of a Simp variable the bounds a precheck proved."""
-        bounds = self.pre.get(name)
         leaves = getattr(v, "leaves", ())
-        if bounds and len(leaves) == 1 and isinstance(leaves[0], IVar):
-            r = v.leaves[0]
-            self.ub[r.name] = frozenset(self.ub.get(r.name, frozenset()) | bounds)
+        if name in self.pre and len(leaves) == 1 and isinstance(leaves[0], IVar):
+            self.cub.setdefault(leaves[0].name, set()).update(self.pre[name])
 
     def at_most(self, a: IAtom, n: IAtom) -> bool:
         """Whether `a` <= `n` is known."""
@@ -91,8 +120,10 @@ class Facts:
         nk, noff = self.key(n)
         noff += slack
         bounds = set(self.of(ix))
+        running = set(self.positive)
         for k, off in list(bounds):
-            bounds |= {(k2, off + off2) for k2, off2 in self.le.get(k, ())}
+            bounds |= {(k2, off + off2) for (k2, off2), conds in self.le.get(k, ())
+                       if conds <= running}
         for k, off in bounds:
             if nk is None and k is None and off < noff:
                 return True

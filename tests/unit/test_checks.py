@@ -260,3 +260,15 @@ def test_inner_loop_gather_checked_before_the_outer_loop(monkeypatch) -> None:
     # the inner loop never runs: no error; then idx[2] = 2 is the first out of bounds
     assert out == ["[0., 0., 0., 0.]", "Index out of bounds: 2 >= 2", "Runtime error"]
     assert _checks_in_loops(imps[-2]) == 0 and _checks_in_loops(imps[-1]) == 0
+
+
+def test_a_guard_made_when_an_empty_loop_runs_proves_nothing_elsewhere(monkeypatch) -> None:
+    # the guard for xs[j] under `for l:(Fin m2)` is made only when m2 > 0 (here 0), so it
+    # must not spare the check of the same access in a loop outside that one
+    src = ("xs = [1.0, 2.0]\nm2 : Nat = 0\nm : Nat = 5\n"
+           ":p for i:(Fin 3).\n"
+           "  a = sum for l:(Fin m2). sum for j:(Fin m). xs[unsafe_from_ordinal (ordinal j)]\n"
+           "  b = if ordinal i < 5 then sum for j:(Fin m). xs[unsafe_from_ordinal (ordinal j)] else 0.0\n"
+           "  a + b\n")
+    out, _ = run_recorded(monkeypatch, src, {"DEXPY_UNSAFE_INDEX": None})
+    assert out == ["Index out of bounds: 2 >= 2", "Runtime error"]
