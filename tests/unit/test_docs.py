@@ -46,3 +46,16 @@ def test_reference_lists_every_declaration_with_its_signature():
     entries = docgen.entries("-- adds one\ndef inc(x:Int) -> Int = x + 1\n\ndef dec(x:Int) -> Int = x - 1\n")
     assert entries == [("def", "inc", "def inc(x:Int) -> Int", "adds one"),
                        ("def", "dec", "def dec(x:Int) -> Int", "")]
+
+
+def test_tutorial_python_example_runs():
+    """The Python API block of the tutorial: run it, and check the values its
+    comments state."""
+    md = (DOCS / "tutorial.md").read_text()
+    code = re.search(r"^```python\n(.*?)^```", md, re.S | re.M).group(1)
+    ns: dict = {}
+    exec(code, ns)
+    import numpy as np
+    assert ns["m"].norm2(np.ones(5, np.float32)) == 5.0
+    assert "# 5.0" in code and "# array([2., 2., 2.])" in code
+    assert list(ns["dexpy"].grad(ns["m"].norm2)(np.ones(3, np.float32))) == [2.0, 2.0, 2.0]
