@@ -231,5 +231,9 @@ def test_edge_shapes_and_dtypes():
     ints = np.arange(-4, 5, dtype=np.int32)
     check(lambda x: (x // 3, x % 3, -x, abs(x), jnp.maximum(x, 2), jnp.where(x > 0, x, 0)), ints)
     check(lambda x: (x > 0) & (x < 3) | ~(x == 1), ints)
+    check(lambda x: (x & 6, x | 1, x ^ 5, ~x, x << 2, x >> 1, x >> 3,
+                     lax.shift_right_logical(x, 1)), np.arange(-9, 9, dtype=np.int32))
+    check(lambda x: (x & 6, ~x, x >> 1, x << 3), np.arange(18, dtype=np.uint32))
+    check(lambda x: (x > 0) ^ (x < 2), ints)
     with pytest.raises(NotImplementedError, match="float16"):
         dexjit(lambda x: x * 2)(np.ones(3, np.float16))

@@ -53,8 +53,7 @@ for _name, _fmt in {
         "floor": "floor({0})", "ceil": "ceil({0})", "square": "dexjit_square({0})",
         "erf": "erf({0})", "lgamma": "lgamma({0})", "sinh": "sinh({0})", "cosh": "cosh({0})",
         "eq": "({0} == {1})", "ne": "({0} /= {1})", "lt": "({0} < {1})", "le": "({0} <= {1})",
-        "gt": "({0} > {1})", "ge": "({0} >= {1})", "and": "({0} && {1})",
-        "or": "({0} || {1})", "not": "(not {0})", "is_finite": "(abs({0}) < divide(one, zero))",
+        "gt": "({0} > {1})", "ge": "({0} >= {1})", "is_finite": "(abs({0}) < divide(one, zero))",
         "clamp": "min(max({1}, {0}), {2})", "copy": "{0}", "copy_p": "{0}",
         "reduce_precision": "{0}", "stop_gradient": "{0}", "optimization_barrier": "{0}"}.items():
     RULES[_name] = elementwise(_fmt)
@@ -71,18 +70,53 @@ def _round(eqn: Any, ins: list[Val]) -> str:
 RULES["round"] = elementwise(_round)
 
 
-def _for_bool(rule: Rule, bool_fmt: str) -> Rule:
-    def r(tr: Translator, eqn: Any, ins: list[Val]) -> Val:
-        if ins[0].dtype == bool:
+_WORD = {"int32": "Word32", "int64": "Word64", "uint8": "Word8", "uint32": "Word32",
+         "uint64": "Word64"}
+
+
+def _bitwise(bool_fmt: str | None, word_fmt: str) -> Rule:
+    """A bitwise operation: on booleans `bool_fmt`; on integers `word_fmt` over the
+    operands as words of the same width (`{w}` is the word type), cast back."""
+    def rule(tr: Translator, eqn: Any, ins: list[Val]) -> Val:
+        d = ins[0].dtype
+        if d == bool and bool_fmt is not None:
             return elementwise(bool_fmt)(tr, eqn, ins)
-        raise NotImplementedError(f"dexjit: the JAX primitive '{eqn.primitive.name}' on "
-                                  f"{ins[0].dtype} is not supported")
-    return r
+        w = _WORD.get(d.name)
+        if w is None:
+            raise NotImplementedError(f"dexjit: the JAX primitive '{eqn.primitive.name}' on "
+                                      f"{d} is not supported")
+        t = dex_scalar(d)
+        ops = [f"(internal_cast({{{k}}}) :: {w})" for k in range(len(ins))]
+        body = word_fmt.format(*ops, w=w, bits=8 * d.itemsize)
+        return elementwise(f"(internal_cast({body}) :: {t})" if t != w else body)(tr, eqn, ins)
+    return rule
 
 
-RULES["and"] = _for_bool(RULES["and"], "({0} && {1})")
-RULES["or"] = _for_bool(RULES["or"], "({0} || {1})")
-RULES["not"] = _for_bool(RULES["not"], "(not {0})")
+RULES.update({
+    "and": _bitwise("({0} && {1})", "({0} .&. {1})"),
+    "or": _bitwise("({0} || {1})", "({0} .|. {1})"),
+    "xor": _bitwise("({0} /= {1})", "({0} .^. {1})"),
+    "not": _bitwise("(not {0})", "({0} .^. (internal_cast(-1 :: Int64) :: {w}))"),
+    "shift_left": _bitwise(None, "({0} .<<. (internal_cast({1}) :: Int))"),
+    "shift_right_logical": _bitwise(None, "({0} .>>. (internal_cast({1}) :: Int))")})
+
+
+def _shift_right_arithmetic(tr: Translator, eqn: Any, ins: list[Val]) -> Val:
+    """Signed: for a negative value, the logical shift of its complement, complemented."""
+    d = ins[0].dtype
+    if d.kind == "u":
+        return RULES["shift_right_logical"](tr, eqn, ins)
+    w, t = _WORD.get(d.name), dex_scalar(d)
+    if w is None:
+        raise NotImplementedError(f"dexjit: the JAX primitive 'shift_right_arithmetic' on {d}")
+    ones = f"(internal_cast(-1 :: Int64) :: {w})"
+    word, k = f"(internal_cast({{0}}) :: {w})", "(internal_cast({1}) :: Int)"
+    neg = f"((({word} .^. {ones}) .>>. {k}) .^. {ones})"
+    return elementwise(f"(internal_cast(select({{0}} < zero, {neg}, ({word} .>>. {k}))) "
+                       f":: {t})")(tr, eqn, ins)
+
+
+RULES["shift_right_arithmetic"] = _shift_right_arithmetic
 
 
 def _integer_pow(eqn: Any, ins: list[Val]) -> str:
