@@ -668,6 +668,9 @@ class Infer(Patterns):
                 if p.ty is not None:
                     self.unify(bty, self.check_type(p.ty), p.span)
                 n = self.bind_local(p.name, bty)
+                self.level += 1      # a parameter: types solved outside may not mention it
+                self.u.binder_levels[n] = self.level
+                entered += 1
             else:
                 n = self.names.fresh(b.name.hint)
                 if b.expl == Expl.CLASS:
