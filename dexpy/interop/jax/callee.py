@@ -96,7 +96,7 @@ class Spec:
     def run(self, arrays: list[np.ndarray]) -> list[np.ndarray]:
         """Runs the compiled code on the arrays (passed by address, no copies)."""
         from ...api.values import DexRuntimeError
-        from ...backend.run import data_address, failure
+        from ...backend.run import data_address, failure, owned_array
         inv = self.inv
         frame = inv.acquire()
         try:
@@ -107,17 +107,18 @@ class Spec:
                 if slot is not None:
                     ins[slot] = data_address(a)
             status = frame.call(self.entry)
-            text = frame.take_printed()
+            text = frame.take_printed() if frame.sink else ""
             if status:
                 err = failure(status, text)
                 if isinstance(err, KeyboardInterrupt):
                     raise err
                 raise DexRuntimeError(text, detail=getattr(err, "detail", None))
-            value = inv.result(frame)
+            outs = frame.outs             # result buffers, owned by the arrays from now on
+            return [owned_array(outs[k], s, d)
+                    for k, (s, d) in enumerate(zip(self.shapes, self.dtypes))]
         finally:
             frame.free_arena()
             inv.release(frame)
-        return list(value.leaves)
 
     def descriptor(self) -> int:
         """The address of this specialization's descriptor for the XLA FFI handler."""

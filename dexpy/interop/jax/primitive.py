@@ -101,11 +101,14 @@ def _call_impl(*args: Any, callee: Callee) -> list[Any]:
 
 
 def _to_jax(x: np.ndarray) -> Any:
-    """A JAX array over the buffer Dex wrote (DLPack: no copy), or a copy of it."""
-    try:
-        return jnp.from_dlpack(x)
-    except Exception:  # noqa: BLE001 -- a buffer XLA does not take as it is
-        return jnp.asarray(x)
+    """A JAX array of a result: small ones copied (the cheapest call), big ones over
+    the buffer Dex wrote (DLPack: no copy)."""
+    if x.nbytes >= 1 << 16:
+        try:
+            return jnp.from_dlpack(x)
+        except Exception:  # noqa: BLE001 -- a buffer XLA does not take as it is: copy
+            pass
+    return jnp.asarray(x)
 
 
 def _call_abstract(*avals: Any, callee: Callee) -> tuple[Any, ...]:
