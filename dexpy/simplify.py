@@ -84,6 +84,22 @@ class SChoice:
     atom: Atom = field(hash=False, compare=False)
 
 
+@dataclass(frozen=True, eq=False)
+class SCustomLin:
+    """A top-level function with a `custom-linearization` rule (infer/customlin.py).
+    Applying it applies `primal` and marks the result's data, so that `%linearize`
+    takes the result's tangent from `rule` (dexpy.ad.linearize.apply_custom)."""
+
+    primal: SVal
+    rule: SVal
+    symbolic: bool
+    rule_ty: C.Expr         # the rule's type: which arguments are explicit, tangent types
+
+    def sapply(self, s, args):
+        from .ad.linearize import apply_custom
+        return apply_custom(s, self, args)
+
+
 @dataclass(frozen=True)
 class SBoolW8:
     """A Word8 that is 0/1 (a primitive comparison's result), kept as a BOOL atom."""
@@ -91,7 +107,7 @@ class SBoolW8:
     atom: Atom
 
 
-SVal = Dyn | SProd | SCon | SClosure | SType | SDict | SBoolW8 | STab | SChoice
+SVal = Dyn | SProd | SCon | SClosure | SType | SDict | SBoolW8 | STab | SChoice | SCustomLin
 
 SCALARS = {"Nat": Scalar.U32, "Int32": Scalar.I32, "Int64": Scalar.I64, "Float32": Scalar.F32,
            "Float64": Scalar.F64, "Word8": Scalar.U8, "Word32": Scalar.U32, "Word64": Scalar.U64,
@@ -253,7 +269,11 @@ class Simplifier:
                 self.params[name] = S.Var(name, self.top_types[name])
             return self.unpack(self.params[name])
         if name in self.env.defs:
-            return self.ev(self.env.defs[name], {})
+            v = self.ev(self.env.defs[name], {})
+            rule = getattr(self.env, "custom_lins", {}).get(name)
+            if rule is not None:
+                v = SCustomLin(v, self.ev(rule[0], {}), rule[1], rule[2])
+            return v
         raise CompilerBug(f"unbound variable {name}")
 
     def apply(self, f: SVal, args: list[SVal]) -> SVal:

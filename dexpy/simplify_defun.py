@@ -29,7 +29,7 @@ def is_static_shape(shape: tuple) -> bool:
 
 def split(s: Simplifier, v: SVal) -> tuple[S.Atom, tuple]:
     """The data of `v` as one atom, and its shape."""
-    from .simplify import SClosure, SDict, SProd, SType
+    from .simplify import SClosure, SCustomLin, SDict, SProd, SType
     match v:
         case SProd(elems) if any(_holds_static(x) for x in elems):
             parts = [split(s, x) for x in elems]
@@ -41,7 +41,7 @@ def split(s: Simplifier, v: SVal) -> tuple[S.Atom, tuple]:
             atom = s.atom(SProd(tuple(_as_dyn(a) for a, _ in parts)))
             statics = {k: x for k, x in env.items() if k not in names}
             return atom, ("C", lam, _Ident(statics), names, tuple(sh for _, sh in parts))
-        case SType() | SDict():
+        case SType() | SDict() | SCustomLin():       # (a custom-linearized function is top-level: no data)
             return s.atom(SProd(())), ("S", _Ident(v))
     return s.atom(v), DATA
 
@@ -108,9 +108,9 @@ def _captures(lam: C.Lam) -> frozenset:
 
 
 def _holds_static(v: SVal) -> bool:
-    from .simplify import SClosure, SDict, SProd, SType
+    from .simplify import SClosure, SCustomLin, SDict, SProd, SType
     match v:
-        case SClosure() | SType() | SDict():
+        case SClosure() | SType() | SDict() | SCustomLin():
             return True
         case SProd(elems):
             return any(_holds_static(x) for x in elems)

@@ -163,9 +163,17 @@ class Jvp(Copier):
         """Emits the tangents of `lets`; with `replay`, their primal values too (a nested
         scope's primal is copied only when later lets or `live_out` use it)."""
         later = live_after(lets, set(live_out)) if replay else None
+        marks = custom_marks(self.s)
         for k, let in enumerate(lets):
             op = let.op
             ty = st(let.binder.ty, sub)
+            mark = marks.get(let.binder.name)
+            if mark is not None:            # a custom-linearized function's result
+                if replay:
+                    sub[let.binder.name] = self.s.emit(self.op(op, sub), ty)
+                if mark[1] == 0:
+                    self.custom_tangent(mark[0], sub, tan)
+                continue
             if isinstance(op, NESTED):
                 need = later is not None and let.binder.name in later[k]
                 prim, t = self.nested(op, ty, sub, tan, need)
@@ -180,6 +188,48 @@ class Jvp(Copier):
             t = self.simple(op, p, ty, sub, tan)
             if t is not None and has_float(ty):      # integers have no tangent
                 tan[let.binder.name] = t
+
+    def custom_tangent(self, mark: CustomMark, sub: Sub, tan: Sub) -> None:
+        """The tangents of a marked result: the rule applied to the (replayed) arguments
+        gives a linear map, applied to the arguments' tangents (symbolic rules get
+        `ZeroTangent` for an argument whose tangent is zero, else `SomeTangent t`)."""
+        from ..simplify import SCon
+        from ..core import ir as C
+        s, c = self.s, mark.fn
+        lin_ty = c.rule_ty.result.elems[1]
+        args = [_subst_sval(a, sub) for a in mark.args]
+        tys = {b.name: a for b, a in zip(c.rule_ty.binders, args)}
+        tangents = []
+        explicit = [a for b, a in zip(c.rule_ty.binders, mark.args) if b.expl == C.Expl.EXPLICIT]
+        for b, a in zip(lin_ty.binders, explicit):
+            if c.symbolic:
+                t = self._tangent_sval(a, tan, sub, False)
+                tangents.append(SCon(b.ty, tys, 0) if t is None else SCon(b.ty, tys, 1, (t,)))
+            else:
+                tangents.append(self._tangent_sval(a, tan, sub, True))
+        lin = s.proj(s.apply(c.rule, args), 1)
+        _assign_tangent(s, mark.y, s.apply(lin, tangents), tan)
+
+    def _tangent_sval(self, v, tan: Sub, sub: Sub, zero: bool):
+        """The tangent of the value `v` (None where it is all zero and not `zero`)."""
+        from ..simplify import Dyn, SCon, SProd
+        match v:
+            case Dyn(a):
+                t = self.T(a, tan)
+                if t is None and zero:
+                    t = self.Tz(a, tan, sub)
+                return None if t is None else Dyn(t)
+            case SProd(elems) | SCon(_, _, _, elems):
+                ts = [self._tangent_sval(e, tan, sub, zero) for e in elems]
+                if all(t is None for t in ts):
+                    if not zero:
+                        return None
+                if any(t is None for t in ts):
+                    ts = [self._tangent_sval(e, tan, sub, True) for e in elems]
+                if isinstance(v, SProd):
+                    return SProd(tuple(ts))
+                return SCon(v.data_ty, v.env, v.tag, tuple(ts))
+        return v if zero else None
 
     # --- ops without nested scopes ---
 
@@ -601,6 +651,75 @@ def _fresh_copy(s, x):
         case SCon(d, env, tag, fields):
             return SCon(d, env, tag, tuple(_fresh_copy(s, e) for e in fields))
     return x
+
+
+# === custom linearization rules ===
+
+@dataclasses.dataclass(eq=False)
+class CustomMark:
+    """One application of a custom-linearized function: its arguments, and its result
+    with every data leaf rebound by a marked let (`custom_marks`)."""
+
+    fn: object          # the SCustomLin
+    args: tuple
+    y: object = None
+
+
+def custom_marks(s) -> dict:
+    """The marked lets of simplifier `s`: binder name -> (CustomMark, leaf number)."""
+    marks = s.__dict__.get("custom_marks")
+    if marks is None:
+        marks = s.__dict__["custom_marks"] = {}
+    return marks
+
+
+def apply_custom(s, fn, args: list):
+    """Applies a custom-linearized function: the primal, its result's leaves marked."""
+    y = s.apply(fn.primal, args)
+    mark = CustomMark(fn, tuple(args))
+    marks = custom_marks(s)
+    count = [0]
+
+    def copy(v):
+        from ..simplify import Dyn, SCon, SProd
+        match v:
+            case Dyn(a):
+                nv = S.Var(s.names.fresh("cl"), S.type_of_atom(a))
+                s.b.lets.append(S.Let(nv, a))
+                marks[nv.name] = (mark, count[0])
+                count[0] += 1
+                return Dyn(nv)
+            case SProd(elems):
+                return SProd(tuple(copy(e) for e in elems))
+            case SCon(d, env, tag, fields):
+                return SCon(d, env, tag, tuple(copy(e) for e in fields))
+        return v
+    mark.y = copy(y)
+    return mark.y
+
+
+def _subst_sval(v, sub: Sub):
+    from ..simplify import Dyn, SCon, SProd
+    match v:
+        case Dyn(a):
+            return Dyn(sa(a, sub))
+        case SProd(elems):
+            return SProd(tuple(_subst_sval(e, sub) for e in elems))
+        case SCon(d, env, tag, fields):
+            return SCon(d, env, tag, tuple(_subst_sval(e, sub) for e in fields))
+    return v
+
+
+def _assign_tangent(s, y, t, tan: Sub) -> None:
+    """Binds the tangents of `y`'s marked leaves to the parts of the value `t`."""
+    from ..simplify import Dyn, SCon, SProd
+    match y:
+        case Dyn(S.Var(name)):
+            tan[name] = s.atom(t)
+        case SProd(elems) | SCon(_, _, _, elems):
+            parts = t.fields if isinstance(t, SCon) else None
+            for i, e in enumerate(elems):
+                _assign_tangent(s, e, parts[i] if parts is not None else s.proj(t, i), tan)
 
 
 def linearize(s, f, x):

@@ -16,6 +16,14 @@ def _arg(e: Expr) -> str:
     return pp_type(e)
 
 
+def _tuple_elem(e: Expr) -> str:
+    """A tuple's element: a function type is parenthesized, as upstream prints it."""
+    s, _ = _pp(e)
+    while isinstance(e, ir.Meta) and e.cell.solution is not None:
+        e = e.cell.solution
+    return f"({s})" if isinstance(e, ir.Pi) else s
+
+
 def _pp(e: Expr) -> tuple[str, bool]:
     match e:
         case ir.Meta(cell):
@@ -29,7 +37,7 @@ def _pp(e: Expr) -> tuple[str, bool]:
         case ir.TupleTy(elems):
             if not elems:
                 return "()", True
-            return "(" + ", ".join(_pp(x)[0] for x in elems) + ")", True
+            return "(" + ", ".join(_tuple_elem(x) for x in elems) + ")", True
         case ir.TyCon(data, args):
             shown = [a for p, a in zip(data.params, args) if p.expl != Expl.CLASS]
             if not shown:

@@ -114,6 +114,10 @@ def elab_top(env: TopEnv, names: NameSupply, decl: S.TopDecl) -> TopAction:
             return Nothing()
         case S.Foreign():
             return _elab_foreign(env, inf, names, decl)
+        case S.CustomLinearization():
+            from .customlin import elab_custom_lin
+            elab_custom_lin(env, inf, decl)
+            return Nothing()
     raise TypeErr(f"Not supported yet: {type(decl).__name__}", decl.span)
 
 

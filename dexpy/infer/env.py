@@ -67,6 +67,8 @@ class TopEnv:
     classes: dict[str, ir.ClassDef] = field(default_factory=dict)
     ambiguous: dict[str, tuple[str, ...]] = field(default_factory=dict)  # name -> where it is defined
     method_names: set[str] = field(default_factory=set)   # methods of every interface
+    # f -> (its custom-linearization rule, symbolic?, the rule's type) (infer/customlin.py)
+    custom_lins: dict[Name, tuple[Expr, bool, Expr]] = field(default_factory=dict)
 
     def data_named(self, name: str) -> ir.DataDef | None:
         b = self.scope.get(name)
