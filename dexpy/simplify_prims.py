@@ -7,7 +7,7 @@ from .core import ir as C
 from .errors import TypeErr
 from .simp import ir as S
 from .simp.ir import BOOL, UNIT, Lit, Scalar
-from .simplify import Dyn, SBoolW8, SCon, Simplifier, SProd, SType, SVal, _lit
+from .simplify import COMPARE, Dyn, SBoolW8, SCon, Simplifier, SProd, SType, SVal, _lit
 from .simplify_box import block_locals, coerce, coerce_block, join
 from .simplify_defun import DATA, rebuild, split
 
@@ -60,6 +60,9 @@ def _identity(s: Simplifier, args: tuple[C.Expr, ...], env: dict) -> SVal:
 def _to_enum(s: Simplifier, args: tuple[C.Expr, ...], env: dict) -> SVal:
     ty = s.rep_type(args[0], env)
     x = s.ev(args[1], env)
+    known = x.atom if isinstance(x, Dyn | SBoolW8) else None
+    if isinstance(known, Lit) and isinstance(ty, S.SumTy):     # a known constructor: static
+        return SCon(args[0], env, min(int(known.value), len(ty.cases) - 1))
     if isinstance(x, SBoolW8) and ty == BOOL:
         return Dyn(x.atom)
     assert isinstance(ty, S.SumTy)
@@ -70,6 +73,25 @@ def _to_enum(s: Simplifier, args: tuple[C.Expr, ...], env: dict) -> SVal:
         con = s.emit(S.MakeSum(ty, k, s.atom(SProd(()))), ty)
         result = s.emit(S.Select(is_k, con, result), ty)
     return Dyn(result)
+
+
+INT_COMPARE = {"ilt": lambda a, b: a < b, "igt": lambda a, b: a > b, "ieq": lambda a, b: a == b,
+               "ile": lambda a, b: a <= b, "ige": lambda a, b: a >= b, "ine": lambda a, b: a != b}
+
+
+def _int_compare(name: str) -> Rule:
+    """An integer comparison; of two literals, folded to a literal Word8 (so `if` on it,
+    e.g. the prelude's check that an index set's size fits, is decided statically)."""
+    def rule(s: Simplifier, args: tuple[C.Expr, ...], env: dict) -> SVal:
+        a, b = (s.atom(s.ev(x, env)) for x in args)
+        if isinstance(a, Lit) and isinstance(b, Lit) and not a.scalar.is_float:
+            return Dyn(Lit(int(INT_COMPARE[name](a.value, b.value)), Scalar.U8))
+        return SBoolW8(s.emit(S.PrimOp(COMPARE[name], (a, b)), BOOL))
+    return rule
+
+
+for _name in INT_COMPARE:
+    PRIM_RULES[_name] = _int_compare(_name)
 
 
 @rule("dataConTag")

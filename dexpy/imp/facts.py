@@ -143,7 +143,7 @@ class Facts:
         sc = r.ty
         if not isinstance(sc, Scalar) or sc.is_signed or sc.is_float or sc == Scalar.PTR:
             return
-        if prim in (Prim.LT, Prim.SUB):
+        if prim in (Prim.LT, Prim.SUB, Prim.DIV, Prim.REM, Prim.MUL):
             self.defs[r.name] = (prim, args)
         if len(args) != 2:
             return
@@ -154,12 +154,30 @@ class Facts:
                     x, y = y, x
                 if isinstance(y, ILit):
                     self._set(r, self._shift(self.of(x), int(y.value), sc))
+                else:
+                    z = self._div_mod(x, y)
+                    if z is not None:
+                        self._set(r, self.of(z))
             case Prim.MIN | Prim.AND:
                 self._set(r, self.of(x) | self.of(y))
             case Prim.REM:
                 self._set(r, self.of(x) | {(k, off - 1) for k, off in self.of(y)})
             case Prim.DIV | Prim.SHR:
                 self._set(r, self.of(x))
+
+    def _div_mod(self, x: IAtom, y: IAtom) -> IAtom | None:
+        """z when `x + y` is `(z / k) * k + z % k` (= z; a pair index set's ordinal of
+        its element of ordinal z), in either order."""
+        for a, b in ((x, y), (y, x)):
+            mul = self.defs.get(a.name) if isinstance(a, IVar) else None
+            rem = self.defs.get(b.name) if isinstance(b, IVar) else None
+            if mul is None or rem is None or mul[0] != Prim.MUL or rem[0] != Prim.REM:
+                continue
+            for q, k in (mul[1], mul[1][::-1]):
+                div = self.defs.get(q.name) if isinstance(q, IVar) else None
+                if div is not None and div[0] == Prim.DIV and div[1] == rem[1] and div[1][1] == k:
+                    return div[1][0]
+        return None
 
     def _shift(self, bounds: frozenset[Bound], k: int, sc: Scalar) -> set[Bound]:
         out = set()

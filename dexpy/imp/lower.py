@@ -257,6 +257,8 @@ def _to_i64(c: _Ctx, x: IAtom) -> IAtom:
 
 def _size_i64(c: _Ctx, size: s.Atom) -> IAtom:
     leaf = _lower_atom(c, size).leaves[0]
+    if leaf is None:                    # dead code after a run-time error (the size's)
+        return ILit(0, I64)
     if not isinstance(leaf, IVar | ILit):
         raise CompilerBug(f"table size is not a scalar: {size!r}")
     return _to_i64(c, leaf)
