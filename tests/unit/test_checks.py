@@ -272,3 +272,22 @@ def test_a_guard_made_when_an_empty_loop_runs_proves_nothing_elsewhere(monkeypat
            "  a + b\n")
     out, _ = run_recorded(monkeypatch, src, {"DEXPY_UNSAFE_INDEX": None})
     assert out == ["Index out of bounds: 2 >= 2", "Runtime error"]
+
+
+def test_pair_index_set_keeps_a_literal_size_and_needs_no_check(monkeypatch) -> None:
+    # the size check of (Fin 2, Fin 3) folds away (6 fits), and p's ordinal
+    # (o / 3) * 3 + o % 3 is known to be below 6
+    src = "xs = for p:(Fin 2, Fin 3). n_to_f (ordinal p)\n:p sum for p:(Fin 2, Fin 3). xs[p]\n"
+    out, imps = run_recorded(monkeypatch, src, {"DEXPY_UNSAFE_INDEX": None})
+    assert out == ["15."]
+    counts = []
+
+    def walk(b: i.IBlock) -> None:
+        for st in b.stmts:
+            if isinstance(st, i.Loop):
+                counts.append(st.count)
+            for nb in _stmt_uses(st)[2]:
+                walk(nb)
+    walk(imps[-1].body)
+    assert i.ILit(6, i.Scalar.I64) in counts
+    assert _error_codes(imps[-1]) == []
