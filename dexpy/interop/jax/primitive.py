@@ -36,6 +36,7 @@ linear_p = Primitive("dexpy_linear")
 linear_p.multiple_results = True
 
 _CALLEES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_Tracer = jax.core.Tracer
 
 FFI_STATUS: dict[str, Any] = {}
 """How `jax.jit` runs Dex code: {'lowering': 'ffi'} or {'lowering': 'pure_callback',
@@ -62,7 +63,10 @@ def primitive(f: Any) -> Any:
                          for x, a, d in zip(args, avals, want))
             avals = tuple(_aval(a, k, fn) for k, a in enumerate(args))
         spec = callee.spec(avals)
-        outs = call_p.bind(*args, callee=callee)
+        if any(isinstance(a, _Tracer) for a in args):
+            outs = call_p.bind(*args, callee=callee)
+        else:                     # concrete arrays: what the impl rule does, without dispatch
+            outs = _run_eager(spec, args, avals)
         return unflatten(spec.tree, list(outs))
     apply.__name__ = fn.name if fn.name.isidentifier() else "dex_function"
     apply.__doc__ = f"Dex function {fn.name} : {fn.type}, as a JAX primitive"
@@ -94,7 +98,10 @@ def _aval(a: Any, k: int, fn: Any) -> Any:
 
 def _call_impl(*args: Any, callee: Callee) -> list[Any]:
     avals = tuple(jax.typeof(a) for a in args)
-    spec = callee.spec(avals)
+    return _run_eager(callee.spec(avals), args, avals)
+
+
+def _run_eager(spec: Any, args: Any, avals: Any) -> list[Any]:
     arrays = [np.ascontiguousarray(np.asarray(a, dtype=v.dtype))   # views of CPU arrays
               for a, v in zip(args, avals)]
     return [_to_jax(x) for x in spec.run(arrays)]
