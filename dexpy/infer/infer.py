@@ -841,10 +841,12 @@ class Infer(Patterns):
         return ir.TyCon(FIN, (n,))
 
     def check_tab_con(self, elems: tuple[S.Expr, ...], t: ir.TabPi, span: Span) -> Expr:
-        """`[x0, x1, ..]` against `(i:Fin n) => T i`: element k has type `T k`."""
+        """`[x0, x1, ..]` against `(i:Fin n) => T i`: the size first (as upstream), then
+        element k against `T k`."""
         from ..core.traverse import free_vars
         from .builtins import FIN
         n = _nat(len(elems))
+        self.unify(t.ix, self.fin_type(n), span)
         elem_tys = [subst(t.body, {t.name: ir.Con(FIN, 0, (n,), (_nat(k),))})
                     for k in range(len(elems))]
         elem = t.body
@@ -853,9 +855,7 @@ class Infer(Patterns):
                 raise TypeErr("Not supported yet: an empty table literal of a dependent "
                               "table type", span)
             elem = elem_tys[0]
-        core = ir.TabCon(elem, tuple(self.check(x, et) for x, et in zip(elems, elem_tys)))
-        self.unify(t.ix, self.fin_type(n), span)
-        return core
+        return ir.TabCon(elem, tuple(self.check(x, et) for x, et in zip(elems, elem_tys)))
 
     def ix_dict_ty(self, ix: Expr) -> Expr:
         cls = self.env.classes.get("Ix")
