@@ -116,8 +116,8 @@ def test_cached_per_signature():
 def test_unsupported_primitive_is_named():
     with pytest.raises(NotImplementedError, match="'sort'"):
         dexjit(jnp.sort)(rn(4))
-    with pytest.raises(NotImplementedError, match="'cumprod'"):
-        dexjit(lambda x: jnp.cumprod(x))(rn(4))
+    with pytest.raises(NotImplementedError, match="'cumlogsumexp'"):
+        dexjit(lambda x: lax.cumlogsumexp(x))(rn(4))
 
 
 # === one test per primitive ===
@@ -196,6 +196,9 @@ STRUCTURED = {
     "segment_sum": lambda x: jax.ops.segment_sum(x, jnp.array([0, 1, 0, 2, 1]), 3),
     "cumsum": lambda x: jnp.cumsum(x, axis=1),
     "cumsum_reverse": lambda x: lax.cumsum(x, axis=0, reverse=True),
+    "cumprod": lambda x: jnp.cumprod(x, axis=1),
+    "cummax": lambda x: lax.cummax(x, axis=0),
+    "cummin_reverse": lambda x: lax.cummin(x, axis=1, reverse=True),
     "cond": lambda x: lax.cond(x.sum() > 0, lambda v: v * 2, lambda v: v - 1, x),
     "atan2": lambda x: jnp.arctan2(x, x + 1),
     "softmax": lambda x: jax.nn.softmax(x, axis=-1),

@@ -499,7 +499,22 @@ def _gather(tr: Translator, eqn: Any, ins: list[Val]) -> Val:
     return Val(shape, dtype, at)
 
 
+def _cumulative(op: str, fn: str) -> Rule:
+    """cumsum/cumprod/cummax/cummin along an axis: Dex `scan'` (inclusive: each
+    element is the running total up to it) with `op` from the reduction's identity."""
+    def rule(tr: Translator, eqn: Any, ins: list[Val]) -> Val:
+        init = _identity(fn, np.dtype(_out(eqn)[1]))
+        acc, j = tr.fresh("acc"), tr.fresh("j")
+        return _scan_axis(tr, eqn, ins, lambda xs: f"scan'({init}, \\{j} {acc}. "
+                          f"{op.format(acc, f'{xs}[{j}]')})")
+    return rule
+
+
 def _cumsum(tr: Translator, eqn: Any, ins: list[Val]) -> Val:
+    return _scan_axis(tr, eqn, ins, lambda xs: f"cumsum({xs})")
+
+
+def _scan_axis(tr: Translator, eqn: Any, ins: list[Val], scan: Any) -> Val:
     shape, dtype = _out(eqn)
     src = tr.materialize(ins[0]) if not ins[0].cheap else ins[0]
     axis, rev = eqn.params["axis"], eqn.params.get("reverse", False)
@@ -511,7 +526,7 @@ def _cumsum(tr: Translator, eqn: Any, ins: list[Val]) -> Val:
     sub = list(ords)
     sub.insert(axis, pos)
     name = tr.fresh()
-    tr.lines.append(f"{name} = {head}cumsum(for {j}:(Fin {d}). {src.at(sub)})")
+    tr.lines.append(f"{name} = {head}{scan(f'(for {j}:(Fin {d}). {src.at(sub)})')}")
     table = tr.named(name, tuple(shape[k] for k in other) + (d,), dtype)
 
     def f(o: list[str]) -> list[str]:
@@ -547,7 +562,10 @@ def _atan2(tr: Translator, eqn: Any, ins: list[Val]) -> Val:
 
 
 RULES.update(pad=_pad, split=_split, dynamic_update_slice=_dynamic_update_slice,
-             gather=_gather, cumsum=_cumsum, cond=_cond, atan2=_atan2)
+             gather=_gather, cumsum=_cumsum, cond=_cond, atan2=_atan2,
+             cumprod=_cumulative("({0} * {1})", "prod"),
+             cummax=_cumulative("max({0}, {1})", "maximum"),
+             cummin=_cumulative("min({0}, {1})", "minimum"))
 
 
 def _scatter(combine: str | None) -> Rule:
