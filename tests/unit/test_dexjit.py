@@ -114,8 +114,8 @@ def test_cached_per_signature():
 
 
 def test_unsupported_primitive_is_named():
-    with pytest.raises(NotImplementedError, match="'sort'"):
-        dexjit(jnp.sort)(rn(4))
+    with pytest.raises(NotImplementedError, match="'sort' with several keys"):
+        dexjit(lambda x: lax.sort((x, -x), num_keys=2))(rn(4))
     with pytest.raises(NotImplementedError, match="'cumlogsumexp'"):
         dexjit(lambda x: lax.cumlogsumexp(x))(rn(4))
 
@@ -197,6 +197,9 @@ STRUCTURED = {
     "cumsum": lambda x: jnp.cumsum(x, axis=1),
     "cumsum_reverse": lambda x: lax.cumsum(x, axis=0, reverse=True),
     "cumprod": lambda x: jnp.cumprod(x, axis=1),
+    "sort": lambda x: (jnp.sort(x, axis=1), jnp.sort(x, axis=0)),
+    "argsort_stable": lambda x: jnp.argsort(jnp.round(x), axis=1),
+    "sort_operands": lambda x: lax.sort((x[:, 0], x[:, 1], x[:, 2]), num_keys=1),
     "cummax": lambda x: lax.cummax(x, axis=0),
     "cummin_reverse": lambda x: lax.cummin(x, axis=1, reverse=True),
     "cond": lambda x: lax.cond(x.sum() > 0, lambda v: v * 2, lambda v: v - 1, x),

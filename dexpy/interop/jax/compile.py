@@ -23,6 +23,7 @@ from .primitive import primitive
 _MODULE: Any = None
 _LOCK = threading.RLock()
 _COUNTER = itertools.count(1)
+_IMPORTED: set[str] = set()          # library modules imported into the dexjit module
 
 
 def _module() -> Any:
@@ -42,11 +43,11 @@ class _Compiled:
         self.bool_outs, self.out_tree, self.source = bool_outs, out_tree, source
 
 
-def translate(closed: Any, name: str) -> tuple[str, list[Any]]:
-    """The Dex source of a function computing `closed` (a ClosedJaxpr), and the
-    constant arrays it takes before the jaxpr's inputs."""
+def translate(closed: Any, name: str) -> tuple[str, list[Any], set[str]]:
+    """The Dex source of a function computing `closed` (a ClosedJaxpr), the constant
+    arrays it takes before the jaxpr's inputs, and the library modules it uses."""
     tr = Translator()
-    return tr.function(closed, name), tr.consts
+    return tr.function(closed, name), tr.consts, tr.imports
 
 
 def _argument(x: Any, dtype: np.dtype) -> Any:
@@ -79,10 +80,13 @@ def dexjit(fun: Any) -> Any:
                     return_shape=True)(*specs)
                 name = f"dexjit_{getattr(fun, '__name__', 'f')}_{next(_COUNTER)}"
                 name = "".join(c if c.isalnum() or c == "_" else "_" for c in name)
-                source, consts = translate(closed, name)
+                source, consts, imports = translate(closed, name)
                 m = _module()
                 from ...source import SourceFile
                 with m._lock:
+                    for lib in sorted(imports - _IMPORTED):
+                        m._run(SourceFile(f"<dexjit import {lib}>", f"import {lib}\n"))
+                        _IMPORTED.add(lib)
                     m._run(SourceFile(f"<dexjit {name}>", source))
                 apply = primitive(m[name])       # a Function (or an Atom of one)
                 outs = jax.tree_util.tree_leaves(out_shape)

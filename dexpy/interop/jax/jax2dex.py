@@ -111,6 +111,7 @@ class Translator:
         self.lines: list[str] = []
         self.params: list[str] = parent.params if parent else []
         self.consts: list[Any] = parent.consts if parent else []   # leading arguments
+        self.imports: set[str] = parent.imports if parent else set()  # library modules
         self._n = parent._n if parent else itertools.count()
 
     def fresh(self, hint: str = "v") -> str:

@@ -707,3 +707,42 @@ def _while(tr: Translator, eqn: Any, ins: list[Val]) -> list[Val]:
 
 
 RULES["while"] = _while
+
+
+def _sort(tr: Translator, eqn: Any, ins: list[Val]) -> list[Val]:
+    """lax.sort with one key (jnp.sort, argsort): the lib's `sort` of the tuples
+    (key, position, other operands...) along the axis, so ties keep their order."""
+    if int(eqn.params.get("num_keys", 1)) != 1:
+        raise NotImplementedError("dexjit: the JAX primitive 'sort' with several keys")
+    tr.imports.add("sort")
+    shape, _ = _out(eqn)
+    axis = eqn.params["dimension"] % len(shape)
+    n = shape[axis]
+    other = [k for k in range(len(shape)) if k != axis]
+    head, ords = tr.loops(tuple(shape[k] for k in other))
+    j = tr.fresh("j")
+    sub = list(ords)
+    sub.insert(axis, f"ordinal {j}")
+    srcs = [v if v.cheap else tr.materialize(v) for v in ins]
+    parts = [srcs[0].at(sub), f"ordinal {j}"] + [v.at(sub) for v in srcs[1:]]
+    nested = parts[-1]
+    for p in reversed(parts[:-1]):
+        nested = f"({p}, {nested})"
+    name = tr.fresh()
+    tr.lines.append(f"{name} = {head}sort(for {j}:(Fin {n}). {nested})")
+    table = tr.named(name, tuple(shape[k] for k in other) + (n,), np.dtype(np.float32))
+
+    def project(k: int) -> Callable[[list[str]], str]:
+        depth = 0 if k == 0 else k + 1       # the position is element 1
+        last = depth == len(parts) - 1
+
+        def at(o: list[str]) -> str:
+            text = table.at([o[q] for q in other] + [o[axis]])
+            for _ in range(depth):
+                text = f"snd({text})"
+            return text if last else f"fst({text})"
+        return at
+    return [Val(_out(eqn, k)[0], _out(eqn, k)[1], project(k)) for k in range(len(ins))]
+
+
+RULES["sort"] = _sort
