@@ -89,7 +89,9 @@ NAMES_2021 = ("yieldState", "withState", "runState", "yieldAccum", "withAccum", 
               "unsafeIO", "boolToInt", "asidx", "iota", "linspace", "runIO", "getAt",
               "fromJust", "isJust", "isNothing", "MkComplex", "toList", "listLength",
               "applyN", "fstRef", "sndRef", "argmin", "argmax", "inBounds", "logsumexp",
-              "sumOfSquares", "transposeTab")
+              "sumOfSquares", "transposeTab", "IToI64", "IToI32", "IToW32", "IToW64",
+              "I64ToI", "W32ToI", "W64ToI", "FToF64", "F64ToF", "FToFN", "runParser",
+              "anySat", "allSat", "cumSum", "castTable", "padTo", "searchSorted")
 NAMES_2022 = ("yield_state", "with_state", "run_state", "yield_accum", "with_reader",
               "b_to_f", "i_to_f", "n_to_i", "i_to_n", "f_to_i", "new_key", "split_key",
               "rand_vec", "from_ordinal", "unsafe_from_ordinal", "unsafe_io", "to_list",

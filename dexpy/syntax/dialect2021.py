@@ -4,6 +4,10 @@ The parser reads the 2021 forms into the same surface AST as today's
 (docs/syntax.md, "Dialects accepted"); what differs in meaning is done here,
 before inference, so both dialects share one inference engine:
 
+- 2021 forms the parser reads as operators: the pair type `a & b` (a tuple type;
+  chains are flattened, as dexpy's tuples are flat), the linear arrow `a --o b`
+  (an ordinary function type), and the unit lambda `\\(). e` (a lambda of no
+  parameters, as today's `() -> a` function types take);
 - implicit generalization: a lowercase name that a `def`'s parameter or result
   types use but nothing binds (no earlier parameter, no enclosing binder, nothing
   in scope) becomes an implicit parameter, as 2021 Dex did; one used as a
@@ -12,6 +16,7 @@ before inference, so both dialects share one inference engine:
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Callable, Iterator
 
 from . import surface as S
@@ -22,6 +27,7 @@ InScope = Callable[[str], bool]
 def desugar_top(decl: S.TopDecl, in_scope: InScope) -> S.TopDecl:
     """`decl` with the 2021 meanings made explicit; `in_scope(name)`: whether a
     top-level name is defined."""
+    decl = rewrite_forms(decl)
     if isinstance(decl, S.Def):
         return generalize(decl, in_scope, frozenset())
     if isinstance(decl, S.InstanceDecl):
@@ -200,3 +206,137 @@ def _pat_names(p: S.Pat) -> Iterator[str]:
         case S.PDepPair(lhs=l, rhs=r):
             yield from _pat_names(l)
             yield from _pat_names(r)
+
+
+# === forms the parser reads as operators ===
+
+def rewrite_forms(node: object) -> object:
+    """`node` with `a & b`, `a --o b` and `\\(). e` in their 2021 meanings."""
+    if isinstance(node, tuple):
+        items = tuple(rewrite_forms(x) for x in node)
+        return node if all(a is b for a, b in zip(items, node)) else items
+    if not (dataclasses.is_dataclass(node) and isinstance(node, S.Node)):
+        return node
+    changes = {}
+    for f in dataclasses.fields(node):
+        v = getattr(node, f.name)
+        if isinstance(v, (S.Node, tuple)):
+            nv = rewrite_forms(v)
+            if nv is not v:
+                changes[f.name] = nv
+    if changes:
+        node = dataclasses.replace(node, **changes)
+    return _rewrite_one(node)
+
+
+def _is_op(e: object, name: str, arity: int) -> bool:
+    return (isinstance(e, S.App) and isinstance(e.fn, S.Var) and e.fn.name == name
+            and len(e.args) == arity and not e.named)
+
+
+def _pair_parts(e: S.Expr) -> list[S.Expr]:
+    if _is_op(e, "&", 2):
+        return _pair_parts(e.args[0]) + _pair_parts(e.args[1])
+    return [e]
+
+
+def _rewrite_one(node: S.Node) -> S.Node:
+    if isinstance(node, S.NatLit):      # 2021's integer literals default to Int
+        return S.IntLit(node.value, span=node.span)
+    if _is_op(node, "&", 2):
+        return S.Tuple(tuple(_pair_parts(node)), span=node.span)
+    if _is_op(node, "--", 2) and isinstance(node.args[1], S.App) \
+            and isinstance(node.args[1].fn, S.Var) and node.args[1].fn.name == "o":
+        rhs = node.args[1]
+        res = rhs.args[0] if len(rhs.args) == 1 else S.App(rhs.args[0], rhs.args[1:], span=rhs.span)
+        return S.Pi((S.Param(None, node.args[0], span=node.args[0].span),),
+                    S.EffectRow(span=node.span), res, span=node.span)
+    if isinstance(node, S.Lam) and len(node.params) == 1:
+        p = node.params[0]
+        decls = node.body.decls
+        if (p.ty is None and p.name and p.name.startswith("_pat") and decls
+                and isinstance(decls[0], S.Let) and decls[0].pat == S.PTuple(())
+                and decls[0].rhs == S.Var(p.name)):
+            body = dataclasses.replace(node.body, decls=decls[1:])
+            return dataclasses.replace(node, params=(), body=body)
+    return node
+
+
+# === 2021 `data` declarations, read as today's ===
+
+_DATA_HEAD = re.compile(r"^data\s+([A-Z][\w']*)((?:\s+[^=\s][^=]*?)?)\s*=(.*)$", re.S)
+
+
+def data_text(text: str) -> str | None:
+    """A 2021 `data` block (`data MyPair a:Type b:Type =` / `  MkMyPair a b`) in
+    today's syntax (`data MyPair(a:Type, b:Type) =` / `  MkMyPair(a, b)`), or None
+    when `text` is not one. Used when a `data` block does not parse as today's."""
+    m = _DATA_HEAD.match(text)
+    if m is None:
+        return None
+    name, binders, rest = m.group(1), m.group(2).strip(), m.group(3)
+    params = _split_words(binders) if binders else []
+    if params is None or any(p.startswith(("[", "{")) for p in params):
+        return None
+    params = [p[1:-1] if p.startswith("(") and p.endswith(")") else p for p in params]
+    head = f"data {name}" + (f"({', '.join(params)})" if params else "") + " ="
+    lines = rest.split("\n")
+    out = []
+    first = lines[0].strip()
+    if first:
+        con = _con_text(first)
+        if con is None:
+            return None
+        out.append(" " + con)
+    for ln in lines[1:]:
+        body = ln.strip()
+        if not body or body.startswith("--"):
+            out.append(ln)
+            continue
+        con = _con_text(body)
+        if con is None:
+            return None
+        out.append(ln[: len(ln) - len(ln.lstrip())] + con)
+    return head + ("" if first else "\n") + "\n".join(out)
+
+
+def _con_text(line: str) -> str | None:
+    words = _split_words(line)
+    if not words or not re.match(r"^[A-Z][\w']*$", words[0]):
+        return None
+    args = [w[1:-1] if w.startswith("(") and w.endswith(")") and _balanced(w[1:-1]) else w
+            for w in words[1:]]
+    return words[0] + (f"({', '.join(args)})" if args else "")
+
+
+def _balanced(s: str) -> bool:
+    depth = 0
+    for ch in s:
+        depth += ch in "([{"
+        depth -= ch in ")]}"
+        if depth < 0:
+            return False
+    return depth == 0
+
+
+def _split_words(s: str) -> list[str] | None:
+    """`s` split at spaces outside brackets (None if the brackets do not balance)."""
+    words, depth, cur = [], 0, ""
+    for ch in s:
+        if ch in "([{":
+            depth += 1
+        elif ch in ")]}":
+            depth -= 1
+            if depth < 0:
+                return None
+        if ch.isspace() and depth == 0:
+            if cur:
+                words.append(cur)
+            cur = ""
+        else:
+            cur += ch
+    if depth:
+        return None
+    if cur:
+        words.append(cur)
+    return words

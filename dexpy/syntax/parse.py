@@ -136,8 +136,25 @@ def parse_raw_block(src: SourceFile, raw: RawBlock) -> TopBlock:
     try:
         decl = parse_block_text(src, raw.start + offset, raw.text[offset:])
     except DexError as exc:
-        return TopBlock(raw.text, None, directive, exc, raw.trailing, span=span)
+        decl = _as_2021_data(src, raw.start + offset, raw.text[offset:])
+        if decl is None:
+            return TopBlock(raw.text, None, directive, exc, raw.trailing, span=span)
     return TopBlock(raw.text, decl, directive, None, raw.trailing, span=span)
+
+
+def _as_2021_data(src: SourceFile, base: int, text: str) -> abstract.s.TopDecl | None:
+    """A `data` block that is not today's syntax, read as 2021's (`data Pair a:Type =`
+    / `  MkPair a a`; docs/dialects.md), or None."""
+    from .dialect2021 import data_text
+    if not text.startswith("data"):
+        return None
+    alt = data_text(text)
+    if alt is None:
+        return None
+    try:
+        return parse_block_text(src, base, alt)
+    except DexError:
+        return None
 
 
 def parse_block_text(src: SourceFile, base: int, text: str) -> abstract.s.TopDecl:

@@ -143,3 +143,28 @@ def test_repl_dialect_command_and_hint() -> None:
     assert "now reading 2021 Dex" in text
     assert "\n3.\n" in text
     assert "unknown Dex dialect '1999'" in text
+
+
+def test_2021_data_declarations_read_as_todays() -> None:
+    from dexpy.syntax.dialect2021 import data_text
+    assert data_text("data MyPair a:Type b:Type =\n   MkMyPair a b\n") == \
+        "data MyPair(a:Type, b:Type) =\n   MkMyPair(a, b)\n"
+    assert data_text("data T = A Int (Fin 3 => Int)") == "data T = A(Int, Fin 3 => Int)"
+    assert data_text("data T(a) =\n  A(a)") is None       # today's: not rewritten
+    assert data_text("def f (x:Int) : Int = x") is None
+
+
+def test_2021_float_printing() -> None:
+    from dexpy.printer2021 import format_float
+    assert [format_float(x) for x in (1000.0, 0.1, 2.535182e-06, 159378.27, -0.5)] == \
+        ["1000.", "0.1", "0.000003", "159378.27", "-0.5"]
+    assert (format_float(float("nan")), format_float(float("inf")),
+            format_float(float("-inf"))) == ("NaN", "Infinity", "-Infinity")
+
+
+def test_2021_printer_breaks_long_tables() -> None:
+    from dexpy.printer2021 import Text, list_doc, render
+    short = render(list_doc([Text("1"), Text("2")]))
+    assert short == "[1, 2]"
+    long = render(list_doc([Text("x" * 30) for _ in range(3)]))
+    assert long.split("\n") == ["[ " + "x" * 30, ", " + "x" * 30, ", " + "x" * 30 + " ]"]

@@ -1,0 +1,282 @@
+"""Printing values as 2021 Dex's `:p` did (docs/dialects.md).
+
+The 2021 dialect prints values the way upstream 07dad2153c53 did: indices with
+their index set (`(2@Fin 4)`), products as nested pairs (`(1, (2, 3))`), floats
+with at most six decimals (`0.000003`, `1000.`, `NaN`, `Infinity`), lists with
+their constructor (`(AsList 3 "abc")`), tables over other index sets than `Fin`
+with a suffix (`[...]@(Fin 2 & Fin 2)`), and long tables broken one element a
+line (`[ a` / `, b ]`) at a width of 80, as a Wadler-style pretty printer lays
+them out. Today's dialect keeps printer.py.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+
+import numpy as np
+
+from .backend.values import SumVal
+from .core import ir
+from .core.traverse import subst
+from .infer.builtins import FIN
+from .infer.env import TopEnv
+from .infer.unify import normalize, whnf
+
+WIDTH = 80
+
+
+# === a small pretty-printing document (Wadler/Leijen, as Haskell's prettyprinter) ===
+
+@dataclass(frozen=True)
+class Doc:
+    pass
+
+
+@dataclass(frozen=True)
+class Text(Doc):
+    s: str
+
+
+@dataclass(frozen=True)
+class Line(Doc):
+    flat: str               # what the break is when its group is flat ("" or " ")
+
+
+@dataclass(frozen=True)
+class Alt(Doc):
+    broken: Doc             # flatAlt: `broken` when laid out across lines, else `flat`
+    flat: Doc
+
+
+@dataclass(frozen=True)
+class Cat(Doc):
+    parts: tuple[Doc, ...]
+
+
+@dataclass(frozen=True)
+class Group(Doc):
+    body: Doc
+
+
+@dataclass(frozen=True)
+class Align(Doc):
+    body: Doc
+
+
+def text_doc(s: str) -> Doc:
+    """A rendered string as a document: its newlines are breaks (as `pretty` of text)."""
+    lines = s.split("\n")
+    parts: list[Doc] = [Text(lines[0])]
+    for ln in lines[1:]:
+        parts += [Line(" "), Text(ln)]
+    return Cat(tuple(parts)) if len(parts) > 1 else parts[0]
+
+
+def enclose_sep(left: Doc, right: Doc, sep: str, docs: list[Doc]) -> Doc:
+    """prettyprinter's `align . group . encloseSep`, as `list` and `tupled` use it."""
+    if not docs:
+        return Cat((left, right))
+    parts: list[Doc] = []
+    for k, d in enumerate(docs):
+        if k:
+            parts.append(Line(""))
+        parts.append(Cat((left if k == 0 else Text(sep), d)))
+    return Align(Group(Cat(tuple(parts) + (right,))))
+
+
+def list_doc(docs: list[Doc]) -> Doc:
+    return enclose_sep(Alt(Text("[ "), Text("[")), Alt(Text(" ]"), Text("]")), ", ", docs)
+
+
+def tupled_doc(docs: list[Doc]) -> Doc:
+    return enclose_sep(Alt(Text("( "), Text("(")), Alt(Text(" )"), Text(")")), ", ", docs)
+
+
+def render(doc: Doc, width: int = WIDTH) -> str:
+    """layoutPretty: a group is flat when it fits up to the next line break after it."""
+    out: list[str] = []
+    col = 0
+    # the work list: (indent, flat?, doc)
+    stack: list[tuple[int, bool, Doc]] = [(0, False, doc)]
+    while stack:
+        ind, flat, d = stack.pop()
+        match d:
+            case Text(s):
+                out.append(s)
+                col += len(s)
+            case Line(f):
+                if flat:
+                    out.append(f)
+                    col += len(f)
+                else:
+                    out.append("\n" + " " * ind)
+                    col = ind
+            case Alt(b, f):
+                stack.append((ind, flat, f if flat else b))
+            case Cat(parts):
+                stack.extend((ind, flat, p) for p in reversed(parts))
+            case Align(body):
+                stack.append((col, flat, body))
+            case Group(body):
+                if flat:
+                    stack.append((ind, True, body))
+                else:
+                    stack.append((ind, _fits(width - col, [(ind, True, body)], stack), body))
+    return "\n".join(ln.rstrip(" ") for ln in "".join(out).split("\n"))
+
+
+def _fits(room: int, first: list[tuple[int, bool, Doc]], rest: list[tuple[int, bool, Doc]]) -> bool:
+    """Whether `first` laid out flat, then `rest` as it stands, reaches a line break
+    (or the end) within `room` columns."""
+    work = list(reversed(first))
+    rest = list(rest)
+    while True:
+        if not work:
+            if not rest:
+                return True
+            work.append(rest.pop())
+        ind, flat, d = work.pop()
+        if room < 0:
+            return False
+        match d:
+            case Text(s):
+                room -= len(s)
+            case Line(f):
+                if not flat:
+                    return room >= 0
+                room -= len(f)
+            case Alt(b, f):
+                work.append((ind, flat, f if flat else b))
+            case Cat(parts):
+                work.extend((ind, flat, p) for p in reversed(parts))
+            case Align(body) | Group(body):
+                work.append((ind, flat, body))
+        if room < 0:
+            return False
+
+
+# === values ===
+
+def format_float(x: float) -> str:
+    """Haskell's `showFFloat (Just 6)` of the Float32, trailing zeros dropped."""
+    if math.isnan(x):
+        return "NaN"
+    if math.isinf(x):
+        return "Infinity" if x > 0 else "-Infinity"
+    shortest = np.format_float_scientific(np.float32(x), unique=True)
+    s = format(Decimal(shortest).quantize(Decimal("0.000001"), rounding=ROUND_HALF_UP), "f")
+    return s.rstrip("0")
+
+
+def format_value(env: TopEnv, ty: ir.Expr, v: Any) -> str:
+    """The 2021 `:p` text of value `v` of Core type `ty`."""
+    return render(value_doc(env, ty, v))
+
+
+def value_doc(env: TopEnv, ty: ir.Expr, v: Any) -> Doc:
+    t = whnf(ty, env)
+    match t:
+        case ir.BaseTy(name):
+            return Text(_scalar(name, v))
+        case ir.TupleTy(elems):
+            return _pairs(env, list(elems), list(v))
+        case ir.TabPi(_, ix, _, body):
+            return _table(env, ix, body, v)
+        case ir.TyCon(data, args) if data is FIN:
+            return Text(f"({int(v)}@{type_text(env, t)})")
+        case ir.TyCon(data, args):
+            return _data(env, data, args, v)
+    from .printer import format_value as today
+    return text_doc(today(env, ty, v))
+
+
+def _scalar(name: str, v: Any) -> str:
+    if name.startswith("Float"):
+        return format_float(float(v))
+    if name == "Word8":
+        return _show_char(int(v))
+    if name.startswith("Word"):
+        return hex(int(v))
+    return str(int(v))
+
+
+def _show_char(c: int) -> str:
+    """Haskell's `show` of a Char: `'a'`, `'\\n'`."""
+    ch = chr(c)
+    specials = {"\n": "\\n", "\t": "\\t", "\\": "\\\\", "'": "\\'", "\r": "\\r"}
+    if ch in specials:
+        return f"'{specials[ch]}'"
+    if 32 <= c < 127:
+        return f"'{ch}'"
+    return f"'\\{c}'"
+
+
+def _pairs(env: TopEnv, tys: list[ir.Expr], vs: list[Any]) -> Doc:
+    """2021 products were pairs: `(a, b, c)` is `(a, (b, c))`."""
+    if not tys:
+        return Text("()")
+    if len(tys) == 1:
+        return value_doc(env, tys[0], vs[0])
+    first = format_value(env, tys[0], vs[0])
+    rest = render(_pairs(env, tys[1:], vs[1:]))
+    return tupled_doc([text_doc(first), text_doc(rest)])
+
+
+def _table(env: TopEnv, ix: ir.Expr, body: ir.Expr, v: Any) -> Doc:
+    elem_t = whnf(body, env)
+    if isinstance(elem_t, ir.BaseTy) and elem_t.name == "Word8":
+        s = "".join(chr(int(c)) for c in v)
+        doc: Doc = Text('"' + s + '"')
+    else:
+        doc = list_doc([text_doc(format_value(env, body, x)) for x in v])
+    ixw = whnf(ix, env)
+    if isinstance(ixw, ir.TyCon) and ixw.data is FIN:
+        return doc
+    return Cat((doc, Text("@" + _arg_type(env, ixw))))
+
+
+def _data(env: TopEnv, data: ir.DataDef, args: tuple[ir.Expr, ...], v: Any) -> Doc:
+    if isinstance(v, SumVal):
+        tag, fields = v.tag, v.payload
+    else:
+        tag, fields = 0, v
+    con = data.cons[tag]
+    sub = {p.name: a for p, a in zip(data.params, args)}
+    parts = [value_doc(env, subst(f.ty, sub), fields[j]) for j, f in enumerate(con.fields)]
+    if not parts:
+        return Text(con.name)
+    seq: list[Doc] = [Text("(" + con.name)]
+    for p in parts:
+        seq += [Text(" "), p]
+    return Cat(tuple(seq) + (Text(")"),))
+
+
+# === types, as 2021 wrote them in values (`Fin 3`, `Fin 2 & Fin 2`) ===
+
+def type_text(env: TopEnv, t: ir.Expr) -> str:
+    t = whnf(t, env)
+    match t:
+        case ir.TyCon(data, args) if data is FIN and len(args) == 1:
+            n = normalize(args[0], env)
+            if isinstance(n, ir.Lit):
+                return f"Fin {n.value}"
+        case ir.TupleTy(elems) if len(elems) >= 2:
+            return " & ".join(_pair_part(env, e) for e in elems)
+        case ir.TupleTy(()):
+            return "Unit"
+    from .core.pretty import pp_type
+    return pp_type(normalize(t, env))
+
+
+def _pair_part(env: TopEnv, t: ir.Expr) -> str:
+    s = type_text(env, t)
+    return f"({s})" if " & " in s else s
+
+
+def _arg_type(env: TopEnv, t: ir.Expr) -> str:
+    s = type_text(env, t)
+    if " " in s and not (s.startswith("(") and s.endswith(")")):
+        return f"({s})"
+    return s
