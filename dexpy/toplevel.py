@@ -31,6 +31,7 @@ from .infer.unify import normalize
 from .names import Name, NameSupply
 from .outputs import ErrorOut, HtmlOut, HtmlSink, Output, TimingOut, from_lines, text_lines
 from .printer import format_static, format_value
+from .printer2021 import format_value as format_value_2021
 from .resources import dialect2021_prelude_path, lib_dir, prelude_path
 from .simp import ir as S
 from .simplify import SType, Simplifier
@@ -278,7 +279,8 @@ class Session:
             self.value_types[name] = out.ty
             self.chain.add("value", pickle.dumps(out.ty, protocol=pickle.HIGHEST_PROTOCOL))
             return lines
-        return lines + format_value(self.env, ty, out.to_python()).split("\n")
+        show = format_value_2021 if self.dialect == "2021" else format_value
+        return lines + show(self.env, ty, out.to_python()).split("\n")
 
     def _run(self, fn: S.SimpFunction) -> tuple[TopValue, list[str]]:
         """Compiles and runs a block's function: its value and the lines it printed."""
