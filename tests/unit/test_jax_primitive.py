@@ -222,3 +222,34 @@ def test_jit_writes_results_in_place(m):
         specs = list(_CALLEES[fn]._specs.values())
         lowered = [sp for sp in specs if sp._desc]
         assert lowered and all(sp._in_place is not None for sp in lowered)
+
+
+def test_docs_training_step_example():
+    """docs/jax.md's example: a Dex layer inside a jitted JAX training step."""
+    dense = primitive(dexpy.loads(r"""
+def dense(x:(Fin b)=>(Fin i)=>Float, w:(Fin i)=>(Fin o)=>Float, c:(Fin o)=>Float)
+    -> (Fin b)=>(Fin o)=>Float given (b:Nat, i:Nat, o:Nat) =
+  for r k. tanh (c[k] + sum for j. x[r, j] * w[j, k])
+""").dense)
+
+    def loss(params, x, y, layer):
+        (w1, c1), (w2, c2) = params
+        return jnp.mean((layer(x, w1, c1) @ w2 + c2 - y) ** 2)
+
+    def jlayer(x, w, c):
+        return jnp.tanh(x @ w + c)
+    rng = np.random.default_rng(0)
+    x = jnp.asarray(rng.normal(size=(64, 3)), jnp.float32)
+    y = jnp.sin(x.sum(1, keepdims=True))
+    params = ((jnp.asarray(rng.normal(size=(3, 16)) * 0.5, jnp.float32), jnp.zeros(16)),
+              (jnp.asarray(rng.normal(size=(16, 1)) * 0.5, jnp.float32), jnp.zeros(1)))
+    g_dex = jax.jit(jax.value_and_grad(lambda p: loss(p, x, y, dense)))
+    g_jax = jax.value_and_grad(lambda p: loss(p, x, y, jlayer))
+    (l0, gd), (lj, gj) = g_dex(params), g_jax(params)
+    close(l0, lj)
+    for a, b in zip(jax.tree_util.tree_leaves(gd), jax.tree_util.tree_leaves(gj)):
+        close(a, b, 1e-4)
+    for _ in range(50):
+        _, g = g_dex(params)
+        params = jax.tree_util.tree_map(lambda p, d: p - 0.1 * d, params, g)
+    assert float(g_dex(params)[0]) < 0.2 * float(l0)
