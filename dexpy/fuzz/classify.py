@@ -117,11 +117,15 @@ def classify(returncode: int | None, output: str, timed_out: bool,
 
 # === running ===
 
-def _limits(mem_limit: int) -> None:
-    """In the child before exec: cap its address space, no core dumps."""
-    if mem_limit > 0:
-        resource.setrlimit(resource.RLIMIT_AS, (mem_limit, mem_limit))
-    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+def _limit(pid: int, mem_limit: int) -> None:
+    """Caps the child's address space, no core dumps. Set from outside with prlimit
+    just after the start (a preexec_fn is unsafe when campaigns run threads)."""
+    try:
+        if mem_limit > 0:
+            resource.prlimit(pid, resource.RLIMIT_AS, (mem_limit, mem_limit))
+        resource.prlimit(pid, resource.RLIMIT_CORE, (0, 0))
+    except (ProcessLookupError, PermissionError):     # already gone
+        pass
 
 
 def child_env(extra: dict[str, str] | None = None) -> dict[str, str]:
@@ -147,8 +151,8 @@ def run_program(path: str, *, timeout: float = DEFAULT_TIMEOUT,
     started = time.monotonic()
     proc = subprocess.Popen(command(path, lib_path), stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=cwd,
-                            env=child_env(env), start_new_session=True,
-                            preexec_fn=lambda: _limits(mem_limit))
+                            env=child_env(env), start_new_session=True)
+    _limit(proc.pid, mem_limit)
     chunks: list[bytes] = []
     reader = threading.Thread(target=_drain, args=(proc, chunks), daemon=True)
     reader.start()
