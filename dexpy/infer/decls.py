@@ -181,15 +181,34 @@ def _elab_top_pattern(env: TopEnv, inf: Infer, names: NameSupply, decl: S.Let) -
     inf.pop()
     for src in local:
         _check_fresh(env, src, decl)
+    named: dict[Expr, Expr] = {}        # path of a bound part -> its top-level name
     for src, b in local.items():
         if isinstance(b, AliasB):
             n = names.fresh(src)
-            env.defs[n] = zonk(b.term)
-            env.scope[src] = TopB(n, zonk(b.ty))
+            term = zonk(b.term)
+            env.defs[n] = term
+            env.scope[src] = TopB(n, _name_paths(zonk(b.ty), named))
+            named[term] = ir.Var(n)
     if not lets:
         return Nothing()
     tmp, value = lets[0]
     return Evaluate(tmp, zonk(value), zonk(ty))
+
+
+def _name_paths(e: Expr, named: dict[Expr, Expr]) -> Expr:
+    """`e` with each projection path that a top-level pattern bound to a name
+    replaced by that name: after `AsList(n, xs) = l`, `xs : Fin n => a` (not a
+    projection of the hidden value, which no other term could be equal to)."""
+    def go(x: Expr) -> Expr:
+        if isinstance(x, ir.Proj):
+            try:
+                hit = named.get(x)
+            except TypeError:           # a part that cannot be hashed: not a path
+                hit = None
+            if hit is not None:
+                return hit
+        return map_children(x, go)
+    return go(e) if named else e
 
 
 def _check_fresh(env: TopEnv, name: str, decl: S.Node, located: bool = True) -> None:
