@@ -257,6 +257,8 @@ class Infer(Patterns):
                 ty = self.fresh_meta(ir.TYPE, "t")
                 return self.fresh_meta(ty, "h"), ty
             case S.App(fn, args, named):
+                if isinstance(e, S.CurriedApp) and (lam := self.partial_app(e)) is not None:
+                    return self._infer(lam)
                 return self.infer_app(fn, args, named, e.span)
             case S.Lam():
                 return self.infer_lam(e)
@@ -337,6 +339,25 @@ class Infer(Patterns):
         d: Expr = self.dict_meta(ir.DictTy(cls, (ty,)), NO_SPAN) if cls else ir.UNIT
         self.literals.append((v, str(v), ty, signed, span))    # checked once `ty` is known
         return ir.OverLit(v, ty, d, signed), ty
+
+    def partial_app(self, e: S.CurriedApp) -> S.Lam | None:
+        """2021's `f x` where `f` takes more explicit arguments: `\\r... . f x r...`
+        (docs/dialects.md); None when `f` takes no more than given."""
+        if not isinstance(e.fn, S.Var):
+            return None
+        b = self.scope.get(e.fn.name)
+        if not isinstance(b, (LocalB, TopB)):
+            return None
+        t = whnf(b.ty, self.env)
+        if not isinstance(t, ir.Pi):
+            return None
+        missing = sum(x.expl == Expl.EXPLICIT for x in t.binders) - len(e.args)
+        if missing <= 0 or len(e.args) == 0:
+            return None
+        rest = tuple(S.Var(f"_curry{k}", span=e.span) for k in range(missing))
+        params = tuple(S.Param(v.name, None, span=e.span) for v in rest)
+        call = S.App(e.fn, e.args + rest, span=e.span)
+        return S.Lam(params, S.Block((), call, span=e.span), span=e.span)
 
     def infer_var(self, name: str, span: Span) -> tuple[Expr, Expr]:
         b = self.lookup(name, span)

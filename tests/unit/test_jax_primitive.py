@@ -253,3 +253,36 @@ def dense(x:(Fin b)=>(Fin i)=>Float, w:(Fin i)=>(Fin o)=>Float, c:(Fin o)=>Float
         _, g = g_dex(params)
         params = jax.tree_util.tree_map(lambda p, d: p - 0.1 * d, params, g)
     assert float(g_dex(params)[0]) < 0.2 * float(l0)
+
+
+_USER_SCRIPT = r"""
+import numpy as np, jax, jax.numpy as jnp, dexpy
+from dexpy.interop.jax import primitive, dexjit
+m = dexpy.loads('def f(x:(Fin n)=>Float) -> Float given (n:Nat) = sum for i. x[i] * sin x[i]')
+x = jnp.linspace(-1.0, 2.0, 9, dtype=jnp.float32)
+f = primitive(m.f)
+print(repr((float(jax.jit(f)(x)), jax.jit(jax.grad(f))(x).tolist(),
+            jax.vmap(f)(jnp.stack([x, 2 * x])).tolist(),
+            dexjit(lambda v: jnp.cumsum(v * 2))(x).tolist())))
+"""
+
+
+def test_as_users_get_it_cold_then_warm(tmp_path):
+    """Checks off and a fresh cache, cold then warm, in fresh processes: the same
+    numbers as jax.numpy (the object and block caches must not mix up wrappers)."""
+    import os
+    import subprocess
+    import sys
+    env = {k: v for k, v in os.environ.items() if k != "DEXPY_CHECK"}
+    env["XDG_CACHE_HOME"] = str(tmp_path)
+    outs = [subprocess.run([sys.executable, "-c", _USER_SCRIPT], env=env, capture_output=True,
+                           text=True, timeout=300) for _ in range(2)]
+    for p in outs:
+        assert p.returncode == 0, p.stderr[-2000:]
+    assert outs[0].stdout == outs[1].stdout
+    x = jnp.linspace(-1.0, 2.0, 9, dtype=jnp.float32)
+    val, grad, batched, cum = eval(outs[1].stdout)   # noqa: S307 -- our own output
+    close(val, jf(x))
+    close(jnp.asarray(grad), jax.grad(jf)(x))
+    close(jnp.asarray(batched), jax.vmap(jf)(jnp.stack([x, 2 * x])))
+    close(jnp.asarray(cum), jnp.cumsum(x * 2))
