@@ -259,6 +259,8 @@ def _rewrite_one(node: S.Node) -> S.Node:
                 and decls[0].rhs == S.Var(p.name)):
             body = dataclasses.replace(node.body, decls=decls[1:])
             return dataclasses.replace(node, params=(), body=body)
+    if type(node) is S.App and node.args and not node.named:
+        return S.CurriedApp(node.fn, node.args, span=node.span)
     return node
 
 

@@ -121,6 +121,12 @@ class App(Node):
 
 
 @dataclass(frozen=True, slots=True)
+class CurriedApp(App):
+    """2021's juxtaposition `f x` (docs/dialects.md): where `f` takes more explicit
+    arguments than given, it is partially applied (`\\r. f x r`)."""
+
+
+@dataclass(frozen=True, slots=True)
 class Lam(Node):
     """`\\x y. body`, `\\(x:T). body`, `\\. body` (params empty).
 
