@@ -291,3 +291,24 @@ def test_pair_index_set_keeps_a_literal_size_and_needs_no_check(monkeypatch) -> 
     walk(imps[-1].body)
     assert i.ILit(6, i.Scalar.I64) in counts
     assert _error_codes(imps[-1]) == []
+
+
+def test_cached_code_follows_the_switch(monkeypatch, tmp_path) -> None:
+    # with the caches on (cold, then warm), code compiled with the checks is not reused
+    # without them, nor the other way round
+    from compile_spy import record_compiles
+    from dexpy.source import SourceFile
+    from dexpy.toplevel import Session
+    monkeypatch.delenv("DEXPY_CHECK", raising=False)
+    monkeypatch.setenv("DEXPY_CACHE", "1")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    src = "xs = [1.0, 2.0, 3.0]\nk : Nat = 1\n:p xs[unsafe_from_ordinal k]\n"
+    for setting, checked in ((None, True), ("1", False), (None, True), ("1", False)):
+        if setting is None:
+            monkeypatch.delenv("DEXPY_UNSAFE_INDEX", raising=False)
+        else:
+            monkeypatch.setenv("DEXPY_UNSAFE_INDEX", setting)
+        seen = record_compiles(monkeypatch)
+        out = [ln for _, lines in Session().run_source(SourceFile("t.dx", src)) for ln in lines]
+        assert out == ["2."]
+        assert ("@dexpy_error" in seen[-1].llvm_ir) == checked
