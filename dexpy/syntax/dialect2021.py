@@ -342,3 +342,66 @@ def _split_words(s: str) -> list[str] | None:
     if cur:
         words.append(cur)
     return words
+
+
+# === 2021 `interface` / `instance` heads, read as today's ===
+
+_CLASS_HEAD = re.compile(r"^(interface|instance)\s+(.*?)\s*$")
+
+
+def class_text(text: str) -> str | None:
+    """A 2021 `interface [A a] B a` / `instance {n} [Add a] Add (n=>a)`
+    block with today's head (`interface B(a|A)`, `instance Add(n=>a) given (n|Ix,
+    a|Add)`), or None when `text` is not one. The methods are left as written."""
+    head, nl, body = text.partition("\n")
+    m = _CLASS_HEAD.match(head)
+    if m is None:
+        return None
+    kw, rest = m.group(1), m.group(2)
+    supers: list[tuple[str, str]] = []
+    implicit: list[str] = []
+    if kw == "instance" and rest.startswith("{"):
+        close = rest.find("}")
+        if close < 0:
+            return None
+        implicit = rest[1:close].split()
+        rest = rest[close + 1:].strip()
+    if rest.startswith("["):
+        close = rest.find("]")
+        if close < 0:
+            return None
+        for c in rest[1:close].split(","):
+            words = c.split()
+            if len(words) != 2:
+                return None
+            supers.append((words[0], words[1]))
+        rest = rest[close + 1:].strip()
+    if kw == "instance" and re.match(r"^[a-z][\w']*\s*:", rest):
+        return None     # 2021's named instances also took part in synthesis: not read
+    words = _split_words(rest)
+    if not words or not re.match(r"^[A-Z][\w']*$", words[0]):
+        return None
+    name, args = words[0], [w[1:-1] if w.startswith("(") and w.endswith(")") and _balanced(w[1:-1])
+                            else w for w in words[1:]]
+    if not args:
+        return None
+    if kw == "interface":
+        if not all(re.match(r"^[a-z][\w']*$", a) for a in args):
+            return None
+        params = [a + "".join("|" + c for c, v in supers if v == a) for a in args]
+        new = f"interface {name}({', '.join(params)})"
+    else:
+        free: dict[str, bool] = {v: False for v in implicit}
+        for a in args:
+            for v in re.findall(r"(?<![\w'.])([a-z][\w']*)", a):
+                free.setdefault(v, False)
+            for v in re.findall(r"(?<![\w'.])([a-z][\w']*)\s*=>", a):
+                free[v] = True
+        for _, v in supers:
+            free.setdefault(v, False)
+        given = [v + ("|Ix" if ix else "") + "".join("|" + c for c, w in supers if w == v)
+                 for v, ix in free.items()]
+        new = f"instance {name}({', '.join(args)})"
+        if given:
+            new += f" given ({', '.join(given)})"
+    return new + nl + body

@@ -143,12 +143,18 @@ def parse_raw_block(src: SourceFile, raw: RawBlock) -> TopBlock:
 
 
 def _as_2021_data(src: SourceFile, base: int, text: str) -> abstract.s.TopDecl | None:
-    """A `data` block that is not today's syntax, read as 2021's (`data Pair a:Type =`
-    / `  MkPair a a`; docs/dialects.md), or None."""
-    from .dialect2021 import data_text
-    if not text.startswith("data"):
+    """A `data`, `interface` or `instance` block that is not today's syntax, read as
+    2021's (`data Pair a:Type =` / `  MkPair a a`, `interface [Eq a] Ord a`,
+    `instance [Add a] Add (n=>a)`; docs/dialects.md), or None."""
+    from .dialect2021 import class_text, data_text
+    if text.startswith("data"):
+        alt = data_text(text)
+    elif text.startswith(("interface", "instance")):
+        alt = class_text(text)
+        if alt is not None:     # only the head line changed: the methods keep their spans
+            base -= len(alt) - len(text)
+    else:
         return None
-    alt = data_text(text)
     if alt is None:
         return None
     try:

@@ -168,3 +168,14 @@ def test_2021_printer_breaks_long_tables() -> None:
     assert short == "[1, 2]"
     long = render(list_doc([Text("x" * 30) for _ in range(3)]))
     assert long.split("\n") == ["[ " + "x" * 30, ", " + "x" * 30, ", " + "x" * 30 + " ]"]
+
+
+def test_2021_class_heads_read_as_todays() -> None:
+    from dexpy.syntax.dialect2021 import class_text
+    assert class_text("interface [Eq a] Ord a\n  lt : a -> a -> Bool") == \
+        "interface Ord(a|Eq)\n  lt : a -> a -> Bool"
+    assert class_text("instance [Add a] Add (n=>a)\n  zero = 1") == \
+        "instance Add(n=>a) given (n|Ix, a|Add)\n  zero = 1"
+    assert class_text("instance Show Float\n  show = f") == "instance Show(Float)\n  show = f"
+    assert class_text("instance Add(Float)\n  zero = 0.0") is None     # today's: no args
+    assert class_text("instance foo : Add Float\n  zero = 0.0") is None  # named: not read
