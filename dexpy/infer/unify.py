@@ -20,7 +20,9 @@ class UnifyFail(Exception):
     pass
 
 
-_REDUCIBLE = frozenset({Meta, ir.Var, ir.App, ir.Let, ir.OverLit, ir.Proj})
+_REDUCIBLE = frozenset({Meta, ir.Var, ir.App, ir.Let, ir.OverLit, ir.Proj, ir.PrimOp})
+_INTEGRAL = frozenset({"Nat", "Int32", "Int64", "Word8", "Word32", "Word64"})
+_EXACT = {"Nat": (0, 2**32), "Int32": (-2**31, 2**31), "Int64": (-2**63, 2**63)}   # no wrapping
 
 
 def whnf(e: Expr, env: TopEnv) -> Expr:
@@ -54,6 +56,15 @@ def whnf(e: Expr, env: TopEnv) -> Expr:
                     e = x2.args[i]
                 else:
                     return e
+            case ir.PrimOp("cast", (to, x)):
+                # an integer literal cast to another integer type, as in a 2021 `Fin n`
+                # whose `n` is an `Int` (dialect2021: `Fin (%cast(Nat, n))`)
+                t, v = whnf(to, env), whnf(x, env)
+                if (isinstance(t, ir.BaseTy) and t.name in _EXACT and isinstance(v, ir.Lit)
+                        and isinstance(v.ty, ir.BaseTy) and v.ty.name in _INTEGRAL
+                        and isinstance(v.value, int) and _EXACT[t.name][0] <= v.value < _EXACT[t.name][1]):
+                    return ir.Lit(v.value, t)
+                return e
             case _:
                 return e
 

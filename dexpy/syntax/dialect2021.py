@@ -259,6 +259,9 @@ def _rewrite_one(node: S.Node) -> S.Node:
                 and decls[0].rhs == S.Var(p.name)):
             body = dataclasses.replace(node.body, decls=decls[1:])
             return dataclasses.replace(node, params=(), body=body)
+    if (_is_op(node, "Fin", 1) and not isinstance(node.args[0], (S.IntLit, S.NatLit, S.Hole))):
+        size = S.Prim("cast", (S.Var("Nat", span=node.span), node.args[0]), span=node.args[0].span)
+        return S.App(node.fn, (size,), span=node.span)
     if type(node) is S.App and node.args and not node.named:
         return S.CurriedApp(node.fn, node.args, span=node.span)
     return node
