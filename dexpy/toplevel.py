@@ -278,6 +278,8 @@ class Session:
             self.values[name] = out
             self.value_types[name] = out.ty
             self.chain.add("value", pickle.dumps(out.ty, protocol=pickle.HIGHEST_PROTOCOL))
+            from .infer.topconst import record_constant      # `Fin d` is `Fin 2` after `d = 2`
+            record_constant(self.env, name, ty, out.to_python())
             return lines
         show = format_value_2021 if self.dialect == "2021" else format_value
         return lines + show(self.env, ty, out.to_python()).split("\n")
