@@ -40,11 +40,61 @@ def _cast(s: Simplifier, args: tuple[C.Expr, ...], env: dict, name: str = "cast"
                 value = float(value) if to.scalar.is_float else int(value)
             return Dyn(_lit(value, to.scalar))
         return Dyn(s.emit(S.Cast(to.scalar, a), to))
+    if name == "unsafeCoerce":
+        out = _coerce_layout(s, a, S.type_of_atom(a), to)
+        if out is not None:
+            return s.unpack(out)
     raise TypeErr("Not supported yet: coercion between these representations")
 
 
+def _coerce_layout(s: Simplifier, a: S.Atom, src: S.Type, dst: S.Type) -> S.Atom | None:
+    """`unsafe_coerce` between tables of one element layout: a table over one index
+    set as a table over another of the same size (`coerce_table`), element by
+    element in row-major order; a tuple of tables as a table of tuples (upstream
+    keeps a table of tuples as a tuple of tables, so the two share memory there).
+    The sizes are the caller's promise, as upstream. None: no such layout."""
+    if src == dst:
+        return a
+    match src, dst:
+        case S.BaseTy(), S.BaseTy() if src.scalar.is_float == dst.scalar.is_float:
+            return s.emit(S.Cast(dst.scalar, a), dst)
+        case S.ProdTy(es), S.ProdTy(ds) if len(es) == len(ds):
+            parts = [_coerce_layout(s, s.emit(S.Proj(a, i), e), e, d)
+                     for i, (e, d) in enumerate(zip(es, ds))]
+            if any(p is None for p in parts):
+                return None
+            return s.emit(S.MakeProd(tuple(parts)), dst)
+        case S.TabTy(), S.TabTy(n, elem):
+            return _layout_loop(s, n, elem, lambda o: (s.emit(S.TabIndex(a, o), src.elem), src.elem))
+        case S.ProdTy(es), S.TabTy(n, S.ProdTy(ds)) if len(es) == len(ds) and all(
+                isinstance(e, S.TabTy) for e in es):
+            def row(o):
+                xs = [s.emit(S.TabIndex(s.emit(S.Proj(a, i), e), o), e.elem) for i, e in enumerate(es)]
+                t = S.ProdTy(tuple(e.elem for e in es))
+                return s.emit(S.MakeProd(tuple(xs)), t), t
+            return _layout_loop(s, n, dst.elem, row)
+    return None
+
+
+def _layout_loop(s: Simplifier, n: S.Atom, elem: S.Type, element) -> S.Atom | None:
+    o = S.Var(s.names.fresh("o"), S.NAT)
+    failed = []
+
+    def body() -> S.Atom:
+        x, t = element(o)
+        y = _coerce_layout(s, x, t, elem)
+        if y is None:
+            failed.append(t)
+            return x
+        return y
+    blk = s.sub_block(body)
+    if failed:
+        return None
+    return s.emit(S.For(n, S.Lam1(o, blk)), S.TabTy(n, elem))
+
+
 PRIM_RULES["cast"] = _cast
-PRIM_RULES["unsafeCoerce"] = _cast
+PRIM_RULES["unsafeCoerce"] = lambda s, args, env: _cast(s, args, env, "unsafeCoerce")
 PRIM_RULES["bitcast"] = lambda s, args, env: _cast(s, args, env, "bitcast")
 
 
