@@ -349,6 +349,8 @@ class Infer(Patterns):
         if not isinstance(b, (LocalB, TopB)):
             return None
         t = whnf(b.ty, self.env)
+        while isinstance(t, ir.Pi) and all(x.expl != Expl.EXPLICIT for x in t.binders):
+            t = whnf(t.result, self.env)     # a method: its class binders, then its type
         if not isinstance(t, ir.Pi):
             return None
         missing = sum(x.expl == Expl.EXPLICIT for x in t.binders) - len(e.args)
@@ -358,6 +360,23 @@ class Infer(Patterns):
         params = tuple(S.Param(v.name, None, span=e.span) for v in rest)
         call = S.App(e.fn, e.args + rest, span=e.span)
         return S.Lam(params, S.Block((), call, span=e.span), span=e.span)
+
+    def curry_lam(self, e: S.CurriedLam, t: ir.Pi) -> S.Lam:
+        """2021's curried `\\x y. e` fitted to a function type of another arity
+        (docs/dialects.md): `\\x. \\y. e` where `t`'s result is a function, or
+        `\\x r. (e) r` where `t` takes more explicit arguments."""
+        n = sum(b.expl == Expl.EXPLICIT for b in t.binders)
+        k = len(e.params)
+        if k > n >= 1 and isinstance(whnf(t.result, self.env), ir.Pi):
+            inner = S.CurriedLam(e.params[n:], e.body, e.effects, e.result, span=e.span)
+            return S.Lam(e.params[:n], S.Block((), inner, span=e.span), span=e.span)
+        if 1 <= k < n:
+            extra = tuple(S.Var(f"_uncurry{j}", span=e.span) for j in range(n - k))
+            res = S.CurriedApp(e.body.result, extra, span=e.body.result.span)
+            body = S.Block(e.body.decls, res, span=e.body.span)
+            return S.Lam(e.params + tuple(S.Param(v.name, None, span=e.span) for v in extra),
+                         body, e.effects, e.result, span=e.span)
+        return e
 
     def infer_var(self, name: str, span: Span) -> tuple[Expr, Expr]:
         b = self.lookup(name, span)
@@ -674,6 +693,8 @@ class Infer(Patterns):
         return ir.Lam(tuple(binders), body), ir.Pi(tuple(binders), eff, rty)
 
     def check_lam(self, e: S.Lam, t: ir.Pi) -> Expr:
+        if isinstance(e, S.CurriedLam):
+            e = self.curry_lam(e, t)
         self.push()
         saved = len(self.givens)
         params = list(e.params)

@@ -258,7 +258,9 @@ def _rewrite_one(node: S.Node) -> S.Node:
                 and isinstance(decls[0], S.Let) and decls[0].pat == S.PTuple(())
                 and decls[0].rhs == S.Var(p.name)):
             body = dataclasses.replace(node.body, decls=decls[1:])
-            return dataclasses.replace(node, params=(), body=body)
+            return S.CurriedLam((), body, node.effects, node.result, span=node.span)
+    if type(node) is S.Lam and node.params:
+        return S.CurriedLam(node.params, node.body, node.effects, node.result, span=node.span)
     if (_is_op(node, "Fin", 1) and not isinstance(node.args[0], (S.IntLit, S.NatLit, S.Hole))):
         size = S.Prim("cast", (S.Var("Nat", span=node.span), node.args[0]), span=node.args[0].span)
         return S.App(node.fn, (size,), span=node.span)

@@ -140,6 +140,12 @@ class Lam(Node):
 
 
 @dataclass(frozen=True, slots=True)
+class CurriedLam(Lam):
+    """2021's `\\x y. e` (docs/dialects.md): checked against a function type of fewer
+    explicit parameters it is `\\x. \\y. e`; of more, its result takes the rest."""
+
+
+@dataclass(frozen=True, slots=True)
 class Pi(Node):
     """Function type `(x:A, B) -> {eff} R`; `implicit_app` for `->>`."""
 
