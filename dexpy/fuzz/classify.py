@@ -1,14 +1,16 @@
 """Run one Dex program in a subprocess, bounded, and classify what happened.
 
 The program runs as `python -m dexpy script --allow-errors FILE` in its own
-process group, with a wall-clock timeout and an address-space limit
+process group, with a timeout in CPU seconds (RLIMIT_CPU: on a machine shared
+by many, wall time says little), WALL_FACTOR times that in wall-clock seconds
+(for a run that waits without computing), and an address-space limit
 (RLIMIT_AS), so a hang or a memory blow-up costs at most that much. Outcomes:
 
     ok             clean output, or Dex errors (user errors are fine)
     compiler-bug   `Compiler bug!` in the output
     traceback      a Python traceback in the output
     crash          killed by a signal, or a non-zero exit (`--allow-errors` exits 0)
-    hang           still running at the timeout
+    hang           over the timeout (CPU seconds, or wall-clock seconds for a wait)
     memory         MemoryError, or an allocation failure below the limit
     slow           a hang whose unmutated program is as slow (not a failure; the
                    campaign driver decides this by running the original too)
@@ -18,6 +20,7 @@ numbers and quoted text blanked, so failures of one cause group together.
 """
 from __future__ import annotations
 
+import math
 import os
 import re
 import resource
@@ -40,6 +43,7 @@ KINDS = (OK, SLOW, COMPILER_BUG, TRACEBACK, CRASH, HANG, MEMORY)
 BAD = KINDS[2:]
 
 DEFAULT_TIMEOUT = 30.0
+WALL_FACTOR = 4                      # wall-clock limit = this many times the CPU limit
 DEFAULT_MEM_LIMIT = 4 << 30
 OUTPUT_CAP = 1 << 20                 # bytes of output kept per run
 
@@ -91,11 +95,14 @@ def _traceback_signature(lines: list[str]) -> str:
 
 
 def classify(returncode: int | None, output: str, timed_out: bool,
-             timeout: float = DEFAULT_TIMEOUT) -> tuple[str, str]:
+             timeout: float = DEFAULT_TIMEOUT, wall: float | None = None) -> tuple[str, str]:
     """(kind, signature) of a run that exited with `returncode` printing `output`."""
     lines = output.splitlines()
     if timed_out:
-        return HANG, f"no result in {timeout:g} s"
+        wall = WALL_FACTOR * timeout if wall is None else wall
+        return HANG, f"no result in {wall:g} s of wall-clock time"
+    if returncode == -signal.SIGXCPU:
+        return HANG, f"no result in {timeout:g} s of CPU time"
     found = _MEMORY.search(output)
     if found:
         return MEMORY, found.group()
@@ -117,12 +124,15 @@ def classify(returncode: int | None, output: str, timed_out: bool,
 
 # === running ===
 
-def _limit(pid: int, mem_limit: int) -> None:
-    """Caps the child's address space, no core dumps. Set from outside with prlimit
-    just after the start (a preexec_fn is unsafe when campaigns run threads)."""
+def _limit(pid: int, mem_limit: int, cpu_seconds: float) -> None:
+    """Caps the child's address space and CPU time, no core dumps. Set from outside
+    with prlimit just after the start (a preexec_fn is unsafe when campaigns run
+    threads)."""
     try:
         if mem_limit > 0:
             resource.prlimit(pid, resource.RLIMIT_AS, (mem_limit, mem_limit))
+        cpu = max(1, math.ceil(cpu_seconds))
+        resource.prlimit(pid, resource.RLIMIT_CPU, (cpu, cpu + 5))
         resource.prlimit(pid, resource.RLIMIT_CORE, (0, 0))
     except (ProcessLookupError, PermissionError):     # already gone
         pass
@@ -146,19 +156,22 @@ def command(path: str, lib_path: Sequence[str] = ()) -> list[str]:
 
 def run_program(path: str, *, timeout: float = DEFAULT_TIMEOUT,
                 mem_limit: int = DEFAULT_MEM_LIMIT, lib_path: Sequence[str] = (),
-                cwd: str | None = None, env: dict[str, str] | None = None) -> Outcome:
-    """Runs `dexpy script --allow-errors path` bounded, and classifies the outcome."""
+                cwd: str | None = None, env: dict[str, str] | None = None,
+                wall: float | None = None) -> Outcome:
+    """Runs `dexpy script --allow-errors path` bounded (`timeout` CPU seconds, `wall`
+    wall-clock seconds, by default WALL_FACTOR * timeout), and classifies the outcome."""
+    wall = WALL_FACTOR * timeout if wall is None else wall
     started = time.monotonic()
     proc = subprocess.Popen(command(path, lib_path), stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=cwd,
                             env=child_env(env), start_new_session=True)
-    _limit(proc.pid, mem_limit)
+    _limit(proc.pid, mem_limit, timeout)
     chunks: list[bytes] = []
     reader = threading.Thread(target=_drain, args=(proc, chunks), daemon=True)
     reader.start()
     timed_out = False
     try:
-        proc.wait(timeout=timeout)
+        proc.wait(timeout=wall)
     except subprocess.TimeoutExpired:
         timed_out = True
     finally:
@@ -167,7 +180,7 @@ def run_program(path: str, *, timeout: float = DEFAULT_TIMEOUT,
             proc.wait()
     reader.join(5)
     output = b"".join(chunks).decode("utf-8", "replace")
-    kind, signature = classify(proc.returncode, output, timed_out, timeout)
+    kind, signature = classify(proc.returncode, output, timed_out, timeout, wall)
     return Outcome(kind, signature, proc.returncode, output, time.monotonic() - started)
 
 

@@ -140,6 +140,7 @@ QUINE_OK = ":p 1 + 1\n> 2\n"
     (-11, ":p xs[10]\n", False, C.CRASH),
     (134, "LLVM ERROR: Broken module\n", False, C.CRASH),
     (-9, ":p 1\n", True, C.HANG),
+    (-24, ":p 1\n", False, C.HANG),                  # SIGXCPU: over the CPU limit
     (1, "dexpy: Compiler bug!\nMemoryError\n", False, C.MEMORY),
     (-6, "terminate called after throwing an instance of 'std::bad_alloc'\n", False, C.MEMORY),
 ])
@@ -164,20 +165,45 @@ def test_run_program_ok_and_user_errors(tmp_path: Path) -> None:
     assert "> 3" in out.output and "not in scope: nope" in out.output
 
 
-def test_run_program_times_out(tmp_path: Path) -> None:
+LOOP = ":p yield_state 0 \\r.\n  while \\.\n    r := get r + 1\n    True\n"   # runs forever
+
+
+def test_run_program_stops_a_loop_at_its_cpu_limit(tmp_path: Path) -> None:
+    prog = tmp_path / "p.dx"
+    prog.write_text(LOOP)
+    out = C.run_program(str(prog), timeout=1, wall=120)
+    assert (out.kind, out.signature) == (C.HANG, "no result in 1 s of CPU time")
+
+
+def test_run_program_stops_at_the_wall_clock_limit(tmp_path: Path) -> None:
     prog = tmp_path / "p.dx"
     prog.write_text(":p 1 + 2\n")
-    out = C.run_program(str(prog), timeout=0.2)      # not even the start-up fits
-    assert out.kind == C.HANG and out.seconds < 10
+    out = C.run_program(str(prog), timeout=30, wall=0.2)     # not even the start-up fits
+    assert out.kind == C.HANG and "wall-clock" in out.signature and out.seconds < 10
 
 
-def test_a_hang_that_is_slow_unmutated_too_is_not_a_failure() -> None:
+def test_a_hang_is_confirmed_before_it_counts(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A hang is rerun with RECHECK times the timeout, then its block unmutated: only a
+    mutant that is still stuck while its original is not is a failure."""
+    import dexpy.fuzz.__main__ as F
+
+    runs: list[tuple[str, float]] = []
+
+    def fake_run(text: str, mutant: M.Mutant, workdir: Path, timeout: float, mem_limit: int,
+                 suffix: str = "") -> C.Outcome:
+        runs.append((text, timeout))
+        kind = C.HANG if text == "stuck\n" else C.OK
+        return C.Outcome(kind, "", None, "", timeout)
+
+    monkeypatch.setattr(F, "_run_text", fake_run)
     src = str(REPO / "tests" / "dx" / "arith.dx")
-    slow = M.Mutant(src, 0, 0, ("drop-line",), 1, ":p 1 +\n", baseline=":p 1 + 1\n")
-    alone = M.Mutant(src, 0, 1, ("drop-line",), 1, ":p 1 +\n")
-    (_, a), (_, b) = run_campaign([slow, alone], timeout=0.2)   # everything times out
+    both = M.Mutant(src, 0, 0, ("drop-line",), 1, "stuck\n", baseline="stuck\n")
+    mutant_only = M.Mutant(src, 0, 1, ("drop-line",), 1, "stuck\n", baseline="fine\n")
+    (_, a), (_, b) = run_campaign([both, mutant_only], timeout=10)
     assert (a.kind, a.bad) == (C.SLOW, False)
     assert (b.kind, b.bad) == (C.HANG, True)
+    assert runs == [("stuck\n", 10), ("stuck\n", 30), ("stuck\n", 30),
+                    ("stuck\n", 10), ("stuck\n", 30), ("fine\n", 30)]
 
 
 # === saving, replaying, and a bounded campaign ===
