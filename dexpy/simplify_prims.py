@@ -38,6 +38,8 @@ def _cast(s: Simplifier, args: tuple[C.Expr, ...], env: dict, name: str = "cast"
             value = a.value
             if to.scalar.is_float or isinstance(value, float):
                 value = float(value) if to.scalar.is_float else int(value)
+            elif a.scalar.is_signed and not to.scalar.is_signed and a.scalar != Scalar.PTR:
+                value &= (1 << _BITS[a.scalar]) - 1      # zero-extended, as the backend does
             return Dyn(_lit(value, to.scalar))
         return Dyn(s.emit(S.Cast(to.scalar, a), to))
     if name == "unsafeCoerce":
@@ -92,6 +94,8 @@ def _layout_loop(s: Simplifier, n: S.Atom, elem: S.Type, element) -> S.Atom | No
         return None
     return s.emit(S.For(n, S.Lam1(o, blk)), S.TabTy(n, elem))
 
+
+_BITS = {Scalar.U8: 8, Scalar.U32: 32, Scalar.I32: 32, Scalar.U64: 64, Scalar.I64: 64}
 
 PRIM_RULES["cast"] = _cast
 PRIM_RULES["unsafeCoerce"] = lambda s, args, env: _cast(s, args, env, "unsafeCoerce")

@@ -827,7 +827,9 @@ def gen_cast(g: _Gen, src: Scalar, to: Scalar, x: str, bitcast: bool,
         return f"bitcast {a} {x} to {b}"
     if BITS[to] < BITS[src]:
         return f"trunc {'nuw ' if exact else ''}{a} {x} to {b}"
-    return f"{'sext' if src.is_signed else 'zext'} {a} {x} to {b}"
+    # widening sign-extends a signed source into a signed type only; to an unsigned
+    # type it zero-extends (upstream: -1 :: Int32 as Word64 is 0xffffffff)
+    return f"{'sext' if src.is_signed and to.is_signed else 'zext'} {a} {x} to {b}"
 
 
 # === per-primitive rules ===
