@@ -60,6 +60,8 @@ def whnf(e: Expr, env: TopEnv) -> Expr:
                 # an integer literal cast to another integer type, as in a 2021 `Fin n`
                 # whose `n` is an `Int` (dialect2021: `Fin (%cast(Nat, n))`)
                 t, v = whnf(to, env), whnf(x, env)
+                if isinstance(v, ir.Var) and v.name in getattr(env, "constants", {}):
+                    v = env.constants[v.name]       # an evaluated top-level integer
                 if (isinstance(t, ir.BaseTy) and t.name in _EXACT and isinstance(v, ir.Lit)
                         and isinstance(v.ty, ir.BaseTy) and v.ty.name in _INTEGRAL
                         and isinstance(v.value, int) and _EXACT[t.name][0] <= v.value < _EXACT[t.name][1]):

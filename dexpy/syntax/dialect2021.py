@@ -240,7 +240,55 @@ def _pair_parts(e: S.Expr) -> list[S.Expr]:
     return [e]
 
 
+def _implicit_pi(binder: S.Expr, rest: S.Expr, span) -> S.Pi | None:
+    """`(n:Type) ?-> rest` as a function type with an implicit parameter (and the
+    `Ix n` its use as an index set in `rest` implies)."""
+    if not (isinstance(binder, S.Ann) and isinstance(binder.expr, S.Var)):
+        return None
+    name = binder.expr.name
+    params = [S.Param(name, binder.ty, S.Expl.IMPLICIT, span=binder.span)]
+    if any(n == name and ix for n, ix in _free_vars(rest, frozenset())):
+        ix = S.App(S.Var("Ix", span=binder.span), (S.Var(name, span=binder.span),),
+                   span=binder.span)
+        params.append(S.Param(None, ix, S.Expl.CLASS, span=binder.span))
+    return _merge_pi(tuple(params), rest, span)
+
+
+def _merge_pi(params: tuple[S.Param, ...], rest: S.Expr, span) -> S.Pi:
+    """`params` (implicit / class) in front of `rest`'s own parameters when it is a
+    function type, as a `def`'s type has them."""
+    if isinstance(rest, S.Pi) and not rest.implicit_app:
+        return S.Pi(params + rest.params, rest.effects, rest.result, span=span)
+    return S.Pi(params, S.EffectRow(span=span), rest, span=span)
+
+
+def _ann_implicit(node: S.Ann) -> S.Pi | None:
+    """`n : T ?-> r` (read `n : (T ?-> r)`) and `a : T ?-> b : U ?-> r` (read
+    `a : ((T ?-> b) : (U ?-> r))`) as implicit function types."""
+    if not isinstance(node.expr, S.Var):
+        return None
+    ty = node.ty
+    if _is_op(ty, "?->", 2):
+        return _implicit_pi(S.Ann(node.expr, ty.args[0], span=node.span), ty.args[1], node.span)
+    if isinstance(ty, S.Ann) and _is_op(ty.expr, "?->", 2) and isinstance(ty.expr.args[1], S.Var):
+        inner = _ann_implicit(S.Ann(ty.expr.args[1], ty.ty, span=ty.span))
+        if inner is not None:
+            return _implicit_pi(S.Ann(node.expr, ty.expr.args[0], span=node.span), inner,
+                                node.span)
+    return None
+
+
 def _rewrite_one(node: S.Node) -> S.Node:
+    # `n:Type ?-> r` parses as `n : (Type ?-> r)`; `(n:Type) ?-> r` as written
+    if isinstance(node, S.Ann) and (pi := _ann_implicit(node)) is not None:
+        return pi
+    if _is_op(node, "?->", 2):
+        pi = _implicit_pi(node.args[0], node.args[1], node.span)
+        if pi is not None:
+            return pi
+    if _is_op(node, "?=>", 2):
+        p = S.Param(None, node.args[0], S.Expl.CLASS, span=node.args[0].span)
+        return _merge_pi((p,), node.args[1], node.span)
     if isinstance(node, S.NatLit):      # 2021's integer literals default to Int
         return S.IntLit(node.value, span=node.span)
     if _is_op(node, "&", 2):
