@@ -236,7 +236,8 @@ class Session:
             raise
         match action:
             case ShowType(ty):
-                return [pp_type(normalize(ty, self.env))]
+                from .infer.topconst import with_constants
+                return [pp_type(normalize(with_constants(self.env, ty), self.env))]
             case Evaluate(name, core, ty):
                 return self.evaluate(name, core, ty)
             case ShowHtml(core):
@@ -279,7 +280,9 @@ class Session:
             self.value_types[name] = out.ty
             self.chain.add("value", pickle.dumps(out.ty, protocol=pickle.HIGHEST_PROTOCOL))
             from .infer.topconst import record_constant      # `Fin d` is `Fin 2` after `d = 2`
-            record_constant(self.env, name, ty, out.to_python())
+            consts = record_constant(self.env, name, ty, out.to_python())
+            if consts:
+                self.chain.add("constants", repr(consts))
             return lines
         show = format_value_2021 if self.dialect == "2021" else format_value
         return lines + show(self.env, ty, out.to_python()).split("\n")

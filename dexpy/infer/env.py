@@ -69,6 +69,8 @@ class TopEnv:
     method_names: set[str] = field(default_factory=set)   # methods of every interface
     # f -> (its custom-linearization rule, symbolic?, the rule's type) (infer/customlin.py)
     custom_lins: dict[Name, tuple[Expr, bool, Expr]] = field(default_factory=dict)
+    # evaluated top-level integers -> their literals (infer/topconst.py)
+    constants: dict[Name, Expr] = field(default_factory=dict)
 
     def data_named(self, name: str) -> ir.DataDef | None:
         b = self.scope.get(name)

@@ -73,7 +73,10 @@ def whnf(e: Expr, env: TopEnv) -> Expr:
 
 def unfold(e: Expr, env: TopEnv) -> Expr | None:
     """One step of unfolding a call of a top-level function (used when types disagree
-    syntactically); None if `e` is not such a call."""
+    syntactically), or an evaluated top-level integer's literal (infer/topconst.py);
+    None if `e` is neither."""
+    if isinstance(e, ir.Var) and e.name in getattr(env, "constants", {}):
+        return env.constants[e.name]
     if isinstance(e, ir.App) and isinstance(e.fn, ir.Var) and e.fn.name in env.defs:
         fn = env.defs[e.fn.name]
         if isinstance(fn, ir.Lam) and len(fn.binders) == len(e.args):
