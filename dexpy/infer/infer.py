@@ -135,11 +135,14 @@ class Infer(Patterns):
 
     def lookup(self, name: str, span: Span) -> Binding:
         b = self.scope.get(name)
-        if b is None or isinstance(b, FailedB):
+        if b is None:
             raise not_in_scope(name, span)
+        # (a failed definition defined again is ambiguous too, as upstream)
         if name in self.env.ambiguous and not any(name in m for m in self.scope.maps[:-1]):
             places = "".join(f"in {m}\n" for m in self.env.ambiguous[name])
             raise NameErr(f"ambiguous variable: {name} is defined:\n{places}", span)
+        if isinstance(b, FailedB):
+            raise not_in_scope(name, span)
         return b
 
     def push(self) -> None:
