@@ -307,6 +307,8 @@ def _rewrite_one(node: S.Node) -> S.Node:
                 and decls[0].rhs == S.Var(p.name)):
             body = dataclasses.replace(node.body, decls=decls[1:])
             return S.CurriedLam((), body, node.effects, node.result, span=node.span)
+    if isinstance(node, S.Do):          # 2021's `do e` is a thunk, `\(). e`
+        return S.CurriedLam((), node.block, span=node.span)
     if type(node) is S.Lam and node.params:
         return S.CurriedLam(node.params, node.body, node.effects, node.result, span=node.span)
     if (_is_op(node, "Fin", 1) and not isinstance(node.args[0], (S.IntLit, S.NatLit, S.Hole))):
