@@ -90,7 +90,8 @@ def _guard_accesses(c: _Ctx, body: s.Block, binder: s.Var, count: IAtom,
             continue
         n = _size_atom(c, op)
         conds = c.facts.conds(outer + inner)
-        if n is None or conds is None or c.facts.at_most(count, n):
+        if n is None or conds is None or c.facts.at_most(count, n, conds) or \
+                c.facts.done(("size", c.facts.key(count), c.facts.key(n)), conds):
             continue
         n64 = L._to_i64(c, n)
         bad = L._assign(c, i.IPrim(Prim.GT, (L._to_i64(c, count), n64)), "oob")
@@ -104,13 +105,12 @@ def _guard_accesses(c: _Ctx, body: s.Block, binder: s.Var, count: IAtom,
         src = loaded[name]
         conds = c.facts.conds(outer + inner)
         if n is None or conds is None or c.facts.has_pre(name, n, conds) or \
-                not c.facts.at_most(count, L._lower_atom(c, src.ty.size).leaves[0]):  # type: ignore
+                not c.facts.at_most(count, L._lower_atom(c, src.ty.size).leaves[0],  # type: ignore
+                                    conds):
             continue
-        sig = (src.name, c.facts.key(count), c.facts.key(n), conds)
-        if sig not in c.facts.prechecked:          # the same indices read in another place
+        if not c.facts.done(("max", src.name, c.facts.key(count), c.facts.key(n)), conds):
             _precheck(c, L._as_mem(L._lower_atom(c, src).leaves[0]), L._to_i64(c, count), n,
-                      outer + inner)
-            c.facts.prechecked.add(sig)
+                      outer + inner)               # (else: the same indices read elsewhere)
         c.facts.add_pre(name, n, conds)
     for lam, m, inner in _inner_loops(c, body, ()):
         _guard_accesses(c, lam.body, lam.binder, m, outer + (count,) + inner)
@@ -124,9 +124,8 @@ def _inner_loops(c: _Ctx, body: s.Block, inner: tuple[IAtom, ...]
         match let.op:
             case s.For(size, lam, _) if isinstance(size, s.Lit) or size.name in c.env:
                 m = L._lower_atom(c, size).leaves[0]
-                if isinstance(m, IVar | ILit):
+                if isinstance(m, IVar | ILit):        # (its own inner loops: from its guards)
                     yield lam, m, inner
-                    yield from _inner_loops(c, lam.body, inner + (m,))
             case s.RunState(_, lam) | s.RunReader(_, lam) | s.RunAccum(_, lam):
                 yield from _inner_loops(c, lam.body, inner)
 
@@ -151,31 +150,42 @@ def _when_inner_run(c: _Ctx, bad: IAtom, inner: tuple[IAtom, ...]) -> IAtom:
 
 
 def _precheck(c: _Ctx, idx: Mem, count: IAtom, n: IVar | ILit, inner: tuple[IAtom, ...]) -> None:
-    """Fails unless the first `count` ordinals of `idx` are below `n`: their maximum (a
-    loop LLVM vectorizes) is compared; on failure a second loop finds the first one out
-    of bounds for the message, as the loop would have reported it."""
+    """Where the loops of `inner` run (their counts are not zero; only there is the
+    table known to hold `count` ordinals), fails unless the first `count` ordinals of
+    `idx` are below `n`: their maximum (a loop LLVM vectorizes) is compared; on failure
+    a second loop finds the first one out of bounds for the message, as the loop would
+    have reported it."""
+    runs = _when_inner_run(c, ILit(1, Scalar.U8), inner)
+    if runs == ILit(0, Scalar.U8):
+        return
     sc = Scalar.U32
     top = IVar(c.ns.fresh("ixmax"), PtrTy(sc))
     L._emit(c, i.Alloc(top, sc, ILit(1, I64), i.AllocKind.STACK))
-    L._emit(c, i.Store(top, ILit(0, I64), ILit(0, sc)))
-    k = IVar(c.ns.fresh("k"), I64)
-    with L._scope(c) as body:
-        x = L._assign(c, i.Load(idx.ptr, L._add(c, idx.offset, k)), "ix")
-        m = L._assign(c, i.Load(top, ILit(0, I64)), "ixmax")
-        L._emit(c, i.Store(top, ILit(0, I64), L._assign(c, i.IPrim(Prim.MAX, (m, x)), "ixmax")))
-    L._emit(c, i.Loop(k, count, L._block(body)))
-    n64 = L._to_i64(c, n)
-    most = L._assign(c, i.ICast(I64, L._assign(c, i.Load(top, ILit(0, I64)), "ixmax")), "ixmax")
-    bad = L._assign(c, i.IPrim(Prim.GE, (most, n64)), "oob")
-    bad = L._assign(c, i.IPrim(Prim.AND, (bad, L._assign(c, i.IPrim(Prim.GT, (count, ILit(0, I64))),
-                                                      "oob"))), "oob")
-    bad = _when_inner_run(c, bad, inner)
-    k2 = IVar(c.ns.fresh("k"), I64)
-    with L._scope(c) as find:
-        x = L._assign(c, i.ICast(I64, L._assign(c, i.Load(idx.ptr, L._add(c, idx.offset, k2)), "ix")),
-                    "ix")
-        _fail_if(c, L._assign(c, i.IPrim(Prim.GE, (x, n64)), "oob"), i.INDEX_ERROR, x, n64)
-    L._emit(c, i.If(bad, L._block([i.Loop(k2, count, L._block(find)), i.Fail()]), i.IBlock(())))
+    with L._scope(c) as check:
+        L._emit(c, i.Store(top, ILit(0, I64), ILit(0, sc)))
+        k = IVar(c.ns.fresh("k"), I64)
+        with L._scope(c) as body:
+            x = L._assign(c, i.Load(idx.ptr, L._add(c, idx.offset, k)), "ix")
+            m = L._assign(c, i.Load(top, ILit(0, I64)), "ixmax")
+            L._emit(c, i.Store(top, ILit(0, I64), L._assign(c, i.IPrim(Prim.MAX, (m, x)), "ixmax")))
+        L._emit(c, i.Loop(k, count, L._block(body)))
+        n64 = L._to_i64(c, n)
+        most = L._assign(c, i.ICast(I64, L._assign(c, i.Load(top, ILit(0, I64)), "ixmax")),
+                         "ixmax")
+        bad = L._assign(c, i.IPrim(Prim.GE, (most, n64)), "oob")
+        nonempty = L._assign(c, i.IPrim(Prim.GT, (count, ILit(0, I64))), "oob")
+        bad = L._assign(c, i.IPrim(Prim.AND, (bad, nonempty)), "oob")
+        k2 = IVar(c.ns.fresh("k"), I64)
+        with L._scope(c) as find:
+            x = L._assign(c, i.ICast(I64, L._assign(c, i.Load(idx.ptr, L._add(c, idx.offset, k2)),
+                                                     "ix")), "ix")
+            _fail_if(c, L._assign(c, i.IPrim(Prim.GE, (x, n64)), "oob"), i.INDEX_ERROR, x, n64)
+        L._emit(c, i.If(bad, L._block([i.Loop(k2, count, L._block(find)), i.Fail()]),
+                        i.IBlock(())))
+    if runs == ILit(1, Scalar.U8):
+        c.blocks[-1].extend(check)
+    else:
+        L._emit(c, i.If(runs, L._block(check), i.IBlock(())))
 
 
 def _loaded_indices(c: _Ctx, body: s.Block, binder: s.Var) -> dict[s.Name, s.Var]:

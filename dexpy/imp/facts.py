@@ -38,7 +38,7 @@ class Facts:
         self.le: dict[Name | None, set[tuple[Bound, Conds]]] = {}    # count K -> K's bounds
         self.pre: dict[Name, set[tuple[Bound, Conds]]] = {}   # Simp variable -> its bounds
         self.cub: dict[Name, set[tuple[Bound, Conds]]] = {}   # Imp variable -> its bounds
-        self.prechecked: set[tuple] = set()      # (table, count, size, conds) prechecked
+        self.made: set[tuple] = set()      # (check, conds) made before loops (`done`)
 
     def key(self, a: IAtom) -> Bound:
         while isinstance(a, IVar) and a.name in self.alias:
@@ -76,10 +76,10 @@ class Facts:
     def guards(self) -> tuple:
         """A copy of what the loop guards proved (to restore after a loop)."""
         return ({k: set(v) for k, v in self.le.items()}, {k: set(v) for k, v in self.pre.items()},
-                set(self.prechecked))
+                set(self.made))
 
     def restore(self, saved: tuple) -> None:
-        self.le, self.pre, self.prechecked = saved
+        self.le, self.pre, self.made = saved
 
     def conds(self, counts: tuple[IAtom, ...]) -> Conds | None:
         """The keys of the counts that must be nonzero (None: one is the literal 0)."""
@@ -102,8 +102,19 @@ class Facts:
         self.pre.setdefault(name, set()).add(((k, off - 1), conds))
 
     def has_pre(self, name: Name, n: IAtom, conds: Conds) -> bool:
+        """Whether `name` < `n` is known where the loops of `conds` run."""
         k, off = self.key(n)
-        return any(b == (k, off - 1) and c <= conds for b, c in self.pre.get(name, ()))
+        running = conds | set(self.positive)
+        return any(b == (k, off - 1) and c <= running for b, c in self.pre.get(name, ()))
+
+    def done(self, check: tuple, conds: Conds) -> bool:
+        """Whether the check `check` was made for the loops of `conds` (or fewer) running;
+        else records that it is made now."""
+        running = conds | set(self.positive)
+        if any(c <= running for k, c in self.made if k == check):
+            return True
+        self.made.add((check, conds))
+        return False
 
     def bind(self, name: Name, v: object) -> None:
         """Gives the Imp register of a Simp variable the bounds a precheck proved."""
@@ -111,16 +122,17 @@ class Facts:
         if name in self.pre and len(leaves) == 1 and isinstance(leaves[0], IVar):
             self.cub.setdefault(leaves[0].name, set()).update(self.pre[name])
 
-    def at_most(self, a: IAtom, n: IAtom) -> bool:
-        """Whether `a` <= `n` is known."""
-        return self.proves_below(a, n, 1)
+    def at_most(self, a: IAtom, n: IAtom, assuming: Conds = frozenset()) -> bool:
+        """Whether `a` <= `n` is known (where the loops of `assuming` run, too)."""
+        return self.proves_below(a, n, 1, assuming)
 
-    def proves_below(self, ix: IAtom, n: IAtom, slack: int = 0) -> bool:
-        """Whether `ix` < `n` + `slack` is known."""
+    def proves_below(self, ix: IAtom, n: IAtom, slack: int = 0,
+                     assuming: Conds = frozenset()) -> bool:
+        """Whether `ix` < `n` + `slack` is known (where the loops of `assuming` run)."""
         nk, noff = self.key(n)
         noff += slack
         bounds = set(self.of(ix))
-        running = set(self.positive)
+        running = set(self.positive) | assuming
         for k, off in list(bounds):
             bounds |= {(k2, off + off2) for (k2, off2), conds in self.le.get(k, ())
                        if conds <= running}

@@ -312,3 +312,14 @@ def test_cached_code_follows_the_switch(monkeypatch, tmp_path) -> None:
         out = [ln for _, lines in Session().run_source(SourceFile("t.dx", src)) for ln in lines]
         assert out == ["2."]
         assert ("@dexpy_error" in seen[-1].llvm_ir) == checked
+
+
+def test_precheck_reads_only_when_its_loops_run(monkeypatch) -> None:
+    # n > 2 is only known to be wrong where the loop over m runs; m = 0, so the maximum
+    # of idx must not be taken over n = 10^8 elements (it would read far past idx)
+    src = ("xs = [1.0, 2.0]\nidx : (Fin 2)=>(Fin 2) = [0@_, 1@_]\n"
+           "n : Nat = 100000000\nm : Nat = 0\n"
+           ":p for i:(Fin 3). sum for l:(Fin m). sum for j:(Fin n). "
+           "xs[idx[unsafe_from_ordinal (ordinal j)]]\n")
+    out, _ = run_recorded(monkeypatch, src, {"DEXPY_UNSAFE_INDEX": None})
+    assert out == ["[0., 0., 0.]"]
