@@ -47,6 +47,7 @@ def _instance_names(decl: S.InstanceDecl) -> set[str]:
 def generalize(d: S.Def, in_scope: InScope, bound: frozenset[str]) -> S.Def:
     """`d` with its free type variables as implicit parameters (and the nested defs
     of its body generalized too)."""
+    d = _heaps_typed(d)
     explicit = {p.name for p in d.params if p.name and p.expl == S.Expl.EXPLICIT}
     seen: dict[str, bool] = {}           # name -> used as an index set
     # written implicit binders (`{n v}`) are collected too: their use decides their Ix
@@ -82,6 +83,35 @@ def generalize(d: S.Def, in_scope: InScope, bound: frozenset[str]) -> S.Def:
     expl = tuple(p for p in params if p.expl == S.Expl.EXPLICIT)
     rest = tuple(p for p in params if p.expl != S.Expl.EXPLICIT)
     return dataclasses.replace(d, params=expl + tuple(new) + rest, body=body)
+
+
+def _heaps_typed(d: S.Def) -> S.Def:
+    """2021 heaps had kind `Type`: a `{h:Type}` binder that a `Ref h _` or an effect
+    row of the signature uses as a heap is `{h:Heap}`."""
+    heaps: set[str] = set()
+
+    def visit(e: object) -> None:
+        match e:
+            case S.App(fn=S.Var(name="Ref"), args=(S.Var(name=h), *_)):
+                heaps.add(h)
+            case S.EffectRow(effects=effs):
+                heaps.update(ef.heap.name for ef in effs if isinstance(ef.heap, S.Var))
+        if dataclasses.is_dataclass(e) and isinstance(e, S.Node):
+            for f in dataclasses.fields(e):
+                visit(getattr(e, f.name))
+        elif isinstance(e, tuple):
+            for x in e:
+                visit(x)
+
+    for part in [p.ty for p in d.params] + [d.result, d.effects]:
+        visit(part)
+    if not heaps:
+        return d
+    params = tuple(dataclasses.replace(p, ty=S.Var("Heap", span=p.ty.span))
+                   if p.expl == S.Expl.IMPLICIT and p.name in heaps
+                   and isinstance(p.ty, S.Var) and p.ty.name == "Type" else p
+                   for p in d.params)
+    return d if params == d.params else dataclasses.replace(d, params=params)
 
 
 def _class_target(p: S.Param) -> tuple[str, str] | None:
