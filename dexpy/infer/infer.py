@@ -611,8 +611,10 @@ class Infer(Patterns):
 
     # === functions ===
 
-    def elab_params(self, params: tuple[S.Param, ...]) -> list[Binder]:
-        """Binds params in the current scope, in order; class params become givens."""
+    def elab_params(self, params: tuple[S.Param, ...], functional: bool = False) -> list[Binder]:
+        """Binds params in the current scope, in order; class params become givens.
+        `functional` (a def's or lambda's params): an unannotated explicit param whose
+        type nothing determines is an error (it would be solved by a later block)."""
         out: list[Binder] = []
         for p in params:
             if p.expl == Expl.CLASS:
@@ -626,6 +628,10 @@ class Infer(Patterns):
                 out.append(Binder(n, ty, Expl.CLASS))
                 continue
             ty = self.check_type(p.ty) if p.ty is not None else self.fresh_meta(ir.TYPE, p.name or "t")
+            if (functional and p.ty is None and p.expl == Expl.EXPLICIT and not p.constraints
+                    and isinstance(ty, Meta)):
+                self.origins[id(ty.cell)] = (
+                    ty.cell, f"Couldn't infer type of unannotated binder {p.name or '_'}", p.span)
             n = self.bind_local(p.name, ty)
             out.append(Binder(n, ty, p.expl))
             for c in p.constraints:
@@ -683,7 +689,7 @@ class Infer(Patterns):
     def infer_lam(self, e: S.Lam) -> tuple[Expr, Expr]:
         self.push()
         saved = len(self.givens)
-        binders = self.elab_params(e.params)
+        binders = self.elab_params(e.params, functional=True)
         with self.allowing(None):          # an inferred lambda's effects are its own
             if e.result is not None:
                 rty = self.check_type(e.result)
@@ -851,7 +857,7 @@ class Infer(Patterns):
         """A def's Core lambda and Pi type; givens scope first, then explicit params."""
         self.push()
         saved = len(self.givens)
-        binders = self.elab_params(_givens_first(d.params))
+        binders = self.elab_params(_givens_first(d.params), functional=True)
         eff = self.elab_effects(d.effects)
         rty = self.check_type(d.result) if d.result is not None else self.fresh_meta(ir.TYPE, "r")
         with self.allowing(allowed_by(eff)):

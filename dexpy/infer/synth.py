@@ -272,9 +272,9 @@ def _ambiguous(inf: Infer, g: ir.DictTy, span: Span) -> Ambiguous:
     (upstream: "couldn't infer implicit argument `n` of sum"), else the goal."""
     shown = inf.show(g)
     for cell in metas_of(g):
-        origin = inf.meta_origin(cell)
+        origin = inf.origins.get(id(cell))
         if origin is not None:
-            return Ambiguous(origin, span)
+            return Ambiguous(origin[1], origin[2])
     return Ambiguous(f"ambiguous type variable in the class constraint {shown}", span)
 
 

@@ -113,8 +113,10 @@ def _sum(n: int) -> str:
     (":p " + "(" * 200 + "1" + ")" * 200, "1"),
     (":p\n" + "".join(f"  x{i} = {f'x{i-1} + 1' if i else '1'}\n" for i in range(200)) + "  x199",
      "200"),
-    (":p " + "".join(f"sum (for i{i}:(Fin 1). " for i in range(200)) + "1.0" + ")" * 200, "1."),
-])
+    (":t " + "".join(f"sum (for i{i}:(Fin 1). " for i in range(200)) + "1.0" + ")" * 200,
+     "Float32"),      # (compiling it works too, but Imp passes quadratic in depth take ~20 s)
+    (":p " + "".join(f"sum (for i{i}:(Fin 1). " for i in range(40)) + "1.0" + ")" * 40, "1."),
+], ids=["sum200", "sum1000", "parens200", "lets200", "fors200", "fors40"])
 def test_deep_programs_compile(session: Session, src: str, value: str) -> None:
     assert run(session, src) == [value]
 
