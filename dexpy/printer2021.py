@@ -23,6 +23,7 @@ from .core.traverse import subst
 from .infer.builtins import FIN
 from .infer.env import TopEnv
 from .infer.unify import normalize, whnf
+from .syntax.surface import Expl
 
 WIDTH = 80
 
@@ -280,3 +281,83 @@ def _arg_type(env: TopEnv, t: ir.Expr) -> str:
     if " " in s and not (s.startswith("(") and s.endswith(")")):
         return f"({s})"
     return s
+
+
+# === `:t` as 2021 Dex wrote types ===
+# `(a:Type) ?-> (Add a) ?=> a -> a -> a`, `(Fin 3 & Fin 8) => Float32`,
+# `(l:(List a)) -> ...` for a dependent argument; the whole type parenthesized.
+
+def show_type(ty: ir.Expr) -> str:
+    """The 2021 `:t` text of a (normalized) Core type."""
+    s, atomic = _ty(ty)
+    return s if atomic else f"({s})"
+
+
+def _ty_arg(e: ir.Expr) -> str:
+    s, atomic = _ty(e)
+    return s if atomic else f"({s})"
+
+
+def _ty(e: ir.Expr) -> tuple[str, bool]:
+    from .core.pretty import _pp
+    from .core.traverse import free_vars
+    while isinstance(e, ir.Meta) and e.cell.solution is not None:
+        e = e.cell.solution
+    match e:
+        case ir.TupleTy(()):
+            return "Unit", True
+        case ir.TupleTy(elems):
+            parts = []
+            for k, x in enumerate(elems):
+                s, atomic = _ty(x)
+                wrap = isinstance(x, (ir.Pi, ir.TabPi, ir.TupleTy)) and not atomic
+                parts.append(f"({s})" if wrap or (isinstance(x, ir.TupleTy) and x.elems) else s)
+            return " & ".join(parts), False
+        case ir.TyCon(data, args):
+            shown = [a for p, a in zip(data.params, args) if p.expl != Expl.CLASS]
+            if not shown:
+                return data.name, True
+            return data.name + " " + " ".join(_ty_arg(a) for a in shown), False
+        case ir.TabPi(name, ix, _, body):
+            lhs = _ty_arg(ix)
+            if name in free_vars(body):
+                lhs = f"({name.hint}:{lhs})"
+            rhs, _ = _ty(body)
+            if isinstance(body, ir.TupleTy) and body.elems:
+                rhs = f"({rhs})"
+            return f"{lhs} => {rhs}", False
+        case ir.RefTy(heap, elem):
+            return f"Ref {_ty_arg(heap)} {_ty_arg(elem)}", False
+        case ir.DictTy(cls, args):
+            return cls.name + "".join(" " + _ty_arg(a) for a in args), False
+        case ir.Pi(binders, eff, result, _):
+            return _ty_pi(binders, eff, result), False
+        case ir.App(fn, args):
+            return _ty(fn)[0] + " " + " ".join(_ty_arg(a) for a in args), False
+        case ir.PrimOp("cast", (_, x)):     # a 2021 `Fin n` of an `Int` n
+            return _ty(x)
+        case ir.Kind("Heap"):               # 2021 heaps had kind Type
+            return "Type", True
+    return _pp(e)
+
+
+def _ty_pi(binders: tuple, eff: ir.Expr | None, result: ir.Expr) -> str:
+    from .core.traverse import free_vars
+    parts: list[str] = []
+    for k, b in enumerate(binders):
+        later = [x.ty for x in binders[k + 1:]] + [result] + ([eff] if eff is not None else [])
+        dependent = any(b.name in free_vars(t) for t in later)
+        if b.expl == Expl.IMPLICIT:
+            parts.append(f"({b.name.hint}:{_ty(b.ty)[0]}) ?-> ")
+        elif b.expl == Expl.CLASS:
+            parts.append(f"({_ty(b.ty)[0]}) ?=> ")
+        else:
+            arg = f"({b.name.hint}:{_ty_arg(b.ty)})" if dependent else _ty_arg(b.ty)
+            effs = ""
+            if k == len(binders) - 1 and isinstance(eff, ir.EffRow) and (eff.effects or eff.tail):
+                names = [kind if h is None else f"{kind} {_ty_arg(h)}" for kind, h in eff.effects]
+                tail = f"|{_ty(eff.tail)[0]}" if eff.tail is not None else ""
+                effs = "{" + ", ".join(names) + tail + "} "
+            parts.append(f"{arg} -> {effs}")
+    res, _ = _ty(result)
+    return "".join(parts) + res

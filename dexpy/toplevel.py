@@ -32,6 +32,7 @@ from .names import Name, NameSupply
 from .outputs import ErrorOut, HtmlOut, HtmlSink, Output, TimingOut, from_lines, text_lines
 from .printer import format_static, format_value
 from .printer2021 import format_value as format_value_2021
+from .printer2021 import show_type as show_type_2021
 from .resources import dialect2021_prelude_path, lib_dir, prelude_path
 from .simp import ir as S
 from .simplify import SType, Simplifier
@@ -237,7 +238,8 @@ class Session:
         match action:
             case ShowType(ty):
                 from .infer.topconst import with_constants
-                return [pp_type(normalize(with_constants(self.env, ty), self.env))]
+                show = show_type_2021 if self.dialect == "2021" else pp_type
+                return [show(normalize(with_constants(self.env, ty), self.env))]
             case Evaluate(name, core, ty):
                 return self.evaluate(name, core, ty)
             case ShowHtml(core):
