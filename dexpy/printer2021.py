@@ -78,7 +78,7 @@ def text_doc(s: str) -> Doc:
 def enclose_sep(left: Doc, right: Doc, sep: str, docs: list[Doc]) -> Doc:
     """prettyprinter's `align . group . encloseSep`, as `list` and `tupled` use it."""
     if not docs:
-        return Cat((left, right))
+        return Cat((left, right)) if not isinstance(left, Alt) else Cat((left.flat, right.flat))
     parts: list[Doc] = []
     for k, d in enumerate(docs):
         if k:

@@ -373,6 +373,9 @@ class Infer(Patterns):
         if k > n >= 1 and isinstance(whnf(t.result, self.env), ir.Pi):
             inner = S.CurriedLam(e.params[n:], e.body, e.effects, e.result, span=e.span)
             return S.Lam(e.params[:n], S.Block((), inner, span=e.span), span=e.span)
+        if k == 0 and n == 1:           # `\\(). e` / `do e` where a function of `()` is due
+            return S.Lam((S.Param("_unit", None, span=e.span),), e.body, e.effects, e.result,
+                         span=e.span)
         if 1 <= k < n:
             extra = tuple(S.Var(f"_uncurry{j}", span=e.span) for j in range(n - k))
             res = S.CurriedApp(e.body.result, extra, span=e.body.result.span)
