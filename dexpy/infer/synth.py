@@ -57,8 +57,9 @@ def solve_all(inf: Infer, final: bool = True) -> None:
 
 
 def _check_implicits(inf: Infer) -> None:
-    """An implicit type argument nothing determined is an error (upstream:
-    `Couldn't infer implicit argument b of my_id2`)."""
+    """A type nothing determined, where the user can see why, is an error in upstream's
+    words: an implicit argument (`Couldn't infer implicit argument b of my_id2`), an
+    unannotated def/lambda/for binder (`Couldn't infer type of unannotated binder x`)."""
     for cell, _, span in inf.origins.values():
         c = cell
         while isinstance(c.solution, ir.Meta):
