@@ -40,7 +40,7 @@ from .source import SourceFile
 from .syntax import surface as Surf
 from .syntax import dialect as dialect_names
 from .syntax.dialect2021 import desugar_top as desugar_2021
-from .syntax.parse import parse_file
+from .syntax.parse import parse_file, reparse_2021
 from .tiers import block_level
 
 
@@ -198,6 +198,8 @@ class Session:
         the same history."""
         self.chain.add("block", block.span.source.name if block.span.source else "",
                        block.span.start, block.text)
+        if block.error is not None and self.front_2021:
+            block = reparse_2021(block) or block      # 2021 `data`/`interface`/`instance`
         if block.error is not None:
             err = block.error
             if isinstance(err, DexError):

@@ -136,10 +136,22 @@ def parse_raw_block(src: SourceFile, raw: RawBlock) -> TopBlock:
     try:
         decl = parse_block_text(src, raw.start + offset, raw.text[offset:])
     except DexError as exc:
-        decl = _as_2021_data(src, raw.start + offset, raw.text[offset:])
-        if decl is None:
-            return TopBlock(raw.text, None, directive, exc, raw.trailing, span=span)
+        return TopBlock(raw.text, None, directive, exc, raw.trailing, span=span)
     return TopBlock(raw.text, decl, directive, None, raw.trailing, span=span)
+
+
+def reparse_2021(block: TopBlock) -> TopBlock | None:
+    """A block of a 2021-dialect file that did not parse, read as a 2021 `data`,
+    `interface` or `instance` declaration (None if it is not one). Only the 2021
+    front end asks: in today's dialect these forms stay parse errors, as upstream's."""
+    src = block.span.source
+    if src is None:
+        return None
+    _, offset = _directive(block.text)
+    decl = _as_2021_data(src, block.span.start + offset, block.text[offset:])
+    if decl is None:
+        return None
+    return TopBlock(block.text, decl, block.directive, None, block.trailing, span=block.span)
 
 
 def _as_2021_data(src: SourceFile, base: int, text: str) -> abstract.s.TopDecl | None:

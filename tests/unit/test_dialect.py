@@ -179,3 +179,13 @@ def test_2021_class_heads_read_as_todays() -> None:
     assert class_text("instance Show Float\n  show = f") == "instance Show(Float)\n  show = f"
     assert class_text("instance Add(Float)\n  zero = 0.0") is None     # today's: no args
     assert class_text("instance foo : Add Float\n  zero = 0.0") is None  # named: not read
+
+
+def test_2021_heads_stay_parse_errors_in_todays_dialect(tmp_path: Path) -> None:
+    """Upstream HEAD's parser tests expect `data MyMaybe a =` to be a parse error."""
+    f = tmp_path / "heads.dx"
+    f.write_text("data MyMaybe a =\n  MyNothing\n\n:p 1\n")
+    r = _script(f, "--allow-errors", "--dialect", "2024")
+    assert "Parse error" in r.stdout and "unexpected 'a'" in r.stdout
+    r = _script(f, "--allow-errors", "--dialect", "2021")
+    assert "Parse error" not in r.stdout and "> 1" in r.stdout
