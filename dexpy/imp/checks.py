@@ -32,7 +32,7 @@ def _report(code: int, a: IAtom, b: IAtom, ctx: IVar) -> i.IBlock:
     return i.IBlock((i.CallStmt(i.CallRt(i.RtFn.ERROR, (ctx, ILit(code, I64), a, b))), i.Fail()))
 
 
-def _fail_if(c: _Ctx, bad: IAtom, code: int, a: IAtom = ILit(0, I64),
+def fail_if(c: _Ctx, bad: IAtom, code: int, a: IAtom = ILit(0, I64),
              b: IAtom = ILit(0, I64)) -> None:
     L._emit(c, i.If(bad, _report(code, a, b, c.ctx_ptr), i.IBlock(())))
 
@@ -53,7 +53,7 @@ def checked_index(c: _Ctx, ix: IAtom, tab_ty: Type) -> IAtom:
     if not isinstance(n, IVar | ILit) or c.facts.proves_below(k, n):
         return k
     n64 = L._to_i64(c, n)
-    _fail_if(c, L._assign(c, i.IPrim(Prim.GE, (k, n64)), "oob"), i.INDEX_ERROR, k, n64)
+    fail_if(c, L._assign(c, i.IPrim(Prim.GE, (k, n64)), "oob"), i.INDEX_ERROR, k, n64)
     return k
 
 
@@ -95,7 +95,7 @@ def _guard_accesses(c: _Ctx, body: s.Block, binder: s.Var, count: IAtom,
             continue
         n64 = L._to_i64(c, n)
         bad = L._assign(c, i.IPrim(Prim.GT, (L._to_i64(c, count), n64)), "oob")
-        _fail_if(c, _when_inner_run(c, bad, outer + inner), i.INDEX_ERROR, n64, n64)
+        fail_if(c, _when_inner_run(c, bad, outer + inner), i.INDEX_ERROR, n64, n64)
         c.facts.add_le(count, n, conds)
     for op, inner in accesses:
         if op.ix == binder:
@@ -179,7 +179,7 @@ def _precheck(c: _Ctx, idx: Mem, count: IAtom, n: IVar | ILit, inner: tuple[IAto
         with L._scope(c) as find:
             x = L._assign(c, i.ICast(I64, L._assign(c, i.Load(idx.ptr, L._add(c, idx.offset, k2)),
                                                      "ix")), "ix")
-            _fail_if(c, L._assign(c, i.IPrim(Prim.GE, (x, n64)), "oob"), i.INDEX_ERROR, x, n64)
+            fail_if(c, L._assign(c, i.IPrim(Prim.GE, (x, n64)), "oob"), i.INDEX_ERROR, x, n64)
         L._emit(c, i.If(bad, L._block([i.Loop(k2, count, L._block(find)), i.Fail()]),
                         i.IBlock(())))
     if runs == ILit(1, Scalar.U8):
@@ -260,7 +260,7 @@ def check_division(c: _Ctx, x: IAtom, d: IAtom) -> None:
     if not (isinstance(d, ILit) and d.value != 0):
         zero = ILit(1, Scalar.U8) if isinstance(d, ILit) else \
             L._assign(c, i.IPrim(Prim.EQ, (d, ILit(0, sc))), "divz")
-        _fail_if(c, zero, i.DIV_ZERO)
+        fail_if(c, zero, i.DIV_ZERO)
     if not sc.is_signed or (isinstance(d, ILit) and d.value != -1):
         return
     lowest = -(1 << (BITS[sc] - 1))
@@ -268,7 +268,7 @@ def check_division(c: _Ctx, x: IAtom, d: IAtom) -> None:
         return
     m1 = L._assign(c, i.IPrim(Prim.EQ, (d, ILit(-1, sc))), "divm")
     low = L._assign(c, i.IPrim(Prim.EQ, (x, ILit(lowest, sc))), "divm")
-    _fail_if(c, L._assign(c, i.IPrim(Prim.AND, (m1, low)), "divo"), i.DIV_OVERFLOW)
+    fail_if(c, L._assign(c, i.IPrim(Prim.AND, (m1, low)), "divo"), i.DIV_OVERFLOW)
 
 
 from . import lower as L  # noqa: E402  (lower imports this module at its end)

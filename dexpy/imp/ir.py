@@ -137,7 +137,7 @@ RUNTIME_ERRORS: dict[int, str] = {
     0: "Index out of bounds: {a} >= {b}",
     1: "Division by zero",
     2: "Integer overflow in division",
-    3: "Table size too large: {a} elements",
+    3: "Table too large: its number of elements does not fit in memory",
 }
 """The messages of `RtFn.ERROR`, by code (see dexpy.imp.lower: bounds and division checks)."""
 INDEX_ERROR, DIV_ZERO, DIV_OVERFLOW, SIZE_ERROR = 0, 1, 2, 3

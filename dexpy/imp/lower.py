@@ -219,18 +219,21 @@ def _count(c: _Ctx, dims: tuple[IAtom, ...]) -> IAtom:
     return n
 
 
-TOO_MANY = (1 << 46) + 1
-"""An element count past every allocation limit (dexpy.backend.llvmgen refuses it)."""
+TOO_MANY = 1 << 46
+"""Elements no buffer can have (dexpy.backend.llvmgen refuses 2**46 bytes and more)."""
 
 
 def _alloc_count(c: _Ctx, dims: tuple[IAtom, ...]) -> IAtom:
-    """The number of elements of a buffer shaped `dims`, or TOO_MANY where the product
-    does not fit in 46 bits: with three or more sizes (each below 2**32) it can wrap
-    around 64 bits to a small number, and the buffer would be too small. Then the
-    allocation is refused (a run-time error) instead."""
+    """The number of elements of a buffer shaped `dims`; a run-time error (`Table too
+    large`) where the product reaches TOO_MANY: with three or more sizes (each below
+    2**32) it can wrap around 64 bits to a small number, and the buffer would be too
+    small."""
     n = _count(c, dims)
     if isinstance(n, ILit):
-        return n if int(n.value) < TOO_MANY else ILit(TOO_MANY, I64)
+        if int(n.value) < TOO_MANY:
+            return n
+        checks.fail_if(c, ILit(1, Scalar.U8), i.SIZE_ERROR)
+        return ILit(0, I64)
     if len(dims) < 3:                  # below 2**64: the allocation's own check sees it
         return n
     approx: IAtom = ILit(1.0, Scalar.F64)
@@ -239,7 +242,8 @@ def _alloc_count(c: _Ctx, dims: tuple[IAtom, ...]) -> IAtom:
             _assign(c, i.ICast(Scalar.F64, d), "szf")
         approx = _assign(c, i.IPrim(Prim.MUL, (approx, df)), "szf")
     big = _assign(c, i.IPrim(Prim.GE, (approx, ILit(float(TOO_MANY), Scalar.F64))), "szbig")
-    return _assign(c, i.ISelect(big, ILit(TOO_MANY, I64), n), "count")
+    checks.fail_if(c, big, i.SIZE_ERROR)
+    return n
 
 
 def _to_i64(c: _Ctx, x: IAtom) -> IAtom:
