@@ -122,6 +122,24 @@ def metas_of(e: Expr) -> list[ir.MetaCell]:
     return found
 
 
+def bound_names(e: Expr) -> set[ir.Name]:
+    """Names bound by binders inside `e` (solved metas followed)."""
+    found: set[ir.Name] = set()
+
+    def go(x: Expr) -> Expr:
+        if isinstance(x, Meta) and x.cell.solution is not None:
+            return go(x.cell.solution)
+        if isinstance(x, (ir.TabPi, ir.For, ir.Let, ir.DepPairTy)):
+            found.add(x.name)
+        elif isinstance(x, (ir.Pi, ir.Lam)):
+            found.update(b.name for b in x.binders)
+        elif isinstance(x, ir.Alt):
+            found.update(x.binders)
+        return map_children(x, go)
+    go(e)
+    return found
+
+
 def free_vars(e: Expr) -> set[ir.Name]:
     """Names of variables occurring in `e` (binders are unique, so bound ones are
     included too; callers test membership of specific outer names)."""

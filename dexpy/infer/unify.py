@@ -109,8 +109,8 @@ class Unifier:
         if _occurs(cell, value):
             raise UnifyFail("occurs")
         if self.bound or self.binder_levels:
-            from ..core.traverse import free_vars, metas_of
-            names = free_vars(value)
+            from ..core.traverse import bound_names, free_vars, metas_of
+            names = free_vars(value) - bound_names(value)     # (free_vars keeps bound ones)
             if names & set(self.bound):
                 raise UnifyFail("escape")
             if any(self.binder_levels.get(n, 0) > cell.level for n in names):
