@@ -225,3 +225,22 @@ def test_prelude_errors_are_reported(tmp_path, capsys) -> None:
     code, out, err = _main(["script", "--prelude", str(prelude), str(path)], capsys)
     assert (code, out) == (0, ":p bar\n> 1\n")
     assert err.startswith(f"dexpy: warning: errors in the prelude {prelude}:\ndef foo(x\nParse error")
+
+
+# === dependent table types: a loop index bound inside a solution is no escape ===
+
+def test_solving_a_meta_with_a_dependent_table_type() -> None:
+    from dexpy.core import ir
+    from dexpy.infer.env import TopEnv
+    from dexpy.infer.unify import UnifyFail, Unifier
+    from dexpy.names import Name
+    u = Unifier(TopEnv())
+    i, j = Name("i", 1), Name("j", 2)
+    u.binder_levels[i] = 1                       # i: a loop index, inside the meta's scope
+    inner = ir.TabPi(j, ir.TyCon(ir.DataDef("R", (), []), (ir.Var(i),)), ir.UNIT, ir.BaseTy("Float32"))
+    outer = ir.Meta(ir.MetaCell(1, ir.TYPE, "a", None, 0))
+    u.solve(outer.cell, ir.TabPi(i, ir.NAT, ir.UNIT, inner))       # i is bound there
+    assert outer.cell.solution is not None
+    free = ir.Meta(ir.MetaCell(2, ir.TYPE, "b", None, 0))
+    with pytest.raises(UnifyFail):
+        u.solve(free.cell, inner)                                # i escapes
