@@ -26,7 +26,8 @@ from .errors import checks_enabled
 from .names import NameSupply
 from .simp.ir import SimpFunction
 
-_RUN_TIME_ONLY = {"DEXPY_NUM_THREADS", "DEXPY_CACHE", "DEXPY_DEBUG", "DEXPY_QUICK", "DEXPY_CHECK"}
+_RUN_TIME_ONLY = {"DEXPY_NUM_THREADS", "DEXPY_CACHE", "DEXPY_DEBUG", "DEXPY_QUICK", "DEXPY_CHECK",
+                  "DEXPY_DATA", "DEXPY_ARENA_LIMIT"}
 
 
 def _switches() -> str:

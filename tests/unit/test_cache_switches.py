@@ -17,7 +17,8 @@ def _switches_read_by_codegen() -> set[str]:
     for sub in ("imp", "backend"):
         for f in (ROOT / "dexpy" / sub).glob("*.py"):
             found |= set(re.findall(r'environ\.get\("(DEXPY_[A-Z0-9_]+)"', f.read_text()))
-    return found - {"DEXPY_NUM_THREADS", "DEXPY_ARENA_LIMIT"}     # run-time settings, not code
+    # run-time settings, not code: threads, the box arena's budget, where data files are found
+    return found - {"DEXPY_NUM_THREADS", "DEXPY_ARENA_LIMIT", "DEXPY_DATA"}
 
 
 def test_every_codegen_switch_is_in_the_key() -> None:
