@@ -185,6 +185,8 @@ class Infer(Patterns):
                 return ir.Lit(v, t)
             case S.Lam() if isinstance(t, ir.Pi):
                 return self.check_lam(e, t)
+            case S.CurriedApp() if isinstance(t, ir.Pi) and (lam := self.partial_app(e)) is not None:
+                return self.check_lam(lam, t)       # 2021 `minBy fst` where `a -> a -> a` is due
             case S.For() if isinstance(t, ir.TabPi) and len(e.binders) >= 1:
                 return self.check_for(e, t)
             case S.TabCon(elems) if isinstance(t, ir.TabPi):
@@ -362,7 +364,7 @@ class Infer(Patterns):
         rest = tuple(S.Var(f"_curry{k}", span=e.span) for k in range(missing))
         params = tuple(S.Param(v.name, None, span=e.span) for v in rest)
         call = S.App(e.fn, e.args + rest, span=e.span)
-        return S.Lam(params, S.Block((), call, span=e.span), span=e.span)
+        return S.CurriedLam(params, S.Block((), call, span=e.span), span=e.span)
 
     def curry_lam(self, e: S.CurriedLam, t: ir.Pi) -> S.Lam:
         """2021's curried `\\x y. e` fitted to a function type of another arity
