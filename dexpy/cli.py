@@ -143,9 +143,10 @@ def make_session(opts: SessionOptions, *, interactive: bool = False,
     searched first for imported modules."""
     from .toplevel import Session
 
-    kwargs: dict[str, object] = {"load_prelude": not opts.no_prelude, "lib_path": opts.lib_path,
-                                 "dialect": file_dialect(opts, src)}
+    kwargs: dict[str, object] = {"load_prelude": not opts.no_prelude, "lib_path": opts.lib_path}
     accepted = inspect.signature(Session).parameters
+    if "dialect" in accepted:
+        kwargs["dialect"] = file_dialect(opts, src)
     if interactive and "redefine" in accepted:
         kwargs["redefine"] = True
     if "tiered" in accepted:        # blocks run once: quick compiles for small work
