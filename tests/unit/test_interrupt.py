@@ -28,9 +28,9 @@ pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"),
 LATENCY = 0.5        # seconds from SIGINT to the interrupted call's KeyboardInterrupt
 
 SOURCE = r"""
-def slow (n:Nat) : Float = sum for i:(Fin n). sum for j:(Fin n). sum for k:(Fin n). n_to_f (ordinal i)
+def slow(n:Nat) -> Float = sum for i:(Fin n). sum for j:(Fin n). sum for k:(Fin n). n_to_f (ordinal i)
 
-def spin (n:Nat) : Float = yield_state 0.0 \r. while \.
+def spin(n:Nat) -> Float = yield_state 0.0 \r. while \.
     r := get r + 1.0
     get r < n_to_f n
 
@@ -164,7 +164,7 @@ def test_ctrl_c_while_printing_is_neither_lost_nor_a_traceback(module, capfd) ->
     # Python raises a pending KeyboardInterrupt in the first Python code after the
     # signal: here the print callback, where ctypes would swallow it with a traceback
     m = dexpy.loads(r"""
-def chatty (n:Nat) : Nat = unsafe_io \.
+def chatty(n:Nat) -> Nat = unsafe_io \.
   yield_state 0 \r. for_ i:(Fin n).
     r := get r + 1
     print "tick"
@@ -200,7 +200,11 @@ def test_polls_where_cheap() -> None:
 def test_out_of_memory_says_how_many_bytes() -> None:
     m = dexpy.loads("def big (n:Nat) : (Fin n)=>(Fin n)=>Float = for i j. 1.0")
     with pytest.raises(dexpy.DexRuntimeError) as err:
-        m.big(1_000_000_000)                     # refused: past 64 TiB
+        m.big(1_000_000_000)                     # refused: 10^18 elements, past 2^46
+    assert str(err.value) == ("Table too large: its number of elements does not fit in memory\n"
+                              "Runtime error")
+    with pytest.raises(dexpy.DexRuntimeError) as err:
+        m.big(6_000_000)                         # 144 TB: refused, past 64 TiB
     assert str(err.value) == "Runtime error: out of memory allocating more than 70368744177664 bytes"
     if Path("/proc/sys/vm/overcommit_memory").read_text().strip() != "1":
         with pytest.raises(dexpy.DexRuntimeError) as err:
@@ -231,14 +235,14 @@ def test_foreign_allocator_out_of_memory_says_how_many_bytes() -> None:
 def test_out_of_memory_in_a_script_block() -> None:
     from compile_spy import eval_blocks, session_with
     session = session_with("def big (n:Nat) : (Fin n)=>(Fin n)=>Float = for i j. 1.0")
-    assert eval_blocks(session, ":p big 1000000000\n:p sum (sum (big 3))") == [
+    assert eval_blocks(session, ":p big 6000000\n:p sum (sum (big 3))") == [
         ["Runtime error: out of memory allocating more than 70368744177664 bytes"], ["9."]]
 
 
 def test_arena_budget_says_what_failed(monkeypatch) -> None:
     monkeypatch.setenv("DEXPY_ARENA_LIMIT", "100000")
     m = dexpy.loads(r"""
-def grow (n:Nat) : Nat =
+def grow(n:Nat) -> Nat =
   xs = yield_state (to_list [0]) \r. for_ i:(Fin n).
     r := get r <> to_list [ordinal i]
   list_length xs
