@@ -365,7 +365,11 @@ def run_interactive(session: Session) -> int:
 
 
 def _run_interruptible(session: Session, text: str, counter: int) -> None:
+    """Runs one block; Ctrl-C stops it (compiled code too: the prompt replaced the SIGINT
+    handler of backend/interrupt.py, which is put back first) and the session goes on."""
+    from .backend.interrupt import arm
     try:
+        arm()
         run_chunk(session, text, counter, sys.stdout)
     except KeyboardInterrupt:
         print("Interrupted")
