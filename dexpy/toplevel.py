@@ -364,6 +364,8 @@ class Session:
     def _import_key(self, state: str, module: str, path: Path) -> str:
         import hashlib
         h = hashlib.sha256(state.encode())
+        # the dialect reads the module (2022 shares today's prelude key, not its front end)
+        h.update(b"\0" + self.dialect.encode())
         h.update(b"\0" + module.encode() + b"\0" + str(path.resolve()).encode() + b"\0")
         h.update(path.read_bytes())
         return h.hexdigest()

@@ -34,9 +34,14 @@ def test_compare_finds_missing_and_different_types():
     assert diffs == {"trace": "type", "no_such_fn": "missing"}
 
 
-def test_every_difference_from_upstream_is_justified():
+def test_every_difference_from_upstream_is_justified(tmp_path, monkeypatch):
     """The whole library against the committed upstream facts: each difference is
-    listed with a reason in docs/library.md, and each listed one still differs."""
+    listed with a reason in docs/library.md, and each listed one still differs.
+    On a cache of its own: after tests/dx/lib-plot*.dx had filled the shared cache,
+    `Html` was out of scope after `import diagram; import png; import plot` here (an
+    import-cache entry restored with a wrong scope; not reproduced through the CLI yet,
+    left open in the closing note of the session that found it)."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     facts = parity.read_facts()
     assert len(facts) > 600
     diffs = parity.compare(facts)
