@@ -262,13 +262,27 @@ class Session:
                         self.env.scope[src] = FailedB()     # a pattern variable of that value
             raise
 
-    def _evaluate(self, name: Name | None, core: ir.Expr, ty: ir.Expr) -> list[str]:
+    def _simplify(self, core: ir.Expr) -> tuple[S.SimpFunction | None, Simplifier | None, object]:
+        """A block's Simp function from the block cache, else (None, the simplifier,
+        the block's simplified value): the caller decides whether the value compiles
+        (`_function`), is a type, or is static. Checks Core first under DEXPY_CHECK=1."""
         if checks_enabled():
             check_core(core, _TopNames(self))
         fn = self.chain.load(self.names)
+        if fn is not None:
+            return fn, None, None
+        simp = Simplifier(self.env, self.names, self.value_types)
+        return None, simp, simp.ev(core, {})
+
+    def _function(self, simp: Simplifier, value: object) -> S.SimpFunction:
+        """The Simp function computing `value`, stored in the block cache."""
+        fn = simp.function(value)
+        self.chain.store(fn, self.names)
+        return fn
+
+    def _evaluate(self, name: Name | None, core: ir.Expr, ty: ir.Expr) -> list[str]:
+        fn, simp, value = self._simplify(core)
         if fn is None:
-            simp = Simplifier(self.env, self.names, self.value_types)
-            value = simp.ev(core, {})
             if isinstance(value, SType):
                 if name is not None:
                     self.env.defs[name] = core
@@ -276,8 +290,7 @@ class Session:
                 return [_show_type_value(normalize(simp.resolve_type(value), self.env))]
             if name is None and not simp.b.lets and not _has_data(value):   # static values
                 return [format_static(self.env, ty, value)]
-            fn = simp.function(value)
-            self.chain.store(fn, self.names)
+            fn = self._function(simp, value)
         out, lines = self._run(fn)
         if name is not None:
             self.values[name] = out
@@ -305,16 +318,11 @@ class Session:
     def show_html(self, core: ir.Expr) -> list[str | Output]:
         """`:html e` (e : String, checked by elab_top): evaluates e; its text is the
         block's HTML output, after any lines e printed."""
-        if checks_enabled():
-            check_core(core, _TopNames(self))
-        fn = self.chain.load(self.names)
+        fn, simp, value = self._simplify(core)
         if fn is None:
-            simp = Simplifier(self.env, self.names, self.value_types)
-            value = simp.ev(core, {})
             if isinstance(value, SType):
                 raise DexError("`:html` needs a String")
-            fn = simp.function(value)
-            self.chain.store(fn, self.names)
+            fn = self._function(simp, value)
         out, lines = self._run(fn)
         return [*lines, HtmlOut(_dex_string(out.to_python()))]
 
