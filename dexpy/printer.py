@@ -59,19 +59,22 @@ def format_value(env: TopEnv, ty: ir.Expr, v: Any) -> str:
     return f"<value of type {type(t).__name__}>"
 
 
+def constructor_fields(data: ir.DataDef, args: tuple[ir.Expr, ...], v: Any
+                       ) -> tuple[ir.ConDef, list[tuple[ir.Expr, Any]]]:
+    """The constructor of a value `v` of `data` applied to `args`, and its fields with
+    their types (the data's parameters substituted)."""
+    tag, fields = (v.tag, v.payload) if isinstance(v, SumVal) else (0, v)
+    con = data.cons[tag]
+    sub = {p.name: a for p, a in zip(data.params, args)}
+    return con, [(subst(f.ty, sub), fields[j]) for j, f in enumerate(con.fields)]
+
+
 def _format_data(env: TopEnv, data: ir.DataDef, args: tuple[ir.Expr, ...], v: Any) -> str:
     if data.name == "List" and len(args) == 1 and _is_word8(env, args[0]):
         chars = v[1] if isinstance(v, tuple) else v.payload[1]
         return '"' + decode_utf8(bytes(int(c) for c in chars)) + '"'
-    if isinstance(v, SumVal):
-        tag, fields = v.tag, v.payload
-    else:
-        tag, fields = 0, v
-    con = data.cons[tag]
-    sub = {p.name: a for p, a in zip(data.params, args)}
-    parts = []
-    for j, f in enumerate(con.fields):
-        parts.append(format_value(env, subst(f.ty, sub), fields[j]))
+    con, typed = constructor_fields(data, args, v)
+    parts = [format_value(env, ty, x) for ty, x in typed]
     if data.is_struct:
         return f"{data.name}({', '.join(parts)})"
     if not parts:

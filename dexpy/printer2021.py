@@ -17,12 +17,11 @@ from typing import Any
 
 import numpy as np
 
-from .backend.values import SumVal
 from .core import ir
-from .core.traverse import subst
 from .infer.builtins import FIN
 from .infer.env import TopEnv
 from .infer.unify import normalize, whnf
+from .printer import constructor_fields
 from .syntax.surface import Expl
 
 WIDTH = 80
@@ -239,13 +238,8 @@ def _table(env: TopEnv, ix: ir.Expr, body: ir.Expr, v: Any) -> Doc:
 
 
 def _data(env: TopEnv, data: ir.DataDef, args: tuple[ir.Expr, ...], v: Any) -> Doc:
-    if isinstance(v, SumVal):
-        tag, fields = v.tag, v.payload
-    else:
-        tag, fields = 0, v
-    con = data.cons[tag]
-    sub = {p.name: a for p, a in zip(data.params, args)}
-    parts = [value_doc(env, subst(f.ty, sub), fields[j]) for j, f in enumerate(con.fields)]
+    con, typed = constructor_fields(data, args, v)
+    parts = [value_doc(env, ty, x) for ty, x in typed]
     if not parts:
         return Text(con.name)
     seq: list[Doc] = [Text("(" + con.name)]
