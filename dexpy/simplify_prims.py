@@ -236,6 +236,17 @@ def _index_ref(s: Simplifier, args: tuple[C.Expr, ...], env: dict) -> SVal:
     return Dyn(s.emit(S.RefSlice(r, o), S.RefTy(et.elem)))
 
 
+@rule("listElemRef")
+def _list_elem_ref(s: Simplifier, args: tuple[C.Expr, ...], env: dict) -> SVal:
+    """`%listElemRef(ref, i)`: a `List a` is `(size, box)`; slice the box's reference."""
+    r = s.atom(s.ev(args[0], env))
+    et = _ref_elem(r)
+    assert isinstance(et, S.ProdTy) and isinstance(et.elems[1], S.BoxTy)
+    box = s.emit(S.RefProj(r, 1), S.RefTy(et.elems[1]))
+    o = s.atom(s.ev(args[1], env))
+    return Dyn(s.emit(S.RefSlice(box, o), S.RefTy(et.elems[1].elem)))
+
+
 @rule("projRef")
 def _proj_ref(s: Simplifier, args: tuple[C.Expr, ...], env: dict) -> SVal:
     r = s.atom(s.ev(args[0], env))

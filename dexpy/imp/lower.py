@@ -475,6 +475,13 @@ def _lower_op(c: _Ctx, op: s.Op, ty: Type, dest: Val | None) -> Val:
             return _finish(c, _read(c, view), dest)
         case s.RefSlice(ref, ix):
             r = _lower_atom(c, ref)
+            if isinstance(r.ty, RefTy) and isinstance(r.ty.elem, BoxTy):
+                r, n = _box_ref_data(c, r)
+                k = _to_i64(c, _scalar_arg(c, ix))
+                if checks_enabled():
+                    bad = _assign(c, i.IPrim(Prim.GE, (k, n)))
+                    _emit(c, i.If(bad, i.IBlock((i.Fail(),)), i.IBlock(())))
+                return _index_dest(c, r, k, ty)
             k = checks.checked_index(c, _scalar_arg(c, ix), s.type_of_atom(ref))
             return _index_dest(c, r, k, ty)
         case s.RefProj(ref, index):
@@ -694,6 +701,26 @@ def _lower_unbox(c: _Ctx, box: s.Atom, size: s.Atom, ty: Type) -> Val:
         dims = (n,) + tuple(_size_i64(c, d) for d in leaf.dims)
         out.append(Mem(data, ILit(0, I64), dims))
     return Val(ty, tuple(out))
+
+
+def _box_ref_data(c: _Ctx, r: Val) -> tuple[Val, IAtom]:
+    """The data buffers of the box a reference holds, as a reference to its table
+    (views of the box's memory, so writes through it change the box in place),
+    and the box's size (I64)."""
+    assert isinstance(r.ty, RefTy) and isinstance(r.ty.elem, BoxTy)
+    m = _as_mem(r.leaves[0])
+    p = _assign(c, i.Load(m.ptr, m.offset), "box")
+    hdr = _assign(c, i.PtrCast(p, I64), "hdr")
+    n = _assign(c, i.Load(hdr, ILit(0, I64)), "bsize")
+    ptrs = _assign(c, i.PtrCast(p, Scalar.PTR), "hdr")
+    elem = r.ty.elem.elem
+    out: list[LeafVal] = []
+    for k, leaf in enumerate(leaves(elem)):
+        raw = _assign(c, i.Load(ptrs, ILit(1 + k, I64)))
+        data = _assign(c, i.PtrCast(raw, leaf.scalar), "bdata")
+        dims = (n,) + tuple(_size_i64(c, d) for d in leaf.dims)
+        out.append(Mem(data, ILit(0, I64), dims))
+    return Val(r.ty, tuple(out), r.readonly), n
 
 
 def _scalar_arg_val(c: _Ctx, v: Val) -> IAtom:

@@ -115,6 +115,17 @@ def _index_ref(inf, core, args, tys, span):
     return ir.PrimOp("indexRef", (args[0], args[1], t.dict)), ir.RefTy(heap, subst(t.body, {t.name: args[1]}))
 
 
+def _list_elem_ref(inf, core, args, tys, span):   # %listElemRef(ref : Ref h (List a), i : Nat) -> Ref h a
+    """A reference to element `i` of the list a reference holds, written in place (the
+    prelude's `Stack`; no bounds check beyond DEXPY_CHECK=1's: the caller's promise)."""
+    heap, elem = _ref_elem(inf, tys[0], span)
+    t = whnf(elem, inf.env)
+    if not (isinstance(t, ir.TyCon) and t.data.name == "List" and len(t.args) == 1):
+        raise TypeErr("%listElemRef of a reference to a non-list", span)
+    inf.unify(ir.NAT, tys[1], span)
+    return core, ir.RefTy(heap, t.args[0])
+
+
 def _fn_result(inf, t: Expr, span: Span) -> Expr:
     t = whnf(t, inf.env)
     if isinstance(t, ir.Pi):
@@ -210,7 +221,7 @@ RULES = {
     "unsafeCoerce": _to_type, "garbageVal": _to_type, "throwError": _to_type,
     "throwException": _to_type, "select": _select, "NatCon": _nat_con,
     "projNewtype": _proj_newtype, "dataConTag": _word8, "get": _get, "put": _put,
-    "ask": _get, "indexRef": _index_ref, "runState": _run_state, "runReader": _run_reader,
+    "ask": _get, "indexRef": _index_ref, "listElemRef": _list_elem_ref, "runState": _run_state, "runReader": _run_reader,
     "runWriter": _run_writer, "mextend": _unit, "while": _unit,
     "catchException": _catch, "explicitApply": _explicit_apply,
     "applyMethod0": _apply_method0, "applyMethod1": _apply_method1, "showAny": _show_any,

@@ -71,7 +71,7 @@ def op_type(op: Op) -> Type:
         case RefPut() | RefExtend() | While() | PrintStr():
             return UNIT
         case RefSlice(ref, _):
-            return RefTy(_tab(_ref(type_of_atom(ref)).elem).elem)
+            return RefTy(_tab_or_box(_ref(type_of_atom(ref)).elem).elem)
         case RefProj(ref, index):
             return RefTy(_prod(_ref(type_of_atom(ref)).elem).elems[index])
         case Catch(_, ty):
@@ -101,6 +101,11 @@ def _tab(ty: Type) -> TabTy:
     if not isinstance(ty, TabTy):
         raise _bug(f"expected a table type, got {ty!r}")
     return ty
+
+
+def _tab_or_box(ty: Type) -> TabTy | BoxTy:
+    """What `RefSlice` slices: a table, or a box's table written in place."""
+    return ty if isinstance(ty, BoxTy) else _tab(ty)
 
 
 def _box(ty: Type) -> BoxTy:
@@ -286,7 +291,7 @@ class _Checker:
                 _expect(self.atom(value), elem, "ref extend value")
                 _expect(self.lam2(combine, elem), elem, "combine result")
             case RefSlice(ref, ix):
-                _tab(_ref(self.atom(ref)).elem)
+                _tab_or_box(_ref(self.atom(ref)).elem)
                 _expect(self.atom(ix), NAT, "ref slice index")
             case RefProj(ref, index):
                 if not 0 <= index < len(_prod(_ref(self.atom(ref)).elem).elems):

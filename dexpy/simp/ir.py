@@ -312,7 +312,8 @@ class RefExtend:
 
 @dataclass(frozen=True, slots=True)
 class RefSlice:
-    """A reference to element `ix` (a U32 ordinal) of a table reference."""
+    """A reference to element `ix` (a U32 ordinal) of a table reference, or of the
+    table inside a box reference (written in place: the prelude's `Stack`)."""
 
     ref: Atom
     ix: Atom
