@@ -3,7 +3,8 @@
 `DexError` subclasses carry a category prefix and a span. `render()` gives the
 text Dex prints: the prefix, the message, then (if the span is known) a blank
 line, the source line where the span starts and a line of `^` under the span,
-clipped at the end of that line. Broken compiler invariants raise `CompilerBug`,
+clipped at the end of that line (one `^` past it, for the line break, when the
+span goes on to later lines). Broken compiler invariants raise `CompilerBug`,
 never a DexError.
 """
 from __future__ import annotations
@@ -38,7 +39,9 @@ def caret_snippet(span: Span) -> str:
     text = src.line_text(line)
     line_end = src.line_starts[line - 1] + len(text)
     stop = _eat_trailing(src.text, span.stop, line_end)
-    width = max(1, min(stop, line_end) - span.start)
+    if stop > line_end:             # a span running on past its first line: marked up to
+        stop = line_end + 1         # and including the line break, as upstream does
+    width = max(1, stop - span.start)
     return text + "\n" + " " * (col - 1) + "^" * width
 
 

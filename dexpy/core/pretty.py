@@ -1,9 +1,51 @@
 """Printing Core types the way upstream Dex prints them (LANGUAGE.md §8.3)."""
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+
 from . import ir
 from .ir import Expr
+from ..names import Name
 from ..syntax.surface import Expl
+
+# Names the printed text must not reuse for binders (upstream freshens a binder
+# whose name is in scope: `(x.1:Int32) -> Int32` after a top-level `x`); set by
+# whoever prints in a scope (`in_scope`). And the display names of the binders
+# around the part being printed.
+_TAKEN: ContextVar[Callable[[str], bool] | None] = ContextVar("pretty_taken", default=None)
+_SHOWN: ContextVar[dict[Name, str]] = ContextVar("pretty_shown", default={})
+
+
+@contextmanager
+def in_scope(taken: Callable[[str], bool]) -> Iterator[None]:
+    """Types printed inside rename their binders away from the names `taken` accepts."""
+    token = _TAKEN.set(taken)
+    try:
+        yield
+    finally:
+        _TAKEN.reset(token)
+
+
+def fresh_display(hint: str, used: set[str] | frozenset[str] = frozenset()) -> str:
+    """`hint`, or `hint.1`, `hint.2`, ... when it is in scope or in `used`."""
+    taken = _TAKEN.get()
+    around = _SHOWN.get().values()
+    name, k = hint, 0
+    while name in used or name in around or (taken is not None and taken(name)):
+        k += 1
+        name = f"{hint}.{k}"
+    return name
+
+
+@contextmanager
+def _binding(name: Name, shown: str) -> Iterator[None]:
+    token = _SHOWN.set({**_SHOWN.get(), name: shown})
+    try:
+        yield
+    finally:
+        _SHOWN.reset(token)
 
 
 def pp_type(e: Expr) -> str:
@@ -47,7 +89,9 @@ def _pp(e: Expr) -> tuple[str, bool]:
             lhs = _arg(ix)
             from .traverse import free_vars
             if name in free_vars(body):
-                lhs = f"({name.hint}:{lhs})"
+                shown = fresh_display(name.hint)
+                with _binding(name, shown):
+                    return f"({shown}:{lhs}) => {_pp(body)[0]}", False
             return f"{lhs} => {_pp(body)[0]}", False
         case ir.RefTy(heap, elem):
             return f"Ref {_arg(heap)} {_arg(elem)}", False
@@ -62,7 +106,7 @@ def _pp(e: Expr) -> tuple[str, bool]:
                 return _pp_pi(binders + inner.binders, inner.eff, inner.result, inner.implicit_app), False
             return _pp_pi(binders, eff, result, implicit_app), False
         case ir.Var(name):
-            return name.hint, True
+            return _SHOWN.get().get(name, name.hint), True
         case ir.Lit(value, _):
             return str(value), True
         case ir.DepPairTy(name, lhs, rhs):
@@ -85,35 +129,45 @@ def _pp_pi(binders: tuple[ir.Binder, ...], eff: Expr | None, result: Expr, impli
     run: list[str] = []          # consecutive explicit or class binders share one group
     run_kind: Expl | None = None
     anon = 0
-    used: dict[str, int] = {}
-    for b in binders:
-        hint = b.name.hint
-        if hint == "_":
-            hint = f"v#{anon}"
-            anon += 1
-        elif hint in used:
-            used[hint] += 1
-            hint = f"{hint}.{used[hint]}"
-        else:
-            used[hint] = 0
-        text = f"{hint}:{pp_type(b.ty)}"
-        if run and b.expl != run_kind:
-            groups.append(_group(run_kind, run))
-            run = []
-        if b.expl == Expl.IMPLICIT:
-            groups.append("{" + text + "}")
-        else:
-            run.append(text)
-            run_kind = b.expl
-    if run or not binders:
-        groups.append(_group(run_kind or Expl.EXPLICIT, run))
-    arrow = " ->> " if implicit_app else " -> "
-    effs = ""
-    if isinstance(eff, ir.EffRow) and (eff.effects or eff.tail is not None):
-        parts = [k if h is None else f"{k} {pp_type(h)}" for k, h in eff.effects]
-        tail = f"|{_pp(eff.tail)[0]}" if eff.tail is not None else ""
-        effs = "{" + ", ".join(parts) + tail + "} "
-    return "".join(groups) + arrow + effs + pp_type(result)
+    used: set[str] = set()
+    shown = dict(_SHOWN.get())
+    token = _SHOWN.set(shown)
+    try:
+        for b in binders:
+            hint = b.name.hint
+            if hint == "_":
+                hint = f"v#{anon}"
+                anon += 1
+            else:
+                hint = fresh_display(hint, used)
+            used.add(hint)
+            text = f"{hint}:{pp_type(b.ty)}"
+            shown[b.name] = hint
+            run_kind, run = _add_binder(groups, run_kind, run, b.expl, text)
+        if run or not binders:
+            groups.append(_group(run_kind or Expl.EXPLICIT, run))
+        arrow = " ->> " if implicit_app else " -> "
+        effs = ""
+        if isinstance(eff, ir.EffRow) and (eff.effects or eff.tail is not None):
+            parts = [k if h is None else f"{k} {pp_type(h)}" for k, h in eff.effects]
+            tail = f"|{_pp(eff.tail)[0]}" if eff.tail is not None else ""
+            effs = "{" + ", ".join(parts) + tail + "} "
+        return "".join(groups) + arrow + effs + pp_type(result)
+    finally:
+        _SHOWN.reset(token)
+
+
+def _add_binder(groups: list[str], run_kind: Expl | None, run: list[str], expl: Expl,
+                text: str) -> tuple[Expl | None, list[str]]:
+    """Adds one binder: implicit ones are a group each, consecutive explicit or
+    class binders share one."""
+    if run and expl != run_kind:
+        groups.append(_group(run_kind, run))  # type: ignore[arg-type]
+        run = []
+    if expl == Expl.IMPLICIT:
+        groups.append("{" + text + "}")
+        return run_kind, run
+    return expl, run + [text]
 
 
 def _group(kind: Expl, items: list[str]) -> str:

@@ -70,9 +70,11 @@ def elab_custom_lin(env: TopEnv, inf: Infer, decl: S.CustomLinearization) -> Non
         except UnifyFail:
             raise _mismatch(env, want, got, decl) from None
     else:
+        scope = inf.scope
         try:
             core = inf.check(rule, want)
         except TypeErr:
+            inf.scope = scope       # the rule's binders are out of scope in the error
             try:
                 _, got = Infer(env, inf.names).infer(rule)
             except TypeErr:

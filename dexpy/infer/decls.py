@@ -11,13 +11,14 @@ from dataclasses import dataclass
 
 from ..core import ir
 from ..core.ir import Binder, Expr
+from ..core.pretty import in_scope
 from ..core.traverse import map_children, zonk
 from ..errors import DexError, TypeErr, already_defined
 from ..names import NameSupply
 from ..source import NO_SPAN, Span
 from ..syntax import surface as S
 from ..syntax.surface import Expl
-from .env import AliasB, ClassB, ConB, TopB, TopEnv, TyConB
+from .env import AliasB, ClassB, ConB, TopB, TopEnv, TyConB, names_taken
 from .infer import Infer, _givens_first
 from .synth import solve_all
 from .unify import whnf
@@ -53,8 +54,14 @@ TopAction = Evaluate | ShowType | ShowHtml | Nothing
 
 
 def elab_top(env: TopEnv, names: NameSupply, decl: S.TopDecl) -> TopAction:
-    """Infers one top-level declaration into `env`."""
+    """Infers one top-level declaration into `env`; the types its errors print
+    rename binders away from the names in scope where the error arose."""
     inf = Infer(env, names)
+    with in_scope(names_taken(lambda: inf.scope)):
+        return _elab_top(env, names, decl, inf)
+
+
+def _elab_top(env: TopEnv, names: NameSupply, decl: S.TopDecl, inf: Infer) -> TopAction:
     match decl:
         case S.Command(kind, body):
             if kind == S.CommandKind.TYPE:

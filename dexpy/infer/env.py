@@ -1,6 +1,8 @@
 """The top-level environment seen by inference: what each source name means."""
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
+
 from dataclasses import dataclass, field
 
 from ..core import ir
@@ -54,6 +56,17 @@ class FailedB:
 
 
 Binding = LocalB | AliasB | TopB | ConB | TyConB | ClassB | FailedB
+
+
+def names_taken(scope: Callable[[], Mapping[str, Binding]]) -> Callable[[str], bool]:
+    """The names a printed type's binders must avoid (dexpy.core.pretty.in_scope):
+    those bound in the scope `scope()` returns when asked (inference replaces its
+    scope as it enters binders), a failed definition's excepted (upstream has no
+    binding)."""
+    def taken(name: str) -> bool:
+        b = scope().get(name)
+        return b is not None and not isinstance(b, FailedB)
+    return taken
 
 
 @dataclass

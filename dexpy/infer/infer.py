@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from ..core import ir
 from ..core.ir import Binder, Expr, Meta
-from ..core.pretty import pp_type
+from ..core.pretty import fresh_display, pp_type
 from ..core.traverse import map_children, metas_of, subst, zonk
 from ..errors import NameErr, TypeErr, mismatch, not_in_scope
 from ..names import Name, NameSupply
@@ -100,7 +100,8 @@ class Infer(Patterns):
             if c not in cells and not isinstance(c.ty, ir.DictTy):
                 cells.append(c)
         def render(cs: list[ir.MetaCell]) -> tuple[str, str, dict[int, str]]:
-            names = {id(c): (chr(ord("a") + i) if i < 26 else f"t{i}") for i, c in enumerate(cs)}
+            names = {id(c): fresh_display(chr(ord("a") + i) if i < 26 else f"t{i}")
+                     for i, c in enumerate(cs)}
 
             def named(e: Expr) -> Expr:
                 if isinstance(e, Meta) and id(e.cell) in names:
