@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from ..core import ir
 from ..core.ir import Binder, Expr
-from ..core.pretty import in_scope
+from ..core.pretty import in_scope, pp_type
 from ..core.traverse import map_children, zonk
 from ..errors import DexError, TypeErr, already_defined
 from ..names import NameSupply
@@ -21,7 +21,7 @@ from ..syntax.surface import Expl
 from .env import AliasB, ClassB, ConB, TopB, TopEnv, TyConB, names_taken
 from .infer import Infer, _givens_first
 from .synth import solve_all
-from .unify import whnf
+from .unify import normalize, whnf
 
 
 @dataclass
@@ -477,6 +477,8 @@ def _elab_instance(env: TopEnv, inf: Infer, names: NameSupply, decl: S.InstanceD
         if inst.methods[i] is not None:
             raise TypeErr(f"Duplicate method: {mname}")     # (no location, as upstream)
         mty = subst(cls.method_types[i], sub)
+        if type(getattr(m, "rhs", None)) is S.Lam:     # `foo = \x. ...` (not 2021's CurriedLam)
+            _no_lambda_method(env, mty, m.span)
         if isinstance(m, S.Def):
             lam = S.Lam(m.params, m.body, span=m.span)
             inst.methods[i] = inf.check(lam, mty) if m.params or isinstance(whnf(mty, env), ir.Pi) \
@@ -488,6 +490,8 @@ def _elab_instance(env: TopEnv, inf: Infer, names: NameSupply, decl: S.InstanceD
         if inst.methods[i] is None:
             raise TypeErr(f"Missing method: {mname}")
     solve_all(inf)
+    for i, method in enumerate(inst.methods):
+        _own_dict_uses(inf, inst, i, method)    # type: ignore[arg-type]
     inst.head = tuple(zonk(h) for h in head)
     inst.binders = tuple(Binder(b.name, zonk(b.ty), b.expl) for b in binders)
     inst.methods = [zonk(m) for m in inst.methods]  # type: ignore[arg-type]
@@ -505,6 +509,60 @@ def _elab_instance(env: TopEnv, inf: Infer, names: NameSupply, decl: S.InstanceD
             env.defs[n] = ir.DictCon(inst, ())
             env.scope[decl.instance_name] = TopB(n, dty)
     return Nothing()
+
+
+def _no_lambda_method(env: TopEnv, mty: Expr, span: Span) -> None:
+    """A method taking arguments is defined with `def` (upstream reads `foo = \\x. ...`
+    in an instance as a definition with no parameters)."""
+    t = whnf(mty, env)
+    while isinstance(t, ir.Pi) and all(b.expl != Expl.EXPLICIT for b in t.binders):
+        t = whnf(t.result, env)
+    if isinstance(t, ir.Pi):
+        n = sum(b.expl == Expl.EXPLICIT for b in t.binders)
+        raise TypeErr(f"Wrong number of positional arguments provided. Expected {n} but got 0",
+                      span)
+
+
+def _own_dict_uses(inf: Infer, inst: ir.InstanceDef, index: int, method: Expr) -> None:
+    """Upstream checks an instance's methods before the instance exists: method `index`
+    may call the methods before it in the class (through the dictionary being built),
+    but not itself, a later method, or anything needing the whole dictionary."""
+    def resolved(x: Expr) -> Expr:
+        while isinstance(x, ir.Meta) and x.cell.solution is not None:
+            x = x.cell.solution
+        return x
+
+    def earlier_method(x: Expr) -> tuple[Expr, ...] | None:
+        """If `x` applies a method of this instance before `index` (the method's
+        top-level function applied to its class params and this instance's
+        dictionary, then to arguments), those further arguments."""
+        fn, args = x, ()
+        while isinstance(fn, ir.App):
+            fn, args = fn.fn, fn.args + args
+        lam = inf.env.defs.get(fn.name) if isinstance(fn, ir.Var) else None
+        if not (isinstance(lam, ir.Lam) and isinstance(lam.body, ir.MethodOf)
+                and len(args) >= len(lam.binders)):
+            return None
+        d = resolved(args[len(lam.binders) - 1])
+        if isinstance(d, ir.DictCon) and d.inst is inst and lam.body.index < index:
+            return args[len(lam.binders):]
+        return None
+
+    def go(x: Expr, span: Span) -> Expr:
+        rest = earlier_method(x) if isinstance(x, ir.App) else None
+        if rest is not None:
+            for a in rest:          # its arguments may still misuse the dictionary
+                go(a, span)
+            return x
+        if isinstance(x, ir.Meta):
+            if x.cell.solution is not None:
+                go(x.cell.solution, inf.dict_spans.get(id(x.cell), span))
+            return x
+        if isinstance(x, ir.DictCon) and x.inst is inst:
+            goal = normalize(ir.DictTy(inst.cls, tuple(zonk(h) for h in inst.head)), inf.env)
+            raise TypeErr("Couldn't synthesize a class dictionary for: " + pp_type(goal), span)
+        return map_children(x, lambda c: go(c, span))
+    go(method, NO_SPAN)
 
 
 def _let_name(m: S.Let) -> str:

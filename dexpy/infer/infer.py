@@ -61,6 +61,7 @@ class Infer(Patterns):
         self.origins: dict[int, tuple[ir.MetaCell, str, Span]] = {}  # meta -> error if unsolved
         self.search_steps = 0                        # instance-search work (bounded, see synth)
         self.literals: list[tuple[int, str, Expr, bool, Span]] = []   # see literals.check_pending
+        self.dict_spans: dict[int, Span] = {}        # dictionary meta -> where it was needed
 
     # === metas, scopes, errors ===
 
@@ -71,6 +72,7 @@ class Infer(Patterns):
     def dict_meta(self, ty: Expr, span: Span) -> Meta:
         m = self.fresh_meta(ty, "d")
         self.pending.append((m.cell, span, tuple(self.givens)))
+        self.dict_spans[id(m.cell)] = span
         return m
 
     def solve_now(self, d: Meta, span: Span) -> None:
