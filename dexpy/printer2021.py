@@ -22,6 +22,8 @@ from .infer.builtins import FIN
 from .infer.env import TopEnv
 from .infer.unify import normalize, whnf
 from .printer import constructor_fields
+from .printer_records import type_text as records_type_text
+from .printer_records import value_text as records_value_text
 from .syntax.surface import Expl
 
 WIDTH = 80
@@ -192,6 +194,20 @@ def value_doc(env: TopEnv, ty: ir.Expr, v: Any) -> Doc:
     return text_doc(today(env, ty, v))
 
 
+def format_static(env: TopEnv, ty: ir.Expr, v: Any) -> str:
+    """The 2021 `:p` text of a value with no run-time data (`printer.format_static`):
+    a product is nested pairs, `(False, (True, False))`."""
+    from .printer import format_static as today
+    from .simplify import SProd
+    t = whnf(ty, env)
+    if isinstance(t, ir.TupleTy) and isinstance(v, SProd) and len(t.elems) >= 2:
+        first = format_static(env, t.elems[0], v.elems[0])
+        rest = format_static(env, ir.TupleTy(t.elems[1:]), SProd(v.elems[1:])) \
+            if len(t.elems) > 2 else format_static(env, t.elems[1], v.elems[1])
+        return render(tupled_doc([text_doc(first), text_doc(rest)]))
+    return today(env, ty, v)
+
+
 def _scalar(name: str, v: Any) -> str:
     if name.startswith("Float"):
         return format_float(float(v))
@@ -240,6 +256,8 @@ def _table(env: TopEnv, ix: ir.Expr, body: ir.Expr, v: Any) -> Doc:
 def _data(env: TopEnv, data: ir.DataDef, args: tuple[ir.Expr, ...], v: Any) -> Doc:
     con, typed = constructor_fields(data, args, v)
     parts = [value_doc(env, ty, x) for ty, x in typed]
+    if (rec := records_value_text(data, con, [render(p) for p in parts])) is not None:
+        return text_doc(rec)
     if not parts:
         return Text(con.name)
     seq: list[Doc] = [Text("(" + con.name)]
@@ -308,6 +326,8 @@ def _ty(e: ir.Expr) -> tuple[str, bool]:
                 parts.append(f"({s})" if wrap or (isinstance(x, ir.TupleTy) and x.elems) else s)
             return " & ".join(parts), False
         case ir.TyCon(data, args):
+            if (rec := records_type_text(data, args, lambda a: _ty(a)[0])) is not None:
+                return rec, True
             shown = [a for p, a in zip(data.params, args) if p.expl != Expl.CLASS]
             if not shown:
                 return data.name, True

@@ -27,6 +27,7 @@ from .core.pretty import pp_type
 from .errors import DexError, ParseError, checks_enabled
 from .infer.decls import Evaluate, ShowHtml, ShowType, elab_top
 from .infer.env import FailedB, TopEnv
+from .infer.records import declare as declare_records
 from .infer.unify import normalize
 from .names import Name, NameSupply
 from .outputs import ErrorOut, HtmlOut, HtmlSink, Output, TimingOut, from_lines, text_lines
@@ -230,6 +231,7 @@ class Session:
     def _eval_decl(self, decl: Surf.TopDecl) -> list[str]:
         if self.front_2021:
             decl = desugar_2021(decl, self.env.scope.__contains__)
+            declare_records(self.env, self.names, decl)     # 2021 record/variant shapes
         try:
             action = elab_top(self.env, self.names, decl)
         except DexError:

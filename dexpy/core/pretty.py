@@ -81,6 +81,9 @@ def _pp(e: Expr) -> tuple[str, bool]:
                 return "()", True
             return "(" + ", ".join(_tuple_elem(x) for x in elems) + ")", True
         case ir.TyCon(data, args):
+            if data.name.startswith("{"):       # a 2021 record/variant (printer_records.py)
+                from ..printer_records import type_text
+                return type_text(data, args, lambda a: _pp(a)[0]), True
             shown = [a for p, a in zip(data.params, args) if p.expl != Expl.CLASS]
             if not shown:
                 return data.name, True

@@ -21,7 +21,9 @@ from ..errors import NameErr, TypeErr, mismatch, not_in_scope
 from ..names import Name, NameSupply
 from ..source import NO_SPAN, Span
 from ..syntax import surface as S
+from ..syntax.records2021 import RecordLit, VariantLit
 from ..syntax.surface import Expl
+from . import records
 from .env import AliasB, Binding, ClassB, ConB, FailedB, LocalB, TopB, TopEnv, TyConB
 from .effects import Allowed, allowed_by, prim_effects, require
 from .patterns import Patterns, _nat, _wrap_lets
@@ -174,6 +176,10 @@ class Infer(Patterns):
 
     def check(self, e: S.Expr, ty: Expr) -> Expr:
         """Elaborates `e` against the expected type `ty`."""
+        if isinstance(e, VariantLit):           # 2021 variants and records (infer/records.py)
+            return records.check_variant(self, e, ty)
+        if isinstance(e, RecordLit):
+            return records.check_record(self, e, ty)
         t = whnf(ty, self.env)
         match e:
             case S.NatLit(v) if isinstance(t, ir.BaseTy):
@@ -245,6 +251,10 @@ class Infer(Patterns):
         match e:
             case Done(core, ty):
                 return core, ty
+            case VariantLit():
+                return records.infer_variant(self, e)
+            case RecordLit():
+                return records.infer_record(self, e)
             case S.Var(name):
                 return self.instantiate(*self.infer_var(name, e.span), e.span)
             case S.NatLit(v):

@@ -13,6 +13,8 @@ from ..core.traverse import subst
 from ..errors import NameErr, TypeErr, mismatch, not_in_scope
 from ..source import Span
 from ..syntax import surface as S
+from ..syntax.records2021 import PARTIAL_CON, VARIANT_CON
+from . import records
 from .env import AliasB, ConB, LocalB
 from .unify import whnf
 
@@ -48,6 +50,10 @@ class Patterns:
             out.append((tmp, core))
             core = ir.Var(tmp)
         t = whnf(ty, self.env)
+        if isinstance(pat, S.PCon) and pat.con.startswith(PARTIAL_CON):     # 2021 `{a=x, ...}`
+            return out + self._bind_pattern(records.full_record_pattern(self, pat, ty), core, ty)
+        if isinstance(pat, S.PCon) and pat.con.startswith(VARIANT_CON):
+            raise TypeErr("Variant not allowed in can't-fail pattern", pat.span)
         match pat:
             case S.PTuple(elems) if isinstance(t, ir.RefTy):
                 return self._bind_ref_tuple(elems, core, t, pat.span)
@@ -123,6 +129,7 @@ class Patterns:
         return ir.Case(c, bool_def, (ir.Alt(0, (), f_body), ir.Alt(1, (), t_body)))
 
     def elab_case(self: Infer, scrut: S.Expr, alts: tuple[S.Alt, ...], ty: Expr, span: Span) -> Expr:
+        records.no_record_alternatives(alts)
         sc, sty = self.infer(scrut)
         tmp = self.names.fresh("scrut")
         data = self.case_data(sty, alts, span)
@@ -144,7 +151,7 @@ class Patterns:
                     default = body
                 self.pop()
                 continue
-            con, subpats = self.con_of(alt.pat)  # type: ignore[misc]
+            con, subpats = self.con_of(alt.pat, sty)  # type: ignore[misc]
             idx = data.cons.index(con)
             names = [self.names.fresh("f") for _ in con.fields]
             ftys = self.con_field_types(data, idx, ir.Var(tmp), sty, alt.span)
@@ -161,7 +168,10 @@ class Patterns:
         return ir.Let(tmp, sc, ir.Case(ir.Var(tmp), data, tuple(core_alts[k] for k in sorted(core_alts)),
                                        default))
 
-    def con_of(self: Infer, pat: S.Pat) -> tuple[ir.ConDef, tuple[S.Pat, ...]] | None:
+    def con_of(self: Infer, pat: S.Pat, sty: Expr | None = None
+               ) -> tuple[ir.ConDef, tuple[S.Pat, ...]] | None:
+        if isinstance(pat, S.PCon) and pat.con.startswith(VARIANT_CON):  # 2021 `{| a = x |}`
+            return records.variant_con(self, pat, sty)
         if isinstance(pat, (S.PCon, S.PVar)):
             name = pat.con if isinstance(pat, S.PCon) else pat.name
             b = self.scope.get(name)
@@ -173,7 +183,7 @@ class Patterns:
 
     def case_data(self: Infer, sty: Expr, alts: tuple[S.Alt, ...], span: Span) -> ir.DataDef | None:
         t = whnf(sty, self.env)
-        if isinstance(t, ir.TyCon) and len(t.data.cons) > 1:
+        if isinstance(t, ir.TyCon) and (len(t.data.cons) > 1 or records.is_variant(t.data)):
             return t.data
         for alt in alts:
             c = self.con_of(alt.pat)

@@ -13,7 +13,9 @@ from __future__ import annotations
 from ..errors import SyntaxErr
 from ..source import Span
 from . import concrete as c
+from . import records2021
 from . import surface as s
+from .records2021 import GRecord
 
 COMMANDS = {
     ":p": s.CommandKind.PRINT, ":t": s.CommandKind.TYPE, ":html": s.CommandKind.HTML,
@@ -197,19 +199,35 @@ def def_decl(d: c.SDef) -> s.Def:
             d.param_lists[0].span,
             "expecting parameter list in parentheses (without preceding whitespace)")
     params: tuple[s.Param, ...] = ()
+    lets: tuple[s.Decl, ...] = ()
     for plist in d.param_lists:
         if isinstance(plist, c.GBrackets):        # 2021 `[Add a, Ix n]`
             params += tuple(class_param(g) for g in plist.elems)
         elif isinstance(plist, c.GBraces):        # 2021 `{a b}`, `{n:Type}`
             params += tuple(implicit_binders(plist))
         else:
-            params += params_of(plist)
+            for g in plist.elems:
+                if (pp := _pattern_param(g)) is not None:   # 2021 `((AsList n xs): List a)`
+                    params += (pp[0],)
+                    lets += (pp[1],)
+                else:
+                    params += params_of(c.GParens((g,), span=plist.span))
     if d.given is not None:
         params += given_params(d.given)
     effects = effect_row(d.effects) if d.effects is not None else None
     result = expr(d.result) if d.result is not None else None
-    return s.Def(d.name, params, effects, result, block(d.body), d.arrow == "->>",
-                 d.decorator, span=d.span)
+    return s.Def(d.name, params, effects, result, _prepend(lets, block(d.body)),
+                 d.arrow == "->>", d.decorator, span=d.span)
+
+
+def _pattern_param(g: c.Group) -> tuple[s.Param, s.Let] | None:
+    """A 2021 pattern parameter `(pat : T)` (pat not a name): a fresh parameter of type
+    T, and the let that unpacks it at the start of the body."""
+    if not (isinstance(g, c.GBin) and g.op == ":") or isinstance(g.lhs, c.GLeaf):
+        return None
+    fresh = f"_pat{g.span.start}"
+    return (s.Param(fresh, expr(g.rhs), span=g.span),
+            s.Let(pattern(g.lhs), None, s.Var(fresh, span=g.span), span=g.span))
 
 
 # === parameters and binders ===
@@ -307,7 +325,7 @@ def binder(g: c.Group) -> tuple[tuple[s.Param, ...], tuple[s.Decl, ...]]:
 def binders(gs: tuple[c.Group, ...]) -> tuple[tuple[s.Param, ...], tuple[s.Decl, ...]]:
     params: list[s.Param] = []
     lets: list[s.Decl] = []
-    for g in gs:
+    for g in records2021.con_binders(gs):     # 2021 `\Q{x, y}.`: a constructor pattern
         ps, ls = binder(g)
         params.extend(ps)
         lets.extend(ls)
@@ -330,6 +348,8 @@ def pattern(g: c.Group) -> s.Pat:
             return s.PTable(tuple(pattern(e) for e in elems), span=g.span)
         case c.GBin(",>", lhs, rhs):
             return s.PDepPair(pattern(lhs), pattern(rhs), span=g.span)
+        case GRecord():
+            return records2021.to_pattern(g, pattern)
         case c.GCall(c.GLeaf("name", con), args):
             return s.PCon(con, tuple(pattern(e) for e in args.elems), span=g.span)
         case c.GJux():
@@ -371,6 +391,10 @@ def expr(g: c.Group) -> s.Expr:
             return s.Tuple(tuple(expr(e) for e in elems), span=g.span)
         case c.GBrackets(elems):
             return s.TabCon(tuple(expr(e) for e in elems), span=g.span)
+        case GRecord():             # 2021 records and variants
+            return records2021.to_expr(g, expr)
+        case c.GBraces(()):         # 2021 `{}`: the empty record
+            return records2021.to_expr(GRecord("record", (), span=g.span), expr)
         case c.GBraces():
             return effect_row(g)
         case c.GJux(fn, arg):

@@ -792,8 +792,9 @@ class Converter:
                 return GParens(self.plist(kids[1]), span=span)
             case "bracket_group":
                 return GBrackets(self.glist(kids[1]), span=span)
-            case "brace_group":
-                return GBraces(self.glist(kids[1]), span=span)
+            case "brace_group":     # `{a=1, b=2}`: 2021 records (dexpy/syntax/records2021.py)
+                from .records2021 import braces_group
+                return braces_group(self, kids[1], span) or GBraces(self.plist(kids[1]), span=span)
         raise SyntaxErr(f"unexpected form {node.data}", span)
 
     def leaf_token(self, tok: Token) -> GLeaf:

@@ -1,0 +1,211 @@
+"""2021 records and variants in inference (dexpy/syntax/records2021.py reads them).
+
+Each record or variant shape is a data type of the shared Core, declared in the
+top-level environment the first time a block mentions it (`declare`). The forms
+whose meaning needs the type of their subject are resolved here: a variant value
+checked against a known variant type, a variant pattern against the scrutinee's
+type, a record pattern with `...` against the type of the record it unpacks.
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import TYPE_CHECKING
+
+from ..core import ir
+from ..core.ir import Binder, Expr
+from ..core.traverse import subst
+from ..errors import TypeErr
+from ..names import NameSupply
+from ..syntax import records2021 as R
+from ..syntax import surface as S
+from .env import ConB, TopEnv, TyConB
+from .unify import whnf
+
+if TYPE_CHECKING:
+    from .infer import Infer
+
+
+# === declaring shapes ===
+
+def declare(env: TopEnv, names: NameSupply, decl: object) -> None:
+    """Declares the data type of every record/variant shape that `decl` mentions."""
+    for name in _shape_names(decl):
+        if "\0" + name not in env.scope:
+            _declare_shape(env, names, name)
+
+
+def _shape_names(node: object) -> set[str]:
+    out: set[str] = set()
+
+    def visit(x: object) -> None:
+        if isinstance(x, S.Var) and x.name.startswith("\0"):
+            out.add(_data_name(x.name))
+        elif isinstance(x, R.RecordLit):
+            out.add(x.name)
+        elif isinstance(x, S.PCon) and x.con.startswith(R.CON_KEY):
+            out.add(_data_name(x.con))
+        if dataclasses.is_dataclass(x) and isinstance(x, S.Node):
+            for f in dataclasses.fields(x):
+                visit(getattr(x, f.name))
+        elif isinstance(x, tuple):
+            for y in x:
+                visit(y)
+    visit(node)
+    return {n for n in out if R.shape_of(n) is not None}
+
+
+def _data_name(key: str) -> str:
+    name = key[len(R.CON_KEY):] if key.startswith(R.CON_KEY) else key[1:]
+    return name.split("#")[0] if name.startswith("{|") else name
+
+
+def _declare_shape(env: TopEnv, names: NameSupply, name: str) -> None:
+    kind, labels = R.shape_of(name)  # type: ignore[misc]
+    params = tuple(Binder(names.fresh(f"t_{l}"), ir.TYPE) for l in labels)
+    data = ir.DataDef(name, params, [], field_names=tuple(labels))
+    if kind == "record":
+        fields = tuple(Binder(names.fresh(l), ir.Var(p.name)) for l, p in zip(labels, params))
+        data.cons.append(ir.ConDef(name if labels else "{}", fields))
+        env.scope[R.CON_KEY + name] = ConB(data, 0)
+    else:
+        for k, (l, p) in enumerate(zip(labels, params)):
+            data.cons.append(ir.ConDef(f"{name}#{k}", (Binder(names.fresh(l), ir.Var(p.name)),)))
+            env.scope[f"{R.CON_KEY}{name}#{k}"] = ConB(data, k)
+    env.scope["\0" + name] = TyConB(data)
+
+
+def shape(data: ir.DataDef) -> tuple[str, list[str]] | None:
+    """("record" | "variant", labels) of a record/variant data type, else None."""
+    if not data.name.startswith(R.REC_PREFIX):
+        return None
+    return R.shape_of(data.name)
+
+
+def is_variant(data: ir.DataDef) -> bool:
+    s = shape(data)
+    return s is not None and s[0] == "variant"
+
+
+def _known(inf: Infer, ty: Expr, kind: str) -> ir.TyCon | None:
+    t = whnf(ty, inf.env)
+    if isinstance(t, ir.TyCon):
+        s = shape(t.data)
+        if s is not None and s[0] == kind:
+            return t
+    return None
+
+
+def _alternative(labels: list[str], label: str, occ: int) -> int | None:
+    seen = 0
+    for k, l in enumerate(labels):
+        if l == label:
+            if seen == occ:
+                return k
+            seen += 1
+    return None
+
+
+def _variant_text(label: str, occ: int) -> str:
+    return "{|" + f"{label}|" * occ + f" {label} = ... |}}"
+
+
+# === variant values ===
+
+def check_variant(inf: Infer, e: R.VariantLit, ty: Expr) -> Expr:
+    """`{| a = v |}` against the variant type `ty`: its alternative's constructor
+    applied to v."""
+    t = _known(inf, ty, "variant")
+    if t is None:
+        raise TypeErr("the type of a variant value must be known (annotate it with a "
+                      "variant type, e.g. `{| a = 3 |} : {a:Int | b:Float}`)", e.span)
+    k = _alternative(shape(t.data)[1], e.label, e.occ)  # type: ignore[index]
+    if k is None:
+        raise TypeErr(f"the variant type has no alternative `{e.label}` for "
+                      f"{_variant_text(e.label, e.occ)}", e.span)
+    return _check_con(inf, t.data, k, (e.value,), ty, e.span)
+
+
+def infer_variant(inf: Infer, e: R.VariantLit) -> tuple[Expr, Expr]:
+    return check_variant(inf, e, inf.fresh_meta(ir.TYPE)), ir.TYPE  # raises: type unknown
+
+
+# === record values ===
+
+def check_record(inf: Infer, e: R.RecordLit, ty: Expr) -> Expr:
+    """`{a = 1, b = 2}` against `ty`: the expected field types reach the values (a
+    variant value in a field takes its type from the record's)."""
+    b = inf.env.scope.get("\0" + e.name)
+    assert isinstance(b, TyConB), e.name      # declared before inference (`declare`)
+    return _check_con(inf, b.data, 0, e.values, ty, e.span)
+
+
+def infer_record(inf: Infer, e: R.RecordLit) -> tuple[Expr, Expr]:
+    ty = inf.fresh_meta(ir.TYPE)
+    return check_record(inf, e, ty), ty
+
+
+def _check_con(inf: Infer, data: ir.DataDef, k: int, values: tuple[S.Expr, ...], ty: Expr,
+               span) -> Expr:  # noqa: ANN001
+    params, sub = inf.data_args(data, span)
+    inf.unify(ty, ir.TyCon(data, tuple(params)), span)
+    fields = tuple(inf.check(v, subst(f.ty, sub)) for f, v in zip(data.cons[k].fields, values))
+    return ir.Con(data, k, tuple(params), fields)
+
+
+# === patterns ===
+
+def variant_con(inf: Infer, pat: S.PCon, sty: Expr | None) -> tuple[ir.ConDef, tuple[S.Pat, ...]]:
+    """The constructor a variant pattern `{| a = x |}` names in the scrutinee's type."""
+    t = _known(inf, sty, "variant") if sty is not None else None
+    if t is None:
+        raise TypeErr("the type of a variant pattern's scrutinee must be known "
+                      "(annotate it with a variant type)", pat.span)
+    label, occ = pat.con[len(R.VARIANT_CON):].rsplit("#", 1)
+    k = _alternative(shape(t.data)[1], label, int(occ))  # type: ignore[index]
+    if k is None:
+        raise TypeErr(f"the variant type has no alternative `{label}` for "
+                      f"{_variant_text(label, int(occ))}", pat.span)
+    return t.data.cons[k], pat.args
+
+
+def no_record_alternatives(alts: tuple[S.Alt, ...]) -> None:
+    """A `case` alternative cannot start with a record pattern (as in 2021: unpack
+    records with a let)."""
+    for alt in alts:
+        if isinstance(alt.pat, S.PCon) and alt.pat.con.startswith((R.CON_KEY + "{",
+                                                                    R.PARTIAL_CON)):
+            raise TypeErr("Case patterns must start with a data constructor or variant "
+                          "pattern", _with_space(alt.pat.span))
+
+
+def _with_space(span):  # noqa: ANN001, ANN202
+    """`span` and the blank after it (2021 underlined a case pattern so)."""
+    src = span.source
+    if src is not None and span.stop < len(src.text) and src.text[span.stop] == " ":
+        return dataclasses.replace(span, stop=span.stop + 1)
+    return span
+
+
+def full_record_pattern(inf: Infer, pat: S.PCon, ty: Expr) -> S.PCon:
+    """A record pattern with `...` (`{foo=x, ...}`) as the pattern of every field of
+    the record type `ty` (the fields it does not name: `_`)."""
+    t = _known(inf, ty, "record")
+    if t is None:
+        raise TypeErr("the type of what a record pattern with `...` unpacks must be a "
+                      "known record type", pat.span)
+    labels = shape(t.data)[1]  # type: ignore[index]
+    wanted = pat.con[len(R.PARTIAL_CON):]
+    pats: list[S.Pat] = [S.PHole(span=pat.span) for _ in labels]
+    used: set[int] = set()
+    for label, p in zip(wanted.split(",") if wanted else [], pat.args):
+        k = next((j for j, l in enumerate(labels) if l == label and j not in used), None)
+        if k is None:
+            raise TypeErr(f"the record type {_record_labels(labels)} has no (further) "
+                          f"field `{label}`", pat.span)
+        used.add(k)
+        pats[k] = p
+    return S.PCon(R.CON_KEY + t.data.name, tuple(pats), span=pat.span)
+
+
+def _record_labels(labels: list[str]) -> str:
+    return "{" + " & ".join(f"{l}:_" for l in labels) + "}"

@@ -1,0 +1,319 @@
+"""2021 records and variants, read as data types (docs/dialects.md, "Records and variants").
+
+2021 Dex had row-typed records `{a:Int & b:Float}` / `{a=1, b=2.0}` and variants
+`{a:Int | b:Float}` / `{| a=3 |}`. dexpy reads each record or variant *shape* (its
+labels, sorted stably: `{b=1, a=2, a=3}` has the shape `a, a, b`, as 2021 ordered
+fields) as one data type of the shared Core, declared on first use:
+
+- a record shape is a data type with one constructor, one field per label, each
+  field's type a parameter: `{a:Int & b:Float}` is `{a&b} Int Float`;
+- a variant shape is a data type with one constructor per label (in the same
+  order), each taking the parameter of its label: `{a:Int | b:Float}` is
+  `{|a|b|} Int Float`.
+
+So record and variant values are ordinary data values to inference,
+simplification, AD and code generation; only printing knows the labels
+(`dexpy/printer_records.py`). What needs the type of its subject is resolved
+in inference (`dexpy/infer/records.py`): a variant value `{| a=3 |}` is checked
+against a known variant type, a variant pattern in `case` takes the scrutinee's
+type, and a record pattern with `...` the type of what it unpacks.
+
+Not read: row variables (`{a:Int & ...r}`, `{...x, a=1}`), first-class labels
+(`##a`, `{@l=x}`), `#a` isomorphisms; they are syntax errors naming the form.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from lark import Token, Tree
+
+from ..errors import SyntaxErr
+from ..source import Span
+from . import concrete as c
+from . import surface as S
+
+REC_PREFIX = "{"          # data names: `{a&b}` (record), `{|a|b|}` (variant)
+CON_KEY = "\0="           # scope key of a shape's constructor(s): "\0=" + name [+ "#k"]
+PARTIAL_CON = "\0?"       # a record pattern with `...`: "\0?" + labels, resolved by type
+VARIANT_CON = "\0|"       # a variant pattern: "\0|" + label + "#" + occurrence
+
+
+def record_name(labels: list[str]) -> str:
+    return "{" + "&".join(labels) + "}" if labels else "{&}"
+
+
+def variant_name(labels: list[str]) -> str:
+    return "{|" + "|".join(labels) + "|}"
+
+
+def shape_of(name: str) -> tuple[str, list[str]] | None:
+    """("record" | "variant", labels) of a shape's data name, else None."""
+    if name.startswith("{|") and name.endswith("|}"):
+        inner = name[2:-2]
+        return "variant", inner.split("|") if inner else []
+    if name.startswith("{") and name.endswith("}"):
+        inner = name[1:-1]
+        return "record", [] if inner in ("", "&") else inner.split("&")
+    return None
+
+
+def sort_fields(fields: list[tuple[str, object]]) -> list[tuple[str, object]]:
+    """Fields in 2021's order: by label, the fields of one label in written order."""
+    return sorted(fields, key=lambda f: f[0])
+
+
+# === groups: the parsed braces ===
+
+@dataclass(frozen=True, slots=True)
+class GRecord(c.G):
+    """A 2021 record/variant form in braces. kind: "rectype" | "record" | "vartype"
+    | "variant"; fields: (label, group) pairs (a pun has group None; label "..."
+    is a `...rest` part, its group None for a bare `...`); occ: for "variant", how
+    many alternatives of the same label come before it (`{| a | a = 3 |}`: 1)."""
+
+    kind: str
+    fields: tuple[tuple[str, c.Group | None], ...]
+    occ: int = 0
+
+
+def braces_group(conv: c.Converter, tree: Tree | None, span: Span) -> GRecord | None:
+    """The record/variant form in the brace group `tree` (a plist), or None when the
+    braces are something else (an effect row `{State h}`, `{|eff}`, 2021 binders)."""
+    if tree is None:
+        return None
+    elems: list[list[c._Item]] = []
+    for pel in tree.children:
+        if pel is None or isinstance(pel, Token):
+            continue
+        if pel.data == "named_elem":
+            lhs, eq, rhs = pel.children
+            elems.append(_items(conv, lhs) + [c._Op("=", conv.span_tok(eq))] + _items(conv, rhs))
+        elif pel.data == "seq":
+            elems.append(_items(conv, pel))
+        else:
+            return None
+    if not elems or not all(elems):
+        return None
+    return _form(elems, span)
+
+
+def _items(conv: c.Converter, seq: Tree) -> list[c._Item]:
+    return [conv.item(x) for x in seq.children]
+
+
+def _is_op(item: c._Item, text: str) -> bool:
+    return isinstance(item, c._Op) and item.text == text
+
+
+def _assignment(items: list[c._Item]) -> tuple[str, list[c._Item]] | None:
+    """`label = value...` as (label, the value's items); `x=-x` lexes `=-` as one
+    operator: its tail is the value's prefix operator."""
+    if len(items) < 2 or _label(items[:1]) is None or not isinstance(items[1], c._Op):
+        return None
+    op = items[1]
+    if op.text == "=" and len(items) >= 3:
+        return items[0].text, items[2:]       # type: ignore[union-attr]
+    if op.text.startswith("=") and len(op.text) > 1 and len(items) >= 3:
+        return items[0].text, [c._Op(op.text[1:], op.span)] + items[2:]   # type: ignore[union-attr]
+    return None
+
+
+def _split(items: list[c._Item], sep: str) -> list[list[c._Item]]:
+    parts: list[list[c._Item]] = [[]]
+    for it in items:
+        if _is_op(it, sep):
+            parts.append([])
+        else:
+            parts[-1].append(it)
+    return parts
+
+
+def _label(items: list[c._Item]) -> str | None:
+    if len(items) == 1 and isinstance(items[0], c.GLeaf) and items[0].kind == "name" \
+            and items[0].text[:1].islower():
+        return items[0].text
+    return None
+
+
+def _span(items: list[c._Item], default: Span) -> Span:
+    spans = [it.span for it in items]
+    if not spans:
+        return default
+    out = spans[0]
+    for s in spans[1:]:
+        out = out.join(s)
+    return out
+
+
+def _unsupported(what: str, span: Span) -> SyntaxErr:
+    return SyntaxErr(f"2021 {what} are not supported by dexpy (docs/dialects.md)", span)
+
+
+def _rest(items: list[c._Item], span: Span) -> tuple[str, c.Group | None] | None:
+    """`...x` / `..._` / `...` as a ("...", group) field."""
+    if items and isinstance(items[0], c._Op) and items[0].text == "...":
+        rest = items[1:]
+        return "...", (c.resolve(rest) if rest else None)
+    return None
+
+
+def _form(elems: list[list[c._Item]], span: Span) -> GRecord | None:
+    first = elems[0]
+    # variants: `{| a | a = 3 |}`, `{|}`, `{|a| ...rest |}`
+    if len(elems) == 1 and _is_op(first[0], "|") and (len(first) == 1 or _is_op(first[-1], "|")):
+        if len(first) == 1:
+            return GRecord("vartype", (), span=span)
+        return _variant(first[1:-1], span)
+    if any(any(isinstance(it, c._Op) and it.text.startswith("=") and not it.text.startswith("=>")
+               for it in e) for e in elems) \
+            or (all(_label(e) is not None or _rest(e, span) is not None for e in elems)
+                and any(_label(e) is not None for e in elems)):
+        return _record(elems, span)
+    if len(elems) == 1 and any(_is_op(it, "&") for it in first):
+        return _typed("rectype", "&", first, span)
+    if len(elems) == 1 and any(_is_op(it, ":") for it in first) \
+            and any(_is_op(it, "|") for it in first):
+        return _typed("vartype", "|", first, span)
+    if len(elems) == 1 and len(first) >= 3 and _label(first[:1]) is not None \
+            and _is_op(first[1], ":"):
+        return _typed("rectype", "&", first, span)      # `{a:Int}`
+    return None
+
+
+def _typed(kind: str, sep: str, items: list[c._Item], span: Span) -> GRecord:
+    parts = _split(items, sep)
+    if parts and not parts[-1]:         # `{a:Int & b:Float &}`, `{&}`
+        parts = parts[:-1]
+    if parts == [[]]:
+        parts = []
+    fields: list[tuple[str, c.Group | None]] = []
+    for p in parts:
+        r = _rest(p, span)
+        if r is not None:
+            raise _unsupported("row variables (`...r`) in record and variant types",
+                               _span(p, span))
+        if len(p) >= 3 and _label(p[:1]) is not None and _is_op(p[1], ":"):
+            fields.append((_label(p[:1]), c.resolve(p[2:])))   # type: ignore[arg-type]
+        elif p and _is_op(p[0], "@"):
+            raise _unsupported("first-class labels (`@l`)", _span(p, span))
+        else:
+            what = "record" if kind == "rectype" else "variant"
+            raise SyntaxErr(f"expected a field `label:type` of a {what} type", _span(p, span))
+    return GRecord(kind, tuple(fields), span=span)
+
+
+def _record(elems: list[list[c._Item]], span: Span) -> GRecord:
+    fields: list[tuple[str, c.Group | None]] = []
+    for e in elems:
+        r = _rest(e, span)
+        if r is not None:
+            fields.append(r)
+            continue
+        name = _label(e)
+        if name is not None:            # a pun `{foo, bar}`
+            fields.append((name, None))
+            continue
+        if (asg := _assignment(e)) is not None:
+            fields.append((asg[0], c.resolve(asg[1])))
+            continue
+        if e and _is_op(e[0], "@"):
+            raise _unsupported("first-class labels (`@l`)", _span(e, span))
+        raise SyntaxErr("expected a field `label = value` of a record", _span(e, span))
+    return GRecord("record", tuple(fields), span=span)
+
+
+def _variant(items: list[c._Item], span: Span) -> GRecord:
+    """`a | a = 3` (the items between `{|` and `|}`)."""
+    parts = _split(items, "|")
+    skipped, last = parts[:-1], parts[-1]
+    labels = []
+    for p in skipped:
+        name = _label(p)
+        if name is None:
+            raise SyntaxErr("expected a variant label", _span(p, span))
+        labels.append(name)
+    if _rest(last, span) is not None:
+        raise _unsupported("variant tails (`{|a| ...rest |}`)", _span(last, span))
+    asg = _assignment(last)
+    if asg is None:
+        raise SyntaxErr("expected `label = value` in a variant", _span(last, span))
+    name, value = asg
+    return GRecord("variant", ((name, c.resolve(value)),), occ=labels.count(name), span=span)
+
+
+def con_binders(gs: tuple[c.Group, ...]) -> tuple[c.Group, ...]:
+    """Binder groups with a constructor name followed by a record (`\\Q{x, y}.`, which
+    binders read as two groups) joined into one constructor pattern."""
+    out: list[c.Group] = []
+    for g in gs:
+        prev = out[-1] if out else None
+        if isinstance(g, GRecord) and isinstance(prev, c.GLeaf) and prev.kind == "name" \
+                and prev.text[:1].isupper():
+            out[-1] = c.GJux(prev, g, span=prev.span.join(g.span))
+        else:
+            out.append(g)
+    return tuple(out)
+
+
+# === surface AST ===
+
+@dataclass(frozen=True, slots=True)
+class VariantLit(S.Node):
+    """`{| label = value |}` (the `occ`-th alternative of that label): its variant
+    type comes from where it is checked (dexpy/infer/records.py)."""
+
+    label: str
+    occ: int
+    value: S.Expr
+
+
+@dataclass(frozen=True, slots=True)
+class RecordLit(S.Node):
+    """`{a = 1, b = 2}`: the values of the fields of the record shape `name`, in its
+    label order (checked field by field against a known record type)."""
+
+    name: str
+    values: tuple[S.Expr, ...]
+
+
+def to_expr(g: GRecord, expr) -> S.Expr:     # noqa: ANN001 -- abstract.expr
+    if g.kind == "variant":
+        label, value = g.fields[0]
+        return VariantLit(label, g.occ, expr(value), span=g.span)
+    if any(label == "..." for label, _ in g.fields):
+        raise _unsupported("record extensions (`{a=1, ...r}`)", g.span)
+    fields = sort_fields([(label, S.Var(label, span=g.span) if grp is None else expr(grp))
+                          for label, grp in g.fields])
+    labels = [f for f, _ in fields]
+    if g.kind == "record":
+        return RecordLit(record_name(labels), tuple(v for _, v in fields), span=g.span)
+    name = record_name(labels) if g.kind == "rectype" else variant_name(labels)
+    return _apply("\0" + name, [v for _, v in fields], g.span)
+
+
+def _apply(fn: str, args: list[S.Expr], span: Span) -> S.Expr:
+    head = S.Var(fn, span=span)
+    return S.App(head, tuple(args), span=span) if args else head
+
+
+def to_pattern(g: GRecord, pattern) -> S.Pat:     # noqa: ANN001 -- abstract.pattern
+    if g.kind == "variant":
+        label, sub = g.fields[0]
+        return S.PCon(f"{VARIANT_CON}{label}#{g.occ}", (pattern(sub),), span=g.span)
+    if g.kind != "record":
+        raise SyntaxErr("unexpected type in a pattern", g.span)
+    partial = False
+    fields = []
+    for label, grp in g.fields:
+        if label == "...":
+            if grp is not None and not (isinstance(grp, c.GLeaf) and grp.kind == "hole"):
+                raise _unsupported("record rest patterns (`{a=x, ...rest}`)", g.span)
+            partial = True
+            continue
+        fields.append((label, S.PVar(label, span=g.span) if grp is None else pattern(grp)))
+    fields = sort_fields(fields)
+    labels = [f for f, _ in fields]
+    pats = tuple(p for _, p in fields)
+    if partial:
+        return S.PCon(PARTIAL_CON + ",".join(labels), pats, span=g.span)
+    return S.PCon(CON_KEY + record_name(labels), pats, span=g.span)
