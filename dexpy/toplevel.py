@@ -346,6 +346,11 @@ class Session:
     def import_module(self, decl: Surf.Import) -> list[str]:
         """`import m`: m's own top-level names become visible here (not the names m
         itself imported); instances are global. A module is checked once."""
+        if decl.module in self.modules and self.state_key is not None:
+            # loaded before (by another module's import): its names become visible now,
+            # which the key of the environment must say, or a later import restored from
+            # the cache would bring back an environment without them (issue 11)
+            self.state_key = _visible_key(self.state_key, decl.module)
         if decl.module not in self.modules:
             path = self.find_module(decl.module)
             if path is None:
@@ -438,6 +443,12 @@ class Session:
                     and k not in self.origins}
         finally:
             self.env.scope, self.search_dirs, self.origins = saved
+
+
+def _visible_key(state: str, module: str) -> str:
+    """The environment key after `import module` of a module already loaded."""
+    import hashlib
+    return hashlib.sha256(f"{state}\0visible\0{module}".encode()).hexdigest()
 
 
 class _Timing:
