@@ -144,6 +144,10 @@ class Patterns:
         default: Expr | None = None
         for alt in alts:
             self.push()
+            if records.is_tail(alt.pat):        # 2021 `{|a| ...rest |}`: the other alternatives
+                default = records.tail_alternative(self, alts, alt, ir.Var(tmp), sty, ty, span)
+                self.pop()
+                continue
             if isinstance(alt.pat, (S.PHole, S.PVar)) and self.con_of(alt.pat) is None:
                 lets = self.bind_pattern(alt.pat, ir.Var(tmp), sty)
                 body = _wrap_lets([lets], self.check_block(alt.body, ty))
@@ -171,7 +175,7 @@ class Patterns:
     def con_of(self: Infer, pat: S.Pat, sty: Expr | None = None
                ) -> tuple[ir.ConDef, tuple[S.Pat, ...]] | None:
         if isinstance(pat, S.PCon) and pat.con.startswith(VARIANT_CON):  # 2021 `{| a = x |}`
-            return records.variant_con(self, pat, sty)
+            return None if records.is_tail(pat) else records.variant_con(self, pat, sty)
         if isinstance(pat, (S.PCon, S.PVar)):
             name = pat.con if isinstance(pat, S.PCon) else pat.name
             b = self.scope.get(name)

@@ -186,6 +186,54 @@ def _with_space(span):  # noqa: ANN001, ANN202
     return span
 
 
+def is_tail(pat: S.Pat) -> bool:
+    return isinstance(pat, S.PCon) and pat.con.startswith(R.TAIL_CON)
+
+
+def tail_alternative(inf: Infer, alts: tuple[S.Alt, ...], alt: S.Alt, scrut: Expr, sty: Expr,
+                     ty: Expr, span) -> Expr:  # noqa: ANN001
+    """The body of the `case` alternative `{|a| ...rest |} -> body` (the default of the
+    case): `rest` is the scrutinee as a variant of the alternatives not skipped."""
+    pat = alt.pat
+    assert isinstance(pat, S.PCon)
+    t = _known(inf, sty, "variant")
+    if t is None:
+        raise TypeErr("the type of a variant pattern's scrutinee must be known "
+                      "(annotate it with a variant type)", pat.span)
+    if sum(is_tail(a.pat) for a in alts) > 1:
+        raise TypeErr("Can't specify more than one variant tail pattern.", span)
+    labels = shape(t.data)[1]  # type: ignore[index]
+    skipped = pat.con[len(R.TAIL_CON):]
+    taken: set[int] = set()
+    for label in skipped.split(",") if skipped else []:
+        k = next((j for j, l in enumerate(labels) if l == label and j not in taken), None)
+        if k is None:
+            raise TypeErr(f"the variant type has no (further) alternative `{label}`", pat.span)
+        taken.add(k)
+    rest = [j for j in range(len(labels)) if j not in taken]
+    explicit = {t.data.cons.index(variant_con(inf, a.pat, sty)[0]) for a in alts
+                if isinstance(a.pat, S.PCon) and a.pat.con.startswith(R.VARIANT_CON)
+                and not is_tail(a.pat)}
+    if explicit & set(rest):
+        raise TypeErr("Variant explicit alternatives overlap with tail pattern.", span)
+    name = R.variant_name([labels[j] for j in rest])
+    if "\0" + name not in inf.env.scope:
+        _declare_shape(inf.env, inf.names, name)
+    tail = inf.env.scope["\0" + name].data  # type: ignore[union-attr]
+    params = tuple(t.args[j] for j in rest)
+    fields = [inf.names.fresh("f") for _ in rest]
+    value = ir.Case(scrut, t.data, tuple(
+        ir.Alt(j, (f,), ir.Con(tail, m, params, (ir.Var(f),)))
+        for m, (j, f) in enumerate(zip(rest, fields))))
+    inf.push()
+    lets = inf.bind_pattern(pat.args[0], value, ir.TyCon(tail, params))
+    body = inf.check_block(alt.body, ty)
+    inf.pop()
+    for n, rhs in reversed(lets):
+        body = ir.Let(n, rhs, body)
+    return body
+
+
 def full_record_pattern(inf: Infer, pat: S.PCon, ty: Expr) -> S.PCon:
     """A record pattern with `...` (`{foo=x, ...}`) as the pattern of every field of
     the record type `ty` (the fields it does not name: `_`)."""

@@ -36,6 +36,7 @@ REC_PREFIX = "{"          # data names: `{a&b}` (record), `{|a|b|}` (variant)
 CON_KEY = "\0="           # scope key of a shape's constructor(s): "\0=" + name [+ "#k"]
 PARTIAL_CON = "\0?"       # a record pattern with `...`: "\0?" + labels, resolved by type
 VARIANT_CON = "\0|"       # a variant pattern: "\0|" + label + "#" + occurrence
+TAIL_CON = "\0|..."       # a variant tail pattern `{|a| ...r |}`: TAIL_CON + skipped labels
 
 
 def record_name(labels: list[str]) -> str:
@@ -232,8 +233,9 @@ def _variant(items: list[c._Item], span: Span) -> GRecord:
         if name is None:
             raise SyntaxErr("expected a variant label", _span(p, span))
         labels.append(name)
-    if _rest(last, span) is not None:
-        raise _unsupported("variant tails (`{|a| ...rest |}`)", _span(last, span))
+    rest = _rest(last, span)
+    if rest is not None:            # `{|a|a| ...rest |}`: the alternatives not skipped
+        return GRecord("vartail", tuple((l, None) for l in labels) + (rest,), span=span)
     asg = _assignment(last)
     if asg is None:
         raise SyntaxErr("expected `label = value` in a variant", _span(last, span))
@@ -280,6 +282,8 @@ def to_expr(g: GRecord, expr) -> S.Expr:     # noqa: ANN001 -- abstract.expr
     if g.kind == "variant":
         label, value = g.fields[0]
         return VariantLit(label, g.occ, expr(value), span=g.span)
+    if g.kind == "vartail":
+        raise _unsupported("variant extensions (`{|a| ...v |}`)", g.span)
     if any(label == "..." for label, _ in g.fields):
         raise _unsupported("record extensions (`{a=1, ...r}`)", g.span)
     fields = sort_fields([(label, S.Var(label, span=g.span) if grp is None else expr(grp))
@@ -300,6 +304,11 @@ def to_pattern(g: GRecord, pattern) -> S.Pat:     # noqa: ANN001 -- abstract.pat
     if g.kind == "variant":
         label, sub = g.fields[0]
         return S.PCon(f"{VARIANT_CON}{label}#{g.occ}", (pattern(sub),), span=g.span)
+    if g.kind == "vartail":
+        skipped = [label for label, _ in g.fields[:-1]]
+        rest = g.fields[-1][1]
+        sub = S.PHole(span=g.span) if rest is None else pattern(rest)
+        return S.PCon(TAIL_CON + ",".join(skipped), (sub,), span=g.span)
     if g.kind != "record":
         raise SyntaxErr("unexpected type in a pattern", g.span)
     partial = False
