@@ -12,7 +12,8 @@ Symbols resolve, in this order, to:
    to every module that calls them (`RUNTIME_IR`): `showFloat32` /
    `showFloat64` (a `{i32 len, ptr buf}` struct returned by value, `buf`
    from malloc, C `%.9g` / `%.17g`, any NaN as `nan`; `{0, null}` when out
-   of memory);
+   of memory) and `showHex` (a byte as two upper-case hex digits, the same
+   struct; upstream's runtime has it for `lib/diagram.dx`);
 2. runtime callbacks registered with `llvmlite.binding.add_symbol`
    (`install_ffi_symbols`): `dexpy_output_stream(ctx)`, a C `FILE*` that
    appends to the printed output of the running block (`NEEDS_CTX`: the
@@ -91,6 +92,23 @@ define internal {i32, ptr} @showFloat64(double %x) nounwind {
   %r = call {i32, ptr} @dexpy.show_double(double %x, ptr @dexpy.fmt.f64)
   ret {i32, ptr} %r
 }""", ()),
+    "showHex": (r"""
+@dexpy.fmt.hex = private unnamed_addr constant [5 x i8] c"%02X\00"
+
+define internal {i32, ptr} @showHex(i8 %x) nounwind {
+entry:
+  %buf = call ptr @malloc(i64 8)
+  %oom = icmp eq ptr %buf, null
+  br i1 %oom, label %fail, label %ok
+fail:
+  ret {i32, ptr} { i32 0, ptr null }
+ok:
+  %w = zext i8 %x to i32
+  %n = call i32 (ptr, i64, ptr, ...) @snprintf(ptr %buf, i64 8, ptr @dexpy.fmt.hex, i32 %w)
+  %r0 = insertvalue {i32, ptr} undef, i32 %n, 0
+  %r1 = insertvalue {i32, ptr} %r0, ptr %buf, 1
+  ret {i32, ptr} %r1
+}""", ("declare ptr @malloc(i64)", "declare i32 @snprintf(ptr, i64, ptr, ...)")),
 }
 _USES = {"showFloat32": ("dexpy.show_double",), "showFloat64": ("dexpy.show_double",)}
 
