@@ -59,7 +59,6 @@ class Infer(Patterns):
         self.allowed: Allowed = None          # the effects the current body may perform
         self.level = 0                        # heap binders in scope (see Unifier.binder_levels)
         self.goal_roots: dict[int, ir.DictTy] = {}   # sub-goal cell -> the user-visible goal
-        self.defaulted: set[int] = set()             # literal metas given their default type
         self.origins: dict[int, tuple[ir.MetaCell, str, Span]] = {}  # meta -> error if unsolved
         self.search_steps = 0                        # instance-search work (bounded, see synth)
         self.literals: list[tuple[int, str, Expr, bool, Span]] = []   # see literals.check_pending
