@@ -290,7 +290,7 @@ def _pair_part(env: TopEnv, t: ir.Expr) -> str:
 
 def _arg_type(env: TopEnv, t: ir.Expr) -> str:
     s = type_text(env, t)
-    if " " in s and not (s.startswith("(") and s.endswith(")")):
+    if " " in s and not (s.startswith("(") and s.endswith(")")) and not s.startswith("{"):
         return f"({s})"
     return s
 

@@ -47,6 +47,7 @@ from ..imp.hoist import _defined, split_invariant_allocs
 from ..imp.hints import scatters, unroll_fully
 from ..imp.polls import strip
 from ..imp.parallel import MAX_CHUNKS, error_report, free_vars, min_grain, outlinable
+from .outline import share
 
 LL_TYPE: dict[Scalar, str] = {
     Scalar.I32: "i32", Scalar.I64: "i64", Scalar.F32: "float", Scalar.F64: "double",
@@ -75,22 +76,22 @@ class _Gen:
     scopes: list[list[tuple[str, i.AllocKind]]] = field(default_factory=list)
     trys: list[tuple[str, int]] = field(default_factory=list)
     extra: list[str] = field(default_factory=list)    # outlined loop bodies (module-wide)
+    shared: dict[str, str] = field(default_factory=dict)  # their canonical texts (outline.share)
     fname: str = "f"
     fail_slot: str | None = None                      # set in an outlined body: its env's flag
     libm_calls: bool = False                          # calls a scalar-only math function
     loop_depth: int = 0                               # loops around the code being emitted
     serial: bool = False                              # pure parallel loops run inline
-    # the shared exit paths (`_exit`): each live allocation's block frees it and jumps
-    # to the block of the one allocated before it (`below`); None's block returns
-    below: dict[str, str | None] = field(default_factory=dict)
-    exits: dict[str | None, str] = field(default_factory=dict)
-    tail: list[str] = field(default_factory=list)     # those blocks, after the body
+    # the exit path (`_exit`): one block per function, freeing the buffers whose
+    # slots (`live`: heap and output buffers, in allocation order) hold a pointer
+    live: list[str] = field(default_factory=list)
+    exit_label: str | None = None
     status_slot: str | None = None
     status_out: str | None = None                     # the entry's: where it stores its status
 
     def body(self) -> list[str]:
-        """The function's blocks: entry, body, exit paths."""
-        return [*self.entry, *self.lines, *self.tail]
+        """The function's blocks: entry, body, exit path."""
+        return [*self.entry, *self.lines, *_exit_block(self)]
 
     def fresh(self, hint: str = "r") -> str:
         self.n += 1
@@ -159,13 +160,15 @@ def gen_module(fns: tuple[i.ImpFunction, ...], serial: bool = False) -> str:
         "@dexpy_oom_bytes = external global i64",
     }
     extra: list[str] = []
-    bodies = [gen_function(f, decls, extra, serial) for f in fns]
-    return "\n".join(sorted(decls)) + "\n\n" + "\n\n".join(bodies + extra) + "\n"
+    shared: dict[str, str] = {}
+    bodies = [gen_function(f, decls, extra, serial, shared) for f in fns]
+    return "\n".join(sorted(decls)) + "\n\n" + "\n\n".join(bodies + [e for e in extra if e]) + "\n"
 
 
 def gen_function(fn: i.ImpFunction, decls: set[str], extra: list[str] | None = None,
-                 serial: bool = False) -> str:
-    g = _Gen(decls, extra=extra if extra is not None else [], fname=fn.name, serial=serial)
+                 serial: bool = False, shared: dict[str, str] | None = None) -> str:
+    g = _Gen(decls, extra=extra if extra is not None else [], fname=fn.name, serial=serial,
+             shared=shared if shared is not None else {})
     params = ", ".join(f"{ll_type(p.ty)} noundef {atom(g, p)}" for p in fn.params)
     g.emit("call void @dexpy_run_begin()")
     if len(fn.params) == ENTRY_PARAMS:          # the entry ABI (imp.lower): arena last
@@ -224,21 +227,23 @@ def _gen_report_call(g: _Gen, body: i.IBlock) -> None:
     g.entry.append(f"  {env} = alloca [{1 + len(fv)} x i64], align 8")
     for k, v in enumerate(fv):
         env_put(g, env, 1 + k, ll_type(v.ty), atom(g, v))
-    g.emit(f"call void @{name}(ptr {env})")
-    r = _Gen(g.decls, extra=g.extra, fname=name, fail_slot="%env")
+    r = _Gen(g.decls, extra=g.extra, fname=name, fail_slot="%env", shared=g.shared)
     for k, v in enumerate(fv):
         env_get(r, 1 + k, ll_type(v.ty), atom(r, v))
     gen_block(r, body)
     r.emit("ret void")
     head = (f"define internal void @{name}(ptr noalias nocapture %env)"
             " cold noinline optnone nounwind {\nentry:")
-    g.extra[slot] = "\n".join([head, *r.body(), "}"])
+    text = "\n".join([head, *r.body(), "}"])
+    name = share(g.shared, g.extra, slot, name, text, g.decls)
+    g.emit(f"call void @{name}(ptr {env})")
 
 
 def _free_scope(g: _Gen, allocs: list[tuple[str, i.AllocKind]]) -> None:
     for ptr, kind in reversed(allocs):
         if kind == i.AllocKind.HEAP:
             g.emit(f"call void @free(ptr {ptr})")
+            g.emit(f"store volatile ptr null, ptr {_slot(ptr)}, align 8")
 
 
 def _free_down_to(g: _Gen, depth: int) -> None:
@@ -249,48 +254,50 @@ def _free_down_to(g: _Gen, depth: int) -> None:
 
 def _exit(g: _Gen, status: int | str) -> None:
     """Frees everything live and returns `status`; continues in a dead block.
-    In an outlined loop body: raises the env's failure flag and returns. The frees
-    are the shared exit path of the innermost live allocation (`_exit_path`), so an
-    exit is a store and a branch: with one free per live buffer at every bounds
-    check, a `grad` of 700 buffers and 700 checks had been 80k of 160k IR lines.
-    `status` is a constant or an i32 value."""
+    In an outlined loop body: raises the env's failure flag and returns. Every exit of
+    a function is a store of its status and a branch to the function's one exit block
+    (`_exit_block`), which frees the buffers whose slots are set: with one free per
+    live buffer at every bounds check, a `grad` of 700 buffers and 700 checks had been
+    80k of 160k IR lines; with a chain of exit blocks shared by the exits of many
+    nested loops, LLVM's loop passes (LCSSA, loop simplification: dedicated exit
+    blocks per loop) were superlinear: bfgs' logistic-regression block optimized in
+    30 s, 5 s with one exit block. `status` is a constant or an i32 value."""
     if g.status_slot is None:
         g.status_slot = g.fresh("exit.status")
         g.entry.append(f"  {g.status_slot} = alloca i32, align 4")
+    if g.exit_label is None:
+        g.exit_label = g.new_label("exit")
     g.emit(f"store i32 {status}, ptr {g.status_slot}, align 4")
-    g.br(_exit_path(g, _innermost(g)))
+    g.br(g.exit_label)
     g.start(g.new_label("dead"))
 
 
-def _innermost(g: _Gen) -> str | None:
-    """The allocation made last among those live now (None: none)."""
-    for scope in reversed(g.scopes):
-        if scope:
-            return scope[-1][0]
-    return None
+def _slot(ptr: str) -> str:
+    """The stack slot holding heap or output buffer `ptr` while it is live (null before
+    it is allocated and after it is freed), read by the exit block. Its loads and
+    stores are volatile, so that LLVM keeps them in memory: promoted to registers,
+    they made a phi web across every loop again."""
+    return f"{ptr}.slot"
 
 
-def _exit_path(g: _Gen, ptr: str | None) -> str:
-    """The label of the blocks freeing `ptr` and every allocation live below it, then
-    returning the status slot's value (made once per allocation, on first use)."""
-    label = g.exits.get(ptr)
-    if label is not None:
-        return label
-    label = g.exits[ptr] = g.new_label("exit")
-    if ptr is None:
-        st = g.fresh("st")
-        lines = [f"{st} = load i32, ptr {g.status_slot}, align 4"]
-        if g.fail_slot is not None:
-            wide = g.fresh("st")
-            lines += [f"{wide} = zext i32 {st} to i64",      # the first failure's status stays
-                      f"{g.fresh('first')} = cmpxchg ptr {g.fail_slot}, i64 0, i64 {wide} "
-                      "monotonic monotonic", "ret void"]
-        else:
-            lines += _return(g, st)
+def _exit_block(g: _Gen) -> list[str]:
+    """The exit block (if any exit branches to it): frees every live buffer, newest
+    first, then returns the status slot's value (in an outlined body: records it as
+    the failure unless one came first, and returns)."""
+    if g.exit_label is None:
+        return []
+    lines = []
+    for k, ptr in enumerate(reversed(g.live)):
+        lines += [f"%exit.p{k} = load volatile ptr, ptr {_slot(ptr)}, align 8",
+                  f"call void @free(ptr %exit.p{k})"]
+    lines.append(f"%exit.st = load i32, ptr {g.status_slot}, align 4")
+    if g.fail_slot is not None:
+        lines += ["%exit.wide = zext i32 %exit.st to i64",     # the first failure's status stays
+                  f"%exit.first = cmpxchg ptr {g.fail_slot}, i64 0, i64 %exit.wide "
+                  "monotonic monotonic", "ret void"]
     else:
-        lines = [f"call void @free(ptr {ptr})", f"br label {_exit_path(g, g.below[ptr])}"]
-    g.tail += [f"{label[1:]}:", *("  " + ln for ln in lines)]
-    return label
+        lines += _return(g, "%exit.st")
+    return [f"{g.exit_label[1:]}:", *("  " + ln for ln in lines)]
 
 
 def fail_if(g: _Gen, cond: str) -> None:
@@ -643,6 +650,7 @@ def _gen_parallel_loop(g: _Gen, loop: i.Loop) -> None:
         put(3 + len(fv) + 2 * k, "ptr", ptr)
         put(4 + len(fv) + 2 * k, "i64", cnt)
         partials.append((ptr, total, acc))
+    name = share(g.shared, g.extra, slot_of, name, _gen_outlined(g, name, loop, fv), g.decls)
     g.decls.add("declare void @dexpy_parallel_for(ptr, ptr, i64, i64)")
     g.emit(f"call void @dexpy_parallel_for(ptr @{name}, ptr {env}, i64 {n}, i64 {grain})")
     fail = g.val(f"getelementptr inbounds i64, ptr {env}, i64 0")
@@ -659,7 +667,6 @@ def _gen_parallel_loop(g: _Gen, loop: i.Loop) -> None:
     for ptr, total, acc in partials:    # combine the partial sums in chunk order
         _gen_combine(g, ptr, total, acc)
         g.emit(f"call void @free(ptr {ptr})")
-    g.extra[slot_of] = _gen_outlined(g, name, loop, fv)
 
 
 MAX_ALLOC_BYTES = 1 << 46
@@ -786,7 +793,7 @@ def env_get(g: _Gen, k: int, ty: str, dest: str) -> None:
 
 
 def _gen_outlined(parent: _Gen, name: str, loop: i.Loop, fv: list[IVar]) -> str:
-    g = _Gen(parent.decls, extra=parent.extra, fname=name, fail_slot="%env")
+    g = _Gen(parent.decls, extra=parent.extra, fname=name, fail_slot="%env", shared=parent.shared)
     n = "%n.par"
 
     def get(k: int, ty: str, dest: str) -> None:
@@ -820,9 +827,14 @@ def _gen_alloc(g: _Gen, dest: IVar, scalar: Scalar, count: IAtom, kind: i.AllocK
             raise CompilerBug("stack allocation of a dynamic size")
         g.entry.append(f"  {atom(g, dest)} = alloca {ty}, i64 {int(count.value)}, align 64")
         return
-    _gen_alloc_raw(g, atom(g, dest), scalar, atom(g, count))
-    g.below[atom(g, dest)] = _innermost(g)
-    g.scopes[-1].append((atom(g, dest), kind))
+    ptr = atom(g, dest)
+    if ptr not in g.live:
+        g.live.append(ptr)
+        g.entry.append(f"  {_slot(ptr)} = alloca ptr, align 8")
+        g.entry.append(f"  store volatile ptr null, ptr {_slot(ptr)}, align 8")
+    _gen_alloc_raw(g, ptr, scalar, atom(g, count))
+    g.emit(f"store volatile ptr {ptr}, ptr {_slot(ptr)}, align 8")
+    g.scopes[-1].append((ptr, kind))
 
 
 def _gen_call(g: _Gen, call: i.CallRt) -> str:

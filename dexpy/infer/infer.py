@@ -139,6 +139,8 @@ class Infer(Patterns):
 
     def lookup(self, name: str, span: Span) -> Binding:
         b = self.scope.get(name)
+        if b is None and name.startswith("\0"):    # a record/variant shape (infer/records.py)
+            b = records.declare_name(self.env, self.names, name)
         if b is None:
             raise not_in_scope(name, span)
         # (a failed definition defined again is ambiguous too, as upstream)

@@ -131,6 +131,7 @@ class Patterns:
     def elab_case(self: Infer, scrut: S.Expr, alts: tuple[S.Alt, ...], ty: Expr, span: Span) -> Expr:
         records.no_record_alternatives(alts)
         sc, sty = self.infer(scrut)
+        records.variant_scrutinee(self, alts, sty, span)
         tmp = self.names.fresh("scrut")
         data = self.case_data(sty, alts, span)
         if data is None:  # only irrefutable patterns

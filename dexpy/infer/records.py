@@ -34,6 +34,17 @@ def declare(env: TopEnv, names: NameSupply, decl: object) -> None:
             _declare_shape(env, names, name)
 
 
+def declare_name(env: TopEnv, names: NameSupply, key: str) -> object | None:
+    """The binding of the scope key `key` of a record/variant shape (its type or a
+    constructor), declaring the shape first if needed; None if `key` is not one."""
+    name = _data_name(key)
+    if R.shape_of(name) is None:
+        return None
+    if "\0" + name not in env.scope:
+        _declare_shape(env, names, name)
+    return env.scope.get(key)
+
+
 def _shape_names(node: object) -> set[str]:
     out: set[str] = set()
 
@@ -115,14 +126,58 @@ def check_variant(inf: Infer, e: R.VariantLit, ty: Expr) -> Expr:
     """`{| a = v |}` against the variant type `ty`: its alternative's constructor
     applied to v."""
     t = _known(inf, ty, "variant")
+    if t is None and isinstance(whnf(ty, inf.env), ir.Meta):
+        return _defer_variant(inf, e, ty)
     if t is None:
-        raise TypeErr("the type of a variant value must be known (annotate it with a "
-                      "variant type, e.g. `{| a = 3 |} : {a:Int | b:Float}`)", e.span)
+        raise _unknown_variant(e.span)
     k = _alternative(shape(t.data)[1], e.label, e.occ)  # type: ignore[index]
     if k is None:
         raise TypeErr(f"the variant type has no alternative `{e.label}` for "
                       f"{_variant_text(e.label, e.occ)}", e.span)
     return _check_con(inf, t.data, k, (e.value,), ty, e.span)
+
+
+def _unknown_variant(span) -> TypeErr:  # noqa: ANN001
+    return TypeErr("the type of a variant value must be known (annotate it with a "
+                   "variant type, e.g. `{| a = 3 |} : {a:Int | b:Float}`)", span)
+
+
+def _defer_variant(inf: Infer, e: R.VariantLit, ty: Expr) -> Expr:
+    """A variant value whose type is not known yet (`\\v. case v of Left x -> {|a=x|}`
+    before the lambda meets its type): a term metavariable, solved by
+    `solve_variants` once the type is known."""
+    value, vty = inf.infer(e.value)
+    hole = inf.fresh_meta(ty, "v")
+    pending = inf.__dict__.setdefault("pending_variants", [])
+    pending.append((hole, e, ty, value, vty))
+    return hole
+
+
+def solve_variants(inf: Infer, final: bool) -> None:
+    """Fills the variant values `_defer_variant` left whose types are known now (at
+    the end of a declaration, an unknown one is an error)."""
+    pending = inf.__dict__.get("pending_variants")
+    while pending:
+        progress = False
+        for item in list(pending):
+            hole, e, ty, value, vty = item
+            t = _known(inf, ty, "variant")
+            if t is None:
+                if final:
+                    raise _unknown_variant(e.span)
+                continue
+            k = _alternative(shape(t.data)[1], e.label, e.occ)  # type: ignore[index]
+            if k is None:
+                raise TypeErr(f"the variant type has no alternative `{e.label}` for "
+                              f"{_variant_text(e.label, e.occ)}", e.span)
+            params, sub = inf.data_args(t.data, e.span)
+            inf.unify(ty, ir.TyCon(t.data, tuple(params)), e.span)
+            inf.unify(subst(t.data.cons[k].fields[0].ty, sub), vty, e.value.span)
+            hole.cell.solution = ir.Con(t.data, k, tuple(params), (value,))
+            pending.remove(item)
+            progress = True
+        if not progress:
+            return
 
 
 def infer_variant(inf: Infer, e: R.VariantLit) -> tuple[Expr, Expr]:
@@ -134,8 +189,8 @@ def infer_variant(inf: Infer, e: R.VariantLit) -> tuple[Expr, Expr]:
 def check_record(inf: Infer, e: R.RecordLit, ty: Expr) -> Expr:
     """`{a = 1, b = 2}` against `ty`: the expected field types reach the values (a
     variant value in a field takes its type from the record's)."""
-    b = inf.env.scope.get("\0" + e.name)
-    assert isinstance(b, TyConB), e.name      # declared before inference (`declare`)
+    b = declare_name(inf.env, inf.names, "\0" + e.name)
+    assert isinstance(b, TyConB), e.name
     return _check_con(inf, b.data, 0, e.values, ty, e.span)
 
 
@@ -184,6 +239,26 @@ def _with_space(span):  # noqa: ANN001, ANN202
     if src is not None and span.stop < len(src.text) and src.text[span.stop] == " ":
         return dataclasses.replace(span, stop=span.stop + 1)
     return span
+
+
+def variant_scrutinee(inf: Infer, alts: tuple[S.Alt, ...], sty: Expr, span) -> None:  # noqa: ANN001
+    """A `case` on a scrutinee of unknown type whose alternatives are variant
+    patterns without a tail: the scrutinee has the variant type of exactly those
+    alternatives (`\\v. case v of {|a=x|} -> ...; {|b=y|} -> ...`)."""
+    if not isinstance(whnf(sty, inf.env), ir.Meta):
+        return
+    pats = [a.pat for a in alts if isinstance(a.pat, S.PCon)
+            and a.pat.con.startswith(R.VARIANT_CON)]
+    if not pats or any(is_tail(p) for p in pats):
+        return
+    count: dict[str, int] = {}
+    for p in pats:
+        label, occ = p.con[len(R.VARIANT_CON):].rsplit("#", 1)
+        count[label] = max(count.get(label, 0), int(occ) + 1)
+    labels = sorted(l for l, n in count.items() for _ in range(n))
+    b = declare_name(inf.env, inf.names, "\0" + R.variant_name(labels))
+    params, _ = inf.data_args(b.data, span)  # type: ignore[union-attr]
+    inf.unify(sty, ir.TyCon(b.data, tuple(params)), span)  # type: ignore[union-attr]
 
 
 def is_tail(pat: S.Pat) -> bool:

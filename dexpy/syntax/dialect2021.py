@@ -20,6 +20,7 @@ import re
 from collections.abc import Callable, Iterator
 
 from . import surface as S
+from .records2021 import implicit_value, ix_instance
 
 InScope = Callable[[str], bool]
 
@@ -27,9 +28,9 @@ InScope = Callable[[str], bool]
 def desugar_top(decl: S.TopDecl, in_scope: InScope) -> S.TopDecl:
     """`decl` with the 2021 meanings made explicit; `in_scope(name)`: whether a
     top-level name is defined."""
-    decl = rewrite_forms(decl)
+    decl = ix_instance(rewrite_forms(decl))            # (records2021.py)
     if isinstance(decl, S.Def):
-        return generalize(decl, in_scope, frozenset())
+        return implicit_value(generalize(decl, in_scope, frozenset()))
     if isinstance(decl, S.InstanceDecl):
         methods = tuple(generalize(m, in_scope, frozenset(_instance_names(decl)))
                         if isinstance(m, S.Def) else m for m in decl.methods)

@@ -326,3 +326,60 @@ def to_pattern(g: GRecord, pattern) -> S.Pat:     # noqa: ANN001 -- abstract.pat
     if partial:
         return S.PCon(PARTIAL_CON + ",".join(labels), pats, span=g.span)
     return S.PCon(CON_KEY + record_name(labels), pats, span=g.span)
+
+
+def implicit_value(d: S.Def) -> S.Def:
+    """A 2021 top-level `def` with implicit but no explicit parameters (`def abToPair
+    {a b} : Iso {a:a & b:b} (b&a) =`) is a polymorphic value: used, it is applied to
+    its implicit arguments (today's `->>`), as the suite's record isomorphisms need."""
+    if d.implicit_app or not d.params or any(p.expl == S.Expl.EXPLICIT for p in d.params):
+        return d
+    import dataclasses
+    return dataclasses.replace(d, implicit_app=True)
+
+
+# === 2021 `Ix` instances (the suite writes them for record and variant types) ===
+
+def ix_instance(decl: object) -> object:
+    """A 2021 `instance ... Ix T` with its methods as today's `Ix` has them: 2021's
+    `getSize : Unit -> Int`, `ordinal : n -> Int` and `unsafeFromOrdinal : Int -> n`
+    become `size'`, `ordinal` and `unsafe_from_ordinal` of `Nat`s."""
+    if not (isinstance(decl, S.InstanceDecl) and decl.class_name == "Ix"):
+        return decl
+    import dataclasses
+    methods = []
+    for m in decl.methods:
+        name = m.pat.name if isinstance(m, S.Let) and isinstance(m.pat, S.PVar) else None
+        if name in _IX_METHODS and m.ann is None:
+            new, wrap = _IX_METHODS[name]
+            m = dataclasses.replace(m, pat=S.PVar(new, span=m.pat.span), rhs=wrap(m.rhs, m.span))
+        methods.append(m)
+    return dataclasses.replace(decl, methods=tuple(methods))
+
+
+def _call(fn: S.Expr, args: tuple[S.Expr, ...], span: Span) -> S.Expr:
+    return S.App(fn, args, span=span)
+
+
+def _lam(param: str | None, body: S.Expr, span: Span) -> S.Expr:
+    params = (S.Param(param, None, span=span),) if param else ()
+    return S.CurriedLam(params, S.Block((), body, span=span), span=span)
+
+
+def _get_size(e: S.Expr, span: Span) -> S.Expr:
+    return _lam(None, _call(S.Var("unsafe_i_to_n", span=span), (_call(e, (), span),), span), span)
+
+
+def _ordinal(e: S.Expr, span: Span) -> S.Expr:
+    x = S.Var("_ix_x", span=span)
+    return _lam("_ix_x", _call(S.Var("unsafe_i_to_n", span=span), (_call(e, (x,), span),), span),
+                span)
+
+
+def _from_ordinal(e: S.Expr, span: Span) -> S.Expr:
+    k = S.Var("_ix_k", span=span)
+    return _lam("_ix_k", _call(e, (_call(S.Var("n_to_i", span=span), (k,), span),), span), span)
+
+
+_IX_METHODS = {"getSize": ("size'", _get_size), "ordinal": ("ordinal", _ordinal),
+               "unsafeFromOrdinal": ("unsafe_from_ordinal", _from_ordinal)}
