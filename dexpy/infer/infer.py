@@ -991,8 +991,34 @@ def _field_index(data: ir.DataDef, fld: str | int) -> int | None:
 
 
 def _givens_first(params: tuple[S.Param, ...]) -> tuple[S.Param, ...]:
-    return (tuple(p for p in params if p.expl != Expl.EXPLICIT)
-            + tuple(p for p in params if p.expl == Expl.EXPLICIT))
+    """Implicit and class parameters bind before the explicit ones (a trailing
+    `given` clause is written after them), except a class parameter that mentions
+    an explicit parameter (`def f(m|Add, given () (Mul m))`): it follows them."""
+    explicit = tuple(p for p in params if p.expl == Expl.EXPLICIT)
+    given_names = {p.name for p in params if p.expl != Expl.EXPLICIT and p.name}
+    names = {p.name for p in explicit if p.name} - given_names   # (`d:d ... given (d)`)
+    early: list[S.Param] = []
+    late: list[S.Param] = []
+    for p in params:
+        if p.expl != Expl.EXPLICIT:
+            uses = _surface_names(p.ty) if p.ty is not None else set()
+            (late if p.expl == Expl.CLASS and uses & names else early).append(p)
+    return tuple(early) + explicit + tuple(late)
+
+
+def _surface_names(node: object) -> set[str]:
+    """The variable names a surface expression mentions (bound or free)."""
+    found: set[str] = set()
+    stack = [node]
+    while stack:
+        x = stack.pop()
+        if isinstance(x, S.Var):
+            found.add(x.name)
+        elif isinstance(x, (tuple, list)):
+            stack.extend(x)
+        elif isinstance(x, S.Node):
+            stack.extend(getattr(x, f) for f in getattr(x, "__dataclass_fields__", ()))
+    return found
 
 
 def _head_name(fn: Expr | None) -> str | None:
