@@ -48,12 +48,13 @@ from ..simp import ir as s
 from ..simp.ir import BOOL, UNIT, BaseTy, BoxTy, Prim, ProdTy, RefTy, Scalar, SumTy, TabTy, Type
 from . import ir as i
 from .ir import IAtom, ILit, IVar, PtrTy
-from .layout import SCALAR_BYTES, leaves, prod_ranges, sum_ranges
+from . import dests
+from .layout import SCALAR_BYTES, Leaf, leaves, prod_ranges, sum_ranges
 from .facts import Facts
 from .independence import accum_roots, is_parallel_for
 from .pingpong import PingPong
 from .pingpong import recognize as recognize_pingpong
-from .views import view_gets
+from .views import Refs, ref_roots, view_gets
 
 I64 = Scalar.I64
 COPY_GRAIN = 1 << 15
@@ -90,6 +91,7 @@ class _Ctx:
     loop_index: dict[Name, IVar] = field(default_factory=dict)
     checked: bool = True             # bounds checks on (DEXPY_UNSAFE_INDEX unset)
     facts: Facts = field(default_factory=lambda: Facts())
+    refs: Refs | None = None         # where the function's references come from (views)
 
 
 # === entry point ===
@@ -102,6 +104,7 @@ def lower_function(fn: s.SimpFunction, ns: NameSupply, name: str = "dexpy_main")
     c = _Ctx(ns, IVar(ns.fresh("ctx"), Scalar.PTR), IVar(ns.fresh("arena"), PtrTy(Scalar.PTR)),
              checked=checks.bounds_checked())
     _bind_params(c, fn.params, ins)
+    c.refs = ref_roots(fn.body)
     res_ty = s.type_of_atom(fn.body.result)
     if _size_names(res_ty) <= {p.name for p in fn.params}:
         out = _alloc_dest(c, res_ty, i.AllocKind.OUT)
@@ -290,16 +293,17 @@ def _atom(c: _Ctx, leaf: LeafVal, scalar: Scalar) -> IAtom:
 def _alloc_dest(c: _Ctx, ty: Type, kind: i.AllocKind | None = None) -> Val:
     """Fresh buffers for every leaf of `ty`: stack slots for dim-less leaves and for
     small tables of a known size (a 3-vector accumulator then lives in registers)."""
-    out: list[LeafVal] = []
-    for leaf in leaves(ty):
-        dims = tuple(_size_i64(c, d) for d in leaf.dims)
-        small = all(isinstance(d, ILit) for d in dims) and \
-            prod(int(d.value) for d in dims) <= SMALL_TABLE
-        k = kind or (i.AllocKind.STACK if small else i.AllocKind.HEAP)
-        ptr = IVar(c.ns.fresh("buf"), PtrTy(leaf.scalar))
-        _emit(c, i.Alloc(ptr, leaf.scalar, _alloc_count(c, dims), k))
-        out.append(Mem(ptr, ILit(0, I64), dims))
-    return Val(ty, tuple(out))
+    return Val(ty, tuple(_alloc_leaf(c, leaf, kind) for leaf in leaves(ty)))
+
+
+def _alloc_leaf(c: _Ctx, leaf: Leaf, kind: i.AllocKind | None = None) -> Mem:
+    dims = tuple(_size_i64(c, d) for d in leaf.dims)
+    small = all(isinstance(d, ILit) for d in dims) and \
+        prod(int(d.value) for d in dims) <= SMALL_TABLE
+    k = kind or (i.AllocKind.STACK if small else i.AllocKind.HEAP)
+    ptr = IVar(c.ns.fresh("buf"), PtrTy(leaf.scalar))
+    _emit(c, i.Alloc(ptr, leaf.scalar, _alloc_count(c, dims), k))
+    return Mem(ptr, ILit(0, I64), dims)
 
 
 def _read(c: _Ctx, d: Val, ty: Type | None = None) -> Val:
@@ -373,53 +377,55 @@ def _lower_atom(c: _Ctx, a: s.Atom) -> Val:
 
 
 def _lower_block(c: _Ctx, block: s.Block, dest: Val | None) -> Val:
-    """Lowers the lets of `block`; its result is written into `dest` if given."""
+    """Lowers the lets of `block`; its result is written into `dest` if given. Lets
+    whose tables end in `dest`, and initial states of handlers, are lowered straight
+    into their final buffers (`dexpy.imp.dests`)."""
     target = block.result.name if isinstance(block.result, s.Var) else None
     written = False
-    views = view_gets(block)
-    part_of = _projected_handler(block, target) if dest is not None else None
+    views = view_gets(block, c.refs)
+    plan = dests.plan(block, dest is not None)
+    types = {let.binder.name: let.binder.ty for let in block.lets}
+    planned: dict[s.Name, Val] = {}
+
+    def dest_of(name: s.Name) -> Val | None:
+        """The planned destination of let `name` (None: lower it as usual)."""
+        if name in planned:
+            return planned[name]
+        if dest is not None and name == target:
+            return dest
+        parts = plan.parts.get(name)
+        if dest is None or parts is None:
+            return None
+        ty = types[name]
+        out: list[LeafVal] = []
+        for k, leaf in enumerate(leaves(ty)):
+            m = dest.leaves[parts[k]] if k in parts else None
+            out.append(m if isinstance(m, Mem) and m.dims else _alloc_leaf(c, leaf))
+        planned[name] = Val(ty, tuple(out))
+        return planned[name]
+
     for let in block.lets:
-        into = dest if (dest is not None and let.binder.name == target) else None
-        if part_of is not None and let.binder.name == part_of[0]:
-            into = _part_dest(c, let.binder.ty, part_of[1], dest)
-        if let.binder.name in views and into is None:       # read in place, no snapshot
+        name = let.binder.name
+        into = dest_of(name)
+        handler = plan.inits.get(name)
+        if into is None and handler is not None:         # the handler's initial state
+            hd = dest_of(handler)
+            if hd is None:
+                hd = planned[handler] = _alloc_dest(c, types[handler])
+            r_state = prod_ranges(types[handler])[1]
+            into = Val(let.binder.ty, hd.leaves[r_state.start:r_state.stop])
+        if name in views and into is None:       # read in place, no snapshot
             ref = _lower_atom(c, let.op.ref)
-            c.env[let.binder.name] = _read(c, Val(let.binder.ty, ref.leaves), let.binder.ty)
+            c.env[name] = _read(c, Val(let.binder.ty, ref.leaves), let.binder.ty)
             continue
-        c.env[let.binder.name] = _lower_op(c, let.op, let.binder.ty, into)
-        if let.binder.name in c.facts.pre:
-            c.facts.bind(let.binder.name, c.env[let.binder.name])
-        written = written or into is not None
+        c.env[name] = _lower_op(c, let.op, let.binder.ty, into)
+        if name in c.facts.pre:
+            c.facts.bind(name, c.env[name])
+        written = written or name == target and into is not None
     result = _lower_atom(c, block.result)
     if dest is not None and not written:
         _copy_into(c, dest, result)
     return result
-
-
-def _projected_handler(block: s.Block, target: s.Name | None) -> tuple[s.Name, int] | None:
-    """When the block's result is component k of a state or accumulator handler's
-    result defined in the block (`with_state`, `yield_state`, `yield_accum`):
-    (that handler's binder, k). The handler then writes component k straight into
-    the block's destination (no temporary table and copy)."""
-    if target is None:
-        return None
-    defs = {let.binder.name: let.op for let in block.lets}
-    op = defs.get(target)
-    if isinstance(op, s.Proj) and isinstance(op.x, s.Var) and \
-            isinstance(defs.get(op.x.name), s.RunState | s.RunAccum) and \
-            any(lf.dims for lf in leaves(op.x.ty.elems[op.index])):  # tables only: a scalar
-        return op.x.name, op.index             # state stays the loops' stack slot
-    return None
-
-
-def _part_dest(c: _Ctx, ty: Type, k: int, dest: Val) -> Val:
-    """A destination for the product `ty` whose component k is `dest`; the other
-    components get fresh buffers."""
-    assert isinstance(ty, ProdTy)
-    out: list[LeafVal] = []
-    for j, elem in enumerate(ty.elems):
-        out.extend(dest.leaves if j == k else _alloc_dest(c, elem).leaves)
-    return Val(ty, tuple(out))
 
 
 def _finish(c: _Ctx, v: Val, dest: Val | None) -> Val:

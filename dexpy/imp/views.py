@@ -10,16 +10,60 @@ reference back into it (or into a row of it) is exact.
 
 This turns `s := f (get s)` and `s := select c (get s) (g (get s))` from several
 whole-table copies per step into at most one.
+
+With the function's `Refs` (`ref_roots`), a write only counts when it may reach the
+reference read: writes through another state or accumulator handler's reference (or
+a slice of it) touch other buffers. `grad` reads each cotangent accumulator once its
+loop is done, while the later loops add into the next ones: those reads were copies.
 """
 from __future__ import annotations
 
-from dataclasses import fields
+from dataclasses import dataclass, field, fields
 
 from ..simp import ir as s
 
 
-def view_gets(block: s.Block) -> set[s.Name]:
-    """The binders of `RefGet` lets of `block` that may view their reference."""
+@dataclass
+class Refs:
+    """Where the references of a function come from: `alias` maps a `RefSlice` /
+    `RefProj` binder to the reference it is part of; `handlers` are the binders of
+    `RunState` / `RunAccum` references (each over buffers of its own)."""
+    alias: dict[s.Name, s.Name] = field(default_factory=dict)
+    handlers: set[s.Name] = field(default_factory=set)
+
+    def root(self, name: s.Name) -> s.Name:
+        while name in self.alias:
+            name = self.alias[name]
+        return name
+
+    def disjoint(self, a: s.Name, b: s.Name) -> bool:
+        ra, rb = self.root(a), self.root(b)
+        return ra != rb and ra in self.handlers and rb in self.handlers
+
+
+def ref_roots(block: s.Block) -> Refs:
+    """The `Refs` of every reference made in `block` (names are unique in a function)."""
+    out = Refs()
+
+    def walk(x: object) -> None:
+        if isinstance(x, s.Block):
+            for let in x.lets:
+                op = let.op
+                if isinstance(op, s.RefSlice | s.RefProj) and isinstance(op.ref, s.Var):
+                    out.alias[let.binder.name] = op.ref.name
+                if isinstance(op, s.RunState | s.RunAccum):
+                    out.handlers.add(op.body.binder.name)
+        if isinstance(x, s.Var | s.Lit):
+            return
+        for part in children(x):
+            walk(part)
+    walk(block)
+    return out
+
+
+def view_gets(block: s.Block, refs: Refs | None = None) -> set[s.Name]:
+    """The binders of `RefGet` lets of `block` that may view their reference (`refs`:
+    the function's references, to ignore writes that cannot reach it)."""
     lets = block.lets
     out: set[s.Name] = set()
     for k, let in enumerate(lets):
@@ -35,7 +79,9 @@ def view_gets(block: s.Block) -> set[s.Name]:
                     live.add(lets[j].binder.name)      # may be a view of x
         if mentions(block.result) & live:
             continue
-        if all(not _writes(lets[j].op) or (j == last and isinstance(lets[j].op, s.RefPut))
+        ref = let.op.ref.name if refs is not None and isinstance(let.op.ref, s.Var) else None
+        if all(not _writes(lets[j].op, ref, refs) or
+               (j == last and isinstance(lets[j].op, s.RefPut))
                for j in range(k + 1, last + 1)):
             out.add(let.binder.name)
     return out
@@ -90,10 +136,14 @@ def mentions(x: object) -> set[s.Name]:
     return out
 
 
-def _writes(x: object) -> bool:
-    """Whether `x` writes a reference anywhere inside."""
+def _writes(x: object, ref: s.Name | None = None, refs: Refs | None = None) -> bool:
+    """Whether `x` writes a reference anywhere inside (given `ref` and `refs`: one that
+    may share memory with `ref`)."""
     if isinstance(x, s.RefPut | s.RefExtend):
-        return True
+        if ref is None or refs is None or not isinstance(x.ref, s.Var):
+            return True
+        if not refs.disjoint(ref, x.ref.name):
+            return True
     if isinstance(x, s.Var | s.Lit):
         return False
-    return any(_writes(part) for part in children(x))
+    return any(_writes(part, ref, refs) for part in children(x))

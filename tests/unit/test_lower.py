@@ -78,8 +78,12 @@ def test_run_state_uses_the_destination_as_the_ref() -> None:
     imp = lowered(b.function(body))
     tables = [a for a in allocs(imp)
               if a.kind != i.AllocKind.OUT and a.count == i.ILit(8, Scalar.I64)]
-    assert len(tables) == 1         # the `zeros` temporary; the accumulator is the output
-    assert tables[0].kind == i.AllocKind.STACK      # (a small table of a known size)
+    # the accumulator is the output, and `zeros` (used only as its initial value) is
+    # written straight into it: no temporary, no copy
+    assert tables == []
+    (out,) = [a for a in allocs(imp) if a.kind == i.AllocKind.OUT]
+    stores = [st for st in walk(imp.body) if isinstance(st, i.Store) and st.ptr == out.dest]
+    assert any(st.value == i.ILit(0.0, Scalar.F32) for st in stores)
 
 
 def test_catch_lowers_to_try_with_tag_stores() -> None:

@@ -15,17 +15,17 @@ from dexpy.toplevel import Session
 
 pytestmark = pytest.mark.usefixtures("o3")   # these tests inspect the Imp passes' output
 
-# sizes: 9 rows = 2 tiles of MR + 1, 70 columns = 2 tiles of 32 floats + 6, k = 37
+# sizes: 17 rows = 2 tiles of MR (8) + 1, 70 columns = 2 tiles of 32 floats + 6, k = 37
 _DEFS = """
-a : (Fin 9)=>(Fin 37)=>Float = for i j. sin (n_to_f (ordinal i * 37 + ordinal j)) * 0.37
+a : (Fin 17)=>(Fin 37)=>Float = for i j. sin (n_to_f (ordinal i * 37 + ordinal j)) * 0.37
 b : (Fin 37)=>(Fin 70)=>Float = for i j. cos (n_to_f (ordinal i * 70 + ordinal j)) / 3.1
-at : (Fin 37)=>(Fin 9)=>Float = for k i. a[i, k]
+at : (Fin 37)=>(Fin 17)=>Float = for k i. a[i, k]
 bt : (Fin 70)=>(Fin 37)=>Float = for j k. b[k, j]
 bias : (Fin 70)=>Float = for j. n_to_f (ordinal j) * 0.01
-a64 : (Fin 9)=>(Fin 37)=>Float64 = for i j. f_to_f64 a[i, j]
+a64 : (Fin 17)=>(Fin 37)=>Float64 = for i j. f_to_f64 a[i, j]
 b64 : (Fin 37)=>(Fin 70)=>Float64 = for i j. f_to_f64 b[i, j]
 a2 : (Fin 2)=>(Fin 37)=>Float = for i j. a[(ordinal i)@_, j]
-ai : (Fin 9)=>(Fin 37)=>Int32 = for i j. f_to_i (a[i, j] * 100.0)
+ai : (Fin 17)=>(Fin 37)=>Int32 = for i j. f_to_i (a[i, j] * 100.0)
 bi : (Fin 37)=>(Fin 70)=>Int32 = for i j. f_to_i (b[i, j] * 100.0)
 """
 
@@ -160,7 +160,7 @@ _GRAD = """
 def tile_loss(w:(Fin 37)=>(Fin 70)=>Float) -> Float =
   z = for i j. sum for k. a[i,k] * w[k,j]
   sum for i. sum for j. sq z[i,j] * n_to_f (ordinal j + 1)
-def tile_loss_x(x:(Fin 9)=>(Fin 37)=>Float) -> Float =
+def tile_loss_x(x:(Fin 17)=>(Fin 37)=>Float) -> Float =
   z = for i j. sum for k. x[i,k] * b[k,j]
   sum for i. sum for j. sq z[i,j] * n_to_f (ordinal j + 1)
 """
