@@ -205,11 +205,12 @@ def html_files(folder: str):  # noqa: ANN201 -- dexpy.present.files.HtmlFiles
         raise UsageError(f"--html-dir {folder}: {exc.strerror or exc}") from exc
 
 
-def parse_source(src: SourceFile) -> list[TopBlock]:
-    """Splits and parses a whole file (the parser's public entry point)."""
+def parse_source(src: SourceFile, dialect2021: bool = False) -> list[TopBlock]:
+    """Splits and parses a whole file (the parser's public entry point); `dialect2021`:
+    read by the 2021 front end (its `data`/`interface`/`instance` heads)."""
     from .syntax.parse import parse_file
 
-    return parse_file(src)
+    return parse_file(src, dialect2021)
 
 
 def read_source(path: str) -> SourceFile:
@@ -242,7 +243,7 @@ def run_file(path: str, opts: SessionOptions, out: TextIO, *, quine: bool,
     """Runs a file; writes the quine (`quine`) or just the output lines to `out`."""
     src = read_source(path)
     session = make_session(opts, folder=Path(path).resolve().parent, src=src)
-    blocks = parse_whole_file(src, out)
+    blocks = parse_whole_file(src, out, session)
     if blocks is None:
         return EXIT_USER_ERROR
     for block, lines, failed in evaluate(session, blocks):
@@ -263,7 +264,7 @@ def check_file(path: str, opts: SessionOptions, out: TextIO) -> int:
 
     src = read_source(path)
     session = make_session(opts, folder=Path(path).resolve().parent, src=src)
-    blocks = parse_whole_file(src, out)
+    blocks = parse_whole_file(src, out, session)
     if blocks is None:
         return EXIT_USER_ERROR
     outputs = [lines for _, lines, _ in evaluate(session, blocks)]
@@ -281,7 +282,7 @@ def page_file(path: str, opts: SessionOptions, out: TextIO, *, allow_errors: boo
         raise UsageError(str(exc)) from None
     src = read_source(path)
     session = make_session(opts, folder=Path(path).resolve().parent, src=src)
-    blocks = parse_whole_file(src, out)
+    blocks = parse_whole_file(src, out, session)
     if blocks is None:
         return EXIT_USER_ERROR
     failed = write_page(path, session, blocks, out, allow_errors=allow_errors, show_code=show_code)
@@ -300,9 +301,13 @@ def cmd_web(ns: argparse.Namespace) -> int:
     return serve(ns.file, options_from(ns), host=ns.host, port=ns.port)
 
 
-def parse_whole_file(src: SourceFile, out: TextIO) -> list[TopBlock] | None:
-    """The blocks of `src`; an internal failure of the parser is reported, not raised."""
+def parse_whole_file(src: SourceFile, out: TextIO, session: object = None
+                     ) -> list[TopBlock] | None:
+    """The blocks of `src` (as `session`'s dialect reads them); an internal failure of
+    the parser is reported, not raised."""
     try:
+        if getattr(session, "front_2021", False):
+            return parse_source(src, dialect2021=True)
         return parse_source(src)
     except Exception as exc:  # noqa: BLE001 -- parse_file must not raise; report the bug
         if debug_enabled():

@@ -160,7 +160,7 @@ def run_chunk(session: Session, text: str, counter: int, out: TextIO) -> None:
 
     if not text.endswith("\n"):
         text += "\n"
-    blocks = parse_whole_file(SourceFile(f"<repl {counter}>", text), out)
+    blocks = parse_whole_file(SourceFile(f"<repl {counter}>", text), out, session)
     for block in blocks or []:
         lines = eval_block_safely(session, block)
         for line in lines:

@@ -9,6 +9,7 @@ become output lines, so the file/REPL goes on with the next block.
 """
 from __future__ import annotations
 
+import dataclasses
 import os
 import pickle
 import sys
@@ -32,6 +33,7 @@ from .infer.unify import normalize
 from .names import Name, NameSupply
 from .outputs import ErrorOut, HtmlOut, HtmlSink, Output, TimingOut, from_lines, text_lines
 from .printer import format_static, format_value
+from .printer2021 import format_static as format_static_2021
 from .printer2021 import format_value as format_value_2021
 from .printer2021 import show_type as show_type_2021
 from .resources import dialect2021_prelude_path, lib_dir, prelude_path
@@ -70,6 +72,10 @@ class Session:
         self.values: dict[Name, TopValue] = {}
         self.value_types: dict[Name, S.Type] = {}
         self.prelude_errors: list[str] = []
+        # the prelude's scope without a dialect's layer: library modules (lib/*.dx) are
+        # today's Dex and are checked in it (docs/dialects.md, "Library modules")
+        self.today_scope: dict | None = None
+        self.import_depth = 0                      # modules being loaded (nested imports)
         self.modules: dict[str, dict] = {}        # module name -> the bindings it defines
         self.origins: dict[str, str] = {}         # imported name -> its module
         self.search_dirs: tuple[str, ...] = ()    # the running file's folder comes first
@@ -87,6 +93,8 @@ class Session:
         # the prelude and its layers are today's Dex; the file's blocks are in the dialect
         self.front_2021 = dialect_names.uses_2021_front_end(self.dialect)
         self.prelude_scope = dict(self.env.scope)
+        if self.today_scope is None:
+            self.today_scope = self.prelude_scope
         self.dump = dump
 
     def load_prelude(self, path: Path) -> None:
@@ -99,7 +107,7 @@ class Session:
         if blob is not None:
             try:
                 (self.env, self.names, self.values, self.value_types,
-                 self.prelude_errors) = pickle.loads(blob)
+                 self.prelude_errors, self.today_scope) = pickle.loads(blob)
                 self.state_key = key
                 self.chain = Chain(key)
                 return
@@ -108,11 +116,13 @@ class Session:
                 self.prelude_errors = []
         self.load_module(path, self.prelude_errors)
         if layer is not None:
+            self.today_scope = dict(self.env.scope)
             self.load_layer(layer)
         self.state_key = key
         self.chain = Chain(key)
         if cache.enabled():
-            state = (self.env, self.names, self.values, self.value_types, self.prelude_errors)
+            state = (self.env, self.names, self.values, self.value_types, self.prelude_errors,
+                     self.today_scope)
             try:
                 cache.store("prelude", key, pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL))
             except Exception:  # noqa: BLE001 -- caching is an optimization only
@@ -142,6 +152,7 @@ class Session:
             raise DexError("the 2021 prelude layer cannot be taken out of a running session "
                            "(it redefines `ordinal` and `size`): start a new one to leave 2021")
         if new == "2021" and self.dialect != "2021":
+            self.today_scope = dict(self.env.scope)
             self.load_layer(dialect2021_prelude_path())
         self.dialect = new
         self.front_2021 = dialect_names.uses_2021_front_end(new)
@@ -155,7 +166,7 @@ class Session:
         """Parses `src` and evaluates each block in turn."""
         if Path(src.name).is_file() and not self.search_dirs:
             self.search_dirs = (str(Path(src.name).resolve().parent),)
-        for block in parse_file(src):
+        for block in parse_file(src, self.front_2021):
             yield block, self.eval_block(block)
 
     timing: _Timing | None = None
@@ -291,7 +302,8 @@ class Session:
                     return []
                 return [_show_type_value(normalize(simp.resolve_type(value), self.env))]
             if name is None and not simp.b.lets and not _has_data(value):   # static values
-                return [format_static(self.env, ty, value)]
+                static = format_static_2021 if self.dialect == "2021" else format_static
+                return [static(self.env, ty, value)]
             fn = self._function(simp, value)
         out, lines = self._run(fn)
         if name is not None:
@@ -368,8 +380,17 @@ class Session:
             if current is None or current is binding:
                 self.env.scope[name] = binding
                 self.origins[name] = decl.module
+            elif decl.module == self.origins.get(name, "") + LAYER:
+                self.env.scope[name] = binding     # `Point` of 2021's diagram
+                self.origins[name] = decl.module
             elif name not in self.prelude_scope or current is not self.prelude_scope[name]:
                 self.env.ambiguous[name] = (self.origins.get(name, "this file"), decl.module)
+        layer = decl.module + LAYER
+        if (self.dialect == "2021" and self.import_depth == 0 and not decl.module.endswith(LAYER)
+                and self.find_module(layer) is not None
+                and self.find_module(decl.module).parent == lib_dir()):
+            # a 2021 file's `import plot` also brings plot's 2021 names (lib/dialect2021/)
+            return self.import_module(dataclasses.replace(decl, module=layer))
         return []
 
     # --- the import cache: the environment after `import m`, keyed by the environment
@@ -400,7 +421,7 @@ class Session:
             if any(_file_hash(Path(f)) != h for f, h in files):
                 return None
             (self.env, self.names, self.values, self.value_types, self.modules,
-             self.prelude_scope) = state
+             self.prelude_scope, self.today_scope) = state
         except Exception:  # noqa: BLE001 -- a stale or corrupt entry: check the module again
             return None
         self.state_key = key
@@ -414,7 +435,7 @@ class Session:
         key = self._import_key(state, module, path)
         entry = (files,
                  (self.env, self.names, self.values, self.value_types, self.modules,
-                  self.prelude_scope))
+                  self.prelude_scope, self.today_scope))
         try:
             cache.store("module", key, pickle.dumps(entry, protocol=pickle.HIGHEST_PROTOCOL))
         except Exception:  # noqa: BLE001 -- caching is an optimization only
@@ -422,6 +443,9 @@ class Session:
         self.state_key = key
 
     def find_module(self, name: str) -> Path | None:
+        if name.endswith(LAYER):                   # a library module's 2021 names
+            path = _layers_dir() / f"{name[:-len(LAYER)]}.dx"
+            return path if path.is_file() else None
         for folder in self.search_dirs + self.lib_path + (str(lib_dir()),):
             path = Path(folder) / f"{name}.dx"
             if path.is_file():
@@ -430,19 +454,34 @@ class Session:
 
     def load_isolated(self, path: Path) -> dict:
         """Checks a module in a scope of its own (prelude + its own imports); returns
-        the names it defines."""
-        saved = self.env.scope, self.search_dirs, self.origins
-        self.env.scope = dict(self.prelude_scope)
-        self.search_dirs = (str(path.parent),)
+        the names it defines. A library module (lib/m.dx) is today's Dex, read with
+        today's prelude and front end whatever the session's dialect; a 2021 session
+        adds lib/dialect2021/m.dx, which gives it its 2021 names."""
+        library = path.resolve().parent in (lib_dir().resolve(), _layers_dir().resolve())
+        base = self.today_scope if library and self.today_scope is not None \
+            else self.prelude_scope
+        saved = self.env.scope, self.search_dirs, self.origins, self.front_2021
+        self.env.scope = dict(base)
+        self.search_dirs = (str(lib_dir() if library else path.parent),)
         self.origins = {}
+        self.front_2021 = self.front_2021 and not library
+        self.import_depth += 1
+        # a 2021 layer may redefine its module's names (`Point` of 2021's diagram)
+        redefine = self.redefine
+        self.redefine = redefine or path.resolve().parent == _layers_dir().resolve()
         try:
             errors: list[str] = []
             self.load_module(path, errors)
             return {k: v for k, v in self.env.scope.items()
-                    if (k not in self.prelude_scope or v is not self.prelude_scope[k])
-                    and k not in self.origins}
+                    if (k not in base or v is not base[k]) and not self._imported(k, v)}
         finally:
-            self.env.scope, self.search_dirs, self.origins = saved
+            self.env.scope, self.search_dirs, self.origins, self.front_2021 = saved
+            self.import_depth -= 1
+            self.redefine = redefine
+
+    def _imported(self, name: str, binding: object) -> bool:
+        return name in self.origins and \
+            self.modules.get(self.origins[name], {}).get(name) is binding
 
 
 def _visible_key(state: str, module: str) -> str:
@@ -524,6 +563,14 @@ def _file_hash(path: Path) -> str:
         return hashlib.sha256(path.read_bytes()).hexdigest()
     except OSError:
         return ""
+
+
+LAYER = "@2021"
+"""The suffix of a library module's 2021 layer (`plot@2021`: lib/dialect2021/plot.dx)."""
+
+
+def _layers_dir() -> Path:
+    return dialect2021_prelude_path().parent
 
 
 def _prelude_key(path: Path, *layers: Path) -> str:

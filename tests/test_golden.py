@@ -144,9 +144,13 @@ def _pipeline() -> tuple[Callable[[SourceFile], list[TopBlock]], Callable[[], An
     from dexpy.syntax.dialect import choose
     from dexpy.toplevel import Session
 
+    from dexpy.syntax.dialect import uses_2021_front_end
+
     # a file is read in its dialect (pragma or detection), as `dexpy script` reads it
-    return parse_file, lambda text="": Session(lib_path=(str(DX_DIR),),
-                                               dialect=choose(None, text)[0])
+    def parse(src: SourceFile) -> list[TopBlock]:
+        return parse_file(src, uses_2021_front_end(choose(None, src.text)[0]))
+    return parse, lambda text="": Session(lib_path=(str(DX_DIR),),
+                                          dialect=choose(None, text)[0])
 
 
 def first_line(block: TopBlock) -> str:

@@ -33,7 +33,7 @@ def cell_outputs(session: Session, code: str, counter: int) -> Iterator[Output]:
     if not code.endswith("\n"):
         code += "\n"
     err = io.StringIO()
-    blocks = parse_whole_file(SourceFile(f"<cell {counter}>", code), err)
+    blocks = parse_whole_file(SourceFile(f"<cell {counter}>", code), err, session)
     if blocks is None:
         yield ErrorOut(err.getvalue().rstrip("\n"), "Compiler bug")
         return

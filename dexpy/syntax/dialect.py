@@ -68,7 +68,8 @@ _SYNTAX_2021 = (
     (re.compile(r"^instance\s+\[", re.M), 3),
     (re.compile(r"^instance\s+[A-Z]\w*\s+[A-Z(]", re.M), 2),
     (re.compile(r"^instance\s+\w+\s*:\s*[A-Z]", re.M), 2),
-    (re.compile(r"\?->|\?=>"), 2),
+    # implicit and class arrows: today's Dex has neither
+    (re.compile(r"\?->|\?=>"), 3),
     # `x.i` / `x.(i, j)` table indexing next to a `for i.` of the same name
     (re.compile(r"\b[a-z]\w*\.\((?!\s*\))"), 1),
     (re.compile(r"\bfor\s+\(\w+\s*,"), 1),
@@ -91,7 +92,10 @@ NAMES_2021 = ("yieldState", "withState", "runState", "yieldAccum", "withAccum", 
               "applyN", "fstRef", "sndRef", "argmin", "argmax", "inBounds", "logsumexp",
               "sumOfSquares", "transposeTab", "IToI64", "IToI32", "IToW32", "IToW64",
               "I64ToI", "W32ToI", "W64ToI", "FToF64", "F64ToF", "FToFN", "runParser",
-              "anySat", "allSat", "cumSum", "castTable", "padTo", "searchSorted")
+              "anySat", "allSat", "cumSum", "castTable", "padTo", "searchSorted",
+              # 2021 library modules' names (lib/dialect2021/*.dx)
+              "isSorted", "toSet", "setUnion", "setIntersect", "showPlot", "xyPlot",
+              "xycPlot", "yPlot", "pChar", "parseMany", "imgToPng", "pngsToGif")
 NAMES_2022 = ("yield_state", "with_state", "run_state", "yield_accum", "with_reader",
               "b_to_f", "i_to_f", "n_to_i", "i_to_n", "f_to_i", "new_key", "split_key",
               "rand_vec", "from_ordinal", "unsafe_from_ordinal", "unsafe_io", "to_list",

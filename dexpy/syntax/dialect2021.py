@@ -48,7 +48,7 @@ def _instance_names(decl: S.InstanceDecl) -> set[str]:
 def generalize(d: S.Def, in_scope: InScope, bound: frozenset[str]) -> S.Def:
     """`d` with its free type variables as implicit parameters (and the nested defs
     of its body generalized too)."""
-    d = _heaps_typed(d)
+    d = _explicit_classes(_heaps_typed(d))
     explicit = {p.name for p in d.params if p.name and p.expl == S.Expl.EXPLICIT}
     seen: dict[str, bool] = {}           # name -> used as an index set
     # written implicit binders (`{n v}`) are collected too: their use decides their Ix
@@ -84,6 +84,29 @@ def generalize(d: S.Def, in_scope: InScope, bound: frozenset[str]) -> S.Def:
     expl = tuple(p for p in params if p.expl == S.Expl.EXPLICIT)
     rest = tuple(p for p in params if p.expl != S.Expl.EXPLICIT)
     return dataclasses.replace(d, params=expl + tuple(new) + rest, body=body)
+
+
+def _explicit_classes(d: S.Def) -> S.Def:
+    """`def wrapidx (n:Type) [Ix n] (i:Int)`: a class binder on an explicit type
+    parameter is that parameter's constraint (today's `n|Ix`)."""
+    explicit = {p.name: k for k, p in enumerate(d.params)
+                if p.name and p.expl == S.Expl.EXPLICIT}
+    cons: dict[int, list[S.Expr]] = {}
+    keep = []
+    for p in d.params:
+        target = _class_target(p) if p.expl == S.Expl.CLASS and p.name is None else None
+        if target is not None and target[1] in explicit:
+            assert isinstance(p.ty, S.App)
+            cons.setdefault(explicit[target[1]], []).append(p.ty.fn)
+        else:
+            keep.append(p)
+    if not cons:
+        return d
+    params = tuple(dataclasses.replace(p, constraints=p.constraints + tuple(cons[k]))
+                   if k in cons else p for k, p in enumerate(d.params))
+    moved = {id(p) for p in d.params} - {id(p) for p in keep}
+    return dataclasses.replace(d, params=tuple(
+        q for p, q in zip(d.params, params) if id(p) not in moved))
 
 
 def _heaps_typed(d: S.Def) -> S.Def:
@@ -345,9 +368,26 @@ def _rewrite_one(node: S.Node) -> S.Node:
     if (_is_op(node, "Fin", 1) and not isinstance(node.args[0], (S.IntLit, S.NatLit, S.Hole))):
         size = S.Prim("cast", (S.Var("Nat", span=node.span), node.args[0]), span=node.args[0].span)
         return S.App(node.fn, (size,), span=node.span)
+    if isinstance(node, S.FromOrdinal) and not isinstance(node.ordinal, (S.IntLit, S.NatLit)):
+        # 2021's `i@n` takes an `Int` ordinal
+        nat = S.Prim("cast", (S.Var("Nat", span=node.span), node.ordinal), span=node.ordinal.span)
+        return dataclasses.replace(node, ordinal=nat)
+    if type(node) is S.App and node.args and not node.named and _is_pipe(node):
+        # 2021 has no pipe: `a | b` is the sum type `Either a b`
+        rhs = node.fn if len(node.args) == 1 else _rewrite_one(
+            S.App(node.fn, node.args[1:], span=node.fn.span))
+        return S.CurriedApp(S.Var("Either", span=node.span), (node.args[0], rhs), span=node.span)
     if type(node) is S.App and node.args and not node.named:
         return S.CurriedApp(node.fn, node.args, span=node.span)
     return node
+
+
+def _is_pipe(node: S.App) -> bool:
+    """Whether an application was written `x | f` (its argument before its function)."""
+    a, f = node.args[0].span, node.fn.span
+    if a is None or f is None or a.source is None or a.source is not f.source:
+        return False
+    return a.stop <= f.start and a.source.text[a.stop:f.start].strip() == "|"
 
 
 # === 2021 `data` declarations, read as today's ===
@@ -433,6 +473,18 @@ def _split_words(s: str) -> list[str] | None:
 # === 2021 `interface` / `instance` heads, read as today's ===
 
 _CLASS_HEAD = re.compile(r"^(interface|instance)\s+(.*?)\s*$")
+
+
+_CONST_DEF = re.compile(r"^def\s+[a-z_][\w']*\s*:(?!:)")
+
+
+def def_const_text(text: str) -> str | None:
+    """A 2021 definition without parameters (`def parseT : Parser Bool = ...`) as the
+    plain annotated binding it is (`parseT : Parser Bool = ...`), or None."""
+    m = _CONST_DEF.match(text)
+    if m is None:
+        return None
+    return text[len("def"):].lstrip(" ")
 
 
 def class_text(text: str) -> str | None:

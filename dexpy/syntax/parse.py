@@ -99,11 +99,13 @@ def write_tables() -> None:
     _save_tables(_build(), grammar_path(TABLES), _tables_header())
 
 
-def parse_file(src: SourceFile) -> list[TopBlock]:
+def parse_file(src: SourceFile, dialect2021: bool = False) -> list[TopBlock]:
     """Every block of the file, in order; parse errors are stored, never raised.
 
     As upstream, a block with a parse error extends to the next empty line
     (it swallows the following blocks up to there) and is re-parsed as a whole.
+    With `dialect2021` (a file read by the 2021 front end), a block that reads as a
+    2021 form (`reparse_2021`) is that form and swallows nothing.
     """
     raws = split_blocks(src.text)
     out: list[TopBlock] = []
@@ -111,6 +113,8 @@ def parse_file(src: SourceFile) -> list[TopBlock]:
     while k < len(raws):
         block = parse_raw_block(src, raws[k])
         k += 1
+        if isinstance(block.error, ParseError) and dialect2021:
+            block = reparse_2021(block) or block
         if isinstance(block.error, ParseError):
             merged = raws[k - 1]
             while k < len(raws) and raws[k].kind == "code" and not _has_break(merged.trailing):
@@ -158,8 +162,12 @@ def _as_2021_data(src: SourceFile, base: int, text: str) -> abstract.s.TopDecl |
     """A `data`, `interface` or `instance` block that is not today's syntax, read as
     2021's (`data Pair a:Type =` / `  MkPair a a`, `interface [Eq a] Ord a`,
     `instance [Add a] Add (n=>a)`; docs/dialects.md), or None."""
-    from .dialect2021 import class_text, data_text
-    if text.startswith("data"):
+    from .dialect2021 import class_text, data_text, def_const_text
+    if text.startswith("def"):
+        alt = def_const_text(text)          # `def x : T = e`: the head line loses `def `
+        if alt is not None:
+            base += len(text) - len(alt)
+    elif text.startswith("data"):
         alt = data_text(text)
     elif text.startswith(("interface", "instance")):
         alt = class_text(text)
