@@ -281,6 +281,10 @@ class Simplifier:
             case SClosure(lam, env):
                 if len(lam.binders) != len(args):
                     raise CompilerBug(f"arity mismatch applying {len(args)} args")
+                if not env:             # a top-level def: `@noinline` ones are specialized
+                    spec = apply_noinline(self, lam, args)
+                    if spec is not None:
+                        return spec
                 env2 = dict(env)
                 for b, a in zip(lam.binders, args):
                     env2[b.name] = a
@@ -579,3 +583,4 @@ from .simplify_box import block_locals, coerce, coerce_block, join, unbox  # noq
 from .simplify_defun import (DATA, apply_choice, choice_shapes, rebuild, same_shape,  # noqa: E402
                              split, tag_branches)
 from .simplify_prims import PRIM_RULES  # noqa: E402  (rules need the classes above)
+from .simplify_spec import apply_noinline  # noqa: E402

@@ -100,6 +100,8 @@ def _elab_top(env: TopEnv, names: NameSupply, decl: S.TopDecl, inf: Infer) -> To
             _default_binder_kinds(zonk(ty))
             n = names.fresh(decl.name)
             env.defs[n] = zonk(core)
+            if decl.decorator == "noinline":
+                env.noinline.add(n)
             ty = zonk(ty)
             env.scope[decl.name] = TopB(n, ty)
             if _is_type_level(env, ty):

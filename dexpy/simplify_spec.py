@@ -1,0 +1,142 @@
+"""`@noinline` functions: simplified once per specialization, then copied.
+
+The simplifier evaluates Core, so every application of a function evaluates its body
+again; a call tree of depth d and fan-out k costs k^d evaluations (upstream's
+eval-tests `f6`, six levels of ten calls of `x + 1`, took 48 s). An application
+of a top-level `@noinline` def whose arguments are all run-time data of closed
+types (scalars, products and sums of them, tables of literal size) is instead
+looked up in the simplifier's specialization cache, keyed by the def and the
+arguments' types. On a miss the body is simplified once, over fresh parameters, into
+a Simp block; every application then copies that block (fresh binders, parameters
+replaced by the arguments, integer arithmetic on literals folded: `f6 0` is the
+literal 100000). Copying is far cheaper than evaluating Core (no dictionaries,
+methods or closures left), and what comes out is ordinary inlined Simp, so parallel
+loops, AD and the backend see no difference.
+
+A specialization whose result is not data (a function, a type, a known constructor)
+is recorded as such and the def is inlined as before, as are applications with static or open-typed arguments.
+Specializations live as long as the simplifier (one top-level block). Real calls in
+the generated code (one LLVM function per specialization) are not done yet: the
+copies still reach LLVM.
+"""
+from __future__ import annotations
+
+from .ad.linearize import Copier, sa, st
+from .names import Name
+from .simp import ir as S
+from .simp.ir import Atom, Lit
+
+_REJECTED = "rejected"
+
+
+def apply_noinline(s, lam, args: list) -> object | None:
+    """The value of `@noinline` def `lam` applied to `args` through the cache (None: not
+    a `@noinline` def, or not specializable here: the caller inlines it)."""
+    from .simplify import Dyn
+    table = _noinline_lams(s)
+    if id(lam) not in table:
+        return None
+    if not all(isinstance(a, Dyn) and closed(S.type_of_atom(a.atom)) for a in args):
+        return None
+    types = tuple(S.type_of_atom(a.atom) for a in args)
+    specs = s.__dict__.setdefault("specs", {})
+    key = (table[id(lam)], types)
+    spec = specs.get(key)
+    if spec is None:
+        spec = specs[key] = _specialize(s, lam, types)
+    if spec is _REJECTED:
+        return None
+    params, block, result = spec
+    sub = copy_block(s, params, block, [a.atom for a in args])
+    return _rebuild(result, sub)
+
+
+def _noinline_lams(s) -> dict[int, Name]:
+    """id of each `@noinline` def's Core lambda -> its name (the closure `top_var` makes)."""
+    table = s.__dict__.get("noinline_lams")
+    if table is None:
+        from .core import ir as C
+        names = getattr(s.env, "noinline", ())
+        table = {id(s.env.defs[n]): n for n in names
+                 if n in s.env.defs and isinstance(s.env.defs[n], C.Lam)}
+        s.__dict__["noinline_lams"] = table
+    return table
+
+
+def _specialize(s, lam, types: tuple[S.Type, ...]):
+    """(parameters, block, result) of `lam`'s body over fresh parameters of `types`, or
+    _REJECTED when its result is not data (a tree of products over data atoms; a
+    string is the pair of its length and its table)."""
+    from .simplify import Dyn
+    params = [S.Var(s.names.fresh("arg"), t) for t in types]
+    env = {b.name: Dyn(p) for b, p in zip(lam.binders, params)}
+    result: list = []
+
+    def run() -> Atom:
+        result.append(s.ev(lam.body, env))
+        return Lit(0, S.Scalar.U32)
+    block = s.sub_block(run)
+    if not _is_data(result[0]):
+        return _REJECTED
+    return params, block, result[0]
+
+
+def _is_data(v) -> bool:
+    from .simplify import Dyn, SProd
+    if isinstance(v, SProd):
+        return all(_is_data(e) for e in v.elems)
+    return isinstance(v, Dyn)
+
+
+def _rebuild(v, sub):
+    """The result value `v` of a specialization, its atoms renamed by `sub` (a copy)."""
+    from .simplify import Dyn, SProd
+    if isinstance(v, SProd):
+        return SProd(tuple(_rebuild(e, sub) for e in v.elems))
+    return Dyn(sa(v.atom, sub))
+
+
+def closed(t: S.Type) -> bool:
+    """Whether `t` mentions no variable (a table size) and holds no reference or box."""
+    match t:
+        case S.BaseTy():
+            return t.scalar is not S.Scalar.PTR
+        case S.ProdTy(elems) | S.SumTy(elems):
+            return all(closed(e) for e in elems)
+        case S.TabTy(size, elem):
+            return isinstance(size, Lit) and closed(elem)
+    return False
+
+
+def copy_block(s, params: list[S.Var], block: S.Block, args: list[Atom]) -> dict:
+    """Emits a copy of `block`'s lets into `s`'s builder, `params` replaced by `args`,
+    with fresh binders (integer arithmetic whose operands become literals is folded);
+    returns the substitution of the block's names."""
+    sub = {p.name: a for p, a in zip(params, args)}
+    _FoldingCopier(s).lets(block.lets, sub)
+    return sub
+
+
+class _FoldingCopier(Copier):
+    def lets(self, lets, sub) -> None:
+        emit = self.s.emit
+        var, lit, prim_op, base = S.Var, Lit, S.PrimOp, S.BaseTy
+        for let in lets:
+            op = let.op
+            if type(op) is prim_op:
+                atoms = tuple(sub.get(a.name, a) if type(a) is var else a for a in op.args)
+                if len(atoms) == 2 and type(atoms[0]) is lit and type(atoms[1]) is lit:
+                    folded = _fold(op.prim, atoms)
+                    if folded is not None:
+                        sub[let.binder.name] = folded
+                        continue
+                ty = let.binder.ty
+                sub[let.binder.name] = emit(prim_op(op.prim, atoms),
+                                            ty if type(ty) is base else st(ty, sub))
+            else:
+                sub[let.binder.name] = emit(self.op(op, sub), st(let.binder.ty, sub))
+
+
+def _fold(prim: S.Prim, atoms: tuple[Atom, ...]) -> Atom | None:
+    from .simplify import _fold as fold
+    return fold(prim, atoms)
