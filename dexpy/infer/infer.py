@@ -310,6 +310,7 @@ class Infer(Patterns):
                     raise TypeErr("Can't infer the type of an empty table literal", e.span)
                 first, ety = self.infer(elems[0])
                 rest = tuple(self.check(x, ety) for x in elems[1:])
+                self.require_data(ety, e.span)
                 n = self.names.fresh("i")
                 fin = self.fin_type(_nat(len(elems)))
                 return ir.TabCon(ety, (first,) + rest), ir.TabPi(n, fin, self.fin_dict(fin), ety)
@@ -925,7 +926,16 @@ class Infer(Patterns):
                 raise TypeErr("Not supported yet: an empty table literal of a dependent "
                               "table type", span)
             elem = elem_tys[0]
+        elif elems:
+            self.require_data(elem, span)
         return ir.TabCon(elem, tuple(self.check(x, et) for x, et in zip(elems, elem_tys)))
+
+    def require_data(self, elem: Expr, span: Span) -> None:
+        """A table literal's elements are plain data (`Data`), as upstream requires:
+        `[\\x. x, \\x. x + x]` is `Couldn't synthesize ... (Data ((x:Float32) -> Float32))`."""
+        cls = self.env.classes.get("Data")
+        if cls is not None:
+            self.dict_meta(ir.DictTy(cls, (elem,)), span)
 
     def ix_dict_ty(self, ix: Expr) -> Expr:
         cls = self.env.classes.get("Ix")
