@@ -95,7 +95,11 @@ def braces_group(conv: c.Converter, tree: Tree | None, span: Span) -> GRecord | 
             return None
     if not elems or not all(elems):
         return None
-    return _form(elems, span)
+    form = _form(elems, span)
+    commas = [t for t in tree.children if isinstance(t, Token) and t.type == "COMMA"]
+    if form is not None and form.kind in ("rectype", "vartype") and commas:
+        raise c.parse_error_at(conv.span_tok(commas[0]), _UNEXPECTED_COMMA)
+    return form
 
 
 def _items(conv: c.Converter, seq: Tree) -> list[c._Item]:
@@ -160,6 +164,11 @@ def _rest(items: list[c._Item], span: Span) -> tuple[str, c.Group | None] | None
 
 def _form(elems: list[list[c._Item]], span: Span) -> GRecord | None:
     first = elems[0]
+    if len(elems) == 1 and _is_op(first[0], "|") and len(first) > 1 \
+            and _label(first[1:2]) is None and not _is_op(first[1], "...") \
+            and not _is_op(first[1], "|"):         # `{|3}`
+        raise c.parse_error_at(first[1].span, f"unexpected '{_text(first[1])}'\n"
+                               + 'expecting "...", ' + "'}', or field label")
     # variants: `{| a | a = 3 |}`, `{|}`, `{|a| ...rest |}`
     if len(elems) == 1 and _is_op(first[0], "|") and (len(first) == 1 or _is_op(first[-1], "|")):
         if len(first) == 1:
@@ -181,7 +190,17 @@ def _form(elems: list[list[c._Item]], span: Span) -> GRecord | None:
     return None
 
 
+def _text(item: c._Item) -> str:
+    if isinstance(item, (c._Op, c.GLeaf)):
+        return item.text
+    src = item.span.source
+    return src.text[item.span.start] if src is not None else "?"
+
+
 def _typed(kind: str, sep: str, items: list[c._Item], span: Span) -> GRecord:
+    wrong = next((it for it in items if _is_op(it, "|")), None)
+    if wrong is not None and kind == "rectype":      # `{a:Int & b:Float | c:Int}`
+        raise c.parse_error_at(wrong.span, f"unexpected '|'\nexpecting {_TYPE_EXPECTING}")
     parts = _split(items, sep)
     if parts and not parts[-1]:         # `{a:Int & b:Float &}`, `{&}`
         parts = parts[:-1]
@@ -383,3 +402,12 @@ def _from_ordinal(e: S.Expr, span: Span) -> S.Expr:
 
 _IX_METHODS = {"getSize": ("size'", _get_size), "ordinal": ("ordinal", _ordinal),
                "unsafeFromOrdinal": ("unsafe_from_ordinal", _from_ordinal)}
+
+
+# === upstream's parse errors (megaparsec's words) for malformed record types ===
+
+_TYPE_EXPECTING = ('"..", "..<", "<..", "<..<", "=>", "{|", ' + "'$', '&', '.', ':', "
+                   "'}', arrow, backquoted name, expression, or infix operator")
+_UNEXPECTED_COMMA = ("unexpected ','\nexpecting " + '"..", "..<", "<..", "<..<", "=>", "{|", '
+                     + "'$', '&', ''', '.', ':', '?', '_', '|', '}', alphanumeric "
+                     "character, arrow, backquoted name, expression, or infix operator")
