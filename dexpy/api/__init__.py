@@ -187,6 +187,19 @@ class Module:
             self._spec = (text + ("" if text.endswith("\n") else "\n") + src.text, *rest)
             pickling.register(self)
 
+    def define(self, source: str, origin: str = "<definition>") -> None:
+        """Adds Dex definitions to the module, as if appended to its source (they join
+        the recipe it pickles by). How interop layers (dexpy.interop.jax) add wrappers
+        and imports; raises a DexError for bad Dex."""
+        with self._lock:
+            self._run(SourceFile(origin, source if source.endswith("\n") else source + "\n"))
+
+    @property
+    def type_env(self) -> Any:
+        """The module's typing environment (infer.env.TopEnv), for reading the Core types
+        of its functions (`Function.signature`) with `infer.unify.whnf`."""
+        return self._session.env
+
     # --- names ---
 
     def names(self) -> list[str]:

@@ -63,6 +63,27 @@ class Function:
         self._last: Specialization | None = None
 
     @property
+    def module(self) -> Module:
+        """The module the function was taken from."""
+        return self._module
+
+    @property
+    def signature(self) -> C.Pi:
+        """The function's Core type (its binders, effects and result), in its module's
+        `type_env`."""
+        return self._pi
+
+    @property
+    def static_params(self) -> tuple[bool, ...]:
+        """Per explicit parameter: whether it is a compile-time constant (a `Nat` that
+        later types depend on), so part of each specialization's key."""
+        return self._static
+
+    def same_function(self, other: Function) -> bool:
+        """Whether `other` is the same Dex term (e.g. the same name looked up twice)."""
+        return self._term == other._term
+
+    @property
     def type(self) -> str:
         """The function's Dex type, as `:t` prints it."""
         from ..infer.unify import normalize
@@ -221,6 +242,22 @@ class Specialization:
         if inv.boxes or inv.static_shapes is None:
             return None
         return tuple(zip(inv.static_shapes, inv.dtypes))
+
+    @property
+    def arg_plan(self) -> tuple[Any, ...]:
+        """How each argument reaches the compiled code (api.plan: ArrayArg, TupleArg,
+        ValueArg, StaticArg), in parameter order."""
+        return tuple(self._args)
+
+    @property
+    def result_type(self) -> C.Expr:
+        """The result's Core type (in the module's `type_env`)."""
+        return self._cty
+
+    @property
+    def fixed_inputs(self) -> dict[int, int]:
+        """Input slots the module's own values fill: slot -> address of the leaf."""
+        return dict(self._fixed)
 
     @property
     def llvm_ir(self) -> str:

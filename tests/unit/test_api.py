@@ -343,3 +343,25 @@ def test_calls_from_several_threads(m) -> None:
     for t in threads:
         t.join()
     assert not errors
+
+
+def test_define_adds_definitions_that_travel_with_the_module() -> None:
+    import pickle
+    m = dexpy.loads("k = 3.0\n")
+    m.define("def triple(x:Float) -> Float = k * x")
+    assert m.triple(2.0) == 6.0
+    assert "triple" in m.names()
+    assert pickle.loads(pickle.dumps(m)).triple(1.5) == 4.5     # in the recipe
+    with pytest.raises(dexpy.DexError, match="not in scope"):
+        m.define("def bad(x:Float) -> Float = nope * x")
+    assert m.triple(1.0) == 3.0                                  # the module goes on
+
+
+def test_function_signature_properties() -> None:
+    m = dexpy.loads("def f(x:(Fin n)=>Float, s:Float) -> Float given (n:Nat) = sum x * s\n")
+    f = m.f
+    assert f.module is m and f.same_function(m.f) and not f.same_function(m.eval(r"\y:Float. y"))
+    assert f.static_params == (False, False)
+    assert [b.name.hint for b in f.signature.binders][-2:] == ["x", "s"]
+    spec = f.compile(np.ones(3, np.float32), 2.0)
+    assert len(spec.arg_plan) == 2 and spec.fixed_inputs == {}

@@ -66,7 +66,7 @@ class Spec:
             raise TypeError(f"Dex function {fn.name} takes {len(fn.params)} argument(s) "
                             f"({', '.join(fn.params)}), got {len(avals)}")
         spec = fn.compile(*dummies)       # TypeError/ValueError on a wrong dtype or shape
-        for a in spec._args:
+        for a in spec.arg_plan:
             if isinstance(a, StaticArg):
                 raise TypeError(f"Dex function {fn.name}: parameter {a.name!r} is a Nat that "
                                 f"types depend on; JAX passes arrays only (make it implicit: "
@@ -75,7 +75,7 @@ class Spec:
                 raise TypeError(f"Dex function {fn.name}: parameter {a.name!r} is a tuple; "
                                 f"JAX passes arrays only (take its parts as parameters)")
         inv = spec.compiled.invoker
-        check_result_type(spec._cty, fn._module._session.env, f"{fn.name} : {fn.type}")
+        check_result_type(spec.result_type, fn.module.type_env, f"{fn.name} : {fn.type}")
         self.tree = result_tree(inv.res_ty, fn.name)
         if inv.boxes or inv.static_shapes is None:
             raise TypeError(f"Dex function {fn.name}: its result's shape is not determined "
@@ -84,8 +84,8 @@ class Spec:
         self.spec = spec
         self.inv = inv
         self.entry = inv.entry
-        self.slots = [a.slot for a in spec._args]
-        self.fixed = dict(spec._fixed)
+        self.slots = [a.slot for a in spec.arg_plan]
+        self.fixed = spec.fixed_inputs
         self.shapes = inv.static_shapes
         self.dtypes = inv.dtypes
         self.out_avals = tuple(jax.core.ShapedArray(s, d) for s, d in zip(self.shapes, self.dtypes))
@@ -141,9 +141,9 @@ def check_params(fn: Any) -> None:
     from ...core import ir as C
     from ...infer.unify import whnf
     from ...syntax.surface import Expl
-    env = fn._module._session.env
-    explicit = [b for b in fn._pi.binders if b.expl == Expl.EXPLICIT]
-    for b, static in zip(explicit, fn._static):
+    env = fn.module.type_env
+    explicit = [b for b in fn.signature.binders if b.expl == Expl.EXPLICIT]
+    for b, static in zip(explicit, fn.static_params):
         if static:
             raise TypeError(f"Dex function {fn.name}: parameter {b.name.hint!r} is a Nat that "
                             f"types depend on; JAX passes arrays only (make it implicit: "
@@ -161,9 +161,9 @@ def param_dtypes(fn: Any) -> list[np.dtype | None]:
     from ...infer.unify import whnf
     from ...simplify import SCALARS
     from ...syntax.surface import Expl
-    env = fn._module._session.env
+    env = fn.module.type_env
     out: list[np.dtype | None] = []
-    for b in fn._pi.binders:
+    for b in fn.signature.binders:
         if b.expl != Expl.EXPLICIT:
             continue
         t = whnf(b.ty, env)
@@ -238,13 +238,13 @@ class Callee:
 
     def __init__(self, fn: Any) -> None:
         self.fn = fn
-        self.module = fn._module
+        self.module = fn.module
         self._lock = threading.RLock()
         self._specs: dict[Any, Spec] = {}
         self._derived: dict[Any, Callee] = {}
         name = fn.name
         try:
-            same = name.isidentifier() and as_function(self.module[name])._term == fn._term
+            same = name.isidentifier() and as_function(self.module[name]).same_function(fn)
         except (KeyError, TypeError):
             same = False
         if not same:                       # an expression from Module.eval: give it a name
@@ -265,11 +265,9 @@ class Callee:
         return s
 
     def _define(self, body: str, kind: str, params: str = "") -> str:
-        from ...source import SourceFile
         wname = f"dexpy_jax_{kind}{next(_COUNTER)}"
         text = f"def {wname}({params}) =\n{body}\n" if params else f"{wname} = {body}\n"
-        with self.module._lock:
-            self.module._run(SourceFile(f"<jax {kind} wrapper>", text))
+        self.module.define(text, f"<jax {kind} wrapper>")
         return wname
 
     def _wrapper(self, key: Any, kind: str, build: Any) -> Callee:

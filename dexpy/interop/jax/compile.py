@@ -82,12 +82,10 @@ def dexjit(fun: Any) -> Any:
                 name = "".join(c if c.isalnum() or c == "_" else "_" for c in name)
                 source, consts, imports = translate(closed, name)
                 m = _module()
-                from ...source import SourceFile
-                with m._lock:
-                    for lib in sorted(imports - _IMPORTED):
-                        m._run(SourceFile(f"<dexjit import {lib}>", f"import {lib}\n"))
-                        _IMPORTED.add(lib)
-                    m._run(SourceFile(f"<dexjit {name}>", source))
+                for lib in sorted(imports - _IMPORTED):
+                    m.define(f"import {lib}\n", f"<dexjit import {lib}>")
+                    _IMPORTED.add(lib)
+                m.define(source, f"<dexjit {name}>")
                 apply = primitive(m[name])       # a Function (or an Atom of one)
                 outs = jax.tree_util.tree_leaves(out_shape)
                 entry = _Compiled(apply, consts, [np.dtype(v.aval.dtype)

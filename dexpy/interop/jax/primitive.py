@@ -75,7 +75,7 @@ def primitive(f: Any) -> Any:
 
 
 def _refuse_effects(fn: Any) -> None:
-    eff = fn._pi.eff
+    eff = fn.signature.eff
     effects = getattr(eff, "effects", ()) if eff is not None else ()
     if effects or (eff is not None and getattr(eff, "tail", None) is not None):
         names = ", ".join(str(e[0]) for e in effects) or "an effect variable"
