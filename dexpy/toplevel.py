@@ -25,7 +25,7 @@ from .backend.run import TopValue, run_function
 from .core import ir
 from .core.check import check_core
 from .core.pretty import pp_type
-from .errors import DexError, ParseError, checks_enabled
+from .errors import DexError, ParseError, TypeErr, checks_enabled
 from .infer.decls import Evaluate, ShowHtml, ShowType, elab_top
 from .infer.env import FailedB, TopEnv
 from .infer.records import declare as declare_records
@@ -43,6 +43,7 @@ from .source import SourceFile
 from .syntax import surface as Surf
 from .syntax import dialect as dialect_names
 from .syntax.dialect2021 import desugar_top as desugar_2021
+from .syntax.dialect2021 import instance_parts as instance_parts_2021
 from .syntax.parse import parse_file, reparse_2021
 from .tiers import block_level
 
@@ -77,6 +78,8 @@ class Session:
         self.today_scope: dict | None = None
         self.import_depth = 0                      # modules being loaded (nested imports)
         self.modules: dict[str, dict] = {}        # module name -> the bindings it defines
+        self.module_errors: dict[str, list[str]] = {}   # module name -> its failed blocks
+        self.isolated_errors: list[str] = []      # those of the last `load_isolated`
         self.origins: dict[str, str] = {}         # imported name -> its module
         self.search_dirs: tuple[str, ...] = ()    # the running file's folder comes first
         # what the environment is built from, while that is only the prelude and
@@ -229,8 +232,25 @@ class Session:
     def eval_decl(self, decl: Surf.TopDecl) -> list[str]:
         if isinstance(decl, Surf.Import):
             return self.import_module(decl)
-        if not self.redefine:
-            return self._eval_decl(decl)
+        if self.front_2021 and isinstance(decl, Surf.InstanceDecl):
+            return self._eval_instance_2021(decl)
+        return self._redefining(decl) if self.redefine else self._eval_decl(decl)
+
+    def _eval_instance_2021(self, decl: Surf.InstanceDecl) -> list[str]:
+        """A 2021 instance: methods under 2021 names (`add`, `sub`, `scaleVec`) are
+        today's, maybe of two classes; an unknown method is reported without a
+        location, as 2021 Dex did."""
+        out: list[str] = []
+        try:
+            for part in instance_parts_2021(decl):
+                out += self._redefining(part) if self.redefine else self._eval_decl(part)
+        except TypeErr as exc:
+            if exc.message.startswith("not a method name") or " is not a method of " in exc.message:
+                raise TypeErr(exc.message) from None
+            raise
+        return out
+
+    def _redefining(self, decl: Surf.TopDecl) -> list[str]:
         scope, ambiguous = _unbind(self.env, _bound_names(decl))
         try:
             return self._eval_decl(decl)
@@ -372,6 +392,8 @@ class Session:
                 key, self.state_key = self.state_key, None
                 first = len(self.loaded_files)
                 self.modules[decl.module] = self.load_isolated(path)
+                if self.isolated_errors:
+                    self.module_errors[decl.module] = self.isolated_errors
                 files = [(str(f), _file_hash(f)) for f in self.loaded_files[first:]]
                 self.save_import(key, decl.module, path, files)
             self.chain.add("import", decl.module, *(f"{f}\0{h}" for f, h in files))
@@ -391,6 +413,9 @@ class Session:
                 and self.find_module(decl.module).parent == lib_dir()):
             # a 2021 file's `import plot` also brings plot's 2021 names (lib/dialect2021/)
             return self.import_module(dataclasses.replace(decl, module=layer))
+        errors = self.module_errors.get(decl.module)
+        if errors:      # its other definitions are imported: the session goes on
+            return [ErrorOut(_module_errors(decl.module, errors), "Error", decl.span)]
         return []
 
     # --- the import cache: the environment after `import m`, keyed by the environment
@@ -421,7 +446,7 @@ class Session:
             if any(_file_hash(Path(f)) != h for f, h in files):
                 return None
             (self.env, self.names, self.values, self.value_types, self.modules,
-             self.prelude_scope, self.today_scope) = state
+             self.prelude_scope, self.today_scope, self.module_errors) = state
         except Exception:  # noqa: BLE001 -- a stale or corrupt entry: check the module again
             return None
         self.state_key = key
@@ -435,7 +460,7 @@ class Session:
         key = self._import_key(state, module, path)
         entry = (files,
                  (self.env, self.names, self.values, self.value_types, self.modules,
-                  self.prelude_scope, self.today_scope))
+                  self.prelude_scope, self.today_scope, self.module_errors))
         try:
             cache.store("module", key, pickle.dumps(entry, protocol=pickle.HIGHEST_PROTOCOL))
         except Exception:  # noqa: BLE001 -- caching is an optimization only
@@ -472,6 +497,7 @@ class Session:
         try:
             errors: list[str] = []
             self.load_module(path, errors)
+            self.isolated_errors = errors
             return {k: v for k, v in self.env.scope.items()
                     if (k not in base or v is not base[k]) and not self._imported(k, v)}
         finally:
@@ -482,6 +508,15 @@ class Session:
     def _imported(self, name: str, binding: object) -> bool:
         return name in self.origins and \
             self.modules.get(self.origins[name], {}).get(name) is binding
+
+
+def _module_errors(module: str, errors: list[str]) -> str:
+    """The message of an import of a module some of whose blocks failed: each failed
+    block's first line and its error."""
+    n = sum(1 for e in errors if _is_error(e))
+    head = f"Error: module {module} has {n} failed block{'s' if n != 1 else ''} " \
+           f"(its other definitions are imported):"
+    return "\n".join([head, *errors])
 
 
 def _visible_key(state: str, module: str) -> str:

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from ..cli import parse_whole_file
+from ..errors import DexError
 from ..outputs import ErrorOut, Output
 from ..repl import KEYWORDS
 from ..source import SourceFile
@@ -20,6 +21,18 @@ if TYPE_CHECKING:
     from ..toplevel import Session
 
 INTERRUPTED = ErrorOut("Interrupted", "Interrupted")
+
+
+def switch_dialect(session: Session, code: str) -> None:
+    """A cell's `-- dex-dialect: NAME` line reads it and the cells after it in that
+    dialect (docs/dialects.md), as the line does for a file."""
+    from ..syntax.dialect import DialectError, pragma
+    try:
+        name = pragma(code)
+    except DialectError as exc:
+        raise DexError(str(exc)) from None
+    if name is not None and name != getattr(session, "dialect", name):
+        session.set_dialect(name)
 
 
 def block_outputs(session: Session, block: TopBlock) -> list[Output]:
@@ -33,6 +46,11 @@ def cell_outputs(session: Session, code: str, counter: int) -> Iterator[Output]:
     if not code.endswith("\n"):
         code += "\n"
     err = io.StringIO()
+    try:
+        switch_dialect(session, code)
+    except DexError as exc:
+        yield ErrorOut.of(exc)
+        return
     blocks = parse_whole_file(SourceFile(f"<cell {counter}>", code), err, session)
     if blocks is None:
         yield ErrorOut(err.getvalue().rstrip("\n"), "Compiler bug")

@@ -38,6 +38,40 @@ def desugar_top(decl: S.TopDecl, in_scope: InScope) -> S.TopDecl:
     return _map_defs(decl, in_scope, frozenset())
 
 
+# 2021 method names of today's classes: class -> {2021 name: (today's class, name)}
+_METHODS_2021 = {
+    "Add": {"add": ("Add", "+"), "sub": ("Sub", "-")},
+    "Mul": {"mul": ("Mul", "*")},
+    "VSpace": {"scaleVec": ("VSpace", ".*")},
+    "Monoid": {"mcombine": ("Monoid", "<>")},
+    "HasDefaultTolerance": {"atol": ("HasDefaultTolerance", "default_atol"),
+                            "rtol": ("HasDefaultTolerance", "default_rtol")},
+}
+
+
+def instance_parts(decl: S.InstanceDecl) -> list[S.InstanceDecl]:
+    """A 2021 instance with its methods under today's names; 2021's `Add` held `sub`,
+    today's `Sub` does: `instance Add T` with `sub` is an `Add` and a `Sub` instance."""
+    names = _METHODS_2021.get(decl.class_name)
+    if names is None or decl.instance_name is not None:
+        return [decl]
+    parts: dict[str, list[S.Def | S.Let]] = {decl.class_name: []}
+    for m in decl.methods:
+        name = m.name if isinstance(m, S.Def) else (
+            m.pat.name if isinstance(m.pat, S.PVar) else None)
+        if name not in names:
+            parts[decl.class_name].append(m)
+            continue
+        cls, new = names[name]
+        if isinstance(m, S.Def):
+            m = dataclasses.replace(m, name=new)
+        else:
+            m = dataclasses.replace(m, pat=dataclasses.replace(m.pat, name=new))
+        parts.setdefault(cls, []).append(m)
+    return [dataclasses.replace(decl, class_name=cls, methods=tuple(ms))
+            for cls, ms in parts.items()]
+
+
 def _instance_names(decl: S.InstanceDecl) -> set[str]:
     names = {p.name for p in decl.params if p.name}
     for a in decl.args:
@@ -368,6 +402,9 @@ def _rewrite_one(node: S.Node) -> S.Node:
     if (_is_op(node, "Fin", 1) and not isinstance(node.args[0], (S.IntLit, S.NatLit, S.Hole))):
         size = S.Prim("cast", (S.Var("Nat", span=node.span), node.args[0]), span=node.args[0].span)
         return S.App(node.fn, (size,), span=node.span)
+    if isinstance(node, S.App) and isinstance(node.fn, S.Var) and node.fn.name in _RANGES \
+            and len(node.args) == 2 and not node.named:
+        return _ordinal_range(node)
     if isinstance(node, S.FromOrdinal) and not isinstance(node.ordinal, (S.IntLit, S.NatLit)):
         # 2021's `i@n` takes an `Int` ordinal
         nat = S.Prim("cast", (S.Var("Nat", span=node.span), node.ordinal), span=node.ordinal.span)
@@ -380,6 +417,19 @@ def _rewrite_one(node: S.Node) -> S.Node:
     if type(node) is S.App and node.args and not node.named:
         return S.CurriedApp(node.fn, node.args, span=node.span)
     return node
+
+
+# `lo..hi` and its exclusive forms: (1 if lo is excluded, 1 if hi is included)
+_RANGES = {"..": (0, 1), "<..": (1, 1), "..<": (0, 0), "<..<": (1, 0)}
+
+
+def _ordinal_range(node: S.App) -> S.Expr:
+    """2021's `lo..hi` index set: `IndexRange _ lo hi 0 1` (the 2021 prelude layer)."""
+    skip_lo, take_hi = _RANGES[node.fn.name]
+    sp = node.span
+    return S.App(S.Var("IndexRange", span=sp),
+                 (S.Hole(span=sp), *node.args, S.NatLit(skip_lo, span=sp),
+                  S.NatLit(take_hi, span=sp)), span=sp)
 
 
 def _is_pipe(node: S.App) -> bool:
@@ -473,6 +523,16 @@ def _split_words(s: str) -> list[str] | None:
 # === 2021 `interface` / `instance` heads, read as today's ===
 
 _CLASS_HEAD = re.compile(r"^(interface|instance)\s+(.*?)\s*$")
+
+
+_VIEW = re.compile(r"(?<![\w'.])view(?=\s)")
+
+
+def keywords_text(text: str) -> str:
+    """A 2021 block's text with its keywords that today's parser lacks as today's,
+    character for character (spans stay): `view i. e` (a lazily built table) is
+    `for  i. e`."""
+    return _VIEW.sub("for ", text) if "view" in text else text
 
 
 _CONST_DEF = re.compile(r"^def\s+[a-z_][\w']*\s*:(?!:)")

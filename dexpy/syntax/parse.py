@@ -111,7 +111,7 @@ def parse_file(src: SourceFile, dialect2021: bool = False) -> list[TopBlock]:
     out: list[TopBlock] = []
     k = 0
     while k < len(raws):
-        block = parse_raw_block(src, raws[k])
+        block = parse_raw_block(src, raws[k], dialect2021)
         k += 1
         if isinstance(block.error, ParseError) and dialect2021:
             block = reparse_2021(block) or block
@@ -123,7 +123,7 @@ def parse_file(src: SourceFile, dialect2021: bool = False) -> list[TopBlock]:
                                   nxt.trailing)
                 k += 1
             if merged is not raws[k - 1]:
-                block = parse_raw_block(src, merged)
+                block = parse_raw_block(src, merged, dialect2021)
         out.append(block)
     return out
 
@@ -132,13 +132,17 @@ def _has_break(trailing: str) -> bool:
     return trailing.startswith("\n") or "\n\n" in trailing or trailing.strip(" \t") == "\n"
 
 
-def parse_raw_block(src: SourceFile, raw: RawBlock) -> TopBlock:
+def parse_raw_block(src: SourceFile, raw: RawBlock, dialect2021: bool = False) -> TopBlock:
     span = Span(src, raw.start, raw.start + len(raw.text))
     if raw.kind != "code":
         return TopBlock(raw.text, None, trailing=raw.trailing, span=span)
     directive, offset = _directive(raw.text)
+    text = raw.text[offset:]
+    if dialect2021:
+        from .dialect2021 import keywords_text
+        text = keywords_text(text)          # `view i. e` is `for i. e`, same offsets
     try:
-        decl = parse_block_text(src, raw.start + offset, raw.text[offset:])
+        decl = parse_block_text(src, raw.start + offset, text)
     except DexError as exc:
         return TopBlock(raw.text, None, directive, exc, raw.trailing, span=span)
     return TopBlock(raw.text, decl, directive, None, raw.trailing, span=span)

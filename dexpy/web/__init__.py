@@ -19,5 +19,5 @@ def serve(path: str, opts: SessionOptions, *, host: str = "127.0.0.1", port: int
     from .live import Config
     from .server import serve as serve_config
     config = Config(Path(path).resolve(), lib_path=opts.lib_path, prelude=opts.prelude,
-                    no_prelude=opts.no_prelude)
+                    no_prelude=opts.no_prelude, dialect=opts.dialect)
     return serve_config(config, host, port)

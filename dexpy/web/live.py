@@ -24,6 +24,7 @@ from pathlib import Path
 from ..outputs import ErrorOut, Output
 from ..present.html import Cell, Rendered, fragments
 from ..source import SourceFile
+from ..syntax.dialect import choose, uses_2021_front_end
 from ..syntax.parse import parse_file
 from ..syntax.surface import TopBlock
 from .worker import from_json, worker_args
@@ -38,6 +39,7 @@ class Config:
     lib_path: tuple[str, ...] = ()
     prelude: str | None = None
     no_prelude: bool = False
+    dialect: str | None = None      # `--dialect`; None: the file's pragma, else detection
 
 
 class LiveDoc:
@@ -129,7 +131,8 @@ class LiveDoc:
         """New text: keep the outputs of the unchanged leading blocks, evaluate again."""
         self._kill()
         src = SourceFile(str(self.config.path), text)
-        blocks = parse_file(src)
+        # the blocks as the worker's session reads them (its dialect decides)
+        blocks = parse_file(src, uses_2021_front_end(choose(self.config.dialect, text)[0]))
         with self.changed:
             keep = 0
             for old, new in zip(self.blocks, blocks):
@@ -148,7 +151,7 @@ class LiveDoc:
     def _start_worker(self) -> subprocess.Popen[bytes]:
         c = self.config
         cmd = [sys.executable, "-m", "dexpy.web.worker", "--name", str(c.path),
-               *worker_args(c.lib_path, c.prelude, c.no_prelude)]
+               *worker_args(c.lib_path, c.prelude, c.no_prelude, c.dialect)]
         return subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                 start_new_session=True)       # Ctrl-C goes to the server only
 

@@ -57,8 +57,11 @@ def from_json(d: dict[str, Any], src: SourceFile) -> Output:
     raise ValueError(f"bad output record: {d!r}")
 
 
-def worker_args(lib_path: tuple[str, ...], prelude: str | None, no_prelude: bool) -> list[str]:
+def worker_args(lib_path: tuple[str, ...], prelude: str | None, no_prelude: bool,
+                dialect: str | None = None) -> list[str]:
     args = [f"--lib-path={p}" for p in lib_path]
+    if dialect is not None:
+        args.append(f"--dialect={dialect}")
     if prelude is not None:
         args.append(f"--prelude={prelude}")
     if no_prelude:
@@ -69,6 +72,7 @@ def worker_args(lib_path: tuple[str, ...], prelude: str | None, no_prelude: bool
 def main(argv: list[str] | None = None) -> int:
     from ..cli import SessionOptions, make_session
     from ..present.html import outputs_safely
+    from ..syntax.dialect import choose
     from ..syntax.parse import parse_file
 
     ap = argparse.ArgumentParser(prog="python -m dexpy.web.worker")
@@ -76,6 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--lib-path", action="append", default=[])
     ap.add_argument("--prelude")
     ap.add_argument("--no-prelude", action="store_true")
+    ap.add_argument("--dialect")
     ns = ap.parse_args(argv)
     _die_with_parent()
     session = make_session(SessionOptions(lib_path=tuple(ns.lib_path), prelude=ns.prelude,
@@ -85,7 +90,11 @@ def main(argv: list[str] | None = None) -> int:
     text = sys.stdin.buffer.read().decode("utf-8", errors="replace")
     src = SourceFile(ns.name, text)
     out = sys.stdout
-    for k, block in enumerate(parse_file(src)):
+    # the file's dialect (docs/dialects.md): --dialect, else its pragma, else detection
+    dialect = choose(ns.dialect, text)[0]
+    if dialect != session.dialect:
+        session.set_dialect(dialect)
+    for k, block in enumerate(parse_file(src, session.front_2021)):
         outs = outputs_safely(session, block)
         out.write(json.dumps({"i": k, "outputs": [to_json(o) for o in outs]}) + "\n")
         out.flush()

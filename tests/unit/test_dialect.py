@@ -189,3 +189,73 @@ def test_2021_heads_stay_parse_errors_in_todays_dialect(tmp_path: Path) -> None:
     assert "Parse error" in r.stdout and "unexpected 'a'" in r.stdout
     r = _script(f, "--allow-errors", "--dialect", "2021")
     assert "Parse error" not in r.stdout and "> 1" in r.stdout
+
+
+# === 2021 library modules, parsing, web and notebook front ends ===
+
+def _run_2021(text: str) -> list[str]:
+    """The output lines of `text` read as 2021 Dex (as `dexpy script` reads a file)."""
+    from dexpy.cli import eval_block_safely
+    from dexpy.toplevel import Session
+    session = Session(dialect="2021")
+    lines: list[str] = []
+    for block in parse_file(SourceFile("t.dx", text), session.front_2021):
+        lines += eval_block_safely(session, block)
+    return lines
+
+
+def test_2021_import_reads_the_library_as_todays_and_adds_2021_names() -> None:
+    out = _run_2021("import diagram\nimport plot\n\n"
+                    "p : Point = (1.0, 2.0)\n:p fst p\n"
+                    "xs = for i:(Fin 3). IToF (ordinal i)\n"
+                    ":p listLength (showPlot $ xyPlot xs xs) == listLength (show_plot (xy_plot xs xs))\n")
+    assert out == ["1.", "True"]        # 2021's Point is a pair; today's names stay
+
+
+def test_2021_heads_are_read_before_a_parse_error_swallows_blocks() -> None:
+    text = "interface A a\n  a_ : a -> Int\ninterface [A a] B a\n  b_ : a -> Int\n"
+    today = parse_file(SourceFile("t.dx", text))
+    assert len(today) == 1 and today[0].error is not None
+    read = parse_file(SourceFile("t.dx", text), dialect2021=True)
+    assert len(read) == 2 and all(b.error is None for b in read)
+    assert [b.decl.name for b in read] == ["A", "B"]
+
+
+def test_2021_forms_without_todays_syntax() -> None:
+    out = _run_2021("def two : Int = 2\n:p two\n"
+                    ":p fsum view i:(Fin 3). 1.0\n"
+                    "lo = fromOrdinal (Fin 4) 1\n"
+                    ":p for i:(Fin 4). sum for j:(lo<..i). 1.0\n"
+                    "instance Add (Fin 1)\n  add = \\x y. x\n  sub = \\x y. x\n  zero = 0@_\n"
+                    ":p (0@Fin 1) - (0@Fin 1)\n"
+                    "interface Foo a\n  foo : a -> Int\ninstance Foo Int\n  bar = 1\n")
+    assert out == ["2", "3.", "[0., 0., 1., 2.]", "(0@Fin 1)",
+                   "Type error:not a method name: bar"]       # 2021: no location
+
+
+def test_implicit_arrows_alone_make_a_file_2021() -> None:
+    assert D.detect("f : a:Type ?-> a -> a = \\x. x\n\n:p f 1\n") == "2021"
+    assert D.detect(":p isSorted $ sort [3, 1]\n:p isSorted [1, 2]\n") == "2021"
+
+
+def test_notebook_cell_pragma_switches_the_dialect() -> None:
+    from dexpy.cli import SessionOptions, make_session
+    from dexpy.kernel.cells import cell_outputs
+    session = make_session(SessionOptions(), interactive=True)
+    texts = [[getattr(o, "text", None) for o in cell_outputs(session, code, k)]
+             for k, code in enumerate(["-- dex-dialect: 2021\ndef f (x:Int) : Int = x + 1\n:p f 2",
+                                       ":p (1, 2, 3)", "-- dex-dialect: 1999\n:p 1"])]
+    assert texts[0] == ["3"] and texts[1] == ["(1, (2, 3))"]
+    assert "unknown Dex dialect" in texts[2][0]
+
+
+def test_web_worker_reads_the_files_dialect(tmp_path: Path) -> None:
+    from dexpy.web.worker import worker_args
+    assert worker_args((), None, False, "2021") == ["--dialect=2021"]
+    text = "def f (x:Int) : Int = x + 1\n:p f 2\ninterface A a\n  a_ : a -> Int\n" \
+           "interface [A a] B a\n  b_ : a -> Int\n"
+    r = subprocess.run([sys.executable, "-m", "dexpy.web.worker", "--name",
+                        str(tmp_path / "w.dx")], input=text, capture_output=True, text=True,
+                       timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.count('"outputs": []') == 3 and '"text": "3"' in r.stdout
