@@ -6,13 +6,15 @@ milliseconds. Before compiling such a block, `block_level` bounds the work its
 run can do from the Simp function and the actual values of its parameters (the
 earlier top-level values): every `for` multiplies its body's work by an upper
 bound of its trip count, computed from literals, integer parameters, loop
-indices and the integer arithmetic between them. A block whose bound is at
+indices and the integer arithmetic between them (or, for a large block whose work
+cannot be bounded, an estimate: `ASSUMED_TRIPS`). A block whose bound is at
 most `QUICK_WORK` element operations gets `jit.QUICK` (a few cleanup passes,
 fast instruction selection: ~10x cheaper to compile, its run a few times
 slower, i.e. milliseconds), and so does a larger one whose bound is at most
 `QUICK_WORK_PER_LET` per Simp let (O3 would spend longer compiling it than its
-code could save); anything whose work cannot be bounded (a `while`, a size read
-from data or a box) gets O3, as before. Sessions opt in
+code could save); a block whose work cannot be bounded (a `while`, a size read
+from data or a box) gets O3 if it is small (`ESTIMATED_LETS`), else is judged by
+its estimate as above. Sessions opt in
 (`Session(tiered=True)`: the command line and dexpy.api do; a bare `Session()`
 compiles every block at O3, which tests of the optimizer's output rely on).
 
@@ -43,6 +45,20 @@ per Simp let: O3 spends 0.3-3 ms compiling a let, the quick tier a tenth of that
 quick code loses at most ~1 ns per bounded operation (fluidsim's `grad`: 3.6e8
 operations, O3 70 s to compile)."""
 
+ASSUMED_TRIPS = 100.0
+"""A block whose work cannot be bounded, and that has at least `ESTIMATED_LETS` lets,
+is judged by an estimate instead: each trip count or size that is data (a `while`, a
+box, a size read from a table) counts as this many. Such blocks are mostly string
+code (a plot's SVG, `show` of floats: `while` loops over digits, boxed strings).
+Compile + run, quick vs O3: brownian_motion's and ode-integrator's plots 1.4 s vs
+6.9 s, fluidsim's image 3.1 s vs 9.4 s (estimates 1e8-3e8, limits 7e8-1.3e9);
+brownian_motion's Brownian sheet (a 400x400x3 table of nested samplers), 82 s vs
+13 s, estimates 4e13 and keeps O3, as do blocks with few lets (mandelbrot's
+escape-time `while` in a `for` over pixels)."""
+
+ESTIMATED_LETS = 400
+"""Unbounded blocks with fewer lets compile at O3 (their compile is short anyway)."""
+
 INF = math.inf
 _Bounds = dict  # Name -> upper bound (int) of an integer variable
 
@@ -59,18 +75,24 @@ def block_level(fn: S.SimpFunction, args: Sequence[object], tiered: bool = True)
     work = work_bound(fn, args)
     if work <= QUICK_WORK:
         return jit.QUICK
-    return jit.QUICK if work <= QUICK_WORK_PER_LET * _size(fn.body) else jit.FULL
+    size = _size(fn.body)
+    if work == INF or work != work:         # unbounded (NaN: 0 x an unbounded size)
+        if size < ESTIMATED_LETS:
+            return jit.FULL
+        work = work_bound(fn, args, ASSUMED_TRIPS)
+    return jit.QUICK if work <= QUICK_WORK_PER_LET * size else jit.FULL
 
 
-def work_bound(fn: S.SimpFunction, args: Sequence[object]) -> float:
+def work_bound(fn: S.SimpFunction, args: Sequence[object], unknown: float = INF) -> float:
     """An upper bound of the element operations one run of `fn` on `args` does
-    (math.inf when it cannot be bounded)."""
+    (math.inf when it cannot be bounded), or with `unknown` finite, an estimate where
+    each trip count or size that cannot be bounded counts as `unknown`."""
     env: _Bounds = {}
     for p, a in zip(fn.params, args):
         b = _param_bound(p, a)
         if b is not None:
             env[p.name] = b
-    return _block(fn.body, env)
+    return _block(fn.body, env, unknown)
 
 
 def _param_bound(p: S.Var, arg: object) -> int | None:
@@ -85,10 +107,10 @@ def _param_bound(p: S.Var, arg: object) -> int | None:
     return v if v >= 0 else None
 
 
-def _block(block: S.Block, env: _Bounds) -> float:
+def _block(block: S.Block, env: _Bounds, unknown: float = INF) -> float:
     total = 0.0
     for let in block.lets:
-        total += _op_work(let.op, env)
+        total += _op_work(let.op, env, unknown)
         if total == INF:
             return INF
         b = _int_bound(let.op, env)
@@ -97,51 +119,54 @@ def _block(block: S.Block, env: _Bounds) -> float:
     return total
 
 
-def _op_work(op: S.Op, env: _Bounds) -> float:
+def _op_work(op: S.Op, env: _Bounds, unknown: float = INF) -> float:
     """The work of one operation: 1 plus its result's elements (tables are
     allocated, filled or copied), plus what its scopes run."""
     match op:
         case S.For(size, body):
             n = _atom_bound(size, env)
+            inner = dict(env)
             if n is None:
-                return INF
+                if unknown == INF:
+                    return INF
+                return 1.0 + unknown * (1.0 + _block(body.body, inner, unknown))
             if n == 0:
                 return 1.0
-            inner = dict(env)
             inner[body.binder.name] = n - 1
-            return 1.0 + n * (1.0 + _block(body.body, inner))
+            return 1.0 + n * (1.0 + _block(body.body, inner, unknown))
         case S.Case(_, alts, ty):
-            return 1.0 + _elems(ty, env) + max((_alt(a.body, env) for a in alts), default=0.0)
+            return 1.0 + _elems(ty, env, unknown) + max((_alt(a.body, env, unknown) for a in alts),
+                                                        default=0.0)
         case S.RunState(init, body) | S.RunReader(init, body) | S.RunAccum(init, body):
-            return (1.0 + _elems(S.type_of_atom(init), env)
-                    + _block(body.body, dict(env)))
+            return (1.0 + _elems(S.type_of_atom(init), env, unknown)
+                    + _block(body.body, dict(env), unknown))
         case S.RefExtend(_, _, combine):      # `combine` works on whole values
-            return 1.0 + _block(combine.body, dict(env))
+            return 1.0 + _block(combine.body, dict(env), unknown)
         case S.Catch(body, ty):
-            return 1.0 + _elems(ty, env) + _block(body, dict(env))
-        case S.While():
-            return INF
+            return 1.0 + _elems(ty, env, unknown) + _block(body, dict(env), unknown)
+        case S.While(body):
+            return INF if unknown == INF else unknown * (1.0 + _block(body, dict(env), unknown))
         case S.TabCon(_, elems):
             return 1.0 + len(elems)
         case S.RefGet(ref) | S.Box(ref):
-            return 1.0 + _elems(S.type_of_atom(ref), env)
+            return 1.0 + _elems(S.type_of_atom(ref), env, unknown)
         case S.RefPut(_, value):
-            return 1.0 + _elems(S.type_of_atom(value), env)
+            return 1.0 + _elems(S.type_of_atom(value), env, unknown)
         case S.Unbox(_, size):
-            return 1.0 if _atom_bound(size, env) is not None else INF
+            return 1.0 if _atom_bound(size, env) is not None else unknown
         case S.Proj() | S.MakeProd() | S.MakeSum() | S.Var() | S.Lit() | S.RefSlice() \
                 | S.RefProj():
             return 0.0          # names for parts of values: no code
     return 1.0
 
 
-def _alt(body: S.Block, env: _Bounds) -> float:
+def _alt(body: S.Block, env: _Bounds, unknown: float = INF) -> float:
     """A case alternative's work. One that always ends in a run-time error (an index
     check's report: it formats numbers with `while` loops) runs at most once per run,
     and then the run is over: its lets count once."""
     if any(isinstance(let.op, S.RuntimeError) for let in body.lets):
         return float(_size(body))
-    return _block(body, dict(env))
+    return _block(body, dict(env), unknown)
 
 
 def _size(block: S.Block) -> int:
@@ -167,19 +192,21 @@ def _scopes(op: S.Op) -> tuple[S.Block, ...]:
     return ()
 
 
-def _elems(ty: S.Type, env: _Bounds) -> float:
+def _elems(ty: S.Type, env: _Bounds, unknown: float = INF) -> float:
     """An upper bound of the scalars a value of type `ty` holds."""
     match ty:
         case S.BaseTy():
             return 1.0
         case S.ProdTy(elems) | S.SumTy(elems):
-            return 1.0 + sum(_elems(t, env) for t in elems)
+            return 1.0 + sum(_elems(t, env, unknown) for t in elems)
         case S.TabTy(size, elem):
             n = _atom_bound(size, env)
-            return INF if n is None else n * _elems(elem, env)
+            return (unknown if n is None else n) * _elems(elem, env, unknown)
         case S.RefTy(elem):
-            return _elems(elem, env)
-    return INF      # a box: its size is data
+            return _elems(elem, env, unknown)
+        case S.BoxTy(elem):                 # its size is data
+            return unknown * _elems(elem, env, unknown)
+    return INF
 
 
 def _atom_bound(a: S.Atom, env: _Bounds) -> int | None:

@@ -262,7 +262,8 @@ class Session:
     def _eval_decl(self, decl: Surf.TopDecl) -> list[str]:
         if self.front_2021:
             decl = desugar_2021(decl, self.env.scope.__contains__)
-            declare_records(self.env, self.names, decl)     # 2021 record/variant shapes
+            if declare_records(self.env, self.names, decl):     # 2021 record/variant shapes
+                return []           # a row-polymorphic def: a template (infer/records.py)
         try:
             action = elab_top(self.env, self.names, decl)
         except DexError:

@@ -143,6 +143,8 @@ class Infer(Patterns):
             b = records.declare_name(self.env, self.names, name)
         if b is None:
             raise not_in_scope(name, span)
+        if isinstance(b, records.TemplateB):
+            raise records.template_error(name, span)
         # (a failed definition defined again is ambiguous too, as upstream)
         if name in self.env.ambiguous and not any(name in m for m in self.scope.maps[:-1]):
             places = "".join(f"in {m}\n" for m in self.env.ambiguous[name])
@@ -276,6 +278,9 @@ class Infer(Patterns):
                 ty = self.fresh_meta(ir.TYPE, "t")
                 return self.fresh_meta(ty, "h"), ty
             case S.App(fn, args, named):
+                if isinstance(fn, S.Var) and isinstance(t := self.scope.get(fn.name),
+                                                        records.TemplateB):
+                    return records.apply_template(self, e, t)     # 2021 row polymorphism
                 if isinstance(e, S.CurriedApp) and (lam := self.partial_app(e)) is not None:
                     return self._infer(lam)
                 return self.infer_app(fn, args, named, e.span)

@@ -9,12 +9,13 @@ type, a record pattern with `...` against the type of the record it unpacks.
 from __future__ import annotations
 
 import dataclasses
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ..core import ir
 from ..core.ir import Binder, Expr
 from ..core.traverse import subst
-from ..errors import TypeErr
+from ..errors import SyntaxErr, TypeErr
 from ..names import NameSupply
 from ..syntax import records2021 as R
 from ..syntax import surface as S
@@ -27,11 +28,19 @@ if TYPE_CHECKING:
 
 # === declaring shapes ===
 
-def declare(env: TopEnv, names: NameSupply, decl: object) -> None:
-    """Declares the data type of every record/variant shape that `decl` mentions."""
+def declare(env: TopEnv, names: NameSupply, decl: object) -> bool:
+    """Declares the data type of every record/variant shape that `decl` mentions;
+    binds a row-polymorphic def as a template (then True: nothing to elaborate)."""
     for name in _shape_names(decl):
         if "\0" + name not in env.scope:
             _declare_shape(env, names, name)
+    if declare_template(env, decl):
+        return True
+    rows = _rows_in(decl)
+    if rows:
+        raise SyntaxErr("2021 row variables (`...r`) are supported by dexpy only in the "
+                        "signature of a top-level def (docs/dialects.md)", rows[0].span)
+    return False
 
 
 def declare_name(env: TopEnv, names: NameSupply, key: str) -> object | None:
@@ -332,3 +341,130 @@ def full_record_pattern(inf: Infer, pat: S.PCon, ty: Expr) -> S.PCon:
 
 def _record_labels(labels: list[str]) -> str:
     return "{" + " & ".join(f"{l}:_" for l in labels) + "}"
+
+
+# === row-polymorphic defs: templates instantiated at each use ===
+# `def getFoo {a} {rest:Fields} (x : {foo:a & ...rest}) : a` has no single Core type
+# (dexpy's Core has no rows). It is kept as surface syntax; an application
+# `getFoo r` infers its arguments, reads each row variable off the record/variant
+# shape an argument has, and elaborates a copy of the def with the rows filled in
+# (the rows' field types as new implicit parameters), local to the application.
+
+@dataclass(frozen=True)
+class TemplateB:
+    """A row-polymorphic 2021 def, instantiated at each application."""
+
+    decl: S.Def
+
+
+def declare_template(env: TopEnv, decl: object) -> bool:
+    """Binds a def whose signature has row variables as a template (True), else False."""
+    if not isinstance(decl, S.Def):
+        return False
+    sig = [p.ty for p in decl.params] + [decl.result]
+    if not any(_rows_in(t) for t in sig):
+        return False
+    env.scope[decl.name] = TemplateB(decl)
+    return True
+
+
+def _rows_in(node: object) -> list[R.RowType]:
+    out: list[R.RowType] = []
+
+    def visit(x: object) -> None:
+        if isinstance(x, R.RowType):
+            out.append(x)
+        if dataclasses.is_dataclass(x) and isinstance(x, S.Node):
+            for f in dataclasses.fields(x):
+                visit(getattr(x, f.name))
+        elif isinstance(x, tuple):
+            for y in x:
+                visit(y)
+    visit(node)
+    return out
+
+
+def template_error(name: str, span) -> TypeErr:  # noqa: ANN001
+    return TypeErr(f"{name} is row-polymorphic (its signature has `...`): dexpy "
+                   "instantiates it where it is applied to its record or variant "
+                   "arguments, so it cannot be used unapplied", span)
+
+
+def apply_template(inf: Infer, e: S.App, t: TemplateB) -> tuple[Expr, Expr]:
+    """`f args` for the template `f`: the def instantiated at the rows the arguments'
+    types give, applied to them."""
+    d = t.decl
+    explicit = [p for p in d.params if p.expl == S.Expl.EXPLICIT]
+    done = []
+    for a in e.args:
+        core, ty = inf.infer(a)
+        done.append(_done(core, ty, a.span))
+    rows: dict[str, list[tuple[str, str]]] = {}      # row -> (label, type variable)
+    for k, (p, a) in enumerate(zip(explicit, done)):
+        if isinstance(p.ty, R.RowType):
+            _match_row(inf, p.ty, a.ty, rows, k, a.span)
+    unknown = {r for rt in _rows_in([p.ty for p in d.params] + [d.result, d.body])
+               for r in rt.rows} - set(rows)
+    if unknown:
+        raise TypeErr(f"the row `...{sorted(unknown)[0]}` of {d.name} is not determined by "
+                      "its arguments' record or variant types", e.span)
+    spec = _specialize(d, rows, e.span)
+    call = S.App(S.Var(d.name, span=e.span), tuple(done), span=e.span)
+    return inf.infer_block(S.Block((spec,), call, span=e.span))
+
+
+def _done(core: Expr, ty: Expr, span) -> S.Node:  # noqa: ANN001
+    from .infer import Done
+    return Done(core, ty, span=span)
+
+
+def _match_row(inf: Infer, rt: R.RowType, ty: Expr, rows: dict, k: int, span) -> None:  # noqa: ANN001
+    t = _known(inf, ty, rt.kind)
+    if t is None:
+        raise TypeErr(f"expected a {rt.kind} argument (its type must be known here)", span)
+    labels = list(shape(t.data)[1])  # type: ignore[index]
+    for label, _ in rt.fields:
+        if label not in labels:
+            raise TypeErr(f"the argument's {rt.kind} type has no (further) "
+                          f"{'field' if rt.kind == 'record' else 'alternative'} `{label}`", span)
+        labels.remove(label)
+    named = [r for r in rt.rows]
+    if len(named) != 1:
+        raise TypeErr("a type with several rows (`...f & ...g`) cannot be matched against "
+                      "an argument", span)
+    r = named[0] if named[0] != "_" else f"_{k}"
+    rest = [(l, f"_row_{r.strip('_')}_{j}") for j, l in enumerate(labels)]
+    if r in rows and [l for l, _ in rows[r]] != labels:
+        raise TypeErr(f"the row `...{r}` is given two different sets of labels", span)
+    rows.setdefault(r, rest)
+
+
+def _specialize(d: S.Def, rows: dict[str, list[tuple[str, str]]], span) -> S.Def:  # noqa: ANN001
+    anon = iter(sorted(r for r in rows if r.startswith("_")))
+
+    def fill(x: object) -> object:
+        if isinstance(x, R.RowType):
+            fields: list[tuple[str, S.Expr]] = [(l, fill(t)) for l, t in x.fields]  # type: ignore[misc]
+            for r in x.rows:
+                key = next(anon, r) if r == "_" else r
+                fields += [(l, S.Var(v, span=x.span)) for l, v in rows.get(key, [])]
+            fields = R.sort_fields(fields)  # type: ignore[assignment]
+            labels = [l for l, _ in fields]
+            name = R.record_name(labels) if x.kind == "record" else R.variant_name(labels)
+            head = S.Var("\0" + name, span=x.span)
+            return S.App(head, tuple(t for _, t in fields), span=x.span) if fields else head
+        if dataclasses.is_dataclass(x) and isinstance(x, S.Node):
+            changes = {f.name: fill(getattr(x, f.name)) for f in dataclasses.fields(x)}
+            return dataclasses.replace(x, **changes)
+        if isinstance(x, tuple):
+            return tuple(fill(y) for y in x)
+        return x
+
+    row_names = set(rows)
+    kept = tuple(p for p in d.params if p.name not in row_names)
+    new = tuple(S.Param(v, None, S.Expl.IMPLICIT, span=span)
+                for r in rows.values() for _, v in r)
+    expl = tuple(p for p in kept if p.expl == S.Expl.EXPLICIT)
+    rest = tuple(p for p in kept if p.expl != S.Expl.EXPLICIT)
+    spec = dataclasses.replace(d, params=expl + new + rest)
+    return fill(spec)  # type: ignore[return-value]

@@ -103,7 +103,14 @@ def braces_group(conv: c.Converter, tree: Tree | None, span: Span) -> GRecord | 
 
 
 def _items(conv: c.Converter, seq: Tree) -> list[c._Item]:
-    return [conv.item(x) for x in seq.children]
+    out: list[c._Item] = []
+    for x in seq.children:
+        it = conv.item(x)
+        if isinstance(it, c._Op) and it.text in ("&...", "|..."):   # `{&...f}`, `{|...r}`
+            out += [c._Op(it.text[0], it.span), c._Op("...", it.span)]
+        else:
+            out.append(it)
+    return out
 
 
 def _is_op(item: c._Item, text: str) -> bool:
@@ -156,7 +163,7 @@ def _unsupported(what: str, span: Span) -> SyntaxErr:
 
 def _rest(items: list[c._Item], span: Span) -> tuple[str, c.Group | None] | None:
     """`...x` / `..._` / `...` as a ("...", group) field."""
-    if items and isinstance(items[0], c._Op) and items[0].text == "...":
+    if items and isinstance(items[0], c._Op) and items[0].text == "..." and len(items) <= 2:
         rest = items[1:]
         return "...", (c.resolve(rest) if rest else None)
     return None
@@ -174,6 +181,11 @@ def _form(elems: list[list[c._Item]], span: Span) -> GRecord | None:
         if len(first) == 1:
             return GRecord("vartype", (), span=span)
         return _variant(first[1:-1], span)
+    if len(elems) == 1 and _is_op(first[0], "|") and len(first) == 3 \
+            and _is_op(first[1], "...") and isinstance(first[2], c.GLeaf):
+        return _typed("vartype", "|", first[1:], span)     # `{|...rest}`
+    if len(elems) == 1 and _is_op(first[0], "&") and len(first) > 1:
+        return _typed("rectype", "&", first[1:], span)     # `{&...f}`
     if any(any(isinstance(it, c._Op) and it.text.startswith("=") and not it.text.startswith("=>")
                for it in e) for e in elems) \
             or (all(_label(e) is not None or _rest(e, span) is not None for e in elems)
@@ -181,6 +193,8 @@ def _form(elems: list[list[c._Item]], span: Span) -> GRecord | None:
         return _record(elems, span)
     if len(elems) == 1 and any(_is_op(it, "&") for it in first):
         return _typed("rectype", "&", first, span)
+    if len(elems) == 1 and _is_op(first[0], "...") and len(first) == 2:
+        return _typed("rectype", "&", first, span)        # `{...f}`
     if len(elems) == 1 and any(_is_op(it, ":") for it in first) \
             and any(_is_op(it, "|") for it in first):
         return _typed("vartype", "|", first, span)
@@ -209,9 +223,11 @@ def _typed(kind: str, sep: str, items: list[c._Item], span: Span) -> GRecord:
     fields: list[tuple[str, c.Group | None]] = []
     for p in parts:
         r = _rest(p, span)
-        if r is not None:
-            raise _unsupported("row variables (`...r`) in record and variant types",
-                               _span(p, span))
+        if r is not None:           # `...rest`: a row variable (only in a template def)
+            if not (isinstance(r[1], c.GLeaf) and r[1].kind in ("name", "hole")):
+                raise SyntaxErr("expected a row variable after `...`", _span(p, span))
+            fields.append(r)
+            continue
         if len(p) >= 3 and _label(p[:1]) is not None and _is_op(p[1], ":"):
             fields.append((_label(p[:1]), c.resolve(p[2:])))   # type: ignore[arg-type]
         elif p and _is_op(p[0], "@"):
@@ -303,6 +319,10 @@ def to_expr(g: GRecord, expr) -> S.Expr:     # noqa: ANN001 -- abstract.expr
         return VariantLit(label, g.occ, expr(value), span=g.span)
     if g.kind == "vartail":
         raise _unsupported("variant extensions (`{|a| ...v |}`)", g.span)
+    if g.kind in ("rectype", "vartype") and any(label == "..." for label, _ in g.fields):
+        return RowType("record" if g.kind == "rectype" else "variant",
+                       tuple((l, expr(t)) for l, t in g.fields if l != "..."),
+                       tuple(t.text for l, t in g.fields if l == "..."), span=g.span)
     if any(label == "..." for label, _ in g.fields):
         raise _unsupported("record extensions (`{a=1, ...r}`)", g.span)
     fields = sort_fields([(label, S.Var(label, span=g.span) if grp is None else expr(grp))
@@ -312,6 +332,17 @@ def to_expr(g: GRecord, expr) -> S.Expr:     # noqa: ANN001 -- abstract.expr
         return RecordLit(record_name(labels), tuple(v for _, v in fields), span=g.span)
     name = record_name(labels) if g.kind == "rectype" else variant_name(labels)
     return _apply("\0" + name, [v for _, v in fields], g.span)
+
+
+@dataclass(frozen=True, slots=True)
+class RowType(S.Node):
+    """A record/variant type with row variables (`{foo:a & ...rest}`): only in the
+    signature of a row-polymorphic def, which is a template instantiated at each use
+    (dexpy/infer/records.py)."""
+
+    kind: str                                   # "record" | "variant"
+    fields: tuple[tuple[str, S.Expr], ...]      # written fields, in written order
+    rows: tuple[str, ...]                       # the row variables (`_`: anonymous)
 
 
 def _apply(fn: str, args: list[S.Expr], span: Span) -> S.Expr:

@@ -63,7 +63,6 @@ def test_puns_and_rest_patterns() -> None:
 
 
 @pytest.mark.parametrize("text, what", [
-    (":p {a:Int & ...r}", "row variables"),
     (":p {a=1, ...r}", "record extensions"),
     (":p {@l=1}", "first-class labels"),
 ])
@@ -86,3 +85,15 @@ def test_a_shape_is_a_data_type_declared_once() -> None:
 def test_records_through_the_api() -> None:
     m = dexpy.Module("p = {y=2.5, x=3}\n\n({x=a, y=b}) = p\n\ns = b * 2.0\n", dialect="2021")
     assert float(m.s) == 5.0
+
+
+def test_rows_outside_a_template_def_are_named_errors() -> None:
+    with pytest.raises(DexError, match="row variables"):
+        dexpy.Module("x : {a:Int & ...r} = todo\n", dialect="2021")
+
+
+def test_a_row_polymorphic_def_is_instantiated_per_shape() -> None:
+    m = dexpy.Module("def getA {t} {r:Fields} (x : {a:t & ...r}) : t =\n"
+                     "  ({a=v, ...}) = x\n  v\n\n"
+                     "u = getA {b=2.0, a=3}\n\nw = getA {a=1.5}\n", dialect="2021")
+    assert int(m.u) == 3 and float(m.w) == 1.5

@@ -60,6 +60,33 @@ def test_a_while_loop_is_unbounded() -> None:
     assert tiers.work_bound(fn, []) == math.inf
 
 
+def _while_block(lets: int, inner: int) -> s.SimpFunction:
+    """A `while` whose body runs `lets` scalar multiplications and a loop of `inner`
+    trips, then stops: its work cannot be bounded."""
+    b = B()
+
+    def body() -> s.Atom:
+        x = s.Lit(1.5, Scalar.F32)
+        for _ in range(lets):
+            x = b.prim(Prim.MUL, x, s.Lit(1.5, Scalar.F32))
+        b.for_(nat(inner), lambda k: b.prim(Prim.ADD, x, b.emit(s.Cast(Scalar.F32, k))))
+        return b.emit(s.MakeSum(s.BOOL, 0, b.emit(s.MakeProd(()))))
+    return b.function(lambda: b.emit(s.While(b.block(body))))
+
+
+def test_large_unbounded_blocks_are_judged_by_an_estimate(monkeypatch: pytest.MonkeyPatch) -> None:
+    # string code (a plot: `while` loops over digits, boxes) is large and unbounded:
+    # quick, judged by its estimate; a small unbounded block (an escape-time loop)
+    # and a large one whose estimate is big (a while around 1e6-element loops) get O3
+    monkeypatch.delenv("DEXPY_QUICK", raising=False)
+    large = _while_block(tiers.ESTIMATED_LETS, 10)
+    assert tiers.work_bound(large, []) == math.inf
+    assert tiers.work_bound(large, [], tiers.ASSUMED_TRIPS) < math.inf
+    assert tiers.block_level(large, []) == jit.QUICK
+    assert tiers.block_level(_while_block(10, 10), []) == jit.FULL
+    assert tiers.block_level(_while_block(tiers.ESTIMATED_LETS, 10**7), []) == jit.FULL
+
+
 def test_level_choice(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("DEXPY_QUICK", raising=False)
     small, big = _map(nat(100)), _map(nat(100_000_000))
