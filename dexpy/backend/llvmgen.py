@@ -76,7 +76,7 @@ class _Gen:
     scopes: list[list[tuple[str, i.AllocKind]]] = field(default_factory=list)
     trys: list[tuple[str, int]] = field(default_factory=list)
     extra: list[str] = field(default_factory=list)    # outlined loop bodies (module-wide)
-    shared: dict[str, str] = field(default_factory=dict)  # their canonical texts (outline.share)
+    shared: dict[str, list] = field(default_factory=dict)  # outlined texts (outline.share)
     fname: str = "f"
     fail_slot: str | None = None                      # set in an outlined body: its env's flag
     libm_calls: bool = False                          # calls a scalar-only math function
@@ -160,13 +160,13 @@ def gen_module(fns: tuple[i.ImpFunction, ...], serial: bool = False) -> str:
         "@dexpy_oom_bytes = external global i64",
     }
     extra: list[str] = []
-    shared: dict[str, str] = {}
+    shared: dict[str, list] = {}
     bodies = [gen_function(f, decls, extra, serial, shared) for f in fns]
     return "\n".join(sorted(decls)) + "\n\n" + "\n\n".join(bodies + [e for e in extra if e]) + "\n"
 
 
 def gen_function(fn: i.ImpFunction, decls: set[str], extra: list[str] | None = None,
-                 serial: bool = False, shared: dict[str, str] | None = None) -> str:
+                 serial: bool = False, shared: dict[str, list] | None = None) -> str:
     g = _Gen(decls, extra=extra if extra is not None else [], fname=fn.name, serial=serial,
              shared=shared if shared is not None else {})
     params = ", ".join(f"{ll_type(p.ty)} noundef {atom(g, p)}" for p in fn.params)

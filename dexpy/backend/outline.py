@@ -45,16 +45,29 @@ def _hint(decls: set[str], k: int) -> str:
     return f"!{k}"
 
 
-def share(shared: dict[str, str], extra: list[str], slot: int, name: str, text: str,
+_DIGITS = re.compile(r"\d+")
+
+
+def share(shared: dict[str, list], extra: list[str], slot: int, name: str, text: str,
           decls: set[str]) -> str:
     """The name to call for outlined function `name` defined by `text`: an equivalent
     function already in the module (`extra[slot]` then stays empty), else `name`
-    (its text goes to `extra[slot]`). `shared` maps canonical texts to names."""
-    key = canonical(text, name, decls)
-    other = shared.get(key)
-    if other is not None:
-        extra[slot] = ""
-        return other
-    shared[key] = name
+    (its text goes to `extra[slot]`). `shared` maps a cheap key (the text without
+    its digits and own name) to the functions with that key, [name, text, canonical
+    text or None]; the canonical text, ~20x dearer (a Python call per name), is made
+    only for functions whose cheap keys collide."""
+    rough = _DIGITS.sub("", text.replace(f"@{name}(", "@_(", 1))
+    group = shared.setdefault(rough, [])
+    if group:
+        key = canonical(text, name, decls)
+        for entry in group:
+            if entry[2] is None:
+                entry[2] = canonical(entry[1], entry[0], decls)
+            if entry[2] == key:
+                extra[slot] = ""
+                return entry[0]
+        group.append([name, text, key])
+    else:
+        group.append([name, text, None])
     extra[slot] = text
     return name
