@@ -307,10 +307,12 @@ def compare(facts: list[Fact]) -> list[Diff]:
 
 
 def _run(session, text: str) -> list[str]:
+    from ..core.layout import unbounded
     from ..source import SourceFile
     lines: list[str] = []
-    for _, out in session.run_source(SourceFile("<parity>", text)):
-        lines.extend(out)
+    with unbounded():                   # types compared as one-line text
+        for _, out in session.run_source(SourceFile("<parity>", text)):
+            lines.extend(out)
     return lines
 
 
