@@ -395,7 +395,7 @@ def _rewrite_one(node: S.Node) -> S.Node:
                 and decls[0].rhs == S.Var(p.name)):
             body = dataclasses.replace(node.body, decls=decls[1:])
             return S.CurriedLam((), body, node.effects, node.result, span=node.span)
-    if isinstance(node, S.Do):          # 2021's `do e` is a thunk, `\(). e`
+    if isinstance(node, S.Do) and _written_do(node):    # 2021's `do e` is a thunk, `\(). e`
         return S.CurriedLam((), node.block, span=node.span)
     if type(node) is S.Lam and node.params:
         return S.CurriedLam(node.params, node.body, node.effects, node.result, span=node.span)
@@ -430,6 +430,15 @@ def _ordinal_range(node: S.App) -> S.Expr:
     return S.App(S.Var("IndexRange", span=sp),
                  (S.Hole(span=sp), *node.args, S.NatLit(skip_lo, span=sp),
                   S.NatLit(take_hi, span=sp)), span=sp)
+
+
+def _written_do(node: S.Do) -> bool:
+    """Whether a `Do` is the keyword `do` (not an indented block used as a value)."""
+    sp = node.span
+    if sp is None or sp.source is None:
+        return False
+    text = sp.source.text[sp.start:sp.start + 3]
+    return text[:2] == "do" and (len(text) < 3 or not (text[2].isalnum() or text[2] in "_'"))
 
 
 def _is_pipe(node: S.App) -> bool:
