@@ -116,7 +116,8 @@ class Unifier:
             if any(self.binder_levels.get(n, 0) > cell.level for n in names):
                 raise UnifyFail("escape")        # e.g. a reference leaving its handler
             for m in metas_of(value):
-                m.level = min(m.level, cell.level)
+                if not isinstance(m.ty, ir.DictTy):   # a dictionary may mention the binders
+                    m.level = min(m.level, cell.level)  # around it (`for j:(..i)`'s `Ix`)
         cell.solution = value
         self.trail.append(cell)
 
