@@ -103,7 +103,7 @@ def test_matches_sequential_numpy(session: Session, monkeypatch: pytest.MonkeyPa
     assert np.array_equal(got, want)
 
 
-@pytest.mark.parametrize("rows,cols", [(4, 32), (5, 33), (3, 100), (12, 31)])
+@pytest.mark.parametrize("rows,cols", [(8, 32), (9, 33), (3, 100), (20, 31)])
 def test_remainders(session: Session, rows: int, cols: int,
                     monkeypatch: pytest.MonkeyPatch) -> None:
     # whole tiles only, one more row/column, too few rows, too few columns
@@ -163,6 +163,10 @@ def tile_loss(w:(Fin 37)=>(Fin 70)=>Float) -> Float =
 def tile_loss_x(x:(Fin 17)=>(Fin 37)=>Float) -> Float =
   z = for i j. sum for k. x[i,k] * b[k,j]
   sum for i. sum for j. sq z[i,j] * n_to_f (ordinal j + 1)
+def tile_loss_narrow(w:(Fin 37)=>(Fin 10)=>Float) -> Float =
+  z = for i j. sum for k. a[i,k] * w[k,j]
+  sum for i. sum for j. sq z[i,j] * n_to_f (ordinal j + 1)
+wn : (Fin 37)=>(Fin 10)=>Float = for k j. b[k, (ordinal j)@_]
 """
 
 
@@ -240,3 +244,15 @@ def test_input_gradient_is_tiled_bit_identical(grads: Session,
     (a,), (b,) = _value(grads, "a"), _value(grads, "b")
     dz = 2 * (a @ b) * np.arange(1, 71, dtype=np.float32)
     np.testing.assert_allclose(got, dz @ b.T, rtol=1e-4, atol=1e-3)
+
+
+def test_narrow_weight_gradient_in_row_blocks(grads: Session,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    # dW = a^T dz with 10 columns (an MLP's last layer): fewer than a tile's, so the
+    # whole gradient is the rest, run RB rows at a time (37 rows: 2 blocks and 5 rows)
+    cf = _imp(grads, "grad tile_loss_narrow wn", monkeypatch)
+    assert any(isinstance(s, i.Loop) and s.iv.name.hint == "rb" for s in _stmts(cf.imp.body))
+    got = _same_bits_untiled(grads, "grad tile_loss_narrow wn", monkeypatch)
+    (a,), (w,) = _value(grads, "a"), _value(grads, "wn")
+    dz = 2 * (a @ w) * np.arange(1, 11, dtype=np.float32)
+    np.testing.assert_allclose(got, a.T @ dz, rtol=1e-4, atol=1e-3)
