@@ -36,7 +36,7 @@ def declare(env: TopEnv, names: NameSupply, decl: object) -> bool:
             _declare_shape(env, names, name)
     if declare_template(env, decl):
         return True
-    rows = _rows_in(decl)
+    rows = [r for r in _rows_in(decl) if any(x != "_" for x in r.rows)]
     if rows:
         raise SyntaxErr("2021 row variables (`...r`) are supported by dexpy only in the "
                         "signature of a top-level def (docs/dialects.md)", rows[0].span)
@@ -165,9 +165,11 @@ def _defer_variant(inf: Infer, e: R.VariantLit, ty: Expr) -> Expr:
 def solve_variants(inf: Infer, final: bool) -> None:
     """Fills the variant values `_defer_variant` left whose types are known now (at
     the end of a declaration, an unknown one is an error)."""
+    while _solve_rows(inf, final):
+        pass
     pending = inf.__dict__.get("pending_variants")
     while pending:
-        progress = False
+        progress = _solve_rows(inf, final)
         for item in list(pending):
             hole, e, ty, value, vty = item
             t = _known(inf, ty, "variant")
@@ -468,3 +470,95 @@ def _specialize(d: S.Def, rows: dict[str, list[tuple[str, str]]], span) -> S.Def
     rest = tuple(p for p in kept if p.expl != S.Expl.EXPLICIT)
     spec = dataclasses.replace(d, params=expl + new + rest)
     return fill(spec)  # type: ignore[return-value]
+
+
+# === extension: `{a=1, ...x}`, `{| a | ...v |}`, and open types `{a:Int & ..._}` ===
+
+RecordExt, VariantExt, RowType = R.RecordExt, R.VariantExt, R.RowType
+
+
+def infer_extension(inf: Infer, e: S.Node) -> tuple[Expr, Expr]:
+    if isinstance(e, R.RecordExt):
+        return _record_ext(inf, e)
+    if isinstance(e, R.VariantExt):
+        return _variant_ext(inf, e)
+    assert isinstance(e, R.RowType)
+    return _open_type(inf, e)
+
+
+def _record_ext(inf: Infer, e: R.RecordExt) -> tuple[Expr, Expr]:
+    parts: list[tuple[str, Expr, Expr]] = []
+    lets: list[tuple[ir.Name, Expr]] = []
+    for label, x in e.parts:
+        core, ty = inf.infer(x)
+        if label is not None:
+            parts.append((label, core, ty))
+            continue
+        t = _known(inf, ty, "record")
+        if t is None:
+            raise TypeErr("the record a `...` extends must have a known record type", x.span)
+        tmp = inf.names.fresh("rec")
+        lets.append((tmp, core))
+        for j, l in enumerate(shape(t.data)[1]):  # type: ignore[index]
+            parts.append((l, ir.Proj(ir.Var(tmp), j), t.args[j]))
+    parts.sort(key=lambda p: p[0])
+    b = declare_name(inf.env, inf.names, "\0" + R.record_name([p[0] for p in parts]))
+    tys = tuple(p[2] for p in parts)
+    out: Expr = ir.Con(b.data, 0, tys, tuple(p[1] for p in parts))  # type: ignore[union-attr]
+    for tmp, core in reversed(lets):
+        out = ir.Let(tmp, core, out)
+    return out, ir.TyCon(b.data, tys)  # type: ignore[union-attr]
+
+
+def _variant_ext(inf: Infer, e: R.VariantExt) -> tuple[Expr, Expr]:
+    core, ty = inf.infer(e.value)
+    t = _known(inf, ty, "variant")
+    if t is None:
+        raise TypeErr("the variant a `...` extends must have a known variant type",
+                      e.value.span)
+    old = shape(t.data)[1]  # type: ignore[index]
+    alts = [(l, None) for l in e.skipped] + [(l, j) for j, l in enumerate(old)]
+    alts.sort(key=lambda a: a[0])
+    b = declare_name(inf.env, inf.names, "\0" + R.variant_name([a[0] for a in alts]))
+    tys = tuple(inf.fresh_meta(ir.TYPE) if j is None else t.args[j] for _, j in alts)
+    where = {j: k for k, (_, j) in enumerate(alts) if j is not None}
+    tmp = inf.names.fresh("var")
+    fields = [inf.names.fresh("f") for _ in old]
+    case = ir.Case(ir.Var(tmp), t.data, tuple(
+        ir.Alt(j, (f,), ir.Con(b.data, where[j], tys, (ir.Var(f),)))  # type: ignore[union-attr]
+        for j, f in enumerate(fields)))
+    return ir.Let(tmp, core, case), ir.TyCon(b.data, tys)  # type: ignore[union-attr]
+
+
+def _open_type(inf: Infer, e: R.RowType) -> tuple[Expr, Expr]:
+    """`{a:Int & ..._}`: a record type with at least these fields (in this order among
+    fields of one label), whatever the others: checked once the type is known."""
+    fields = [(l, inf.check_type(t)) for l, t in e.fields]
+    m = inf.fresh_meta(ir.TYPE)
+    inf.__dict__.setdefault("pending_rows", []).append((m, e, fields))
+    return m, ir.TYPE
+
+
+def _solve_rows(inf: Infer, final: bool) -> bool:
+    pending = inf.__dict__.get("pending_rows")
+    progress = False
+    for item in list(pending or ()):
+        m, e, fields = item
+        t = _known(inf, m, e.kind)
+        if t is None:
+            if final:
+                raise TypeErr(f"the {e.kind} type `...` extends must be known here", e.span)
+            continue
+        labels = shape(t.data)[1]  # type: ignore[index]
+        used: set[int] = set()
+        for label, fty in fields:
+            k = next((j for j, l in enumerate(labels) if l == label and j not in used), None)
+            if k is None:
+                raise TypeErr(f"the {e.kind} type {_record_labels(labels)} has no (further) "
+                              f"{'field' if e.kind == 'record' else 'alternative'} `{label}`",
+                              e.span)
+            used.add(k)
+            inf.unify(fty, t.args[k], e.span)
+        pending.remove(item)
+        progress = True
+    return progress

@@ -189,7 +189,7 @@ def _form(elems: list[list[c._Item]], span: Span) -> GRecord | None:
     if any(any(isinstance(it, c._Op) and it.text.startswith("=") and not it.text.startswith("=>")
                for it in e) for e in elems) \
             or (all(_label(e) is not None or _rest(e, span) is not None for e in elems)
-                and any(_label(e) is not None for e in elems)):
+                and (any(_label(e) is not None for e in elems) or len(elems) > 1)):
         return _record(elems, span)
     if len(elems) == 1 and any(_is_op(it, "&") for it in first):
         return _typed("rectype", "&", first, span)
@@ -317,14 +317,21 @@ def to_expr(g: GRecord, expr) -> S.Expr:     # noqa: ANN001 -- abstract.expr
     if g.kind == "variant":
         label, value = g.fields[0]
         return VariantLit(label, g.occ, expr(value), span=g.span)
-    if g.kind == "vartail":
-        raise _unsupported("variant extensions (`{|a| ...v |}`)", g.span)
+    if g.kind == "vartail":             # `{| a | ...v |}`: v with an `a` alternative before
+        rest = g.fields[-1][1]
+        if rest is None or (isinstance(rest, c.GLeaf) and rest.kind == "hole"):
+            raise SyntaxErr("expected the variant value to extend after `...`", g.span)
+        return VariantExt(tuple(l for l, _ in g.fields[:-1]), expr(rest), span=g.span)
     if g.kind in ("rectype", "vartype") and any(label == "..." for label, _ in g.fields):
         return RowType("record" if g.kind == "rectype" else "variant",
                        tuple((l, expr(t)) for l, t in g.fields if l != "..."),
                        tuple(t.text for l, t in g.fields if l == "..."), span=g.span)
-    if any(label == "..." for label, _ in g.fields):
-        raise _unsupported("record extensions (`{a=1, ...r}`)", g.span)
+    if g.kind == "record" and any(label == "..." for label, _ in g.fields):
+        if any(label == "..." and grp is None for label, grp in g.fields):
+            raise SyntaxErr("expected the record value to extend after `...`", g.span)
+        return RecordExt(tuple((None if l == "..." else l,
+                                S.Var(l, span=g.span) if grp is None else expr(grp))
+                               for l, grp in g.fields), span=g.span)
     fields = sort_fields([(label, S.Var(label, span=g.span) if grp is None else expr(grp))
                           for label, grp in g.fields])
     labels = [f for f, _ in fields]
@@ -332,6 +339,23 @@ def to_expr(g: GRecord, expr) -> S.Expr:     # noqa: ANN001 -- abstract.expr
         return RecordLit(record_name(labels), tuple(v for _, v in fields), span=g.span)
     name = record_name(labels) if g.kind == "rectype" else variant_name(labels)
     return _apply("\0" + name, [v for _, v in fields], g.span)
+
+
+@dataclass(frozen=True, slots=True)
+class RecordExt(S.Node):
+    """`{a=3, ...x, ...y}`: fields and records whose fields it takes (label None), in
+    written order; the record has all their fields, sorted stably by label."""
+
+    parts: tuple[tuple[str | None, S.Expr], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class VariantExt(S.Node):
+    """`{| a | ...v |}`: the variant value v, in a type with alternatives `skipped`
+    added before v's own of the same labels."""
+
+    skipped: tuple[str, ...]
+    value: S.Expr
 
 
 @dataclass(frozen=True, slots=True)

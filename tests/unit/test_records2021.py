@@ -63,7 +63,7 @@ def test_puns_and_rest_patterns() -> None:
 
 
 @pytest.mark.parametrize("text, what", [
-    (":p {a=1, ...r}", "record extensions"),
+    (":p {foo, ...}", "extend after"),
     (":p {@l=1}", "first-class labels"),
 ])
 def test_row_forms_are_named_errors(text: str, what: str) -> None:
@@ -97,3 +97,9 @@ def test_a_row_polymorphic_def_is_instantiated_per_shape() -> None:
                      "  ({a=v, ...}) = x\n  v\n\n"
                      "u = getA {b=2.0, a=3}\n\nw = getA {a=1.5}\n", dialect="2021")
     assert int(m.u) == 3 and float(m.w) == 1.5
+
+
+def test_extension_keeps_written_fields_first_within_a_label() -> None:
+    m = dexpy.Module("x = {a=5.0, b=2}\n\ny = {a=3, ...x}\n\n({a=p, a=q, b=r}) = y\n",
+                     dialect="2021")
+    assert (int(m.p), float(m.q), int(m.r)) == (3, 5.0, 2)
