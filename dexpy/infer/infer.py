@@ -303,6 +303,8 @@ class Infer(Patterns):
                 return self.infer_for(e)
             case S.Index(tab, idxs):
                 core, ty = self.infer(tab)
+                if len(idxs) > 1 and self.tuple_indexed(ty, len(idxs)):
+                    idxs = (S.Tuple(idxs, span=e.span),)   # 2021 `y.(i, j)`, y : (a & b)=>c
                 for i in idxs:
                     core, ty = self.index(core, ty, i, e.span)
                 return core, ty
@@ -542,6 +544,14 @@ class Infer(Patterns):
         if named:
             raise TypeErr(f"Unexpected named argument: {next(iter(named))}", span)
         return self.instantiate(result, rty, span, full=False)
+
+    def tuple_indexed(self, ty: Expr, n: int) -> bool:
+        """Whether `ty` is a table indexed by a tuple of `n` index sets."""
+        t = whnf(ty, self.env)
+        if not isinstance(t, ir.TabPi):
+            return False
+        ix = whnf(t.ix, self.env)
+        return isinstance(ix, ir.TupleTy) and len(ix.elems) == n
 
     def index(self, tab: Expr, ty: Expr, i: S.Expr, span: Span) -> tuple[Expr, Expr]:
         t = whnf(ty, self.env)
