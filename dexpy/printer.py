@@ -75,6 +75,9 @@ def _format_data(env: TopEnv, data: ir.DataDef, args: tuple[ir.Expr, ...], v: An
         return '"' + decode_utf8(bytes(int(c) for c in chars)) + '"'
     con, typed = constructor_fields(data, args, v)
     parts = [format_value(env, ty, x) for ty, x in typed]
+    if data.name.startswith("{"):       # a 2021 record/variant (printer_records.py)
+        from .printer_records import value_text
+        return value_text(data, con, parts)  # type: ignore[return-value]
     if data.is_struct:
         return f"{data.name}({', '.join(parts)})"
     if not parts:

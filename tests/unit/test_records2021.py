@@ -103,3 +103,15 @@ def test_extension_keeps_written_fields_first_within_a_label() -> None:
     m = dexpy.Module("x = {a=5.0, b=2}\n\ny = {a=3, ...x}\n\n({a=p, a=q, b=r}) = y\n",
                      dialect="2021")
     assert (int(m.p), float(m.q), int(m.r)) == (3, 5.0, 2)
+
+
+def test_todays_printer_prints_records_too(tmp_path) -> None:
+    # the parser reads the union of the dialects: a record in today's dialect prints
+    # as one, not as its shape's data type
+    import subprocess
+    import sys
+    f = tmp_path / "r.dx"
+    f.write_text(":p {b=2.0, a=1}\n\n:p {| a=1 |} : {a:Int | b:Float}\n")
+    out = subprocess.run([sys.executable, "-m", "dexpy", "script", str(f)],
+                         capture_output=True, text=True, timeout=300).stdout
+    assert "> {a = 1, b = 2.}" in out and "> {| a = 1 |}" in out
