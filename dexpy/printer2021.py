@@ -355,8 +355,25 @@ def _ty(e: ir.Expr) -> tuple[str, bool]:
     return _pp(e)
 
 
+def _implicits_first(binders: tuple) -> tuple:
+    """2021 wrote a run of implicit and class binders implicits first:
+    `(n:Type) ?-> (a:Type) ?-> (Ix n) ?=>` (a class binder only mentions earlier types)."""
+    out: list = []
+    run: list = []
+    for b in binders + (None,):
+        if b is not None and b.expl in (Expl.IMPLICIT, Expl.CLASS):
+            run.append(b)
+            continue
+        out += [x for x in run if x.expl == Expl.IMPLICIT] + [x for x in run if x.expl == Expl.CLASS]
+        run = []
+        if b is not None:
+            out.append(b)
+    return tuple(out)
+
+
 def _ty_pi(binders: tuple, eff: ir.Expr | None, result: ir.Expr) -> str:
     from .core.traverse import free_vars
+    binders = _implicits_first(binders)
     parts: list[str] = []
     for k, b in enumerate(binders):
         later = [x.ty for x in binders[k + 1:]] + [result] + ([eff] if eff is not None else [])

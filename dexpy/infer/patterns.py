@@ -63,7 +63,9 @@ class Patterns:
                     self.unify(ir.TupleTy(tys), ty, pat.span)
                     t = ir.TupleTy(tys)
                 if len(t.elems) != len(elems):
-                    raise mismatch(self.show(t), f"a tuple of {len(elems)}", pat.span)
+                    elems = _right_nested(elems, len(t.elems))
+                if len(t.elems) != len(elems):
+                    raise mismatch(self.show(t), f"a tuple of {len(pat.elems)}", pat.span)
                 for i, p in enumerate(elems):
                     out += self._bind_pattern(p, ir.Proj(core, i), t.elems[i])
                 return out
@@ -233,3 +235,12 @@ def _wrap_lets(lets: list[list[tuple[ir.Name, Expr]]], body: Expr) -> Expr:
 
 def _nat(n: int) -> Expr:
     return ir.Lit(n, ir.NAT)
+
+
+def _right_nested(elems: tuple[S.Pat, ...], n: int) -> tuple[S.Pat, ...]:
+    """`(x, (y, z))` against a flat triple is `(x, y, z)` (2021's products were nested
+    pairs, dexpy's are flat); `elems` unchanged if that does not give `n` patterns."""
+    out = elems
+    while len(out) < n and out and isinstance(out[-1], S.PTuple) and len(out[-1].elems) >= 2:
+        out = out[:-1] + out[-1].elems
+    return out if len(out) == n else elems

@@ -19,6 +19,7 @@ import dataclasses
 import re
 from collections.abc import Callable, Iterator
 
+from ..source import Span
 from . import surface as S
 from .records2021 import implicit_value, ix_instance
 
@@ -415,8 +416,22 @@ def _rewrite_one(node: S.Node) -> S.Node:
             S.App(node.fn, node.args[1:], span=node.fn.span))
         return S.CurriedApp(S.Var("Either", span=node.span), (node.args[0], rhs), span=node.span)
     if type(node) is S.App and node.args and not node.named:
-        return S.CurriedApp(node.fn, node.args, span=node.span)
+        return S.CurriedApp(node.fn, node.args, span=_head_span(node))
     return node
+
+
+def _head_span(node: S.App) -> Span | None:
+    """2021 located an application at its function and the blanks after it (`idiv `
+    of `idiv x x`, `== ` of `a == b`): where its class and type errors point."""
+    f = node.fn.span
+    if f is None or f.source is None or node.span is None:
+        return node.span
+    text, start, end = f.source.text, f.start, f.stop
+    while start < end - 1 and text[start] in " \t":      # an operator's leading blanks
+        start += 1
+    while end < len(text) and text[end] in " \t":
+        end += 1
+    return Span(f.source, start, end)
 
 
 # `lo..hi` and its exclusive forms: (1 if lo is excluded, 1 if hi is included)
@@ -462,10 +477,20 @@ def data_text(text: str) -> str | None:
     if m is None:
         return None
     name, binders, rest = m.group(1), m.group(2).strip(), m.group(3)
-    params = _split_words(binders) if binders else []
-    if params is None or any(p.startswith(("[", "{")) for p in params):
+    words = _split_words(binders) if binders else []
+    if words is None or any(p.startswith("{") for p in words):
         return None
-    params = [p[1:-1] if p.startswith("(") and p.endswith(")") else p for p in params]
+    params = [p[1:-1] if p.startswith("(") and p.endswith(")") else p
+              for p in words if not p.startswith("[")]
+    for w in words:                     # `[Ix n]`: a class binder is a constraint, `n:Type|Ix`
+        if w.startswith("["):
+            for c in w[1:-1].split(","):
+                cw = c.split()
+                names = [q.split(":")[0] for q in params]
+                if len(cw) != 2 or cw[1] not in names:
+                    return None
+                k = names.index(cw[1])
+                params[k] += f"|{cw[0]}"
     head = f"data {name}" + (f"({', '.join(params)})" if params else "") + " ="
     lines = rest.split("\n")
     out = []
