@@ -183,6 +183,8 @@ class Infer(Patterns):
             return records.check_variant(self, e, ty)
         if isinstance(e, RecordLit):
             return records.check_record(self, e, ty)
+        if isinstance(e, records.LensLit):
+            return records.check_lens(self, e, ty)
         t = whnf(ty, self.env)
         match e:
             case S.NatLit(v) if isinstance(t, ir.BaseTy):
@@ -260,6 +262,8 @@ class Infer(Patterns):
                 return records.infer_record(self, e)
             case records.RecordExt() | records.VariantExt() | records.RowType():
                 return records.infer_extension(self, e)
+            case records.LensLit():
+                return records.infer_lens(self, e)
             case S.Var(name):
                 return self.instantiate(*self.infer_var(name, e.span), e.span)
             case S.NatLit(v):

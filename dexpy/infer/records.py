@@ -165,11 +165,11 @@ def _defer_variant(inf: Infer, e: R.VariantLit, ty: Expr) -> Expr:
 def solve_variants(inf: Infer, final: bool) -> None:
     """Fills the variant values `_defer_variant` left whose types are known now (at
     the end of a declaration, an unknown one is an error)."""
-    while _solve_rows(inf, final):
+    while _solve_rows(inf, final) or _solve_lenses(inf, final):
         pass
     pending = inf.__dict__.get("pending_variants")
     while pending:
-        progress = _solve_rows(inf, final)
+        progress = _solve_rows(inf, final) or _solve_lenses(inf, final)
         for item in list(pending):
             hole, e, ty, value, vty = item
             t = _known(inf, ty, "variant")
@@ -562,3 +562,149 @@ def _solve_rows(inf: Infer, final: bool) -> bool:
         pending.remove(item)
         progress = True
     return progress
+
+
+# === `#a` lenses and `#?a` prisms ===
+# `#a : Iso {a:t & ...r} (t & {&...r})` needs the record type (or, for `pushAt`, the
+# type of the rest): when it is not known where `#a` is checked, it is a term
+# metavariable filled in `solve_variants` once it is. The iso itself is built as
+# surface syntax (record patterns, variant tails and extensions) and checked.
+
+LensLit = R.LensLit
+
+
+def check_lens(inf: Infer, e: R.LensLit, ty: Expr) -> Expr:
+    built = _lens_value(inf, e, ty)
+    if built is not None:
+        return built
+    hole = inf.fresh_meta(ty, "iso")
+    inf.__dict__.setdefault("pending_lenses", []).append((hole, e, ty))
+    return hole
+
+
+def infer_lens(inf: Infer, e: R.LensLit) -> tuple[Expr, Expr]:
+    iso = inf.env.data_named("Iso")
+    if iso is None:
+        raise TypeErr("`#a` needs the 2021 prelude's Iso", e.span)
+    ty = ir.TyCon(iso, (inf.fresh_meta(ir.TYPE), inf.fresh_meta(ir.TYPE)))
+    return check_lens(inf, e, ty), ty
+
+
+def _solve_lenses(inf: Infer, final: bool) -> bool:
+    progress = False
+    pending = inf.__dict__.get("pending_lenses")
+    for item in list(pending or ()):
+        hole, e, ty = item
+        built = _lens_value(inf, e, ty)
+        if built is None:
+            if final:
+                raise TypeErr(f"the {'record' if e.kind == 'lens' else 'variant'} type of "
+                              f"`#{'?' if e.kind == 'prism' else ''}{e.label}` must be known",
+                              e.span)
+            continue
+        hole.cell.solution = built
+        pending.remove(item)
+        progress = True
+    return progress
+
+
+def _lens_value(inf: Infer, e: R.LensLit, ty: Expr) -> Expr | None:
+    iso = inf.env.data_named("Iso")
+    if iso is None:
+        raise TypeErr("`#a` needs the 2021 prelude's Iso", e.span)
+    t = whnf(ty, inf.env)
+    if isinstance(t, ir.Meta):
+        return None
+    if not (isinstance(t, ir.TyCon) and t.data is iso):
+        args = (inf.fresh_meta(ir.TYPE), inf.fresh_meta(ir.TYPE))
+        inf.unify(ty, ir.TyCon(iso, args), e.span)
+        t = ir.TyCon(iso, args)
+    kind = "record" if e.kind == "lens" else "variant"
+    whole = _known(inf, t.args[0], kind)
+    if whole is None and e.kind == "lens":
+        whole = _whole_from_parts(inf, e, t.args[1])
+    if whole is None:
+        return None
+    labels = shape(whole.data)[1]  # type: ignore[index]
+    if e.label not in labels:
+        raise TypeErr(f"the {kind} type {_record_labels(labels)} has no "
+                      f"{'field' if kind == 'record' else 'alternative'} `{e.label}`", e.span)
+    k = labels.index(e.label)
+    rest = [j for j in range(len(labels)) if j != k]
+    rest_labels = [labels[j] for j in rest]
+    rest_name = R.record_name(rest_labels) if kind == "record" else R.variant_name(rest_labels)
+    rest_b = declare_name(inf.env, inf.names, "\0" + rest_name)
+    rest_ty = ir.TyCon(rest_b.data, tuple(whole.args[j] for j in rest))  # type: ignore[union-attr]
+    if e.kind == "lens":
+        parts: Expr = ir.TupleTy((whole.args[k], rest_ty))
+    else:
+        either = inf.env.data_named("Either")
+        if either is None:
+            raise TypeErr("`#?a` needs the prelude's Either", e.span)
+        parts = ir.TyCon(either, (whole.args[k], rest_ty))
+    inf.unify(t.args[0], whole, e.span)
+    inf.unify(t.args[1], parts, e.span)
+    w, ps = _done(whole, ir.TYPE, e.span), _done(parts, ir.TYPE, e.span)
+    surface = (_lens_surface(e, labels, w, ps) if e.kind == "lens"
+               else _prism_surface(e, labels, w, ps))
+    return inf.check(surface, ty)
+
+
+def _whole_from_parts(inf: Infer, e: R.LensLit, parts: Expr) -> ir.TyCon | None:
+    """For `pushAt #a v r`: the record type `{a:t & ...r}` from `(t & {&...r})`."""
+    p = whnf(parts, inf.env)
+    if not (isinstance(p, ir.TupleTy) and len(p.elems) == 2):
+        return None
+    rest = _known(inf, p.elems[1], "record")
+    if rest is None:
+        return None
+    fields = [(e.label, p.elems[0])] + list(zip(shape(rest.data)[1], rest.args))  # type: ignore[index]
+    fields.sort(key=lambda f: f[0])
+    b = declare_name(inf.env, inf.names, "\0" + R.record_name([l for l, _ in fields]))
+    return ir.TyCon(b.data, tuple(t for _, t in fields))  # type: ignore[union-attr]
+
+
+def _lens_surface(e: R.LensLit, labels: list[str], w: S.Node, ps: S.Node) -> S.Node:
+    sp = e.span
+    k = labels.index(e.label)
+    vs = [f"_lens{j}" for j in range(len(labels))]
+    rest = [j for j in range(len(labels)) if j != k]
+    whole = R.CON_KEY + R.record_name(labels)
+    rest_name = R.record_name([labels[j] for j in rest])
+    var = lambda n: S.Var(n, span=sp)  # noqa: E731
+    pvar = lambda n: S.PVar(n, span=sp)  # noqa: E731
+    fwd = S.CurriedLam((S.Param("_lensr", w, span=sp),), S.Block((
+        S.Let(S.PCon(whole, tuple(pvar(v) for v in vs), span=sp), None, var("_lensr"), span=sp),),
+        S.Tuple((var(vs[k]), R.RecordLit(rest_name, tuple(var(vs[j]) for j in rest), span=sp)),
+                span=sp), span=sp), span=sp)
+    bwd = S.CurriedLam((S.Param("_lensp", ps, span=sp),), S.Block((
+        S.Let(S.PTuple((pvar(vs[k]), S.PCon(R.CON_KEY + rest_name,
+                                            tuple(pvar(vs[j]) for j in rest), span=sp)), span=sp),
+              None, var("_lensp"), span=sp),),
+        R.RecordLit(R.record_name(labels), tuple(var(v) for v in vs), span=sp), span=sp), span=sp)
+    return _mk_iso(fwd, bwd, sp)
+
+
+def _prism_surface(e: R.LensLit, labels: list[str], w: S.Node, ps: S.Node) -> S.Node:
+    sp = e.span
+    var = lambda n: S.Var(n, span=sp)  # noqa: E731
+    pvar = lambda n: S.PVar(n, span=sp)  # noqa: E731
+    app = lambda f, x: S.App(var(f), (x,), span=sp)  # noqa: E731
+    this = S.PCon(f"{R.VARIANT_CON}{e.label}#0", (pvar("_prx"),), span=sp)
+    others = S.PCon(f"{R.TAIL_CON}{e.label}", (pvar("_prr"),), span=sp)
+    fwd = S.CurriedLam((S.Param("_prv", w, span=sp),), S.Block((), S.Case(var("_prv"), (
+        S.Alt(this, S.Block((), app("Left", var("_prx")), span=sp), span=sp),
+        S.Alt(others, S.Block((), app("Right", var("_prr")), span=sp), span=sp)),
+        span=sp), span=sp), span=sp)
+    bwd = S.CurriedLam((S.Param("_pre", ps, span=sp),), S.Block((), S.Case(var("_pre"), (
+        S.Alt(S.PCon("Left", (pvar("_prx"),), span=sp),
+              S.Block((), R.VariantLit(e.label, 0, var("_prx"), span=sp), span=sp), span=sp),
+        S.Alt(S.PCon("Right", (pvar("_prr"),), span=sp),
+              S.Block((), R.VariantExt((e.label,), var("_prr"), span=sp), span=sp), span=sp)),
+        span=sp), span=sp), span=sp)
+    return _mk_iso(fwd, bwd, sp)
+
+
+def _mk_iso(fwd: S.Node, bwd: S.Node, sp) -> S.Node:  # noqa: ANN001
+    return S.App(S.Var("MkIso", span=sp), (R.RecordLit("{bwd&fwd}", (bwd, fwd), span=sp),),
+                 span=sp)

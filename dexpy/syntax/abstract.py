@@ -450,6 +450,8 @@ def compound(g: c.Group) -> s.Expr:
 
 
 def leaf(g: c.GLeaf) -> s.Expr:
+    if g.kind == "prim" and (lens := records2021.lens_leaf(g)) is not None:
+        return lens                         # 2021 `#a`, `#?a`
     match g.kind:
         case "name":
             return s.Var(g.text, span=g.span)

@@ -107,7 +107,7 @@ def parse_file(src: SourceFile, dialect2021: bool = False) -> list[TopBlock]:
     With `dialect2021` (a file read by the 2021 front end), a block that reads as a
     2021 form (`reparse_2021`) is that form and swallows nothing.
     """
-    raws = split_blocks(src.text)
+    raws = split_blocks(src.text) if not dialect2021 else _split_2021(src.text)
     out: list[TopBlock] = []
     k = 0
     while k < len(raws):
@@ -132,6 +132,17 @@ def _has_break(trailing: str) -> bool:
     return trailing.startswith("\n") or "\n\n" in trailing or trailing.strip(" \t") == "\n"
 
 
+def _split_2021(text: str) -> list[RawBlock]:
+    """A 2021 file's blocks: its `#a` lenses are not comments (records2021.labels_text
+    rewrites them for the splitter, same offsets); the blocks keep the file's text."""
+    from .records2021 import labels_text
+    raws = split_blocks(labels_text(text))
+    out = []
+    for r in raws:
+        out.append(RawBlock(r.kind, r.start, text[r.start:r.start + len(r.text)], r.trailing))
+    return out
+
+
 def parse_raw_block(src: SourceFile, raw: RawBlock, dialect2021: bool = False) -> TopBlock:
     span = Span(src, raw.start, raw.start + len(raw.text))
     if raw.kind != "code":
@@ -140,7 +151,9 @@ def parse_raw_block(src: SourceFile, raw: RawBlock, dialect2021: bool = False) -
     text = raw.text[offset:]
     if dialect2021:
         from .dialect2021 import keywords_text
-        text = keywords_text(text)          # `view i. e` is `for i. e`, same offsets
+        from .records2021 import labels_text
+        text = labels_text(keywords_text(text))     # `view i. e` is `for i. e`, `#a`
+        # is `%a` (a lens, records2021.py): same offsets
     try:
         decl = parse_block_text(src, raw.start + offset, text)
     except DexError as exc:

@@ -466,3 +466,60 @@ _TYPE_EXPECTING = ('"..", "..<", "<..", "<..<", "=>", "{|", ' + "'$', '&', '.', 
 _UNEXPECTED_COMMA = ("unexpected ','\nexpecting " + '"..", "..<", "<..", "<..<", "=>", "{|", '
                      + "'$', '&', ''', '.', ':', '?', '_', '|', '}', alphanumeric "
                      "character, arrow, backquoted name, expression, or infix operator")
+
+
+# === `#a` (a record field's lens) and `#?a` (a variant alternative's prism) ===
+# `#` starts a comment in today's lexer; in a 2021 block the text is rewritten
+# character for character before parsing (spans stay): `#a` -> `%a`, `#?a` -> `%_a`,
+# read back from those primitive-like tokens by `lens_leaf`.
+
+def labels_text(text: str) -> str:
+    """`text` with 2021's `#a` / `#?a` outside strings and comments as `%a` / `%_a`."""
+    if "#" not in text:
+        return text
+    out = []
+    i, n = 0, len(text)
+    while i < n:
+        ch = text[i]
+        if ch == '"':
+            j = i + 1
+            while j < n and text[j] != '"':
+                j += 2 if text[j] == "\\" else 1
+            out.append(text[i:j + 1])
+            i = j + 1
+        elif text.startswith("--", i):
+            j = text.find("\n", i)
+            j = n if j < 0 else j
+            out.append(text[i:j])
+            i = j
+        elif ch == "#" and i + 1 < n and (text[i + 1].isalpha() or
+                                          (text[i + 1] == "?" and i + 2 < n
+                                           and text[i + 2].isalpha())):
+            out.append("%_" if text[i + 1] == "?" else "%")
+            i += 2 if text[i + 1] == "?" else 1
+        else:
+            out.append(ch)
+            i += 1
+    return "".join(out)
+
+
+@dataclass(frozen=True, slots=True)
+class LensLit(S.Node):
+    """`#a` (kind "lens": `Iso {a:t & ...r} (t & {&...r})`) or `#?a` (kind "prism":
+    `Iso {a:t | ...r} (t | {|...r})`), built once the record/variant type is known
+    (dexpy/infer/records.py)."""
+
+    kind: str
+    label: str
+
+
+def lens_leaf(g: c.GLeaf) -> LensLit | None:
+    """The `#a` / `#?a` that `labels_text` rewrote to the leaf `g`, or None."""
+    if g.kind != "prim":
+        return None
+    src = g.span.source
+    if src is None or src.text[g.span.start:g.span.start + 1] != "#":
+        return None
+    if g.text.startswith("%_"):
+        return LensLit("prism", g.text[2:], span=g.span)
+    return LensLit("lens", g.text[1:], span=g.span)
