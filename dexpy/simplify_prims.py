@@ -202,6 +202,13 @@ def _zero(s: Simplifier, t: S.Type) -> S.Atom:
             o = S.Var(s.names.fresh("o"), S.NAT)
             body = s.sub_block(lambda: _zero(s, elem))
             return s.emit(S.For(n, S.Lam1(o, body)), t)
+        case S.BoxTy(elem):
+            # an empty box: the zero of any size (AD's accumulators of run-time-sized
+            # tables take the size of the first cotangent added: ad.transpose.add_atoms)
+            empty = S.TabTy(Lit(0, Scalar.U32), elem)
+            o = S.Var(s.names.fresh("o"), S.NAT)
+            tab = s.emit(S.For(empty.size, S.Lam1(o, s.sub_block(lambda: _zero(s, elem)))), empty)
+            return s.emit(S.Box(tab), t)
     raise TypeErr("Not supported yet: an uninitialized value of this type")
 
 

@@ -206,7 +206,29 @@ class Reverse(Linearity):
                 body = self.s.sub_block(lambda: self.add_atoms(
                     self.e(S.TabIndex(a, o), e), self.e(S.TabIndex(b, o), e), e))
                 return self.e(S.For(n, S.Lam1(o, body)), t)
-        return a
+            case S.BoxTy(e):
+                return self.add_boxes(a, b, e)
+        raise Unsupported(f"adding cotangents of type {t}")
+
+    def add_boxes(self, a: Atom, b: Atom, e: S.Type) -> Atom:
+        """The sum of two boxed cotangents: an empty box is the zero of every size
+        (`simplify_prims._zero`), else both have the primal's size."""
+        t = S.BoxTy(e)
+        na, nb = self.e(S.BoxSize(a), S.NAT), self.e(S.BoxSize(b), S.NAT)
+
+        def empty(n: Atom) -> Atom:
+            return self.e(S.PrimOp(S.Prim.EQ, (n, S.Lit(0, S.Scalar.U32))), S.BOOL)
+
+        def alt(result) -> S.Lam1:
+            u = S.Var(self.s.names.fresh("u"), S.UNIT)
+            return S.Lam1(u, self.s.sub_block(result))
+
+        def both() -> Atom:
+            ta = self.e(S.Unbox(a, na), S.TabTy(na, e))
+            tb = self.e(S.Unbox(b, na), S.TabTy(na, e))
+            return self.e(S.Box(self.add_atoms(ta, tb, S.TabTy(na, e))), t)
+        b_or_sum = S.Case(empty(nb), (alt(both), alt(lambda: a)), t)
+        return self.e(S.Case(empty(na), (alt(lambda: self.e(b_or_sum, t)), alt(lambda: b)), t), t)
 
     def add_lam(self, t: S.Type) -> S.Lam2:
         x = S.Var(self.s.names.fresh("x"), t)
