@@ -328,6 +328,8 @@ def _ty(e: ir.Expr) -> tuple[str, bool]:
         case ir.TyCon(data, args):
             if (rec := records_type_text(data, args, lambda a: _ty(a)[0])) is not None:
                 return rec, True
+            if data.name == "Either" and len(args) == 2:    # 2021's `a | b`
+                return f"{_ty_arg(args[0])} | {_ty_arg(args[1])}", False
             shown = [a for p, a in zip(data.params, args) if p.expl != Expl.CLASS]
             if not shown:
                 return data.name, True
