@@ -87,13 +87,16 @@ def generalize(d: S.Def, in_scope: InScope, bound: frozenset[str]) -> S.Def:
     explicit = {p.name for p in d.params if p.name and p.expl == S.Expl.EXPLICIT}
     seen: dict[str, bool] = {}           # name -> used as an index set
     # written implicit binders (`{n v}`) are collected too: their use decides their Ix
+    # (also when they shadow a top-level name)
     scope = set(bound) | explicit
+    written = {p.name for p in d.params if p.name and p.expl == S.Expl.IMPLICIT}
+    unbound = _shadowed(in_scope, written)
     for p in d.params:
         for part in ([p.ty] if p.ty is not None else []) + list(p.constraints):
-            _collect(part, scope, in_scope, seen)
+            _collect(part, scope, unbound, seen)
     for part in (d.result, d.effects):
         if part is not None:
-            _collect(part, scope, in_scope, seen)
+            _collect(part, scope, unbound, seen)
     classes = {_class_target(p) for p in d.params if p.expl == S.Expl.CLASS}
 
     def needs_ix(name: str, cons: tuple[S.Expr, ...]) -> bool:
@@ -142,6 +145,11 @@ def _explicit_classes(d: S.Def) -> S.Def:
     moved = {id(p) for p in d.params} - {id(p) for p in keep}
     return dataclasses.replace(d, params=tuple(
         q for p, q in zip(d.params, params) if id(p) not in moved))
+
+
+def _shadowed(in_scope: InScope, names: set[str]) -> InScope:
+    """`in_scope` with `names` (a def's own binders) not in scope."""
+    return (lambda name: name not in names and in_scope(name)) if names else in_scope
 
 
 def _heaps_typed(d: S.Def) -> S.Def:
@@ -324,9 +332,14 @@ def _is_op(e: object, name: str, arity: int) -> bool:
 
 
 def _pair_parts(e: S.Expr) -> list[S.Expr]:
-    if _is_op(e, "&", 2):
-        return _pair_parts(e.args[0]) + _pair_parts(e.args[1])
-    return [e]
+    """The components of a pair type `a & b`; a right-nested `a & (b & c)` (already
+    read, bottom up, as a tuple) is dexpy's flat triple; `(a & b) & c` stays a pair."""
+    if not _is_op(e, "&", 2):
+        return [e]
+    left, right = e.args
+    if isinstance(right, S.Tuple) and len(right.elems) >= 2:
+        return [left, *right.elems]
+    return [left, right]
 
 
 def _implicit_pi(binder: S.Expr, rest: S.Expr, span) -> S.Pi | None:
