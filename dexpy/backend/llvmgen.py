@@ -47,7 +47,8 @@ from ..imp.hoist import _defined, split_invariant_allocs
 from ..imp.hints import scatters, unroll_fully
 from ..imp.polls import strip
 from ..imp.parallel import MAX_CHUNKS, error_report, free_vars, min_grain, outlinable
-from .outline import share
+from .outline import (REPORT_NAME, cached_report, canonical_report, decls_used,
+                      remember_report, share)
 
 LL_TYPE: dict[Scalar, str] = {
     Scalar.I32: "i32", Scalar.I64: "i64", Scalar.F32: "float", Scalar.F64: "double",
@@ -76,7 +77,7 @@ class _Gen:
     scopes: list[list[tuple[str, i.AllocKind]]] = field(default_factory=list)
     trys: list[tuple[str, int]] = field(default_factory=list)
     extra: list[str] = field(default_factory=list)    # outlined loop bodies (module-wide)
-    shared: dict[str, list] = field(default_factory=dict)  # outlined texts (outline.share)
+    shared: dict = field(default_factory=dict)  # outlined texts, reports (outline)
     fname: str = "f"
     fail_slot: str | None = None                      # set in an outlined body: its env's flag
     libm_calls: bool = False                          # calls a scalar-only math function
@@ -227,15 +228,33 @@ def _gen_report_call(g: _Gen, body: i.IBlock) -> None:
     g.entry.append(f"  {env} = alloca [{1 + len(fv)} x i64], align 8")
     for k, v in enumerate(fv):
         env_put(g, env, 1 + k, ll_type(v.ty), atom(g, v))
-    r = _Gen(g.decls, extra=g.extra, fname=name, fail_slot="%env", shared=g.shared)
-    for k, v in enumerate(fv):
-        env_get(r, 1 + k, ll_type(v.ty), atom(r, v))
-    gen_block(r, body)
-    r.emit("ret void")
-    head = (f"define internal void @{name}(ptr noalias nocapture %env)"
-            " cold noinline optnone nounwind {\nentry:")
-    text = "\n".join([head, *r.body(), "}"])
+    key = canonical_report(body, fv)        # the same message's reports: generated once
+    if key is not None and key in g.shared:  # and defined once per module
+        g.emit(f"call void @{g.shared[key]}(ptr {env})")
+        return
+    cached = cached_report(key) if key is not None else None
+    if cached is None:
+        if key is not None:
+            body, fv = key.key
+        extras = len(g.extra)
+        r = _Gen(g.decls, extra=g.extra, fname=REPORT_NAME, fail_slot="%env", shared=g.shared)
+        for k, v in enumerate(fv):
+            env_get(r, 1 + k, ll_type(v.ty), atom(r, v))
+        gen_block(r, body)
+        r.emit("ret void")
+        head = (f"define internal void @{REPORT_NAME}(ptr noalias nocapture %env)"
+                " cold noinline optnone nounwind {\nentry:")
+        text = "\n".join([head, *r.body(), "}"])
+        used = decls_used(text, g.decls)
+        cached = text, used or frozenset()
+        if key is not None and used is not None and len(g.extra) == extras:
+            remember_report(key, *cached)
+    text, decls = cached
+    g.decls.update(decls)
+    text = text.replace(f"@{REPORT_NAME}(", f"@{name}(", 1)
     name = share(g.shared, g.extra, slot, name, text, g.decls)
+    if key is not None:
+        g.shared[key] = name
     g.emit(f"call void @{name}(ptr {env})")
 
 

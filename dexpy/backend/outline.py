@@ -71,3 +71,77 @@ def share(shared: dict[str, list], extra: list[str], slot: int, name: str, text:
         group.append([name, text, None])
     extra[slot] = text
     return name
+
+
+# === error reports, generated once per process ===
+
+REPORT_NAME = "dexpy.report.template"
+"""The name an error report's cached text is generated under (replaced per use)."""
+
+MAX_REPORTS = 512
+_reports: dict = {}
+
+
+class ReportKey:
+    """A canonical report (block, free variables), hashed once: dict lookups of the
+    raw tuple hashed the whole tree, a Python call per node, every time."""
+
+    __slots__ = ("key", "hash")
+
+    def __init__(self, key: tuple) -> None:
+        self.key = key
+        self.hash = hash(key)
+
+    def __hash__(self) -> int:
+        return self.hash
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, ReportKey) and (self.key is other.key or (
+            self.hash == other.hash and self.key == other.key))
+
+
+def canonical_report(body, fv: list) -> ReportKey | None:
+    """An error report's Imp block and free variables with every name renumbered in
+    order (free variables first): equal for reports that differ only in names, as the
+    copies of one message (`Ordinal index out of range: i >= n`) at every bounds check
+    do. None if the block holds a statement the renamer does not know."""
+    from ..imp.ir import IVar
+    from ..imp.rename import Renamer
+    from ..names import Name, NameSupply
+    cfv = tuple(IVar(Name("fv", k + 1), v.ty) for k, v in enumerate(fv))
+    renamer = Renamer(NameSupply(len(fv) + 1), {v.name: c for v, c in zip(fv, cfv)})
+    try:
+        return ReportKey((renamer.block(body), cfv))
+    except TypeError:
+        return None
+
+
+def cached_report(key: ReportKey) -> tuple[str, frozenset[str]] | None:
+    """The text (named REPORT_NAME) and declarations of a report generated before."""
+    return _reports.get(key)
+
+
+def remember_report(key: ReportKey, text: str, decls: frozenset[str]) -> None:
+    if len(_reports) >= MAX_REPORTS:
+        _reports.clear()
+    _reports[key] = (text, decls)
+
+
+_DECLARED = re.compile(r"(@[-\w.$]+)(?: =|\()|^(![0-9]+) =")
+
+
+def decls_used(text: str, decls: set[str]) -> frozenset[str] | None:
+    """The module-level declarations (functions, globals, metadata) that `text`
+    refers to, so that a cached function brings them into another module; None if it
+    uses loop metadata (numbered per module: not movable)."""
+    if "!llvm.loop" in text:
+        return None
+    used = set()
+    for d in decls:
+        m = _DECLARED.search(d)
+        if m is None:
+            continue
+        ref = m.group(1) or m.group(2)
+        if ref in text and re.search(re.escape(ref) + r"\b", text):
+            used.add(d)
+    return frozenset(used)

@@ -74,3 +74,38 @@ def test_every_function_has_one_exit_block(monkeypatch) -> None:
         assert len(re.findall(r"^exit\.\d+:", f, re.M)) <= 1, f.split("{")[0]
     (out,) = eval_blocks(session, ":p nested 100 60")
     assert out[0] == "Ordinal index out of range:100 >= 100" and out[-1] == "Runtime error"
+
+
+def test_equal_error_reports_are_generated_once(monkeypatch) -> None:
+    """The reports of bounds checks that print the same message are generated once per
+    process (outline.canonical_report) and defined once per module; messages and
+    failures are unchanged."""
+    import dexpy.backend.outline as outline
+    monkeypatch.setenv("DEXPY_CACHE", "0")
+    monkeypatch.setattr(outline, "_reports", {})
+    session = session_with("xs : (Fin 10)=>Int = for i. n_to_i (ordinal i)\n"
+                           "ys : (Fin 7)=>Int = for i. n_to_i (ordinal i)\n"
+                           "k : Nat = 3\n")
+    seen = record_compiles(monkeypatch)
+    (out,) = eval_blocks(session, ":p (xs[k@_], ys[(k + 1)@_], xs[(k + 2)@_])")
+    assert out == ["(3, 4, 5)"]
+    reports = [f for f in _defines(seen[-1].llvm_ir) if ".report" in f.split("(")[0]]
+    calls = re.findall(r"call void @([\w.]+report\d+)\(", seen[-1].llvm_ir)
+    # three checks, two messages (bounds 10 and 7)
+    assert len(calls) == 3 and len(reports) == 2 and len(outline._reports) == 2
+    (out,) = eval_blocks(session, ":p (ys[(k + 2)@_] + xs[(k + 9)@_])")
+    assert out == ["Ordinal index out of range:12 >= 10", "Runtime error"]
+    assert len(outline._reports) == 2
+
+
+def test_a_cached_report_brings_its_declarations() -> None:
+    from dexpy.backend.outline import decls_used
+    decls = {"declare void @dexpy_print(ptr, ptr, i64)", "declare void @free(ptr)",
+             "declare void @freeze(ptr)", "@dexpy_interrupt = external global i32",
+             '!999 = !{!"branch_weights", i32 1, i32 1048576}'}
+    text = ("  call void @dexpy_print(ptr %a, ptr %b, i64 3)\n  call void @freeze(ptr %a)\n"
+            "  br i1 %c, label %x, label %y, !prof !999")
+    assert decls_used(text, decls) == {"declare void @dexpy_print(ptr, ptr, i64)",
+                                       "declare void @freeze(ptr)",
+                                       '!999 = !{!"branch_weights", i32 1, i32 1048576}'}
+    assert decls_used("  br label %x, !llvm.loop !1000", decls) is None
