@@ -163,32 +163,44 @@ def _defer_variant(inf: Infer, e: R.VariantLit, ty: Expr) -> Expr:
 
 
 def solve_variants(inf: Infer, final: bool) -> None:
-    """Fills the variant values `_defer_variant` left whose types are known now (at
-    the end of a declaration, an unknown one is an error)."""
-    while _solve_rows(inf, final) or _solve_lenses(inf, final):
+    """Fills what waited for a type (deferred variant values, `#a` isos, `..._` types)
+    as far as the types known now allow; at the end of a declaration (`final`), one
+    still waiting is an error."""
+    while _solve_rows(inf) | _solve_lenses(inf) | _solve_variant_values(inf):
         pass
+    if not final:
+        return
+    if inf.__dict__.get("pending_rows"):
+        e = inf.pending_rows[0][1]
+        raise TypeErr(f"the {e.kind} type `...` extends must be known here", e.span)
+    if inf.__dict__.get("pending_lenses"):
+        e = inf.pending_lenses[0][1]
+        mark = {"lens": "", "prism": "?", "rzip": "&", "vzip": "|"}[e.kind]
+        kind = "record" if e.kind in ("lens", "rzip") else "variant"
+        raise TypeErr(f"the {kind} type of `#{mark}{e.label}` must be known", e.span)
+    if inf.__dict__.get("pending_variants"):
+        raise _unknown_variant(inf.pending_variants[0][1].span)
+
+
+def _solve_variant_values(inf: Infer) -> bool:
     pending = inf.__dict__.get("pending_variants")
-    while pending:
-        progress = _solve_rows(inf, final) or _solve_lenses(inf, final)
-        for item in list(pending):
-            hole, e, ty, value, vty = item
-            t = _known(inf, ty, "variant")
-            if t is None:
-                if final:
-                    raise _unknown_variant(e.span)
-                continue
-            k = _alternative(shape(t.data)[1], e.label, e.occ)  # type: ignore[index]
-            if k is None:
-                raise TypeErr(f"the variant type has no alternative `{e.label}` for "
-                              f"{_variant_text(e.label, e.occ)}", e.span)
-            params, sub = inf.data_args(t.data, e.span)
-            inf.unify(ty, ir.TyCon(t.data, tuple(params)), e.span)
-            inf.unify(subst(t.data.cons[k].fields[0].ty, sub), vty, e.value.span)
-            hole.cell.solution = ir.Con(t.data, k, tuple(params), (value,))
-            pending.remove(item)
-            progress = True
-        if not progress:
-            return
+    progress = False
+    for item in list(pending or ()):
+        hole, e, ty, value, vty = item
+        t = _known(inf, ty, "variant")
+        if t is None:
+            continue
+        k = _alternative(shape(t.data)[1], e.label, e.occ)  # type: ignore[index]
+        if k is None:
+            raise TypeErr(f"the variant type has no alternative `{e.label}` for "
+                          f"{_variant_text(e.label, e.occ)}", e.span)
+        params, sub = inf.data_args(t.data, e.span)
+        inf.unify(ty, ir.TyCon(t.data, tuple(params)), e.span)
+        inf.unify(subst(t.data.cons[k].fields[0].ty, sub), vty, e.value.span)
+        hole.cell.solution = ir.Con(t.data, k, tuple(params), (value,))
+        pending.remove(item)
+        progress = True
+    return progress
 
 
 def infer_variant(inf: Infer, e: R.VariantLit) -> tuple[Expr, Expr]:
@@ -539,15 +551,13 @@ def _open_type(inf: Infer, e: R.RowType) -> tuple[Expr, Expr]:
     return m, ir.TYPE
 
 
-def _solve_rows(inf: Infer, final: bool) -> bool:
+def _solve_rows(inf: Infer) -> bool:
     pending = inf.__dict__.get("pending_rows")
     progress = False
     for item in list(pending or ()):
         m, e, fields = item
         t = _known(inf, m, e.kind)
         if t is None:
-            if final:
-                raise TypeErr(f"the {e.kind} type `...` extends must be known here", e.span)
             continue
         labels = shape(t.data)[1]  # type: ignore[index]
         used: set[int] = set()
@@ -590,17 +600,13 @@ def infer_lens(inf: Infer, e: R.LensLit) -> tuple[Expr, Expr]:
     return check_lens(inf, e, ty), ty
 
 
-def _solve_lenses(inf: Infer, final: bool) -> bool:
+def _solve_lenses(inf: Infer) -> bool:
     progress = False
     pending = inf.__dict__.get("pending_lenses")
     for item in list(pending or ()):
         hole, e, ty = item
         built = _lens_value(inf, e, ty)
         if built is None:
-            if final:
-                raise TypeErr(f"the {'record' if e.kind == 'lens' else 'variant'} type of "
-                              f"`#{'?' if e.kind == 'prism' else ''}{e.label}` must be known",
-                              e.span)
             continue
         hole.cell.solution = built
         pending.remove(item)
@@ -619,6 +625,8 @@ def _lens_value(inf: Infer, e: R.LensLit, ty: Expr) -> Expr | None:
         args = (inf.fresh_meta(ir.TYPE), inf.fresh_meta(ir.TYPE))
         inf.unify(ty, ir.TyCon(iso, args), e.span)
         t = ir.TyCon(iso, args)
+    if e.kind in ("rzip", "vzip"):
+        return _zipper_value(inf, e, t)
     kind = "record" if e.kind == "lens" else "variant"
     whole = _known(inf, t.args[0], kind)
     if whole is None and e.kind == "lens":
@@ -708,3 +716,157 @@ def _prism_surface(e: R.LensLit, labels: list[str], w: S.Node, ps: S.Node) -> S.
 def _mk_iso(fwd: S.Node, bwd: S.Node, sp) -> S.Node:  # noqa: ANN001
     return S.App(S.Var("MkIso", span=sp), (R.RecordLit("{bwd&fwd}", (bwd, fwd), span=sp),),
                  span=sp)
+
+
+# === `#&a` (record zipper) and `#|a` (variant zipper) ===
+# `#&a : Iso ({&...l} & {a:t & ...r}) ({a:t & ...l} & {&...r})` moves field `a` from
+# the right record to the left one; `#|a` does the same between the two sides of a
+# sum of variants. Either side of the iso determines the other.
+
+def _zipper_value(inf: Infer, e: R.LensLit, t: ir.TyCon) -> Expr | None:
+    kind = "record" if e.kind == "rzip" else "variant"
+    sides = _zip_sides(inf, t.args[0], kind)
+    outs = _zip_sides(inf, t.args[1], kind)
+    if sides is not None:
+        (ll, lt), (rl, rt) = sides
+        if e.label not in rl:
+            raise TypeErr(f"the right {kind} type {_record_labels(rl)} has no "
+                          f"{'field' if kind == 'record' else 'alternative'} `{e.label}`", e.span)
+        k = rl.index(e.label)
+        new_l = _with_first(e.label, rt[k], ll, lt)
+        new_r = ([l for j, l in enumerate(rl) if j != k], [x for j, x in enumerate(rt) if j != k])
+        old = ((ll, lt), (rl, rt))
+        new = (new_l, new_r)
+    elif outs is not None:
+        (ll2, lt2), (rl2, rt2) = outs
+        if e.label not in ll2:
+            raise TypeErr(f"the left {kind} type {_record_labels(ll2)} has no "
+                          f"{'field' if kind == 'record' else 'alternative'} `{e.label}`", e.span)
+        k = ll2.index(e.label)
+        old_l = ([l for j, l in enumerate(ll2) if j != k], [x for j, x in enumerate(lt2) if j != k])
+        old_r = _with_first(e.label, lt2[k], rl2, rt2)
+        old = (old_l, old_r)
+        new = ((ll2, lt2), (rl2, rt2))
+    else:
+        return None
+    in_ty = _pair_type(inf, kind, old, e.span)
+    out_ty = _pair_type(inf, kind, new, e.span)
+    inf.unify(t.args[0], in_ty, e.span)
+    inf.unify(t.args[1], out_ty, e.span)
+    w, ps = _done(in_ty, ir.TYPE, e.span), _done(out_ty, ir.TYPE, e.span)
+    build = _rzip_surface if kind == "record" else _vzip_surface
+    return inf.check(build(e, old, new, w, ps), ir.TyCon(t.data, (in_ty, out_ty)))
+
+
+def _with_first(label: str, ty: Expr, labels: list[str], tys: list[Expr]) -> tuple[list, list]:
+    fields = sorted([(label, ty)] + list(zip(labels, tys)), key=lambda f: f[0])
+    return [l for l, _ in fields], [x for _, x in fields]
+
+
+def _zip_sides(inf: Infer, ty: Expr, kind: str):  # noqa: ANN202
+    t = whnf(ty, inf.env)
+    if kind == "record":
+        if not (isinstance(t, ir.TupleTy) and len(t.elems) == 2):
+            return None
+        parts = t.elems
+    else:
+        either = inf.env.data_named("Either")
+        if not (isinstance(t, ir.TyCon) and t.data is either):
+            return None
+        parts = t.args
+    known = [_known(inf, p, kind) for p in parts]
+    if None in known:
+        return None
+    return tuple((list(shape(k.data)[1]), list(k.args)) for k in known)  # type: ignore[union-attr,index]
+
+
+def _shape_type(inf: Infer, kind: str, labels: list[str], tys: list[Expr]) -> Expr:
+    name = R.record_name(labels) if kind == "record" else R.variant_name(labels)
+    b = declare_name(inf.env, inf.names, "\0" + name)
+    return ir.TyCon(b.data, tuple(tys))  # type: ignore[union-attr]
+
+
+def _pair_type(inf: Infer, kind: str, sides, span) -> Expr:  # noqa: ANN001
+    (ll, lt), (rl, rt) = sides
+    left, right = _shape_type(inf, kind, ll, lt), _shape_type(inf, kind, rl, rt)
+    if kind == "record":
+        return ir.TupleTy((left, right))
+    either = inf.env.data_named("Either")
+    if either is None:
+        raise TypeErr("`#|a` needs the prelude's Either", span)
+    return ir.TyCon(either, (left, right))
+
+
+def _rzip_surface(e: R.LensLit, old, new, w: S.Node, ps: S.Node) -> S.Node:  # noqa: ANN001
+    sp = e.span
+    var = lambda n: S.Var(n, span=sp)  # noqa: E731
+
+    def unpack(sides, prefix):  # noqa: ANN001, ANN202
+        """A pattern of the pair of records, and each field's variable by label."""
+        pats, names = [], {}
+        for side, (labels, _) in zip("lr", sides):
+            vs = [f"_z{prefix}{side}{j}" for j in range(len(labels))]
+            for l, v in zip(labels, vs):
+                names.setdefault(l, []).append(v)
+            pats.append(S.PCon(R.CON_KEY + R.record_name(labels),
+                               tuple(S.PVar(v, span=sp) for v in vs), span=sp))
+        return S.PTuple(tuple(pats), span=sp), names
+
+    fwd_pat, fwd_names = unpack(old, "f")
+    bwd_pat, bwd_names = unpack(new, "b")
+    # fwd: the first `a` of the right record becomes the first `a` of the left one;
+    # bwd: back again (variables listed by label in the order the result takes them)
+    n_left = old[0][0].count(e.label)
+    fwd_names = _move(fwd_names, e.label, n_left, 0)
+    bwd_names = _move(bwd_names, e.label, 0, n_left)
+    fwd = S.CurriedLam((S.Param("_zp", w, span=sp),), S.Block(
+        (S.Let(fwd_pat, None, var("_zp"), span=sp),),
+        _pack_by(new, fwd_names, e.label, sp), span=sp), span=sp)
+    bwd = S.CurriedLam((S.Param("_zq", ps, span=sp),), S.Block(
+        (S.Let(bwd_pat, None, var("_zq"), span=sp),),
+        _pack_by(old, bwd_names, e.label, sp), span=sp), span=sp)
+    return _mk_iso(fwd, bwd, sp)
+
+
+def _move(names: dict, label: str, src: int, dst: int) -> dict:
+    """Variables by label, the `label` one at `src` moved to `dst`."""
+    vs = list(names[label])
+    vs.insert(dst, vs.pop(src))
+    return {**names, label: vs}
+
+
+def _pack_by(sides, names: dict, label: str, sp) -> S.Node:  # noqa: ANN001
+    """The pair of records `sides`; the left side's first `label` takes the first
+    variable of `label`, the other fields take theirs in order."""
+    (ll, _), (rl, _) = sides
+    pool = {l: list(vs) for l, vs in names.items()}
+    out = []
+    for labels in (ll, rl):
+        vals = [S.Var(pool[l].pop(0), span=sp) for l in labels]
+        out.append(R.RecordLit(R.record_name(labels), tuple(vals), span=sp))
+    return S.Tuple(tuple(out), span=sp)
+
+
+def _vzip_surface(e: R.LensLit, old, new, w: S.Node, ps: S.Node) -> S.Node:  # noqa: ANN001
+    sp = e.span
+    var = lambda n: S.Var(n, span=sp)  # noqa: E731
+    pvar = lambda n: S.PVar(n, span=sp)  # noqa: E731
+    app = lambda f, x: S.App(var(f), (x,), span=sp)  # noqa: E731
+    blk = lambda x: S.Block((), x, span=sp)  # noqa: E731
+    first = S.PCon(f"{R.VARIANT_CON}{e.label}#0", (pvar("_zx"),), span=sp)
+    others = S.PCon(f"{R.TAIL_CON}{e.label}", (pvar("_zr"),), span=sp)
+    fwd = S.CurriedLam((S.Param("_ze", w, span=sp),), blk(S.Case(var("_ze"), (
+        S.Alt(S.PCon("Left", (pvar("_zl"),), span=sp),
+              blk(app("Left", R.VariantExt((e.label,), var("_zl"), span=sp))), span=sp),
+        S.Alt(S.PCon("Right", (pvar("_zw"),), span=sp), blk(S.Case(var("_zw"), (
+            S.Alt(first, blk(app("Left", R.VariantLit(e.label, 0, var("_zx"), span=sp))), span=sp),
+            S.Alt(others, blk(app("Right", var("_zr"))), span=sp)), span=sp)), span=sp)),
+        span=sp)), span=sp)
+    bwd = S.CurriedLam((S.Param("_zf", ps, span=sp),), blk(S.Case(var("_zf"), (
+        S.Alt(S.PCon("Left", (pvar("_zw"),), span=sp), blk(S.Case(var("_zw"), (
+            S.Alt(first, blk(app("Right", R.VariantLit(e.label, 0, var("_zx"), span=sp))), span=sp),
+            S.Alt(others, blk(app("Left", var("_zr"))), span=sp)), span=sp)), span=sp),
+        S.Alt(S.PCon("Right", (pvar("_zl"),), span=sp),
+              blk(app("Right", R.VariantExt((e.label,), var("_zl"), span=sp))), span=sp)),
+        span=sp)), span=sp)
+    return _mk_iso(fwd, bwd, sp)

@@ -471,10 +471,12 @@ _UNEXPECTED_COMMA = ("unexpected ','\nexpecting " + '"..", "..<", "<..", "<..<",
 # === `#a` (a record field's lens) and `#?a` (a variant alternative's prism) ===
 # `#` starts a comment in today's lexer; in a 2021 block the text is rewritten
 # character for character before parsing (spans stay): `#a` -> `%a`, `#?a` -> `%_a`,
-# read back from those primitive-like tokens by `lens_leaf`.
+# and the zippers `#&a` -> `%0a`, `#|a` -> `%1a`, read back from those
+# primitive-like tokens by `lens_leaf`.
 
 def labels_text(text: str) -> str:
-    """`text` with 2021's `#a` / `#?a` outside strings and comments as `%a` / `%_a`."""
+    """`text` with 2021's `#a` / `#?a` / `#&a` / `#|a` outside strings and comments as
+    `%a` / `%_a` / `%0a` / `%1a`."""
     if "#" not in text:
         return text
     out = []
@@ -493,10 +495,11 @@ def labels_text(text: str) -> str:
             out.append(text[i:j])
             i = j
         elif ch == "#" and i + 1 < n and (text[i + 1].isalpha() or
-                                          (text[i + 1] == "?" and i + 2 < n
+                                          (text[i + 1] in "?&|" and i + 2 < n
                                            and text[i + 2].isalpha())):
-            out.append("%_" if text[i + 1] == "?" else "%")
-            i += 2 if text[i + 1] == "?" else 1
+            mark = text[i + 1]
+            out.append({"?": "%_", "&": "%0", "|": "%1"}.get(mark, "%"))
+            i += 1 if mark.isalpha() else 2
         else:
             out.append(ch)
             i += 1
@@ -520,6 +523,7 @@ def lens_leaf(g: c.GLeaf) -> LensLit | None:
     src = g.span.source
     if src is None or src.text[g.span.start:g.span.start + 1] != "#":
         return None
-    if g.text.startswith("%_"):
-        return LensLit("prism", g.text[2:], span=g.span)
+    kinds = {"%_": "prism", "%0": "rzip", "%1": "vzip"}
+    if g.text[:2] in kinds:
+        return LensLit(kinds[g.text[:2]], g.text[2:], span=g.span)
     return LensLit("lens", g.text[1:], span=g.span)
