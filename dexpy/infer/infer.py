@@ -63,6 +63,7 @@ class Infer(Patterns):
         self.search_steps = 0                        # instance-search work (bounded, see synth)
         self.literals: list[tuple[int, str, Expr, bool, Span]] = []   # see literals.check_pending
         self.dict_spans: dict[int, Span] = {}        # dictionary meta -> where it was needed
+        self.open_dicts = 0          # dictionaries requested before their types were known
 
     # === metas, scopes, errors ===
 
@@ -74,6 +75,8 @@ class Infer(Patterns):
         m = self.fresh_meta(ty, "d")
         self.pending.append((m.cell, span, tuple(self.givens)))
         self.dict_spans[id(m.cell)] = span
+        if metas_of(zonk(ty)):
+            self.open_dicts += 1     # its instance is not known yet (see `index`)
         return m
 
     def solve_now(self, d: Meta, span: Span) -> None:
@@ -566,7 +569,15 @@ class Infer(Patterns):
             self.unify(t, ty, span)
         if not isinstance(t, ir.TabPi):
             raise mismatch("a table type", self.show((ty)), span)
+        open_before = self.open_dicts
         ic = self.check(i, t.ix)
+        from ..core.traverse import free_vars
+        if self.open_dicts > open_before and t.name in free_vars(t.body):
+            # upstream reduces a dependent table's index while checking it; one that
+            # needed a dictionary of a type not yet known (`tab[0@_]`) does not reduce
+            raise TypeErr("Dependent functions can only be applied to fully evaluated "
+                          "expressions. Bind the argument to a name before you apply the "
+                          "function.", i.span)
         return ir.TabApp(tab, ic, t.dict), subst(t.body, {t.name: ic})
 
     def infer_field(self, obj: S.Expr, fld: str | int, span: Span) -> tuple[Expr, Expr]:
