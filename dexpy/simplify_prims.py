@@ -319,11 +319,28 @@ def _run_writer(s: Simplifier, args: tuple[C.Expr, ...], env: dict) -> SVal:
     f = s.ev(args[2], env)
     acc_ty = _accum_type(s, f)
     if acc_ty is not None and acc_ty != S.type_of_atom(empty):
-        empty = _broadcast(s, empty, acc_ty)      # the base monoid's empty at every leaf
+        if _same_but_boxes(S.type_of_atom(empty), acc_ty):     # a List monoid's empty
+            empty = coerce(s, empty, join([acc_ty], set()))
+        else:
+            empty = _broadcast(s, empty, acc_ty)  # the base monoid's empty at every leaf
     shape: list = []
     body = _handler_body(s, f, S.type_of_atom(empty), shape)
     ty = S.ProdTy((S.type_of_atom(body.body.result), S.type_of_atom(empty)))
-    return _with_result_shape(s, s.proj_pair(s.emit(S.RunAccum(empty, body), ty)), shape)
+    # a run-time-sized accumulator (a List monoid's) is a state: `mextend` reads,
+    # combines and writes it back, in order (the loops around it run sequentially)
+    handler = S.RunState if _has_box(S.type_of_atom(empty)) else S.RunAccum
+    return _with_result_shape(s, s.proj_pair(s.emit(handler(empty, body), ty)), shape)
+
+
+def _has_box(t: S.Type) -> bool:
+    match t:
+        case S.BoxTy():
+            return True
+        case S.ProdTy(es) | S.SumTy(es):
+            return any(_has_box(e) for e in es)
+        case S.TabTy(_, e):
+            return _has_box(e)
+    return False
 
 
 def _accum_type(s: Simplifier, f: SVal) -> S.Type | None:
@@ -334,6 +351,16 @@ def _accum_type(s: Simplifier, f: SVal) -> S.Type | None:
     t = s.rep_type(lam.binders[-1].ty, {**f.env, **{b.name: SType(C.Kind("Heap"), {})
                                                      for b in lam.binders[:-1]}})
     return t.elem if isinstance(t, S.RefTy) else None
+
+
+def _same_but_boxes(a: S.Type, b: S.Type) -> bool:
+    """Whether `a` is `b` with some of `b`'s boxes (run-time-sized tables) unboxed."""
+    match a, b:
+        case S.TabTy(_, ea), S.BoxTy(eb):
+            return ea == eb
+        case S.ProdTy(xs), S.ProdTy(ys):
+            return len(xs) == len(ys) and all(_same_but_boxes(x, y) for x, y in zip(xs, ys))
+    return a == b
 
 
 def _broadcast(s: Simplifier, x: S.Atom, t: S.Type) -> S.Atom:
@@ -355,6 +382,11 @@ def _mextend(s: Simplifier, args: tuple[C.Expr, ...], env: dict) -> SVal:
     combine = s.ev(args[2], env)
     v = s.atom(s.ev(args[3], env))
     t = _ref_elem(r)
+    if _has_box(t):             # the state of a run-time-sized accumulator (`_run_writer`)
+        cur = s.emit(S.RefGet(r), t)
+        new = coerce(s, s.atom(s.apply(combine, [Dyn(cur), Dyn(v)])), t)
+        s.emit(S.RefPut(r, new), UNIT)
+        return SProd(())
     x = S.Var(s.names.fresh("x"), t)
     y = S.Var(s.names.fresh("y"), t)
     block = s.sub_block(lambda: s.atom(s.apply(combine, [Dyn(x), Dyn(y)])))
