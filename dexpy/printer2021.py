@@ -383,7 +383,10 @@ def _ty_pi(binders: tuple, eff: ir.Expr | None, result: ir.Expr) -> str:
         if b.expl == Expl.IMPLICIT:
             parts.append(f"({b.name.hint}:{_ty(b.ty)[0]}) ?-> ")
         elif b.expl == Expl.CLASS:
-            parts.append(f"({_ty(b.ty)[0]}) ?=> ")
+            cls = _ty(b.ty)[0]
+            if cls.startswith("Sub "):      # 2021's `Add` had `sub` (dialect2021._add_is_sub)
+                cls = "Add " + cls[len("Sub "):]
+            parts.append(f"({cls}) ?=> ")
         else:
             arg = f"({b.name.hint}:{_ty_arg(b.ty)})" if dependent else _ty_arg(b.ty)
             effs = ""

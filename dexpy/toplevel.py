@@ -256,6 +256,14 @@ class Session:
             raise
         return out
 
+    def _shadow_prelude(self, decl: Surf.TopDecl) -> None:
+        """2021 Dex let a file define a name of the prelude (`def the`, `project`):
+        the file's definition hides the prelude's from then on."""
+        names = {n for n in _bound_names(decl) if n in self.prelude_scope
+                 and self.env.scope.get(n) is self.prelude_scope[n]}
+        if names:
+            _unbind(self.env, names)
+
     def _redefining(self, decl: Surf.TopDecl) -> list[str]:
         scope, ambiguous = _unbind(self.env, _bound_names(decl))
         try:
@@ -267,6 +275,7 @@ class Session:
 
     def _eval_decl(self, decl: Surf.TopDecl) -> list[str]:
         if self.front_2021:
+            self._shadow_prelude(decl)
             decl = desugar_2021(decl, self.env.scope.__contains__)
             if declare_records(self.env, self.names, decl):     # 2021 record/variant shapes
                 return []           # a row-polymorphic def: a template (infer/records.py)

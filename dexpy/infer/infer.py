@@ -51,6 +51,7 @@ class Infer(Patterns):
         self.env = env
         self.names = names
         self.u = Unifier(env)
+        self.class_span: Span | None = None   # where class goals of this application point
         self.scope: ChainMap[str, Binding] = ChainMap({}, env.scope)
         self.givens: list[Given] = []
         self.pending: list[tuple[ir.MetaCell, Span, tuple[Given, ...]]] = []
@@ -292,6 +293,12 @@ class Infer(Patterns):
                     return records.apply_template(self, e, t)     # 2021 row polymorphism
                 if isinstance(e, S.CurriedApp) and (lam := self.partial_app(e)) is not None:
                     return self._infer(lam)
+                if isinstance(e, S.CurriedApp) and fn.span is not None:
+                    self.class_span = fn.span   # 2021 located class errors at the function
+                    try:
+                        return self.infer_app(fn, args, named, e.span)
+                    finally:
+                        self.class_span = None
                 return self.infer_app(fn, args, named, e.span)
             case S.Lam():
                 return self.infer_lam(e)
@@ -487,10 +494,11 @@ class Infer(Patterns):
                         self.origins[id(a.cell)] = (
                             a.cell, f"Couldn't infer implicit argument {b.name.hint} of {head}", span)
             elif b.expl == Expl.CLASS:
-                a = self.dict_meta(bty, span)
+                a = self.dict_meta(bty, self.class_span or span)
             else:
                 if not args:
                     raise TypeErr("Not enough arguments provided", span)
+                self.class_span = None          # not the arguments' own classes
                 a = self.check(args.pop(0), bty)
             sub[b.name] = a
             out.append(a)

@@ -19,7 +19,6 @@ import dataclasses
 import re
 from collections.abc import Callable, Iterator
 
-from ..source import Span
 from . import surface as S
 from .records2021 import implicit_value, ix_instance
 
@@ -83,7 +82,7 @@ def _instance_names(decl: S.InstanceDecl) -> set[str]:
 def generalize(d: S.Def, in_scope: InScope, bound: frozenset[str]) -> S.Def:
     """`d` with its free type variables as implicit parameters (and the nested defs
     of its body generalized too)."""
-    d = _explicit_classes(_heaps_typed(d))
+    d = _explicit_classes(_heaps_typed(_add_is_sub(d)))
     explicit = {p.name for p in d.params if p.name and p.expl == S.Expl.EXPLICIT}
     seen: dict[str, bool] = {}           # name -> used as an index set
     # written implicit binders (`{n v}`) are collected too: their use decides their Ix
@@ -145,6 +144,18 @@ def _explicit_classes(d: S.Def) -> S.Def:
     moved = {id(p) for p in d.params} - {id(p) for p in keep}
     return dataclasses.replace(d, params=tuple(
         q for p, q in zip(d.params, params) if id(p) not in moved))
+
+
+def _add_is_sub(d: S.Def) -> S.Def:
+    """2021's `Add` held `sub`, today's `Sub` (whose superclass is `Add`) does: a
+    class binder `[Add a]` is `[Sub a]`."""
+    def sub(p: S.Param) -> S.Param:
+        if p.expl == S.Expl.CLASS and _class_target(p) is not None and _class_target(p)[0] == "Add":
+            return dataclasses.replace(p, ty=dataclasses.replace(
+                p.ty, fn=dataclasses.replace(p.ty.fn, name="Sub")))
+        return p
+    params = tuple(sub(p) for p in d.params)
+    return d if params == d.params else dataclasses.replace(d, params=params)
 
 
 def _shadowed(in_scope: InScope, names: set[str]) -> InScope:
@@ -429,22 +440,8 @@ def _rewrite_one(node: S.Node) -> S.Node:
             S.App(node.fn, node.args[1:], span=node.fn.span))
         return S.CurriedApp(S.Var("Either", span=node.span), (node.args[0], rhs), span=node.span)
     if type(node) is S.App and node.args and not node.named:
-        return S.CurriedApp(node.fn, node.args, span=_head_span(node))
+        return S.CurriedApp(node.fn, node.args, span=node.span)
     return node
-
-
-def _head_span(node: S.App) -> Span | None:
-    """2021 located an application at its function and the blanks after it (`idiv `
-    of `idiv x x`, `== ` of `a == b`): where its class and type errors point."""
-    f = node.fn.span
-    if f is None or f.source is None or node.span is None:
-        return node.span
-    text, start, end = f.source.text, f.start, f.stop
-    while start < end - 1 and text[start] in " \t":      # an operator's leading blanks
-        start += 1
-    while end < len(text) and text[end] in " \t":
-        end += 1
-    return Span(f.source, start, end)
 
 
 # `lo..hi` and its exclusive forms: (1 if lo is excluded, 1 if hi is included)
