@@ -151,12 +151,15 @@ def fill_rows(ns, packs: list[RowPacked], bufs: list[IVar], nest: Nest,
 
 
 def fill(ns, packs: list[Packed], bufs: list[IVar], nest: Nest, hoisted: dict[Name, IAtom],
-         jt0: IAtom, jtn: IAtom, k: IAtom, nr: int, nlast: IAtom | None = None) -> i.Loop:
+         jt0: IAtom, jtn: IAtom, k: IAtom, nr: int, nlast: IAtom | None = None,
+         n: IAtom | None = None) -> i.Loop:
     """parallel for k: for jj < jtn*NR: pack[((jj / NR)*K + k)*NR + jj % NR] = the load
     at row k, column jt0*NR + jj. A plain copy along b's rows: LLVM leaves it scalar
     (cheap to compile; the copy is a small part of the tiles' time), where a constant
     inner column loop was unrolled and vectorized for 100+ ms of compile time.
-    `nlast` (N - NR): column tiles start at most there (the last one overlaps)."""
+    `nlast` (N - NR): column tiles start at most there (the last one overlaps).
+    `n` (N, when the last tile is padded, `tile._Tiler.pad`): columns from N on hold
+    column N - 1 again."""
     kiv = IVar(ns.fresh(nest.kl.iv.name.hint), nest.kl.iv.ty)
     v = lambda h: IVar(ns.fresh(h), I64)              # noqa: E731
     jj, width, jbase, j, q, c, qk, qkk, base, at = (v(h) for h in (
@@ -169,15 +172,25 @@ def fill(ns, packs: list[Packed], bufs: list[IVar], nest: Nest, hoisted: dict[Na
         jt, js, js0, past = v("jt"), v("js"), v("js"), IVar(ns.fresh("past"), Scalar.U8)
         body += [i.Assign(jt, i.IPrim(Prim.ADD, (jt0, q))),
                  i.Assign(js0, i.IPrim(Prim.MUL, (jt, ILit(nr, I64)))),
-                 i.Assign(past, i.IPrim(Prim.LT, (nlast, js0))),
-                 i.Assign(js, i.ISelect(past, nlast, js0)),
-                 i.Assign(j, i.IPrim(Prim.ADD, (js, c)))]
+                 i.Assign(past, i.IPrim(Prim.LT, (nlast, js0)))]
+        if n is None:
+            body.append(i.Assign(js, i.ISelect(past, nlast, js0)))
+        else:                               # N < NR: the padded tile starts at 0
+            js1 = v("js")
+            body += [i.Assign(js1, i.ISelect(past, nlast, js0)),
+                     i.Assign(js, i.IPrim(Prim.MAX, (js1, ILit(0, I64))))]
+        body.append(i.Assign(j, i.IPrim(Prim.ADD, (js, c))))
     body += [i.Assign(qk, i.IPrim(Prim.MUL, (q, k))),
              i.Assign(qkk, i.IPrim(Prim.ADD, (qk, kiv))),
              i.Assign(base, i.IPrim(Prim.MUL, (qkk, ILit(nr, I64)))),
              i.Assign(at, i.IPrim(Prim.ADD, (base, c)))]
+    jl = j
+    if n is not None:                       # past N: column N - 1 again
+        last, jl = v("last"), v("jl")
+        body += [i.Assign(last, i.IPrim(Prim.SUB, (n, ILit(1, I64)))),
+                 i.Assign(jl, i.IPrim(Prim.MIN, (j, last)))]
     for pk, buf in zip(packs, bufs):
-        ren = Renamer(ns, {**hoisted, nest.jl.iv.name: j, nest.kl.iv.name: kiv})
+        ren = Renamer(ns, {**hoisted, nest.jl.iv.name: jl, nest.kl.iv.name: kiv})
         body += [ren.stmt(a) for a in pk.slice]
         val = IVar(ns.fresh(pk.load.dest.name.hint), pk.load.dest.ty)
         body += [i.Assign(val, ren.expr(pk.load.expr)), i.Store(buf, at, val)]

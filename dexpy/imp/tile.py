@@ -56,8 +56,11 @@ def register_tile(opt: _Opt, il: i.Loop, depth: int) -> list[i.Stmt] | None:
     if nest is None or sum(1 for _ in walk_stmts(i.IBlock(tuple(nest.kbody)))) > MAX_BODY:
         return None
     nr = TILE_BYTES // max(SCALAR_BYTES[e] for e in nest.tiles.values())
+    packs = pack.find(opt, nest) if PACK else []
+    packed = {pk.load.dest.name for pk in packs}
+    pad = bool(packs) and _paddable(nest, packed)
     narrow = isinstance(il.count, ILit) and il.count.value < MR or \
-        isinstance(nest.jl.count, ILit) and nest.jl.count.value < nr
+        isinstance(nest.jl.count, ILit) and nest.jl.count.value < nr and not pad
     if narrow and nest.kind == "plain":
         return None
     h_n = opt.hoist(nest.jl.count, nest.n_local)
@@ -66,19 +69,38 @@ def register_tile(opt: _Opt, il: i.Loop, depth: int) -> list[i.Stmt] | None:
         return None
     if narrow:                          # no whole tile: all of it is the rest, in blocks
         return _Tiler(opt, nest, nr, [], []).emit(h_n + h_k, depth, tiles=False)
-    packs = pack.find(opt, nest) if PACK else []
-    packed = {pk.load.dest.name for pk in packs}
     rest = [s for s in nest.kbody if not (isinstance(s, i.Assign) and s.dest.name in packed)]
     accs = {n: IVar(n, I64) for n in nest.acc_names()}
     if not opt.unit_stride_access(i.IBlock(tuple(rest)), nest.jl.iv, accs):
         return None                     # a load strided in j that cannot be packed
     rows = pack.find_rows(opt, nest, packed) if PACK else []
-    return _Tiler(opt, nest, nr, packs, rows).emit(h_n + h_k, depth)
+    return _Tiler(opt, nest, nr, packs, rows, pad).emit(h_n + h_k, depth)
+
+
+def _paddable(nest: Nest, packed: set[Name]) -> bool:
+    """Whether the last column tile may run past N (`_Tiler.pad`): its lanes past N
+    compute column N - 1 again and store the same bits there (all of a tile's inits
+    run before its posts; no other tile has that column; a plain nest's posts must
+    not read what they write, as for overlapping tiles). Worth it when the k body
+    reads nothing that depends on the column except the packed operands (which hold
+    column N - 1 past N) and the tile itself: no clamped index per k step."""
+    varying = {nest.jl.iv.name} | {s.dest.name for s in nest.pre_j if isinstance(s, i.Assign)}
+    accs = nest.acc_names() | {s.dest.name for s in nest.kbody if isinstance(s, i.Alloc)}
+    for s in nest.kbody:
+        if not isinstance(s, i.Assign):
+            continue
+        uses = {x.name for x in _atoms_of_expr(s.expr) if isinstance(x, IVar)}
+        if uses & varying:
+            if isinstance(s.expr, i.Load) and s.dest.name not in packed and not (
+                    isinstance(s.expr.ptr, IVar) and s.expr.ptr.name in accs):
+                return False
+            varying.add(s.dest.name)
+    return True
 
 
 class _Tiler:
     def __init__(self, opt: _Opt, nest: Nest, nr: int, packs: list[pack.Packed],
-                 row_packs: list[pack.RowPacked]) -> None:
+                 row_packs: list[pack.RowPacked], pad: bool = False) -> None:
         self.opt, self.ns = opt, opt.ns
         self.nest, self.il, self.pre_i, self.nr = nest, nest.il, nest.pre_i, nr
         self.packs = packs
@@ -88,6 +110,10 @@ class _Tiler:
         self.overlap = nest.kind == "plain" and self._recompute_ok()
         self.nlast: IAtom = ILit(0, I64)
         self.bufs: dict[Name, IVar] = {}
+        # the last column tile may pass N, its lanes there redoing column N - 1 (`cols`,
+        # `pack.fill`): narrow products (an MLP's 10 outputs) are tiled too
+        self.pad = pad and (nest.kind == "accumulating" or self.overlap)
+        self.n: IAtom = ILit(0, I64)
 
     def var(self, hint: str, ty: Scalar = I64) -> IVar:
         return IVar(self.ns.fresh(hint), ty)
@@ -104,8 +130,13 @@ class _Tiler:
             return j0
         jj0, past = self.var("j0"), self.u8("past")
         out += [i.Assign(jj0, i.IPrim(Prim.MUL, (jt, ILit(self.nr, I64)))),
-                i.Assign(past, i.IPrim(Prim.LT, (self.nlast, jj0))),
-                i.Assign(j0, i.ISelect(past, self.nlast, jj0))]
+                i.Assign(past, i.IPrim(Prim.LT, (self.nlast, jj0)))]
+        if not self.pad:
+            out.append(i.Assign(j0, i.ISelect(past, self.nlast, jj0)))
+            return j0
+        js = self.var("j0")                 # N < NR: one padded tile from column 0
+        out += [i.Assign(js, i.ISelect(past, self.nlast, jj0)),
+                i.Assign(j0, i.IPrim(Prim.MAX, (js, ILit(0, I64))))]
         return j0
 
     def _recompute_ok(self) -> bool:
@@ -145,15 +176,25 @@ class _Tiler:
         mt, nt, rows, cols = (self.var(h) for h in ("mt", "nt", "rows", "cols"))
         out += [i.Assign(mt, i.IPrim(Prim.DIV, (m, ILit(MR, I64)))),
                 i.Assign(rows, i.IPrim(Prim.MUL, (mt, ILit(MR, I64))))]
+        self.n = n
         if self.overlap:            # the last column tile ends at N (overlapping): no rest
             up, nt0, few, nlast = self.var("up"), self.var("nt"), self.u8("few"), self.var("nl")
             out += [i.Assign(up, i.IPrim(Prim.ADD, (n, ILit(nr - 1, I64)))),
-                    i.Assign(nt0, i.IPrim(Prim.DIV, (up, ILit(nr, I64)))),
-                    i.Assign(few, i.IPrim(Prim.LT, (n, ILit(nr, I64)))),
-                    i.Assign(nt, i.ISelect(few, ILit(0, I64), nt0)),
-                    i.Assign(cols, i.ISelect(few, ILit(0, I64), n)),
-                    i.Assign(nlast, i.IPrim(Prim.SUB, (n, ILit(nr, I64))))]
+                    i.Assign(nt0, i.IPrim(Prim.DIV, (up, ILit(nr, I64))))]
+            if self.pad:            # N < NR: one tile, padded
+                out += [i.Assign(nt, i.IPrim(Prim.ADD, (nt0, ILit(0, I64)))),
+                        i.Assign(cols, i.IPrim(Prim.ADD, (n, ILit(0, I64))))]
+            else:
+                out += [i.Assign(few, i.IPrim(Prim.LT, (n, ILit(nr, I64)))),
+                        i.Assign(nt, i.ISelect(few, ILit(0, I64), nt0)),
+                        i.Assign(cols, i.ISelect(few, ILit(0, I64), n))]
+            out.append(i.Assign(nlast, i.IPrim(Prim.SUB, (n, ILit(nr, I64)))))
             self.nlast = nlast
+        elif self.pad:              # whole tiles and a padded last one: no column rest
+            up = self.var("up")
+            out += [i.Assign(up, i.IPrim(Prim.ADD, (n, ILit(nr - 1, I64)))),
+                    i.Assign(nt, i.IPrim(Prim.DIV, (up, ILit(nr, I64)))),
+                    i.Assign(cols, i.IPrim(Prim.ADD, (n, ILit(0, I64))))]
         else:
             out += [i.Assign(nt, i.IPrim(Prim.DIV, (n, ILit(nr, I64)))),
                     i.Assign(cols, i.IPrim(Prim.MUL, (nt, ILit(nr, I64))))]
@@ -248,7 +289,7 @@ class _Tiler:
                 i.Assign(short, i.IPrim(Prim.LT, (left, jtb))),
                 i.Assign(jtn, i.ISelect(short, left, jtb))]
         fill = pack.fill(self.ns, self.packs, bufs, self.nest, hren.sub, jt0, jtn, k, nr,
-                         self.nlast if self.overlap else None)
+                         self.nlast if self.overlap else None, self.n if self.pad else None)
         q, jt = v("q"), v("jt")
         self.bufs = dict(zip((pk.load.dest.name for pk in self.packs), bufs))
         qbody = [i.Assign(jt, i.IPrim(Prim.ADD, (jt0, q))), *self.tile(subs, jt, q, k)]
@@ -316,6 +357,13 @@ class _Tiler:
         if kiv is not None:
             ren.sub[nest.kl.iv.name] = kiv
         new: list[i.Stmt] = [i.Assign(j, i.IPrim(Prim.ADD, (j0, c)))]
+        # a padded tile's columns past N compute column N - 1 again (its packed operand
+        # holds column N - 1 there): each stores the same bits as that column's lane
+        if self.pad:
+            last, jc = self.var("last"), self.var(nest.jl.iv.name.hint)
+            new += [i.Assign(last, i.IPrim(Prim.SUB, (self.n, ILit(1, I64)))),
+                    i.Assign(jc, i.IPrim(Prim.MIN, (j, last)))]
+            ren.sub[nest.jl.iv.name] = jc
         new += [ren.stmt(a) for a in nest.pre_j]
         for s in stmts:
             if base is not None and isinstance(s, i.Assign) and s.dest.name in self.bufs:

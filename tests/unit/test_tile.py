@@ -27,6 +27,8 @@ b64 : (Fin 37)=>(Fin 70)=>Float64 = for i j. f_to_f64 b[i, j]
 a2 : (Fin 2)=>(Fin 37)=>Float = for i j. a[(ordinal i)@_, j]
 ai : (Fin 17)=>(Fin 37)=>Int32 = for i j. f_to_i (a[i, j] * 100.0)
 bi : (Fin 37)=>(Fin 70)=>Int32 = for i j. f_to_i (b[i, j] * 100.0)
+bn : (Fin 37)=>(Fin 10)=>Float = for k j. b[k, (ordinal j)@_]
+bias10 : (Fin 10)=>Float = for j. n_to_f (ordinal j) * 0.01
 """
 
 PROGRAMS = [
@@ -256,3 +258,19 @@ def test_narrow_weight_gradient_in_row_blocks(grads: Session,
     (a,), (w,) = _value(grads, "a"), _value(grads, "wn")
     dz = 2 * (a @ w) * np.arange(1, 11, dtype=np.float32)
     np.testing.assert_allclose(got, a.T @ dz, rtol=1e-4, atol=1e-3)
+
+
+@pytest.mark.parametrize("expr", ["for i j. sum for k. a[i,k] * bn[k,j]",
+                                  "for i j. bias10[j] + sum for k. a[i,k] * bn[k,j]"])
+def test_narrow_product_is_one_padded_tile(session: Session, expr: str,
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    # 10 columns, fewer than a tile's 32: one tile whose packed operand is zero past
+    # column 9 (an MLP's last layer); results bit-identical to the untiled nest
+    monkeypatch.setenv("DEXPY_CACHE", "0")
+    monkeypatch.setenv("DEXPY_FP_CONTRACT", "0")
+    cf = _imp(session, expr, monkeypatch)
+    assert _tiles(cf.imp)
+    (got,) = _value(session, expr)
+    monkeypatch.setenv("DEXPY_NO_INTERCHANGE", "1")
+    (want,) = _value(session, expr)
+    assert got.shape == (17, 10) and np.array_equal(got.view(np.uint8), want.view(np.uint8))
