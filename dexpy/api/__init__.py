@@ -177,7 +177,7 @@ class Module:
         """Evaluates every block; the first failing one raises (its `:p` output is printed)."""
         from ..syntax.parse import parse_file
         session = self._session
-        for block in parse_file(src):
+        for block in parse_file(src, session.front_2021):    # 2021: `#a` is not a comment
             with dex_errors():
                 lines = session.run_block(block)
             for line in lines:

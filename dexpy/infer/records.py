@@ -34,6 +34,7 @@ def declare(env: TopEnv, names: NameSupply, decl: object) -> bool:
     for name in _shape_names(decl):
         if "\0" + name not in env.scope:
             _declare_shape(env, names, name)
+    remember_label(env, decl)
     if declare_template(env, decl):
         return True
     rows = [r for r in _rows_in(decl) if any(x != "_" for x in r.rows)]
@@ -344,6 +345,7 @@ def full_record_pattern(inf: Infer, pat: S.PCon, ty: Expr) -> S.PCon:
     pats: list[S.Pat] = [S.PHole(span=pat.span) for _ in labels]
     used: set[int] = set()
     for label, p in zip(wanted.split(",") if wanted else [], pat.args):
+        label = _label_of(inf.env, label, pat.span)
         k = next((j for j, l in enumerate(labels) if l == label and j not in used), None)
         if k is None:
             raise TypeErr(f"the record type {_record_labels(labels)} has no (further) "
@@ -413,16 +415,20 @@ def apply_template(inf: Infer, e: S.App, t: TemplateB) -> tuple[Expr, Expr]:
     for a in e.args:
         core, ty = inf.infer(a)
         done.append(_done(core, ty, a.span))
+    labels: dict[str, str] = {}                      # Label parameter -> its label
+    for p, a in zip(explicit, e.args):
+        if isinstance(p.ty, S.Var) and p.ty.name == "Label" and p.name:
+            labels["@" + p.name] = _label_arg(inf, a)
     rows: dict[str, list[tuple[str, str]]] = {}      # row -> (label, type variable)
     for k, (p, a) in enumerate(zip(explicit, done)):
         if isinstance(p.ty, R.RowType):
-            _match_row(inf, p.ty, a.ty, rows, k, a.span)
+            _match_row(inf, _with_labels(p.ty, labels), a.ty, rows, k, a.span)
     unknown = {r for rt in _rows_in([p.ty for p in d.params] + [d.result, d.body])
                for r in rt.rows} - set(rows)
     if unknown:
         raise TypeErr(f"the row `...{sorted(unknown)[0]}` of {d.name} is not determined by "
                       "its arguments' record or variant types", e.span)
-    spec = _specialize(d, rows, e.span)
+    spec = _specialize(d, rows, e.span, labels)
     call = S.App(S.Var(d.name, span=e.span), tuple(done), span=e.span)
     return inf.infer_block(S.Block((spec,), call, span=e.span))
 
@@ -453,18 +459,46 @@ def _match_row(inf: Infer, rt: R.RowType, ty: Expr, rows: dict, k: int, span) ->
     rows.setdefault(r, rest)
 
 
-def _specialize(d: S.Def, rows: dict[str, list[tuple[str, str]]], span) -> S.Def:  # noqa: ANN001
+def _label_arg(inf: Infer, a: S.Expr) -> str:
+    if isinstance(a, R.LabelLit):
+        return a.label
+    if isinstance(a, S.Var):
+        return _label_of(inf.env, "@" + a.name, a.span)
+    raise TypeErr("a Label argument must be a label (`##a`) or a name bound to one", a.span)
+
+
+def _with_labels(rt: R.RowType, labels: dict[str, str]) -> R.RowType:
+    return dataclasses.replace(rt, fields=tuple((labels.get(l, l), t) for l, t in rt.fields))
+
+
+def _specialize(d: S.Def, rows: dict[str, list[tuple[str, str]]], span,  # noqa: ANN001
+                labels: dict[str, str] | None = None) -> S.Def:
     anon = iter(sorted(r for r in rows if r.startswith("_")))
+    labels = labels or {}
+
+    def relabel(con: str) -> str:
+        for prefix in (R.PARTIAL_CON, R.CON_KEY):
+            if con.startswith(prefix) and "@" in con:
+                parts = con[len(prefix):].split(",")
+                return prefix + ",".join(labels.get(p, p) for p in parts)
+        return con
 
     def fill(x: object) -> object:
+        if isinstance(x, S.PCon) and "@" in x.con:
+            return S.PCon(relabel(x.con), tuple(fill(p) for p in x.args), span=x.span)
+        if isinstance(x, R.RecordDyn):
+            return R.RecordDyn(tuple(labels.get(l, l) for l in x.labels),
+                               tuple(fill(v) for v in x.values), span=x.span)
         if isinstance(x, R.RowType):
-            fields: list[tuple[str, S.Expr]] = [(l, fill(t)) for l, t in x.fields]  # type: ignore[misc]
+            fields: list[tuple[str, S.Expr]] = [(labels.get(l, l), fill(t))
+                                                for l, t in x.fields]  # type: ignore[misc]
             for r in x.rows:
                 key = next(anon, r) if r == "_" else r
                 fields += [(l, S.Var(v, span=x.span)) for l, v in rows.get(key, [])]
             fields = R.sort_fields(fields)  # type: ignore[assignment]
-            labels = [l for l, _ in fields]
-            name = R.record_name(labels) if x.kind == "record" else R.variant_name(labels)
+            shape_labels = [l for l, _ in fields]
+            name = (R.record_name(shape_labels) if x.kind == "record"
+                    else R.variant_name(shape_labels))
             head = S.Var("\0" + name, span=x.span)
             return S.App(head, tuple(t for _, t in fields), span=x.span) if fields else head
         if dataclasses.is_dataclass(x) and isinstance(x, S.Node):
@@ -494,6 +528,10 @@ def infer_extension(inf: Infer, e: S.Node) -> tuple[Expr, Expr]:
         return _record_ext(inf, e)
     if isinstance(e, R.VariantExt):
         return _variant_ext(inf, e)
+    if isinstance(e, R.LabelLit):
+        return infer_label(inf, e)
+    if isinstance(e, R.RecordDyn):
+        return infer_record_dyn(inf, e)
     assert isinstance(e, R.RowType)
     return _open_type(inf, e)
 
@@ -545,7 +583,7 @@ def _variant_ext(inf: Infer, e: R.VariantExt) -> tuple[Expr, Expr]:
 def _open_type(inf: Infer, e: R.RowType) -> tuple[Expr, Expr]:
     """`{a:Int & ..._}`: a record type with at least these fields (in this order among
     fields of one label), whatever the others: checked once the type is known."""
-    fields = [(l, inf.check_type(t)) for l, t in e.fields]
+    fields = [(_label_of(inf.env, l, e.span), inf.check_type(t)) for l, t in e.fields]
     m = inf.fresh_meta(ir.TYPE)
     inf.__dict__.setdefault("pending_rows", []).append((m, e, fields))
     return m, ir.TYPE
@@ -870,3 +908,50 @@ def _vzip_surface(e: R.LensLit, old, new, w: S.Node, ps: S.Node) -> S.Node:  # n
               blk(app("Right", R.VariantExt((e.label,), var("_zl"), span=sp))), span=sp)),
         span=sp)), span=sp)
     return _mk_iso(fwd, bwd, sp)
+
+
+# === first-class labels: `##a`, `{@l=x}` ===
+# A label is known at compile time: `##a` is a value of the 2021 layer's `Label`;
+# a top-level `l : Label = ##a` is remembered (`declare`), and a template's `Label`
+# parameter takes the label its argument is. `@l` then reads as the label `a`.
+
+RecordDyn, LabelLit = R.RecordDyn, R.LabelLit
+
+
+@dataclass(frozen=True)
+class LabelB:
+    """A top-level name bound to a label literal (scope key "\\0label " + name)."""
+
+    label: str
+
+
+def remember_label(env: TopEnv, decl: object) -> None:
+    if isinstance(decl, S.Let) and isinstance(decl.pat, S.PVar) \
+            and isinstance(decl.rhs, R.LabelLit):
+        env.scope["\0label " + decl.pat.name] = LabelB(decl.rhs.label)
+
+
+def _label_of(env: TopEnv, label: str, span) -> str:  # noqa: ANN001
+    if not label.startswith("@"):
+        return label
+    b = env.scope.get("\0label " + label[1:])
+    if not isinstance(b, LabelB):
+        raise TypeErr(f"`{label}` needs `{label[1:]}` to be a label known here (a "
+                      "top-level `name : Label = ##a`, or a Label parameter of a def "
+                      "whose signature has `...`)", span)
+    return b.label
+
+
+def infer_label(inf: Infer, e: R.LabelLit) -> tuple[Expr, Expr]:
+    data = inf.env.data_named("Label")
+    if data is None:
+        raise TypeErr("`##a` needs the 2021 prelude's Label", e.span)
+    return ir.Con(data, 0, (), ()), ir.TyCon(data, ())
+
+
+def infer_record_dyn(inf: Infer, e: R.RecordDyn) -> tuple[Expr, Expr]:
+    fields = R.sort_fields([(_label_of(inf.env, l, e.span), v)
+                            for l, v in zip(e.labels, e.values)])
+    lit = R.RecordLit(R.record_name([l for l, _ in fields]), tuple(v for _, v in fields),
+                      span=e.span)
+    return infer_record(inf, lit)

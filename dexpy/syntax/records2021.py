@@ -106,8 +106,13 @@ def _items(conv: c.Converter, seq: Tree) -> list[c._Item]:
     out: list[c._Item] = []
     for x in seq.children:
         it = conv.item(x)
+        prev = out[-2] if len(out) >= 2 else None
         if isinstance(it, c._Op) and it.text in ("&...", "|..."):   # `{&...f}`, `{|...r}`
             out += [c._Op(it.text[0], it.span), c._Op("...", it.span)]
+        elif isinstance(it, c.GLeaf) and it.kind == "name" and out and _is_op(out[-1], "@") \
+                and (prev is None or (isinstance(prev, c._Op) and prev.text in ("&", "|"))):
+            at = out.pop()                  # `@l`: the label that variable l holds
+            out.append(c.GLeaf("name", "@" + it.text, span=at.span.join(it.span)))
         else:
             out.append(it)
     return out
@@ -142,7 +147,7 @@ def _split(items: list[c._Item], sep: str) -> list[list[c._Item]]:
 
 def _label(items: list[c._Item]) -> str | None:
     if len(items) == 1 and isinstance(items[0], c.GLeaf) and items[0].kind == "name" \
-            and items[0].text[:1].islower():
+            and items[0].text.lstrip("@")[:1].islower():
         return items[0].text
     return None
 
@@ -322,10 +327,16 @@ def to_expr(g: GRecord, expr) -> S.Expr:     # noqa: ANN001 -- abstract.expr
         if rest is None or (isinstance(rest, c.GLeaf) and rest.kind == "hole"):
             raise SyntaxErr("expected the variant value to extend after `...`", g.span)
         return VariantExt(tuple(l for l, _ in g.fields[:-1]), expr(rest), span=g.span)
-    if g.kind in ("rectype", "vartype") and any(label == "..." for label, _ in g.fields):
+    if g.kind in ("rectype", "vartype") and any(label == "..." or label.startswith("@")
+                                                for label, _ in g.fields):
         return RowType("record" if g.kind == "rectype" else "variant",
                        tuple((l, expr(t)) for l, t in g.fields if l != "..."),
                        tuple(t.text for l, t in g.fields if l == "..."), span=g.span)
+    if g.kind == "record" and any(label.startswith("@") for label, _ in g.fields):
+        if any(label == "..." for label, _ in g.fields):
+            raise _unsupported("record extensions with first-class labels", g.span)
+        return RecordDyn(tuple(l for l, _ in g.fields),
+                         tuple(expr(grp) for _, grp in g.fields), span=g.span)
     if g.kind == "record" and any(label == "..." for label, _ in g.fields):
         if any(label == "..." and grp is None for label, grp in g.fields):
             raise SyntaxErr("expected the record value to extend after `...`", g.span)
@@ -339,6 +350,21 @@ def to_expr(g: GRecord, expr) -> S.Expr:     # noqa: ANN001 -- abstract.expr
         return RecordLit(record_name(labels), tuple(v for _, v in fields), span=g.span)
     name = record_name(labels) if g.kind == "rectype" else variant_name(labels)
     return _apply("\0" + name, [v for _, v in fields], g.span)
+
+
+@dataclass(frozen=True, slots=True)
+class RecordDyn(S.Node):
+    """`{@l=1, y=2}`: a record with labels held by variables (`@l`), written order."""
+
+    labels: tuple[str, ...]
+    values: tuple[S.Expr, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class LabelLit(S.Node):
+    """`##a`: the first-class label `a`."""
+
+    label: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -394,6 +420,7 @@ def to_pattern(g: GRecord, pattern) -> S.Pat:     # noqa: ANN001 -- abstract.pat
             partial = True
             continue
         fields.append((label, S.PVar(label, span=g.span) if grp is None else pattern(grp)))
+    partial = partial or any(f.startswith("@") for f, _ in fields)
     fields = sort_fields(fields)
     labels = [f for f, _ in fields]
     pats = tuple(p for _, p in fields)
@@ -495,10 +522,10 @@ def labels_text(text: str) -> str:
             out.append(text[i:j])
             i = j
         elif ch == "#" and i + 1 < n and (text[i + 1].isalpha() or
-                                          (text[i + 1] in "?&|" and i + 2 < n
+                                          (text[i + 1] in "?&|#" and i + 2 < n
                                            and text[i + 2].isalpha())):
             mark = text[i + 1]
-            out.append({"?": "%_", "&": "%0", "|": "%1"}.get(mark, "%"))
+            out.append({"?": "%_", "&": "%0", "|": "%1", "#": "%2"}.get(mark, "%"))
             i += 1 if mark.isalpha() else 2
         else:
             out.append(ch)
@@ -516,7 +543,7 @@ class LensLit(S.Node):
     label: str
 
 
-def lens_leaf(g: c.GLeaf) -> LensLit | None:
+def lens_leaf(g: c.GLeaf) -> S.Node | None:
     """The `#a` / `#?a` that `labels_text` rewrote to the leaf `g`, or None."""
     if g.kind != "prim":
         return None
@@ -524,6 +551,8 @@ def lens_leaf(g: c.GLeaf) -> LensLit | None:
     if src is None or src.text[g.span.start:g.span.start + 1] != "#":
         return None
     kinds = {"%_": "prism", "%0": "rzip", "%1": "vzip"}
+    if g.text[:2] == "%2":
+        return LabelLit(g.text[2:], span=g.span)      # `##a`
     if g.text[:2] in kinds:
         return LensLit(kinds[g.text[:2]], g.text[2:], span=g.span)
     return LensLit("lens", g.text[1:], span=g.span)

@@ -64,7 +64,6 @@ def test_puns_and_rest_patterns() -> None:
 
 @pytest.mark.parametrize("text, what", [
     (":p {foo, ...}", "extend after"),
-    (":p {@l=1}", "first-class labels"),
 ])
 def test_row_forms_are_named_errors(text: str, what: str) -> None:
     (block,) = parse_file(SourceFile("t.dx", text + "\n"))
@@ -115,3 +114,11 @@ def test_todays_printer_prints_records_too(tmp_path) -> None:
     out = subprocess.run([sys.executable, "-m", "dexpy", "script", str(f)],
                          capture_output=True, text=True, timeout=300).stdout
     assert "> {a = 1, b = 2.}" in out and "> {| a = 1 |}" in out
+
+
+def test_a_label_variable_must_hold_a_known_label() -> None:
+    with pytest.raises(DexError, match="to be a label known here"):
+        dexpy.Module("x = {@l=1}\n", dialect="2021")
+    m = dexpy.Module("k : Label = ##b\n\nr = {@k=2, a=1}\n\n({b=v, ...}) = r\n",
+                     dialect="2021")
+    assert int(m.v) == 2
