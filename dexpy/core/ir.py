@@ -282,6 +282,7 @@ class DepPairTy:
     name: Name
     lhs: Expr
     rhs: Expr
+    implicit: bool = False      # `rhs with (name:lhs)`: packed and unpacked by inference
 
 
 @dataclass(frozen=True, slots=True)

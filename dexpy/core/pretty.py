@@ -134,6 +134,8 @@ def _doc(e: Expr) -> tuple[L.Doc, bool]:
             return t(f"{name.hint}:{L.flat_text(_arg(lhs))} &> {L.flat_text(_arg(rhs))}"), False
         case ir.App(fn, args):
             return L.cat(_doc(fn)[0], *[L.cat(t(" "), _arg(a)) for a in args]), False
+        case ir.Proj(x, index):                 # a component of a pair, as upstream names it
+            return L.cat(t(f"ProjectElt {index} "), _arg(x)), False
         case ir.Con(data, _, params, (ordinal,)) if data.name == "Fin" and len(params) == 1:
             return t(f"{_pp(ordinal)[0]}@{_pp(ir.TyCon(data, params))[0]}"), False   # `1@Fin 2`
         case ir.Con(data, index, _, args):

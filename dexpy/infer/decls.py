@@ -66,7 +66,7 @@ def _elab_top(env: TopEnv, names: NameSupply, decl: S.TopDecl, inf: Infer) -> To
         case S.Command(kind, body):
             if kind == S.CommandKind.TYPE:
                 if not body.decls and isinstance(body.result, S.Var):   # declared type, uninstantiated
-                    core, ty = inf.infer_var(body.result.name, body.result.span)
+                    core, ty = inf.infer_var(body.result.name, body.result.span, unpack=False)
                     return ShowType(zonk(ty))
                 core, ty = inf.infer_block(body)
                 solve_all(inf)

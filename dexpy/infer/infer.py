@@ -215,6 +215,11 @@ class Infer(Patterns):
                 lc = self.check(lhs, t.lhs)
                 rc = self.check(rhs, subst(t.rhs, {t.name: lc}))
                 return ir.DepPair(lc, rc, t)
+            case _ if isinstance(t, ir.DepPairTy) and t.implicit:
+                # `T with (n:A)`: the first component is whatever makes `e` a `T`
+                w = self.fresh_meta(t.lhs, t.name.hint)
+                rc = self.check(e, subst(t.rhs, {t.name: w}))
+                return ir.DepPair(w, rc, t)
             case S.Tuple(elems) if isinstance(t, ir.Kind):
                 return ir.TupleTy(tuple(self.check(x, ir.TYPE) for x in elems))
             case S.Tuple(elems) if isinstance(t, ir.TupleTy) and len(t.elems) == len(elems):
@@ -264,8 +269,7 @@ class Infer(Patterns):
                 return records.infer_variant(self, e)
             case RecordLit():
                 return records.infer_record(self, e)
-            case (records.RecordExt() | records.VariantExt() | records.RowType()
-                  | records.LabelLit() | records.RecordDyn()):
+            case records.RecordExt() | records.VariantExt() | records.RowType():
                 return records.infer_extension(self, e)
             case records.LensLit():
                 return records.infer_lens(self, e)
@@ -368,7 +372,7 @@ class Infer(Patterns):
                 n = self.bind_local(binder, lc)
                 rc = self.check_type(rhs)
                 self.pop()
-                return ir.DepPairTy(n, lc, rc), ir.TYPE
+                return ir.DepPairTy(n, lc, rc, e.implicit), ir.TYPE
             case S.EffectRow():
                 return ir.EffRow((), None), ir.Kind("Effects")
             case S.RangeSugar(kind, bound):
@@ -425,10 +429,13 @@ class Infer(Patterns):
                          body, e.effects, e.result, span=e.span)
         return e
 
-    def infer_var(self, name: str, span: Span) -> tuple[Expr, Expr]:
+    def infer_var(self, name: str, span: Span, unpack: bool = True) -> tuple[Expr, Expr]:
         b = self.lookup(name, span)
         match b:
             case LocalB(n, ty) | TopB(n, ty):
+                t = whnf(ty, self.env)
+                if unpack and isinstance(t, ir.DepPairTy) and t.implicit:  # `T with (n:A)`: a T
+                    return ir.Proj(ir.Var(n), 1), subst(t.rhs, {t.name: ir.Proj(ir.Var(n), 0)})
                 return ir.Var(n), ty
             case AliasB(term, ty):
                 return term, ty
