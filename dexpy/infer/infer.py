@@ -269,7 +269,8 @@ class Infer(Patterns):
                 return records.infer_variant(self, e)
             case RecordLit():
                 return records.infer_record(self, e)
-            case records.RecordExt() | records.VariantExt() | records.RowType():
+            case (records.RecordExt() | records.VariantExt() | records.RowType()
+                  | records.LabelLit() | records.RecordDyn()):
                 return records.infer_extension(self, e)
             case records.LensLit():
                 return records.infer_lens(self, e)
