@@ -8,6 +8,8 @@ reductions (`LLVM_OPTIONS`). `QUICK` (for top-level blocks that run once on litt
 data, see dexpy.tiers) runs `QUICK_PASSES` and generates code with fast instruction
 selection and register allocation: about a tenth of the compile time. The level
 comes from the argument, else from the innermost `optimization(level)` context.
+A large module at `FULL` is optimized as two modules on two threads (its entry
+function, its outlined functions: `_optimize_parts`), then linked.
 """
 from __future__ import annotations
 
@@ -143,9 +145,11 @@ def compile_ir(ir_text: str, opt_level: int | None = None) -> Compiled:
         if engine is not None:
             return Compiled(engine, ir_text, None, opt_level, True)
     tm = _target_machine(opt_level)
-    mod = llvm.parse_assembly(ir_text)
-    mod.verify()
-    _optimize(mod, tm, opt_level)
+    mod = _optimize_parts(ir_text, opt_level) if opt_level == FULL else None
+    if mod is None:
+        mod = llvm.parse_assembly(ir_text)
+        mod.verify()
+        _optimize(mod, tm, opt_level)
     engine = llvm.create_mcjit_compiler(mod, tm)
 
     def notify(_module: llvm.ModuleRef, buf: bytes) -> None:
@@ -173,3 +177,82 @@ def _load_object(obj: bytes, tm: llvm.TargetMachine) -> llvm.ExecutionEngine | N
         return engine
     except Exception:  # noqa: BLE001 -- a foreign or damaged object: compile again
         return None
+
+
+PARALLEL_CHARS = 400_000
+"""Modules at least this long (~10k lines) are optimized in two parts at once."""
+
+
+def _optimize_parts(ir_text: str, opt_level: int) -> llvm.ModuleRef | None:
+    """`ir_text` optimized as two modules on two threads, then linked into one: the
+    entry function(s), and the outlined functions (parallel loop bodies, error reports,
+    `define internal`, given external linkage so that the parts link). LLVM's passes
+    release the GIL (a Python thread counts at full speed while another optimizes),
+    and the outlined functions are only called (through `dexpy_parallel_for` or as
+    `noinline` reports), so optimizing them apart loses nothing. None when the module
+    is small, has one part only, or only one CPU is available (`DEXPY_COMPILE_THREADS=1`
+    turns it off)."""
+    if len(ir_text) < PARALLEL_CHARS or _compile_threads() < 2:
+        return None
+    parts = split_module(ir_text)
+    if parts is None:
+        return None
+    from concurrent.futures import ThreadPoolExecutor
+
+    def optimize(text: str) -> llvm.ModuleRef:
+        mod = llvm.parse_assembly(text)
+        mod.verify()
+        _optimize(mod, _target_machine(opt_level), opt_level)
+        return mod
+    with ThreadPoolExecutor(2) as pool:
+        main, outlined = pool.map(optimize, parts)
+    main.link_in(outlined)
+    return main
+
+
+def split_module(ir_text: str) -> tuple[str, str] | None:
+    """(entry functions + declarations of the internal ones, internal functions), each
+    with every line outside the functions (declarations, globals, metadata); None
+    unless both parts hold at least a fifth of the text."""
+    header: list[str] = []
+    funcs: list[str] = []
+    current: list[str] | None = None
+    for line in ir_text.split("\n"):
+        if current is not None:
+            current.append(line)
+            if line == "}":
+                funcs.append("\n".join(current))
+                current = None
+        elif line.startswith("define "):
+            current = [line]
+        else:
+            header.append(line)
+    if current is not None:
+        return None
+    main = [f for f in funcs if not f.startswith("define internal ")]
+    outlined = [f for f in funcs if f.startswith("define internal ")]
+    size = sum(map(len, outlined))
+    if not main or size < len(ir_text) // 5 or len(ir_text) - size < len(ir_text) // 5:
+        return None
+    declares = []
+    for f in outlined:
+        first = f[:f.index("\n")]                   # `define internal T @f(...) attrs {`
+        line = first[:first.rindex("{")]              # (T may be a struct type `{i32, ptr}`)
+        declares.append("declare " + line[len("define internal "):line.rindex(")") + 1])
+    head = "\n".join(header)
+    return (head + "\n" + "\n".join(declares) + "\n\n" + "\n\n".join(main) + "\n",
+            head + "\n\n" + "\n\n".join("define " + f[len("define internal "):]
+                                         for f in outlined) + "\n")
+
+
+@cache
+def _compile_threads() -> int:
+    import os
+    value = os.environ.get("DEXPY_COMPILE_THREADS", "").strip()
+    if value.isdigit():
+        return int(value)
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:          # not Linux
+        return os.cpu_count() or 1
+

@@ -109,3 +109,49 @@ def test_a_cached_report_brings_its_declarations() -> None:
                                        "declare void @freeze(ptr)",
                                        '!999 = !{!"branch_weights", i32 1, i32 1048576}'}
     assert decls_used("  br label %x, !llvm.loop !1000", decls) is None
+
+
+def test_modules_optimized_in_two_parts_give_the_same_results(monkeypatch) -> None:
+    """A large module is optimized as two modules on two threads (entry functions,
+    outlined functions) and linked: same results as one module."""
+    import dexpy.backend.jit as jit
+    monkeypatch.setenv("DEXPY_CACHE", "0")
+    session = session_with(_LOSS + "xs = for i:(Fin 3000). n_to_f (ordinal i) / 3000.0\n")
+    block = ":p (loss xs, sum (for i. xs[i] * 2.0), loss (for i. xs[i] + 1.0))"
+    (whole,) = eval_blocks(session, block)
+    monkeypatch.setattr(jit, "PARALLEL_CHARS", 0)
+    monkeypatch.setattr(jit, "_compile_threads", lambda: 2)
+    split: list = []
+    orig = jit._optimize_parts
+
+    def spy(text, level):
+        mod = orig(text, level)
+        split.append(mod is not None)
+        return mod
+    monkeypatch.setattr(jit, "_optimize_parts", spy)
+    seen = record_compiles(monkeypatch)
+    assert eval_blocks(session, block) == [whole]
+    main, outlined = jit.split_module(seen[-1].llvm_ir)
+    assert "define i32 @dexpy_main(" in main and "define internal" not in outlined
+    assert split == [True]
+
+
+def test_split_module_keeps_every_declaration_in_both_parts() -> None:
+    import llvmlite.binding as llvm
+
+    from dexpy.backend.jit import split_module
+    helper = ("define internal {i32, ptr} @helper(double %x) nounwind {\nentry:\n"
+              "  %p = call ptr @aligned_alloc(i64 64, i64 64)\n"
+              "  %r = insertvalue {i32, ptr} undef, ptr %p, 1\n  ret {i32, ptr} %r\n}")
+    text = "\n".join([
+        "@g = private unnamed_addr constant [2 x i8] c\"a\\00\"", "", helper,
+        "declare ptr @aligned_alloc(i64, i64)", "",
+        "define i32 @dexpy_main(double %x) {\nentry:\n"
+        "  %r = call {i32, ptr} @helper(double %x)\n" +
+        "".join(f"  %u{k} = add i32 0, {k}\n" for k in range(20)) +
+        "  ret i32 0\n}", ""])
+    main, outlined = split_module(text)
+    assert "declare {i32, ptr} @helper(double %x)" in main and "@dexpy_main" not in outlined
+    a, b = llvm.parse_assembly(main), llvm.parse_assembly(outlined)
+    a.link_in(b)
+    a.verify()
