@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
 import numpy as np
@@ -162,13 +162,15 @@ def _fits(room: int, first: list[tuple[int, bool, Doc]], rest: list[tuple[int, b
 # === values ===
 
 def format_float(x: float) -> str:
-    """Haskell's `showFFloat (Just 6)` of the Float32, trailing zeros dropped."""
+    """Haskell's `showFFloat (Just 6)` of the Float32, trailing zeros dropped: the
+    shortest digits that read back as it, rounded to 6 decimals half to even (GHC's
+    `roundTo`: 2.4097965 is 2.409796)."""
     if math.isnan(x):
         return "NaN"
     if math.isinf(x):
         return "Infinity" if x > 0 else "-Infinity"
     shortest = np.format_float_scientific(np.float32(x), unique=True)
-    s = format(Decimal(shortest).quantize(Decimal("0.000001"), rounding=ROUND_HALF_UP), "f")
+    s = format(Decimal(shortest).quantize(Decimal("0.000001"), rounding=ROUND_HALF_EVEN), "f")
     return s.rstrip("0")
 
 
@@ -303,6 +305,12 @@ def show_type(ty: ir.Expr) -> str:
     """The 2021 `:t` text of a (normalized) Core type."""
     s, atomic = _ty(ty)
     return s if atomic else f"({s})"
+
+
+def show_type_value(ty: ir.Expr) -> str:
+    """The 2021 `:p` text of a type value: `Fin 10`, `(Fin 10 & Fin 20)`."""
+    s, _ = _ty(ty)
+    return f"({s})" if isinstance(ty, ir.TupleTy) and ty.elems else s
 
 
 def _ty_arg(e: ir.Expr) -> str:

@@ -36,6 +36,7 @@ from .printer import format_static, format_value
 from .printer2021 import format_static as format_static_2021
 from .printer2021 import format_value as format_value_2021
 from .printer2021 import show_type as show_type_2021
+from .printer2021 import show_type_value as show_type_value_2021
 from .resources import dialect2021_prelude_path, lib_dir, prelude_path
 from .simp import ir as S
 from .simplify import SType, Simplifier
@@ -257,10 +258,12 @@ class Session:
         return out
 
     def _shadow_prelude(self, decl: Surf.TopDecl) -> None:
-        """2021 Dex let a file define a name of the prelude (`def the`, `project`):
-        the file's definition hides the prelude's from then on."""
+        """A 2021 file may define a function of today's prelude (`def the`, `project`:
+        2021's had none of that name); the file's hides the prelude's from then on.
+        Class methods stay taken (`idiv = 1` is already defined, as in 2021)."""
         names = {n for n in _bound_names(decl) if n in self.prelude_scope
-                 and self.env.scope.get(n) is self.prelude_scope[n]}
+                 and self.env.scope.get(n) is self.prelude_scope[n]
+                 and n not in self.env.method_names}
         if names:
             _unbind(self.env, names)
 
@@ -336,7 +339,8 @@ class Session:
                 if name is not None:
                     self.env.defs[name] = core
                     return []
-                return [_show_type_value(normalize(simp.resolve_type(value), self.env))]
+                show_ty = show_type_value_2021 if self.dialect == "2021" else _show_type_value
+                return [show_ty(normalize(simp.resolve_type(value), self.env))]
             if name is None and not simp.b.lets and not _has_data(value):   # static values
                 static = format_static_2021 if self.dialect == "2021" else format_static
                 return [static(self.env, ty, value)]

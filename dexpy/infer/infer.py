@@ -207,6 +207,12 @@ class Infer(Patterns):
                 return self.check_lam(lam, t)       # 2021 `minBy fst` where `a -> a -> a` is due
             case S.For() if isinstance(t, ir.TabPi) and len(e.binders) >= 1:
                 return self.check_for(e, t)
+            case S.AnyTabCon(elems) if isinstance(t, ir.TabPi) and elems and self.not_fin(t):
+                # `cast_table [..]`: a literal of `Fin n`, viewed by the wanted index set (sizes
+                # checked when it runs)
+                cast = S.App(S.Var("cast_table", span=e.span),
+                             (S.TabCon(elems, span=e.span),), span=e.span)
+                return self.check(cast, t)
             case S.TabCon(elems) if isinstance(t, ir.TabPi):
                 return self.check_tab_con(elems, t, e.span)
             case S.Do(block):
@@ -234,6 +240,8 @@ class Infer(Patterns):
                 core, actual = self.infer_var(name, e.span)
                 if self.u.try_unify(ty, actual):
                     return core
+                if (lam := self.eta_curried(e, t)) is not None:
+                    return self.check_lam(lam, t)   # 2021 `odeint myDyn` where `a -> b -> c` is due
         if isinstance(t, ir.Kind):
             self.type_ctx += 1
         try:
@@ -408,6 +416,27 @@ class Infer(Patterns):
         rest = tuple(S.Var(f"_curry{k}", span=e.span) for k in range(missing))
         params = tuple(S.Param(v.name, None, span=e.span) for v in rest)
         call = S.App(e.fn, e.args + rest, span=e.span)
+        return S.CurriedLam(params, S.Block((), call, span=e.span), span=e.span)
+
+    def eta_curried(self, e: S.Var, t: ir.Pi) -> S.CurriedLam | None:
+        """A function of k explicit parameters where a curried function type (n < k
+        parameters, returning a function) is due: `\\x1 .. xk. f x1 .. xk`, which
+        `curry_lam` fits to `t` (2021's `a -> b -> c`); None otherwise."""
+        b = self.scope.get(e.name)
+        if not isinstance(b, (LocalB, TopB)):
+            return None
+        ft = whnf(b.ty, self.env)
+        while isinstance(ft, ir.Pi) and all(x.expl != Expl.EXPLICIT for x in ft.binders):
+            ft = whnf(ft.result, self.env)
+        if not isinstance(ft, ir.Pi) or ft.implicit_app:
+            return None
+        k = sum(x.expl == Expl.EXPLICIT for x in ft.binders)
+        n = sum(x.expl == Expl.EXPLICIT for x in t.binders)
+        if not (1 <= n < k and isinstance(whnf(t.result, self.env), ir.Pi)):
+            return None
+        args = tuple(S.Var(f"_eta{j}", span=e.span) for j in range(k))
+        params = tuple(S.Param(v.name, None, span=e.span) for v in args)
+        call = S.App(e, args, span=e.span)
         return S.CurriedLam(params, S.Block((), call, span=e.span), span=e.span)
 
     def curry_lam(self, e: S.CurriedLam, t: ir.Pi) -> S.Lam:
@@ -959,6 +988,15 @@ class Infer(Patterns):
     def fin_type(self, n: Expr) -> Expr:
         from .builtins import FIN
         return ir.TyCon(FIN, (n,))
+
+    def not_fin(self, t: ir.TabPi) -> bool:
+        """Whether a table type's index set is known and not a `Fin` (its elements not
+        depending on the index)."""
+        from ..core.traverse import free_vars
+        from .builtins import FIN
+        ix = whnf(t.ix, self.env)
+        return (not isinstance(ix, Meta) and not (isinstance(ix, ir.TyCon) and ix.data is FIN)
+                and t.name not in free_vars(t.body))
 
     def check_tab_con(self, elems: tuple[S.Expr, ...], t: ir.TabPi, span: Span) -> Expr:
         """`[x0, x1, ..]` against `(i:Fin n) => T i`: the size first (as upstream), then

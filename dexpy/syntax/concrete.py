@@ -327,7 +327,7 @@ INFIX = _levels(
     ("left", ("||",)),
     ("prefix", ("<range>",)),
     ("right", ("=>",)),
-    ("right", ("->", "->>", "?->", "?=>")),     # `?->` `?=>`: 2021 (dialect2021.py)
+    ("right", ("->", "->>", "?->", "?=>", "--o")),  # `?->` `?=>` `--o`: 2021 (dialect2021.py)
     ("right", ("&",)),                           # 2021 pair types: `(a -> b & a)`
     ("left", (">>>",)),
     ("left", ("<<<",)),
@@ -449,12 +449,25 @@ class _Pratt:
 
 def resolve(items: list[_Item]) -> Group:
     """One group from a flat item sequence (with juxtaposition)."""
-    parser = _Pratt(items, juxt=True)
+    parser = _Pratt(_linear_arrows(items), juxt=True)
     group = parser.expr(0)
     if parser.peek() is not None:
         bad = parser.peek()
         raise SyntaxErr("unexpected operator", bad.span)  # type: ignore[union-attr]
     return group
+
+
+def _linear_arrows(items: list[_Item]) -> list[_Item]:
+    """2021's linear arrow `a --o b` lexes as `--` and the name `o`: one operator, as
+    loose as `->` (the 2021 front end reads it as a function type)."""
+    out: list[_Item] = []
+    for it in items:
+        if (isinstance(it, GLeaf) and it.kind == "name" and it.text == "o" and out
+                and isinstance(out[-1], _Op) and out[-1].text == "--"):
+            out[-1] = _Op("--o", out[-1].span.join(it.span))
+        else:
+            out.append(it)
+    return out
 
 
 def resolve_binders(items: list[_Item]) -> tuple[Group, ...]:

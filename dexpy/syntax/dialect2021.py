@@ -20,6 +20,7 @@ import re
 from collections.abc import Callable, Iterator
 
 from . import surface as S
+from .forms2021 import annotation_under_dollar, dependent_tab_type
 from .records2021 import implicit_value, ix_instance
 
 InScope = Callable[[str], bool]
@@ -395,6 +396,8 @@ def _rewrite_one(node: S.Node) -> S.Node:
     # `n:Type ?-> r` parses as `n : (Type ?-> r)`; `(n:Type) ?-> r` as written
     if isinstance(node, S.Ann) and (pi := _ann_implicit(node)) is not None:
         return pi
+    if isinstance(node, S.Ann):     # `f $ x : T` is `f $ (x : T)`; `i:n=>T i` a table type
+        node = dependent_tab_type(annotation_under_dollar(node))
     if _is_op(node, "?->", 2):
         pi = _implicit_pi(node.args[0], node.args[1], node.span)
         if pi is not None:
@@ -402,10 +405,15 @@ def _rewrite_one(node: S.Node) -> S.Node:
     if _is_op(node, "?=>", 2):
         p = S.Param(None, node.args[0], S.Expl.CLASS, span=node.args[0].span)
         return _merge_pi((p,), node.args[1], node.span)
+    if type(node) is S.TabCon:          # 2021's table literals fit any index set of their size
+        return S.AnyTabCon(node.elems, span=node.span)
     if isinstance(node, S.NatLit):      # 2021's integer literals default to Int
         return S.IntLit(node.value, span=node.span)
     if _is_op(node, "&", 2):
         return S.Tuple(tuple(_pair_parts(node)), span=node.span)
+    if _is_op(node, "--o", 2):
+        return S.Pi((S.Param(None, node.args[0], span=node.args[0].span),),
+                    S.EffectRow(span=node.span), node.args[1], span=node.span)
     if _is_op(node, "--", 2) and isinstance(node.args[1], S.App) \
             and isinstance(node.args[1].fn, S.Var) and node.args[1].fn.name == "o":
         rhs = node.args[1]
@@ -430,6 +438,13 @@ def _rewrite_one(node: S.Node) -> S.Node:
     if isinstance(node, S.App) and isinstance(node.fn, S.Var) and node.fn.name in _RANGES \
             and len(node.args) == 2 and not node.named:
         return _ordinal_range(node)
+    if isinstance(node, S.Field) and isinstance(node.field, str) and _is_type_var(node.field):
+        # 2021's `x.i` is always indexing (2021 had no fields): also where the type of
+        # `x` is not known yet (`\ilabels s. ilabels.s`)
+        sp = node.span
+        at = S.Var(node.field, span=None if sp is None or sp.source is None else
+                   type(sp)(sp.source, sp.stop - len(node.field), sp.stop))
+        return S.Index(node.obj, (at,), span=sp)
     if isinstance(node, S.FromOrdinal) and not isinstance(node.ordinal, (S.IntLit, S.NatLit)):
         # 2021's `i@n` takes an `Int` ordinal
         nat = S.Prim("cast", (S.Var("Nat", span=node.span), node.ordinal), span=node.ordinal.span)
@@ -471,7 +486,7 @@ def _is_pipe(node: S.App) -> bool:
     a, f = node.args[0].span, node.fn.span
     if a is None or f is None or a.source is None or a.source is not f.source:
         return False
-    return a.stop <= f.start and a.source.text[a.stop:f.start].strip() == "|"
+    return a.stop <= f.start and a.source.text[a.stop:f.start].strip(" \t()") == "|"
 
 
 # === 2021 `data` declarations, read as today's ===

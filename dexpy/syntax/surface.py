@@ -263,6 +263,12 @@ class TabCon(Node):
 
 
 @dataclass(frozen=True, slots=True)
+class AnyTabCon(TabCon):
+    """2021's `[a, b, c, d]` (docs/dialects.md): checked against a table of any index
+    set, of that many elements (`: (Fin 2 & Fin 2) => Int`), not only `Fin 4`."""
+
+
+@dataclass(frozen=True, slots=True)
 class Tuple(Node):
     """`(a, b)`; `()` is the empty tuple."""
 
