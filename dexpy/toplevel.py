@@ -44,6 +44,7 @@ from .source import SourceFile
 from .syntax import surface as Surf
 from .syntax import dialect as dialect_names
 from .syntax.dialect2021 import desugar_top as desugar_2021
+from .infer.redefine import drop_replaced, instance_counts
 from .syntax.dialect2021 import instance_parts as instance_parts_2021
 from .syntax.parse import parse_file, reparse_2021
 from .tiers import block_level
@@ -269,12 +270,15 @@ class Session:
 
     def _redefining(self, decl: Surf.TopDecl) -> list[str]:
         scope, ambiguous = _unbind(self.env, _bound_names(decl))
+        before = instance_counts(self.env)
         try:
-            return self._eval_decl(decl)
+            out = self._eval_decl(decl)
         except BaseException:       # a failed redefinition keeps the old definition
             self.env.scope.update(scope)
             self.env.ambiguous.update(ambiguous)
             raise
+        drop_replaced(self.env, before)     # a repeated instance head replaces the old one
+        return out
 
     def _eval_decl(self, decl: Surf.TopDecl) -> list[str]:
         if self.front_2021:

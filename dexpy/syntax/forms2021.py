@@ -1,0 +1,56 @@
+"""Small 2021 expression forms read after the shared parser (docs/dialects.md).
+
+Called from `dialect2021._rewrite_one`, bottom up, on the surface AST of a 2021 block.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from . import surface as S
+
+
+def _dollar_app(e: object) -> bool:
+    """Whether `e` is an application written `f $ x`."""
+    if not (isinstance(e, S.App) and len(e.args) == 1 and not e.named):
+        return False
+    f, a = e.fn.span, e.args[0].span
+    if f is None or a is None or f.source is None or f.source is not a.source:
+        return False
+    return f.stop <= a.start and f.source.text[f.stop:a.start].strip() == "$"
+
+
+def annotation_under_dollar(node: S.Ann) -> S.Expr:
+    """2021's `:` binds tighter than `$`: `f $ g $ x : T` is `f $ (g $ (x : T))`
+    (the shared parser, today's precedence, read `(f $ g $ x) : T`)."""
+    if not _dollar_app(node.expr):
+        return node
+    app = node.expr
+    arg = app.args[0]
+    sp = arg.span.join(node.ty.span) if arg.span and node.ty.span else node.span
+    inner = S.Ann(arg, node.ty, span=sp)
+    return dataclasses.replace(app, args=(annotation_under_dollar(inner),))
+
+
+
+def dependent_tab_type(node: S.Expr) -> S.Expr:
+    """2021's `i:n=>T i` (`beta : (i:(Fin 6)=>(..i)=>Float)`) is the dependent table
+    type `(i:n)=>T i`; the shared parser reads an annotation `i : (n=>T i)`, which,
+    `i` in its own type, could mean nothing else."""
+    if not isinstance(node, S.Ann):
+        return node
+    ty = node.ty
+    if not (isinstance(node.expr, S.Var) and isinstance(ty, S.TabPi) and ty.binder is None
+            and _mentions(ty.body, node.expr.name)):
+        return node
+    return S.TabPi(node.expr.name, ty.ix, ty.body, span=node.span)
+
+
+def _mentions(e: object, name: str) -> bool:
+    if isinstance(e, S.Var):
+        return e.name == name
+    if isinstance(e, tuple):
+        return any(_mentions(x, name) for x in e)
+    if isinstance(e, S.Node):
+        return any(_mentions(getattr(e, f.name), name) for f in dataclasses.fields(e))
+    return False
