@@ -606,6 +606,23 @@ def def_const_text(text: str) -> str | None:
     return text[len("def"):].lstrip(" ")
 
 
+def const_def_effects(text: str) -> int | None:
+    """Where the `=` of a 2021 definition without parameters is when its type has
+    effects (`def myInt2 : {State Int} Int = 1`, a 2021 parse error), else None."""
+    m = _CONST_DEF.match(text)
+    if m is None or not text[m.end():].lstrip(" ").startswith("{"):
+        return None
+    depth = 0
+    for k in range(m.end(), len(text)):
+        c = text[k]
+        depth += (c in "([{") - (c in ")]}")
+        if c == "=" and depth == 0 and text[k + 1:k + 2] not in ("=", ">"):
+            return k
+        if c == "\n":
+            break
+    return None
+
+
 def class_text(text: str) -> str | None:
     """A 2021 `interface [A a] B a` / `instance {n} [Add a] Add (n=>a)`
     block with today's head (`interface B(a|A)`, `instance Add(n=>a) given (n|Ix,

@@ -169,7 +169,10 @@ def reparse_2021(block: TopBlock) -> TopBlock | None:
     if src is None:
         return None
     _, offset = _directive(block.text)
-    decl = _as_2021_data(src, block.span.start + offset, block.text[offset:])
+    try:
+        decl = _as_2021_data(src, block.span.start + offset, block.text[offset:])
+    except ParseError as exc:           # a 2021 form that 2021 itself rejected
+        return TopBlock(block.text, None, block.directive, exc, block.trailing, span=block.span)
     if decl is None:
         return None
     return TopBlock(block.text, decl, block.directive, None, block.trailing, span=block.span)
@@ -179,8 +182,10 @@ def _as_2021_data(src: SourceFile, base: int, text: str) -> abstract.s.TopDecl |
     """A `data`, `interface` or `instance` block that is not today's syntax, read as
     2021's (`data Pair a:Type =` / `  MkPair a a`, `interface [Eq a] Ord a`,
     `instance [Add a] Add (n=>a)`; docs/dialects.md), or None."""
-    from .dialect2021 import class_text, data_text, def_const_text
+    from .dialect2021 import class_text, const_def_effects, data_text, def_const_text
     if text.startswith("def"):
+        if (at := const_def_effects(text)) is not None:
+            raise framed_error(src, base + at, "Nullary def can't have effects")
         alt = def_const_text(text)          # `def x : T = e`: the head line loses `def `
         if alt is not None:
             base += len(text) - len(alt)
