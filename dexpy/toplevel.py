@@ -283,7 +283,8 @@ class Session:
     def _eval_decl(self, decl: Surf.TopDecl) -> list[str]:
         if self.front_2021:
             self._shadow_prelude(decl)
-            decl = desugar_2021(decl, self.env.scope.__contains__)
+            # 2021's integer literals are Int first; the 2022-23 form's are Nat, as today's
+            decl = desugar_2021(decl, self.env.scope.__contains__, self.dialect == "2021")
             if declare_records(self.env, self.names, decl):     # 2021 record/variant shapes
                 return []           # a row-polymorphic def: a template (infer/records.py)
         try:

@@ -61,6 +61,7 @@ class Infer(Patterns):
         self.level = 0                        # heap binders in scope (see Unifier.binder_levels)
         self.goal_roots: dict[int, ir.DictTy] = {}   # sub-goal cell -> the user-visible goal
         self.origins: dict[int, tuple[ir.MetaCell, str, Span]] = {}  # meta -> error if unsolved
+        self.holes: list[tuple[ir.MetaCell, Span]] = []   # `_` terms: unsolved, an error
         self.search_steps = 0                        # instance-search work (bounded, see synth)
         self.literals: list[tuple[int, str, Expr, bool, Span]] = []   # see literals.check_pending
         self.dict_spans: dict[int, Span] = {}        # dictionary meta -> where it was needed
@@ -72,6 +73,11 @@ class Infer(Patterns):
         self.meta_count += 1
         return Meta(ir.MetaCell(self.meta_count, ty, hint, default, self.level))
 
+    def hole(self, ty: Expr, span: Span) -> Expr:
+        """A `_` term: a meta that inference must solve (else `can't infer value of hole`)."""
+        m = self.fresh_meta(ty, "h")
+        self.holes.append((m.cell, span))
+        return m
     def dict_meta(self, ty: Expr, span: Span) -> Meta:
         m = self.fresh_meta(ty, "d")
         self.pending.append((m.cell, span, tuple(self.givens)))
@@ -235,7 +241,7 @@ class Infer(Patterns):
             case S.Case(scrut, alts):
                 return self.elab_case(scrut, alts, ty, e.span)
             case S.Hole():
-                return self.fresh_meta(ty, "h")
+                return self.hole(ty, e.span)
             case S.Var(name) if isinstance(t, ir.Pi):
                 core, actual = self.infer_var(name, e.span)
                 if self.u.try_unify(ty, actual):
@@ -300,7 +306,7 @@ class Infer(Patterns):
                 return self._infer(S.App(S.Var("to_list", span=e.span), (chars,), span=e.span))
             case S.Hole():
                 ty = self.fresh_meta(ir.TYPE, "t")
-                return self.fresh_meta(ty, "h"), ty
+                return self.hole(ty, e.span), ty
             case S.App(fn, args, named):
                 if isinstance(fn, S.Var) and isinstance(t := self.scope.get(fn.name),
                                                         records.TemplateB):

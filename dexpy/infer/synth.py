@@ -68,6 +68,12 @@ def _check_implicits(inf: Infer) -> None:
             c = c.solution.cell
         if c.solution is None and whnf(zonk(c.ty), inf.env) == ir.TYPE:
             raise TypeErr(inf.meta_origin(cell) or "", span)
+    for cell, span in inf.holes:             # a `_` nothing determined (upstream's words)
+        c = cell
+        while isinstance(c.solution, ir.Meta):
+            c = c.solution.cell
+        if c.solution is None:
+            raise TypeErr("can't infer value of hole", span)
 
 
 def _solve_round(inf: Infer, strict: bool, ambiguous: list[Ambiguous] | None = None) -> bool:
@@ -133,6 +139,9 @@ def synth(inf: Infer, goal: Expr, span: Span, givens: tuple[Given, ...], strict:
     if root is None:
         root = g
     has_metas = bool(metas_of(g))
+    if has_metas and not strict and g.args and all(isinstance(whnf(a, inf.env), ir.Meta)
+                                                   for a in g.args):
+        raise Defer()       # `Ix ?t` says nothing of its type yet: no given may decide it
     for term, gty in _given_closure(inf, givens):
         if gty.cls is g.cls and _matches(inf, gty.args, g.args):
             if not has_metas and _overlapping(inf, g, givens):
