@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from decimal import ROUND_HALF_EVEN, Decimal
+from decimal import ROUND_HALF_EVEN, Decimal, localcontext
 from typing import Any
 
 import numpy as np
@@ -170,7 +170,9 @@ def format_float(x: float) -> str:
     if math.isinf(x):
         return "Infinity" if x > 0 else "-Infinity"
     shortest = np.format_float_scientific(np.float32(x), unique=True)
-    s = format(Decimal(shortest).quantize(Decimal("0.000001"), rounding=ROUND_HALF_EVEN), "f")
+    with localcontext() as ctx:
+        ctx.prec = 64          # a Float32 has up to 39 integer digits, plus the 6 decimals
+        s = format(Decimal(shortest).quantize(Decimal("0.000001"), rounding=ROUND_HALF_EVEN), "f")
     return s.rstrip("0")
 
 
