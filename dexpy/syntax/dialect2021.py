@@ -26,10 +26,10 @@ from .records2021 import implicit_value, ix_instance
 InScope = Callable[[str], bool]
 
 
-def desugar_top(decl: S.TopDecl, in_scope: InScope) -> S.TopDecl:
+def desugar_top(decl: S.TopDecl, in_scope: InScope, int_literals: bool = True) -> S.TopDecl:
     """`decl` with the 2021 meanings made explicit; `in_scope(name)`: whether a
     top-level name is defined."""
-    decl = ix_instance(rewrite_forms(decl))            # (records2021.py)
+    decl = ix_instance(rewrite_forms(decl, int_literals))     # (records2021.py)
     if isinstance(decl, S.Def):
         return implicit_value(generalize(decl, in_scope, frozenset()))
     if isinstance(decl, S.InstanceDecl):
@@ -319,10 +319,10 @@ def _pat_names(p: S.Pat) -> Iterator[str]:
 
 # === forms the parser reads as operators ===
 
-def rewrite_forms(node: object) -> object:
+def rewrite_forms(node: object, int_literals: bool = True) -> object:
     """`node` with `a & b`, `a --o b` and `\\(). e` in their 2021 meanings."""
     if isinstance(node, tuple):
-        items = tuple(rewrite_forms(x) for x in node)
+        items = tuple(rewrite_forms(x, int_literals) for x in node)
         return node if all(a is b for a, b in zip(items, node)) else items
     if not (dataclasses.is_dataclass(node) and isinstance(node, S.Node)):
         return node
@@ -330,12 +330,12 @@ def rewrite_forms(node: object) -> object:
     for f in dataclasses.fields(node):
         v = getattr(node, f.name)
         if isinstance(v, (S.Node, tuple)):
-            nv = rewrite_forms(v)
+            nv = rewrite_forms(v, int_literals)
             if nv is not v:
                 changes[f.name] = nv
     if changes:
         node = dataclasses.replace(node, **changes)
-    return _rewrite_one(node)
+    return _rewrite_one(node, int_literals)
 
 
 def _is_op(e: object, name: str, arity: int) -> bool:
@@ -392,7 +392,7 @@ def _ann_implicit(node: S.Ann) -> S.Pi | None:
     return None
 
 
-def _rewrite_one(node: S.Node) -> S.Node:
+def _rewrite_one(node: S.Node, int_literals: bool = True) -> S.Node:
     # `n:Type ?-> r` parses as `n : (Type ?-> r)`; `(n:Type) ?-> r` as written
     if isinstance(node, S.Ann) and (pi := _ann_implicit(node)) is not None:
         return pi
@@ -407,7 +407,7 @@ def _rewrite_one(node: S.Node) -> S.Node:
         return _merge_pi((p,), node.args[1], node.span)
     if type(node) is S.TabCon:          # 2021's table literals fit any index set of their size
         return S.AnyTabCon(node.elems, span=node.span)
-    if isinstance(node, S.NatLit):      # 2021's integer literals default to Int
+    if isinstance(node, S.NatLit) and int_literals:    # 2021's integer literals default to Int
         return S.IntLit(node.value, span=node.span)
     if _is_op(node, "&", 2):
         return S.Tuple(tuple(_pair_parts(node)), span=node.span)
