@@ -188,8 +188,8 @@ def value_doc(env: TopEnv, ty: ir.Expr, v: Any) -> Doc:
             return Text(_scalar(name, v))
         case ir.TupleTy(elems):
             return _pairs(env, list(elems), list(v))
-        case ir.TabPi(_, ix, _, body):
-            return _table(env, ix, body, v)
+        case ir.TabPi(name, ix, _, body):
+            return _table(env, ix, body, v, name)
         case ir.TyCon(data, args) if data is FIN:
             return Text(f"({int(v)}@{type_text(env, t)})")
         case ir.TyCon(data, args):
@@ -244,17 +244,38 @@ def _pairs(env: TopEnv, tys: list[ir.Expr], vs: list[Any]) -> Doc:
     return tupled_doc([text_doc(first), text_doc(rest)])
 
 
-def _table(env: TopEnv, ix: ir.Expr, body: ir.Expr, v: Any) -> Doc:
+def _table(env: TopEnv, ix: ir.Expr, body: ir.Expr, v: Any, name: object = None) -> Doc:
     elem_t = whnf(body, env)
+    ixw = whnf(ix, env)
     if isinstance(elem_t, ir.BaseTy) and elem_t.name == "Word8":
         s = "".join(chr(int(c)) for c in v)
         doc: Doc = Text('"' + s + '"')
     else:
-        doc = list_doc([text_doc(format_value(env, body, x)) for x in v])
-    ixw = whnf(ix, env)
+        doc = list_doc([text_doc(format_value(env, t, x))
+                        for t, x in zip(_element_types(ixw, body, name, len(v)), v)])
     if isinstance(ixw, ir.TyCon) and ixw.data is FIN:
         return doc
     return Cat((doc, Text("@" + _arg_type(env, ixw))))
+
+
+def _element_types(ix: ir.Expr, body: ir.Expr, name: object, n: int) -> list[ir.Expr]:
+    """The type of each element of a table: of a dependent table over `Fin n`
+    (`(i:Fin 5)=>(..i)=>Float`), its body with the element's index for `i`."""
+    from .core.traverse import free_vars, subst
+    if name is None or name not in free_vars(body) or not (
+            isinstance(ix, ir.TyCon) and ix.data is FIN and len(ix.args) == 1):
+        return [body] * n
+    return [subst(body, {name: ir.Con(FIN, 0, ix.args, (ir.Lit(k, ir.NAT),))})
+            for k in range(n)]
+
+
+def _index_text(env: TopEnv, i: ir.Expr) -> str | None:
+    """An index value of a type, as 2021 wrote it: `(0@Fin 5)`."""
+    i = normalize(i, env)
+    if isinstance(i, ir.Con) and i.data is FIN and len(i.args) == 1 \
+            and isinstance(i.args[0], ir.Lit):
+        return f"({i.args[0].value}@{type_text(env, ir.TyCon(FIN, i.params))})"
+    return None
 
 
 def _data(env: TopEnv, data: ir.DataDef, args: tuple[ir.Expr, ...], v: Any) -> Doc:
@@ -283,6 +304,8 @@ def type_text(env: TopEnv, t: ir.Expr) -> str:
             return " & ".join(_pair_part(env, e) for e in elems)
         case ir.TupleTy(()):
             return "Unit"
+        case ir.TyCon(data, (_, i)) if data.name == "RangeTo" and _index_text(env, i):
+            return ".." + str(_index_text(env, i))      # 2021's `..i` index set
     from .core.pretty import pp_type
     return pp_type(normalize(t, env))
 
