@@ -29,8 +29,10 @@ def is_static_shape(shape: tuple) -> bool:
 
 def split(s: Simplifier, v: SVal) -> tuple[S.Atom, tuple]:
     """The data of `v` as one atom, and its shape."""
-    from .simplify import SClosure, SCustomLin, SDict, SProd, SType
+    from .simplify import SClosure, SCustomLin, SDict, SProd, STab, SType
     match v:
+        case STab(shape, atom):         # a table of closures: its data table, its shape
+            return atom, ("T", shape)
         case SProd(elems) if any(_holds_static(x) for x in elems):
             parts = [split(s, x) for x in elems]
             atom = s.atom(SProd(tuple(_as_dyn(a) for a, _ in parts)))
@@ -62,6 +64,9 @@ def rebuild(s: Simplifier, shape: tuple, atom: S.Atom) -> SVal:
             return SClosure(lam, env)
         case "S":
             return shape[1].value
+        case "T":
+            from .simplify import STab
+            return STab(shape[1], atom)
     raise TypeErr("Not supported yet: this value as run-time data")
 
 
@@ -79,6 +84,8 @@ def same_shape(a: tuple, b: tuple) -> bool:
                     and all(same_shape(x, y) for x, y in zip(a[4], b[4])))
         case "S":
             return a[1].value is b[1].value
+        case "T":
+            return same_shape(a[1], b[1])
     return False
 
 
@@ -108,9 +115,9 @@ def _captures(lam: C.Lam) -> frozenset:
 
 
 def _holds_static(v: SVal) -> bool:
-    from .simplify import SClosure, SCustomLin, SDict, SProd, SType
+    from .simplify import SClosure, SCustomLin, SDict, SProd, STab, SType
     match v:
-        case SClosure() | SType() | SDict() | SCustomLin():
+        case SClosure() | SType() | SDict() | SCustomLin() | STab():
             return True
         case SProd(elems):
             return any(_holds_static(x) for x in elems)
