@@ -411,6 +411,10 @@ def _elab_struct(env: TopEnv, inf: Infer, names: NameSupply, decl: S.StructDecl)
 
 def _elab_interface(env: TopEnv, inf: Infer, names: NameSupply, decl: S.InterfaceDecl) -> TopAction:
     _check_fresh(env, decl.name, decl)
+    pnames = [p.name for p in decl.params if p.name and p.expl != Expl.CLASS]
+    for k, pname in enumerate(pnames):
+        if pname in pnames[:k]:             # `interface Foo(a, a)`
+            raise already_defined(pname, NO_SPAN)
     seen = {decl.name}
     for mname, _ in decl.methods:
         if mname in seen or mname in env.scope:
