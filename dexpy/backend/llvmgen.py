@@ -235,7 +235,7 @@ def _gen_report_call(g: _Gen, body: i.IBlock) -> None:
     cached = cached_report(key) if key is not None else None
     if cached is None:
         if key is not None:
-            body, fv = key.key
+            body, fv, _ = key.key
         extras = len(g.extra)
         r = _Gen(g.decls, extra=g.extra, fname=REPORT_NAME, fail_slot="%env", shared=g.shared)
         for k, v in enumerate(fv):

@@ -111,9 +111,17 @@ def canonical_report(body, fv: list) -> ReportKey | None:
     cfv = tuple(IVar(Name("fv", k + 1), v.ty) for k, v in enumerate(fv))
     renamer = Renamer(NameSupply(len(fv) + 1), {v.name: c for v, c in zip(fv, cfv)})
     try:
-        return ReportKey((renamer.block(body), cfv))
+        block = renamer.block(body)
     except TypeError:
         return None
+    return ReportKey((block, cfv, _switches()))
+
+
+def _switches() -> tuple[str | None, ...]:
+    """The settings that change generated float code (llvmgen reads them as it goes)."""
+    import os
+    return tuple(os.environ.get(k) for k in ("DEXPY_FP_CONTRACT", "DEXPY_REASSOC",
+                                              "DEXPY_PREFER_256"))
 
 
 def cached_report(key: ReportKey) -> tuple[str, frozenset[str]] | None:
