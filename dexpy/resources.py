@@ -35,3 +35,9 @@ def lib_dir() -> Path:
 def dialect2021_prelude_path() -> Path:
     """The 2021 dialect's prelude layer, read after the prelude (docs/dialects.md)."""
     return _root() / "lib" / "dialect2021" / "prelude.dx"
+
+
+def dialect2022_prelude_path() -> Path:
+    """The 2022-23 dialect's prelude layer: the names of that time's prelude that
+    today's lacks (docs/dialects.md)."""
+    return _root() / "lib" / "dialect2022" / "prelude.dx"

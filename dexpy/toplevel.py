@@ -37,7 +37,7 @@ from .printer2021 import format_static as format_static_2021
 from .printer2021 import format_value as format_value_2021
 from .printer2021 import show_type as show_type_2021
 from .printer2021 import show_type_value as show_type_value_2021
-from .resources import dialect2021_prelude_path, lib_dir, prelude_path
+from .resources import dialect2021_prelude_path, dialect2022_prelude_path, lib_dir, prelude_path
 from .simp import ir as S
 from .simplify import SType, Simplifier
 from .source import SourceFile
@@ -106,7 +106,8 @@ class Session:
         """Checks and evaluates the prelude, or restores it from the on-disk cache
         (keyed by its text and dexpy's own sources; a bad entry is just rebuilt)."""
         from . import cache
-        layer = dialect2021_prelude_path() if self.dialect == "2021" else None
+        layer = {"2021": dialect2021_prelude_path,
+                 "2022": dialect2022_prelude_path}.get(self.dialect, lambda: None)()
         key = _prelude_key(path) if layer is None else _prelude_key(path, layer)
         blob = cache.load("prelude", key) if cache.enabled() else None
         if blob is not None:

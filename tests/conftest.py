@@ -1,6 +1,6 @@
 """pytest configuration: golden .dx collection, --update-golden, DEXPY_CHECK=1.
 
-Every tests/dx/*.dx and tests/dx2021/*.dx (2021 dialect) file becomes a `test_golden.DxFile` (see tests/test_golden.py);
+Every tests/dx/*.dx, tests/dx2021/*.dx (2021 dialect) and tests/dx2022/*.dx (2022-23) file becomes a `test_golden.DxFile` (see tests/test_golden.py);
 the IR checker runs after every pass (DEXPY_CHECK=1, unless already set).
 """
 from __future__ import annotations
@@ -22,7 +22,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> Any:
-    if file_path.suffix == ".dx" and file_path.parent in (_DX_DIR, _DX_DIR.with_name("dx2021")):
+    if file_path.suffix == ".dx" and file_path.parent in (_DX_DIR, _DX_DIR.with_name("dx2021"),
+                                                          _DX_DIR.with_name("dx2022")):
         from test_golden import DxFile
 
         return DxFile.from_parent(parent, path=file_path)

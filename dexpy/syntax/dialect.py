@@ -99,7 +99,13 @@ NAMES_2021 = ("yieldState", "withState", "runState", "yieldAccum", "withAccum", 
 NAMES_2022 = ("yield_state", "with_state", "run_state", "yield_accum", "with_reader",
               "b_to_f", "i_to_f", "n_to_i", "i_to_n", "f_to_i", "new_key", "split_key",
               "rand_vec", "from_ordinal", "unsafe_from_ordinal", "unsafe_io", "to_list",
-              "unsafe_nat_diff", "list_length", "apply_n", "fst_ref", "snd_ref")
+              "unsafe_nat_diff", "list_length", "apply_n", "fst_ref", "snd_ref",
+              "Nat", "n_to_f", "unsafe_i_to_n", "rand_idx", "rand_mat",
+              "show_plot", "xy_plot", "from_just", "is_just", "in_bounds", "sum_of_squares",
+              "run_accum", "with_accum", "unsafe_io", "bool_to_int", "rand_int")
+# 2021 names that 2022-23 kept: evidence of the 2021 front end, not of 2021 against 2022
+KEPT_IN_2022 = frozenset(("randn", "asidx", "iota", "linspace", "MkComplex", "argmin", "argmax",
+                          "logsumexp"))
 _NAME_2021 = re.compile(r"\b(" + "|".join(NAMES_2021) + r")\b")
 _NAME_2022 = re.compile(r"\b(" + "|".join(NAMES_2022) + r")\b")
 
@@ -140,7 +146,8 @@ def detect(text: str) -> str:
         return "2021" if n21 >= 2 and n22 == 0 and s24 == 0 else TODAY
     if s21 < 3 and n21 == 0:
         return TODAY
-    return "2022" if n22 > n21 else "2021"
+    strict21 = sum(1 for n in _NAME_2021.findall(_code(text)) if n not in KEPT_IN_2022)
+    return "2022" if n22 > strict21 else "2021"
 
 
 def choose(flag: str | None, text: str) -> tuple[str, str]:

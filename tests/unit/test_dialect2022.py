@@ -1,0 +1,59 @@
+"""The transitional 2022-23 dialect (docs/dialects.md): its detection against 2021
+Dex and its prelude layer (lib/dialect2022/prelude.dx)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from dexpy.resources import dialect2022_prelude_path
+from dexpy.syntax import dialect as D
+
+ROOT = Path(__file__).resolve().parents[2]
+
+# a benchmark of that time: curried defs, `x.i`, names 2021 and 2022 share (`randn`)
+# next to the snake_case ones that only 2022 has (`new_key`, `rand_mat`)
+BENCH = """\
+def mmp (m1:n=>m=>Float) (m2:m=>p=>Float) : n=>p=>Float =
+  for i k. sum for j. m1.i.j * m2.j.k
+
+n = 10
+m1 = rand_mat n n randn (new_key 0)
+m2 = rand_mat n n randn (new_key 1)
+:p mmp m1 m2
+"""
+
+
+def test_names_2022_kept_from_2021_are_no_evidence_of_2021() -> None:
+    assert D.detect(BENCH) == "2022"
+    # the same program in 2021's names is still 2021
+    old = BENCH.replace("rand_mat", "randMat").replace("new_key", "newKey")
+    assert D.detect(old) == "2021"
+
+
+def test_2021_names_alone_still_make_2021() -> None:
+    # no 2021 syntax: names only (randn and iota count here, as before)
+    assert D.detect(":p randn $ newKey 0\n:p iota (Fin 3)\n") == "2021"
+
+
+def test_a_2021_file_without_names_stays_2021() -> None:
+    text = "def f (x:Float) : Float = x * x\n:p f 2.0\n"
+    assert D.detect(text) == "2021"
+
+
+def test_nat_sizes_are_2022_evidence() -> None:
+    text = ("def count {n} (xs:n=>Float) : Nat = size n\n"
+            "def mean {n} (xs:n=>Float) : Float = sum xs / n_to_f (size n)\n")
+    assert D.detect(text) == "2022"
+
+
+def test_the_2022_layer_ships_with_lib() -> None:
+    path = dialect2022_prelude_path()
+    assert path.is_file() and path.parent.parent == ROOT / "lib"
+
+
+def test_a_2022_session_has_the_layer_and_today_not() -> None:
+    from dexpy.toplevel import Session
+    s22 = Session(dialect="2022")
+    assert {"Unit", "flip", "uncurry", "bern"} <= set(s22.names_in_scope())
+    assert not s22.prelude_errors
+    today = Session()
+    assert "uncurry" not in today.names_in_scope()
