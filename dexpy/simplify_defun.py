@@ -64,9 +64,9 @@ def rebuild(s: Simplifier, shape: tuple, atom: S.Atom) -> SVal:
             return SClosure(lam, env)
         case "S":
             return shape[1].value
-        case "T":
+        case "T":       # (the table is boxed where its size is local to a loop or branch)
             from .simplify import STab
-            return STab(shape[1], atom)
+            return STab(shape[1], s.unpack(atom).atom)
     raise TypeErr("Not supported yet: this value as run-time data")
 
 
