@@ -419,6 +419,10 @@ def _lower_block(c: _Ctx, block: s.Block, dest: Val | None) -> Val:
             c.env[name] = _read(c, Val(let.binder.ty, ref.leaves), let.binder.ty)
             continue
         c.env[name] = _lower_op(c, let.op, let.binder.ty, into)
+        if into is not None and name != target:
+            # a planned destination holds the value now (an op that copied its result
+            # there, an unboxed view say, is not copied a second time)
+            c.env[name] = _read(c, into, let.binder.ty)
         if name in c.facts.pre:
             c.facts.bind(name, c.env[name])
         written = written or name == target and into is not None

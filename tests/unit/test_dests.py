@@ -30,7 +30,9 @@ def _walk(b: i.IBlock):
 def _copies(imp: i.ImpFunction) -> list[i.Loop]:
     """Whole-buffer copy loops (`_copy_leaf`): one load, one store, split across threads."""
     return [st for st in _walk(imp.body) if isinstance(st, i.Loop) and st.grain == COPY_GRAIN
-            and len(st.body.stmts) == 2 and isinstance(st.body.stmts[1], i.Store)]
+            and isinstance(st.body.stmts[-1], i.Store)
+            and sum(isinstance(x, i.Assign) and isinstance(x.expr, i.Load)
+                    for x in st.body.stmts) == 1]
 
 
 def test_plan_follows_products_and_projections_to_the_handler() -> None:
@@ -90,3 +92,13 @@ def test_a_state_read_while_another_is_written_is_not_copied(monkeypatch) -> Non
     # the two puts copy their new tables into s2; `x = get s1` reads s1 in place (the
     # puts write another handler's buffer), where it had been a third copy
     assert sorted(len(_copies(imp)) for imp in imps) == [0] * (len(imps) - 1) + [2]
+
+
+def test_initial_state_from_a_view_is_copied_once(monkeypatch) -> None:
+    # `m[1]` is a view: lowered into the state buffer it is copied there, and the value
+    # is then that buffer (the handler had copied the view a second time)
+    src = ("m : (Fin 3)=>(Fin 100000)=>Float = for i j. n_to_f (ordinal j)\n"
+           ":p (yield_state m[1@_] \\s. s!(0@_) := 7.0)[0@_]\n")
+    out, imps = run_recorded(monkeypatch, src, {"DEXPY_CACHE": "0"})
+    assert out == ["7."]
+    assert sum(len(_copies(imp)) for imp in imps) == 1
