@@ -20,7 +20,7 @@ import re
 from collections.abc import Callable, Iterator
 
 from . import surface as S
-from .forms2021 import annotation_under_dollar, dependent_tab_type
+from .forms2021 import annotation_under_dollar, dependent_tab_type, ix_params, note_data_params
 from .records2021 import implicit_value, ix_instance
 
 InScope = Callable[[str], bool]
@@ -246,8 +246,12 @@ def _free_vars(e: object, bound: frozenset[str]) -> Iterator[tuple[str, bool]]:
                 yield tail, False
         case S.App(fn=fn, args=args, named=named):
             yield from _free_vars(fn, bound)
-            for a in args:
-                yield from _free_vars(a, bound)
+            ixs = ix_params(fn)                 # `Scene n` of `data Scene n:Type [Ix n]`
+            for k, a in enumerate(args):
+                if k in ixs and isinstance(a, S.Var) and a.name not in bound:
+                    yield a.name, True
+                else:
+                    yield from _free_vars(a, bound)
             for _, a in named:
                 yield from _free_vars(a, bound)
         case S.Tuple(elems=elems):
@@ -516,6 +520,7 @@ def data_text(text: str) -> str | None:
                     return None
                 k = names.index(cw[1])
                 params[k] += f"|{cw[0]}"
+    note_data_params(name, params)      # `Scene n` in a def's signature implies `Ix n`
     head = f"data {name}" + (f"({', '.join(params)})" if params else "") + " ="
     lines = rest.split("\n")
     out = []

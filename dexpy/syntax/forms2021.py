@@ -54,3 +54,23 @@ def _mentions(e: object, name: str) -> bool:
     if isinstance(e, S.Node):
         return any(_mentions(getattr(e, f.name), name) for f in dataclasses.fields(e))
     return False
+
+
+# === 2021 data types whose parameters carry a class (`data Scene n:Type [Ix n]`) ===
+
+# data type name -> positions of its parameters that are index sets (`[Ix n]`); noted
+# when a 2021 `data` block is read (dialect2021.data_text); a later declaration of the
+# name replaces its entry
+_IX_PARAMS: dict[str, frozenset[int]] = {}
+
+
+def note_data_params(name: str, params: list[str]) -> None:
+    """Records which of `name`'s parameters (`n:Type|Ix`) are index sets."""
+    _IX_PARAMS[name] = frozenset(k for k, p in enumerate(params)
+                                 if "Ix" in p.partition("|")[2].replace(" ", "").split("|"))
+
+
+def ix_params(fn: object) -> frozenset[int]:
+    """The argument positions of `fn` (a data type) that must be index sets: a def
+    that mentions `Scene n` gets `Ix n`, as 2021's did from the data's class binder."""
+    return _IX_PARAMS.get(fn.name, frozenset()) if isinstance(fn, S.Var) else frozenset()
