@@ -44,6 +44,7 @@ from .source import SourceFile
 from .syntax import surface as Surf
 from .syntax import dialect as dialect_names
 from .syntax.dialect2021 import desugar_top as desugar_2021
+from .syntax.dialect2022 import desugar_top as desugar_2022
 from .infer.redefine import drop_replaced, instance_counts
 from .syntax.dialect2021 import instance_parts as instance_parts_2021
 from .syntax.parse import parse_file, reparse_2021
@@ -285,6 +286,8 @@ class Session:
         if self.front_2021:
             self._shadow_prelude(decl)
             # 2021's integer literals are Int first; the 2022-23 form's are Nat, as today's
+            if self.dialect == "2022":      # that time's own instance forms (dialect2022.py)
+                decl = desugar_2022(decl)
             decl = desugar_2021(decl, self.env.scope.__contains__, self.dialect == "2021")
             if declare_records(self.env, self.names, decl):     # 2021 record/variant shapes
                 return []           # a row-polymorphic def: a template (infer/records.py)
@@ -428,13 +431,13 @@ class Session:
             if current is None or current is binding:
                 self.env.scope[name] = binding
                 self.origins[name] = decl.module
-            elif decl.module == self.origins.get(name, "") + LAYER:
+            elif decl.module == self.origins.get(name, "") + "@" + self.dialect:
                 self.env.scope[name] = binding     # `Point` of 2021's diagram
                 self.origins[name] = decl.module
             elif name not in self.prelude_scope or current is not self.prelude_scope[name]:
                 self.env.ambiguous[name] = (self.origins.get(name, "this file"), decl.module)
-        layer = decl.module + LAYER
-        if (self.dialect == "2021" and self.import_depth == 0 and not decl.module.endswith(LAYER)
+        layer = decl.module + "@" + self.dialect
+        if (self.dialect in LAYERS and self.import_depth == 0 and _layer_of(decl.module) is None
                 and self.find_module(layer) is not None
                 and self.find_module(decl.module).parent == lib_dir()):
             # a 2021 file's `import plot` also brings plot's 2021 names (lib/dialect2021/)
@@ -494,8 +497,8 @@ class Session:
         self.state_key = key
 
     def find_module(self, name: str) -> Path | None:
-        if name.endswith(LAYER):                   # a library module's 2021 names
-            path = _layers_dir() / f"{name[:-len(LAYER)]}.dx"
+        if (of := _layer_of(name)) is not None:    # a library module's 2021 (2022) names
+            path = _layers_dir(of[1]) / f"{of[0]}.dx"
             return path if path.is_file() else None
         for folder in self.search_dirs + self.lib_path + (str(lib_dir()),):
             path = Path(folder) / f"{name}.dx"
@@ -508,7 +511,8 @@ class Session:
         the names it defines. A library module (lib/m.dx) is today's Dex, read with
         today's prelude and front end whatever the session's dialect; a 2021 session
         adds lib/dialect2021/m.dx, which gives it its 2021 names."""
-        library = path.resolve().parent in (lib_dir().resolve(), _layers_dir().resolve())
+        layer_dirs = tuple(_layers_dir(d).resolve() for d in LAYERS)
+        library = path.resolve().parent in (lib_dir().resolve(),) + layer_dirs
         base = self.today_scope if library and self.today_scope is not None \
             else self.prelude_scope
         saved = self.env.scope, self.search_dirs, self.origins, self.front_2021
@@ -519,7 +523,7 @@ class Session:
         self.import_depth += 1
         # a 2021 layer may redefine its module's names (`Point` of 2021's diagram)
         redefine = self.redefine
-        self.redefine = redefine or path.resolve().parent == _layers_dir().resolve()
+        self.redefine = redefine or path.resolve().parent in layer_dirs
         try:
             errors: list[str] = []
             self.load_module(path, errors)
@@ -627,11 +631,19 @@ def _file_hash(path: Path) -> str:
 
 
 LAYER = "@2021"
-"""The suffix of a library module's 2021 layer (`plot@2021`: lib/dialect2021/plot.dx)."""
+"""The suffix of a library module's 2021 layer (`plot@2021`: lib/dialect2021/plot.dx);
+a 2022-23 file's are `complex@2022` (lib/dialect2022/complex.dx)."""
+LAYERS = ("2021", "2022")
 
 
-def _layers_dir() -> Path:
-    return dialect2021_prelude_path().parent
+def _layer_of(module: str) -> tuple[str, str] | None:
+    """(module, dialect) of a layer's name (`plot@2021`), None for any other module."""
+    base, at, dialect = module.rpartition("@")
+    return (base, dialect) if at and dialect in LAYERS else None
+
+
+def _layers_dir(dialect: str = "2021") -> Path:
+    return (dialect2022_prelude_path() if dialect == "2022" else dialect2021_prelude_path()).parent
 
 
 def _prelude_key(path: Path, *layers: Path) -> str:

@@ -192,7 +192,8 @@ def _as_2021_data(src: SourceFile, base: int, text: str) -> abstract.s.TopDecl |
     elif text.startswith("data"):
         alt = data_text(text)
     elif text.startswith(("interface", "instance")):
-        alt = class_text(text)
+        from .dialect2022 import class_head     # 2022-23's `instance C t given {n} [..]`
+        alt = class_text(class_head(text))
         if alt is not None:     # only the head line changed: the methods keep their spans
             base -= len(alt) - len(text)
     else:

@@ -57,3 +57,18 @@ def test_a_2022_session_has_the_layer_and_today_not() -> None:
     assert not s22.prelude_errors
     today = Session()
     assert "uncurry" not in today.names_in_scope()
+
+
+def test_golden_2022_files_are_detected_as_2022() -> None:
+    files = sorted((ROOT / "tests/dx2022").glob("*.dx"))
+    assert files
+    for path in files:
+        assert D.detect(path.read_text(encoding="utf-8")) == "2022", path.name
+
+
+def test_a_2022_import_of_complex_brings_its_layer(tmp_path: Path) -> None:
+    from dexpy.toplevel import Session
+    s = Session(dialect="2022")
+    assert s.find_module("complex@2022") == ROOT / "lib/dialect2022/complex.dx"
+    assert s.find_module("complex@2021") is None       # 2021 has Complex in its prelude
+    assert Session().find_module("plot@2021") == ROOT / "lib/dialect2021/plot.dx"

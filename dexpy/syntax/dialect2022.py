@@ -1,0 +1,102 @@
+r"""The transitional 2022-23 dialect's own front-end forms (docs/dialects.md).
+
+A 2022-23 file is read by the 2021 front end (dialect2021.py) with today's
+snake_case prelude and the layer lib/dialect2022/prelude.dx. What that time
+wrote differently from both, rewritten here before the 2021 desugaring:
+
+- an `Ix` instance gave its size as a value, `size = e` (a `Nat`): today's
+  method is `size' = \(). e`;
+- its `ordinal` gave a `Nat`, as today's (the 2021 front end reads an `Ix`
+  instance's `ordinal` as 2021's `Int`-valued one, so it is given as
+  `\x. n_to_i (e x)`, which that reading turns back into a `Nat`);
+- `VSpace`'s method was `scale_vec` (today's `.*`);
+- `i@n` was `from_ordinal n i`, which the layer defines with the index set
+  first, as then (today's `i@n` asks for the prelude's `from_ordinal(n=..)`).
+"""
+from __future__ import annotations
+
+import dataclasses
+import re
+
+from . import surface as S
+
+# class -> {2022 method name: today's}
+_METHODS_2022 = {
+    "VSpace": {"scale_vec": ".*"},
+}
+
+
+def desugar_top(decl: S.TopDecl) -> S.TopDecl:
+    """`decl` with the 2022-23 forms as today's."""
+    decl = _rewrite(decl)
+    if not isinstance(decl, S.InstanceDecl) or decl.instance_name is not None:
+        return decl
+    renames = _METHODS_2022.get(decl.class_name, {})
+    methods = tuple(_method(decl.class_name, m, renames) for m in decl.methods)
+    return dataclasses.replace(decl, methods=methods)
+
+
+def _method(cls: str, m: S.Def | S.Let, renames: dict[str, str]) -> S.Def | S.Let:
+    if isinstance(m, S.Def):
+        new = renames.get(m.name)
+        return dataclasses.replace(m, name=new) if new else m
+    if not isinstance(m.pat, S.PVar):
+        return m
+    name = m.pat.name
+    if cls == "Ix" and name == "size" and m.ann is None:
+        thunk = S.CurriedLam((), S.Block((), m.rhs, span=m.rhs.span), span=m.rhs.span)
+        return dataclasses.replace(m, pat=S.PVar("size'", span=m.pat.span), rhs=thunk)
+    if cls == "Ix" and name == "ordinal" and m.ann is None:
+        sp = m.rhs.span
+        x = S.Var("_ix22_x", span=sp)
+        body = S.App(S.Var("n_to_i", span=sp), (S.App(m.rhs, (x,), span=sp),), span=sp)
+        lam = S.CurriedLam((S.Param("_ix22_x", None, span=sp),), S.Block((), body, span=sp),
+                           span=sp)
+        return dataclasses.replace(m, rhs=lam)
+    if name in renames:
+        return dataclasses.replace(m, pat=S.PVar(renames[name], span=m.pat.span))
+    return m
+
+
+def _rewrite(node: object) -> object:
+    """`node` with every `i@n` as `from_ordinal n i` (the layer's)."""
+    if isinstance(node, tuple):
+        new = tuple(_rewrite(x) for x in node)
+        return node if all(a is b for a, b in zip(new, node)) else new
+    if not dataclasses.is_dataclass(node) or isinstance(node, type):
+        return node
+    if isinstance(node, S.FromOrdinal):
+        sp = node.span
+        return S.App(S.Var("from_ordinal", span=sp), (_rewrite(node.ix), _rewrite(node.ordinal)),
+                     span=sp)
+    changes = {}
+    for f in dataclasses.fields(node):
+        if f.name == "span":
+            continue
+        old = getattr(node, f.name)
+        new = _rewrite(old)
+        if new is not old:
+            changes[f.name] = new
+    return dataclasses.replace(node, **changes) if changes else node
+
+
+# `instance C args given {n m} [Ix n]` (2022-23) / `interface [A a] B a:Type`
+_GIVEN_HEAD = re.compile(r"^(instance\s+)(.*?)\s+given\s+((?:\{[^}]*\}\s*)?(?:\[[^\]]*\])?)\s*$")
+_TYPE_BINDER = re.compile(r"\b([a-z][\w']*):Type\b")
+
+
+def class_head(text: str) -> str:
+    """A 2022-23 `interface`/`instance` block with its head line as 2021 wrote it
+    (what `dialect2021.class_text` reads): the `given` binders of an instance come
+    first, an interface's parameters lose their `:Type`. The line keeps its length
+    (padded with spaces), so the methods below keep their offsets."""
+    head, nl, body = text.partition("\n")
+    new = head
+    m = _GIVEN_HEAD.match(head)
+    if m is not None:
+        new = f"{m.group(1)}{m.group(3).strip()} {m.group(2).strip()}"
+    elif head.startswith("interface"):
+        new = _TYPE_BINDER.sub(r"\1", head)
+    if new == head or len(new) > len(head):
+        return text
+    return new.ljust(len(head)) + nl + body
