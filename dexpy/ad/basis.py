@@ -30,7 +30,7 @@ def transpose_by_basis(s, f, ct):
 
 
 def _zero(s, t: S.Type) -> Atom:
-    from ..simplify_prims import _zero as z
+    from ..simp.build import zero as z
     return z(s, t)
 
 

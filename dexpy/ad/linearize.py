@@ -1,10 +1,11 @@
 """Forward-mode AD (`%linearize`) as a JVP of the Simp the simplifier emits.
 
-`linearize(s, f, x)` evaluates `f x` normally (the primal, emitted now) while
-recording the Simp lets that evaluation emitted. The second result is a
-`LinearMap`, a static function value: applying it to a tangent `t` walks the
-recorded lets and emits, per let, the tangent computation (`JVP_RULES`, keyed
-by Simp primitive). Primal values computed at the top level of the recording
+The simplifier's `%linearize` rule (`dexpy.simplify.lin_rules.linearize`) evaluates
+`f x` normally (the primal, emitted now) while recording the Simp lets that evaluation
+emitted, and returns a `LinearMap`: applying it to a tangent `t` walks the recorded
+lets with `Jvp` here, which emits, per let, the tangent computation (`JVP_RULES`,
+keyed by Simp primitive). This module works on Simp only and does not import the
+simplifier; it emits through the builder it is given. Primal values computed at the top level of the recording
 are reused; inside nested scopes (`for`, `case`, handlers, `while`) the primal
 is recomputed next to the tangent, so the tangent of a `for` is a `for`.
 
@@ -121,7 +122,7 @@ class Copier:
 # === the JVP walk ===
 
 def _flit(x: float, sc: Scalar) -> Lit:
-    from ..simplify import _lit
+    from ..simp.build import lit as _lit
     return _lit(x, sc)
 
 
@@ -145,7 +146,7 @@ class Jvp(Copier):
         return self.zero(st(S.type_of_atom(a), sub))
 
     def zero(self, t: S.Type) -> Atom:
-        from ..simplify_prims import _zero
+        from ..simp.build import zero as _zero
         return _zero(self.s, t)
 
     def e(self, op: S.Op, ty: S.Type) -> Atom:
@@ -189,47 +190,11 @@ class Jvp(Copier):
             if t is not None and has_float(ty):      # integers have no tangent
                 tan[let.binder.name] = t
 
-    def custom_tangent(self, mark: CustomMark, sub: Sub, tan: Sub) -> None:
-        """The tangents of a marked result: the rule applied to the (replayed) arguments
-        gives a linear map, applied to the arguments' tangents (symbolic rules get
-        `ZeroTangent` for an argument whose tangent is zero, else `SomeTangent t`)."""
-        from ..simplify import SCon
-        from ..core import ir as C
-        s, c = self.s, mark.fn
-        lin_ty = c.rule_ty.result.elems[1]
-        args = [_subst_sval(a, sub) for a in mark.args]
-        tys = {b.name: a for b, a in zip(c.rule_ty.binders, args)}
-        tangents = []
-        explicit = [a for b, a in zip(c.rule_ty.binders, mark.args) if b.expl == C.Expl.EXPLICIT]
-        for b, a in zip(lin_ty.binders, explicit):
-            if c.symbolic:
-                t = self._tangent_sval(a, tan, sub, False)
-                tangents.append(SCon(b.ty, tys, 0) if t is None else SCon(b.ty, tys, 1, (t,)))
-            else:
-                tangents.append(self._tangent_sval(a, tan, sub, True))
-        lin = s.proj(s.apply(c.rule, args), 1)
-        _assign_tangent(s, mark.y, s.apply(lin, tangents), tan)
-
-    def _tangent_sval(self, v, tan: Sub, sub: Sub, zero: bool):
-        """The tangent of the value `v` (None where it is all zero and not `zero`)."""
-        from ..simplify import Dyn, SCon, SProd
-        match v:
-            case Dyn(a):
-                t = self.T(a, tan)
-                if t is None and zero:
-                    t = self.Tz(a, tan, sub)
-                return None if t is None else Dyn(t)
-            case SProd(elems) | SCon(_, _, _, elems):
-                ts = [self._tangent_sval(e, tan, sub, zero) for e in elems]
-                if all(t is None for t in ts):
-                    if not zero:
-                        return None
-                if any(t is None for t in ts):
-                    ts = [self._tangent_sval(e, tan, sub, True) for e in elems]
-                if isinstance(v, SProd):
-                    return SProd(tuple(ts))
-                return SCon(v.data_ty, v.env, v.tag, tuple(ts))
-        return v if zero else None
+    def custom_tangent(self, mark, sub: Sub, tan: Sub) -> None:
+        """The tangents of a custom-linearized function's marked result: the rule works
+        on the simplifier's values, so the simplifier makes them
+        (`dexpy.simplify.lin_rules.custom_tangent`, reached through the builder)."""
+        self.s.custom_tangent(self, mark, sub, tan)
 
     # --- ops without nested scopes ---
 
@@ -594,140 +559,10 @@ JVP_RULES = {
 }
 
 
-# === the static linear-map value ===
-
-class LinearMap:
-    """The linear map of a `%linearize`: applying it emits the JVP of `lets`."""
-
-    def __init__(self, lets: tuple[S.Let, ...], x, y) -> None:
-        self.lets = lets
-        self.x = x
-        self.y = y
-
-    def sapply(self, s, args: list):
-        (t,) = args
-        tan: Sub = {}
-        _bind_tangent(s, self.x, t, tan)
-        j = Jvp(s)
-        j.walk(self.lets, {}, tan, False)
-        return _out_tangent(s, j, self.y, tan)
-
-
-def _bind_tangent(s, x, t, tan: Sub) -> None:
-    from ..simplify import Dyn, SCon, SProd
-    match x:
-        case Dyn(S.Var(name)):
-            tan[name] = s.atom(t)
-        case SProd(elems):
-            for i, e in enumerate(elems):
-                _bind_tangent(s, e, s.proj(t, i), tan)
-        case SCon(_, _, _, fields) if isinstance(t, SCon):
-            for e, te in zip(fields, t.fields):
-                _bind_tangent(s, e, te, tan)
-
-
-def _out_tangent(s, j: Jvp, y, tan: Sub):
-    from ..simplify import Dyn, SCon, SProd
-    match y:
-        case Dyn(a):
-            return Dyn(j.Tz(a, tan, {}))
-        case SProd(elems):
-            return SProd(tuple(_out_tangent(s, j, e, tan) for e in elems))
-        case SCon(d, env, tag, fields):
-            return SCon(d, env, tag, tuple(_out_tangent(s, j, e, tan) for e in fields))
-    return y
-
-
-def _fresh_copy(s, x):
-    """`x` with every data leaf rebound to a fresh variable (the differentiated input)."""
-    from ..simplify import Dyn, SCon, SProd
-    match x:
-        case Dyn(a):
-            v = S.Var(s.names.fresh("x"), S.type_of_atom(a))
-            s.b.lets.append(S.Let(v, a))
-            return Dyn(v)
-        case SProd(elems):
-            return SProd(tuple(_fresh_copy(s, e) for e in elems))
-        case SCon(d, env, tag, fields):
-            return SCon(d, env, tag, tuple(_fresh_copy(s, e) for e in fields))
-    return x
-
-
-# === custom linearization rules ===
-
-@dataclasses.dataclass(eq=False)
-class CustomMark:
-    """One application of a custom-linearized function: its arguments, and its result
-    with every data leaf rebound by a marked let (`custom_marks`)."""
-
-    fn: object          # the SCustomLin
-    args: tuple
-    y: object = None
-
-
 def custom_marks(s) -> dict:
-    """The marked lets of simplifier `s`: binder name -> (CustomMark, leaf number)."""
+    """The marked lets of simplifier `s`: binder name -> (mark, leaf number), made by
+    `dexpy.simplify.lin_rules.apply_custom`."""
     marks = s.__dict__.get("custom_marks")
     if marks is None:
         marks = s.__dict__["custom_marks"] = {}
     return marks
-
-
-def apply_custom(s, fn, args: list):
-    """Applies a custom-linearized function: the primal, its result's leaves marked."""
-    y = s.apply(fn.primal, args)
-    mark = CustomMark(fn, tuple(args))
-    marks = custom_marks(s)
-    count = [0]
-
-    def copy(v):
-        from ..simplify import Dyn, SCon, SProd
-        match v:
-            case Dyn(a):
-                nv = S.Var(s.names.fresh("cl"), S.type_of_atom(a))
-                s.b.lets.append(S.Let(nv, a))
-                marks[nv.name] = (mark, count[0])
-                count[0] += 1
-                return Dyn(nv)
-            case SProd(elems):
-                return SProd(tuple(copy(e) for e in elems))
-            case SCon(d, env, tag, fields):
-                return SCon(d, env, tag, tuple(copy(e) for e in fields))
-        return v
-    mark.y = copy(y)
-    return mark.y
-
-
-def _subst_sval(v, sub: Sub):
-    from ..simplify import Dyn, SCon, SProd
-    match v:
-        case Dyn(a):
-            return Dyn(sa(a, sub))
-        case SProd(elems):
-            return SProd(tuple(_subst_sval(e, sub) for e in elems))
-        case SCon(d, env, tag, fields):
-            return SCon(d, env, tag, tuple(_subst_sval(e, sub) for e in fields))
-    return v
-
-
-def _assign_tangent(s, y, t, tan: Sub) -> None:
-    """Binds the tangents of `y`'s marked leaves to the parts of the value `t`."""
-    from ..simplify import Dyn, SCon, SProd
-    match y:
-        case Dyn(S.Var(name)):
-            tan[name] = s.atom(t)
-        case SProd(elems) | SCon(_, _, _, elems):
-            parts = t.fields if isinstance(t, SCon) else None
-            for i, e in enumerate(elems):
-                _assign_tangent(s, e, parts[i] if parts is not None else s.proj(t, i), tan)
-
-
-def linearize(s, f, x):
-    from ..simplify import SProd
-    x = _fresh_copy(s, x)
-    start = len(s.b.lets)
-    b = s.b
-    y = s.apply(f, [x])
-    assert s.b is b
-    lets = tuple(b.lets[start:])
-    return SProd((y, LinearMap(lets, x, y)))

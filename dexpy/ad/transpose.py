@@ -165,7 +165,7 @@ class Reverse(Linearity):
         self.sub[let.binder.name] = a
 
     def zero(self, t: S.Type) -> Atom:
-        from ..simplify_prims import _zero
+        from ..simp.build import zero as _zero
         return _zero(self.s, t)
 
     def fresh(self, v: S.Var, hint: str) -> S.Var:
@@ -212,7 +212,7 @@ class Reverse(Linearity):
 
     def add_boxes(self, a: Atom, b: Atom, e: S.Type) -> Atom:
         """The sum of two boxed cotangents: an empty box is the zero of every size
-        (`simplify_prims._zero`), else both have the primal's size."""
+        (`simp.build.zero`), else both have the primal's size."""
         t = S.BoxTy(e)
         na, nb = self.e(S.BoxSize(a), S.NAT), self.e(S.BoxSize(b), S.NAT)
 
@@ -685,7 +685,7 @@ def with_refs(s, tys: list[S.Type], refs: list[S.Var], body) -> tuple[Atom, list
         inner_out.append((S.type_of_atom(res), [S.type_of_atom(f) for f in finals]))
         atoms = (res, *finals)
         return s.emit(S.MakeProd(atoms), S.ProdTy(tuple(S.type_of_atom(a) for a in atoms)))
-    from ..simplify_prims import _zero
+    from ..simp.build import zero as _zero
     init = _zero(s, tys[0])
     blk = s.sub_block(inner)
     bt = S.type_of_atom(blk.result)

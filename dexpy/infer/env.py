@@ -84,7 +84,7 @@ class TopEnv:
     custom_lins: dict[Name, tuple[Expr, bool, Expr]] = field(default_factory=dict)
     # evaluated top-level integers -> their literals (infer/topconst.py)
     constants: dict[Name, Expr] = field(default_factory=dict)
-    # `@noinline` defs: applied through a specialization cache (simplify_spec.py)
+    # `@noinline` defs: applied through a specialization cache (dexpy/simplify/spec.py)
     noinline: set[Name] = field(default_factory=set)
 
     def data_named(self, name: str) -> ir.DataDef | None:

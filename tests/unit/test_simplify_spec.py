@@ -1,9 +1,9 @@
-"""`@noinline` defs are simplified once per specialization and copied (simplify_spec)."""
+"""`@noinline` defs are simplified once per specialization and copied (simplify.spec)."""
 from __future__ import annotations
 
 from compile_spy import eval_blocks, session_with
 
-import dexpy.simplify_spec as spec
+import dexpy.simplify.spec as spec
 
 _NEST = """
 @noinline

@@ -12,13 +12,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .core import ir as C
-from .core.traverse import free_vars
-from .errors import TypeErr
-from .simp import ir as S
+from ..core import ir as C
+from ..core.traverse import free_vars
+from ..errors import TypeErr
+from ..simp import ir as S
 
 if TYPE_CHECKING:
-    from .simplify import Simplifier, SVal
+    from .simplifier import Simplifier, SVal
 
 DATA = ("D",)
 
@@ -29,7 +29,7 @@ def is_static_shape(shape: tuple) -> bool:
 
 def split(s: Simplifier, v: SVal) -> tuple[S.Atom, tuple]:
     """The data of `v` as one atom, and its shape."""
-    from .simplify import SClosure, SCustomLin, SDict, SProd, STab, SType
+    from .simplifier import SClosure, SCustomLin, SDict, SProd, STab, SType
     match v:
         case STab(shape, atom):         # a table of closures: its data table, its shape
             return atom, ("T", shape)
@@ -50,7 +50,7 @@ def split(s: Simplifier, v: SVal) -> tuple[S.Atom, tuple]:
 
 def rebuild(s: Simplifier, shape: tuple, atom: S.Atom) -> SVal:
     """The value of shape `shape` whose data is `atom`."""
-    from .simplify import SClosure, SProd
+    from .simplifier import SClosure, SProd
     match shape[0]:
         case "D":
             return s.unpack(atom)
@@ -65,7 +65,7 @@ def rebuild(s: Simplifier, shape: tuple, atom: S.Atom) -> SVal:
         case "S":
             return shape[1].value
         case "T":       # (the table is boxed where its size is local to a loop or branch)
-            from .simplify import STab
+            from .simplifier import STab
             return STab(shape[1], s.unpack(atom).atom)
     raise TypeErr("Not supported yet: this value as run-time data")
 
@@ -115,7 +115,7 @@ def _captures(lam: C.Lam) -> frozenset:
 
 
 def _holds_static(v: SVal) -> bool:
-    from .simplify import SClosure, SCustomLin, SDict, SProd, STab, SType
+    from .simplifier import SClosure, SCustomLin, SDict, SProd, STab, SType
     match v:
         case SClosure() | SType() | SDict() | SCustomLin() | STab():
             return True
@@ -125,7 +125,7 @@ def _holds_static(v: SVal) -> bool:
 
 
 def _as_dyn(a: S.Atom) -> SVal:
-    from .simplify import Dyn
+    from .simplifier import Dyn
     return Dyn(a)
 
 
@@ -158,7 +158,7 @@ def tag_branches(s: Simplifier, lams: list[S.Lam1], live: list[int]) -> list[S.L
 
 def apply_choice(s: Simplifier, shapes: tuple, atom: S.Atom, args: list[SVal]) -> SVal:
     """Applies whichever function `atom` holds: a case over its tag."""
-    from .simplify_box import block_locals, coerce_block, join
+    from .box import block_locals, coerce_block, join
     t = S.type_of_atom(atom)
     assert isinstance(t, S.SumTy)
     lams = []

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from .errors import CompilerBug
-from .names import Name
-from .simp import ir as S
+from ..errors import CompilerBug
+from ..names import Name
+from ..simp import ir as S
 
 if TYPE_CHECKING:
-    from .simplify import Simplifier
+    from .simplifier import Simplifier
 
 
 def block_locals(block: S.Block) -> set[Name]:
@@ -109,7 +109,7 @@ def coerce_block(s: Simplifier, block: S.Block, dst: S.Type) -> S.Block:
     if S.type_of_atom(block.result) == dst:
         return block
     saved = s.b
-    from .simplify import Builder
+    from .simplifier import Builder
     s.b = Builder(s.names)
     s.b.lets = list(block.lets)
     try:

@@ -1,6 +1,6 @@
 """Simplification rules of the pointer, IO and foreign-call primitives.
 
-Registered into `dexpy.simplify_prims.PRIM_RULES` on import (docs/io.md):
+Registered into `dexpy.simplify.prims.PRIM_RULES` on import (docs/io.md):
 
 * `%ffiCall(sym, R, x...)` (the body of a `foreign` declaration) -> Simp
   `ForeignCall(sym, x..., rep R)`; a product result is a C struct returned
@@ -13,13 +13,13 @@ Registered into `dexpy.simplify_prims.PRIM_RULES` on import (docs/io.md):
 """
 from __future__ import annotations
 
-from .core import ir as C
-from .errors import TypeErr
-from .infer.prims_io import symbol_of
-from .simp import ir as S
-from .simp.ir import UNIT, Scalar
-from .simplify import Dyn, SBoolW8, Simplifier, SProd, SVal
-from .simplify_prims import rule
+from ..core import ir as C
+from ..errors import TypeErr
+from ..infer.prims_io import symbol_of
+from ..simp import ir as S
+from ..simp.ir import UNIT, Scalar
+from .simplifier import Dyn, SBoolW8, Simplifier, SProd, SVal
+from .prims import rule
 
 PTR = S.BaseTy(Scalar.PTR)
 I64 = S.BaseTy(Scalar.I64)

@@ -21,10 +21,10 @@ copies still reach LLVM.
 """
 from __future__ import annotations
 
-from .ad.linearize import Copier, sa, st
-from .names import Name
-from .simp import ir as S
-from .simp.ir import Atom, Lit
+from ..ad.linearize import Copier, sa, st
+from ..names import Name
+from ..simp import ir as S
+from ..simp.ir import Atom, Lit
 
 _REJECTED = "rejected"
 
@@ -32,7 +32,7 @@ _REJECTED = "rejected"
 def apply_noinline(s, lam, args: list) -> object | None:
     """The value of `@noinline` def `lam` applied to `args` through the cache (None: not
     a `@noinline` def, or not specializable here: the caller inlines it)."""
-    from .simplify import Dyn
+    from .simplifier import Dyn
     table = _noinline_lams(s)
     if id(lam) not in table:
         return None
@@ -55,7 +55,7 @@ def _noinline_lams(s) -> dict[int, Name]:
     """id of each `@noinline` def's Core lambda -> its name (the closure `top_var` makes)."""
     table = s.__dict__.get("noinline_lams")
     if table is None:
-        from .core import ir as C
+        from ..core import ir as C
         names = getattr(s.env, "noinline", ())
         table = {id(s.env.defs[n]): n for n in names
                  if n in s.env.defs and isinstance(s.env.defs[n], C.Lam)}
@@ -67,7 +67,7 @@ def _specialize(s, lam, types: tuple[S.Type, ...]):
     """(parameters, block, result) of `lam`'s body over fresh parameters of `types`, or
     _REJECTED when its result is not data (a tree of products over data atoms; a
     string is the pair of its length and its table)."""
-    from .simplify import Dyn
+    from .simplifier import Dyn
     params = [S.Var(s.names.fresh("arg"), t) for t in types]
     env = {b.name: Dyn(p) for b, p in zip(lam.binders, params)}
     result: list = []
@@ -82,7 +82,7 @@ def _specialize(s, lam, types: tuple[S.Type, ...]):
 
 
 def _is_data(v) -> bool:
-    from .simplify import Dyn, SProd
+    from .simplifier import Dyn, SProd
     if isinstance(v, SProd):
         return all(_is_data(e) for e in v.elems)
     return isinstance(v, Dyn)
@@ -90,7 +90,7 @@ def _is_data(v) -> bool:
 
 def _rebuild(v, sub):
     """The result value `v` of a specialization, its atoms renamed by `sub` (a copy)."""
-    from .simplify import Dyn, SProd
+    from .simplifier import Dyn, SProd
     if isinstance(v, SProd):
         return SProd(tuple(_rebuild(e, sub) for e in v.elems))
     return Dyn(sa(v.atom, sub))
@@ -138,5 +138,5 @@ class _FoldingCopier(Copier):
 
 
 def _fold(prim: S.Prim, atoms: tuple[Atom, ...]) -> Atom | None:
-    from .simplify import _fold as fold
+    from .simplifier import _fold as fold
     return fold(prim, atoms)

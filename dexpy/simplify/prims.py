@@ -3,13 +3,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from .core import ir as C
-from .errors import TypeErr
-from .simp import ir as S
-from .simp.ir import BOOL, UNIT, Lit, Scalar
-from .simplify import COMPARE, Dyn, SBoolW8, SCon, Simplifier, SProd, SType, SVal, _lit
-from .simplify_box import block_locals, coerce, coerce_block, join
-from .simplify_defun import DATA, rebuild, split
+from ..core import ir as C
+from ..errors import TypeErr
+from ..simp import ir as S
+from ..simp.ir import BOOL, UNIT, Lit, Scalar
+from .simplifier import COMPARE, Dyn, SBoolW8, SCon, Simplifier, SProd, SType, SVal, _lit
+from .box import block_locals, coerce, coerce_block, join
+from .defun import DATA, rebuild, split
+from ..simp.build import zero as _zero
 
 Rule = Callable[[Simplifier, tuple[C.Expr, ...], dict], SVal]
 PRIM_RULES: dict[str, Rule] = {}
@@ -188,28 +189,6 @@ def _not(s: Simplifier, args: tuple[C.Expr, ...], env: dict) -> SVal:
 @rule("garbageVal")
 def _garbage(s: Simplifier, args: tuple[C.Expr, ...], env: dict) -> SVal:
     return Dyn(_zero(s, s.rep_type(args[0], env)))
-
-
-def _zero(s: Simplifier, t: S.Type) -> S.Atom:
-    match t:
-        case S.BaseTy(sc):
-            return _lit(0, sc)
-        case S.ProdTy(elems):
-            return s.emit(S.MakeProd(tuple(_zero(s, e) for e in elems)), t)
-        case S.SumTy(cases):
-            return s.emit(S.MakeSum(t, 0, _zero(s, cases[0])), t)
-        case S.TabTy(n, elem):
-            o = S.Var(s.names.fresh("o"), S.NAT)
-            body = s.sub_block(lambda: _zero(s, elem))
-            return s.emit(S.For(n, S.Lam1(o, body)), t)
-        case S.BoxTy(elem):
-            # an empty box: the zero of any size (AD's accumulators of run-time-sized
-            # tables take the size of the first cotangent added: ad.transpose.add_atoms)
-            empty = S.TabTy(Lit(0, Scalar.U32), elem)
-            o = S.Var(s.names.fresh("o"), S.NAT)
-            tab = s.emit(S.For(empty.size, S.Lam1(o, s.sub_block(lambda: _zero(s, elem)))), empty)
-            return s.emit(S.Box(tab), t)
-    raise TypeErr("Not supported yet: an uninitialized value of this type")
 
 
 # === references and handlers ===
@@ -435,18 +414,18 @@ def _print_str(s: Simplifier, args: tuple[C.Expr, ...], env: dict) -> SVal:
 @rule("runIO")
 def _run_io(s: Simplifier, args: tuple[C.Expr, ...], env: dict) -> SVal:
     return s.apply(s.ev(args[0], env), [])
-from . import simplify_io  # noqa: E402,F401  (pointer/IO/foreign rules)
+from . import io_rules  # noqa: E402,F401  (pointer/IO/foreign rules)
 
 
 # === automatic differentiation (dexpy/ad, docs/ad.md) ===
 
 @rule("linearize")
 def _linearize(s: Simplifier, args: tuple[C.Expr, ...], env: dict) -> SVal:
-    from .ad.linearize import linearize
+    from .lin_rules import linearize
     return linearize(s, s.ev(args[0], env), s.ev(args[1], env))
 
 
 @rule("linearTranspose")
 def _linear_transpose(s: Simplifier, args: tuple[C.Expr, ...], env: dict) -> SVal:
-    from .ad.transpose import transpose
+    from ..ad.transpose import transpose
     return transpose(s, s.ev(args[0], env), s.ev(args[1], env))

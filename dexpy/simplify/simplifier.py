@@ -13,15 +13,16 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .core import ir as C
-from .core.traverse import zonk
-from .errors import CompilerBug, TypeErr
-from .infer.builtins import FIN
-from .infer.env import TopEnv
-from .infer.unify import whnf
-from .names import Name, NameSupply
-from .simp import ir as S
-from .simp.ir import BOOL, UNIT, Atom, Lit, Scalar
+from ..core import ir as C
+from ..core.traverse import zonk
+from ..errors import CompilerBug, TypeErr
+from ..infer.builtins import FIN
+from ..infer.env import TopEnv
+from ..infer.unify import whnf
+from ..names import Name, NameSupply
+from ..simp import ir as S
+from ..simp.ir import BOOL, UNIT, Atom, Lit, Scalar
+from ..simp.build import lit as _lit
 
 
 # === values ===
@@ -69,7 +70,7 @@ class SDict:
 @dataclass(frozen=True)
 class STab:
     """A table of values holding functions: the data of each element in `atom`,
-    the rest in `shape` (see simplify_defun)."""
+    the rest in `shape` (see defun.py)."""
 
     shape: tuple = field(hash=False, compare=False)
     atom: Atom = field(hash=False, compare=False)
@@ -78,7 +79,7 @@ class STab:
 @dataclass(frozen=True)
 class SChoice:
     """One of several function-holding values, chosen at run time: `atom` is a
-    sum whose tag selects the shape (see simplify_defun)."""
+    sum whose tag selects the shape (see defun.py)."""
 
     shapes: tuple = field(hash=False, compare=False)
     atom: Atom = field(hash=False, compare=False)
@@ -88,7 +89,7 @@ class SChoice:
 class SCustomLin:
     """A top-level function with a `custom-linearization` rule (infer/customlin.py).
     Applying it applies `primal` and marks the result's data, so that `%linearize`
-    takes the result's tangent from `rule` (dexpy.ad.linearize.apply_custom)."""
+    takes the result's tangent from `rule` (dexpy.simplify.lin_rules.apply_custom)."""
 
     primal: SVal
     rule: SVal
@@ -96,7 +97,7 @@ class SCustomLin:
     rule_ty: C.Expr         # the rule's type: which arguments are explicit, tangent types
 
     def sapply(self, s, args):
-        from .ad.linearize import apply_custom
+        from .lin_rules import apply_custom
         return apply_custom(s, self, args)
 
 
@@ -152,6 +153,12 @@ class Simplifier:
         self.b = Builder(names)
 
     # === sub-blocks ===
+
+    def custom_tangent(self, jvp, mark, sub: dict, tan: dict) -> None:
+        """AD's hook for the tangent of a custom-linearized function's result, which
+        works on this simplifier's values (`lin_rules.custom_tangent`)."""
+        from .lin_rules import custom_tangent
+        custom_tangent(jvp, mark, sub, tan)
 
     def sub_block(self, fn: Callable[[], Atom]) -> S.Block:
         saved = self.b
@@ -248,7 +255,7 @@ class Simplifier:
 
     def resolve_type(self, v: SType) -> C.Expr:
         """The Core type a static type value denotes, its free variables replaced by their values."""
-        from .core.traverse import free_vars, subst
+        from ..core.traverse import free_vars, subst
         sub: dict = {}
         for n in free_vars(v.ty):
             val = v.env.get(n)
@@ -345,7 +352,7 @@ class Simplifier:
         value a `grad` computes and drops, results a block binds and ignores), over
         the parameters still used (all of them with `keep_params`: the Python API
         passes arguments by position)."""
-        from .ad.deps import dce, free_vars
+        from ..ad.deps import dce, free_vars
         result = self.atom(value)
         body = dce(S.Block(tuple(self.b.lets), result))
         if keep_params:
@@ -479,7 +486,7 @@ class Simplifier:
                 return cases[0] if len(cases) == 1 else S.SumTy(cases)
             case C.TabPi(name, _, d, body):
                 n = self.size(self.ev(d, env))
-                from .core.traverse import free_vars
+                from ..core.traverse import free_vars
                 if name in free_vars(body):
                     raise TypeErr("Not supported yet: a reference to (or run-time type of) a "
                                   "ragged table, whose rows' sizes depend on the row index")
@@ -487,14 +494,14 @@ class Simplifier:
             case C.RefTy(_, elem):
                 return S.RefTy(self.rep_type(elem, env))
             case C.DepPairTy(name, lhs, rhs):
-                from .core.traverse import free_vars
+                from ..core.traverse import free_vars
                 second = self.boxed_type(rhs, env) if name in free_vars(rhs) else self.rep_type(rhs, env)
                 return S.ProdTy((self.rep_type(lhs, env), second))
         raise TypeErr(f"Not supported yet: run-time values of type {type(t).__name__}")
 
     def field_types(self, con: C.ConDef, env: dict) -> tuple[S.Type, ...]:
         """Field representations; a table sized by an earlier field is boxed."""
-        from .core.traverse import free_vars
+        from ..core.traverse import free_vars
         earlier: set[Name] = set()
         out = []
         for f in con.fields:
@@ -554,17 +561,6 @@ def _u32(n: int) -> Lit:
     return Lit(n, Scalar.U32)
 
 
-def _lit(value: int | float, scalar: Scalar) -> Lit:
-    if scalar.is_float:
-        v = float(value)
-        return Lit(float(np.float32(v)) if scalar == Scalar.F32 else v, scalar)
-    bits = {Scalar.U8: 8, Scalar.U32: 32, Scalar.U64: 64, Scalar.I32: 32, Scalar.I64: 64}.get(scalar, 64)
-    v = int(value) & ((1 << bits) - 1)
-    if scalar.is_signed and v >= 1 << (bits - 1):
-        v -= 1 << bits
-    return Lit(v, scalar)
-
-
 def _fold(prim: S.Prim, atoms: tuple[Atom, ...]) -> Lit | None:
     if not all(isinstance(a, Lit) for a in atoms) or len(atoms) != 2:
         return None
@@ -579,8 +575,8 @@ def _fold(prim: S.Prim, atoms: tuple[Atom, ...]) -> Lit | None:
     return None
 
 
-from .simplify_box import block_locals, coerce, coerce_block, join, unbox  # noqa: E402
-from .simplify_defun import (DATA, apply_choice, choice_shapes, rebuild, same_shape,  # noqa: E402
+from .box import block_locals, coerce, coerce_block, join, unbox  # noqa: E402
+from .defun import (DATA, apply_choice, choice_shapes, rebuild, same_shape,  # noqa: E402
                              split, tag_branches)
-from .simplify_prims import PRIM_RULES  # noqa: E402  (rules need the classes above)
-from .simplify_spec import apply_noinline  # noqa: E402
+from .prims import PRIM_RULES  # noqa: E402  (rules need the classes above)
+from .spec import apply_noinline  # noqa: E402
