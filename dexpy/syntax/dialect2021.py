@@ -638,6 +638,7 @@ def class_text(text: str) -> str | None:
         return None
     kw, rest = m.group(1), m.group(2)
     supers: list[tuple[str, str]] = []
+    multi: list[list[str]] = []         # an instance's `[C a v]` (2022-23's brownian_motion)
     implicit: list[str] = []
     if kw == "instance" and rest.startswith("{"):
         close = rest.find("}")
@@ -651,6 +652,10 @@ def class_text(text: str) -> str | None:
             return None
         for c in rest[1:close].split(","):
             words = c.split()
+            if kw == "instance" and len(words) > 2 and all(
+                    re.match(r"^[a-z][\w']*$", w) for w in words[1:]):
+                multi.append(words)
+                continue
             if len(words) != 2:
                 return None
             supers.append((words[0], words[1]))
@@ -678,9 +683,13 @@ def class_text(text: str) -> str | None:
                 free[v] = True
         for _, v in supers:
             free.setdefault(v, False)
+        for words in multi:
+            for v in words[1:]:
+                free.setdefault(v, False)
         given = [v + ("|Ix" if ix else "") + "".join("|" + c for c, w in supers if w == v)
                  for v, ix in free.items()]
         new = f"instance {name}({', '.join(args)})"
         if given:
             new += f" given ({', '.join(given)})"
+            new += "".join(f" ({w[0]}({', '.join(w[1:])}))" for w in multi)
     return new + nl + body
