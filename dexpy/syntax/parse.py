@@ -295,7 +295,16 @@ def _parse_error(src: SourceFile, base: int, text: str, exc: UnexpectedInput) ->
         case UnexpectedToken(token=tok):
             pos = tok.start_pos if tok.start_pos is not None else 0
             if tok.type in ("_INDENT", "_NL", "_DEDENT"):
-                return framed_error(src, base + _line_start(text, pos), _layout_message(tok.type))
+                at = _line_start(text, pos)
+                if tok.type == "_NL" and _BODY_ON_NEXT_LINE.search(text, 0, at):
+                    # `for i.` / `\x.` then a line that is not indented (upstream's words)
+                    return framed_error(src, base + at, "expecting end of line or space")
+                return framed_error(src, base + at, _layout_message(tok.type))
+            if tok.value == "(" and _DEF_HEAD.fullmatch(text, 0, pos) and pos + 1 < len(text) \
+                    and not _OPERATOR_CHAR.match(text, pos + 1):
+                # `def (foo + bar)`: parentheses after `def` hold an operator's symbol
+                return framed_error(src, base + pos + 1,
+                                    f"unexpected {_describe(text[pos + 1])}\nexpecting symbol name")
             return framed_error(src, base + pos,
                                 f"unexpected {_describe(tok.value)}{_keyword_hint(text, pos)}")
         case UnexpectedCharacters(pos_in_stream=pos):
@@ -348,6 +357,11 @@ def _keyword_hint(text: str, pos: int) -> str:
         keyword = before.group(1)
     return (f"\n`{keyword}` is a keyword, so it cannot be used as a name; "
             f"choose another, e.g. `{keyword}'` or `{keyword}1`")
+
+
+_BODY_ON_NEXT_LINE = re.compile(r"\.[ \t]*\n[ \t]*\Z")
+_DEF_HEAD = re.compile(r"(?:@\w+\s+)*def\s+")
+_OPERATOR_CHAR = re.compile(r"[-+*/<>=!&|^%$.@~?:\\]")
 
 
 def _line_start(text: str, pos: int) -> int:
