@@ -315,7 +315,8 @@ class Module:
         from ..infer.decls import Evaluate, elab_top
         from ..syntax.parse import parse_file
         from ..syntax import surface as Surf
-        blocks = [b for b in parse_file(SourceFile("<eval>", expr)) if b.decl or b.error]
+        blocks = [b for b in parse_file(SourceFile("<eval>", expr), self._session.front_2021)
+                  if b.decl or b.error]
         if len(blocks) != 1:
             raise ValueError(f"expected one Dex expression, got {len(blocks)} blocks")
         block = blocks[0]

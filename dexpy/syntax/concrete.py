@@ -10,6 +10,8 @@ parameter, a binder, a pattern or an error. Every group has a span
 """
 from __future__ import annotations
 
+import dataclasses
+
 from dataclasses import dataclass, field
 
 from lark import Token, Tree
@@ -484,9 +486,10 @@ def resolve_binders(items: list[_Item]) -> tuple[Group, ...]:
 class Converter:
     """Walks the Lark tree of one block; `base` is the block's offset in `src`."""
 
-    def __init__(self, src: SourceFile, base: int) -> None:
+    def __init__(self, src: SourceFile, base: int, dot_index: bool = False) -> None:
         self.src = src
         self.base = base
+        self.dot_index = dot_index      # `x.(i, j)` indexes (2021 front end), else an error
         # id(tree) -> the offsets its tokens cover (None: no token), each tree once
         self._bounds: dict[int, tuple[int, int] | None] = {}
 
@@ -792,6 +795,9 @@ class Converter:
                     group = GField(group, post.children[0].value[1:], span=span)
                 case "dot_paren":
                     args = self.parens_from(*post.children)
+                    if not self.dot_index:      # today's Dex: `x.field` only (upstream's words)
+                        raise SyntaxErr("Field must be a name", dataclasses.replace(
+                            args.span, start=args.span.start + 1))      # after the `.`
                     group = GDotParen(group, args, span=span)
         return group
 

@@ -155,7 +155,7 @@ def parse_raw_block(src: SourceFile, raw: RawBlock, dialect2021: bool = False) -
         text = labels_text(keywords_text(text))     # `view i. e` is `for i. e`, `#a`
         # is `%a` (a lens, records2021.py): same offsets
     try:
-        decl = parse_block_text(src, raw.start + offset, text)
+        decl = parse_block_text(src, raw.start + offset, text, dialect2021)
     except DexError as exc:
         return TopBlock(raw.text, None, directive, exc, raw.trailing, span=span)
     return TopBlock(raw.text, decl, directive, None, raw.trailing, span=span)
@@ -201,18 +201,21 @@ def _as_2021_data(src: SourceFile, base: int, text: str) -> abstract.s.TopDecl |
     if alt is None:
         return None
     try:
-        return parse_block_text(src, base, alt)
+        return parse_block_text(src, base, alt, True)
     except DexError:
         return None
 
 
-def parse_block_text(src: SourceFile, base: int, text: str) -> abstract.s.TopDecl:
+def parse_block_text(src: SourceFile, base: int, text: str,
+                     dialect2021: bool = False) -> abstract.s.TopDecl:
     """Parse one block's text (starting at offset `base` of `src`); raises DexError.
-    Runs on a big stack (dexpy.deep): the tree conversions recurse per nesting level."""
-    return call_deep(_parse_block_text, src, base, text)
+    Runs on a big stack (dexpy.deep): the tree conversions recurse per nesting level.
+    `dialect2021`: read by the 2021 front end (`x.(i, j)` is indexing there)."""
+    return call_deep(_parse_block_text, src, base, text, dialect2021)
 
 
-def _parse_block_text(src: SourceFile, base: int, text: str) -> abstract.s.TopDecl:
+def _parse_block_text(src: SourceFile, base: int, text: str,
+                      dialect2021: bool = False) -> abstract.s.TopDecl:
     try:
         tree = _parser().parse(text)
     except UnexpectedInput as exc:
@@ -224,7 +227,7 @@ def _parse_block_text(src: SourceFile, base: int, text: str) -> abstract.s.TopDe
     except RecursionError:
         raise framed_error(src, base, "expression nested too deeply") from None
     try:
-        top = concrete.Converter(src, base).top(tree.children[0])
+        top = concrete.Converter(src, base, dialect2021).top(tree.children[0])
         return abstract.top_decl(top)
     except DexError:
         raise

@@ -73,7 +73,7 @@ def test_unknown_dialect_is_an_error() -> None:
 # === the 2021 front end ===
 
 def _decl(text: str) -> S.TopDecl:
-    [block] = parse_file(SourceFile("t.dx", text))
+    [block] = parse_file(SourceFile("t.dx", text), dialect2021=True)
     assert block.error is None
     return block.decl
 
