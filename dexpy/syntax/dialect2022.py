@@ -10,8 +10,10 @@ wrote differently from both, rewritten here before the 2021 desugaring:
   instance's `ordinal` as 2021's `Int`-valued one, so it is given as
   `\x. n_to_i (e x)`, which that reading turns back into a `Nat`);
 - `VSpace`'s method was `scale_vec` (today's `.*`);
-- `i@n` was `from_ordinal n i`, which the layer defines with the index set
-  first, as then (today's `i@n` asks for the prelude's `from_ordinal(n=..)`).
+- functions took the index set they produce first (`from_ordinal n i`,
+  `unsafe_from_ordinal _ k`, `cast_table m xs`, `fanout n x`): a use of one
+  of these names is the layer's `_2022` function, which does; `i@n` was
+  `from_ordinal n i` of a `Nat`.
 """
 from __future__ import annotations
 
@@ -58,8 +60,14 @@ def _method(cls: str, m: S.Def | S.Let, renames: dict[str, str]) -> S.Def | S.Le
     return m
 
 
+# names whose 2022-23 versions took the index set first (lib/dialect2022/prelude.dx)
+_EXPLICIT = frozenset(("from_ordinal", "unsafe_from_ordinal", "fanout", "cast_table",
+                       "unsafe_cast_table"))
+
+
 def _rewrite(node: object) -> object:
-    """`node` with every `i@n` as `from_ordinal n i` (the layer's)."""
+    """`node` with every `i@n` as `from_ordinal n i` and the names of `_EXPLICIT`
+    as the layer's functions."""
     if isinstance(node, tuple):
         new = tuple(_rewrite(x) for x in node)
         return node if all(a is b for a, b in zip(new, node)) else new
@@ -67,8 +75,10 @@ def _rewrite(node: object) -> object:
         return node
     if isinstance(node, S.FromOrdinal):
         sp = node.span
-        return S.App(S.Var("from_ordinal", span=sp), (_rewrite(node.ix), _rewrite(node.ordinal)),
-                     span=sp)
+        return S.App(S.Var("from_ordinal_2022", span=sp),
+                     (_rewrite(node.ix), _rewrite(node.ordinal)), span=sp)
+    if isinstance(node, S.Var) and node.name in _EXPLICIT:
+        return dataclasses.replace(node, name=node.name + "_2022")
     changes = {}
     for f in dataclasses.fields(node):
         if f.name == "span":
