@@ -10,6 +10,9 @@ wrote differently from both, rewritten here before the 2021 desugaring:
   instance's `ordinal` as 2021's `Int`-valued one, so it is given as
   `\x. n_to_i (e x)`, which that reading turns back into a `Nat`);
 - `VSpace`'s method was `scale_vec` (today's `.*`);
+- a type function's parameter used as an index set (`def Vec (dim:Type) :
+  Type = dim=>Float`) is one (`dim|Ix`), and a def that mentions `Vec d` gets
+  `Ix d` (the index set dictionary then travelled with the table type);
 - functions took the index set they produce first (`from_ordinal n i`,
   `unsafe_from_ordinal _ k`, `cast_table m xs`, `fanout n x`): a use of one
   of these names is the layer's `_2022` function, which does; `i@n` was
@@ -31,6 +34,8 @@ _METHODS_2022 = {
 def desugar_top(decl: S.TopDecl) -> S.TopDecl:
     """`decl` with the 2022-23 forms as today's."""
     decl = _rewrite(decl)
+    if isinstance(decl, S.Def):
+        return _type_function(decl)
     if not isinstance(decl, S.InstanceDecl) or decl.instance_name is not None:
         return decl
     renames = _METHODS_2022.get(decl.class_name, {})
@@ -110,3 +115,44 @@ def class_head(text: str) -> str:
     if new == head or len(new) > len(head):
         return text
     return new.ljust(len(head)) + nl + body
+
+
+def _type_function(d: S.Def) -> S.Def:
+    """`def Vec (dim:Type) : Type = dim=>Float` with `dim|Ix`, recorded so that
+    the 2021 generalization gives `Ix d` to a def that mentions `Vec d`."""
+    from .forms2021 import ix_params, note_data_params
+    if not (isinstance(d.result, S.Var) and d.result.name == "Type"):
+        return d
+    explicit = [p for p in d.params if p.expl == S.Expl.EXPLICIT]
+    if not explicit or not all(isinstance(p.ty, S.Var) and p.ty.name == "Type" and p.name
+                               for p in explicit):
+        return d
+    used: set[str] = set()
+
+    def walk(node: object) -> None:
+        if isinstance(node, tuple):
+            for x in node:
+                walk(x)
+            return
+        if not dataclasses.is_dataclass(node) or isinstance(node, type):
+            return
+        if isinstance(node, S.TabPi) and isinstance(node.ix, S.Var):
+            used.add(node.ix.name)
+        if isinstance(node, S.App):
+            for k in ix_params(node.fn):
+                if k < len(node.args) and isinstance(node.args[k], S.Var):
+                    used.add(node.args[k].name)
+        for f in dataclasses.fields(node):
+            if f.name != "span":
+                walk(getattr(node, f.name))
+
+    walk(d.body)
+    ix = {p.name for p in explicit} & used
+    if not ix:
+        return d
+    note_data_params(d.name, [f"{p.name}:Type" + ("|Ix" if p.name in ix else "")
+                              for p in explicit])
+    ixv = S.Var("Ix", span=d.span)
+    params = tuple(dataclasses.replace(p, constraints=p.constraints + (ixv,))
+                   if p.expl == S.Expl.EXPLICIT and p.name in ix else p for p in d.params)
+    return dataclasses.replace(d, params=params)
