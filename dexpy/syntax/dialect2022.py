@@ -16,7 +16,8 @@ wrote differently from both, rewritten here before the 2021 desugaring:
 - functions took the index set they produce first (`from_ordinal n i`,
   `unsafe_from_ordinal _ k`, `cast_table m xs`, `fanout n x`): a use of one
   of these names is the layer's `_2022` function, which does; `i@n` was
-  `from_ordinal n i` of a `Nat`.
+  `from_ordinal n i` of a `Nat`; `inject T x`, `project T x` and
+  `unsafe_project T x` are today's, annotated `: T` (nothing for a hole).
 """
 from __future__ import annotations
 
@@ -70,6 +71,10 @@ _EXPLICIT = frozenset(("from_ordinal", "unsafe_from_ordinal", "fanout", "cast_ta
                        "unsafe_cast_table"))
 
 
+# the Subset functions, which took their result type first (`inject _ j`)
+_SUBSET = frozenset(("inject", "project", "unsafe_project"))
+
+
 def _rewrite(node: object) -> object:
     """`node` with every `i@n` as `from_ordinal n i` and the names of `_EXPLICIT`
     as the layer's functions."""
@@ -82,6 +87,12 @@ def _rewrite(node: object) -> object:
         sp = node.span
         return S.App(S.Var("from_ordinal_2022", span=sp),
                      (_rewrite(node.ix), _rewrite(node.ordinal)), span=sp)
+    if (isinstance(node, S.App) and isinstance(node.fn, S.Var) and node.fn.name in _SUBSET
+            and len(node.args) == 2 and not node.named):
+        # `inject T x` / `unsafe_project _ j`: today's take the type implicitly
+        typ, arg = node.args
+        call = dataclasses.replace(node, args=(_rewrite(arg),))
+        return call if isinstance(typ, S.Hole) else S.Ann(call, _rewrite(typ), span=node.span)
     if isinstance(node, S.Var) and node.name in _EXPLICIT:
         return dataclasses.replace(node, name=node.name + "_2022")
     changes = {}
