@@ -43,7 +43,7 @@ from ..simp.ir import Prim, Scalar
 from ..imp import ir as i
 from ..imp.ir import (ARENA_FULL, FAILED, INTERRUPTED, OK, OUT_OF_MEMORY, THROWN, IAtom, ILit,
                       IVar, PtrTy)
-from ..imp.hoist import _defined, split_invariant_allocs
+from ..imp.hoist import split_invariant_allocs
 from ..imp.hints import scatters, unroll_fully
 from ..imp.polls import strip
 from ..imp.parallel import MAX_CHUNKS, error_report, free_vars, min_grain, outlinable
@@ -486,12 +486,6 @@ def _gen_strips(g: _Gen, iv: IVar, count: IAtom, body: i.IBlock, reverse: bool,
     g.decls.add("declare i64 @llvm.smin.i64(i64, i64)")
     far = g.val(f"add nsw i64 {s}, {k}")
     g.emit(f"{e} = call i64 @llvm.smin.i64(i64 {far}, i64 {end})")
-    checks = [] if reverse else strip_checks(body, iv)
-    for sc in checks:
-        _gen_strip_check(g, sc, (s, e))
-    if checks:
-        body = i.IBlock(tuple(st for st in body.stmts
-                              if not (isinstance(st, i.If) and st.strip in checks)))
     _gen_counted(g, iv, count, body, reverse, (s, e), n, False, exact=True)
     more, again = g.val(f"icmp slt i64 {e}, {end}"), g.new_label("spoll")
     g.emit(f"br i1 {more}, label {again}, label {done}")
@@ -500,71 +494,6 @@ def _gen_strips(g: _Gen, iv: IVar, count: IAtom, body: i.IBlock, reverse: bool,
     g.br(head)
     g.lines[latch_ref] = f"  {s} = phi i64 [ {start}, {pre} ], [ {e}, {g.label} ]"
     g.start(done)
-
-
-def strip_checks(body: i.IBlock, iv: IVar) -> list[i.StripCheck]:
-    """The bounds checks at the top level of `body` that may be made per strip
-    (`i.StripCheck` of this loop's index, its table, offset and bound defined before
-    the loop)."""
-    out = []
-    local: set | None = None
-    for st in body.stmts:
-        if isinstance(st, i.If) and st.strip is not None and st.strip.iv == iv:
-            sc = st.strip
-            local = _defined(body, {iv.name}) if local is None else local
-            elem = i.itype_of(sc.idx)
-            if isinstance(elem, PtrTy) and not elem.elem.is_signed and not elem.elem.is_float \
-                    and not any(isinstance(a, IVar) and a.name in local
-                                for a in (sc.idx, sc.offset, sc.bound)):
-                out.append(sc)
-    return out
-
-
-def _gen_strip_check(g: _Gen, sc: i.StripCheck, bounds: tuple[str, str]) -> None:
-    """Before a strip: fails (`sc.report`, with the first ordinal out of range) unless
-    every `idx[offset + k]` of the strip is below `bound`. Their maximum is a reduction
-    LLVM vectorizes; the strip's ordinals are then in the cache for its loop."""
-    s, e = bounds
-    ty = ll_type(i.itype_of(sc.idx).elem)       # type: ignore[union-attr]
-    pre, head, body_l, done = g.label, g.new_label("chk"), g.new_label("chkb"), g.new_label("chkd")
-    k, k1, m, m1 = g.fresh("ck"), g.fresh("ckn"), g.fresh("cmax"), g.fresh("cmax")
-    g.decls.add(f"declare {ty} @llvm.umax.{ty}({ty}, {ty})")
-    g.br(head)
-    g.start(head)
-    g.emit(f"{k} = phi i64 [ {s}, {pre} ], [ {k1}, {body_l} ]")
-    g.emit(f"{m} = phi {ty} [ 0, {pre} ], [ {m1}, {body_l} ]")
-    c = g.val(f"icmp ne i64 {k}, {e}")
-    g.emit(f"br i1 {c}, label {body_l}, label {done}")
-    g.start(body_l)
-    x = _load_ordinal(g, sc, k, ty)
-    g.emit(f"{m1} = call {ty} @llvm.umax.{ty}({ty} {m}, {ty} {x})")
-    g.emit(f"{k1} = add nuw nsw i64 {k}, 1")
-    g.br(head)
-    g.start(done)
-    wide = g.val(f"zext {ty} {m} to i64")
-    bad = g.val(f"icmp uge i64 {wide}, {atom(g, sc.bound)}")
-    g.decls.add(f'{POLL_WEIGHTS} = !{{!"branch_weights", i32 1, i32 1048576}}')
-    find, ok = g.new_label("chkfind"), g.new_label("chkok")
-    g.emit(f"br i1 {bad}, label {find}, label {ok}, !prof {POLL_WEIGHTS}")
-    g.start(find)                     # the first one out of range, as the loop meets it
-    f, f1 = g.fresh("cf"), g.fresh("cfn")
-    g.emit(f"{f} = phi i64 [ {s}, {done} ], [ {f1}, {find} ]")
-    xw = g.val(f"zext {ty} {_load_ordinal(g, sc, f, ty)} to i64")
-    g.emit(f"{f1} = add nuw nsw i64 {f}, 1")
-    over = g.val(f"icmp uge i64 {xw}, {atom(g, sc.bound)}")
-    found = g.new_label("chkfail")
-    g.emit(f"br i1 {over}, label {found}, label {find}")
-    g.start(found)
-    g.emit(f"{atom(g, sc.x)} = add i64 {xw}, 0")
-    gen_block(g, sc.report)
-    g.br(ok)
-    g.start(ok)
-
-
-def _load_ordinal(g: _Gen, sc: i.StripCheck, k: str, ty: str) -> str:
-    at = g.val(f"add i64 {atom(g, sc.offset)}, {k}")
-    p = g.val(f"getelementptr inbounds {ty}, ptr {atom(g, sc.idx)}, i64 {at}")
-    return g.val(f"load {ty}, ptr {p}")
 
 
 def _gen_counted(g: _Gen, iv: IVar, count: IAtom, body: i.IBlock, reverse: bool,

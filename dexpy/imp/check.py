@@ -64,22 +64,6 @@ class _Checker:
             raise _bug(f"expected a typed pointer, got {ty}")
         return ty
 
-    def strip_check(self, sc: i.StripCheck) -> None:
-        """A bounds check the backend may make per strip: unsigned ordinals, I64 offset,
-        bound and loop index in scope; its report block sees `x` (an I64) defined."""
-        elem = self.ptr(sc.idx).elem
-        if elem.is_float or elem.is_signed:
-            raise _bug(f"strip check over {elem} ordinals")
-        for a, what in ((sc.offset, "strip check offset"), (sc.bound, "strip check bound"),
-                        (sc.iv, "strip check loop index")):
-            self.i64(a, what)
-        if sc.x.ty != I64:
-            raise _bug("strip check ordinal must be I64")
-        saved = dict(self.scope)
-        self.define(sc.x)
-        self.block(sc.report)
-        self.scope = saved
-
     def block(self, b: i.IBlock) -> None:
         saved = dict(self.scope)
         for stmt in b.stmts:
@@ -150,8 +134,6 @@ class _Checker:
                 self.int_atom(cond, "if condition")
                 self.block(then)
                 self.block(orelse)
-                if s.strip is not None:
-                    self.strip_check(s.strip)
             case i.Switch(x, cases):
                 self.int_atom(x, "switch scrutinee")
                 if not cases:

@@ -14,7 +14,6 @@ from ..simp.ir import Prim, RefTy, Scalar, TabTy, Type
 from . import ir as i
 from .facts import BITS
 from .ir import IAtom, ILit, IVar, PtrTy
-from .parallel import _stmt_uses
 
 if TYPE_CHECKING:
     from .lower import Mem, _Ctx
@@ -38,14 +37,13 @@ def fail_if(c: _Ctx, bad: IAtom, code: int, a: IAtom = ILit(0, I64),
     L._emit(c, i.If(bad, _report(code, a, b, c.ctx_ptr), i.IBlock(())))
 
 
-def checked_index(c: _Ctx, ix: IAtom, tab_ty: Type, simp_ix: s.Atom | None = None) -> IAtom:
+def checked_index(c: _Ctx, ix: IAtom, tab_ty: Type) -> IAtom:
     """`ix` (an ordinal) as an I64 element index of a table (or table ref) of type
     `tab_ty`, after checking it is below the table's size: an index out of bounds fails
     the block with a run-time error instead of reading or writing outside the buffer.
     No check where the index is known to be in range (`Facts`: a loop index over the
     table's size, `min`/`rem`/`-|` of such, a literal below a literal size), nor with
-    `DEXPY_UNSAFE_INDEX=1`. `simp_ix`: the index as a Simp atom, for a check the backend
-    may make per strip of the loop (`strip_check`)."""
+    `DEXPY_UNSAFE_INDEX=1`."""
     k = L._to_i64(c, ix)
     if isinstance(tab_ty, RefTy):
         tab_ty = tab_ty.elem
@@ -55,33 +53,8 @@ def checked_index(c: _Ctx, ix: IAtom, tab_ty: Type, simp_ix: s.Atom | None = Non
     if not isinstance(n, IVar | ILit) or c.facts.proves_below(k, n):
         return k
     n64 = L._to_i64(c, n)
-    bad = L._assign(c, i.IPrim(Prim.GE, (k, n64)), "oob")
-    L._emit(c, i.If(bad, _report(i.INDEX_ERROR, k, n64, c.ctx_ptr), i.IBlock(()),
-                    strip_check(c, simp_ix, n64)))
+    fail_if(c, L._assign(c, i.IPrim(Prim.GE, (k, n64)), "oob"), i.INDEX_ERROR, k, n64)
     return k
-
-
-def strip_check(c: _Ctx, simp_ix: s.Atom | None, n64: IAtom) -> i.StripCheck | None:
-    """The check `idx[i] < n64` as the backend may make it for a strip of iterations at
-    once (`i.StripCheck`), when `simp_ix` is an ordinal `idx[i]` that `guard_loop` found
-    in every iteration of the loop over `i` (`Facts.strip`) and `n64` is known before
-    the loop; else None (the check stays in every iteration)."""
-    if not isinstance(simp_ix, s.Var) or simp_ix.name not in c.facts.strip or \
-            not (isinstance(n64, ILit) or n64.ty == I64 and n64.name not in _local_names(c)):
-        return None
-    tab, binder = c.facts.strip[simp_ix.name]
-    idx = L._lower_atom(c, tab).leaves[0]
-    ordinal = c.env[binder.name].leaves[0]
-    iv = c.loop_index.get(ordinal.name) if isinstance(ordinal, IVar) else None
-    if not isinstance(idx, L.Mem) or iv is None:
-        return None
-    x = IVar(c.ns.fresh("ix"), I64)
-    return i.StripCheck(idx.ptr, idx.offset, iv, n64, x, _report(i.INDEX_ERROR, x, n64, c.ctx_ptr))
-
-
-def _local_names(c: _Ctx) -> set:
-    """The Imp variables defined in the loop body being lowered (its innermost scope)."""
-    return {d.name for st in c.blocks[-1] for d in _stmt_uses(st)[1]}
 
 
 def guard_loop(c: _Ctx, body: s.Block, binder: s.Var, count: IAtom) -> None:
@@ -125,16 +98,14 @@ def _guard_accesses(c: _Ctx, body: s.Block, binder: s.Var, count: IAtom,
         fail_if(c, _when_inner_run(c, bad, outer + inner), i.INDEX_ERROR, n64, n64)
         c.facts.add_le(count, n, conds)
     for op, inner in accesses:
-        if op.ix == binder:
+        if op.ix == binder or isinstance(op, s.RefSlice):
+            # a scatter (`ref!(idx[i]) += ..`) does not vectorize: its check stays in
+            # every iteration (a predicted branch: B8 1.08x). A pass over all the indices
+            # before the loop read B8's 40 MB of indices a second time (1.95x); taking
+            # the maximum of each strip's indices before the strip exposed their loads
+            # (1.24x, quiet machine, docs/backend.md)
             continue
         name = op.ix.name                        # type: ignore[union-attr]
-        if isinstance(op, s.RefSlice):
-            # a scatter (`ref!(idx[i]) += ..`) does not vectorize: checked per strip of
-            # iterations by the backend (`strip_check`), reading the strip's ordinals once
-            # more from the cache, not the whole table once more from memory (B8: 1.95x)
-            if not inner:
-                c.facts.strip[name] = (loaded[name], binder)
-            continue
         n = _size_atom(c, op)
         src = loaded[name]
         conds = c.facts.conds(outer + inner)

@@ -39,9 +39,6 @@ class Facts:
         self.pre: dict[Name, set[tuple[Bound, Conds]]] = {}   # Simp variable -> its bounds
         self.cub: dict[Name, set[tuple[Bound, Conds]]] = {}   # Imp variable -> its bounds
         self.made: set[tuple] = set()      # (check, conds) made before loops (`done`)
-        # a loaded ordinal checked per strip (`checks.strip_check`) -> (its table, the loop's
-        # index), both Simp variables
-        self.strip: dict[Name, tuple] = {}
 
     def key(self, a: IAtom) -> Bound:
         while isinstance(a, IVar) and a.name in self.alias:
@@ -79,10 +76,10 @@ class Facts:
     def guards(self) -> tuple:
         """A copy of what the loop guards proved (to restore after a loop)."""
         return ({k: set(v) for k, v in self.le.items()}, {k: set(v) for k, v in self.pre.items()},
-                set(self.made), dict(self.strip))
+                set(self.made))
 
     def restore(self, saved: tuple) -> None:
-        self.le, self.pre, self.made, self.strip = saved
+        self.le, self.pre, self.made = saved
 
     def conds(self, counts: tuple[IAtom, ...]) -> Conds | None:
         """The keys of the counts that must be nonzero (None: one is the literal 0)."""

@@ -264,7 +264,7 @@ class _Opt:
             case i.Loop(_, _, body):
                 return replace(s, body=self.block(body, depth + 1))
             case i.If(c, t, e):
-                return replace(s, then=self.block(t, depth), orelse=self.block(e, depth))
+                return i.If(c, self.block(t, depth), self.block(e, depth))
             case i.Switch(x, cases):
                 return i.Switch(x, tuple(self.block(b, depth) for b in cases))
             case i.DoWhile(body, cond):

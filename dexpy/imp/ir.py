@@ -230,29 +230,10 @@ class ArenaAlloc:
 
 
 @dataclass(frozen=True, slots=True)
-class StripCheck:
-    """What a bounds check `If` at the top level of a loop body tests, when it is
-    `idx[offset + iv] >= bound` (idx a table of unsigned ordinals made before the loop,
-    `iv` that loop's index, `offset` and `bound` I64 atoms defined before it) and the
-    loop does no IO: the backend may test a strip of iterations at once before running
-    them (the maximum of the strip's ordinals, a loop that vectorizes) and leave out the
-    branch in every iteration. On failure `report` runs with `x` bound to the first
-    ordinal out of range (docs/backend.md, "Run-time checks")."""
-
-    idx: IAtom
-    offset: IAtom
-    iv: IVar
-    bound: IAtom
-    x: IVar
-    report: IBlock
-
-
-@dataclass(frozen=True, slots=True)
 class If:
     cond: IAtom
     then: IBlock
     orelse: IBlock
-    strip: StripCheck | None = None     # a bounds check the backend may make per strip
 
 
 @dataclass(frozen=True, slots=True)

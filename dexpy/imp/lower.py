@@ -492,7 +492,7 @@ def _lower_op(c: _Ctx, op: s.Op, ty: Type, dest: Val | None) -> Val:
                     bad = _assign(c, i.IPrim(Prim.GE, (k, n)))
                     _emit(c, i.If(bad, i.IBlock((i.Fail(),)), i.IBlock(())))
                 return _index_dest(c, r, k, ty)
-            k = checks.checked_index(c, _scalar_arg(c, ix), s.type_of_atom(ref), ix)
+            k = checks.checked_index(c, _scalar_arg(c, ix), s.type_of_atom(ref))
             return _index_dest(c, r, k, ty)
         case s.RefProj(ref, index):
             r = _lower_atom(c, ref)

@@ -48,9 +48,7 @@ def _stmt_uses(s: i.Stmt) -> tuple[tuple[IAtom, ...], tuple[IVar, ...], tuple[i.
             return ((count, *(a for acc in accs for a in (acc.shared, acc.offset, acc.count))),
                     (iv, *(acc.private for acc in accs)), (body,))
         case i.If(cond, then, orelse):
-            sc = s.strip
-            used = (cond,) if sc is None else (cond, sc.idx, sc.offset, sc.bound)
-            return used, (), (then, orelse)
+            return (cond,), (), (then, orelse)
         case i.Switch(x, cases):
             return (x,), (), cases
         case i.DoWhile(body, cond):

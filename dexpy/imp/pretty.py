@@ -67,11 +67,6 @@ def _stmt(s: i.Stmt, d: int) -> list[str]:
                           for a in accums)
             return [f"{pad}{tags}for {_atom(iv)} < {_atom(n)}{acc}:"] + _block(body, d + 1)
         case i.If(c, t, f):
-            if s.strip is not None:
-                sc = s.strip
-                return [f"{pad}if {_atom(c)}: (per strip: {_atom(sc.idx)}[{_atom(sc.offset)} + "
-                        f"{_atom(sc.iv)}] < {_atom(sc.bound)})"] + _block(t, d + 1) + \
-                    [f"{pad}else:"] + _block(f, d + 1)
             return [f"{pad}if {_atom(c)}:"] + _block(t, d + 1) + [f"{pad}else:"] + \
                 _block(f, d + 1)
         case i.Switch(x, cases):

@@ -76,7 +76,7 @@ def _block(b: i.IBlock, ns: NameSupply, slots: set[Name]) -> i.IBlock:
                 r = _sum_loop(s, ns, slots)
                 out.append(r if r is not None else s)     # inner loops stay as they are
             case i.If(c, t, e):
-                out.append(replace(s, then=_block(t, ns, slots), orelse=_block(e, ns, slots)))
+                out.append(i.If(c, _block(t, ns, slots), _block(e, ns, slots)))
             case i.Switch(x, cases):
                 out.append(i.Switch(x, tuple(_block(cb, ns, slots) for cb in cases)))
             case _:

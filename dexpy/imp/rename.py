@@ -47,15 +47,6 @@ class Renamer:
     def atom(self, a: IAtom) -> IAtom:
         return self.sub.get(a.name, a) if isinstance(a, IVar) else a
 
-    def strip_check(self, sc: i.StripCheck | None) -> i.StripCheck | None:
-        if sc is None:
-            return None
-        iv = self.atom(sc.iv)
-        assert isinstance(iv, IVar)
-        at = self.atom
-        return i.StripCheck(at(sc.idx), at(sc.offset), iv, at(sc.bound), self.fresh(sc.x),
-                            self.block(sc.report))
-
     def expr(self, e: i.IExpr) -> i.IExpr:
         at = self.atom
         match e:
@@ -99,7 +90,7 @@ class Renamer:
                 niv = self.fresh(iv)
                 return i.Loop(niv, c, self.block(body), rev, par, accs, grain)
             case i.If(c, t, e):
-                return i.If(at(c), self.block(t), self.block(e), self.strip_check(s.strip))
+                return i.If(at(c), self.block(t), self.block(e))
             case i.Switch(x, cases):
                 return i.Switch(at(x), tuple(self.block(b) for b in cases))
             case i.DoWhile(body, cond):
