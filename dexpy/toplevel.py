@@ -82,7 +82,6 @@ class Session:
         self.import_depth = 0                      # modules being loaded (nested imports)
         self.modules: dict[str, dict] = {}        # module name -> the bindings it defines
         self.module_errors: dict[str, list[str]] = {}   # module name -> its failed blocks
-        self.isolated_errors: list[str] = []      # those of the last `load_isolated`
         self.origins: dict[str, str] = {}         # imported name -> its module
         self.search_dirs: tuple[str, ...] = ()    # the running file's folder comes first
         # what the environment is built from, while that is only the prelude and
@@ -420,9 +419,9 @@ class Session:
             if files is None:
                 key, self.state_key = self.state_key, None
                 first = len(self.loaded_files)
-                self.modules[decl.module] = self.load_isolated(path)
-                if self.isolated_errors:
-                    self.module_errors[decl.module] = self.isolated_errors
+                self.modules[decl.module], errors = self.load_isolated(path)
+                if errors:
+                    self.module_errors[decl.module] = errors
                 files = [(str(f), _file_hash(f)) for f in self.loaded_files[first:]]
                 self.save_import(key, decl.module, path, files)
             self.chain.add("import", decl.module, *(f"{f}\0{h}" for f, h in files))
@@ -506,9 +505,9 @@ class Session:
                 return path
         return None
 
-    def load_isolated(self, path: Path) -> dict:
+    def load_isolated(self, path: Path) -> tuple[dict, list[str]]:
         """Checks a module in a scope of its own (prelude + its own imports); returns
-        the names it defines. A library module (lib/m.dx) is today's Dex, read with
+        the names it defines and its failed blocks (each one's first line and error). A library module (lib/m.dx) is today's Dex, read with
         today's prelude and front end whatever the session's dialect; a 2021 session
         adds lib/dialect2021/m.dx, which gives it its 2021 names."""
         layer_dirs = tuple(_layers_dir(d).resolve() for d in LAYERS)
@@ -527,9 +526,8 @@ class Session:
         try:
             errors: list[str] = []
             self.load_module(path, errors)
-            self.isolated_errors = errors
             return {k: v for k, v in self.env.scope.items()
-                    if (k not in base or v is not base[k]) and not self._imported(k, v)}
+                    if (k not in base or v is not base[k]) and not self._imported(k, v)}, errors
         finally:
             self.env.scope, self.search_dirs, self.origins, self.front_2021 = saved
             self.import_depth -= 1

@@ -63,17 +63,19 @@ def _check_implicits(inf: Infer) -> None:
     words: an implicit argument (`Couldn't infer implicit argument b of my_id2`), an
     unannotated def/lambda/for binder (`Couldn't infer type of unannotated binder x`)."""
     for cell, _, span in inf.origins.values():
-        c = cell
-        while isinstance(c.solution, ir.Meta):
-            c = c.solution.cell
+        c = _last_cell(cell)
         if c.solution is None and whnf(zonk(c.ty), inf.env) == ir.TYPE:
             raise TypeErr(inf.meta_origin(cell) or "", span)
     for cell, span in inf.holes:             # a `_` nothing determined (upstream's words)
-        c = cell
-        while isinstance(c.solution, ir.Meta):
-            c = c.solution.cell
-        if c.solution is None:
+        if _last_cell(cell).solution is None:
             raise TypeErr("can't infer value of hole", span)
+
+
+def _last_cell(cell: ir.MetaCell) -> ir.MetaCell:
+    """The cell at the end of a chain of metas solved by metas."""
+    while isinstance(cell.solution, ir.Meta):
+        cell = cell.solution.cell
+    return cell
 
 
 def _solve_round(inf: Infer, strict: bool, ambiguous: list[Ambiguous] | None = None) -> bool:

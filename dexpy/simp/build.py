@@ -1,6 +1,6 @@
 """Building Simp values every stage needs: literals of a scalar type (wrapped to its
 width) and the zero of a type. Shared by the simplifier and AD, which emit through any
-builder with `emit`, `sub_block` and `names` (the simplifier's `Builder` protocol)."""
+emitter with `emit`, `sub_block` and `names` (`Emitter`: the `Simplifier` is one)."""
 from __future__ import annotations
 
 from typing import Protocol
@@ -13,7 +13,9 @@ from . import ir as S
 from .ir import Lit, Scalar
 
 
-class Builder(Protocol):
+class Emitter(Protocol):
+    """What `zero` emits through: Simp lets, nested blocks, fresh names."""
+
     names: NameSupply
 
     def emit(self, op: S.Op, ty: S.Type) -> S.Atom: ...
@@ -32,7 +34,7 @@ def lit(value: int | float, scalar: Scalar) -> Lit:
     return Lit(v, scalar)
 
 
-def zero(s: Builder, t: S.Type) -> S.Atom:
+def zero(s: Emitter, t: S.Type) -> S.Atom:
     match t:
         case S.BaseTy(sc):
             return lit(0, sc)
