@@ -8,6 +8,13 @@ code), the LLVM version and the host CPU name and features. Every entry
 carries a checksum of its contents: a truncated, corrupt or foreign entry is
 ignored (and rebuilt by the caller), never a crash. Writes go to a temporary
 file renamed into place, so concurrent processes never see half an entry.
+
+An installed package also carries a read-only layer, `dexpy/data/cache`: the
+checked prelude (with its dialect layers) and library modules, built with the
+package (`dexpy/stdlib_cache.py`, run by setup.py), so that a fresh install's
+first run does not check the prelude again. `load` looks there when the user's
+cache has no entry; nothing is ever written there. Its entries are keyed like
+the user's, by dexpy's sources and the files' texts: a stale one is never found.
 """
 from __future__ import annotations
 
@@ -117,14 +124,28 @@ def _dir(kind: str) -> Path | None:
         return None
 
 
+def shipped_dir() -> Path:
+    """The read-only layer built with an installed package (absent in a checkout)."""
+    return Path(__file__).resolve().parent / "data" / "cache"
+
+
 def load(kind: str, key: str) -> bytes | None:
     """The payload stored under `key`, or None (missing, disabled, corrupt)."""
     if not enabled():
         return None
-    try:
-        data = (cache_dir() / kind / key).read_bytes()
-    except OSError:
-        return None
+    for root in (cache_dir(), shipped_dir()):
+        try:
+            data = (root / kind / key).read_bytes()
+        except OSError:
+            continue
+        payload = _checked(data)
+        if payload is not None:
+            return payload
+    return None
+
+
+def _checked(data: bytes) -> bytes | None:
+    """An entry's payload if its checksum holds."""
     head = len(MAGIC) + 64
     if len(data) < head or not data.startswith(MAGIC):
         return None

@@ -422,7 +422,7 @@ class Session:
                 self.modules[decl.module], errors = self.load_isolated(path)
                 if errors:
                     self.module_errors[decl.module] = errors
-                files = [(str(f), _file_hash(f)) for f in self.loaded_files[first:]]
+                files = [(_portable(f), _file_hash(f)) for f in self.loaded_files[first:]]
                 self.save_import(key, decl.module, path, files)
             self.chain.add("import", decl.module, *(f"{f}\0{h}" for f, h in files))
         for name, binding in self.modules[decl.module].items():
@@ -455,7 +455,7 @@ class Session:
         h = hashlib.sha256(state.encode())
         # the dialect reads the module (2022 shares today's prelude key, not its front end)
         h.update(b"\0" + self.dialect.encode())
-        h.update(b"\0" + module.encode() + b"\0" + str(path.resolve()).encode() + b"\0")
+        h.update(b"\0" + module.encode() + b"\0" + _portable(path).encode() + b"\0")
         h.update(path.read_bytes())
         return h.hexdigest()
 
@@ -471,7 +471,7 @@ class Session:
             return None
         try:
             files, state = pickle.loads(blob)
-            if any(_file_hash(Path(f)) != h for f, h in files):
+            if any(_file_hash(_local(f)) != h for f, h in files):
                 return None
             (self.env, self.names, self.values, self.value_types, self.modules,
              self.prelude_scope, self.today_scope, self.module_errors) = state
@@ -618,6 +618,23 @@ def _has_data(v: object) -> bool:
         case SProd(elems) | SCon(fields=elems):
             return any(_has_data(x) for x in elems)
     return False
+
+
+LIB = "<lib>/"
+"""How a file of the standard library is named in cache keys: by its place in lib/,
+not where the package is installed, so the entries built with the package
+(`dexpy/stdlib_cache.py`) serve every copy of it."""
+
+
+def _portable(path: Path) -> str:
+    """`path`'s name in a cache key: `<lib>/plot.dx` in the library, else absolute."""
+    full, lib = path.resolve(), lib_dir().resolve()
+    return LIB + full.relative_to(lib).as_posix() if full.is_relative_to(lib) else str(full)
+
+
+def _local(name: str) -> Path:
+    """The file a cache key's name stands for here (`_portable`'s inverse)."""
+    return lib_dir() / name[len(LIB):] if name.startswith(LIB) else Path(name)
 
 
 def _file_hash(path: Path) -> str:

@@ -1,7 +1,9 @@
 """The installed package, as users run it: the build step that ships the prelude, lib/
 (with the 2021 dialect's layers) and the grammar inside the package (setup.py), then
 programs and the Python API run from another folder with only that copy on the path,
-caches on and checks off, cold then warm."""
+caches on and checks off, cold then warm. The build also checks the standard library
+into the package (dexpy/stdlib_cache.py): a cold run finds the prelude and the library
+modules there and does not check them again."""
 from __future__ import annotations
 
 import os
@@ -38,6 +40,31 @@ def test_the_data_files_are_inside_the_package(installed) -> None:
         assert "lib/" + f.relative_to(ROOT / "lib").as_posix() in shipped
     assert {"prelude.dx", "grammar/dex.lark", "grammar/dex-lalr.tables",
             "lib/dialect2021/prelude.dx"} <= shipped
+    # the checked prelude of each dialect, and every library module imported after it
+    assert len(list((data / "cache" / "prelude").iterdir())) == 3
+    assert len(list((data / "cache" / "module").iterdir())) >= len(list((ROOT / "lib").glob("*.dx")))
+
+
+def test_a_cold_run_uses_the_library_checked_at_build_time(installed, tmp_path) -> None:
+    (tmp_path / "prog.dx").write_text("import linalg\n:p determinant [[2.0, 0.0], [0.0, 3.0]]\n")
+    (tmp_path / "talk.dx").write_text("def sq2 (x:Float) : Float = x * x\n:p sq2 3.0\n")
+    for args in (("prog.dx",), ("--dialect", "2021", "talk.dx")):
+        run = _run(installed, tmp_path, "-m", "dexpy", *args)
+        assert run.returncode == 0, run.stderr
+        written = {p.name for p in (tmp_path / "cache" / "dexpy").iterdir()}
+        assert "prelude" not in written and "module" not in written, written
+    assert run.stdout == "9.\n"
+    # a changed library module is checked again (its text keys the entry)
+    lib = installed / "dexpy" / "data" / "lib" / "linalg.dx"
+    text = lib.read_text()
+    try:
+        lib.write_text(text + "\nlinalg_probe = 41 + 1\n")
+        (tmp_path / "probe.dx").write_text("import linalg\n:p linalg_probe\n")
+        run = _run(installed, tmp_path, "-m", "dexpy", "probe.dx")
+        assert (run.returncode, run.stdout) == (0, "42\n"), run.stderr
+        assert (tmp_path / "cache" / "dexpy" / "module").is_dir()
+    finally:
+        lib.write_text(text)
 
 
 def test_programs_and_the_api_run_from_the_installed_copy(installed, tmp_path) -> None:
