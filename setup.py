@@ -27,7 +27,7 @@ SHIPPED = [("prelude.dx", "."), ("lib", "lib"), ("grammar", "grammar")]
 class BuildWithData(build_py):
     def run(self) -> None:
         super().run()
-        dest = Path(self.build_lib) / "dexpy" / "data"
+        dest = Path(self.build_lib).resolve() / "dexpy" / "data"     # the step runs elsewhere
         dest.mkdir(parents=True, exist_ok=True)
         shutil.copy2(ROOT / "prelude.dx", dest / "prelude.dx")
         for folder in ("lib", "grammar"):
@@ -35,9 +35,13 @@ class BuildWithData(build_py):
             if target.exists():
                 shutil.rmtree(target)
             shutil.copytree(ROOT / folder, target)
+        shutil.rmtree(dest / "cache", ignore_errors=True)    # no stale entries of a past build
         if os.environ.get("DEXPY_NO_STDLIB_CACHE", "") not in ("", "0"):
             return
-        env = dict(os.environ, PYTHONPATH=str(Path(self.build_lib).resolve()))
+        # the build tree first, before what the build environment puts on the path
+        # (pip's isolated build finds its lark/llvmlite/numpy through PYTHONPATH)
+        path = [str(Path(self.build_lib).resolve()), os.environ.get("PYTHONPATH", "")]
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in path if p))
         env.pop("DEXPY_CHECK", None)
         try:
             out = subprocess.run([sys.executable, "-m", "dexpy.stdlib_cache", str(dest / "cache")],

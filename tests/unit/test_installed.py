@@ -1,4 +1,5 @@
-"""The installed package, as users run it: the build step that ships the prelude, lib/
+"""The installed package, as users run it: the wheel `pip install .` builds (in pip's
+isolated build environment, as users get it), whose build step ships the prelude, lib/
 (with the 2021 dialect's layers) and the grammar inside the package (setup.py), then
 programs and the Python API run from another folder with only that copy on the path,
 caches on and checks off, cold then warm. The build also checks the standard library
@@ -9,6 +10,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -18,10 +20,16 @@ ROOT = Path(__file__).resolve().parents[2]
 
 @pytest.fixture(scope="module")
 def installed(tmp_path_factory) -> Path:
-    lib = tmp_path_factory.mktemp("site")
-    out = subprocess.run([sys.executable, "setup.py", "-q", "build_py", "--build-lib", str(lib)],
-                         cwd=ROOT, capture_output=True, text=True, timeout=300)
+    lib, wheels = tmp_path_factory.mktemp("site"), tmp_path_factory.mktemp("wheel")
+    out = subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(wheels),
+                          str(ROOT)], capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stderr
+    (wheel,) = wheels.glob("dexpy-*.whl")
+    with zipfile.ZipFile(wheel) as z:
+        # nothing but the package (a build step writing beside it once shipped build/...)
+        tops = {n.split("/")[0] for n in z.namelist()}
+        assert {t for t in tops if not t.endswith(".dist-info")} == {"dexpy"}, tops
+        z.extractall(lib)
     return lib
 
 
