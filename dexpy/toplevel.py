@@ -606,7 +606,11 @@ def _dex_string(v: object) -> str:
     """A String value from `TopValue.to_python` ((length, bytes)) as Python text."""
     if isinstance(v, tuple) and len(v) == 2:
         v = v[1]
-    return bytes(int(b) & 0xFF for b in v).decode("utf-8", errors="replace")  # type: ignore[union-attr]
+    try:
+        data = bytes(v)                                     # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        data = bytes(int(b) & 0xFF for b in v)              # type: ignore[union-attr]
+    return data.decode("utf-8", errors="replace")
 
 
 def _has_data(v: object) -> bool:

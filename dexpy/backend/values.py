@@ -175,6 +175,17 @@ def _scalar_to_python(scalar: Scalar, x: Any) -> Any:
             return int(x)
 
 
+def _row(scalar: Scalar, row: np.ndarray) -> list:
+    """`_scalar_to_python` of every element of a 1-d array, converted in numpy."""
+    match scalar:
+        case Scalar.F32:
+            return list(row.astype(np.float32, copy=False))
+        case Scalar.F64:
+            return row.astype(np.float64, copy=False).tolist()
+        case _:
+            return row.tolist()
+
+
 # === to Python ===
 
 def to_python(ty: Type, arrays: tuple[np.ndarray, ...], idx: tuple[int, ...] = ()) -> Any:
@@ -191,8 +202,13 @@ def to_python(ty: Type, arrays: tuple[np.ndarray, ...], idx: tuple[int, ...] = (
             tag = int(arrays[0][idx])
             parts = list(_split(cases, arrays[1:]))
             return SumVal(tag, to_python(cases[tag], parts[tag][1], idx))
+        case TabTy(size, BaseTy(scalar)):                 # a row at once (a plot's pixels)
+            return _row(scalar, arrays[0][idx])
         case TabTy(size, elem):
             return [to_python(elem, arrays, idx + (k,)) for k in range(concrete_size(size))]
+        case BoxTy(BaseTy(scalar)):
+            n, views = box_views(int(arrays[0][idx]), ty.elem)
+            return _row(scalar, views[0][:n])
         case BoxTy(elem):
             n, views = box_views(int(arrays[0][idx]), elem)
             return [to_python(elem, views, (k,)) for k in range(n)]
