@@ -175,6 +175,11 @@ class Jvp(Copier):
                 if mark[1] == 0:
                     self.custom_tangent(mark[0], sub, tan)
                 continue
+            if isinstance(op, S.Call):
+                t = self.call(op, let.binder, sub, tan, replay)
+                if t is not None and has_float(ty):
+                    tan[let.binder.name] = t
+                continue
             if isinstance(op, NESTED):
                 need = later is not None and let.binder.name in later[k]
                 prim, t = self.nested(op, ty, sub, tan, need)
@@ -195,6 +200,24 @@ class Jvp(Copier):
         on the simplifier's values, so the simplifier makes them
         (`dexpy.simplify.lin_rules.custom_tangent`, reached through the builder)."""
         self.s.custom_tangent(self, mark, sub, tan)
+
+    def call(self, op: S.Call, binder: S.Var, sub: Sub, tan: Sub, replay: bool) -> Atom | None:
+        """A call of a specialization (dexpy.simplify.spec) is expanded to its body: the
+        body's lets are replayed (primal and tangent) over the arguments, so the tangent
+        program holds no call; the primal call, when already emitted, stays. Returns the
+        result's tangent (None: zero)."""
+        callee = op.callee
+        csub: Sub = {p.name: sa(a, sub) for p, a in zip(callee.params, op.args)}
+        ctan: Sub = {}
+        for p, a in zip(callee.params, op.args):
+            t = self.T(a, tan)
+            if t is not None:
+                ctan[p.name] = t
+        result = callee.body.result
+        self.walk(callee.body.lets, csub, ctan, True, set(free_vars(result)))
+        if replay:
+            sub[binder.name] = sa(result, csub)
+        return self.T(result, ctan)
 
     # --- ops without nested scopes ---
 

@@ -39,7 +39,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 
 from ..errors import CompilerBug
-from ..simp.ir import Prim, Scalar
+from ..simp.ir import CALLEE_PREFIX, Prim, Scalar
 from ..imp import ir as i
 from ..imp.ir import (ARENA_FULL, FAILED, INTERRUPTED, OK, OUT_OF_MEMORY, THROWN, IAtom, ILit,
                       IVar, PtrTy)
@@ -89,6 +89,8 @@ class _Gen:
     exit_label: str | None = None
     status_slot: str | None = None
     status_out: str | None = None                     # the entry's: where it stores its status
+    claim: str | None = None         # a callee's failure flag parameter (`_gen_callee_call`)
+    claim_local: str | None = None   # a caller's own flag, passed to the callees it calls
 
     def body(self) -> list[str]:
         """The function's blocks: entry, body, exit path."""
@@ -162,6 +164,7 @@ def gen_module(fns: tuple[i.ImpFunction, ...], serial: bool = False) -> str:
     }
     extra: list[str] = []
     shared: dict[str, list] = {}
+    fns = (*fns, *_callees(fns))
     bodies = [gen_function(f, decls, extra, serial, shared) for f in fns]
     return "\n".join(sorted(decls)) + "\n\n" + "\n\n".join(bodies + [e for e in extra if e]) + "\n"
 
@@ -171,6 +174,8 @@ def gen_function(fn: i.ImpFunction, decls: set[str], extra: list[str] | None = N
     g = _Gen(decls, extra=extra if extra is not None else [], fname=fn.name, serial=serial,
              shared=shared if shared is not None else {})
     params = ", ".join(f"{ll_type(p.ty)} noundef {atom(g, p)}" for p in fn.params)
+    if fn.name.startswith(CALLEE_PREFIX):
+        return _gen_callee(g, fn, params)
     g.emit("call void @dexpy_run_begin()")
     if len(fn.params) == ENTRY_PARAMS:          # the entry ABI (imp.lower): arena last
         g.status_out = g.fresh("status.out")
@@ -183,10 +188,56 @@ def gen_function(fn: i.ImpFunction, decls: set[str], extra: list[str] | None = N
     return "\n".join([head, *g.body(), "}"])
 
 
+def _callees(fns: tuple[i.ImpFunction, ...]) -> list[i.ImpFunction]:
+    """The specializations `fns` call (dexpy.imp.calls), each once."""
+    out: dict[str, i.ImpFunction] = {}
+    for f in fns:
+        for c in f.callees:
+            out.setdefault(c.name, c)
+    return [c for c in out.values() if c.name not in {f.name for f in fns}]
+
+
+def _gen_callee(g: _Gen, fn: i.ImpFunction, params: str) -> str:
+    """A specialization called from the module's functions (dexpy.imp.calls): internal
+    and noinline (one body however many sites call it), returning its status. Its last
+    parameter, `%claim`, is the caller's failure flag: an error report inside prints
+    only if it raises the flag first (calls from the chunks of a parallel loop share
+    their loop's flag, so one failing chunk prints, as in inline code)."""
+    g.claim = "%claim"
+    gen_block(g, fn.body, top=True)
+    for line in _return(g, str(OK)):
+        g.emit(line)
+    head = (f"define internal i32 @{fn.name}({params}, ptr noundef %claim) noinline nounwind"
+            f"{vector_width(g)} {{\nentry:")
+    return "\n".join([head, *g.body(), "}"])
+
+
+def _gen_callee_call(g: _Gen, call: i.CallC) -> None:
+    """`status = callee(args..., claim)`; a status other than OK exits with it (the
+    callee printed its message, freed its buffers; this function frees its own)."""
+    claim = g.fail_slot or g.claim
+    if claim is None:
+        if g.claim_local is None:
+            g.claim_local = g.fresh("claim")
+            g.entry.append(f"  {g.claim_local} = alloca i64, align 8")
+            g.entry.append(f"  store i64 0, ptr {g.claim_local}, align 8")
+        claim = g.claim_local
+    args = ", ".join(f"{ll_type(i.itype_of(a))} {atom(g, a)}" for a in call.args)
+    status = g.val(f"call i32 @{call.symbol}({args}, ptr {claim})", "st")
+    bad = g.val(f"icmp ne i32 {status}, {OK}")
+    failed, ok = g.new_label("callfail"), g.new_label("callok")
+    g.emit(f"br i1 {bad}, label {failed}, label {ok}, !prof {POLL_WEIGHTS}")
+    g.decls.add(f'{POLL_WEIGHTS} = !{{!"branch_weights", i32 1, i32 1048576}}')
+    g.start(failed)
+    _exit(g, status)
+    g.emit("unreachable")
+    g.start(ok)
+
+
 def gen_block(g: _Gen, block: i.IBlock, top: bool = False) -> None:
     g.scopes.append([])
     report = error_report(block)
-    if g.fail_slot is not None and report:
+    if (g.fail_slot is not None or g.claim is not None) and report:
         _claim_failure(g)
     stmts = block.stmts
     if report and len(stmts) > OUTLINE_REPORT:
@@ -360,10 +411,12 @@ def poll(g: _Gen) -> None:
 
 
 def _claim_failure(g: _Gen) -> None:
-    """In an outlined body, before an error report: the first chunk to fail raises the
-    flag and goes on to print its message and fail; a later one just returns."""
-    assert g.fail_slot is not None
-    pair = g.val(f"cmpxchg ptr {g.fail_slot}, i64 0, i64 {FAILED} monotonic monotonic")
+    """In an outlined body (or a callee: its caller's flag), before an error report: the
+    first chunk to fail raises the flag and goes on to print its message and fail; a
+    later one just returns."""
+    flag = g.fail_slot or g.claim
+    assert flag is not None
+    pair = g.val(f"cmpxchg ptr {flag}, i64 0, i64 {FAILED} monotonic monotonic")
     won = g.val(f"extractvalue {{ i64, i1 }} {pair}, 1")
     fail_if(g, g.val(f"xor i1 {won}, true"))
 
@@ -429,6 +482,8 @@ def gen_stmt(g: _Gen, stmt: i.Stmt) -> None:
             _exit(g, FAILED)
         case i.CallStmt(call):
             g.emit(_gen_call(g, call))
+        case i.CallC() if stmt.symbol.startswith(CALLEE_PREFIX):
+            _gen_callee_call(g, stmt)
         case i.CallC():
             from .ffi import gen_call_c
             gen_call_c(g, stmt)

@@ -22,6 +22,7 @@ from functools import cached_property, lru_cache
 import numpy as np
 
 from ..errors import CompilerBug, RuntimeErr, checks_enabled
+from ..imp.calls import each_function
 from ..imp.interchange import optimize
 from ..imp.reassoc import parallel_sums
 from ..imp.ir import ARENA_FULL, INTERRUPTED, OK, OUT_OF_MEMORY, ImpFunction
@@ -88,7 +89,7 @@ def _lower(fn: SimpFunction, quick: bool = False) -> ImpFunction:
     for name, run_pass, speed_only in imp_passes():
         if quick and speed_only:
             continue
-        imp = run_pass(imp, ns)
+        imp = each_function(imp, lambda f: run_pass(f, ns))     # the callees' too
         _check(imp, name)
     return imp
 
@@ -97,7 +98,8 @@ def _check(imp: ImpFunction, after: str) -> None:
     if checks_enabled():
         from ..imp.check import check_imp
         try:
-            check_imp(imp)
+            for f in (imp, *imp.callees):
+                check_imp(f)
         except CompilerBug as e:
             raise CompilerBug(f"Imp check failed after {after}: {e}") from e
 

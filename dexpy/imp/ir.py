@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from enum import Enum
 
 from ..names import Name
-from ..simp.ir import Prim, Scalar
+from ..simp.ir import CALLEE_PREFIX, Prim, Scalar  # noqa: F401  (CALLEE_PREFIX: see CallC, imp.parallel)
 
 OK = 0
 FAILED = 1
@@ -277,7 +277,10 @@ class CallStmt:
 class CallC:
     """Calls the C function `symbol` (see dexpy.backend.ffi) on scalar `args`;
     `dests` receive its result: none (void), one scalar, or the fields of a
-    C struct of scalars returned by value. Never removed or reordered (IO)."""
+    C struct of scalars returned by value. Never removed or reordered (IO).
+    A `symbol` starting with `CALLEE_PREFIX` is a specialization of this module
+    (`ImpFunction.callees`, dexpy.imp.calls): no dests; it writes its result through
+    the pointers among `args`, and a failure stops the caller with its status."""
 
     dests: tuple[IVar, ...]
     symbol: str
@@ -295,11 +298,13 @@ class IBlock:
 
 @dataclass(frozen=True, slots=True)
 class ImpFunction:
-    """A function returning an i32 status (OK / FAILED / THROWN)."""
+    """A function returning an i32 status (OK / FAILED / THROWN). `callees`: the
+    specializations it calls, at any depth (each lowered once; see dexpy.imp.calls)."""
 
     name: str
     params: tuple[IVar, ...]
     body: IBlock
+    callees: tuple[ImpFunction, ...] = ()
 
 
 def expr_type(e: IExpr) -> IType:

@@ -92,6 +92,7 @@ class _Ctx:
     checked: bool = True             # bounds checks on (DEXPY_UNSAFE_INDEX unset)
     facts: Facts = field(default_factory=lambda: Facts())
     refs: Refs | None = None         # where the function's references come from (views)
+    callees: dict = field(default_factory=dict)   # symbol -> s.Callee called (imp.calls)
 
 
 # === entry point ===
@@ -118,8 +119,12 @@ def lower_function(fn: s.SimpFunction, ns: NameSupply, name: str = "dexpy_main")
         _emit(c, i.Store(outs, ILit(j, I64), _assign(c, i.PtrCast(leaf.ptr, None))))
     for k, size in enumerate(table_sizes(res_ty)):
         _emit(c, i.Store(sizes, ILit(k, I64), _size_i64(c, size)))
+    callees = ()
+    if c.callees:
+        from .calls import lower_callees
+        callees = lower_callees(c.callees, ns, c.checked)
     return i.ImpFunction(name, (ins, outs, sizes, c.ctx_ptr, c.arena),
-                         i.IBlock(tuple(c.blocks[0])))
+                         i.IBlock(tuple(c.blocks[0])), callees)
 
 
 def _bind_params(c: _Ctx, params: tuple[s.Var, ...], ins: IVar) -> None:
@@ -627,6 +632,9 @@ def _lower_effectful(c: _Ctx, op: s.Op, ty: Type, dest: Val | None) -> Val:
             return _finish(c, Val(s.NAT, (_assign(c, i.ICast(Scalar.U32, n)),)), dest)
         case s.Unbox(box, size):
             return _finish(c, _lower_unbox(c, box, size, ty), dest)
+        case s.Call():
+            from .calls import lower_call
+            return lower_call(c, op, ty, dest)
     raise CompilerBug(f"lowering: unexpected op {op!r}")
 
 

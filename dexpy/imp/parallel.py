@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from ..names import Name
 from . import ir as i
-from .ir import IAtom, IVar
+from .ir import CALLEE_PREFIX, IAtom, IVar
 
 MIN_WORK = 4096        # statements per chunk below which splitting does not pay
 MAX_CHUNKS = 64        # chunks per loop (dynamic scheduling balances uneven bodies)
@@ -93,8 +93,9 @@ def outlinable(block: i.IBlock, in_try: bool = False) -> bool:
     prints; see `error_report`). A `Throw` must be caught inside the body."""
     report = error_report(block)
     for s in block.stmts:
-        if isinstance(s, i.CallC) or (isinstance(s, i.CallStmt) and not report):
-            return False
+        if isinstance(s, i.CallC) and not s.symbol.startswith(CALLEE_PREFIX) or \
+                (isinstance(s, i.CallStmt) and not report):
+            return False        # (a specialization's call is pure: dexpy.imp.calls)
         if isinstance(s, i.Throw) and not in_try:
             return False
         if isinstance(s, i.Try):

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from ..errors import CompilerBug
 from ..names import Name
-from .ir import Box, BoxSize, BoxTy, ForeignCall, PtrLoad, PtrStore, Unbox
+from .ir import Box, BoxSize, BoxTy, Call, ForeignCall, PtrLoad, PtrStore, Unbox
 from .ir import (BOOL, NAT, UNIT, Atom, BaseTy, Block, Case, Cast, Catch, For, Lam1, Lam2,
                  Let, Lit, MakeProd, MakeSum, Op, Prim, PrimOp, PrintStr, ProdTy, Proj, RefExtend,
                  RefGet, RefProj, RefPut, RefSlice, RefTy, RunAccum, RunReader, RunState,
@@ -88,6 +88,8 @@ def op_type(op: Op) -> Type:
             return NAT
         case Unbox(box, size):
             return TabTy(size, _box(type_of_atom(box)).elem)
+        case Call(callee, _):
+            return callee.ty
     raise _bug(f"unknown op {op!r}")
 
 
@@ -173,6 +175,7 @@ def free_vars_of_type(ty: Type) -> set[Name]:
 class _Checker:
     scope: dict[Name, Type] = field(default_factory=dict)
     seen: set[Name] = field(default_factory=set)
+    callees: set[int] = field(default_factory=set)     # ids of the callees checked
 
     def bind(self, v: Var) -> None:
         if v.name in self.seen:
@@ -327,8 +330,29 @@ class _Checker:
             case Unbox(box, size):
                 _box(self.atom(box))
                 _expect(self.atom(size), NAT, "unbox size")
+            case Call(callee, args):
+                self.call(callee, args)
             case _:
                 raise _bug(f"unknown op {op!r}")
+
+    def call(self, callee, args: tuple[Atom, ...]) -> None:
+        """A call's arguments have its parameters' types; the callee is checked once, in
+        a scope of its parameters only (its names are its own: a copy of a block that
+        calls it may not rename them)."""
+        if len(args) != len(callee.params):
+            raise _bug(f"call of {callee.symbol}: {len(args)} arguments for "
+                       f"{len(callee.params)} parameters")
+        for a, p in zip(args, callee.params):
+            _expect(self.atom(a), p.ty, f"argument {p.name} of {callee.symbol}")
+        if id(callee) in self.callees:
+            return
+        self.callees.add(id(callee))
+        inner = _Checker(callees=self.callees)
+        for p in callee.params:
+            inner.bind(p)
+        ty = inner.block(callee.body)
+        if free_vars_of_type(ty):
+            raise _bug(f"callee {callee.symbol} returns a type with sizes {ty!r}")
 
     def prim(self, prim: Prim, args: tuple[Type, ...]) -> None:
         arity = 1 if prim in UNARY else 2

@@ -419,10 +419,52 @@ class PtrStore:
     value: Atom
 
 
+# --- calls of specializations (`@noinline` defs compiled once; dexpy.simplify.spec) ---
+
+CALLEE_PREFIX = "dexpy_spec_"
+"""How the symbol of every `Callee` starts (its LLVM function's name)."""
+
+
+class Callee:
+    """A pure function compiled once and called (one LLVM function per module):
+    `params` are its inputs (closed types: scalars, products and sums of them,
+    tables of literal size), `body` computes its result (of a closed type too).
+    `symbol` names it in generated code; it is unique in a session (a fresh name).
+    Not a dataclass on purpose: the generic walks over ops' fields (free variables,
+    copies, dead code) see it as an opaque constant, and its equality and hash are
+    its identity (a body is large)."""
+
+    __slots__ = ("symbol", "params", "body", "__weakref__")
+
+    def __init__(self, symbol: str, params: tuple[Var, ...], body: Block) -> None:
+        self.symbol = symbol
+        self.params = params
+        self.body = body
+
+    @property
+    def ty(self) -> Type:
+        return type_of_atom(self.body.result)
+
+    def __reduce__(self):
+        return (Callee, (self.symbol, self.params, self.body))
+
+    def __repr__(self) -> str:
+        return f"@{self.symbol}"
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    """Calls `callee` on `args` (one atom per parameter); result: `callee.ty`. Pure:
+    no effects but a run-time error (which aborts the block, as inline code would)."""
+
+    callee: Callee
+    args: tuple[Atom, ...]
+
+
 Op = (PrimOp | Cast | Select | MakeProd | Proj | MakeSum | Case | For | TabIndex | TabCon
       | RunState | RunReader | RunAccum | RefGet | RefPut | RefExtend | RefSlice | RefProj
       | While | Catch | Throw | PrintStr | RuntimeError | ForeignCall | PtrLoad | PtrStore
-      | Box | BoxSize | Unbox | Atom)
+      | Box | BoxSize | Unbox | Call | Atom)
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,4 +1,4 @@
-"""`@noinline` functions: simplified once per specialization, then copied.
+"""`@noinline` functions: simplified once per specialization, then called (or copied).
 
 The simplifier evaluates Core, so every application of a function evaluates its body
 again; a call tree of depth d and fan-out k costs k^d evaluations (upstream's
@@ -7,20 +7,26 @@ of a top-level `@noinline` def whose arguments are all run-time data of closed
 types (scalars, products and sums of them, tables of literal size) is instead
 looked up in the simplifier's specialization cache, keyed by the def and the
 arguments' types. On a miss the body is simplified once, over fresh parameters, into
-a Simp block; every application then copies that block (fresh binders, parameters
-replaced by the arguments, integer arithmetic on literals folded: `f6 0` is the
-literal 100000). Copying is far cheaper than evaluating Core (no dictionaries,
-methods or closures left), and what comes out is ordinary inlined Simp, so parallel
-loops, AD and the backend see no difference.
+a Simp block.
+
+A pure specialization (no IO, no throw, no custom linearization inside; a result and
+top-level values used of closed types) becomes a `Callee`, and every application
+emits a `Call` of it: lowering makes it one Imp function, the backend one LLVM
+function per module, called from every site (`dexpy.imp.calls`). AD expands a call
+to its body (`dexpy.ad.linearize`). Any other specialization is copied into every
+caller (fresh binders, parameters replaced by the arguments, integer arithmetic on
+literals folded), which is still far cheaper than evaluating Core again.
 
 A specialization whose result is not data (a function, a type, a known constructor)
-is recorded as such and the def is inlined as before, as are applications with static or open-typed arguments.
-Specializations live as long as the simplifier (one top-level block). Real calls in
-the generated code (one LLVM function per specialization) are not done yet: the
-copies still reach LLVM.
+is recorded as such and the def is inlined as before, as are applications with static
+or open-typed arguments. Specializations live as long as the simplifier (one
+top-level block).
 """
 from __future__ import annotations
 
+import os
+
+from ..ad.deps import bound_names, free_vars, op_fields
 from ..ad.linearize import Copier, sa, st
 from ..names import Name
 from ..simp import ir as S
@@ -43,10 +49,14 @@ def apply_noinline(s, lam, args: list) -> object | None:
     key = (table[id(lam)], types)
     spec = specs.get(key)
     if spec is None:
-        spec = specs[key] = _specialize(s, lam, types)
+        spec = specs[key] = _specialize(s, lam, table[id(lam)], types)
     if spec is _REJECTED:
         return None
-    params, block, result = spec
+    params, block, result, callee = spec
+    if callee is not None:
+        extra = callee.params[len(params):]           # top-level values the body reads
+        r = s.emit(S.Call(callee, tuple(a.atom for a in args) + extra), callee.ty)
+        return _unpack(s, result, r)
     sub = copy_block(s, params, block, [a.atom for a in args])
     return _rebuild(result, sub)
 
@@ -63,10 +73,11 @@ def _noinline_lams(s) -> dict[int, Name]:
     return table
 
 
-def _specialize(s, lam, types: tuple[S.Type, ...]):
-    """(parameters, block, result) of `lam`'s body over fresh parameters of `types`, or
-    _REJECTED when its result is not data (a tree of products over data atoms; a
-    string is the pair of its length and its table)."""
+def _specialize(s, lam, name: Name, types: tuple[S.Type, ...]):
+    """(parameters, block, result, callee) of `lam`'s body over fresh parameters of
+    `types` (callee: None where the block is to be copied), or _REJECTED when its result
+    is not data (a tree of products over data atoms; a string is the pair of its length
+    and its table)."""
     from .simplifier import Dyn
     params = [S.Var(s.names.fresh("arg"), t) for t in types]
     env = {b.name: Dyn(p) for b, p in zip(lam.binders, params)}
@@ -74,11 +85,77 @@ def _specialize(s, lam, types: tuple[S.Type, ...]):
 
     def run() -> Atom:
         result.append(s.ev(lam.body, env))
-        return Lit(0, S.Scalar.U32)
+        result.append(len(s.b.lets))
+        return _pack(s, result[0]) if _is_data(result[0]) else Lit(0, S.Scalar.U32)
     block = s.sub_block(run)
     if not _is_data(result[0]):
         return _REJECTED
-    return params, block, result[0]
+    copied = S.Block(block.lets[:result[1]], Lit(0, S.Scalar.U32))   # without the packing
+    return params, copied, result[0], _callee(s, name, params, block)
+
+
+def _callee(s, name: Name, params: list[S.Var], block: S.Block) -> S.Callee | None:
+    """`block` as a function to call, or None where it must be copied: it has effects
+    (IO, a throw), custom-linearized parts, or a result or a top-level value of an
+    open type (a size computed at run time)."""
+    if not calls_enabled() or not closed(S.type_of_atom(block.result)) or not _pure(block):
+        return None
+    marks = s.__dict__.get("custom_marks")
+    if marks and any(n in marks for n in bound_names(block)):
+        return None
+    own = {p.name for p in params}
+    extra = [S.Var(n, t) for n, t in free_vars(block).items() if n not in own]
+    if not all(closed(v.ty) for v in extra):
+        return None
+    uid = s.names.fresh("spec").uid
+    symbol = S.CALLEE_PREFIX + "".join(ch if ch.isalnum() else "_" for ch in name.hint) + f"_{uid}"
+    return S.Callee(symbol, tuple(params) + tuple(extra), block)
+
+
+_IMPURE = (S.PrintStr, S.ForeignCall, S.PtrLoad, S.PtrStore, S.Throw)
+
+
+def _pure(block: S.Block) -> bool:
+    """No IO and no throw anywhere inside (references made inside are local state). A
+    run-time error's message (printed in the block that ends in the error) is not IO."""
+    fails = [k for k, let in enumerate(block.lets) if isinstance(let.op, S.RuntimeError)]
+    for k, let in enumerate(block.lets):
+        op = let.op
+        if isinstance(op, _IMPURE) and not (isinstance(op, S.PrintStr) and fails
+                                            and fails[-1] > k):
+            return False
+        for f in op_fields(type(op)):
+            v = getattr(op, f)
+            for part in (v if isinstance(v, tuple) else (v,)):
+                if isinstance(part, S.Lam1 | S.Lam2):
+                    part = part.body
+                if isinstance(part, S.Block) and not _pure(part):
+                    return False
+    return True
+
+
+def calls_enabled() -> bool:
+    """`DEXPY_NOINLINE_CALLS=0` copies every specialization (as before calls existed)."""
+    return os.environ.get("DEXPY_NOINLINE_CALLS", "1") != "0"
+
+
+def _pack(s, v) -> Atom:
+    """The atom of data value `v` (a tree of products over atoms)."""
+    from .simplifier import SProd
+    if isinstance(v, SProd):
+        elems = tuple(_pack(s, e) for e in v.elems)
+        return s.emit(S.MakeProd(elems), S.ProdTy(tuple(S.type_of_atom(e) for e in elems)))
+    return v.atom
+
+
+def _unpack(s, v, a: Atom):
+    """The value shaped like `v` (a specialization's result) whose data is atom `a`."""
+    from .simplifier import Dyn, SProd
+    if isinstance(v, SProd):
+        ty = S.type_of_atom(a)
+        return SProd(tuple(_unpack(s, e, s.emit(S.Proj(a, k), ty.elems[k]))
+                           for k, e in enumerate(v.elems)))
+    return Dyn(a)
 
 
 def _is_data(v) -> bool:

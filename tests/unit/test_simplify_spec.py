@@ -27,9 +27,9 @@ def test_each_specialization_is_simplified_once(monkeypatch) -> None:
     made: list = []
     orig = spec._specialize
 
-    def counting(s, lam, types):
+    def counting(s, lam, name, types):
         made.append(types)
-        return orig(s, lam, types)
+        return orig(s, lam, name, types)
     monkeypatch.setattr(spec, "_specialize", counting)
     assert eval_blocks(session, ":p g4 0") == [["1000"]]
     assert len(made) == 4

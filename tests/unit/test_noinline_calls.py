@@ -1,0 +1,158 @@
+"""`@noinline` specializations are called, not copied: one LLVM function per
+specialization in the block's module (dexpy.simplify.spec -> simp `Call` ->
+dexpy.imp.calls -> backend.llvmgen); `DEXPY_NOINLINE_CALLS=0` copies them."""
+from __future__ import annotations
+
+import re
+import sys
+
+import pytest
+from compile_spy import record_compiles
+
+import dexpy
+from dexpy.simp import ir as S
+
+DEFS = """
+scale = 3.0
+
+@noinline
+def poly(x:Float) -> Float = scale * x * x + 1.0
+
+@noinline
+def twice(x:Float) -> Float = poly x + poly (x + 1.0)
+
+@noinline
+def spread(x:Float) -> (Fin 3)=>Float = for i. x + n_to_f (ordinal i)
+
+@noinline
+def pick(v:(Fin 4)=>Float, k:Nat) -> Float = v[k @ (Fin 4)]
+
+@noinline
+def isum(n:Int) -> Int = yield_state 0 \\r. for i:(Fin 1000). r := get r + n
+
+@noinline
+def say(x:Int) -> Int = unsafe_io \\.
+  print "said"
+  x + 1
+"""
+
+CASES = """
+:p (poly 2.0, twice 1.0)
+
+:p for i:(Fin 3). spread (n_to_f (ordinal i))
+
+:p sum (for i:(Fin 10000). isum (n_to_i (ordinal i)))
+
+:p (grad poly 2.0, grad twice 1.0)
+
+:p grad (\\x. sum (for i:(Fin 10). twice (x * n_to_f (ordinal i)))) 1.0
+
+:p jvp twice 1.0 1.0
+
+:p pick [1.0, 2.0, 3.0, 4.0] 7
+
+:p sum (for i:(Fin 100000). pick [1.0, 2.0, 3.0, 4.0] (if ordinal i == 70000 then 9 else 1))
+
+:p (say 1, say 2)
+"""
+
+EXPECTED = [
+    "(13., 17.)",
+    "[[0., 1., 2.], [1., 2., 3.], [2., 3., 4.]]",
+    "-1544607552",                    # Int32 wraps
+    "(12., 18.)",
+    "3690.",
+    "18.",
+    "Ordinal index out of range:7 >= 4", "Runtime error",
+    "Ordinal index out of range:9 >= 4", "Runtime error",
+    "said", "said", "(2, 3)",
+]
+
+
+def _run(monkeypatch, calls: str) -> tuple[list[str], list]:
+    from dexpy.source import SourceFile
+    from dexpy.toplevel import Session
+    monkeypatch.setenv("DEXPY_NOINLINE_CALLS", calls)
+    seen = record_compiles(monkeypatch)
+    out = [ln for _, lines in Session().run_source(SourceFile("t.dx", DEFS + CASES))
+           for ln in lines]
+    return out, seen
+
+
+def _defined(text: str) -> list[str]:
+    return re.findall(r"^define [^@]*@(\S+)\(", text, re.M)
+
+
+def test_calls_and_copies_print_the_same(monkeypatch) -> None:
+    called, seen = _run(monkeypatch, "1")
+    assert called == EXPECTED
+    copied, seen0 = _run(monkeypatch, "0")
+    assert copied == EXPECTED
+    specs = [n for cf in seen for n in _defined(cf.llvm_ir) if n.startswith(S.CALLEE_PREFIX)]
+    assert not [n for cf in seen0 for n in _defined(cf.llvm_ir)
+                if n.startswith(S.CALLEE_PREFIX)]
+    # poly, twice, spread, isum, pick (twice calls poly); say prints: copied
+    assert {re.sub(r"_\d+$", "", n) for n in specs if "." not in n} == {
+        S.CALLEE_PREFIX + f for f in ("poly", "twice", "spread", "isum", "pick")}
+
+
+def test_one_function_per_specialization_called_from_every_site(monkeypatch) -> None:
+    out, seen = _run(monkeypatch, "1")
+    ir = next(cf.llvm_ir for cf in seen if "twice" in cf.llvm_ir)   # (poly 2.0, twice 1.0)
+    defs = [n for n in _defined(ir) if n.startswith(S.CALLEE_PREFIX)]
+    assert len(defs) == 2                     # poly once, though called three times
+    poly = next(n for n in defs if "poly" in n)
+    head = next(ln for ln in ir.splitlines() if ln.startswith("define") and f"@{poly}(" in ln)
+    assert "internal" in head and "noinline" in head
+    assert len(re.findall(rf"call i32 @{poly}\(", ir)) == 3
+    assert "dexpy_run_begin" not in ir.split(f"@{poly}(", 1)[1].split("\n}", 1)[0]
+
+
+def test_a_loop_calling_a_specialization_still_runs_in_parallel(monkeypatch) -> None:
+    out, seen = _run(monkeypatch, "1")
+    big = next(cf.llvm_ir for cf in seen if "isum" in cf.llvm_ir)   # sum for i. isum ...
+    par = [n for n in _defined(big) if ".par" in n]
+    assert par and any(re.search(rf"@{re.escape(p)}\(.*\n(.*\n)*?.*call i32 @{S.CALLEE_PREFIX}",
+                                 big) for p in par)
+    assert "dexpy_parallel_for" in big
+
+
+def test_ad_expands_calls(monkeypatch) -> None:
+    """The tangent and transposed programs hold no call (linearize expands it): the
+    only call left is the primal's."""
+    monkeypatch.setenv("DEXPY_NOINLINE_CALLS", "1")
+    from compile_spy import eval_blocks, session_with
+    fns: list = []
+    import dexpy.backend.run as run
+    orig = run.compile_function
+
+    def spy(fn):
+        fns.append(fn)
+        return orig(fn)
+    monkeypatch.setattr(run, "compile_function", spy)
+    s = session_with(DEFS)
+    assert eval_blocks(s, ":p grad poly 2.0") == [["12."]]
+    text = repr(fns[-1])
+    assert text.count("Call(callee=") == 1
+
+
+SLOW = """
+@noinline
+def heavy(x:Float) -> Float = sum for i:(Fin 100000). sum for j:(Fin 100000). x + n_to_f (ordinal j)
+
+def outer(x:Float) -> Float = heavy x + 1.0
+
+@noinline
+def small(x:Float) -> Float = x * 2.0
+
+def use_small(x:Float) -> Float = small x + 1.0
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="SIGINT handler: Linux only")
+def test_ctrl_c_stops_a_loop_inside_a_called_function(monkeypatch) -> None:
+    from test_interrupt import LATENCY, _interrupted
+    monkeypatch.setenv("DEXPY_NOINLINE_CALLS", "1")
+    m = dexpy.loads(SLOW)
+    assert _interrupted(m.outer, 1.0) < LATENCY
+    assert m.use_small(1.0) == 3.0            # the module goes on
