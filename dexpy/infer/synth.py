@@ -114,6 +114,7 @@ def _apply_defaults(inf: Infer) -> None:
     """Literal metas take their default type. A goal that fails once they have it
     is reported at its location, as upstream HEAD's eval-tests expects
     (`x = 2 - 4` marks `2 - 4`)."""
+    _default_ixint(inf)
     literal_types = [ty for _, _, ty, _, _ in inf.literals]   # (no goal without a prelude)
     for ty in [cell.ty for cell, _, _ in inf.pending] + literal_types:
         for m in metas_of(ty):
@@ -125,6 +126,34 @@ def _apply_defaults(inf: Infer) -> None:
             arg = whnf(goal.args[0], inf.env)
             if isinstance(arg, ir.Meta) and arg.cell.solution is None:
                 arg.cell.solution = ir.TupleTy(())
+
+
+def _default_ixint(inf: Infer) -> None:
+    """The 2022-23 layer's ordinals and sizes (`IxInt a`, lib/dialect2022/prelude.dx)
+    that nothing decided: `Nat`, or `Int32` where a goal on the same type has no
+    `Nat` instance (`ordinal i - 1`: there is no `Sub Nat`, and such code was
+    written when ordinals were `Int`s). No such class outside that dialect."""
+    cls = inf.env.classes.get("IxInt")
+    if cls is None:
+        return
+    goals = [whnf(zonk(cell.ty), inf.env) for cell, _, _ in inf.pending]
+    for g in goals:
+        if not (isinstance(g, ir.DictTy) and g.cls is cls):
+            continue
+        a = whnf(zonk(g.args[0]), inf.env)
+        if isinstance(a, ir.Meta) and a.cell.solution is None:
+            on_a = [o for o in goals if isinstance(o, ir.DictTy)
+                    and any(c is a.cell for c in metas_of(o))]
+            a.cell.solution = ir.NAT
+            signed = any(_no_instance(inf, zonk(o)) for o in on_a)
+            a.cell.solution = ir.BaseTy("Int32") if signed else ir.NAT
+
+
+def _no_instance(inf: Infer, g: ir.DictTy) -> bool:
+    """Whether no instance head unifies with `g` (a trial)."""
+    if g.cls.name == "Data" or metas_of(g):
+        return False
+    return not _unifying(inf, g)
 
 
 def synth(inf: Infer, goal: Expr, span: Span, givens: tuple[Given, ...], strict: bool,

@@ -13,6 +13,8 @@ wrote differently from both, rewritten here before the 2021 desugaring:
 - a type function's parameter used as an index set (`def Vec (dim:Type) :
   Type = dim=>Float`) is one (`dim|Ix`), and a def that mentions `Vec d` gets
   `Ix d` (the index set dictionary then travelled with the table type);
+- a type variable of a def's signature whose body asks `size n`, `iota n` or the
+  `ordinal` of a parameter of that type gets `Ix n`, as if `[Ix n]` were written;
 - functions took the index set they produce first (`from_ordinal n i`,
   `unsafe_from_ordinal _ k`, `cast_table m xs`, `fanout n x`): a use of one
   of these names is the layer's `_2022` function, which does; `i@n` was
@@ -36,7 +38,7 @@ def desugar_top(decl: S.TopDecl) -> S.TopDecl:
     """`decl` with the 2022-23 forms as today's."""
     decl = _rewrite(decl)
     if isinstance(decl, S.Def):
-        return _type_function(decl)
+        return _ix_from_body(_type_function(decl))
     if not isinstance(decl, S.InstanceDecl) or decl.instance_name is not None:
         return decl
     renames = _METHODS_2022.get(decl.class_name, {})
@@ -104,6 +106,64 @@ def _rewrite(node: object) -> object:
         if new is not old:
             changes[f.name] = new
     return dataclasses.replace(node, **changes) if changes else node
+
+
+# what a def's body asks of an index set: `size n`, `iota n` (of the type), `ordinal i`
+# (of a parameter `i:n`)
+_IX_OF_TYPE = frozenset(("size", "iota"))
+_IX_OF_VALUE = frozenset(("ordinal",))
+
+
+def _ix_from_body(d: S.Def) -> S.Def:
+    """`def (+|) (i:n) (off:Int) : n = ... ordinal i ... size n`: a type variable of
+    the signature whose body asks its size or a parameter's ordinal (or loops over
+    it, `for j:n.`) gets the class binder `[Ix n]`, as if written; the 2021
+    generalization gives `Ix` only to those the signature uses as index sets."""
+    from .dialect2021 import _class_target, _free_vars, _is_type_var
+    sig: set[str] = set()
+    for part in [p.ty for p in d.params if p.ty is not None] + [d.result]:
+        sig.update(n for n, _ in _free_vars(part, frozenset()) if _is_type_var(n))
+    sig -= {p.name for p in d.params if p.expl == S.Expl.EXPLICIT and p.name
+            and not (isinstance(p.ty, S.Var) and p.ty.name == "Type")}
+    typed = {p.name: p.ty.name for p in d.params if p.name and p.expl == S.Expl.EXPLICIT
+             and isinstance(p.ty, S.Var) and p.ty.name in sig}
+    have = {t[1] for p in d.params if p.expl == S.Expl.CLASS
+            and (t := _class_target(p)) is not None and t[0] == "Ix"}
+    have |= {p.name for p in d.params if p.name and any(
+        isinstance(c, S.Var) and c.name == "Ix" for c in p.constraints)}
+    used: list[str] = []
+
+    def note(name: str) -> None:
+        if name in sig and name not in have and name not in used:
+            used.append(name)
+
+    def walk(node: object) -> None:
+        if isinstance(node, tuple):
+            for x in node:
+                walk(x)
+            return
+        if not dataclasses.is_dataclass(node) or isinstance(node, type):
+            return
+        if isinstance(node, S.App) and isinstance(node.fn, S.Var) and node.args \
+                and isinstance(node.args[0], S.Var):
+            if node.fn.name in _IX_OF_TYPE:
+                note(node.args[0].name)
+            elif node.fn.name in _IX_OF_VALUE and node.args[0].name in typed:
+                note(typed[node.args[0].name])
+        if isinstance(node, S.For):
+            for b in node.binders:
+                if isinstance(b.ty, S.Var):
+                    note(b.ty.name)
+        for f in dataclasses.fields(node):
+            if f.name != "span":
+                walk(getattr(node, f.name))
+
+    walk(d.body)
+    if not used:
+        return d
+    extra = tuple(S.Param(None, S.App(S.Var("Ix", span=d.span), (S.Var(n, span=d.span),),
+                                      span=d.span), S.Expl.CLASS, span=d.span) for n in used)
+    return dataclasses.replace(d, params=d.params + extra)
 
 
 # `instance C args given {n m} [Ix n]` (2022-23) / `interface [A a] B a:Type`
