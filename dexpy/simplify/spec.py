@@ -25,6 +25,7 @@ top-level block).
 from __future__ import annotations
 
 import os
+from collections import OrderedDict
 
 from ..ad.deps import bound_names, free_vars, op_fields
 from ..ad.linearize import Copier, sa, st
@@ -45,14 +46,22 @@ def apply_noinline(s, lam, args: list) -> object | None:
     if not all(isinstance(a, Dyn) and closed(S.type_of_atom(a.atom)) for a in args):
         return None
     types = tuple(S.type_of_atom(a.atom) for a in args)
+    name = table[id(lam)]
+    key = (name, types, len(getattr(s.env, "custom_lins", ())))
     specs = s.__dict__.setdefault("specs", {})
-    key = (table[id(lam)], types)
     spec = specs.get(key)
     if spec is None:
-        spec = specs[key] = _specialize(s, lam, table[id(lam)], types)
+        spec = _session_specs(s.names).get(key)
+        if spec is None:
+            spec = _specialize(s, lam, name, types)
+            if spec is _REJECTED or not _marked(s, spec[1]):
+                _session_specs(s.names)[key] = spec
+        specs[key] = spec
     if spec is _REJECTED:
         return None
-    params, block, result, callee = spec
+    params, block, result, callee, tops = spec
+    for v in tops:                  # this block's function takes them (Simplifier.top_var)
+        s.params.setdefault(v.name, v)
     if callee is not None:
         extra = callee.params[len(params):]           # top-level values the body reads
         r = s.emit(S.Call(callee, tuple(a.atom for a in args) + extra), callee.ty)
@@ -73,11 +82,36 @@ def _noinline_lams(s) -> dict[int, Name]:
     return table
 
 
+_SESSIONS: OrderedDict[int, tuple[object, dict]] = OrderedDict()
+MAX_SESSIONS = 4
+"""Sessions whose specializations are kept (the most recently used)."""
+
+
+def _session_specs(names) -> dict:
+    """The specializations of a session (found by its name supply, whose names they
+    use): they outlive the block that made them, so later blocks (and the API's
+    functions) reuse them. A specialization depends only on the def's Core, its
+    argument types and the custom linearizations known (part of the key)."""
+    entry = _SESSIONS.get(id(names))
+    if entry is None or entry[0] is not names:
+        entry = _SESSIONS[id(names)] = (names, {})
+        while len(_SESSIONS) > MAX_SESSIONS:
+            _SESSIONS.popitem(last=False)
+    _SESSIONS.move_to_end(id(names))
+    return entry[1]
+
+
+def _marked(s, block: S.Block) -> bool:
+    """Whether `block` holds custom-linearized results (marks live in one simplifier)."""
+    marks = s.__dict__.get("custom_marks")
+    return bool(marks) and any(n in marks for n in bound_names(block))
+
+
 def _specialize(s, lam, name: Name, types: tuple[S.Type, ...]):
-    """(parameters, block, result, callee) of `lam`'s body over fresh parameters of
-    `types` (callee: None where the block is to be copied), or _REJECTED when its result
-    is not data (a tree of products over data atoms; a string is the pair of its length
-    and its table)."""
+    """(parameters, block, result, callee, top-level values read) of `lam`'s body over
+    fresh parameters of `types` (callee: None where the block is to be copied), or
+    _REJECTED when its result is not data (a tree of products over data atoms; a string
+    is the pair of its length and its table)."""
     from .simplifier import Dyn
     params = [S.Var(s.names.fresh("arg"), t) for t in types]
     env = {b.name: Dyn(p) for b, p in zip(lam.binders, params)}
@@ -91,7 +125,10 @@ def _specialize(s, lam, name: Name, types: tuple[S.Type, ...]):
     if not _is_data(result[0]):
         return _REJECTED
     copied = S.Block(block.lets[:result[1]], Lit(0, S.Scalar.U32))   # without the packing
-    return params, copied, result[0], _callee(s, name, params, block)
+    own = {p.name for p in params}
+    tops = tuple(S.Var(n, t) for n, t in free_vars(block).items()
+                 if n not in own and n in s.top_types)
+    return params, copied, result[0], _callee(s, name, params, block), tops
 
 
 def _callee(s, name: Name, params: list[S.Var], block: S.Block) -> S.Callee | None:
@@ -100,8 +137,7 @@ def _callee(s, name: Name, params: list[S.Var], block: S.Block) -> S.Callee | No
     open type (a size computed at run time)."""
     if not calls_enabled() or not closed(S.type_of_atom(block.result)) or not _pure(block):
         return None
-    marks = s.__dict__.get("custom_marks")
-    if marks and any(n in marks for n in bound_names(block)):
+    if _marked(s, block):
         return None
     own = {p.name for p in params}
     extra = [S.Var(n, t) for n, t in free_vars(block).items() if n not in own]

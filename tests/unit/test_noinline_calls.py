@@ -138,14 +138,17 @@ def test_ad_expands_calls(monkeypatch) -> None:
 
 SLOW = """
 @noinline
-def heavy(x:Float) -> Float = sum for i:(Fin 100000). sum for j:(Fin 100000). x + n_to_f (ordinal j)
-
-def outer(x:Float) -> Float = heavy x + 1.0
+def spin(x:Float) -> Float = yield_state 0.0 \\r. while \\.
+    r := get r + 1.0
+    get r < x
 
 @noinline
-def small(x:Float) -> Float = x * 2.0
+def rows(x:Float) -> (Fin 1000)=>Float =
+  for i:(Fin 1000). spin (x + n_to_f (ordinal i))
 
-def use_small(x:Float) -> Float = small x + 1.0
+def outer(x:Float) -> Float = spin x + 1.0
+
+def outer_rows(x:Float) -> Float = sum (rows x)
 """
 
 
@@ -154,5 +157,9 @@ def test_ctrl_c_stops_a_loop_inside_a_called_function(monkeypatch) -> None:
     from test_interrupt import LATENCY, _interrupted
     monkeypatch.setenv("DEXPY_NOINLINE_CALLS", "1")
     m = dexpy.loads(SLOW)
-    assert _interrupted(m.outer, 1.0) < LATENCY
-    assert m.use_small(1.0) == 3.0            # the module goes on
+    assert m.outer(10.0) == 11.0
+    assert _interrupted(m.outer, 1.0e8) < LATENCY      # never ends (1.0 + 2^24)
+    assert m.outer(10.0) == 11.0                         # the module goes on
+    assert m.outer_rows(1.0) == 500500.0
+    assert _interrupted(m.outer_rows, 1.0e8) < LATENCY  # a parallel loop in the callee
+    assert m.outer(10.0) == 11.0

@@ -68,3 +68,23 @@ def test_closed_types() -> None:
     assert not spec.closed(S.TabTy(S.Var(Name("n", 1), S.NAT), f32))
     assert not spec.closed(S.RefTy(f32))
     assert not spec.closed(S.BoxTy(f32))
+
+
+def test_specializations_are_shared_across_blocks(monkeypatch) -> None:
+    """A later block calls the specialization an earlier block made (one
+    simplification per session), including its reads of top-level values."""
+    session = session_with(_NEST + "y : Int = 5\nscale = 3.0\n"
+                           "@noinline\ndef poly(x:Float) -> Float = scale * x * x\n")
+    made: list = []
+    orig = spec._specialize
+
+    def counting(s, lam, name, types):
+        made.append(name.hint)
+        return orig(s, lam, name, types)
+    monkeypatch.setattr(spec, "_specialize", counting)
+    assert eval_blocks(session, ":p g4 y") == [["1005"]]
+    assert eval_blocks(session, ":p poly 2.0") == [["12."]]
+    assert sorted(made) == ["g1", "g2", "g3", "g4", "poly"]
+    assert eval_blocks(session, ":p (g4 1, g2 y, poly 1.0)") == [["(1001, 15, 3.)"]]
+    assert eval_blocks(session, ":p for i:(Fin 2). poly (n_to_f (ordinal i))") == [["[0., 3.]"]]
+    assert len(made) == 5
