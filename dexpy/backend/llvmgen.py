@@ -32,6 +32,7 @@ of 1 instead of trapping, so no user program can raise SIGFPE.
 """
 from __future__ import annotations
 
+import hashlib
 import os
 import struct
 from collections.abc import Callable
@@ -877,12 +878,24 @@ def gen_expr(g: _Gen, e: i.IExpr) -> str:
             return f"getelementptr inbounds {ety}, ptr {atom(g, ptr)}, i64 {atom(g, offset)}"
         case i.PtrCast(x, _):
             return f"bitcast ptr {atom(g, x)} to ptr"
+        case i.ConstArray(scalar, values):
+            return f"bitcast ptr {const_array(g, scalar, values)} to ptr"
         case IVar() | ILit():
             ty = i.itype_of(e)
             if isinstance(ty, PtrTy) or ty == Scalar.PTR:
                 return f"bitcast ptr {atom(g, e)} to ptr"
             return f"bitcast {ll_type(ty)} {atom(g, e)} to {ll_type(ty)}"
     raise CompilerBug(f"llvmgen: unknown expression {e!r}")
+
+
+def const_array(g: _Gen, scalar: Scalar, values: tuple) -> str:
+    """The global holding `values` (one per distinct array in a module)."""
+    ty = LL_TYPE[scalar]
+    body = ", ".join(f"{ty} {lit(v, scalar)}" for v in values)
+    name = "@dexpy.const." + hashlib.sha1(f"{ty}:{body}".encode()).hexdigest()[:16]
+    g.decls.add(f"{name} = private unnamed_addr constant [{len(values)} x {ty}] [{body}], "
+                "align 64")
+    return name
 
 
 def gen_cast(g: _Gen, src: Scalar, to: Scalar, x: str, bitcast: bool,

@@ -93,6 +93,9 @@ class _Checker:
                 ty = self.atom(x)
                 if not (isinstance(ty, PtrTy) or ty == Scalar.PTR):
                     raise _bug(f"pointer cast of {ty}")
+            case i.ConstArray(scalar, values):
+                if not values or isinstance(scalar, PtrTy) or scalar == Scalar.PTR:
+                    raise _bug(f"constant array of {len(values)} {scalar}")
             case IVar() | ILit():
                 self.atom(e)
             case _:

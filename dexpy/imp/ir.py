@@ -149,7 +149,16 @@ class CallRt:
     args: tuple[IAtom, ...]
 
 
-IExpr = IPrim | ICast | ISelect | Load | PtrAdd | PtrCast | IAtom
+@dataclass(frozen=True, slots=True)
+class ConstArray:
+    """A pointer to read-only module data: `values` (literals of `scalar`), the
+    elements of a table literal such as a string's (emitted once per module, copied
+    from by a loop instead of one store per element)."""
+    scalar: Scalar
+    values: tuple[int | float, ...]
+
+
+IExpr = IPrim | ICast | ISelect | Load | PtrAdd | PtrCast | ConstArray | IAtom
 
 
 # === statements ===
@@ -323,6 +332,8 @@ def expr_type(e: IExpr) -> IType:
             return itype_of(ptr)
         case PtrCast(_, elem):
             return Scalar.PTR if elem is None else PtrTy(elem)
+        case ConstArray(scalar, _):
+            return PtrTy(scalar)
         case IVar() | ILit():
             return itype_of(e)
     raise TypeError(f"expr_type: {e!r}")

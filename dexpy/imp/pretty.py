@@ -39,6 +39,8 @@ def _expr(e: i.IExpr) -> str:
             return f"ptrcast<{elem.name.lower() if elem else 'raw'}> {_atom(x)}"
         case i.CallRt(fn, args):
             return f"call {fn.value} {_args(args)}"
+        case i.ConstArray(scalar, values):
+            return f"const<{scalar.name.lower()}>[{len(values)}]"
     return _atom(e)
 
 

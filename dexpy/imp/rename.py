@@ -64,6 +64,8 @@ class Renamer:
                 return i.PtrCast(at(x), elem)
             case i.CallRt(fn, args):
                 return i.CallRt(fn, tuple(at(x) for x in args))
+            case i.ConstArray():
+                return e
             case IVar() | ILit():
                 return at(e)
         raise TypeError(f"rename: {e!r}")
