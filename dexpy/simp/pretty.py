@@ -46,8 +46,33 @@ def pp_block(b: S.Block, indent: int = 0) -> str:
 
 
 def pp_function(fn: S.SimpFunction) -> str:
+    """The function, then each specialization it calls (at any depth), once."""
     params = ", ".join(f"{pp_atom(p)}:{pp_simp_type(p.ty)}" for p in fn.params)
-    return f"simp({params}) =\n{pp_block(fn.body, 1)}"
+    out = [f"simp({params}) =\n{pp_block(fn.body, 1)}"]
+    found: dict[str, S.Callee] = {}
+    _callees(fn.body, found)
+    for c in found.values():
+        ps = ", ".join(f"{pp_atom(p)}:{pp_simp_type(p.ty)}" for p in c.params)
+        out.append(f"callee @{c.symbol}({ps}) =\n{pp_block(c.body, 1)}")
+    return "\n".join(out)
+
+
+def _callees(b: S.Block, found: dict[str, S.Callee]) -> None:
+    for let in b.lets:
+        if isinstance(let.op, S.Call) and let.op.callee.symbol not in found:
+            found[let.op.callee.symbol] = let.op.callee
+            _callees(let.op.callee.body, found)
+        elif dataclasses.is_dataclass(let.op):
+            for fld in dataclasses.fields(let.op):
+                for v in _as_tuple(getattr(let.op, fld.name)):
+                    if isinstance(v, S.Lam1 | S.Lam2):
+                        v = v.body
+                    if isinstance(v, S.Block):
+                        _callees(v, found)
+
+
+def _as_tuple(v) -> tuple:
+    return v if isinstance(v, tuple) else (v,)
 
 
 def _pp_op(op: S.Op, indent: int) -> str:

@@ -163,3 +163,24 @@ def test_ctrl_c_stops_a_loop_inside_a_called_function(monkeypatch) -> None:
     assert m.outer_rows(1.0) == 500500.0
     assert _interrupted(m.outer_rows, 1.0e8) < LATENCY  # a parallel loop in the callee
     assert m.outer(10.0) == 11.0
+
+
+def test_printed_simp_shows_each_callee_once(monkeypatch) -> None:
+    from compile_spy import eval_blocks, session_with
+
+    import dexpy.backend.run as run
+    from dexpy.simp.pretty import pp_function
+    monkeypatch.setenv("DEXPY_NOINLINE_CALLS", "1")
+    fns: list = []
+    orig = run.compile_function
+
+    def spy(fn):
+        fns.append(fn)
+        return orig(fn)
+    monkeypatch.setattr(run, "compile_function", spy)
+    s = session_with(DEFS)
+    assert eval_blocks(s, ":p (twice 1.0, poly 1.0)") == [["(17., 4.)"]]
+    text = pp_function(fns[-1])
+    assert text.count("callee @dexpy_spec_poly") == 1
+    assert text.count("callee @dexpy_spec_twice") == 1
+    assert text.count("call @dexpy_spec_poly") == 3        # twice's two, the block's one
