@@ -267,6 +267,8 @@ class Infer(Patterns):
                 return self.check(e, ir.TYPE)
             core, kind = self.infer(e)
             k = whnf(kind, self.env)
+            if isinstance(k, Meta):     # an unannotated binder used as a type (2021's
+                self.unify(k, ir.TYPE, e.span)      # `def Pairs n [Ix n] a = (n & n=>a)`)
             if isinstance(k, ir.Kind) and k.name == "Effects":
                 raise mismatch("Type", "EffKind", e.span)
             return core
@@ -316,7 +318,7 @@ class Infer(Patterns):
                 if isinstance(e, S.CurriedApp) and fn.span is not None:
                     self.class_span = fn.span   # 2021 located class errors at the function
                     try:
-                        return self.infer_app(fn, args, named, e.span)
+                        return self.infer_app(fn, args, named, e.span, curried=True)
                     finally:
                         self.class_span = None
                 return self.infer_app(fn, args, named, e.span)
@@ -549,7 +551,7 @@ class Infer(Patterns):
         return out, sub
 
     def infer_app(self, fn: S.Expr, args: tuple[S.Expr, ...], named: tuple[tuple[str, S.Expr], ...],
-                  span: Span) -> tuple[Expr, Expr]:
+                  span: Span, curried: bool = False) -> tuple[Expr, Expr]:
         if isinstance(fn, S.Field) and isinstance(fn.field, str):
             obj = self.elaborated(fn.obj)
             method = self.struct_method(obj, fn.field, fn.span)
@@ -567,10 +569,10 @@ class Infer(Patterns):
             core, ty = self.infer_var(fn.name, fn.span)
         else:
             core, ty = self.infer(fn)
-        return self.apply(core, ty, list(args), dict(named), span, first=True)
+        return self.apply(core, ty, list(args), dict(named), span, first=True, curried=curried)
 
     def apply(self, core: Expr, ty: Expr, args: list[S.Expr], named: dict[str, S.Expr],
-              span: Span, first: bool) -> tuple[Expr, Expr]:
+              span: Span, first: bool, curried: bool = False) -> tuple[Expr, Expr]:
         t = whnf(ty, self.env)
         if not isinstance(t, ir.Pi):
             if not args and not named and not first:
@@ -579,10 +581,12 @@ class Infer(Patterns):
                 return self.index(core, t, args[0], span)
             if isinstance(t, Meta) and args and not named:
                 # an unannotated function parameter (`\\f x y. f x y`): as many args as given
+                # (2021's curried `f x y` takes one at a time: `a -> b -> c`)
+                n = 1 if curried else len(args)
                 fn_ty = ir.Pi(tuple(Binder(self.names.fresh("_"), self.fresh_meta(ir.TYPE, "a"))
-                                    for _ in args), None, self.fresh_meta(ir.TYPE, "b"))
+                                    for _ in range(n)), None, self.fresh_meta(ir.TYPE, "b"))
                 self.unify(t, fn_ty, span)
-                return self.apply(core, fn_ty, args, named, span, first)
+                return self.apply(core, fn_ty, args, named, span, first, curried)
             raise mismatch("a function type", self.show((ty)), span)
         n_explicit = sum(b.expl == Expl.EXPLICIT for b in t.binders)
         if n_explicit == 0 and len(args) == 1 and isinstance(args[0], S.Tuple) and not args[0].elems:
@@ -599,7 +603,7 @@ class Infer(Patterns):
         rty = subst(t.result, sub)
         if args or (n_explicit == 0 and t.binders and isinstance(whnf(rty, self.env), ir.Pi)
                     and first):
-            return self.apply(result, rty, args, named, span, first=False)
+            return self.apply(result, rty, args, named, span, first=False, curried=curried)
         if named:
             raise TypeErr(f"Unexpected named argument: {next(iter(named))}", span)
         return self.instantiate(result, rty, span, full=False)

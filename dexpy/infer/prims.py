@@ -58,7 +58,13 @@ def _ref(inf, core, args, tys, span):
 
 def _to_type(inf, core, args, tys, span):
     """Primitives whose first argument is their result type: %cast(T, x), %toEnum(T, x),
-    %unsafeCoerce(T, x), %garbageVal(T), %throwError(T), %throwException(T)."""
+    %unsafeCoerce(T, x), %garbageVal(T), %throwError(T), %throwException(T).
+    A cast to the type `x` has is `x` (a 2021-23 `Fin n` of a `Nat` n is read as
+    `Fin (%cast(Nat, n))`, dialect2021.py: `Fin n` must stay equal to itself)."""
+    if isinstance(core, ir.PrimOp) and core.name == "cast" and len(tys) == 2:
+        to, have = whnf(args[0], inf.env), whnf(tys[1], inf.env)
+        if isinstance(to, ir.BaseTy) and isinstance(have, ir.BaseTy) and to.name == have.name:
+            return core.args[1], args[0]
     return core, args[0]
 
 

@@ -82,7 +82,7 @@ def instance(top: c.TInstance) -> s.InstanceDecl:
         params += given_params(top.given)
     methods: list[s.Def | s.Let] = []
     for st in top.body:
-        d = decl(st)
+        d = _operator_method(st) or decl(st)
         match d:
             case s.Def() | s.Let():
                 methods.append(d)
@@ -92,6 +92,14 @@ def instance(top: c.TInstance) -> s.InstanceDecl:
                 raise err("instance methods must be definitions", st.span)
     return s.InstanceDecl(top.class_name, args, params, tuple(methods), top.instance_name,
                           top.params is not None, span=top.span)
+
+
+def _operator_method(st: c.Stmt) -> s.Let | None:
+    """An instance method named by an operator, `(==) = \\x y. ...` (2021-23's form)."""
+    match st:
+        case c.SLet(c.GLeaf("opname", text) as lhs, rhs):
+            return s.Let(s.PVar(text[1:-1], span=lhs.span), None, body_expr(rhs), span=st.span)
+    return None
 
 
 def command(top: c.TCommand) -> s.Command:
@@ -505,6 +513,13 @@ def call_args(args: c.GParens) -> tuple[tuple[s.Expr, ...], tuple[tuple[str, s.E
     return tuple(pos), tuple(named)
 
 
+def _parenthesized_pipe(g: c.Group) -> bool:
+    """`(a | b)` on the right of a `|`: applied as a whole (`x | (a | b)` is `(b a) x`),
+    not given `x` as its first argument; 2021's sum type `(a|(b|c))` (dialect2021.py)."""
+    return isinstance(g, c.GParens) and len(g.elems) == 1 and isinstance(g.elems[0], c.GBin) \
+        and g.elems[0].op == "|"
+
+
 def binary(g: c.GBin) -> s.Expr:
     op, lhs, rhs, span = g.op, g.lhs, g.rhs, g.span
     match op:
@@ -512,7 +527,7 @@ def binary(g: c.GBin) -> s.Expr:
             return extend_app(expr(lhs), expr(rhs), is_app_group(lhs), span)
         case "|":
             fn = expr(rhs)
-            if isinstance(fn, s.App) and is_app_group(rhs):
+            if isinstance(fn, s.App) and is_app_group(rhs) and not _parenthesized_pipe(rhs):
                 return s.App(fn.fn, (expr(lhs),) + fn.args, fn.named, span=span)
             return s.App(fn, (expr(lhs),), span=span)
         case "!":

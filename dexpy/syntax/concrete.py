@@ -25,6 +25,11 @@ class G:
     span: Span = field(default=NO_SPAN, compare=False, repr=False, kw_only=True)
 
 
+def _quoted(value: str) -> str:
+    """A token as the parser's messages name it: `'x'`, `"name"`."""
+    return f"'{value}'" if len(value) == 1 else f'"{value}"'
+
+
 def parse_error_at(span: Span, message: str, width: int = 1) -> ParseError:
     """A grouping-stage error in megaparsec's layout: `LINE:COL:`, framed line, message."""
     src = span.source
@@ -670,6 +675,8 @@ class Converter:
                 given = self.given(k)
         if arrow not in (None, "->", "->>", ":"):
             raise SyntaxErr(f"unexpected `{arrow}` in a def header", self.span_of(kids[3]))
+        if arrow is None and self.dot_index and ptree.data == "params_spaced":
+            arrow = ":"     # 2021-23's curried def with its result type left out (inferred)
         return SDef(name, lists, ptree.data == "params_adj", arrow, effects, result, given,
                     self.body(kids[-1]), span=self.span_of(tree))
 
@@ -677,14 +684,24 @@ class Converter:
         """`(x:A)` lists; and the 2021 `[Add a]` class and `{a b}` implicit binders."""
         kids = tree.children
         out: list[GParens | GBrackets | GBraces] = []
-        for i in range(0, len(kids), 3):
+        i = 0
+        while i < len(kids):
             opener = kids[i]
+            if isinstance(opener, Token) and opener.type == "NAME":
+                # 2021-23's untyped parameter `def f {n} radius (r:n=>T)`: `(radius)`
+                span = self.span_tok(opener)
+                if not self.dot_index:      # not today's Dex (the grammar's error before)
+                    raise parse_error_at(span, f"unexpected {_quoted(opener.value)}")
+                out.append(GParens((self.leaf_token(opener),), span=span))
+                i += 1
+                continue
             if isinstance(opener, Token) and opener.type in ("LSQB", "LBRACE"):
                 span = self.span_tok(opener).join(self.span_tok(kids[i + 2]))
                 cls = GBrackets if opener.type == "LSQB" else GBraces
                 out.append(cls(self.glist(kids[i + 1]), span=span))
             else:
                 out.append(self.parens_from(kids[i], kids[i + 1], kids[i + 2]))
+            i += 3
         return tuple(out)
 
     def defname(self, tree: Tree | Token) -> str:

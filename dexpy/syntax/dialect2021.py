@@ -20,7 +20,8 @@ import re
 from collections.abc import Callable, Iterator
 
 from . import surface as S
-from .forms2021 import annotation_under_dollar, dependent_tab_type, ix_params, note_data_params
+from .forms2021 import (annotation_under_dollar, dependent_tab_type, ix_params, note_data_params,
+                        note_ix_args, param_classes)
 from .records2021 import implicit_value, ix_instance
 
 InScope = Callable[[str], bool]
@@ -30,8 +31,12 @@ def desugar_top(decl: S.TopDecl, in_scope: InScope, int_literals: bool = True) -
     """`decl` with the 2021 meanings made explicit; `in_scope(name)`: whether a
     top-level name is defined."""
     decl = ix_instance(rewrite_forms(decl, int_literals))     # (records2021.py)
+    if int_literals:        # 2021 proper (the 2022-23 form's `Add` had no `sub`)
+        decl = _map_nodes(decl, S.Def, _add_is_sub)
     if isinstance(decl, S.Def):
-        return implicit_value(generalize(decl, in_scope, frozenset()))
+        _note_ix_args(decl)
+        decl = _size_params(generalize(decl, in_scope, frozenset()), not int_literals)
+        return implicit_value(decl)
     if isinstance(decl, S.InstanceDecl):
         methods = tuple(generalize(m, in_scope, frozenset(_instance_names(decl)))
                         if isinstance(m, S.Def) else m for m in decl.methods)
@@ -42,7 +47,6 @@ def desugar_top(decl: S.TopDecl, in_scope: InScope, int_literals: bool = True) -
 # 2021 method names of today's classes: class -> {2021 name: (today's class, name)}
 _METHODS_2021 = {
     "Add": {"add": ("Add", "+"), "sub": ("Sub", "-")},
-    "Sub": {"sub": ("Sub", "-")},               # 2022-23: `Sub` of its own
     "Mul": {"mul": ("Mul", "*")},
     "VSpace": {"scaleVec": ("VSpace", ".*")},
     "Monoid": {"mcombine": ("Monoid", "<>")},
@@ -84,7 +88,7 @@ def _instance_names(decl: S.InstanceDecl) -> set[str]:
 def generalize(d: S.Def, in_scope: InScope, bound: frozenset[str]) -> S.Def:
     """`d` with its free type variables as implicit parameters (and the nested defs
     of its body generalized too)."""
-    d = _explicit_classes(_heaps_typed(_add_is_sub(d)))
+    d = _explicit_classes(_heaps_typed(d))
     explicit = {p.name for p in d.params if p.name and p.expl == S.Expl.EXPLICIT}
     seen: dict[str, bool] = {}           # name -> used as an index set
     # written implicit binders (`{n v}`) are collected too: their use decides their Ix
@@ -148,9 +152,26 @@ def _explicit_classes(d: S.Def) -> S.Def:
         q for p, q in zip(d.params, params) if id(p) not in moved))
 
 
+def _map_nodes(node: object, kind: type, fn: Callable[[S.Node], S.Node]) -> object:
+    """`node` with `fn` applied to each node of type `kind` in it, innermost first."""
+    if isinstance(node, tuple):
+        items = tuple(_map_nodes(x, kind, fn) for x in node)
+        return node if all(a is b for a, b in zip(items, node)) else items
+    if not (dataclasses.is_dataclass(node) and isinstance(node, S.Node)):
+        return node
+    changes = {}
+    for f in dataclasses.fields(node):
+        v = getattr(node, f.name)
+        if isinstance(v, (S.Node, tuple)) and (nv := _map_nodes(v, kind, fn)) is not v:
+            changes[f.name] = nv
+    node = dataclasses.replace(node, **changes) if changes else node
+    return fn(node) if isinstance(node, kind) else node
+
+
 def _add_is_sub(d: S.Def) -> S.Def:
     """2021's `Add` held `sub`, today's `Sub` (whose superclass is `Add`) does: a
-    class binder `[Add a]` is `[Sub a]`."""
+    class binder `[Add a]` is `[Sub a]`. Not in the 2022-23 form, whose `Sub` was
+    a class of its own."""
     def sub(p: S.Param) -> S.Param:
         if p.expl == S.Expl.CLASS and _class_target(p) is not None and _class_target(p)[0] == "Add":
             return dataclasses.replace(p, ty=dataclasses.replace(
@@ -192,6 +213,59 @@ def _heaps_typed(d: S.Def) -> S.Def:
                    and isinstance(p.ty, S.Var) and p.ty.name == "Type" else p
                    for p in d.params)
     return d if params == d.params else dataclasses.replace(d, params=params)
+
+
+def _size_params(d: S.Def, nat: bool) -> S.Def:
+    """`d` with its unannotated explicit parameters that are the size of a `Fin`
+    (`def GridIx dim grid_size [Ix dim] = dim => (Fin grid_size)`) typed as sizes
+    were (`Int` in 2021, `Nat` in 2022-23: `nat`), and in 2022-23 its implicit ones
+    too (`{grid_size}`); inference cannot tell from the cast that `Fin n` is read
+    as (`_rewrite_one`), and `Fin (%cast(Nat, n))` of an `n` whose type was not
+    known when it was read is not `Fin n`."""
+    size_ty = "Nat" if nat else "Int"
+    kinds = (S.Expl.EXPLICIT, S.Expl.IMPLICIT) if nat else (S.Expl.EXPLICIT,)
+    untyped = {p.name for p in d.params if p.expl in kinds and p.ty is None and p.name}
+    if not untyped:
+        return d
+    sizes: set[str] = set()
+
+    def walk(node: object) -> None:
+        if isinstance(node, tuple):
+            for x in node:
+                walk(x)
+            return
+        if not (dataclasses.is_dataclass(node) and isinstance(node, S.Node)):
+            return
+        if _is_op(node, "Fin", 1):
+            arg = node.args[0]
+            if isinstance(arg, S.Prim) and arg.name == "cast" and len(arg.args) == 2:
+                arg = arg.args[1]
+            if isinstance(arg, S.Var) and arg.name in untyped:
+                sizes.add(arg.name)
+        for f in dataclasses.fields(node):
+            walk(getattr(node, f.name))
+
+    walk((d.params, d.result, d.body))
+    if not sizes:
+        return d
+    return dataclasses.replace(d, params=tuple(
+        dataclasses.replace(p, ty=S.Var(size_ty, span=p.span))
+        if p.expl in kinds and p.ty is None and p.name in sizes else p
+        for p in d.params))
+
+
+def _note_ix_args(d: S.Def) -> None:
+    """Notes which explicit parameters of `d` are index sets by a class binder (`def
+    BoundedList n [Ix n] a`, `(n:Type) [Ix n]`, `(n:Type|Ix)`): a def that mentions
+    `BoundedList m a` in its signature then gets `Ix m` (forms2021.ix_params)."""
+    explicit = [p for p in d.params if p.expl == S.Expl.EXPLICIT]
+    ix = {p.name for p in explicit if p.name and any(
+        isinstance(c, S.Var) and c.name == "Ix" for c in p.constraints)}
+    ix |= {t[1] for p in d.params if p.expl == S.Expl.CLASS
+           and (t := _class_target(p)) is not None and t[0] == "Ix"}
+    positions = frozenset(k for k, p in enumerate(explicit) if p.name in ix)
+    if positions:
+        note_ix_args(d.name, positions)
 
 
 def _class_target(p: S.Param) -> tuple[str, str] | None:
@@ -523,7 +597,7 @@ def data_text(text: str) -> str | None:
                 params[k] += f"|{cw[0]}"
     note_data_params(name, params)      # `Scene n` in a def's signature implies `Ix n`
     head = f"data {name}" + (f"({', '.join(params)})" if params else "") + " ="
-    lines = rest.split("\n")
+    lines = _bracketed_lines(rest.split("\n"))
     out = []
     first = lines[0].strip()
     if first:
@@ -541,6 +615,37 @@ def data_text(text: str) -> str | None:
             return None
         out.append(ln[: len(ln) - len(ln.lstrip())] + con)
     return head + ("" if first else "\n") + "\n".join(out)
+
+
+_LABEL = re.compile(r"([{|&,]\s*)[a-z][\w']*\s*[:=]")
+
+
+def _carried_classes(args: list[str]) -> dict[str, list[str]]:
+    """The classes an instance head's variables get from the data types they are
+    parameters of (`Ix a` for `FenceAndPosts a` of `data FenceAndPosts n [Ix n]`)."""
+    out: dict[str, list[str]] = {}
+    for a in args:
+        for m in re.finditer(r"(?<![\w'.])([A-Z][\w']*)((?:[ \t]+[a-z][\w']*)+)", a):
+            classes = param_classes(m.group(1))
+            for k, v in enumerate(m.group(2).split()):
+                for c in classes.get(k, ()):
+                    if c not in out.setdefault(v, []):
+                        out[v].append(c)
+    return out
+
+
+def _bracketed_lines(lines: list[str]) -> list[str]:
+    """`lines` with those inside brackets joined to the line that opens them (a
+    constructor's record written over several lines, md.dx's `MkState {` ... `}`)."""
+    out: list[str] = []
+    depth = 0
+    for ln in lines:
+        if depth > 0 and out:
+            out[-1] += " " + ln.strip()
+        else:
+            out.append(ln)
+        depth = max(0, depth + sum(ln.count(o) for o in "([{") - sum(ln.count(o) for o in ")]}"))
+    return out
 
 
 def _con_text(line: str) -> str | None:
@@ -678,6 +783,7 @@ def class_text(text: str) -> str | None:
     else:
         free: dict[str, bool] = {v: False for v in implicit}
         for a in args:
+            a = _LABEL.sub(r"\1", a)       # `{constraints: cons | extra: a}`: labels are no variables
             for v in re.findall(r"(?<![\w'.])([a-z][\w']*)", a):
                 free.setdefault(v, False)
             for v in re.findall(r"(?<![\w'.])([a-z][\w']*)\s*=>", a):
@@ -687,7 +793,10 @@ def class_text(text: str) -> str | None:
         for words in multi:
             for v in words[1:]:
                 free.setdefault(v, False)
+        carried = _carried_classes(args)
         given = [v + ("|Ix" if ix else "") + "".join("|" + c for c, w in supers if w == v)
+                 + "".join("|" + c for c in carried.get(v, ())
+                           if not (c == "Ix" and ix) and (c, v) not in supers)
                  for v, ix in free.items()]
         new = f"instance {name}({', '.join(args)})"
         if given:

@@ -94,7 +94,12 @@ def _rewrite(node: object) -> object:
         # `inject T x` / `unsafe_project _ j`: today's take the type implicitly
         typ, arg = node.args
         call = dataclasses.replace(node, args=(_rewrite(arg),))
-        return call if isinstance(typ, S.Hole) else S.Ann(call, _rewrite(typ), span=node.span)
+        if isinstance(typ, S.Hole):
+            return call
+        typ = _rewrite(typ)
+        if node.fn.name == "project":       # `project T x : Maybe T`
+            typ = S.App(S.Var("Maybe", span=typ.span), (typ,), span=typ.span)
+        return S.Ann(call, typ, span=node.span)
     if isinstance(node, S.Var) and node.name in _EXPLICIT:
         return dataclasses.replace(node, name=node.name + "_2022")
     changes = {}

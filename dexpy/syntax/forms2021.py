@@ -62,12 +62,29 @@ def _mentions(e: object, name: str) -> bool:
 # when a 2021 `data` block is read (dialect2021.data_text); a later declaration of the
 # name replaces its entry
 _IX_PARAMS: dict[str, frozenset[int]] = {}
+# data type name -> {parameter position: the classes of its binders (`[NonEmpty n]`)}
+_PARAM_CLASSES: dict[str, dict[int, tuple[str, ...]]] = {}
 
 
 def note_data_params(name: str, params: list[str]) -> None:
-    """Records which of `name`'s parameters (`n:Type|Ix`) are index sets."""
-    _IX_PARAMS[name] = frozenset(k for k, p in enumerate(params)
-                                 if "Ix" in p.partition("|")[2].replace(" ", "").split("|"))
+    """Records the classes of `name`'s parameters (`n:Type|Ix`); which are index sets."""
+    classes = {k: tuple(c for c in p.partition("|")[2].replace(" ", "").split("|") if c)
+               for k, p in enumerate(params)}
+    _PARAM_CLASSES[name] = {k: cs for k, cs in classes.items() if cs}
+    _IX_PARAMS[name] = frozenset(k for k, cs in classes.items() if "Ix" in cs)
+
+
+def note_ix_args(name: str, positions: frozenset[int]) -> None:
+    """Records that a def's explicit parameters at `positions` carry `Ix` (`def
+    BoundedList n [Ix n] a = ...`): a def that mentions `BoundedList n a` gets `Ix n`."""
+    _IX_PARAMS[name] = _IX_PARAMS.get(name, frozenset()) | positions
+
+
+def param_classes(name: str) -> dict[int, tuple[str, ...]]:
+    """The classes a data type's parameters carry (`data AllButFirst n [NonEmpty n]`):
+    an instance for `AllButFirst a` is given `NonEmpty a`, as 2021's constructor
+    carried the dictionary."""
+    return _PARAM_CLASSES.get(name, {})
 
 
 def ix_params(fn: object) -> frozenset[int]:

@@ -157,7 +157,27 @@ class _Layout:
                 if nxt is not None and nxt.type == "LPAR" and nxt.start_pos == tok.end_pos:
                     self.toks[k + 1] = Token.new_borrow_pos("SKIP_LPAR", "(", nxt)
                     return Token.new_borrow_pos("DOTPAREN", ".(", tok)
+                if (nxt is not None and nxt.type == "LBRACE" and nxt.start_pos == tok.end_pos
+                        and (close := self._closing_brace(k + 1)) is not None):
+                    # 2021's `x.{|a=1|}` indexes by a variant (or record) literal: read
+                    # as `x.({|a=1|})`, with a closing parenthesis of no width
+                    end = self.toks[close]
+                    self.toks.insert(close + 1, _tok("RPAR", ")", end, end.end_pos, end.end_pos))
+                    return Token.new_borrow_pos("DOTPAREN", ".", tok)
         return tok
+
+    def _closing_brace(self, k: int) -> int | None:
+        """The index of the `}` that closes the `{` at index `k` (None: unclosed)."""
+        depth = 0
+        for j in range(k, len(self.toks)):
+            ty = self.toks[j].type
+            if ty == "LBRACE":
+                depth += 1
+            elif ty == "RBRACE":
+                depth -= 1
+                if depth == 0:
+                    return j
+        return None
 
     def _brackets(self, tok: Token) -> Iterator[Token]:
         if tok.type in OPENING:

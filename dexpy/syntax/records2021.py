@@ -125,7 +125,7 @@ def _is_op(item: c._Item, text: str) -> bool:
 def _assignment(items: list[c._Item]) -> tuple[str, list[c._Item]] | None:
     """`label = value...` as (label, the value's items); `x=-x` lexes `=-` as one
     operator: its tail is the value's prefix operator."""
-    if len(items) < 2 or _label(items[:1]) is None or not isinstance(items[1], c._Op):
+    if len(items) < 2 or _label(items[:1], True) is None or not isinstance(items[1], c._Op):
         return None
     op = items[1]
     if op.text == "=" and len(items) >= 3:
@@ -145,9 +145,11 @@ def _split(items: list[c._Item], sep: str) -> list[list[c._Item]]:
     return parts
 
 
-def _label(items: list[c._Item]) -> str | None:
+def _label(items: list[c._Item], upper: bool = False) -> str | None:
+    """A field label; `upper`: also a capitalized one (`{R=r, V}`), where the braces
+    are known to be a record (a lone `{IO}` is an effect row)."""
     if len(items) == 1 and isinstance(items[0], c.GLeaf) and items[0].kind == "name" \
-            and items[0].text.lstrip("@")[:1].islower():
+            and (upper or items[0].text.lstrip("@")[:1].islower()):
         return items[0].text
     return None
 
@@ -194,7 +196,9 @@ def _form(elems: list[list[c._Item]], span: Span) -> GRecord | None:
     if any(any(isinstance(it, c._Op) and it.text.startswith("=") and not it.text.startswith("=>")
                for it in e) for e in elems) \
             or (all(_label(e) is not None or _rest(e, span) is not None for e in elems)
-                and (any(_label(e) is not None for e in elems) or len(elems) > 1)):
+                and (any(_label(e) is not None for e in elems) or len(elems) > 1)) \
+            or (all(_label(e, True) is not None or _rest(e, span) is not None for e in elems)
+                and any(_label(e) is not None for e in elems)):     # `{R, V, dt}`
         return _record(elems, span)
     if len(elems) == 1 and any(_is_op(it, "&") for it in first):
         return _typed("rectype", "&", first, span)
@@ -233,8 +237,8 @@ def _typed(kind: str, sep: str, items: list[c._Item], span: Span) -> GRecord:
                 raise SyntaxErr("expected a row variable after `...`", _span(p, span))
             fields.append(r)
             continue
-        if len(p) >= 3 and _label(p[:1]) is not None and _is_op(p[1], ":"):
-            fields.append((_label(p[:1]), c.resolve(p[2:])))   # type: ignore[arg-type]
+        if len(p) >= 3 and _label(p[:1], True) is not None and _is_op(p[1], ":"):
+            fields.append((_label(p[:1], True), c.resolve(p[2:])))   # type: ignore[arg-type]
         elif p and _is_op(p[0], "@"):
             raise _unsupported("first-class labels (`@l`)", _span(p, span))
         else:
@@ -250,7 +254,7 @@ def _record(elems: list[list[c._Item]], span: Span) -> GRecord:
         if r is not None:
             fields.append(r)
             continue
-        name = _label(e)
+        name = _label(e, True)
         if name is not None:            # a pun `{foo, bar}`
             fields.append((name, None))
             continue
@@ -269,7 +273,7 @@ def _variant(items: list[c._Item], span: Span) -> GRecord:
     skipped, last = parts[:-1], parts[-1]
     labels = []
     for p in skipped:
-        name = _label(p)
+        name = _label(p, True)
         if name is None:
             raise SyntaxErr("expected a variant label", _span(p, span))
         labels.append(name)
