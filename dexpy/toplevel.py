@@ -44,7 +44,7 @@ from .source import SourceFile
 from .syntax import surface as Surf
 from .syntax import dialect as dialect_names
 from .syntax.dialect2021 import desugar_top as desugar_2021
-from .syntax.dialect2022 import desugar_top as desugar_2022
+from .syntax.dialect2022 import desugar_top as desugar_2022, pre_nat as pre_nat_2022
 from .infer.redefine import drop_replaced, instance_counts
 from .syntax.dialect2021 import instance_parts as instance_parts_2021
 from .syntax.parse import parse_file, reparse_2021
@@ -286,6 +286,8 @@ class Session:
             self._shadow_prelude(decl)
             # 2021's integer literals are Int first; the 2022-23 form's are Nat, as today's
             if self.dialect == "2022":      # that time's own instance forms (dialect2022.py)
+                if pre_nat_2022(decl):      # read with `Int` literals: keys the block cache
+                    self.chain.add("era", "pre-Nat")
                 decl = desugar_2022(decl)
             decl = desugar_2021(decl, self.env.scope.__contains__, self.dialect == "2021")
             if declare_records(self.env, self.names, decl):     # 2021 record/variant shapes

@@ -132,7 +132,8 @@ def _default_ixint(inf: Infer) -> None:
     """The 2022-23 layer's ordinals and sizes (`IxInt a`, lib/dialect2022/prelude.dx)
     that nothing decided: `Nat`, or `Int32` where a goal on the same type has no
     `Nat` instance (`ordinal i - 1`: there is no `Sub Nat`, and such code was
-    written when ordinals were `Int`s). No such class outside that dialect."""
+    written when ordinals were `Int`s) or where it met a signed (`Int`-first)
+    literal. No such class outside that dialect."""
     cls = inf.env.classes.get("IxInt")
     if cls is None:
         return
@@ -142,6 +143,9 @@ def _default_ixint(inf: Infer) -> None:
             continue
         a = whnf(zonk(g.args[0]), inf.env)
         if isinstance(a, ir.Meta) and a.cell.solution is None:
+            if a.cell.default is not None and a.cell.default != ir.NAT:
+                a.cell.solution = a.cell.default    # met an `Int`-first literal: an `Int`
+                continue
             on_a = [o for o in goals if isinstance(o, ir.DictTy)
                     and any(c is a.cell for c in metas_of(o))]
             a.cell.solution = ir.NAT

@@ -15,6 +15,7 @@ else `detect` scores the whole text.
 """
 from __future__ import annotations
 
+import functools
 import re
 
 TODAY = "2024"
@@ -148,6 +149,37 @@ def detect(text: str) -> str:
         return TODAY
     strict21 = sum(1 for n in _NAME_2021.findall(_code(text)) if n not in KEPT_IN_2022)
     return "2022" if n22 > strict21 else "2021"
+
+
+# === the era of a 2022-23 text ===
+# Upstream's change of 2022-05-24 (da51f864) made ordinals, sizes and non-negative
+# literals `Nat`s. A 2022-23 program of before it (and the older programs upstream
+# never updated: its ICFP'21 benchmarks) is read with `Int` literals, as 2021's:
+# one that names none of the `Nat` conversions and shows an `Int` used as a size.
+_POST_NAT = re.compile(r"\b(Nat|Nat32|n_to_f|n_to_i|n_to_i32|n_to_i64|i_to_n|unsafe_i_to_n|"
+                       r"f_to_n|f_to_i|b_to_n|unsafe_nat_diff|i32_to_n|i64_to_n|n_to_w8|"
+                       r"n_to_w32|n_to_w64|w8_to_n|w32_to_n|w64_to_n)\b")
+_PRE_NAT = (
+    re.compile(r"\bFToI\b"),                                   # became `f_to_i`
+    re.compile(r"\bi_to_f\s*(?:\$\s*|\(\s*)(?:size|ordinal)\b"),     # `i_to_f (size n)`
+)
+_INT_BINDER = re.compile(r"\b([a-z][\w']*)\s*:\s*Int\b(?!\d)")
+
+
+@functools.lru_cache(maxsize=64)
+def pre_nat(text: str) -> bool:
+    """Whether a 2022-23 `text` was written before ordinals and sizes were `Nat`s:
+    no `Nat` names, and a sign of `Int` ones (`FToI`, `i_to_f (size n)`, an `Int`
+    binder used as a `Fin` size: `(n:Int) ... Fin n`)."""
+    code = _code(text)
+    if _POST_NAT.search(code):
+        return False
+    if any(r.search(code) for r in _PRE_NAT):
+        return True
+    for name in set(_INT_BINDER.findall(code)):
+        if re.search(r"\bFin\s*\(?\s*" + re.escape(name) + r"(?![\w'])", code):
+            return True
+    return False
 
 
 def choose(flag: str | None, text: str) -> tuple[str, str]:

@@ -31,12 +31,15 @@ from . import surface as S
 # class -> {2022 method name: today's}
 _METHODS_2022 = {
     "VSpace": {"scale_vec": ".*"},
+    "HasDefaultTolerance": {"atol": "default_atol", "rtol": "default_rtol"},
 }
 
 
 def desugar_top(decl: S.TopDecl) -> S.TopDecl:
     """`decl` with the 2022-23 forms as today's."""
     decl = _rewrite(decl)
+    if pre_nat(decl):
+        decl = _int_literals(decl)
     if isinstance(decl, S.Def):
         return _ix_from_body(_type_function(decl))
     if not isinstance(decl, S.InstanceDecl) or decl.instance_name is not None:
@@ -53,19 +56,71 @@ def _method(cls: str, m: S.Def | S.Let, renames: dict[str, str]) -> S.Def | S.Le
     if not isinstance(m.pat, S.PVar):
         return m
     name = m.pat.name
-    if cls == "Ix" and name == "size" and m.ann is None:
-        thunk = S.CurriedLam((), S.Block((), m.rhs, span=m.rhs.span), span=m.rhs.span)
-        return dataclasses.replace(m, pat=S.PVar("size'", span=m.pat.span), rhs=thunk)
-    if cls == "Ix" and name == "ordinal" and m.ann is None:
-        sp = m.rhs.span
-        x = S.Var("_ix22_x", span=sp)
-        body = S.App(S.Var("n_to_i", span=sp), (S.App(m.rhs, (x,), span=sp),), span=sp)
-        lam = S.CurriedLam((S.Param("_ix22_x", None, span=sp),), S.Block((), body, span=sp),
-                           span=sp)
-        return dataclasses.replace(m, rhs=lam)
+    if cls == "Ix" and name in _IX_METHODS and m.ann is None:
+        today, wrap = _IX_METHODS[name]
+        return dataclasses.replace(m, pat=S.PVar(today, span=m.pat.span),
+                                   rhs=wrap(m.rhs, m.rhs.span))
     if name in renames:
         return dataclasses.replace(m, pat=S.PVar(renames[name], span=m.pat.span))
     return m
+
+
+def _app(fn: str, arg: S.Expr, sp: object) -> S.Expr:
+    return S.App(S.Var(fn, span=sp), (arg,), span=sp)
+
+
+def _lam(param: str | None, body: S.Expr, sp: object) -> S.Expr:
+    params = (S.Param(param, None, span=sp),) if param else ()
+    return S.CurriedLam(params, S.Block((), body, span=sp), span=sp)
+
+
+# An `Ix` instance's methods, of `Nat`s (2022-05-24 on) or `Int`s (before: then
+# `get_size = \(). e`) as the layer's `IxInt` conversions read either: `size = e` is
+# `size' = \(). ixint_to_nat e`; `ordinal = f` gives `ixint_to_int (f x)` (the 2021
+# reading takes an `Int` ordinal, records2021.ix_instance); `unsafe_from_ordinal = g`
+# is `\k. g (ixint_from_nat k)`, its ordinal of the type `g`'s body asks for.
+_IX_METHODS = {
+    "size": ("size'", lambda e, sp: _lam(None, _app("ixint_to_nat", e, sp), sp)),
+    "get_size": ("size'", lambda e, sp: _lam(
+        None, _app("ixint_to_nat", S.App(e, (), span=sp), sp), sp)),
+    "ordinal": ("ordinal", lambda e, sp: _lam(
+        "_ix22_x", _app("ixint_to_int", _app_expr(e, S.Var("_ix22_x", span=sp), sp), sp), sp)),
+    "unsafe_from_ordinal": ("unsafe_from_ordinal", lambda e, sp: _lam(
+        "_ix22_k", _app_expr(e, _app("ixint_from_nat", S.Var("_ix22_k", span=sp), sp), sp), sp)),
+}
+
+
+def _app_expr(fn: S.Expr, arg: S.Expr, sp: object) -> S.Expr:
+    return S.App(fn, (arg,), span=sp)
+
+
+def _int_literals(node: object) -> object:
+    """`node` with its integer literals `Int`-first (`FromInteger`, default `Int`), as
+    they were before upstream's `Nat` change (dialect.pre_nat)."""
+    if isinstance(node, tuple):
+        new = tuple(_int_literals(x) for x in node)
+        return node if all(a is b for a, b in zip(new, node)) else new
+    if isinstance(node, S.NatLit):
+        return S.IntLit(node.value, span=node.span)
+    if not dataclasses.is_dataclass(node) or isinstance(node, type):
+        return node
+    changes = {}
+    for f in dataclasses.fields(node):
+        if f.name == "span":
+            continue
+        old = getattr(node, f.name)
+        new = _int_literals(old)
+        if new is not old:
+            changes[f.name] = new
+    return dataclasses.replace(node, **changes) if changes else node
+
+
+def pre_nat(decl: S.TopDecl) -> bool:
+    """Whether `decl` is of a program written before ordinals were `Nat`s (its whole
+    file decides: dialect.pre_nat)."""
+    from .dialect import pre_nat as text_pre_nat
+    sp = getattr(decl, "span", None)
+    return sp is not None and sp.source is not None and text_pre_nat(sp.source.text)
 
 
 # names whose 2022-23 versions took the index set first (lib/dialect2022/prelude.dx)
@@ -94,12 +149,7 @@ def _rewrite(node: object) -> object:
         # `inject T x` / `unsafe_project _ j`: today's take the type implicitly
         typ, arg = node.args
         call = dataclasses.replace(node, args=(_rewrite(arg),))
-        if isinstance(typ, S.Hole):
-            return call
-        typ = _rewrite(typ)
-        if node.fn.name == "project":       # `project T x : Maybe T`
-            typ = S.App(S.Var("Maybe", span=typ.span), (typ,), span=typ.span)
-        return S.Ann(call, typ, span=node.span)
+        return call if isinstance(typ, S.Hole) else S.Ann(call, _rewrite(typ), span=node.span)
     if isinstance(node, S.Var) and node.name in _EXPLICIT:
         return dataclasses.replace(node, name=node.name + "_2022")
     changes = {}

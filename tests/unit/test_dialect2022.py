@@ -72,3 +72,36 @@ def test_a_2022_import_of_complex_brings_its_layer(tmp_path: Path) -> None:
     assert s.find_module("complex@2022") == ROOT / "lib/dialect2022/complex.dx"
     assert s.find_module("complex@2021") is None       # 2021 has Complex in its prelude
     assert Session().find_module("plot@2021") == ROOT / "lib/dialect2021/plot.dx"
+
+
+# === the era: before or after upstream's `Nat` change (2022-05-24) ===
+
+def test_an_int_used_as_a_size_makes_a_pre_nat_program() -> None:
+    text = ("def mean_of (n:Int) (k:Key) : Float =\n"
+            "  mean for i:(Fin n). rand (ixkey k i)\n")
+    assert D.pre_nat(text)
+    assert D.pre_nat("def f (x:n=>Float) : Float = i_to_f (size n)\n")
+    assert D.pre_nat("def f (x:Float) : Int = FToI x\n")
+
+
+def test_nat_names_make_a_post_nat_program() -> None:
+    text = ("def mean_of (n:Int) (k:Key) : Float =\n"
+            "  mean for i:(Fin n). rand (ixkey k i)\n"
+            "def g (x:n=>Float) : Float = n_to_f (size n)\n")
+    assert not D.pre_nat(text)
+    # no sign either way: today's `Nat` literals
+    assert not D.pre_nat(BENCH)
+    # a binder named like a size but not used as one, or `Fin` of another name
+    assert not D.pre_nat("def f (nn:Int) (x:n=>Float) : Fin 3 => Int = for i. nn\n")
+    assert not D.pre_nat("def f (n:Int) : Fin nn => Int = for i. n\n")
+
+
+def test_a_pre_nat_program_has_int_literals_and_post_nat_nat_ones() -> None:
+    from dexpy.source import SourceFile
+    from dexpy.toplevel import Session
+    pre = "def f (n:Int) : (Fin n)=>Int = for i. 0\nk = 5\n\n:t k\n"
+    post = "def f (n:Nat) : (Fin n)=>Int = for i. 0\nk = 5\n\n:t k\n"
+    for text, ty in ((pre, "Int32"), (post, "Nat")):
+        s = Session(dialect="2022")
+        outs = [out for _, out in s.run_source(SourceFile("era.dx", text))]
+        assert outs[-1] == [ty], (text, outs)
