@@ -19,7 +19,8 @@ wrote differently from both, rewritten here before the 2021 desugaring:
   `unsafe_from_ordinal _ k`, `cast_table m xs`, `fanout n x`): a use of one
   of these names is the layer's `_2022` function, which does; `i@n` was
   `from_ordinal n i` of a `Nat`; `inject T x`, `project T x` and
-  `unsafe_project T x` are today's, annotated `: T` (nothing for a hole).
+  `unsafe_project T x` are today's, annotated `: T` (`: Maybe T` for `project`;
+  nothing for a hole).
 """
 from __future__ import annotations
 
@@ -149,7 +150,12 @@ def _rewrite(node: object) -> object:
         # `inject T x` / `unsafe_project _ j`: today's take the type implicitly
         typ, arg = node.args
         call = dataclasses.replace(node, args=(_rewrite(arg),))
-        return call if isinstance(typ, S.Hole) else S.Ann(call, _rewrite(typ), span=node.span)
+        if isinstance(typ, S.Hole):
+            return call
+        typ = _rewrite(typ)
+        if node.fn.name == "project":       # `project T x : Maybe T`
+            typ = S.App(S.Var("Maybe", span=typ.span), (typ,), span=typ.span)
+        return S.Ann(call, typ, span=node.span)
     if isinstance(node, S.Var) and node.name in _EXPLICIT:
         return dataclasses.replace(node, name=node.name + "_2022")
     changes = {}
