@@ -433,8 +433,8 @@ def gen_stmt(g: _Gen, stmt: i.Stmt) -> None:
         case i.Alloc(dest, scalar, count, kind):
             _gen_alloc(g, dest, scalar, count, kind)
         case i.Loop(iv, count, body, reverse, parallel):
-            if parallel and g.fail_slot is None and outlinable(body) and \
-                    not (g.serial and not stmt.accums):
+            if parallel and g.fail_slot is None and not _one_chunk(stmt) and \
+                    outlinable(body) and not (g.serial and not stmt.accums):
                 _gen_parallel_loop(g, stmt)
             else:
                 for acc in stmt.accums:       # run sequentially: add straight into the ref
@@ -606,6 +606,13 @@ def _loop_metadata(g: _Gen, count: IAtom, body: i.IBlock) -> str:
     g.decls.add(f"!{k} = distinct !{{!{k}, !{k + 1}}}")
     g.decls.add(f"!{k + 1} = {hint}")
     return f", !llvm.loop !{k}"
+
+
+def _one_chunk(loop: i.Loop) -> bool:
+    """A loop of a literal count too small to split (the 4 components of a quaternion):
+    it runs inline, without an outlined body to compile, as one chunk would."""
+    return isinstance(loop.count, ILit) and int(loop.count.value) <= max(loop.grain,
+                                                                        min_grain(loop.body))
 
 
 def _gen_parallel_loop(g: _Gen, loop: i.Loop) -> None:
