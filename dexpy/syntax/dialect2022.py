@@ -40,7 +40,9 @@ def desugar_top(decl: S.TopDecl) -> S.TopDecl:
     """`decl` with the 2022-23 forms as today's."""
     decl = _rewrite(decl)
     if pre_nat(decl):
-        decl = _int_literals(decl)
+        from .dialect2021 import _add_is_sub, _map_nodes
+        decl = _pre_nat_forms(decl, _INT_VALUED.keys() - _binders(decl))
+        decl = _map_nodes(decl, S.Def, _add_is_sub)     # `Add` still had `sub` then
     if isinstance(decl, S.Def):
         return _ix_from_body(_type_function(decl))
     if not isinstance(decl, S.InstanceDecl) or decl.instance_name is not None:
@@ -95,14 +97,23 @@ def _app_expr(fn: S.Expr, arg: S.Expr, sp: object) -> S.Expr:
     return S.App(fn, (arg,), span=sp)
 
 
-def _int_literals(node: object) -> object:
-    """`node` with its integer literals `Int`-first (`FromInteger`, default `Int`), as
-    they were before upstream's `Nat` change (dialect.pre_nat)."""
+# before upstream's `Nat` change, `Int`-valued (the layer's `_int_2022` versions)
+_INT_VALUED = {"ordinal": "ordinal_int_2022", "size": "size_int_2022",
+               "iota": "iota_int_2022"}
+
+
+def _pre_nat_forms(node: object, names: frozenset[str] | set[str]) -> object:
+    """`node` as before upstream's `Nat` change (dialect.pre_nat): its integer
+    literals `Int`-first (`FromInteger`, default `Int`), `ordinal`, `size` and `iota`
+    `Int`-valued (those of `names`: the others are bound in the declaration), as
+    they were."""
     if isinstance(node, tuple):
-        new = tuple(_int_literals(x) for x in node)
+        new = tuple(_pre_nat_forms(x, names) for x in node)
         return node if all(a is b for a, b in zip(new, node)) else new
     if isinstance(node, S.NatLit):
         return S.IntLit(node.value, span=node.span)
+    if isinstance(node, S.Var) and node.name in names:
+        return dataclasses.replace(node, name=_INT_VALUED[node.name])
     if not dataclasses.is_dataclass(node) or isinstance(node, type):
         return node
     changes = {}
@@ -110,10 +121,31 @@ def _int_literals(node: object) -> object:
         if f.name == "span":
             continue
         old = getattr(node, f.name)
-        new = _int_literals(old)
+        new = _pre_nat_forms(old, names)
         if new is not old:
             changes[f.name] = new
     return dataclasses.replace(node, **changes) if changes else node
+
+
+def _binders(node: object) -> set[str]:
+    """The names `node` binds anywhere (parameters, pattern variables)."""
+    out: set[str] = set()
+
+    def walk(n: object) -> None:
+        if isinstance(n, tuple):
+            for x in n:
+                walk(x)
+            return
+        if not dataclasses.is_dataclass(n) or isinstance(n, type):
+            return
+        if isinstance(n, (S.Param, S.PVar)) and n.name:
+            out.add(n.name)
+        for f in dataclasses.fields(n):
+            if f.name != "span":
+                walk(getattr(n, f.name))
+
+    walk(node)
+    return out
 
 
 def pre_nat(decl: S.TopDecl) -> bool:
@@ -171,8 +203,8 @@ def _rewrite(node: object) -> object:
 
 # what a def's body asks of an index set: `size n`, `iota n` (of the type), `ordinal i`
 # (of a parameter `i:n`)
-_IX_OF_TYPE = frozenset(("size", "iota"))
-_IX_OF_VALUE = frozenset(("ordinal",))
+_IX_OF_TYPE = frozenset(("size", "iota", "size_int_2022", "iota_int_2022"))
+_IX_OF_VALUE = frozenset(("ordinal", "ordinal_int_2022"))
 
 
 def _ix_from_body(d: S.Def) -> S.Def:
