@@ -630,6 +630,10 @@ class Converter:
                 return self.def_(tree)
             case "let":
                 return SLet(self.seq(kids[0]), self.body(kids[2]), span=span)
+            case "let_tuple":
+                return SLet(self.tuple_seq(kids[0]), self.body(kids[2]), span=span)
+            case "expr_tuple":
+                return SExpr(self.tuple_seq(tree.children[0]), span=span)
             case "bind":
                 return SBind(self.seq(kids[0]), self.body(kids[2]), span=span)
             case "expr_stmt":
@@ -641,6 +645,15 @@ class Converter:
             case "seq":
                 return SExpr(self.seq(tree), span=span)
         raise SyntaxErr(f"unexpected form {tree.data}", span)
+
+    def tuple_seq(self, tree: Tree) -> GParens:
+        """2022-23's tuple without parentheses, `a, b = e` / `a, b` as a statement:
+        `(a, b)`. Not today's Dex (the grammar's error before)."""
+        comma = next(k for k in tree.children if isinstance(k, Token))
+        if not self.dot_index:
+            raise parse_error_at(self.span_tok(comma), "unexpected ','")
+        elems = tuple(self.seq(k) for k in tree.children if isinstance(k, Tree))
+        return GParens(elems, span=self.span_of(tree))
 
     def stmts(self, tree: Tree) -> tuple[Stmt, ...]:
         return tuple(self.stmt(c) for c in tree.children

@@ -103,3 +103,13 @@ def test_multiline_record_constructor_of_a_data_head() -> None:
 def test_2022_values(src: str, want: float) -> None:
     m = loads(src, dialect="2022")
     assert float(m.y) == want
+
+
+def test_tuples_without_parentheses() -> None:
+    d = _decl("def f (p:(Int & Int)) : (Int & Int) =\n  a, b = p\n  b, a\n")
+    (let,) = d.body.decls
+    assert let.pat == S.PTuple((S.PVar("a"), S.PVar("b")))
+    assert d.body.result == S.Tuple((S.Var("b"), S.Var("a")))
+    for text in ("a, b = (1, 2)\n", "def f(p:(Int, Int)) -> Int =\n  a, b = p\n  a\n"):
+        (block,) = _blocks(text, False)      # today's Dex: the grammar's error, as before
+        assert isinstance(block.error, ParseError) and "unexpected ','" in block.error.render()
