@@ -97,16 +97,17 @@ def _app_expr(fn: S.Expr, arg: S.Expr, sp: object) -> S.Expr:
     return S.App(fn, (arg,), span=sp)
 
 
-# before upstream's `Nat` change, `Int`-valued (the layer's `_int_2022` versions)
+# before upstream's `Nat` change, of `Int`s (the layer's `_int_2022` versions)
 _INT_VALUED = {"ordinal": "ordinal_int_2022", "size": "size_int_2022",
-               "iota": "iota_int_2022"}
+               "iota": "iota_int_2022", "rand_vec": "rand_vec_int_2022",
+               "rand_mat": "rand_mat_int_2022"}
 
 
 def _pre_nat_forms(node: object, names: frozenset[str] | set[str]) -> object:
     """`node` as before upstream's `Nat` change (dialect.pre_nat): its integer
     literals `Int`-first (`FromInteger`, default `Int`), `ordinal`, `size` and `iota`
-    `Int`-valued (those of `names`: the others are bound in the declaration), as
-    they were."""
+    `Int`-valued, `rand_vec n` and `rand_mat n m` of `Int` sizes (those of `names`:
+    the others are bound in the declaration), as they were."""
     if isinstance(node, tuple):
         new = tuple(_pre_nat_forms(x, names) for x in node)
         return node if all(a is b for a, b in zip(new, node)) else new
