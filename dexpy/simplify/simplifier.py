@@ -354,7 +354,7 @@ class Simplifier:
         passes arguments by position)."""
         from ..ad.deps import dce, free_vars
         result = self.atom(value)
-        body = dce(S.Block(tuple(self.b.lets), result))
+        body = dce(expand_loop_calls(self, S.Block(tuple(self.b.lets), result)))   # (spec.py)
         if keep_params:
             return S.SimpFunction(tuple(self.params.values()), body)
         used = free_vars(body)
@@ -579,4 +579,4 @@ from .box import block_locals, coerce, coerce_block, join, unbox  # noqa: E402
 from .defun import (DATA, apply_choice, choice_shapes, rebuild, same_shape,  # noqa: E402
                              split, tag_branches)
 from .prims import PRIM_RULES  # noqa: E402  (rules need the classes above)
-from .spec import apply_noinline  # noqa: E402
+from .spec import apply_noinline, expand_loop_calls  # noqa: E402

@@ -10,6 +10,7 @@ import pytest
 from compile_spy import record_compiles
 
 import dexpy
+import dexpy.simplify.spec as spec
 from dexpy.simp import ir as S
 
 DEFS = """
@@ -69,10 +70,14 @@ EXPECTED = [
 ]
 
 
-def _run(monkeypatch, calls: str) -> tuple[list[str], list]:
+def _run(monkeypatch, calls: str, loop_copy: int | None = None) -> tuple[list[str], list]:
+    """The printed lines and compiled functions of DEFS + CASES; `loop_copy`: the size
+    up to which calls in loops are copied (0: every call is a call)."""
     from dexpy.source import SourceFile
     from dexpy.toplevel import Session
     monkeypatch.setenv("DEXPY_NOINLINE_CALLS", calls)
+    monkeypatch.setattr(spec, "LOOP_COPY_MAX", spec.LOOP_COPY_MAX if loop_copy is None
+                        else loop_copy)
     seen = record_compiles(monkeypatch)
     out = [ln for _, lines in Session().run_source(SourceFile("t.dx", DEFS + CASES))
            for ln in lines]
@@ -84,8 +89,9 @@ def _defined(text: str) -> list[str]:
 
 
 def test_calls_and_copies_print_the_same(monkeypatch) -> None:
-    called, seen = _run(monkeypatch, "1")
+    called, seen = _run(monkeypatch, "1", loop_copy=0)
     assert called == EXPECTED
+    assert _run(monkeypatch, "1")[0] == EXPECTED
     copied, seen0 = _run(monkeypatch, "0")
     assert copied == EXPECTED
     specs = [n for cf in seen for n in _defined(cf.llvm_ir) if n.startswith(S.CALLEE_PREFIX)]
@@ -108,8 +114,18 @@ def test_one_function_per_specialization_called_from_every_site(monkeypatch) -> 
     assert "dexpy_run_begin" not in ir.split(f"@{poly}(", 1)[1].split("\n}", 1)[0]
 
 
-def test_a_loop_calling_a_specialization_still_runs_in_parallel(monkeypatch) -> None:
+def test_small_calls_in_loops_are_copied(monkeypatch) -> None:
+    """In a loop body a small callee is copied (the loop vectorizes); elsewhere called."""
     out, seen = _run(monkeypatch, "1")
+    assert out == EXPECTED
+    top = next(cf.llvm_ir for cf in seen if "twice" in cf.llvm_ir)     # (poly 2.0, twice 1.0)
+    assert re.search(rf"call i32 @{S.CALLEE_PREFIX}twice", top)
+    loops = [cf.llvm_ir for cf in seen if "dexpy_parallel_for" in cf.llvm_ir]
+    assert loops and not any(S.CALLEE_PREFIX in ir for ir in loops)
+
+
+def test_a_loop_calling_a_specialization_still_runs_in_parallel(monkeypatch) -> None:
+    out, seen = _run(monkeypatch, "1", loop_copy=0)
     big = next(cf.llvm_ir for cf in seen if "isum" in cf.llvm_ir)   # sum for i. isum ...
     par = [n for n in _defined(big) if ".par" in n]
     assert par and any(re.search(rf"@{re.escape(p)}\(.*\n(.*\n)*?.*call i32 @{S.CALLEE_PREFIX}",
