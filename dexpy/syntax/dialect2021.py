@@ -47,7 +47,6 @@ def desugar_top(decl: S.TopDecl, in_scope: InScope, int_literals: bool = True) -
 # 2021 method names of today's classes: class -> {2021 name: (today's class, name)}
 _METHODS_2021 = {
     "Add": {"add": ("Add", "+"), "sub": ("Sub", "-")},
-    "Sub": {"sub": ("Sub", "-")},               # 2022-23: `Sub` of its own
     "Mul": {"mul": ("Mul", "*")},
     "VSpace": {"scaleVec": ("VSpace", ".*")},
     "Monoid": {"mcombine": ("Monoid", "<>")},
@@ -618,6 +617,18 @@ def data_text(text: str) -> str | None:
     return head + ("" if first else "\n") + "\n".join(out)
 
 
+def _method_params_dropped(body: str, params: list[str]) -> str:
+    """An interface's method lines `name a : T`, whose explicit parameters are the
+    class's (`transposeType m : Type`, `value a : Int`), as `name : T` (padded with
+    spaces: the other lines keep their offsets). The method is read; a call that
+    gives the type explicitly (`value Int`) is not (docs/dialects.md)."""
+    def drop(m: re.Match) -> str:
+        if not all(w in params for w in m.group(3).split()):
+            return m.group(0)
+        return m.group(1) + m.group(2) + " " * len(m.group(3)) + m.group(4)
+    return re.sub(r"(?m)^([ \t]+)([a-z_][\w']*)((?:[ \t]+[a-z][\w']*)+)([ \t]*:)", drop, body)
+
+
 _LABEL = re.compile(r"([{|&,]\s*)[a-z][\w']*\s*[:=]")
 
 
@@ -781,6 +792,7 @@ def class_text(text: str) -> str | None:
             return None
         params = [a + "".join("|" + c for c, v in supers if v == a) for a in args]
         new = f"interface {name}({', '.join(params)})"
+        body = _method_params_dropped(body, args)
     else:
         free: dict[str, bool] = {v: False for v in implicit}
         for a in args:

@@ -113,3 +113,10 @@ def test_tuples_without_parentheses() -> None:
     for text in ("a, b = (1, 2)\n", "def f(p:(Int, Int)) -> Int =\n  a, b = p\n  a\n"):
         (block,) = _blocks(text, False)      # today's Dex: the grammar's error, as before
         assert isinstance(block.error, ParseError) and "unexpected ','" in block.error.render()
+
+
+def test_interface_method_with_the_class_parameter_written() -> None:
+    text = "interface HasDet m\n  det : m -> Float\n  ttype m : Type\n  other x : Int\n"
+    out = class_text(text)
+    assert out.split("\n")[2] == "  ttype   : Type"       # same length: offsets kept
+    assert out.split("\n")[3] == "  other x : Int"        # `x` is no class parameter
