@@ -678,6 +678,10 @@ class Converter:
             if isinstance(k, Tree) and k.data == "def_result":
                 arrow = k.children[0].value
                 items = k.children[1].children
+                if arrow in ("?->", "?=>") and self.dot_index:
+                    lists, arrow, items = self.implicit_params(lists, arrow, items)
+                    if not items:
+                        continue
                 if isinstance(items[0], Tree) and items[0].data == "leaf" and len(items) > 1:
                     head = items[0].children
                     if len(head) == 1 and isinstance(head[0], Tree) and head[0].data == "brace_group":
@@ -692,6 +696,35 @@ class Converter:
             arrow = ":"     # 2021-23's curried def with its result type left out (inferred)
         return SDef(name, lists, ptree.data == "params_adj", arrow, effects, result, given,
                     self.body(kids[-1]), span=self.span_of(tree))
+
+    def implicit_params(self, lists: tuple, arrow: str, items: list) -> tuple[tuple, str | None, list]:
+        """2021's `def f (n:Type) ?-> (x:n=>Float) : R` / `(_:Ord o) ?=> ...`: the
+        parameter list before a `?->` is implicit, before a `?=>` a class binder; the
+        parameters after it are more of the def's. Returns the lists, the arrow
+        before the result (None: no result type) and the result's items."""
+        out = list(lists)
+        k = 0
+        while True:
+            last = out[-1]
+            if not isinstance(last, GParens):
+                raise SyntaxErr(f"unexpected `{arrow}` in a def header", last.span)
+            if arrow == "?->":
+                out[-1] = GBraces(last.elems, span=last.span)
+            else:       # `(_:Ord o)` / `(d:Ord o)`: the class `Ord o`
+                out[-1] = GBrackets(tuple(e.rhs if isinstance(e, GBin) and e.op == ":" else e
+                                          for e in last.elems), span=last.span)
+            while k < len(items) and isinstance(g := self.item(items[k]), GParens):
+                out.append(g)
+                k += 1
+            op = self.item(items[k]) if k < len(items) else None
+            if isinstance(op, _Op) and op.text in ("?->", "?=>"):
+                arrow, k = op.text, k + 1
+                continue
+            if op is None:
+                return tuple(out), None, []
+            if isinstance(op, _Op) and op.text in (":", "->"):
+                return tuple(out), ":", items[k + 1:]
+            raise SyntaxErr("unexpected item in a def header", op.span)
 
     def param_lists(self, tree: Tree) -> tuple[GParens | GBrackets | GBraces, ...]:
         """`(x:A)` lists; and the 2021 `[Add a]` class and `{a b}` implicit binders."""

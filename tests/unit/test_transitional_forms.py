@@ -120,3 +120,11 @@ def test_interface_method_with_the_class_parameter_written() -> None:
     out = class_text(text)
     assert out.split("\n")[2] == "  ttype   : Type"       # same length: offsets kept
     assert out.split("\n")[3] == "  other x : Int"        # `x` is no class parameter
+
+
+def test_implicit_and_class_arrows_in_a_def_header() -> None:
+    d = _decl("def f (n:Type) ?-> (_:Ord o) ?=> (xs:n=>o) : n =\n  argmin xs\n")
+    assert [p.expl for p in d.params] == [S.Expl.IMPLICIT, S.Expl.CLASS, S.Expl.EXPLICIT]
+    assert d.params[1].ty == S.App(S.Var("Ord"), (S.Var("o"),))
+    (block,) = _blocks("def f (n:Type) ?-> (xs:n=>Int) : Int = 1\n", False)
+    assert isinstance(block.error, SyntaxErr) and "?->" in block.error.render()
