@@ -48,7 +48,7 @@ def desugar_top(decl: S.TopDecl, in_scope: InScope, int_literals: bool = True) -
 _METHODS_2021 = {
     "Add": {"add": ("Add", "+"), "sub": ("Sub", "-")},
     "Mul": {"mul": ("Mul", "*")},
-    "VSpace": {"scaleVec": ("VSpace", ".*")},
+    "VSpace": {"scaleVec": ("VSpace", ".*"), "scale_vec": ("VSpace", ".*")},  # (2022-23's name)
     "Monoid": {"mcombine": ("Monoid", "<>")},
     "HasDefaultTolerance": {"atol": ("HasDefaultTolerance", "default_atol"),
                             "rtol": ("HasDefaultTolerance", "default_rtol")},

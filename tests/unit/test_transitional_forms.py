@@ -128,3 +128,14 @@ def test_implicit_and_class_arrows_in_a_def_header() -> None:
     assert d.params[1].ty == S.App(S.Var("Ord"), (S.Var("o"),))
     (block,) = _blocks("def f (n:Type) ?-> (xs:n=>Int) : Int = 1\n", False)
     assert isinstance(block.error, SyntaxErr) and "?->" in block.error.render()
+
+
+def test_vspace_instance_with_2022_method_name_in_a_2021_file() -> None:
+    # a file with 2021 syntax and no prelude names of either time is read as 2021;
+    # its `VSpace` instance may still name the method as 2022 did (quaternions.dx)
+    src = ("data P = MkP Float\n"
+           "instance Add P\n  add = \\(MkP a) (MkP b). MkP (a + b)\n  zero = MkP 0.0\n"
+           "  sub = \\(MkP a) (MkP b). MkP (a - b)\n"
+           "instance VSpace P\n  scale_vec = \\s (MkP a). MkP (s * a)\n"
+           "y = (\\(MkP a). a) (2.0 .* MkP 1.5)\n")
+    assert float(loads(src, dialect="2021").y) == 3.0
