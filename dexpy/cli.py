@@ -21,6 +21,7 @@ Exit status: 0 ok, 1 user errors, 2 usage (bad options, unreadable file).
 from __future__ import annotations
 
 import argparse
+import gc
 import inspect
 import os
 import re
@@ -160,6 +161,8 @@ def make_session(opts: SessionOptions, *, interactive: bool = False,
     if opts.prelude is not None and not opts.no_prelude:
         check_prelude(opts.prelude)
     session = Session(**kwargs)  # type: ignore[arg-type]
+    if _OWN_PROCESS:
+        gc.freeze()             # the prelude's objects are never garbage: not scanned again
     if opts.prelude is not None and getattr(session, "prelude_errors", None):
         print(f"dexpy: warning: errors in the prelude {opts.prelude}:", file=sys.stderr)
         print("\n".join(session.prelude_errors), file=sys.stderr)
@@ -487,8 +490,28 @@ def parse_command_line(parser: argparse.ArgumentParser, args: list[str]) -> argp
     return ns
 
 
+_OWN_PROCESS = False
+"""Whether this process is the `dexpy` command (main() from the console script): its
+garbage collector is then tuned for a compiler's heap (`_tune_gc`); a program that
+imports dexpy keeps its own settings."""
+
+GC_THRESHOLDS = (20_000, 20, 20)
+"""The collector's generation thresholds in the `dexpy` process. Python's defaults
+(700, 10, 10) scan the whole heap of IR objects every ~70k allocations: 30% of the
+CPU time of a 5,000-line file of definitions (2.0 of 6.7 s), 0.6-0.7 s of upstream's
+eval-tests and set-tests; with these, and the prelude frozen, 0.2 s."""
+
+
+def _tune_gc() -> None:
+    global _OWN_PROCESS
+    _OWN_PROCESS = True
+    gc.set_threshold(*GC_THRESHOLDS)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `dexpy` console script; returns the exit status."""
+    if argv is None:
+        _tune_gc()
     parser = build_parser()
     given = list(sys.argv[1:] if argv is None else argv)
     args = normalize_argv(given)
