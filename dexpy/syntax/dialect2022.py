@@ -4,11 +4,13 @@ A 2022-23 file is read by the 2021 front end (dialect2021.py) with today's
 snake_case prelude and the layer lib/dialect2022/prelude.dx. What that time
 wrote differently from both, rewritten here before the 2021 desugaring:
 
-- an `Ix` instance gave its size as a value, `size = e` (a `Nat`): today's
-  method is `size' = \(). e`;
-- its `ordinal` gave a `Nat`, as today's (the 2021 front end reads an `Ix`
-  instance's `ordinal` as 2021's `Int`-valued one, so it is given as
-  `\x. n_to_i (e x)`, which that reading turns back into a `Nat`);
+- an `Ix` instance gave its size as a value, `size = e` (a `Nat`; before
+  2022-05-24 `get_size = \(). e`, an `Int`), its `ordinal` and
+  `unsafe_from_ordinal` of `Nat`s (before, `Int`s): the layer's `IxInt`
+  conversions read either (`_IX_METHODS`);
+- a program of before 2022-05-24 (dialect.pre_nat) had `Int`-first literals,
+  `Int`-valued `ordinal`/`size`/`iota`, `Int` sizes of `rand_vec`/`rand_mat` and
+  an `Add` with `sub` (`_pre_nat_forms`);
 - `VSpace`'s method was `scale_vec` (today's `.*`);
 - a type function's parameter used as an index set (`def Vec (dim:Type) :
   Type = dim=>Float`) is one (`dim|Ix`), and a def that mentions `Vec d` gets
