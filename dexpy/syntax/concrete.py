@@ -25,6 +25,9 @@ class G:
     span: Span = field(default=NO_SPAN, compare=False, repr=False, kw_only=True)
 
 
+_NO_PARAMS = "expecting parameter list in parentheses (without preceding whitespace)"
+
+
 def _quoted(value: str) -> str:
     """A token as the parser's messages name it: `'x'`, `"name"`."""
     return f"'{value}'" if len(value) == 1 else f'"{value}"'
@@ -736,8 +739,9 @@ class Converter:
             if isinstance(opener, Token) and opener.type == "NAME":
                 # 2021-23's untyped parameter `def f {n} radius (r:n=>T)`: `(radius)`
                 span = self.span_tok(opener)
-                if not self.dot_index:      # not today's Dex (the grammar's error before)
-                    raise parse_error_at(span, f"unexpected {_quoted(opener.value)}")
+                if not self.dot_index:      # not today's Dex: the grammar's errors before
+                    raise parse_error_at(span, _NO_PARAMS if i == 0 else
+                                         f"unexpected {_quoted(opener.value)}")
                 out.append(GParens((self.leaf_token(opener),), span=span))
                 i += 1
                 continue
@@ -855,7 +859,12 @@ class Converter:
                     idx = GBrackets(self.glist(gl), span=self.span_tok(lb).join(self.span_tok(rb)))
                     group = GIndex(group, idx, span=span)
                 case "field_access":
-                    group = GField(group, post.children[0].value[1:], span=span)
+                    name = post.children[0].value
+                    if name.startswith("~") and not self.dot_index:    # not today's Dex
+                        raise parse_error_at(self.span_of(post), "unexpected '~'")
+                    # 2021's `x.i` is indexing; early 2023's `x~name` a field (`~name`,
+                    # dialect2021.py)
+                    group = GField(group, name if name.startswith("~") else name[1:], span=span)
                 case "dot_paren":
                     args = self.parens_from(*post.children)
                     if not self.dot_index:      # today's Dex: `x.field` only (upstream's words)

@@ -517,6 +517,11 @@ def _rewrite_one(node: S.Node, int_literals: bool = True) -> S.Node:
     if isinstance(node, S.App) and isinstance(node.fn, S.Var) and node.fn.name in _RANGES \
             and len(node.args) == 2 and not node.named:
         return _ordinal_range(node)
+    if isinstance(node, S.Field) and isinstance(node.field, str) and node.field.startswith("~"):
+        # early 2023's struct field `x~name`; `T~new` is the constructor `T`
+        if node.field == "~new" and isinstance(node.obj, S.Var) and node.obj.name[:1].isupper():
+            return dataclasses.replace(node.obj, span=node.span)
+        return dataclasses.replace(node, field=node.field[1:])
     if isinstance(node, S.Field) and isinstance(node.field, str) and _is_type_var(node.field):
         # 2021's `x.i` is always indexing (2021 had no fields): also where the type of
         # `x` is not known yet (`\ilabels s. ilabels.s`)
@@ -644,6 +649,25 @@ def _carried_classes(args: list[str]) -> dict[str, list[str]]:
                     if c not in out.setdefault(v, []):
                         out[v].append(c)
     return out
+
+
+_STRUCT_HEAD = re.compile(r"^struct\s+([A-Z][\w']*)((?:\s+[^=\s][^=\n]*?)?)\s*=[ \t]*$", re.M)
+
+
+def struct_text(text: str) -> str | None:
+    """An early-2023 `struct` block with 2021 parameters (`struct Layer inp:Type
+    out:Type =`, `struct Game (state:Type) (move:Type) =`) with today's head
+    (`struct Layer(inp:Type, out:Type) =`), or None when `text` is not one. Only
+    the head line changes."""
+    head, nl, body = text.partition("\n")
+    m = _STRUCT_HEAD.match(head)
+    if m is None or not m.group(2).strip():
+        return None
+    words = _split_words(m.group(2).strip())
+    if words is None or any(w.startswith(("{", "[")) for w in words):
+        return None
+    params = [w[1:-1] if w.startswith("(") and w.endswith(")") else w for w in words]
+    return f"struct {m.group(1)}({', '.join(params)}) =" + nl + body
 
 
 def _bracketed_lines(lines: list[str]) -> list[str]:

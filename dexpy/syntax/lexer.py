@@ -152,6 +152,13 @@ class _Layout:
                 return Token.new_borrow_pos("LSQB_ADJ", tok.value, tok)
             case "FIELD" if not touching:
                 return Token.new_borrow_pos("BADFIELD", tok.value, tok)
+            case "OP" if touching and tok.value == "~":
+                nxt = self._next_real(k)
+                if nxt is not None and nxt.type == "NAME" and nxt.start_pos == tok.end_pos:
+                    # early 2023's struct field `x~name` (and constructor `T~new`): a
+                    # FIELD `~name`, which only the 2021 front end reads (concrete.py)
+                    self.toks[k + 1] = Token.new_borrow_pos("SKIP_LPAR", "", nxt)
+                    return _tok("FIELD", "~" + nxt.value, tok, tok.start_pos, nxt.end_pos)
             case "DOT" if touching:
                 nxt = self._next_real(k)
                 if nxt is not None and nxt.type == "LPAR" and nxt.start_pos == tok.end_pos:

@@ -182,7 +182,7 @@ def _as_2021_data(src: SourceFile, base: int, text: str) -> abstract.s.TopDecl |
     """A `data`, `interface` or `instance` block that is not today's syntax, read as
     2021's (`data Pair a:Type =` / `  MkPair a a`, `interface [Eq a] Ord a`,
     `instance [Add a] Add (n=>a)`; docs/dialects.md), or None."""
-    from .dialect2021 import class_text, const_def_effects, data_text, def_const_text
+    from .dialect2021 import class_text, const_def_effects, data_text, def_const_text, struct_text
     if text.startswith("def"):
         if (at := const_def_effects(text)) is not None:
             raise framed_error(src, base + at, "Nullary def can't have effects")
@@ -191,6 +191,10 @@ def _as_2021_data(src: SourceFile, base: int, text: str) -> abstract.s.TopDecl |
             base += len(text) - len(alt)
     elif text.startswith("data"):
         alt = data_text(text)
+    elif text.startswith("struct"):
+        alt = struct_text(text)     # early 2023's `struct Layer inp:Type out:Type =`
+        if alt is not None:         # only the head line changed: the fields keep their spans
+            base -= len(alt) - len(text)
     elif text.startswith(("interface", "instance")):
         from .dialect2022 import class_head     # 2022-23's `instance C t given {n} [..]`
         alt = class_text(class_head(text))

@@ -139,3 +139,18 @@ def test_vspace_instance_with_2022_method_name_in_a_2021_file() -> None:
            "instance VSpace P\n  scale_vec = \\s (MkP a). MkP (s * a)\n"
            "y = (\\(MkP a). a) (2.0 .* MkP 1.5)\n")
     assert float(loads(src, dialect="2021").y) == 3.0
+
+
+def test_struct_fields_with_a_tilde_are_read_by_the_2021_front_end_only() -> None:
+    d = _decl("y = p~pos\n")
+    assert d.rhs == S.Field(S.Var("p"), "~pos")      # dialect2021 makes it the field `pos`
+    (block,) = _blocks("y = p~pos\n", False)
+    assert isinstance(block.error, ParseError) and "unexpected '~'" in block.error.render()
+    (block,) = _blocks("y = a ~ b\n", True)           # with spaces: an operator, as before
+    assert block.error is None and block.decl.rhs.fn == S.Var("~")
+
+
+def test_today_says_what_upstream_says_for_a_bare_first_parameter() -> None:
+    (block,) = _blocks("def myFunction x = ()\n", False)        # upstream's parser-tests
+    text = block.error.render()
+    assert "1:16:" in text and "expecting parameter list in parentheses" in text
