@@ -600,6 +600,10 @@ def data_text(text: str) -> str | None:
                     return None
                 k = names.index(cw[1])
                 params[k] += f"|{cw[0]}"
+    for k, p in enumerate(params):      # a parameter its constructors index by is an index set
+        v = p.split(":")[0].split("|")[0].strip()
+        if "Ix" not in p.split("|")[1:] and re.search(rf"(?<![\w'.]){re.escape(v)}\s*=>", rest):
+            params[k] += "|Ix"
     note_data_params(name, params)      # `Scene n` in a def's signature implies `Ix n`
     head = f"data {name}" + (f"({', '.join(params)})" if params else "") + " ="
     lines = _bracketed_lines(rest.split("\n"))

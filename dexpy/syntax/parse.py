@@ -182,7 +182,11 @@ def _as_2021_data(src: SourceFile, base: int, text: str) -> abstract.s.TopDecl |
     """A `data`, `interface` or `instance` block that is not today's syntax, read as
     2021's (`data Pair a:Type =` / `  MkPair a a`, `interface [Eq a] Ord a`,
     `instance [Add a] Add (n=>a)`; docs/dialects.md), or None."""
-    from .dialect2021 import class_text, const_def_effects, data_text, def_const_text, struct_text
+    from .dialect2021 import (class_text, const_def_effects, data_text, def_const_text,
+                              keywords_text, struct_text)
+    from .records2021 import labels_text
+    text = labels_text(keywords_text(text))    # as parse_raw_block reads it (same offsets):
+    # `#rows` in an instance's methods is a lens, not a comment
     if text.startswith("def"):
         if (at := const_def_effects(text)) is not None:
             raise framed_error(src, base + at, "Nullary def can't have effects")
