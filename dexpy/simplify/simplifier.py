@@ -458,6 +458,8 @@ class Simplifier:
             shape.append(sh)
             return atom
         block = self.sub_block(run)
+        if shape[0] == DATA and (same := _copy_of(block, o, n)) is not None:
+            return Dyn(same)                  # `for i. xs[i]` is xs (tables are values)
         elem = join([S.type_of_atom(block.result)], block_locals(block) | {o.name})
         block = coerce_block(self, block, elem)
         tab = self.emit(S.For(n, S.Lam1(o, block), reverse), S.TabTy(n, elem))
@@ -536,6 +538,18 @@ class Simplifier:
                 return Dyn(folded)
             return Dyn(self.emit(S.PrimOp(prim, atoms), S.type_of_atom(atoms[0])))
         raise TypeErr(f"Not supported yet: primitive %{name}")
+
+
+def _copy_of(block: S.Block, o: S.Var, n: Atom) -> Atom | None:
+    """The table `xs` when `block`, the body of a `for` over `n` with ordinal `o`, is
+    just `xs[o]` and `xs` has `n` elements (a string literal's `for i. chars[i]`)."""
+    if len(block.lets) != 1 or block.result != block.lets[0].binder:
+        return None
+    op = block.lets[0].op
+    if not (isinstance(op, S.TabIndex) and op.ix == o and isinstance(op.tab, S.Var)):
+        return None
+    ty = S.type_of_atom(op.tab)
+    return op.tab if isinstance(ty, S.TabTy) and ty.size == n else None
 
 
 def _inst_env(d: SDict) -> dict:
