@@ -41,20 +41,28 @@ def apply_noinline(s, lam, args: list) -> object | None:
     """The value of `@noinline` def `lam` applied to `args` through the cache (None: not
     a `@noinline` def, or not specializable here: the caller inlines it)."""
     from .simplifier import Dyn
-    table = _noinline_lams(s)
-    if id(lam) not in table:
-        return None
+    name = _noinline_lams(s).get(id(lam))
+    auto = 0
+    if name is None:
+        auto = auto_outline_size()
+        name = _top_lams(s).get(id(lam)) if auto else None
+        if name is None:
+            return None
     if not all(isinstance(a, Dyn) and closed(S.type_of_atom(a.atom)) for a in args):
         return None
     types = tuple(S.type_of_atom(a.atom) for a in args)
-    name = table[id(lam)]
     key = (name, types, len(getattr(s.env, "custom_lins", ())))
     specs = s.__dict__.setdefault("specs", {})
     spec = specs.get(key)
     if spec is None:
         spec = _session_specs(s.names).get(key)
         if spec is None:
+            before = set(s.params)
             spec = _specialize(s, lam, name, types)
+            if auto and not _outlined(spec, auto):
+                for n in set(s.params) - before:    # (read by the discarded evaluation)
+                    del s.params[n]
+                spec = _REJECTED                      # inlined as before
             if spec is _REJECTED or not _marked(s, spec[1]):
                 _session_specs(s.names)[key] = spec
         specs[key] = spec
@@ -70,6 +78,28 @@ def apply_noinline(s, lam, args: list) -> object | None:
         return _unpack(s, result, r)
     sub = copy_block(s, params, block, [a.atom for a in args])
     return _rebuild(result, sub)
+
+
+def auto_outline_size() -> int:
+    """`DEXPY_AUTO_OUTLINE=N` (off unless set): a top-level def without `@noinline`
+    whose specialization is pure, of closed types and of at least N lets (its callees
+    counted in) is called like a `@noinline` one; smaller ones are inlined as before."""
+    value = os.environ.get("DEXPY_AUTO_OUTLINE", "").strip()
+    return int(value) if value.isdigit() else 0
+
+
+def _outlined(spec, least: int) -> bool:
+    return spec is not _REJECTED and spec[3] is not None and _size(spec[3], {}) >= least
+
+
+def _top_lams(s) -> dict[int, Name]:
+    """id of each top-level def's Core lambda -> its name (for DEXPY_AUTO_OUTLINE)."""
+    table = s.__dict__.get("top_lams")
+    if table is None:
+        from ..core import ir as C
+        table = {id(core): n for n, core in s.env.defs.items() if isinstance(core, C.Lam)}
+        s.__dict__["top_lams"] = table
+    return table
 
 
 def _noinline_lams(s) -> dict[int, Name]:

@@ -200,3 +200,31 @@ def test_printed_simp_shows_each_callee_once(monkeypatch) -> None:
     assert text.count("callee @dexpy_spec_poly") == 1
     assert text.count("callee @dexpy_spec_twice") == 1
     assert text.count("call @dexpy_spec_poly") == 3        # twice's two, the block's one
+
+
+AUTO = """
+def step(x:Float, v:Float) -> (Float, Float) =
+  a = x * x - 0.5 * v
+  b = sin a + cos v
+  c = exp (-a * a) + b * 0.25
+  d = sqrt (c * c + 1.0) - b
+  (x + 0.01 * d, v - 0.01 * c)
+
+def tiny(x:Float) -> Float = x + 1.0
+
+:p (step 0.5 1.0, step 1.5 2.0, tiny 1.0, tiny 2.0)
+"""
+
+
+@pytest.mark.parametrize("size, outlined", [("", set()), ("10", {"step"}), ("1000", set())])
+def test_automatic_outlining_is_opt_in_and_by_size(monkeypatch, size, outlined) -> None:
+    """DEXPY_AUTO_OUTLINE=N calls a pure def without `@noinline` of at least N lets."""
+    from dexpy.source import SourceFile
+    from dexpy.toplevel import Session
+    monkeypatch.setenv("DEXPY_AUTO_OUTLINE", size)
+    seen = record_compiles(monkeypatch)
+    out = [ln for _, lines in Session().run_source(SourceFile("t.dx", AUTO)) for ln in lines]
+    assert out == ["((0.5113028, 0.9898736), (1.505243, 1.996572), 2., 3.)"]
+    ir = seen[-1].llvm_ir
+    assert {re.sub(r"_\d+$", "", n)[len(S.CALLEE_PREFIX):] for n in _defined(ir)
+            if n.startswith(S.CALLEE_PREFIX)} == outlined
