@@ -5,7 +5,7 @@ again; a call tree of depth d and fan-out k costs k^d evaluations (upstream's
 eval-tests `f6`, six levels of ten calls of `x + 1`, took 48 s). An application
 of a top-level `@noinline` def whose arguments are all run-time data of closed
 types (scalars, products and sums of them, tables of literal size) is instead
-looked up in the simplifier's specialization cache, keyed by the def and the
+looked up in the session's specialization cache, keyed by the def and the
 arguments' types. On a miss the body is simplified once, over fresh parameters, into
 a Simp block.
 
@@ -17,10 +17,15 @@ to its body (`dexpy.ad.linearize`). Any other specialization is copied into ever
 caller (fresh binders, parameters replaced by the arguments, integer arithmetic on
 literals folded), which is still far cheaper than evaluating Core again.
 
+Inside a loop body a call of a small callee is copied after all (`expand_loop_calls`:
+the loop vectorizes). `DEXPY_AUTO_OUTLINE=N` also calls defs without the annotation
+whose specialization is a callee of at least N lets.
+
 A specialization whose result is not data (a function, a type, a known constructor)
 is recorded as such and the def is inlined as before, as are applications with static
-or open-typed arguments. Specializations live as long as the simplifier (one
-top-level block).
+or open-typed arguments. Specializations live as long as the session
+(`_session_specs`), so later blocks reuse them. See docs/architecture.md,
+"Specialization and outlining".
 """
 from __future__ import annotations
 
@@ -50,7 +55,24 @@ def apply_noinline(s, lam, args: list) -> object | None:
             return None
     if not all(isinstance(a, Dyn) and closed(S.type_of_atom(a.atom)) for a in args):
         return None
-    types = tuple(S.type_of_atom(a.atom) for a in args)
+    spec = _lookup(s, lam, name, tuple(S.type_of_atom(a.atom) for a in args), auto)
+    if spec is _REJECTED:
+        return None
+    params, block, result, callee, tops = spec
+    for v in tops:                  # this block's function takes them (Simplifier.top_var)
+        s.params.setdefault(v.name, v)
+    if callee is not None:
+        s.__dict__["made_calls"] = True               # (expand_loop_calls has work)
+        extra = callee.params[len(params):]           # top-level values the body reads
+        r = s.emit(S.Call(callee, tuple(a.atom for a in args) + extra), callee.ty)
+        return _unpack(s, result, r)
+    sub = copy_block(s, params, block, [a.atom for a in args])
+    return _rebuild(result, sub)
+
+
+def _lookup(s, lam, name: Name, types: tuple[S.Type, ...], auto: int):
+    """The specialization of `lam` at `types`: this block's, the session's, else made
+    now (with `auto`: _REJECTED unless it is a callee of at least `auto` lets)."""
     key = (name, types, len(getattr(s.env, "custom_lins", ())))
     specs = s.__dict__.setdefault("specs", {})
     spec = specs.get(key)
@@ -66,18 +88,7 @@ def apply_noinline(s, lam, args: list) -> object | None:
             if spec is _REJECTED or not _marked(s, spec[1]):
                 _session_specs(s.names)[key] = spec
         specs[key] = spec
-    if spec is _REJECTED:
-        return None
-    params, block, result, callee, tops = spec
-    for v in tops:                  # this block's function takes them (Simplifier.top_var)
-        s.params.setdefault(v.name, v)
-    if callee is not None:
-        s.__dict__["made_calls"] = True               # (expand_loop_calls has work)
-        extra = callee.params[len(params):]           # top-level values the body reads
-        r = s.emit(S.Call(callee, tuple(a.atom for a in args) + extra), callee.ty)
-        return _unpack(s, result, r)
-    sub = copy_block(s, params, block, [a.atom for a in args])
-    return _rebuild(result, sub)
+    return spec
 
 
 def auto_outline_size() -> int:
