@@ -248,11 +248,16 @@ class Session:
     def _eval_instance_2021(self, decl: Surf.InstanceDecl) -> list[str]:
         """A 2021 instance: methods under 2021 names (`add`, `sub`, `scaleVec`) are
         today's, maybe of two classes; an unknown method is reported without a
-        location, as 2021 Dex did."""
+        location, as 2021 Dex did. One whose head repeats an instance in scope
+        replaces it."""
         out: list[str] = []
         try:
             for part in instance_parts_2021(decl):
+                before = instance_counts(self.env)
                 out += self._redefining(part) if self.redefine else self._eval_decl(part)
+                # as that time's prelude had none, a file's instance may repeat the head
+                # of one today's has (`instance [Add a, Add b] Add (a & b)`): it replaces it
+                drop_replaced(self.env, before)
         except TypeErr as exc:
             if exc.message.startswith("not a method name") or " is not a method of " in exc.message:
                 raise TypeErr(exc.message) from None

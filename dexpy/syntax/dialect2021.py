@@ -34,8 +34,8 @@ def desugar_top(decl: S.TopDecl, in_scope: InScope, int_literals: bool = True) -
     if int_literals:        # 2021 proper (the 2022-23 form's `Add` had no `sub`)
         decl = _map_nodes(decl, S.Def, _add_is_sub)
     if isinstance(decl, S.Def):
-        _note_ix_args(decl)
         decl = _size_params(generalize(decl, in_scope, frozenset()), not int_literals)
+        _note_ix_args(decl)
         return implicit_value(decl)
     if isinstance(decl, S.InstanceDecl):
         methods = tuple(generalize(m, in_scope, frozenset(_instance_names(decl)))
@@ -74,8 +74,24 @@ def instance_parts(decl: S.InstanceDecl) -> list[S.InstanceDecl]:
         else:
             m = dataclasses.replace(m, pat=dataclasses.replace(m.pat, name=new))
         parts.setdefault(cls, []).append(m)
-    return [dataclasses.replace(decl, class_name=cls, methods=tuple(ms))
+    return [dataclasses.replace(decl, class_name=cls, methods=tuple(ms),
+                                params=_sub_givens(decl.params) if cls == "Sub" != decl.class_name
+                                else decl.params)
             for cls, ms in parts.items()]
+
+
+def _sub_givens(params: tuple[S.Param, ...]) -> tuple[S.Param, ...]:
+    """The `Sub` part of a 2021 `instance [Add a, Add b] Add (a & b)` with `sub`:
+    its `-` of the parts needs their `Sub` (2021's `Add` held it)."""
+    def sub(p: S.Param) -> S.Param:
+        t = _class_target(p) if p.expl == S.Expl.CLASS else None
+        if t is not None and t[0] == "Add":
+            return dataclasses.replace(p, ty=dataclasses.replace(
+                p.ty, fn=dataclasses.replace(p.ty.fn, name="Sub")))
+        cons = tuple(dataclasses.replace(c, name="Sub") if isinstance(c, S.Var) and c.name == "Add"
+                     else c for c in p.constraints)
+        return dataclasses.replace(p, constraints=cons) if cons != p.constraints else p
+    return tuple(sub(p) for p in params)
 
 
 def _instance_names(decl: S.InstanceDecl) -> set[str]:
@@ -108,9 +124,12 @@ def generalize(d: S.Def, in_scope: InScope, bound: frozenset[str]) -> S.Def:
         return (seen.get(name, False) and ("Ix", name) not in classes
                 and not any(isinstance(c, S.Var) and c.name == "Ix" for c in cons))
 
-    # written binders (`{n v}`) used as index sets get their Ix too
+    # written binders (`{n v}`) used as index sets get their Ix too, and explicit
+    # type parameters (`def dense (a:Type) (b:Type) : Layer (a=>Float) ...`)
+    typed = _explicit_index_sets(d, bound)
     params = tuple(dataclasses.replace(p, constraints=p.constraints + (S.Var("Ix", span=p.span),))
-                   if p.expl == S.Expl.IMPLICIT and p.name and needs_ix(p.name, p.constraints)
+                   if p.name and (p.expl == S.Expl.IMPLICIT and needs_ix(p.name, p.constraints)
+                                  or p.name in typed)
                    else p for p in d.params)
     already = {p.name for p in d.params if p.expl != S.Expl.EXPLICIT and p.name}
     new = []
@@ -127,6 +146,41 @@ def generalize(d: S.Def, in_scope: InScope, bound: frozenset[str]) -> S.Def:
     expl = tuple(p for p in params if p.expl == S.Expl.EXPLICIT)
     rest = tuple(p for p in params if p.expl != S.Expl.EXPLICIT)
     return dataclasses.replace(d, params=expl + tuple(new) + rest, body=body)
+
+
+def _explicit_index_sets(d: S.Def, bound: frozenset[str]) -> set[str]:
+    """The explicit `(a:Type)` parameters of `d` that its signature uses as index
+    sets (`a=>Float`) and that have no `Ix` written: they get it, as the free type
+    variables of a signature do."""
+    types = {p.name for p in d.params if p.expl == S.Expl.EXPLICIT and p.name
+             and isinstance(p.ty, S.Var) and p.ty.name == "Type"
+             and not any(isinstance(c, S.Var) and c.name == "Ix" for c in p.constraints)}
+    types -= {t[1] for p in d.params if p.expl == S.Expl.CLASS
+              and (t := _class_target(p)) is not None and t[0] == "Ix"}
+    if not types:
+        return set()
+    used: set[str] = set()
+    for part in [p.ty for p in d.params if p.ty is not None] + [d.result]:
+        if part is not None:
+            used.update(n for n, ix in _free_vars(part, frozenset(bound)) if ix and n in types)
+
+    def walk(node: object) -> None:     # the body's types: `out : (kh => w => Float)`
+        if isinstance(node, tuple):
+            for x in node:
+                walk(x)
+            return
+        if not (dataclasses.is_dataclass(node) and isinstance(node, S.Node)):
+            return
+        if isinstance(node, S.TabPi) and isinstance(node.ix, S.Var) and node.ix.name in types:
+            used.add(node.ix.name)
+        if isinstance(node, S.For):
+            used.update(b.ty.name for b in node.binders
+                        if isinstance(b.ty, S.Var) and b.ty.name in types)
+        for f in dataclasses.fields(node):
+            walk(getattr(node, f.name))
+
+    walk(d.body)
+    return used
 
 
 def _explicit_classes(d: S.Def) -> S.Def:

@@ -11,10 +11,11 @@ from . import surface as S
 
 
 def _dollar_app(e: object) -> bool:
-    """Whether `e` is an application written `f $ x`."""
-    if not (isinstance(e, S.App) and len(e.args) == 1 and not e.named):
+    """Whether `e` is an application whose last argument was written after a `$`
+    (`f $ x`, `match_with #?foo $ x`)."""
+    if not (isinstance(e, S.App) and e.args and not e.named):
         return False
-    f, a = e.fn.span, e.args[0].span
+    f, a = (e.args[-2] if len(e.args) > 1 else e.fn).span, e.args[-1].span
     if f is None or a is None or f.source is None or f.source is not a.source:
         return False
     return f.stop <= a.start and f.source.text[f.stop:a.start].strip() == "$"
@@ -26,10 +27,10 @@ def annotation_under_dollar(node: S.Ann) -> S.Expr:
     if not _dollar_app(node.expr):
         return node
     app = node.expr
-    arg = app.args[0]
+    arg = app.args[-1]
     sp = arg.span.join(node.ty.span) if arg.span and node.ty.span else node.span
     inner = S.Ann(arg, node.ty, span=sp)
-    return dataclasses.replace(app, args=(annotation_under_dollar(inner),))
+    return dataclasses.replace(app, args=app.args[:-1] + (annotation_under_dollar(inner),))
 
 
 
