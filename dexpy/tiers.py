@@ -21,8 +21,9 @@ compiles every block at O3, which tests of the optimizer's output rely on).
 The bound is a heuristic for compile effort only. Results agree with O3's except
 where FP contraction (on by default) fuses `a * b + c` into an FMA: O3 fuses many,
 the quick tier's instruction selection only a few; with `DEXPY_FP_CONTRACT=0` both
-are exact. `%time`/`%bench` blocks and functions compiled through the
-Python API always get O3: they run many times. `DEXPY_QUICK=0` turns the quick
+are exact. A `%time` block is tiered like any other (it runs once; its report
+shows the quick compile); `%bench` blocks and functions compiled through the Python
+API always get O3: they run many times. `DEXPY_QUICK=0` turns the quick
 tier off (every block O3), `DEXPY_QUICK=1` forces it for every top-level block of
 every session (a way to run the test suite on quick-tier code).
 """

@@ -380,8 +380,11 @@ class Session:
         if self.timing is None:     # runs once: LLVM's effort as its work bound deserves
             with optimization(block_level(fn, args, self.tiered)):
                 out, printed = run_function(fn, args)
-        else:
+        elif self.timing.bench:     # runs many times: O3
             out, printed = self.timing.run(fn, args)
+        else:                       # `%time` runs once too: its compile and run are timed
+            with optimization(block_level(fn, args, self.tiered)):
+                out, printed = self.timing.run(fn, args)
         return out, printed.split("\n")[:-1] if printed else []
 
     def show_html(self, core: ir.Expr) -> list[str | Output]:

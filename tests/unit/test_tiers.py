@@ -267,3 +267,18 @@ def test_quick_code_runs_pure_loops_inline_and_keeps_chunked_sums(
     (q_map, q_sum, q_hist), (f_map, f_sum, f_hist) = outlined
     assert q_map == 0 < f_map                # the map: inline when quick
     assert q_sum >= 1 and q_hist >= 1        # the chunked loops: outlined in both tiers
+
+
+def test_a_timed_block_is_tiered_like_any_block_and_a_benchmark_gets_o3(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # `%time` runs its block once (its compile time is reported too): small work compiles
+    # quickly; `%bench` re-runs it, so it keeps O3, and so does a timed block of big work
+    monkeypatch.delenv("DEXPY_QUICK", raising=False)
+    compiled = record_compiles(monkeypatch)
+    src = ('%time\n:p sum for i:(Fin 100). n_to_f (ordinal i)\n'
+           '%bench "small"\n:p sum for i:(Fin 100). n_to_f (ordinal i) * 2.0\n'
+           '%time\n:p sum for i:(Fin 40000000). n_to_f (ordinal i) * 0.0\n')
+    out = [lines for _, lines in Session(tiered=True).run_source(SourceFile("t.dx", src))]
+    assert [o[0] for o in out] == ["4950.", "9900.", "0."]
+    assert all(any(line.startswith("Compile time: ") for line in o) for o in out)
+    assert [cf.compiled.opt_level for cf in compiled] == [jit.QUICK, jit.FULL, jit.FULL]
