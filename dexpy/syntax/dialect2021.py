@@ -47,6 +47,7 @@ def desugar_top(decl: S.TopDecl, in_scope: InScope, int_literals: bool = True) -
 # 2021 method names of today's classes: class -> {2021 name: (today's class, name)}
 _METHODS_2021 = {
     "Add": {"add": ("Add", "+"), "sub": ("Sub", "-")},
+    "Sub": {"sub": ("Sub", "-")},               # 2022-23: `Sub` of its own
     "Mul": {"mul": ("Mul", "*")},
     "VSpace": {"scaleVec": ("VSpace", ".*"), "scale_vec": ("VSpace", ".*")},  # (2022-23's name)
     "Monoid": {"mcombine": ("Monoid", "<>")},
