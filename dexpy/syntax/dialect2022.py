@@ -70,8 +70,8 @@ def _method(cls: str, m: S.Def | S.Let, renames: dict[str, str]) -> S.Def | S.Le
     return m
 
 
-def _app(fn: str, arg: S.Expr, sp: object) -> S.Expr:
-    return S.App(S.Var(fn, span=sp), (arg,), span=sp)
+def _call(fn: S.Expr | str, arg: S.Expr, sp: object) -> S.Expr:
+    return S.App(S.Var(fn, span=sp) if isinstance(fn, str) else fn, (arg,), span=sp)
 
 
 def _lam(param: str | None, body: S.Expr, sp: object) -> S.Expr:
@@ -85,18 +85,14 @@ def _lam(param: str | None, body: S.Expr, sp: object) -> S.Expr:
 # reading takes an `Int` ordinal, records2021.ix_instance); `unsafe_from_ordinal = g`
 # is `\k. g (ixint_from_nat k)`, its ordinal of the type `g`'s body asks for.
 _IX_METHODS = {
-    "size": ("size'", lambda e, sp: _lam(None, _app("ixint_to_nat", e, sp), sp)),
+    "size": ("size'", lambda e, sp: _lam(None, _call("ixint_to_nat", e, sp), sp)),
     "get_size": ("size'", lambda e, sp: _lam(
-        None, _app("ixint_to_nat", S.App(e, (), span=sp), sp), sp)),
+        None, _call("ixint_to_nat", S.App(e, (), span=sp), sp), sp)),
     "ordinal": ("ordinal", lambda e, sp: _lam(
-        "_ix22_x", _app("ixint_to_int", _app_expr(e, S.Var("_ix22_x", span=sp), sp), sp), sp)),
+        "_ix22_x", _call("ixint_to_int", _call(e, S.Var("_ix22_x", span=sp), sp), sp), sp)),
     "unsafe_from_ordinal": ("unsafe_from_ordinal", lambda e, sp: _lam(
-        "_ix22_k", _app_expr(e, _app("ixint_from_nat", S.Var("_ix22_k", span=sp), sp), sp), sp)),
+        "_ix22_k", _call(e, _call("ixint_from_nat", S.Var("_ix22_k", span=sp), sp), sp), sp)),
 }
-
-
-def _app_expr(fn: S.Expr, arg: S.Expr, sp: object) -> S.Expr:
-    return S.App(fn, (arg,), span=sp)
 
 
 # before upstream's `Nat` change, of `Int`s (the layer's `_int_2022` versions)
