@@ -103,7 +103,9 @@ NAMES_2022 = ("yield_state", "with_state", "run_state", "yield_accum", "with_rea
               "unsafe_nat_diff", "list_length", "apply_n", "fst_ref", "snd_ref",
               "Nat", "n_to_f", "unsafe_i_to_n", "rand_idx", "rand_mat",
               "show_plot", "xy_plot", "from_just", "is_just", "in_bounds", "sum_of_squares",
-              "run_accum", "with_accum", "unsafe_io", "bool_to_int", "rand_int")
+              "run_accum", "with_accum", "unsafe_io", "bool_to_int", "rand_int",
+              # `VSpace`'s method (2021's `scaleVec`), given by an instance
+              "scale_vec")
 # 2021 names that 2022-23 kept: evidence of the 2021 front end, not of 2021 against 2022
 KEPT_IN_2022 = frozenset(("randn", "asidx", "iota", "linspace", "MkComplex", "argmin", "argmax",
                           "logsumexp"))

@@ -105,3 +105,13 @@ def test_a_pre_nat_program_has_int_literals_and_post_nat_nat_ones() -> None:
         s = Session(dialect="2022")
         outs = [out for _, out in s.run_source(SourceFile("era.dx", text))]
         assert outs[-1] == [ty], (text, outs)
+
+
+def test_an_instance_giving_scale_vec_is_2022() -> None:
+    # no prelude names of either kind but VSpace's snake_case method
+    text = ("data P = MkP Float\n"
+            "instance VSpace P\n"
+            "  scale_vec = \\ s (MkP a). MkP (s * a)\n"
+            "def double (p:P) : P = 2.0 .* p\n")
+    assert D.detect(text) == "2022"
+    assert D.detect(text.replace("scale_vec", "scaleVec")) == "2021"
