@@ -23,6 +23,7 @@ import numpy as np
 
 from ..errors import CompilerBug, RuntimeErr, checks_enabled
 from ..imp.calls import each_function
+from ..imp.views import forget_mentions
 from ..imp.interchange import optimize
 from ..imp.reassoc import parallel_sums
 from ..imp.ir import ARENA_FULL, INTERRUPTED, OK, OUT_OF_MEMORY, ImpFunction
@@ -85,6 +86,7 @@ def _lower(fn: SimpFunction, quick: bool = False) -> ImpFunction:
     every pass."""
     ns = NameSupply()
     imp = lower_function(fn, ns, ENTRY)
+    forget_mentions()
     _check(imp, "lowering")
     for name, run_pass, speed_only in imp_passes():
         if quick and speed_only:

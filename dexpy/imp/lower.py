@@ -353,10 +353,18 @@ def _literal_row(elem: Type, elems: tuple[s.Atom, ...]) -> bool:
 
 def _copy_const(c: _Ctx, d: Val, elem: BaseTy, elems: tuple[s.Atom, ...]) -> None:
     """A literal table (a string's bytes) copied by one loop from a module constant,
-    rather than one store per element: a 2 kB HTML template was 2k lines of LLVM IR."""
-    data = _assign(c, i.ConstArray(elem.scalar, tuple(e.value for e in elems)), "const")
-    src = Mem(data, ILit(0, I64), (ILit(len(elems), I64),))
-    _copy_leaf(c, _as_mem(d.leaves[0]), src, elem.scalar)
+    rather than one store per element: a 2 kB HTML template was 2k lines of LLVM IR.
+    A literal of one repeated value is a fill loop, with no data. The loop is serial
+    (a literal is at most a few kB)."""
+    values = tuple(e.value for e in elems)
+    dm = _as_mem(d.leaves[0])
+    uniform = len(set(values)) == 1
+    data = None if uniform else _assign(c, i.ConstArray(elem.scalar, values), "const")
+    iv = IVar(c.ns.fresh("k"), I64)
+    with _scope(c) as body:
+        x = ILit(values[0], elem.scalar) if data is None else _assign(c, i.Load(data, iv))
+        _emit(c, i.Store(dm.ptr, _add(c, dm.offset, iv), x))
+    _emit(c, i.Loop(iv, ILit(len(values), I64), _block(body)))
 
 
 def _copy_leaf(c: _Ctx, dm: Mem, v: LeafVal, sc: Scalar) -> None:

@@ -124,16 +124,32 @@ def _is_op(x: object) -> bool:
         x, s.Lit | s.Let | s.BaseTy | s.ProdTy | s.SumTy | s.TabTy | s.RefTy | s.BoxTy)
 
 
-def mentions(x: object) -> set[s.Name]:
-    """Every variable used anywhere inside `x`."""
+_MENTIONED: dict[int, tuple[object, frozenset[s.Name]]] = {}
+
+
+def mentions(x: object) -> frozenset[s.Name]:
+    """Every variable used anywhere inside `x`. Remembered per node (the entry keeps the
+    node alive, so its id stays its own): the passes ask it of every later let for
+    every reference read and handler, which walked the same subtrees again and again
+    (fluidsim's gradient: a second of its lowering). `forget_mentions` empties it."""
     if isinstance(x, s.Var):
-        return {x.name}
-    out: set[s.Name] = set()
+        return frozenset((x.name,))
     if isinstance(x, s.Lit):
-        return out
+        return frozenset()
+    hit = _MENTIONED.get(id(x))
+    if hit is not None and hit[0] is x:
+        return hit[1]
+    out: set[s.Name] = set()
     for part in children(x):
         out |= mentions(part)
-    return out
+    found = frozenset(out)
+    _MENTIONED[id(x)] = (x, found)
+    return found
+
+
+def forget_mentions() -> None:
+    """Releases what `mentions` remembers (the lowering of a function calls it when done)."""
+    _MENTIONED.clear()
 
 
 def _writes(x: object, ref: s.Name | None = None, refs: Refs | None = None) -> bool:
