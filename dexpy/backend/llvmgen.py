@@ -610,9 +610,11 @@ def _loop_metadata(g: _Gen, count: IAtom, body: i.IBlock) -> str:
 
 def _one_chunk(loop: i.Loop) -> bool:
     """A loop of a literal count too small to split (the 4 components of a quaternion):
-    it runs inline, without an outlined body to compile, as one chunk would."""
-    return isinstance(loop.count, ILit) and int(loop.count.value) <= max(loop.grain,
-                                                                        min_grain(loop.body))
+    it runs inline, without an outlined body to compile, as one chunk would. Not one
+    with accumulators: a chunk sums into a partial, then into the reference, and its
+    rounding stays that of any run."""
+    return not loop.accums and isinstance(loop.count, ILit) and \
+        int(loop.count.value) <= max(loop.grain, min_grain(loop.body))
 
 
 def _gen_parallel_loop(g: _Gen, loop: i.Loop) -> None:
