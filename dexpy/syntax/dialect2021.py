@@ -747,9 +747,18 @@ def _con_text(line: str) -> str | None:
     words = _split_words(line)
     if not words or not re.match(r"^[A-Z][\w']*$", words[0]):
         return None
-    args = [w[1:-1] if w.startswith("(") and w.endswith(")") and _balanced(w[1:-1]) else w
-            for w in words[1:]]
+    args = [_dependent_arg(w[1:-1]) if w.startswith("(") and w.endswith(")")
+            and _balanced(w[1:-1]) else w for w in words[1:]]
     return words[0] + (f"({', '.join(args)})" if args else "")
+
+
+def _dependent_arg(arg: str) -> str:
+    """A constructor argument `i:n=>(..i)=>Float` (2021's dependent table type,
+    `i` in its own type) as `(i:n)=>(..i)=>Float`; any other as written."""
+    m = re.match(r"^\s*([a-z][\w']*)\s*:\s*([^=]+?)\s*=>(.*)$", arg, re.S)
+    if m is None or not re.search(rf"(?<![\w']){re.escape(m.group(1))}(?![\w'])", m.group(3)):
+        return arg
+    return f"({m.group(1)}:{m.group(2)})=>{m.group(3).strip()}"
 
 
 def _balanced(s: str) -> bool:
