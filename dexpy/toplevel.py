@@ -366,7 +366,7 @@ class Session:
             self.value_types[name] = out.ty
             self.chain.add("value", pickle.dumps(out.ty, protocol=pickle.HIGHEST_PROTOCOL))
             from .infer.topconst import record_constant      # `Fin d` is `Fin 2` after `d = 2`
-            consts = record_constant(self.env, name, ty, out.to_python())
+            consts = record_constant(self.env, name, ty, out.scalar_parts())
             if consts:
                 self.chain.add("constants", repr(consts))
             return lines

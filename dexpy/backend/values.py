@@ -215,6 +215,16 @@ def to_python(ty: Type, arrays: tuple[np.ndarray, ...], idx: tuple[int, ...] = (
     raise CompilerBug(f"to_python: unsupported type {ty!r}")
 
 
+def scalar_parts(ty: Type, arrays: tuple[np.ndarray, ...]) -> Any:
+    """`to_python` of a scalar, tuples of them as tuples; None for tables, boxes, sums."""
+    match ty:
+        case BaseTy(scalar):
+            return _scalar_to_python(scalar, arrays[0][()])
+        case ProdTy(elems):
+            return tuple(scalar_parts(t, part) for t, part in _split(elems, arrays))
+    return None
+
+
 def _split(types: tuple[Type, ...], arrays: tuple[np.ndarray, ...]
            ) -> Iterator[tuple[Type, tuple[np.ndarray, ...]]]:
     start = 0
@@ -305,6 +315,11 @@ class TopValue:
     def to_python(self) -> Any:
         """Nested Python data: int, numpy.float32/float, tuple, SumVal, list."""
         return to_python(self.ty, self.leaves)
+
+    def scalar_parts(self) -> Any:
+        """The scalars of the value and of its (nested) tuples; None for any other part
+        (a table is never converted: a 2 GB simulation would become 18 GB of Python)."""
+        return scalar_parts(self.ty, self.leaves)
 
 
 def _dtype(scalar: Scalar) -> type:
