@@ -9,7 +9,6 @@ type, a record pattern with `...` against the type of the record it unpacks.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -58,7 +57,7 @@ def declare_name(env: TopEnv, names: NameSupply, key: str) -> object | None:
 
 def _shape_names(node: object) -> set[str]:
     out: set[str] = set()
-    for x in _surface_nodes(node):
+    for x in S.nodes(node):
         if isinstance(x, S.Var) and x.name.startswith("\0"):
             out.add(_data_name(x.name))
         elif isinstance(x, R.RecordLit):
@@ -66,17 +65,6 @@ def _shape_names(node: object) -> set[str]:
         elif isinstance(x, S.PCon) and x.con.startswith(R.CON_KEY):
             out.add(_data_name(x.con))
     return {n for n in out if R.shape_of(n) is not None}
-
-
-def _surface_nodes(x: object) -> Iterator[object]:
-    """Every value of a surface tree, in order: its nodes and the items of its tuples."""
-    yield x
-    if dataclasses.is_dataclass(x) and isinstance(x, S.Node):
-        for f in dataclasses.fields(x):
-            yield from _surface_nodes(getattr(x, f.name))
-    elif isinstance(x, tuple):
-        for y in x:
-            yield from _surface_nodes(y)
 
 
 def _data_name(key: str) -> str:
@@ -389,7 +377,7 @@ def declare_template(env: TopEnv, decl: object) -> bool:
 
 
 def _rows_in(node: object) -> list[R.RowType]:
-    return [x for x in _surface_nodes(node) if isinstance(x, R.RowType)]
+    return [x for x in S.nodes(node) if isinstance(x, R.RowType)]
 
 
 def template_error(name: str, span) -> TypeErr:  # noqa: ANN001

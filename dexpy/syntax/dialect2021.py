@@ -165,22 +165,12 @@ def _explicit_index_sets(d: S.Def, bound: frozenset[str]) -> set[str]:
         if part is not None:
             used.update(n for n, ix in _free_vars(part, frozenset(bound)) if ix and n in types)
 
-    def walk(node: object) -> None:     # the body's types: `out : (kh => w => Float)`
-        if isinstance(node, tuple):
-            for x in node:
-                walk(x)
-            return
-        if not (dataclasses.is_dataclass(node) and isinstance(node, S.Node)):
-            return
+    for node in S.nodes(d.body):      # the body's types: `out : (kh => w => Float)`
         if isinstance(node, S.TabPi) and isinstance(node.ix, S.Var) and node.ix.name in types:
             used.add(node.ix.name)
         if isinstance(node, S.For):
             used.update(b.ty.name for b in node.binders
                         if isinstance(b.ty, S.Var) and b.ty.name in types)
-        for f in dataclasses.fields(node):
-            walk(getattr(node, f.name))
-
-    walk(d.body)
     return used
 
 
@@ -283,24 +273,13 @@ def _size_params(d: S.Def, nat: bool) -> S.Def:
     if not untyped:
         return d
     sizes: set[str] = set()
-
-    def walk(node: object) -> None:
-        if isinstance(node, tuple):
-            for x in node:
-                walk(x)
-            return
-        if not (dataclasses.is_dataclass(node) and isinstance(node, S.Node)):
-            return
+    for node in S.nodes((d.params, d.result, d.body)):
         if _is_op(node, "Fin", 1):
             arg = node.args[0]
             if isinstance(arg, S.Prim) and arg.name == "cast" and len(arg.args) == 2:
                 arg = arg.args[1]
             if isinstance(arg, S.Var) and arg.name in untyped:
                 sizes.add(arg.name)
-        for f in dataclasses.fields(node):
-            walk(getattr(node, f.name))
-
-    walk((d.params, d.result, d.body))
     if not sizes:
         return d
     return dataclasses.replace(d, params=tuple(

@@ -128,23 +128,7 @@ def _pre_nat_forms(node: object, names: frozenset[str] | set[str]) -> object:
 
 def _binders(node: object) -> set[str]:
     """The names `node` binds anywhere (parameters, pattern variables)."""
-    out: set[str] = set()
-
-    def walk(n: object) -> None:
-        if isinstance(n, tuple):
-            for x in n:
-                walk(x)
-            return
-        if not dataclasses.is_dataclass(n) or isinstance(n, type):
-            return
-        if isinstance(n, (S.Param, S.PVar)) and n.name:
-            out.add(n.name)
-        for f in dataclasses.fields(n):
-            if f.name != "span":
-                walk(getattr(n, f.name))
-
-    walk(node)
-    return out
+    return {n.name for n in S.nodes(node) if isinstance(n, (S.Param, S.PVar)) and n.name}
 
 
 def pre_nat(decl: S.TopDecl) -> bool:
@@ -229,13 +213,7 @@ def _ix_from_body(d: S.Def) -> S.Def:
         if name in sig and name not in have and name not in used:
             used.append(name)
 
-    def walk(node: object) -> None:
-        if isinstance(node, tuple):
-            for x in node:
-                walk(x)
-            return
-        if not dataclasses.is_dataclass(node) or isinstance(node, type):
-            return
+    for node in S.nodes(d.body):
         if isinstance(node, S.App) and isinstance(node.fn, S.Var) and node.args \
                 and isinstance(node.args[0], S.Var):
             if node.fn.name in _IX_OF_TYPE:
@@ -246,11 +224,6 @@ def _ix_from_body(d: S.Def) -> S.Def:
             for b in node.binders:
                 if isinstance(b.ty, S.Var):
                     note(b.ty.name)
-        for f in dataclasses.fields(node):
-            if f.name != "span":
-                walk(getattr(node, f.name))
-
-    walk(d.body)
     if not used:
         return d
     extra = tuple(S.Param(None, S.App(S.Var("Ix", span=d.span), (S.Var(n, span=d.span),),
@@ -291,25 +264,13 @@ def _type_function(d: S.Def) -> S.Def:
                                for p in explicit):
         return d
     used: set[str] = set()
-
-    def walk(node: object) -> None:
-        if isinstance(node, tuple):
-            for x in node:
-                walk(x)
-            return
-        if not dataclasses.is_dataclass(node) or isinstance(node, type):
-            return
+    for node in S.nodes(d.body):
         if isinstance(node, S.TabPi) and isinstance(node.ix, S.Var):
             used.add(node.ix.name)
         if isinstance(node, S.App):
             for k in ix_params(node.fn):
                 if k < len(node.args) and isinstance(node.args[k], S.Var):
                     used.add(node.args[k].name)
-        for f in dataclasses.fields(node):
-            if f.name != "span":
-                walk(getattr(node, f.name))
-
-    walk(d.body)
     ix = {p.name for p in explicit} & used
     if not ix:
         return d

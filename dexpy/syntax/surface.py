@@ -22,7 +22,8 @@ Conventions
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Iterator
+from dataclasses import dataclass, field, fields, is_dataclass
 from enum import Enum
 
 from ..source import NO_SPAN, Span
@@ -31,6 +32,19 @@ from ..source import NO_SPAN, Span
 @dataclass(frozen=True, slots=True)
 class Node:
     span: Span = field(default=NO_SPAN, compare=False, repr=False, kw_only=True)
+
+
+def nodes(x: object) -> Iterator[object]:
+    """Every value of a surface tree, in order (a node before its parts): its nodes and
+    the items of its tuples. What the front ends' read-only searches walk."""
+    yield x
+    if isinstance(x, Node) and is_dataclass(x):
+        for f in fields(x):
+            if f.name != "span":
+                yield from nodes(getattr(x, f.name))
+    elif isinstance(x, tuple):
+        for y in x:
+            yield from nodes(y)
 
 
 # === binders and parameters ===
