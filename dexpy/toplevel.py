@@ -377,14 +377,12 @@ class Session:
         """Compiles and runs a block's function: its value and the lines it printed."""
         self.dump_ir(fn)
         args = [self.values[p.name] for p in fn.params]
-        if self.timing is None:     # runs once: LLVM's effort as its work bound deserves
-            with optimization(block_level(fn, args, self.tiered)):
-                out, printed = run_function(fn, args)
-        elif self.timing.bench:     # runs many times: O3
+        if self.timing is not None and self.timing.bench:    # runs many times: O3
             out, printed = self.timing.run(fn, args)
-        else:                       # `%time` runs once too: its compile and run are timed
+        else:       # runs once (`%time` too): LLVM's effort as its work bound deserves
+            run = run_function if self.timing is None else self.timing.run
             with optimization(block_level(fn, args, self.tiered)):
-                out, printed = self.timing.run(fn, args)
+                out, printed = run(fn, args)
         return out, printed.split("\n")[:-1] if printed else []
 
     def show_html(self, core: ir.Expr) -> list[str | Output]:

@@ -138,17 +138,10 @@ def test_ad_expands_calls(monkeypatch) -> None:
     only call left is the primal's."""
     monkeypatch.setenv("DEXPY_NOINLINE_CALLS", "1")
     from compile_spy import eval_blocks, session_with
-    fns: list = []
-    import dexpy.backend.run as run
-    orig = run.compile_function
-
-    def spy(fn):
-        fns.append(fn)
-        return orig(fn)
-    monkeypatch.setattr(run, "compile_function", spy)
+    seen = record_compiles(monkeypatch)
     s = session_with(DEFS)
     assert eval_blocks(s, ":p grad poly 2.0") == [["12."]]
-    text = repr(fns[-1])
+    text = repr(seen[-1].fn)
     assert text.count("Call(callee=") == 1
 
 
@@ -184,19 +177,12 @@ def test_ctrl_c_stops_a_loop_inside_a_called_function(monkeypatch) -> None:
 def test_printed_simp_shows_each_callee_once(monkeypatch) -> None:
     from compile_spy import eval_blocks, session_with
 
-    import dexpy.backend.run as run
     from dexpy.simp.pretty import pp_function
     monkeypatch.setenv("DEXPY_NOINLINE_CALLS", "1")
-    fns: list = []
-    orig = run.compile_function
-
-    def spy(fn):
-        fns.append(fn)
-        return orig(fn)
-    monkeypatch.setattr(run, "compile_function", spy)
+    seen = record_compiles(monkeypatch)
     s = session_with(DEFS)
     assert eval_blocks(s, ":p (twice 1.0, poly 1.0)") == [["(17., 4.)"]]
-    text = pp_function(fns[-1])
+    text = pp_function(seen[-1].fn)
     assert text.count("callee @dexpy_spec_poly") == 1
     assert text.count("callee @dexpy_spec_twice") == 1
     assert text.count("call @dexpy_spec_poly") == 3        # twice's two, the block's one
