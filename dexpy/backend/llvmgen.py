@@ -47,7 +47,8 @@ from ..imp.ir import (ARENA_FULL, FAILED, INTERRUPTED, OK, OUT_OF_MEMORY, THROWN
 from ..imp.hoist import split_invariant_allocs
 from ..imp.hints import scatters, unroll_fully
 from ..imp.polls import strip
-from ..imp.parallel import MAX_CHUNKS, error_report, free_vars, min_grain, outlinable
+from ..imp.parallel import (LAUNCH_WORK, MAX_CHUNKS, error_report, free_vars, min_grain,
+                            outlinable, work_terms)
 from .outline import (REPORT_NAME, cached_report, canonical_report, decls_used,
                       remember_report, share)
 
@@ -617,6 +618,28 @@ def _one_chunk(loop: i.Loop) -> bool:
         int(loop.count.value) <= max(loop.grain, min_grain(loop.body))
 
 
+def _small_launch(g: _Gen, loop: i.Loop, n: str) -> str | None:
+    """An i1 that is true when the launch's work (`imp.parallel.work_terms`, computed
+    in doubles: no overflow) is under `LAUNCH_WORK` statements; None when its work
+    is unknown (such a launch always goes to the pool). A Schrodinger step, 41x41
+    points per launch 155000 times over, took twice as long on two threads as on one."""
+    terms = work_terms(loop.body)
+    if terms is None:
+        return None
+    total = None
+    for coef, factors in terms:
+        term = lit(coef, Scalar.F64)
+        for v in factors:
+            x = g.val(f"sitofp {ll_type(v.ty)} {atom(g, v)} to double")
+            term = g.val(f"fmul double {term}, {x}")
+        total = term if total is None else g.val(f"fadd double {total}, {term}")
+    if total is None:
+        return None
+    count = g.val(f"sitofp i64 {n} to double")
+    work = g.val(f"fmul double {total}, {count}")
+    return g.val(f"fcmp olt double {work}, {lit(LAUNCH_WORK, Scalar.F64)}")
+
+
 def _gen_parallel_loop(g: _Gen, loop: i.Loop) -> None:
     """Outlines `loop`'s body as `void body(env*, i64 lo, i64 hi)` and runs it through
     `dexpy_parallel_for`. env slots (8 bytes each): 0 the failure flag, 1 the count,
@@ -665,7 +688,18 @@ def _gen_parallel_loop(g: _Gen, loop: i.Loop) -> None:
         partials.append((ptr, total, acc))
     name = share(g.shared, g.extra, slot_of, name, _gen_outlined(g, name, loop, fv), g.decls)
     g.decls.add("declare void @dexpy_parallel_for(ptr, ptr, i64, i64)")
-    g.emit(f"call void @dexpy_parallel_for(ptr @{name}, ptr {env}, i64 {n}, i64 {grain})")
+    small = _small_launch(g, loop, n)
+    if small is None:
+        g.emit(f"call void @dexpy_parallel_for(ptr @{name}, ptr {env}, i64 {n}, i64 {grain})")
+    else:                   # the same chunks, in the caller: the same results
+        g.decls.add("declare void @dexpy_serial_for(ptr, ptr, i64, i64)")
+        serial, pool, joined = g.new_label("serial"), g.new_label("pool"), g.new_label("launched")
+        g.emit(f"br i1 {small}, label {serial}, label {pool}")
+        for label, entry in ((serial, "dexpy_serial_for"), (pool, "dexpy_parallel_for")):
+            g.start(label)
+            g.emit(f"call void @{entry}(ptr @{name}, ptr {env}, i64 {n}, i64 {grain})")
+            g.emit(f"br label {joined}")
+        g.start(joined)
     fail = g.val(f"getelementptr inbounds i64, ptr {env}, i64 0")
     flag = g.val(f"load i64, ptr {fail}")
     bad = g.val(f"icmp ne i64 {flag}, 0")

@@ -156,6 +156,15 @@ done:
   ret void
 }
 
+; a launch too small to wake other threads for: the same chunks, in the caller
+define void @dexpy_serial_for(ptr %body, ptr %env, i64 %n, i64 %grain0) {
+entry:
+  %pos = icmp sgt i64 %grain0, 0
+  %grain = select i1 %pos, i64 %grain0, i64 1
+  call void @run_serial(ptr %body, ptr %env, i64 %n, i64 %grain)
+  ret void
+}
+
 define internal void @run_serial(ptr %body, ptr %env, i64 %n, i64 %grain) {
 entry:
   br label %loop
@@ -399,6 +408,7 @@ class _Pool:
             engine.get_global_value_address("dexpy_started"))
         self.reset = ctypes.CFUNCTYPE(None)(engine.get_function_address("dexpy_pool_reset"))
         self.entry = engine.get_function_address("dexpy_parallel_for")
+        self.serial = engine.get_function_address("dexpy_serial_for")
 
 
 @cache
@@ -408,6 +418,7 @@ def pool() -> _Pool:
     p = _Pool(runtime_engine(pool_ir()))
     p.nthreads.value = default_threads()
     llvm.add_symbol("dexpy_parallel_for", p.entry)
+    llvm.add_symbol("dexpy_serial_for", p.serial)
     if hasattr(os, "register_at_fork"):
         os.register_at_fork(after_in_child=p.reset)
     return p

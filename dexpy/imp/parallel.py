@@ -7,7 +7,10 @@ through `dexpy_parallel_for` (see dexpy.backend.parallel): its body becomes
 print (IO must stay ordered) other than to report a run-time error, or throw
 past the body. `min_grain` is the least number of iterations
 worth handing to a thread: one for bodies with loops in them, more for
-small straight-line bodies.
+small straight-line bodies. `work_terms` is a launch's work as a formula over
+sizes known before it (its inner loops' counts): a launch that works less than
+`LAUNCH_WORK` statements runs its chunks in the caller (waking a thread costs
+more than such a loop takes).
 """
 from __future__ import annotations
 
@@ -16,6 +19,7 @@ from . import ir as i
 from .ir import CALLEE_PREFIX, IAtom, IVar
 
 MIN_WORK = 4096        # statements per chunk below which splitting does not pay
+LAUNCH_WORK = 65536    # statements per launch below which waking other threads does not pay
 MAX_CHUNKS = 64        # chunks per loop (dynamic scheduling balances uneven bodies)
 
 
@@ -131,3 +135,50 @@ def min_grain(block: i.IBlock) -> int:
     if loops:
         return 1
     return max(1, MIN_WORK // max(1, n))
+
+
+Term = tuple[int, tuple[IVar, ...]]
+
+
+def work_terms(block: i.IBlock) -> list[Term] | None:
+    """The statements one iteration of `block` runs, as a sum of `coefficient x the
+    product of variables` (inner loop counts defined outside `block`, so known when the
+    loop is launched); None when a count is computed inside, or the body has a `while`
+    or calls a specialization (unknown work). Both arms of a branch count (an upper
+    bound)."""
+    inside: set[Name] = set()
+
+    def defs(b: i.IBlock) -> None:
+        for s in b.stmts:
+            _, d, blocks = _stmt_uses(s)
+            inside.update(v.name for v in d)
+            for nb in blocks:
+                defs(nb)
+    defs(block)
+    terms: dict[tuple[Name, ...], list] = {}
+
+    def walk(b: i.IBlock, coef: int, factors: tuple[IVar, ...]) -> bool:
+        for s in b.stmts:
+            key = tuple(sorted(v.name for v in factors))
+            terms.setdefault(key, [0, factors])[0] += coef
+            if isinstance(s, i.DoWhile) or isinstance(s, i.CallC) and \
+                    s.symbol.startswith(CALLEE_PREFIX):
+                return False
+            if isinstance(s, i.Loop):
+                c = s.count
+                if isinstance(c, i.ILit):
+                    ok = walk(s.body, coef * max(0, int(c.value)), factors)
+                elif c.name in inside:
+                    return False
+                else:
+                    ok = walk(s.body, coef, (*factors, c))
+                if not ok:
+                    return False
+                continue
+            for nb in _stmt_uses(s)[2]:
+                if not walk(nb, coef, factors):
+                    return False
+        return True
+    if not walk(block, 1, ()):
+        return None
+    return [(c, f) for c, f in terms.values() if c]

@@ -267,3 +267,34 @@ def test_big_copies_are_split_small_ones_are_not(threads, monkeypatch) -> None:
                     yield from loops(nb)
     copies = [lp for lp in loops(seen[-1].imp.body) if lp.grain == COPY_GRAIN]
     assert copies and all(lp.parallel for lp in copies)
+
+
+
+_LAUNCHES = r"""
+import numpy as np
+import dexpy
+from dexpy.backend import parallel
+m = dexpy.loads("def rowsums(x:n=>m=>Float) -> n=>Float given (n|Ix, m|Ix) = "
+                "for i. sum for j. x[i, j] * 2.0")
+small = m.rowsums(np.ones((41, 41), np.float32))
+print(float(small.sum()), parallel.workers_started())
+big = m.rowsums(np.ones((20000, 41), np.float32))
+print(float(big.sum()), parallel.workers_started())
+"""
+
+
+def test_small_launches_run_in_the_caller() -> None:
+    """A parallel loop whose work (inner counts known at launch) is under
+    `LAUNCH_WORK` statements runs its chunks in the calling thread: waking a worker
+    costs more than the loop (a Schrodinger step of 41x41 points ran twice as long on
+    two threads). A fresh process with two threads starts no worker for 41 rows of
+    41, and does for 20000 rows (sizes known only at run time)."""
+    import subprocess
+    import sys
+    env = dict(os.environ, DEXPY_NUM_THREADS="2", DEXPY_CACHE="0")
+    out = subprocess.run([sys.executable, "-c", _LAUNCHES], capture_output=True, text=True,
+                         env=env, timeout=300)
+    assert out.returncode == 0, out.stderr
+    small, big = out.stdout.splitlines()
+    assert small == f"{41 * 82.0} 0"
+    assert big == f"{20000 * 82.0} 1"
