@@ -153,48 +153,66 @@ def fill_rows(ns, packs: list[RowPacked], bufs: list[IVar], nest: Nest,
 def fill(ns, packs: list[Packed], bufs: list[IVar], nest: Nest, hoisted: dict[Name, IAtom],
          jt0: IAtom, jtn: IAtom, k: IAtom, nr: int, nlast: IAtom | None = None,
          n: IAtom | None = None) -> i.Loop:
-    """parallel for k: for jj < jtn*NR: pack[((jj / NR)*K + k)*NR + jj % NR] = the load
-    at row k, column jt0*NR + jj. A plain copy along b's rows: LLVM leaves it scalar
-    (cheap to compile; the copy is a small part of the tiles' time), where a constant
-    inner column loop was unrolled and vectorized for 100+ ms of compile time.
+    """parallel for k: for q < jtn: for c < NR: pack[(q*K + k)*NR + c] = the load at row
+    k, column (jt0 + q)*NR + c. The column loop has a constant count: LLVM turns a
+    contiguous load into two vector loads and stores per tile row (a flat loop over
+    jtn*NR columns with `/ NR` and `% NR` per element stayed scalar, ~20 instructions
+    per element: B6's packs took 19 of ~216 ms single-thread).
     `nlast` (N - NR): column tiles start at most there (the last one overlaps).
     `n` (N, when the last tile is padded, `tile._Tiler.pad`): columns from N on hold
     column N - 1 again."""
     kiv = IVar(ns.fresh(nest.kl.iv.name.hint), nest.kl.iv.ty)
     v = lambda h: IVar(ns.fresh(h), I64)              # noqa: E731
-    jj, width, jbase, j, q, c, qk, qkk, base, at = (v(h) for h in (
-        "jj", "width", "jbase", "j", "q", "c", "qk", "qkk", "base", "at"))
-    body: list[i.Stmt] = [i.Assign(q, i.IPrim(Prim.DIV, (jj, ILit(nr, I64)))),
-                          i.Assign(c, i.IPrim(Prim.REM, (jj, ILit(nr, I64))))]
+    q, c, jt, js, j, qk, qkk, base, at = (v(h) for h in (
+        "q", "c", "jt", "js", "j", "qk", "qkk", "base", "at"))   # c, j, at: renamed per copy
+    head: list[i.Stmt] = [i.Assign(jt, i.IPrim(Prim.ADD, (jt0, q)))]
     if nlast is None:
-        body.append(i.Assign(j, i.IPrim(Prim.ADD, (jbase, jj))))
-    else:                                   # j = min((jt0 + q)*NR, N - NR) + c
-        jt, js, js0, past = v("jt"), v("js"), v("js"), IVar(ns.fresh("past"), Scalar.U8)
-        body += [i.Assign(jt, i.IPrim(Prim.ADD, (jt0, q))),
-                 i.Assign(js0, i.IPrim(Prim.MUL, (jt, ILit(nr, I64)))),
+        head.append(i.Assign(js, i.IPrim(Prim.MUL, (jt, ILit(nr, I64)))))
+    else:                                   # js = min(jt*NR, N - NR)
+        js0, past = v("js"), IVar(ns.fresh("past"), Scalar.U8)
+        head += [i.Assign(js0, i.IPrim(Prim.MUL, (jt, ILit(nr, I64)))),
                  i.Assign(past, i.IPrim(Prim.LT, (nlast, js0)))]
         if n is None:
-            body.append(i.Assign(js, i.ISelect(past, nlast, js0)))
+            head.append(i.Assign(js, i.ISelect(past, nlast, js0)))
         else:                               # N < NR: the padded tile starts at 0
             js1 = v("js")
-            body += [i.Assign(js1, i.ISelect(past, nlast, js0)),
+            head += [i.Assign(js1, i.ISelect(past, nlast, js0)),
                      i.Assign(js, i.IPrim(Prim.MAX, (js1, ILit(0, I64))))]
-        body.append(i.Assign(j, i.IPrim(Prim.ADD, (js, c))))
-    body += [i.Assign(qk, i.IPrim(Prim.MUL, (q, k))),
+    head += [i.Assign(qk, i.IPrim(Prim.MUL, (q, k))),
              i.Assign(qkk, i.IPrim(Prim.ADD, (qk, kiv))),
-             i.Assign(base, i.IPrim(Prim.MUL, (qkk, ILit(nr, I64)))),
-             i.Assign(at, i.IPrim(Prim.ADD, (base, c)))]
-    jl = j
-    if n is not None:                       # past N: column N - 1 again
-        last, jl = v("last"), v("jl")
-        body += [i.Assign(last, i.IPrim(Prim.SUB, (n, ILit(1, I64)))),
-                 i.Assign(jl, i.IPrim(Prim.MIN, (j, last)))]
-    for pk, buf in zip(packs, bufs):
-        ren = Renamer(ns, {**hoisted, nest.jl.iv.name: jl, nest.kl.iv.name: kiv})
-        body += [ren.stmt(a) for a in pk.slice]
-        val = IVar(ns.fresh(pk.load.dest.name.hint), pk.load.dest.ty)
-        body += [i.Assign(val, ren.expr(pk.load.expr)), i.Store(buf, at, val)]
-    row = [i.Assign(width, i.IPrim(Prim.MUL, (jtn, ILit(nr, I64)))),
-           i.Assign(jbase, i.IPrim(Prim.MUL, (jt0, ILit(nr, I64)))),
-           i.Loop(jj, width, i.IBlock(tuple(body)))]
-    return i.Loop(kiv, k, i.IBlock(tuple(row)), False, True)
+             i.Assign(base, i.IPrim(Prim.MUL, (qkk, ILit(nr, I64))))]
+    def columns(clamp: bool) -> i.Stmt:
+        # all NR loads into a stack slot, then all NR stores: unrolled, the loads and the
+        # stores are each one run of vectors (interleaved, LLVM could not tell that a
+        # store does not change a later load's operand, and kept 32 scalar pairs)
+        r = Renamer(ns)
+        cc, jj = r.fresh(c), r.fresh(j)
+        loads: list[i.Stmt] = [i.Assign(jj, i.IPrim(Prim.ADD, (js, cc)))]
+        jl = jj
+        if clamp:                           # past N: column N - 1 again
+            last, jl = v("last"), v("jl")
+            loads += [i.Assign(last, i.IPrim(Prim.SUB, (n, ILit(1, I64)))),
+                      i.Assign(jl, i.IPrim(Prim.MIN, (jj, last)))]
+        c2, a = r.fresh(c), r.fresh(at)
+        stores: list[i.Stmt] = [i.Assign(a, i.IPrim(Prim.ADD, (base, c2)))]
+        slots: list[i.Stmt] = []
+        for pk, buf in zip(packs, bufs):
+            ren = Renamer(ns, {**hoisted, nest.jl.iv.name: jl, nest.kl.iv.name: kiv})
+            loads += [ren.stmt(st) for st in pk.slice]
+            ty = pk.load.dest.ty
+            slot = IVar(ns.fresh("col"), i.PtrTy(ty))
+            val, val2 = IVar(ns.fresh(pk.load.dest.name.hint), ty), IVar(ns.fresh("x"), ty)
+            slots.append(i.Alloc(slot, ty, ILit(nr, I64), i.AllocKind.STACK))
+            loads += [i.Assign(val, ren.expr(pk.load.expr)), i.Store(slot, cc, val)]
+            stores += [i.Assign(val2, i.Load(slot, c2)), i.Store(buf, a, val2)]
+        return i.IBlock((*slots, i.Loop(cc, ILit(nr, I64), i.IBlock(tuple(loads))),
+                         i.Loop(c2, ILit(nr, I64), i.IBlock(tuple(stores)))))
+    if n is None:
+        cols: list[i.Stmt] = list(columns(False).stmts)
+    else:                                   # only the padded last tile is clamped: the
+        end, whole = v("end"), IVar(ns.fresh("whole"), Scalar.U8)   # others vectorize
+        head += [i.Assign(end, i.IPrim(Prim.ADD, (js, ILit(nr, I64)))),
+                 i.Assign(whole, i.IPrim(Prim.LE, (end, n)))]
+        cols = [i.If(whole, columns(False), columns(True))]
+    tiles = i.Loop(q, jtn, i.IBlock((*head, *cols)))
+    return i.Loop(kiv, k, i.IBlock((tiles,)), False, True)
