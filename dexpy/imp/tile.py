@@ -215,7 +215,6 @@ class _Tiler:
             body.append(i.Assign(self.rbase, i.IPrim(Prim.MUL, (ib, self.kmr))))
         if not self.packs:
             jt = self.var("jt")
-            body += self.fill_rows(subs, k, None)
             body.append(i.Loop(jt, nt, i.IBlock(tuple(self.tile(subs, jt, None, k)))))
             out.append(i.Loop(ib, mt, i.IBlock(tuple(body)), False, True))
         else:
@@ -225,7 +224,8 @@ class _Tiler:
         return out
 
     def row_panels(self, mt: IAtom, k: IAtom) -> list[i.Stmt]:
-        """The buffers of the packed row operands: MR values per k for every row tile."""
+        """The buffers of the packed row operands, MR values per k for every row tile,
+        and their copy (`pack.fill_rows`, parallel over k, before the tiles)."""
         self.kmr, size = self.var("kmr"), self.var("asize")
         out: list[i.Stmt] = [i.Assign(self.kmr, i.IPrim(Prim.MUL, (k, ILit(MR, I64)))),
                              i.Assign(size, i.IPrim(Prim.MUL, (mt, self.kmr)))]
@@ -233,19 +233,9 @@ class _Tiler:
             buf = IVar(self.ns.fresh("apack"), i.PtrTy(rp.load.dest.ty))
             self.rbufs[rp.load.dest.name] = buf
             out.append(i.Alloc(buf, buf.ty.elem, size, i.AllocKind.HEAP))
+        out.append(pack.fill_rows(self.ns, self.row_packs, list(self.rbufs.values()),
+                                  self.nest, mt, self.kmr, k, MR))
         return out
-
-    def fill_rows(self, subs: list[dict[Name, IAtom]], k: IAtom,
-                  first: IAtom | None) -> list[i.Stmt]:
-        """The row tile's panels of the packed row operands (only in the first block of
-        column tiles, `first`, when there are several)."""
-        if not self.row_packs:
-            return []
-        loop = pack.fill_rows(self.ns, self.row_packs, list(self.rbufs.values()), self.nest,
-                              subs, self.rbase, k, MR)
-        if first is None:
-            return [loop]
-        return [i.If(first, i.IBlock((loop,)), i.IBlock(()))]
 
     def packed(self, rows: list[i.Stmt], subs: list[dict[Name, IAtom]], ib: IVar,
                mt: IVar, nt: IVar, k: IAtom) -> list[i.Stmt]:
@@ -293,10 +283,6 @@ class _Tiler:
         q, jt = v("q"), v("jt")
         self.bufs = dict(zip((pk.load.dest.name for pk in self.packs), bufs))
         qbody = [i.Assign(jt, i.IPrim(Prim.ADD, (jt0, q))), *self.tile(subs, jt, q, k)]
-        first = IVar(self.ns.fresh("first"), Scalar.U8)
-        fills = self.fill_rows(subs, k, first)
-        if fills:
-            rows = [*rows, i.Assign(first, i.IPrim(Prim.EQ, (jc, ILit(0, I64)))), *fills]
         ibody = [*rows, i.Loop(q, jtn, i.IBlock(tuple(qbody)))]
         tiles = i.Loop(ib, mt, i.IBlock(tuple(ibody)), False, True)
         out.append(i.Loop(jc, njc, i.IBlock((*head, fill, tiles))))

@@ -158,10 +158,14 @@ def test_strided_columns_are_packed(session: Session,
     assert not _tiles(cf.imp)
 
 
-def _functions(ir: str) -> dict[str, str]:
-    """The optimized module's function bodies by name."""
-    return {m.group(1): m.group(0)
-            for m in re.finditer(r'^define [^@]*@"?([\w.$]+)"?\(.*?^}', ir, re.M | re.S)}
+def _copies_are_vectorized(cf, sizes: tuple[int, ...]) -> None:
+    """The packs' copies move whole runs: each of `sizes` (bytes: a row tile's MR
+    values, 32, or a column tile's NR, 128) is the length of some memmove or memcpy
+    (codegen emits them as vector loads and stores). Needs
+    DEXPY_REUSE=0: a body compiled earlier in the process is not in the module."""
+    ir = cf.compiled.optimized_ir
+    for size in sizes:
+        assert re.search(rf"@llvm\.mem(move|cpy)\.\S+\(.*i64 {size},", ir), size
 
 
 def test_pack_copy_is_vectorized(session: Session, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -171,15 +175,10 @@ def test_pack_copy_is_vectorized(session: Session, monkeypatch: pytest.MonkeyPat
     # scalar (B6's packs: 19 of ~216 ms single-thread)
     monkeypatch.setenv("DEXPY_CACHE", "0")
     monkeypatch.setenv("DEXPY_QUICK", "0")
+    monkeypatch.setenv("DEXPY_REUSE", "0")
     cf = _imp(session, "for i j. sum for k. a[i,k] * b[k,j]", monkeypatch)
     assert _tiles(cf.imp)
-    copies = [body for name, body in _functions(cf.compiled.optimized_ir).items()
-              if ".par" in name and "store" in body and not re.search(r"\bf(mul|add)\b|fma", body)]
-    assert copies, "no pack copy found"
-    # (a whole tile row: vector stores, or one 128-byte memmove, which codegen emits as
-    # vector loads and stores)
-    vector = r"store <(8|16) x float>|@llvm\.mem(move|cpy)\.\S+\(.*i64 128,"
-    assert all(re.search(vector, body) for body in copies), copies
+    _copies_are_vectorized(cf, (tile.TILE_BYTES,))
 
 
 _GRAD = """
@@ -257,6 +256,23 @@ def test_transposed_row_operand_is_packed(session: Session,
     assert _allocs(cf.imp, "apack")
     cf = _imp(session, PROGRAMS[0], monkeypatch)          # a[i, k]: contiguous already
     assert _tiles(cf.imp) and not _allocs(cf.imp, "apack")
+
+
+def test_row_panels_are_copied_before_the_tiles(grads: Session,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    # the row operand's panels are filled by one parallel loop over k, reading along x's
+    # rows, before the row tiles run (filled per row tile, each k step read MR values
+    # from another page and LLVM gathered them); the copies are vectorized
+    monkeypatch.setenv("DEXPY_QUICK", "0")
+    monkeypatch.setenv("DEXPY_REUSE", "0")
+    cf = _imp(grads, "grad tile_loss b", monkeypatch)
+    (apack,) = _allocs(cf.imp, "apack")
+    fills = [s for s in _stmts(cf.imp.body) if isinstance(s, i.Loop) and s.parallel
+             and any(isinstance(t, i.Store) and t.ptr == apack.dest for t in _stmts(s.body))]
+    assert len(fills) == 1
+    assert not any(isinstance(t, i.Alloc) and t.dest.name.hint == "tile"
+                   for t in _stmts(fills[0].body))
+    _copies_are_vectorized(cf, (tile.MR * 4, tile.TILE_BYTES))
 
 
 def test_input_gradient_is_tiled_bit_identical(grads: Session,
