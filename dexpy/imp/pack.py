@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from .nest import Nest
 
 I64 = Scalar.I64
+KB = 64               # k steps per block of a row panel copy (`fill_rows`)
 
 
 @dataclass(frozen=True)
@@ -132,13 +133,16 @@ def find_rows(opt: _Opt, nest: Nest, packed: set[Name]) -> list[RowPacked]:
 
 
 def fill_rows(ns, packs: list[RowPacked], bufs: list[IVar], nest: Nest, mt: IAtom,
-              kmr: IAtom, k: IAtom, mr: int) -> i.Loop:
-    """parallel for k: for ib < mt: for r < MR: apack[ib*K*MR + k*MR + r] = the load of
-    row ib*MR + r at k (the row's pre code recomputed inside). Each k step reads along
-    the rows (`x[k, i]`: one contiguous run, the row loop one 32-byte copy). Filled per
-    row tile instead, each k step read MR values from another page (the rows of a
-    1024-wide `x` are 4 KiB apart), and LLVM gathered them (B6: ~7 of ~170 ms
-    single-thread)."""
+              kmr: IAtom, k: IAtom, mr: int) -> tuple[i.Loop, list[i.Assign]]:
+    """parallel for kb: for ib < mt: for k in block kb (KB steps): for r < MR:
+    apack[ib*K*MR + k*MR + r] = the load of row ib*MR + r at k (the row's pre code
+    recomputed inside). A block's KB rows of `x` stay in cache while every row tile
+    copies its MR values of each (one 32-byte copy per k: the row loop is a loop until
+    LLVM has seen it), and each row tile's writes are one contiguous run of KB*MR
+    values. Filled per row tile in the tile loop, each k step read MR values from
+    another page (the rows of a 1024-wide `x` are 4 KiB apart) and LLVM gathered them;
+    one k per parallel step wrote 32 bytes to each of `mt` panels, a page apart
+    (B6's three row fills: ~7 -> ~3 ms single-thread)."""
     kiv = IVar(ns.fresh(nest.kl.iv.name.hint), nest.kl.iv.ty)
     ib, i0, p0, k0, kb, r, row = (IVar(ns.fresh(h), I64) for h in (
         "ib", "i0", "ap", "ak", "ak", "r", "row"))
@@ -159,11 +163,20 @@ def fill_rows(ns, packs: list[RowPacked], bufs: list[IVar], nest: Nest, mt: IAto
         stores += [i.Assign(val2, i.Load(slot, r2)), i.Store(buf, at, val2)]
     rows = [*slots, i.Loop(r, ILit(mr, I64), i.IBlock(tuple(loads))),
             i.Loop(r2, ILit(mr, I64), i.IBlock(tuple(stores)))]
-    tiles = i.Loop(ib, mt, i.IBlock((i.Assign(i0, i.IPrim(Prim.MUL, (ib, ILit(mr, I64)))),
-                                     i.Assign(p0, i.IPrim(Prim.MUL, (ib, kmr))),
+    kl = IVar(ns.fresh("kk"), I64)
+    kb0, left, kn, up, nkb = (IVar(ns.fresh(h), I64) for h in ("kb0", "left", "kn", "up", "nkb"))
+    steps = i.Loop(kl, kn, i.IBlock((i.Assign(kiv, i.IPrim(Prim.ADD, (kb0, kl))),
+                                     i.Assign(k0, i.IPrim(Prim.MUL, (kiv, ILit(mr, I64)))),
                                      i.Assign(kb, i.IPrim(Prim.ADD, (p0, k0))), *rows)))
-    return i.Loop(kiv, k, i.IBlock((i.Assign(k0, i.IPrim(Prim.MUL, (kiv, ILit(mr, I64)))),
-                                    tiles)), False, True)
+    tiles = i.Loop(ib, mt, i.IBlock((i.Assign(i0, i.IPrim(Prim.MUL, (ib, ILit(mr, I64)))),
+                                     i.Assign(p0, i.IPrim(Prim.MUL, (ib, kmr))), steps)))
+    blk = IVar(ns.fresh("kblk"), I64)
+    return i.Loop(blk, nkb, i.IBlock((i.Assign(kb0, i.IPrim(Prim.MUL, (blk, ILit(KB, I64)))),
+                                      i.Assign(left, i.IPrim(Prim.SUB, (k, kb0))),
+                                      i.Assign(kn, i.IPrim(Prim.MIN, (left, ILit(KB, I64)))),
+                                      tiles)), False, True), \
+        [i.Assign(up, i.IPrim(Prim.ADD, (k, ILit(KB - 1, I64)))),
+         i.Assign(nkb, i.IPrim(Prim.DIV, (up, ILit(KB, I64))))]
 
 
 def fill(ns, packs: list[Packed], bufs: list[IVar], nest: Nest, hoisted: dict[Name, IAtom],

@@ -233,8 +233,9 @@ class _Tiler:
             buf = IVar(self.ns.fresh("apack"), i.PtrTy(rp.load.dest.ty))
             self.rbufs[rp.load.dest.name] = buf
             out.append(i.Alloc(buf, buf.ty.elem, size, i.AllocKind.HEAP))
-        out.append(pack.fill_rows(self.ns, self.row_packs, list(self.rbufs.values()),
-                                  self.nest, mt, self.kmr, k, MR))
+        fill, count = pack.fill_rows(self.ns, self.row_packs, list(self.rbufs.values()),
+                                     self.nest, mt, self.kmr, k, MR)
+        out += [*count, fill]
         return out
 
     def packed(self, rows: list[i.Stmt], subs: list[dict[Name, IAtom]], ib: IVar,
