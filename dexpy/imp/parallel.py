@@ -15,6 +15,7 @@ more than such a loop takes).
 from __future__ import annotations
 
 from ..names import Name
+from ..simp.ir import Prim
 from . import ir as i
 from .ir import CALLEE_PREFIX, IAtom, IVar
 
@@ -142,43 +143,74 @@ Term = tuple[int, tuple[IVar, ...]]
 
 def work_terms(block: i.IBlock) -> list[Term] | None:
     """The statements one iteration of `block` runs, as a sum of `coefficient x the
-    product of variables` (inner loop counts defined outside `block`, so known when the
-    loop is launched); None when a count is computed inside, or the body has a `while`
-    or calls a specialization (unknown work). Both arms of a branch count (an upper
-    bound)."""
-    inside: set[Name] = set()
+    product of variables` known when the loop is launched (inner loop counts defined
+    outside `block`, or inside it as casts, sums and products of such); None when a
+    count depends on anything else, or the body has a `while` or calls a
+    specialization (unknown work). Both arms of a branch count (an upper bound); a
+    run-time error's report does not (it runs once, and the run ends)."""
+    inside: dict[Name, i.IExpr | None] = {}
 
     def defs(b: i.IBlock) -> None:
         for s in b.stmts:
             _, d, blocks = _stmt_uses(s)
-            inside.update(v.name for v in d)
+            for v in d:
+                inside[v.name] = s.expr if isinstance(s, i.Assign) else None
             for nb in blocks:
                 defs(nb)
     defs(block)
     terms: dict[tuple[Name, ...], list] = {}
 
-    def walk(b: i.IBlock, coef: int, factors: tuple[IVar, ...]) -> bool:
+    def add(coef: int, factors: tuple[IVar, ...]) -> None:
+        key = tuple(sorted(v.name for v in factors))
+        terms.setdefault(key, [0, factors])[0] += coef
+
+    def walk(b: i.IBlock, outer: list[Term]) -> bool:
         for s in b.stmts:
-            key = tuple(sorted(v.name for v in factors))
-            terms.setdefault(key, [0, factors])[0] += coef
+            for coef, factors in outer:
+                add(coef, factors)
             if isinstance(s, i.DoWhile) or isinstance(s, i.CallC) and \
                     s.symbol.startswith(CALLEE_PREFIX):
                 return False
             if isinstance(s, i.Loop):
-                c = s.count
-                if isinstance(c, i.ILit):
-                    ok = walk(s.body, coef * max(0, int(c.value)), factors)
-                elif c.name in inside:
-                    return False
-                else:
-                    ok = walk(s.body, coef, (*factors, c))
-                if not ok:
+                count = _poly(s.count, inside)
+                if count is None or len(outer) * len(count) > 64 or \
+                        not walk(s.body, _times(outer, count)):
                     return False
                 continue
             for nb in _stmt_uses(s)[2]:
-                if not walk(nb, coef, factors):
+                if not _fails(nb) and not walk(nb, outer):
                     return False
         return True
-    if not walk(block, 1, ()):
+    if not walk(block, [(1, ())]):
         return None
     return [(c, f) for c, f in terms.values() if c]
+
+
+def _poly(a: IAtom, inside: dict, depth: int = 0) -> list[Term] | None:
+    """`a` as a sum of products of variables defined outside the body."""
+    if isinstance(a, i.ILit):
+        return [(max(0, int(a.value)), ())]
+    if a.name not in inside:
+        return [(1, (a,))]
+    e = inside[a.name]
+    if depth > 8:
+        return None
+    match e:
+        case IVar() | i.ILit():
+            return _poly(e, inside, depth + 1)
+        case i.ICast(_, x, _, _):
+            return _poly(x, inside, depth + 1)
+        case i.IPrim(Prim.ADD | Prim.MUL as p, (x, y)):
+            px, py = _poly(x, inside, depth + 1), _poly(y, inside, depth + 1)
+            if px is None or py is None:
+                return None
+            return px + py if p is Prim.ADD else _times(px, py)
+    return None
+
+
+def _times(xs: list[Term], ys: list[Term]) -> list[Term]:
+    return [(a * b, fa + fb) for a, fa in xs for b, fb in ys]
+
+
+def _fails(block: i.IBlock) -> bool:
+    return bool(block.stmts) and isinstance(block.stmts[-1], i.Fail)
