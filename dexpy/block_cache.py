@@ -27,7 +27,7 @@ from .names import NameSupply
 from .simp.ir import SimpFunction
 
 _RUN_TIME_ONLY = {"DEXPY_NUM_THREADS", "DEXPY_CACHE", "DEXPY_DEBUG", "DEXPY_QUICK", "DEXPY_CHECK",
-                  "DEXPY_DATA", "DEXPY_ARENA_LIMIT"}
+                  "DEXPY_DATA", "DEXPY_ARENA_LIMIT", "DEXPY_REUSE"}
 
 
 def _switches() -> str:

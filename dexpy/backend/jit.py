@@ -21,6 +21,7 @@ from functools import cache
 
 import llvmlite.binding as llvm
 
+from . import reuse
 from .interrupt import raise_pending
 from .runtime import install_symbols
 
@@ -33,8 +34,9 @@ class Compiled:
     `cached`: whether its object code came from the on-disk cache (dexpy.cache)."""
 
     def __init__(self, engine: llvm.ExecutionEngine, ir_text: str, optimized: str | None,
-                 opt_level: int, cached: bool) -> None:
+                 opt_level: int, cached: bool, imports: tuple = ()) -> None:
         self.engine = engine
+        self.imports = imports          # engines whose functions it calls (backend/reuse.py)
         self.ir_text = ir_text
         self._optimized = optimized
         self.opt_level = opt_level
@@ -138,12 +140,15 @@ def compile_ir(ir_text: str, opt_level: int | None = None) -> Compiled:
     from .. import cache
     if opt_level is None:
         opt_level = _LEVEL.get()
+    rw = reuse.rewrite(ir_text, f"{opt_level} {_host()}")
+    ir_text = rw.text
     key = cache.object_key(ir_text, opt_level)
     obj = cache.load("obj", key)
     if obj is not None:
         engine = _load_object(obj, _target_machine(opt_level))
         if engine is not None:
-            return Compiled(engine, ir_text, None, opt_level, True)
+            reuse.register(rw, engine)
+            return Compiled(engine, ir_text, None, opt_level, True, rw.imports)
     tm = _target_machine(opt_level)
     mod = _optimize_parts(ir_text, opt_level) if opt_level == FULL else None
     if mod is None:
@@ -161,8 +166,9 @@ def compile_ir(ir_text: str, opt_level: int | None = None) -> Compiled:
     engine.set_object_cache(notify, getbuffer)
     engine.finalize_object()
     raise_pending()             # Ctrl-C while LLVM compiled: swallowed in `notify`
+    reuse.register(rw, engine)
     # the optimized IR is printed only on demand (`Compiled.optimized_ir`)
-    return Compiled(engine, ir_text, None, opt_level, False)
+    return Compiled(engine, ir_text, None, opt_level, False, rw.imports)
 
 
 def _load_object(obj: bytes, tm: llvm.TargetMachine) -> llvm.ExecutionEngine | None:
@@ -229,20 +235,24 @@ def split_module(ir_text: str) -> tuple[str, str] | None:
             header.append(line)
     if current is not None:
         return None
-    main = [f for f in funcs if not f.startswith("define internal ")]
-    outlined = [f for f in funcs if f.startswith("define internal ")]
+    def outlined_fn(f: str) -> bool:         # (or exported for later modules: reuse.py)
+        return f.startswith("define internal ") or f"@{reuse.PREFIX}" in f.split("(", 1)[0]
+
+    def signature(f: str) -> str:               # `T @f(...)` of `define [internal] T @f(...) attrs {`
+        first = f[:f.index("\n")]
+        line = first[:first.rindex("{")]          # (T may be a struct type `{i32, ptr}`)
+        line = line.removeprefix("define ").removeprefix("internal ")
+        return line[:line.rindex(")") + 1]
+    main = [f for f in funcs if not outlined_fn(f)]
+    outlined = [f for f in funcs if outlined_fn(f)]
     size = sum(map(len, outlined))
     if not main or size < len(ir_text) // 5 or len(ir_text) - size < len(ir_text) // 5:
         return None
-    declares = []
-    for f in outlined:
-        first = f[:f.index("\n")]                   # `define internal T @f(...) attrs {`
-        line = first[:first.rindex("{")]              # (T may be a struct type `{i32, ptr}`)
-        declares.append("declare " + line[len("define internal "):line.rindex(")") + 1])
+    declares = ["declare " + signature(f) for f in outlined]
     head = "\n".join(header)
     return (head + "\n" + "\n".join(declares) + "\n\n" + "\n\n".join(main) + "\n",
-            head + "\n\n" + "\n\n".join("define " + f[len("define internal "):]
-                                         for f in outlined) + "\n")
+            head + "\n\n" + "\n\n".join("define " + f.removeprefix("define ").removeprefix(
+                "internal ") for f in outlined) + "\n")
 
 
 @cache
