@@ -623,7 +623,7 @@ def _small_launch(g: _Gen, loop: i.Loop, n: str) -> str | None:
     in doubles: no overflow) is under `LAUNCH_WORK` statements; None when its work
     is unknown (such a launch always goes to the pool). A Schrodinger step, 41x41
     points per launch 155000 times over, took twice as long on two threads as on one."""
-    terms = work_terms(loop.body)
+    terms = work_terms(loop.body, (loop.iv, *(a.private for a in loop.accums)))
     if terms is None:
         return None
     total = None

@@ -141,14 +141,15 @@ def min_grain(block: i.IBlock) -> int:
 Term = tuple[int, tuple[IVar, ...]]
 
 
-def work_terms(block: i.IBlock) -> list[Term] | None:
+def work_terms(block: i.IBlock, bound: tuple[IVar, ...] = ()) -> list[Term] | None:
     """The statements one iteration of `block` runs, as a sum of `coefficient x the
     product of variables` known when the loop is launched (inner loop counts defined
     outside `block`, or inside it as casts, sums and products of such); None when a
     count depends on anything else, or the body has a `while` or calls a
     specialization (unknown work). Both arms of a branch count (an upper bound); a
-    run-time error's report does not (it runs once, and the run ends)."""
-    inside: dict[Name, i.IExpr | None] = {}
+    run-time error's report does not (it runs once, and the run ends). `bound`: the
+    loop's own variables (its index: a triangular loop's inner count is not known)."""
+    inside: dict[Name, i.IExpr | None] = {v.name: None for v in bound}
 
     def defs(b: i.IBlock) -> None:
         for s in b.stmts:

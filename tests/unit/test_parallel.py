@@ -298,3 +298,15 @@ def test_small_launches_run_in_the_caller() -> None:
     small, big = out.stdout.splitlines()
     assert small == f"{41 * 82.0} 0"
     assert big == f"{20000 * 82.0} 1"
+
+
+def test_launch_work_of_triangular_loops() -> None:
+    """An inner count that depends on the parallel loop's own index is not known at
+    the launch: the launch goes to the pool (user-cholesky.dx generated a use of the
+    index before its definition)."""
+    import numpy as np
+    import dexpy
+    m = dexpy.loads("def tri(x:n=>Float) -> n=>Float given (n|Ix) = for i. sum for j:(..i). x[inject j]")
+    for n in (5, 3000):
+        x = np.arange(n, dtype=np.float32) % 7
+        assert np.array_equal(m.tri(x), np.cumsum(x, dtype=np.float32))
