@@ -221,6 +221,12 @@ class _Tiler:
             out += self.packed(body, subs, ib, mt, nt, k)
         out += self.rest(rows, cols, m, n, depth)
         self.register(out)
+        if any(isinstance(s, i.Alloc) and s.kind == i.AllocKind.HEAP for s in out):
+            # a scope of its own: the packed copies are freed when the nest ends, not
+            # with the enclosing block (B6's grad held 9 of them, 1-8 MB each, to its
+            # end: with the program's own buffers, more big blocks than the
+            # allocator's cache keeps, so every run faulted fresh pages in)
+            return [i.If(ILit(1, Scalar.U8), i.IBlock(tuple(out)), i.IBlock(()))]
         return out
 
     def row_panels(self, mt: IAtom, k: IAtom) -> list[i.Stmt]:

@@ -181,6 +181,22 @@ def test_pack_copy_is_vectorized(session: Session, monkeypatch: pytest.MonkeyPat
     _copies_are_vectorized(cf, (tile.TILE_BYTES,))
 
 
+def test_packed_copies_are_freed_when_the_nest_ends(session: Session,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    # the packs are heap buffers of a scope of their own (freed at the end of their
+    # block): not held to the end of the function, where B6's grad kept nine of them
+    # alive with its own buffers, more big blocks than the allocator caches
+    monkeypatch.setenv("DEXPY_CACHE", "0")
+    cf = _imp(session, "for i j. sum for k. a[i,k] * b[k,j]", monkeypatch)
+    assert not any(isinstance(s, i.Alloc) and s.dest.name.hint == "pack"
+                   for s in cf.imp.body.stmts)
+    (scope,) = [s for s in cf.imp.body.stmts if isinstance(s, i.If)
+                and any(isinstance(t, i.Alloc) and t.dest.name.hint == "pack"
+                        for t in s.then.stmts)]
+    assert any(isinstance(t, i.Alloc) and t.dest.name.hint == "tile"
+               for t in _stmts(scope.then))
+
+
 _GRAD = """
 def tile_loss(w:(Fin 37)=>(Fin 70)=>Float) -> Float =
   z = for i j. sum for k. a[i,k] * w[k,j]
