@@ -90,13 +90,13 @@ def work_bound(fn: S.SimpFunction, args: Sequence[object], unknown: float = INF)
     each trip count or size that cannot be bounded counts as `unknown`."""
     env: _Bounds = {}
     for p, a in zip(fn.params, args):
-        b = _param_bound(p, a)
+        b = param_bound(p, a)
         if b is not None:
             env[p.name] = b
     return _block(fn.body, env, unknown)
 
 
-def _param_bound(p: S.Var, arg: object) -> int | None:
+def param_bound(p: S.Var, arg: object) -> int | None:
     """An integer scalar parameter's value (a TopValue holding one number)."""
     if not (isinstance(p.ty, S.BaseTy) and not p.ty.scalar.is_float
             and p.ty.scalar is not S.Scalar.PTR):

@@ -343,9 +343,15 @@ class Session:
 
     def _function(self, simp: Simplifier, value: object) -> S.SimpFunction:
         """The Simp function computing `value`, stored in the block cache."""
-        fn = simp.function(value)
+        fn = simp.function(value, known=self._known_int)
         self.chain.store(fn, self.names)
         return fn
+
+    def _known_int(self, a: S.Atom) -> int | None:
+        """The value of an integer top-level value a block uses (for `fuse_gathers`)."""
+        from .tiers import param_bound
+        v = self.values.get(a.name) if isinstance(a, S.Var) else None
+        return None if v is None else param_bound(a, v)
 
     def _evaluate(self, name: Name | None, core: ir.Expr, ty: ir.Expr) -> list[str]:
         fn, simp, value = self._simplify(core)

@@ -20,7 +20,7 @@ from . import ir as i
 from .ir import CALLEE_PREFIX, IAtom, IVar
 
 MIN_WORK = 4096        # statements per chunk below which splitting does not pay
-LAUNCH_WORK = 65536    # statements per launch below which waking other threads does not pay
+LAUNCH_WORK = 1 << 19  # statements per launch below which waking other threads does not pay
 MAX_CHUNKS = 64        # chunks per loop (dynamic scheduling balances uneven bodies)
 
 

@@ -346,15 +346,19 @@ class Simplifier:
             return Dyn(unbox(self, atom))
         return Dyn(atom)
 
-    def function(self, value: SVal, keep_params: bool = False) -> S.SimpFunction:
+    def function(self, value: SVal, keep_params: bool = False,
+                 known=None) -> S.SimpFunction:
         """The top-level unit computing `value`: the lets emitted so far, less those
         whose results nothing uses and that have no effect (`ad.deps.dce`: the primal
         value a `grad` computes and drops, results a block binds and ignores), over
         the parameters still used (all of them with `keep_params`: the Python API
-        passes arguments by position)."""
+        passes arguments by position). A table read at one place only is computed
+        there (`fuse.fuse_gathers`; `known`: the integer values of parameters, if known)."""
         from ..ad.deps import dce, free_vars
+        from .fuse import fuse_gathers
         result = self.atom(value)
-        body = dce(expand_loop_calls(self, S.Block(tuple(self.b.lets), result)))   # (spec.py)
+        body = expand_loop_calls(self, S.Block(tuple(self.b.lets), result))   # (spec.py)
+        body = dce(fuse_gathers(self, body, known))
         if keep_params:
             return S.SimpFunction(tuple(self.params.values()), body)
         used = free_vars(body)
