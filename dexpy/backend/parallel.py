@@ -194,9 +194,7 @@ define void @dexpy_pool_reset() {
 _SERIAL_ONLY = """
 define void @dexpy_parallel_for(ptr %body, ptr %env, i64 %n, i64 %grain0) {
 entry:
-  %pos = icmp sgt i64 %grain0, 0
-  %grain = select i1 %pos, i64 %grain0, i64 1
-  call void @run_serial(ptr %body, ptr %env, i64 %n, i64 %grain)
+  call void @dexpy_serial_for(ptr %body, ptr %env, i64 %n, i64 %grain0)
   ret void
 }
 """
