@@ -14,6 +14,8 @@ function, its outlined functions: `_optimize_parts`), then linked.
 from __future__ import annotations
 
 import ctypes
+import threading
+from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -136,19 +138,30 @@ def compile_ir(ir_text: str, opt_level: int | None = None) -> Compiled:
     """Parses, verifies, optimizes and JIT-compiles one LLVM module at `opt_level` (by
     default the `optimization` context's, FULL outside any); its object code is looked
     up in (and added to) the on-disk cache, keyed by the IR text, level and target.
-    Cached object code is loaded as it is: the IR is not even parsed."""
+    Cached object code is loaded as it is: the IR is not even parsed.
+
+    Large modules call the outlined functions that earlier modules of the process
+    compiled (`reuse.rewrite`). A module that calls none is stored under its own
+    text's key (any process may load it: it defines everything it calls); one that
+    calls some, under the key of the text it was compiled from (only a process that
+    compiled those functions produces that text). The same module compiled again in
+    this process is rewritten as the first time (`_rewrite`)."""
     from .. import cache
     if opt_level is None:
         opt_level = _LEVEL.get()
-    rw = reuse.rewrite(ir_text, f"{opt_level} {_host()}")
-    ir_text = rw.text
-    key = cache.object_key(ir_text, opt_level)
-    obj = cache.load("obj", key)
-    if obj is not None:
-        engine = _load_object(obj, _target_machine(opt_level))
+    own = cache.object_key(ir_text, opt_level)
+    rw = _rewrite(own, ir_text, opt_level)
+    keys = (own, cache.object_key(rw.text, opt_level)) if rw.imports else (own,)
+    for key in keys:
+        obj = cache.load("obj", key)
+        engine = None if obj is None else _load_object(obj, _target_machine(opt_level))
         if engine is not None:
-            reuse.register(rw, engine)
-            return Compiled(engine, ir_text, None, opt_level, True, rw.imports)
+            whole = key == own             # defines every keyed function itself
+            reuse.register(rw, engine, whole)
+            return Compiled(engine, ir_text if whole else rw.text, None, opt_level, True,
+                            () if whole else rw.imports)
+    key = keys[-1]
+    ir_text = rw.text
     tm = _target_machine(opt_level)
     mod = _optimize_parts(ir_text, opt_level) if opt_level == FULL else None
     if mod is None:
@@ -169,6 +182,29 @@ def compile_ir(ir_text: str, opt_level: int | None = None) -> Compiled:
     reuse.register(rw, engine)
     # the optimized IR is printed only on demand (`Compiled.optimized_ir`)
     return Compiled(engine, ir_text, None, opt_level, False, rw.imports)
+
+
+RECENT_MAX = 64
+_REWRITES: OrderedDict[str, reuse.Rewrite] = OrderedDict()
+_REWRITES_LOCK = threading.Lock()
+
+
+def _rewrite(own: str, ir_text: str, opt_level: int) -> reuse.Rewrite:
+    """`reuse.rewrite` of `ir_text`; the same as last time for a module this process
+    rewrote before (the most recent `RECENT_MAX`), so that its object (stored under
+    the rewritten text's key) is found again."""
+    with _REWRITES_LOCK:
+        rw = _REWRITES.get(own)
+        if rw is not None:
+            _REWRITES.move_to_end(own)
+            return rw
+    rw = reuse.rewrite(ir_text, f"{opt_level} {_host()}")
+    if rw.keyed:
+        with _REWRITES_LOCK:
+            _REWRITES[own] = rw
+            while len(_REWRITES) > RECENT_MAX:
+                _REWRITES.popitem(last=False)
+    return rw
 
 
 def _load_object(obj: bytes, tm: llvm.TargetMachine) -> llvm.ExecutionEngine | None:

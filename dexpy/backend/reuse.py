@@ -57,10 +57,12 @@ class Rewrite:
     """A module's text ready to compile, the names it exports (name -> key) and the
     engines of the functions it calls from earlier modules."""
 
-    def __init__(self, text: str, exports: dict[str, str], imports: tuple) -> None:
+    def __init__(self, text: str, exports: dict[str, str], imports: tuple,
+                 keyed: tuple[str, ...] = ()) -> None:
         self.text = text
         self.exports = exports
         self.imports = imports
+        self.keyed = keyed          # every function's exported name, declared ones too
 
 
 def rewrite(ir_text: str, salt: str) -> Rewrite:
@@ -122,15 +124,19 @@ def rewrite(ir_text: str, salt: str) -> Rewrite:
             out.append(text)
     exports = {new: new[len(PREFIX):] for name, new in renames.items()
                if name not in reused and name not in dropped}
-    return Rewrite("\n\n".join(out) + "\n", exports, tuple(imports))
+    return Rewrite("\n\n".join(out) + "\n", exports, tuple(imports),
+                   tuple(dict.fromkeys(renames.values())))
 
 
-def register(rw: Rewrite, engine: llvm.ExecutionEngine) -> None:
-    """Makes the functions `engine` exports (`rw.exports`) callable from later modules."""
-    if not rw.exports:
+def register(rw: Rewrite, engine: llvm.ExecutionEngine, whole: bool = False) -> None:
+    """Makes the functions `engine` exports (`rw.exports`; with `whole`, every keyed
+    function: the engine's code came from a module that defined them all) callable
+    from later modules."""
+    names = rw.keyed if whole else rw.exports
+    if not names:
         return
     with _LOCK:
-        for name in rw.exports:
+        for name in names:
             if name in _REGISTRY or len(_REGISTRY) >= MAX_KEYS:
                 continue
             address = engine.get_function_address(name)

@@ -68,19 +68,21 @@ def test_later_blocks_call_what_earlier_blocks_compiled(tmp_path) -> None:
 def _module(body_names: list[str], const: str = "1", glob: str = "constant") -> str:
     filler = "\n".join(f"  %pad{k} = add i64 %x, {k}" for k in range(60))
     funcs = []
-    for name in body_names:
+    for spec in body_names:                 # "name" or "name:constant"
+        name, _, own = spec.partition(":")
         funcs.append(f"""define internal void @{name}(ptr %env, i64 %lo, i64 %hi) {{
 entry:
   %x = load i64, ptr @tab
 {filler}
-  %y = add i64 %x, {const}
+  %y = add i64 %x, {own or const}
   store i64 %y, ptr %env
   br label %done
 done:
   ret void
 }}""")
     main = """define i32 @dexpy_main(ptr %a) {
-""" + "".join(f"  call void @{n}(ptr %a, i64 0, i64 1)\n" for n in body_names) + """  ret i32 0
+""" + "".join(f"  call void @{n.partition(':')[0]}(ptr %a, i64 0, i64 1)\n"
+            for n in body_names) + """  ret i32 0
 }"""
     return (f"@tab = internal {glob} i64 7\n\n" + main + "\n\n" + "\n\n".join(funcs)
             + "\n" + "; " + "x" * reuse.MIN_MODULE + "\n")
@@ -99,12 +101,29 @@ def test_keys_are_by_meaning() -> None:
     assert state.exports == {} and "define internal void @f.par0" in state.text
 
 
-def test_an_exported_function_is_called_not_compiled_again() -> None:
+def test_an_exported_function_is_called_not_compiled_again(tmp_path, monkeypatch) -> None:
     import llvmlite.binding as llvm
     from dexpy.backend import jit
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))        # compiled, not loaded
     first = jit.compile_ir(_module(["h.par0"], const="41"), jit.QUICK)
     (name,) = re.findall(r"define void @(dexpy_fn_\w+)", first.ir_text)
     second = jit.compile_ir(_module(["k.par3"], const="41"), jit.QUICK)
     assert f"declare void @{name}(" in second.ir_text
     assert "define void @dexpy_fn_" not in second.ir_text and first.engine in second.imports
     assert llvm.address_of_symbol(name) == first.engine.get_function_address(name)
+
+
+def test_a_module_that_imports_is_found_again(tmp_path, monkeypatch) -> None:
+    """The same module compiled twice in a process (md.dx's two `simulate` blocks, whose
+    modules are equal and call what an earlier block exported) is rewritten the same
+    way, so the second compile loads the first one's object; a module that calls
+    nothing from earlier ones is stored under its own text, for any process."""
+    from dexpy.backend import jit
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    monkeypatch.delenv("DEXPY_CACHE", raising=False)
+    jit.compile_ir(_module(["a.par0"], const="43"), jit.QUICK)            # exports
+    text = _module(["b.par1", "b.par2:44"], const="43")     # imports par1, exports par2
+    first = jit.compile_ir(text, jit.QUICK)
+    assert len(first.imports) == 1 and not first.cached
+    again = jit.compile_ir(text, jit.QUICK)
+    assert again.cached and again.imports
