@@ -227,7 +227,7 @@ def _key(name: str, funcs: dict, globals_: dict, metadata: dict, salt: str, call
                 named[g] = "ext:" + g
         else:
             named[g] = "ext:" + g                # declared: resolved by name
-    parts.extend(f"{g}={v}" for g, v in named.items())
+    parts.extend(f"g{i}={v}" for i, v in enumerate(named.values()))   # (as _canonical numbers them)
     body = _canonical(text, name, named, meta)
     parts.append(body)
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:32]

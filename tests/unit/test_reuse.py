@@ -127,3 +127,22 @@ def test_a_module_that_imports_is_found_again(tmp_path, monkeypatch) -> None:
     assert len(first.imports) == 1 and not first.cached
     again = jit.compile_ir(text, jit.QUICK)
     assert again.cached and again.imports
+
+
+def test_callees_count_by_key_not_by_name() -> None:
+    """A function calling an internal callee (a parallel body and its error report)
+    has one key whatever the two are called in each module."""
+    def with_report(body: str, report: str) -> str:
+        text = _module([body])
+        call = f"  call void @{report}(ptr %env)\n  br label %done"
+        text = text.replace("  br label %done", call, 1)
+        return text + f"""
+define internal void @{report}(ptr %env) {{
+entry:
+  store i64 99, ptr %env
+  ret void
+}}
+"""
+    one = reuse.rewrite(with_report("f.par0", "f.par0.report1"), "salt")
+    two = reuse.rewrite(with_report("g.par4", "g.par4.report9"), "salt")
+    assert one.exports and set(one.exports.values()) == set(two.exports.values())
