@@ -87,7 +87,7 @@ def function_key(simp: bytes, opt_level: int) -> str:
 
 CODEGEN_SWITCHES = ("DEXPY_FP_CONTRACT", "DEXPY_REASSOC", "DEXPY_NO_INTERCHANGE",
                     "DEXPY_PREFER_256", "DEXPY_NO_PEEL", "DEXPY_NO_FORWARD", "DEXPY_UNSAFE_INDEX",
-                    "DEXPY_COMPILE_THREADS", "DEXPY_REUSE")
+                    "DEXPY_COMPILE_THREADS", "DEXPY_REUSE", "DEXPY_NO_FILL_FUSION")
 """Environment variables that change the code generated for a Simp function."""
 
 

@@ -34,7 +34,7 @@ from dataclasses import dataclass, replace
 from ..names import Name, NameSupply
 from ..simp.ir import Prim, Scalar
 from . import ir as i
-from . import tile
+from . import tile, zerofill
 from .rename import AccRenamer, Renamer, walk_stmts
 from .ir import IAtom, ILit, IVar, PtrTy
 from .layout import SCALAR_BYTES
@@ -63,10 +63,13 @@ PURE_EXPRS = (i.IPrim, i.ICast, i.ISelect, i.PtrAdd, i.PtrCast, IVar, ILit)
 
 
 def optimize(fn: i.ImpFunction, ns: NameSupply) -> i.ImpFunction:
-    """Fusion then interchange over the whole function (`DEXPY_NO_INTERCHANGE=1` turns
-    both off, for comparisons)."""
+    """Fill fusion (`zerofill`), fusion, then interchange over the whole function
+    (`DEXPY_NO_INTERCHANGE=1` turns all off, `DEXPY_NO_FILL_FUSION=1` the first, for
+    comparisons)."""
     if os.environ.get("DEXPY_NO_INTERCHANGE") == "1":
         return fn
+    if os.environ.get("DEXPY_NO_FILL_FUSION") != "1":
+        fn = zerofill.fuse_fills(fn, ns, _Roots(fn))
     roots = _Roots(fn)
     opt = _Opt(ns, roots)
     body = opt.block(fn.body, depth=0)
