@@ -894,6 +894,12 @@ def _gen_call(g: _Gen, call: i.CallRt) -> str:
             g.decls.add("declare void @dexpy_error(ptr, i64, i64, i64)")
             args = ", ".join(f"{ll_type(i.itype_of(a))} {atom(g, a)}" for a in call.args)
             return f"call void @dexpy_error({args})"
+        case i.RtFn.PREFETCH:               # read, high locality, data cache
+            ptr, off = call.args
+            ty = ll_type(ptr.ty.elem)
+            p = g.val(f"getelementptr {ty}, ptr {atom(g, ptr)}, i64 {atom(g, off)}")
+            g.decls.add("declare void @llvm.prefetch.p0(ptr, i32, i32, i32)")
+            return f"call void @llvm.prefetch.p0(ptr {p}, i32 0, i32 3, i32 1)"
     raise CompilerBug(f"unknown runtime function {call.fn}")
 
 

@@ -170,6 +170,10 @@ class _Checker:
             case i.CallStmt(call):
                 for a in call.args:
                     self.atom(a)
+                if call.fn == i.RtFn.PREFETCH and not (
+                        len(call.args) == 2 and isinstance(i.itype_of(call.args[0]), PtrTy)
+                        and i.itype_of(call.args[1]) == Scalar.I64):
+                    raise _bug(f"prefetch of {call.args!r}: wants a pointer and an I64")
             case _:
                 raise _bug(f"unknown statement {s!r}")
 

@@ -131,6 +131,10 @@ class RtFn(Enum):
     PRINT = "dexpy_print"        # (ctx: PTR, chars: PtrTy(U8), len: I64) -> void
     ERROR = "dexpy_error"        # (ctx: PTR, code: I64, a: I64, b: I64) -> void: prints
                                  # RUNTIME_ERRORS[code] with a and b (a report before `Fail`)
+    PREFETCH = "llvm.prefetch"   # (ptr: PtrTy, offset: I64) -> void: a hint that ptr[offset]
+                                 # is read soon (LLVM's prefetch: no effect on any result,
+                                 # never faults, may point past the buffer; not IO, so a
+                                 # loop with it is outlined and runs in parallel)
 
 
 RUNTIME_ERRORS: dict[int, str] = {

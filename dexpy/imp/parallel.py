@@ -99,8 +99,9 @@ def outlinable(block: i.IBlock, in_try: bool = False) -> bool:
     report = error_report(block)
     for s in block.stmts:
         if isinstance(s, i.CallC) and not s.symbol.startswith(CALLEE_PREFIX) or \
-                (isinstance(s, i.CallStmt) and not report):
-            return False        # (a specialization's call is pure: dexpy.imp.calls)
+                (isinstance(s, i.CallStmt) and not report and s.call.fn != i.RtFn.PREFETCH):
+            return False        # (a specialization's call is pure: dexpy.imp.calls; a
+                                # prefetch is a hint)
         if isinstance(s, i.Throw) and not in_try:
             return False
         if isinstance(s, i.Try):

@@ -45,6 +45,8 @@ MR = 8                 # rows per tile (unrolled and jammed here): 8 x 32 floats
 TILE_BYTES = 128       # bytes of a tile row: NR = 32 floats, 16 doubles (two AVX-512 vectors)
 PACK = True           # copy row-invariant operands into tile-ordered blocks (`pack`)
 PACK_BYTES = 1 << 20  # bytes of packed operands per block of column tiles (in L2)
+PREFETCH_K = 8        # k steps ahead that the tiles prefetch their packed panels (0: none)
+LINE_BYTES = 64       # bytes of a cache line
 MAX_BODY = 32          # k bodies of more statements are not tiled (code size, registers)
 RB = 16                # rows per block of an accumulating nest's rest (`rest_blocked`)
 
@@ -322,6 +324,7 @@ class _Tiler:
                       i.Assign(qkk, i.IPrim(Prim.ADD, (qk, kiv))),
                       i.Assign(b0, i.IPrim(Prim.MUL, (qkk, ILit(nr, I64)))),
                       i.Assign(base, i.IPrim(Prim.SUB, (b0, j0)))]
+            kbody += self.prefetches(b0)
         ak = None
         if self.row_packs:                  # apack[rbase + k*MR + r]
             ak0, ak = self.var("ak"), self.var("ak")
@@ -333,6 +336,23 @@ class _Tiler:
         body.append(i.Loop(kiv, k, i.IBlock(tuple(kbody))))
         body += [self.cols(rows[r], sub, j0, nest.post, None) for r, sub in enumerate(subs)]
         return body
+
+    def prefetches(self, b0: IVar) -> list[i.Stmt]:
+        """Prefetches of the packed panels PREFETCH_K k steps ahead (`b0`: this k's
+        first element), one per cache line: the panel streams from L2, and the
+        hardware prefetcher alone left the k loop waiting on it. Past the tile's last
+        k they reach the next tile's panel, or past the buffer (a hint never faults)."""
+        if not PREFETCH_K:
+            return []
+        out: list[i.Stmt] = []
+        for buf in self.bufs.values():
+            size = SCALAR_BYTES[buf.ty.elem]
+            for line in range(0, self.nr * size, LINE_BYTES):
+                at = self.var("pf")
+                out += [i.Assign(at, i.IPrim(Prim.ADD, (
+                            b0, ILit(PREFETCH_K * self.nr + line // size, I64)))),
+                        i.CallStmt(i.CallRt(i.RtFn.PREFETCH, (buf, at)))]
+        return out
 
     def cols(self, tiles: dict[Name, IVar], sub: dict[Name, IAtom], j0: IVar,
              stmts: list[i.Stmt], kiv: IVar | None, base: IVar | None = None,

@@ -181,6 +181,31 @@ def test_pack_copy_is_vectorized(session: Session, monkeypatch: pytest.MonkeyPat
     _copies_are_vectorized(cf, (tile.TILE_BYTES,))
 
 
+def test_packed_panels_are_prefetched(session: Session,
+                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    # each k step of a tile prefetches its packed panel PREFETCH_K steps ahead, one
+    # prefetch per cache line of the step's NR values; a hint, not IO: the tiles stay in
+    # a parallel loop's outlined body, and the results keep their bits
+    monkeypatch.setenv("DEXPY_CACHE", "0")
+    monkeypatch.setenv("DEXPY_QUICK", "0")
+    monkeypatch.setenv("DEXPY_REUSE", "0")
+    expr = "for i j. sum for k. a[i,k] * b[k,j]"
+    cf = _imp(session, expr, monkeypatch)
+    pf = [s for s in _stmts(cf.imp.body) if isinstance(s, i.CallStmt)
+          and s.call.fn == i.RtFn.PREFETCH]
+    assert len(pf) == tile.TILE_BYTES // tile.LINE_BYTES
+    ir = cf.compiled.optimized_ir
+    bodies = [f for f in re.split(r"^define ", ir, flags=re.M) if "call void @llvm.prefetch" in f]
+    assert bodies and all(re.search(r"@dexpy_main\.par\d+\(", f.split("\n")[0])
+                          for f in bodies), "the tiles are not in an outlined body"
+    (got,) = _value(session, expr)
+    monkeypatch.setattr(tile, "PREFETCH_K", 0)
+    assert not any(isinstance(s, i.CallStmt) for s in _stmts(_imp(session, expr,
+                                                                   monkeypatch).imp.body))
+    (want,) = _value(session, expr)
+    assert np.array_equal(got.view(np.uint8), want.view(np.uint8))
+
+
 def test_packed_copies_are_freed_when_the_nest_ends(session: Session,
                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     # the packs are heap buffers of a scope of their own (freed at the end of their
