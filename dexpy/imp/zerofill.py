@@ -62,6 +62,8 @@ class _Fuser:
     def _fuse_at(self, stmts: list[i.Stmt], k: int, fill) -> tuple[int, i.Stmt] | None:
         root = fill.root
         for q in range(k + 1, len(stmts)):
+            if _throws(stmts[q]):
+                return None         # (a handler outside might read the filled buffer)
             if self._mentions(stmts[q], root):
                 nest = _nest(stmts[q], len(fill.counts))
                 if nest is None or [_canon(c, self.roots, {}) for c in nest[0]] != \
@@ -293,6 +295,11 @@ def _forward(stmts: list[i.Stmt], fill, off: IAtom, known: bool
         out.append(with_blocks(s, tuple(i.IBlock(tuple(r[0])) for r in results)))
         known = known and all(r[1] for r in results)
     return out, known
+
+
+def _throws(s: i.Stmt) -> bool:
+    return isinstance(s, i.Throw) or any(_throws(t) for nb in _stmt_uses(s)[2]
+                                         for t in nb.stmts)
 
 
 def _stores(s: i.Stmt, ptr: IVar) -> bool:

@@ -122,3 +122,10 @@ def test_fill_kept_when_the_buffer_is_used_between() -> None:
     fn = _fill_then_update(lambda j: j, between=lambda buf: (
         i.Assign(x, i.Load(buf, ILit(3, I64))),))
     assert _fused(fn) == fn
+
+
+def test_fill_kept_when_the_update_may_throw() -> None:
+    # a `catch` around both could read the buffer after the throw: it must hold the fill
+    fn = _fill_then_update(lambda j: j, between=lambda buf: (
+        i.If(ILit(0, i.Scalar.U8), i.IBlock((i.Throw(),)), i.IBlock(())),))
+    assert _fused(fn) == fn
