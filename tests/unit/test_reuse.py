@@ -13,13 +13,17 @@ from dexpy.backend import reuse
 
 ROOT = Path(__file__).resolve().parents[2]
 
-# two blocks encode PNGs in a parallel `map`: the same outlined body, other data
+# two blocks encode PNGs in a parallel `map` (enough frames that the blocks compile
+# at O3, where parallel loops are outlined): the same outlined body, other data
+# (the frames are top-level values, so gather fusion does not copy them in)
 PROGRAM = r"""import png
 def digest(s:String) -> Nat =
   AsList(n, xs) = s
   fold n \i acc. (acc * 31 + w8_to_n xs[i]) `mod` 1000003
-:p map (\p. digest p) (map img_to_png (for t:(Fin 3) i:(Fin 10) j:(Fin 12) c:(Fin 3). n_to_f (ordinal i + ordinal t) / 13.0))
-:p map (\p. digest p) (map img_to_png (for t:(Fin 4) i:(Fin 10) j:(Fin 12) c:(Fin 3). n_to_f (ordinal j * ordinal t) / 40.0))
+frames = for t:(Fin 500) i:(Fin 40) j:(Fin 48) c:(Fin 3). n_to_f (ordinal i + ordinal t) / 600.0
+others = for t:(Fin 600) i:(Fin 40) j:(Fin 48) c:(Fin 3). n_to_f (ordinal j * ordinal t) / 30000.0
+:p sum (map (\p. digest p) (map img_to_png frames))
+:p sum (map (\p. digest p) (map img_to_png others))
 """
 
 SCRIPT = r"""
@@ -56,7 +60,7 @@ def test_later_blocks_call_what_earlier_blocks_compiled(tmp_path) -> None:
     module declares the PNG encoder's outlined body instead of compiling it again,
     and both blocks print what they print without reuse."""
     off, _ = _run(tmp_path, tmp_path / "c0", False)
-    assert len(off) == 2 and off[0].startswith("> [") and len(off[1].split(",")) == 4
+    assert len(off) == 2 and all(ln[2:].isdigit() for ln in off)
     for cache in ("c1", "c1"):                      # cold, then warm (objects from disk)
         on, modules = _run(tmp_path, tmp_path / cache, True)
         assert on == off
