@@ -3,13 +3,11 @@
 `xs = for i. f i` followed by `for k:m. ... xs[g k] ...` (the only use of `xs`)
 computes `f` for every `i` and keeps the whole table, though only the elements
 `g k` are read. When the loops between the table's binding and its use run at
-most as many times as the table has elements (their counts and the table's size
-known: literals, or the block's integer parameters' values), the use becomes a
-copy of the body with `i := g k`, and the table is gone: no more work, and no
-table. Where a loop on the way is sequential (it uses state from outside, or
-does IO, or is a `while`), at most half as many: the table's own loop may run in
-parallel, and the reading loop would not. `h = for i j. relu z[i, j]` after
-`z = for i j. b[j] + sum ...` is one nest (the tiler's post then applies the relu). Upstream's schrodinger.dx renders `cut (map pdf states)`: 100 of
+most half as many times as the table has elements (their counts and the table's
+size known: literals, or the block's integer parameters' values), the use becomes
+a copy of the body with `i := g k`, and the table is gone: less work, and no
+table. (Not when as many elements are read: the table's loop may be parallel and
+the reading loop not.) Upstream's schrodinger.dx renders `cut (map pdf states)`: 100 of
 155000 frames' probability densities (a 1 GB table, 155000 normalizations per
 animation) are now the only ones computed.
 
@@ -20,7 +18,6 @@ computed by the same operations.
 from __future__ import annotations
 
 import math
-import os
 from collections import Counter
 from collections.abc import Callable
 
@@ -30,29 +27,13 @@ from ..simp import ir as S
 from ..simp.ir import Atom, Lit
 
 KnownInt = Callable[[Atom], int | None]
-_IO = (S.PrintStr, S.ForeignCall, S.PtrLoad, S.PtrStore, S.Throw)
-_LOUD = (*_IO, S.RuntimeError)
+_LOUD = (S.PrintStr, S.ForeignCall, S.PtrLoad, S.PtrStore, S.Throw, S.RuntimeError)
 
 
 def fuse_gathers(s, block: S.Block, known: KnownInt | None = None) -> S.Block:
     """`block` with every table read at one place only (see the module docstring)
-    computed at that place; `s` (the simplifier) emits the copies. Rounds repeat
-    while they fuse (a table of rows read by rows, then each row by elements).
-    `DEXPY_NO_GATHER_FUSION=1` turns it off."""
-    if os.environ.get("DEXPY_NO_GATHER_FUSION") == "1":
-        return block
-    for _ in range(ROUNDS):
-        fused = _round(block, _sizer(known))
-        if not fused:
-            break
-        block = _Rewriter(s, fused).block(block)
-    return block
-
-
-ROUNDS = 3
-
-
-def _round(block: S.Block, size: KnownInt) -> dict[Name, tuple[S.For, Atom]]:
+    computed at that place; `s` (the simplifier) emits the copies."""
+    size = _sizer(known)
     a = _Analysis(size)
     a.block(block, [])
     fused: dict[Name, tuple[S.For, Atom]] = {}
@@ -60,42 +41,19 @@ def _round(block: S.Block, size: KnownInt) -> dict[Name, tuple[S.For, Atom]]:
         use = a.gathers.get(name)
         if a.uses[name] != 1 or use is None:
             continue
-        between = use[0][depth:]
+        stack = use[0]
         n = size(op.size)
-        if n is None or any(t is None for t, _ in between) or not _pure(op):
-            continue
-        trips = math.prod(t for t, _ in between)
-        parallel = all(par for _, par in between)
-        n *= _row_size(op, use, a, size)
-        if trips > (n if parallel else n // 2):
+        trips = math.prod(stack[depth:]) if all(t is not None for t in stack[depth:]) else None
+        if n is None or trips is None or 2 * trips > n or not _pure(op):
             continue
         fused[name] = (op, use[1])
     for name in list(fused):            # a fused body is copied whole, tables inside included
         if name in fused:
             for inner in bound_names(fused[name][0].body.body) & fused.keys():
                 del fused[inner]
-    return fused
-
-
-def _row_size(op: S.For, use: tuple, a: "_Analysis", size: KnownInt) -> int:
-    """How many elements of a table of rows one read selects: 1, or the row's size
-    when the row read (`r = xs[i]`) is itself read once, right there (`r[j]`, both
-    in the inner loop: `z[i, j]`); the next round then fuses the row's copy."""
-    row = a.gathers.get(use[1])
-    elem = _result_for(op.body.body)
-    if elem is None or row is None or a.uses[use[1]] != 1 or len(row[0]) != len(use[0]):
-        return 1
-    m = size(elem.size)
-    return m if m else 1
-
-
-def _result_for(b: S.Block) -> S.For | None:
-    """The `for` a block's result is bound by (a table of tables' row)."""
-    r = b.result
-    for let in reversed(b.lets):
-        if isinstance(r, S.Var) and let.binder.name == r.name:
-            return let.op if isinstance(let.op, S.For) else None
-    return None
+    if not fused:
+        return block
+    return _Rewriter(s, fused).block(block)
 
 
 def _sizer(known: KnownInt | None) -> KnownInt:
@@ -123,8 +81,8 @@ class _Analysis:
                 self.fors[let.binder.name] = (len(stack), op)
             if isinstance(op, S.TabIndex) and isinstance(op.tab, S.Var):
                 self.gathers[op.tab.name] = (list(stack), let.binder.name)
-            inner = stack + [(self.size(op.size), _parallel(op))] if isinstance(op, S.For) \
-                else stack + [(None, False)] if isinstance(op, S.While) else stack
+            inner = stack + [self.size(op.size)] if isinstance(op, S.For) else \
+                stack + [None] if isinstance(op, S.While) else stack
             self.op(op, inner)
         self.atom(b.result)
 
@@ -152,22 +110,16 @@ def _pure(op: S.For) -> bool:
     return not uses_outer_ref(op) and _quiet(op.body.body)
 
 
-def _parallel(op: S.For) -> bool:
-    """Whether a `for`'s iterations may run in parallel (errors may happen in any)."""
-    return not uses_outer_ref(op) and _quiet(op.body.body, errors=True)
-
-
-def _quiet(b: S.Block, errors: bool = False) -> bool:
-    loud = _IO if errors else _LOUD
+def _quiet(b: S.Block) -> bool:
     for let in b.lets:
         op = let.op
-        if isinstance(op, loud):
+        if isinstance(op, _LOUD):
             return False
         for f in op_fields(type(op)):
             v = getattr(op, f)
             for part in (v if isinstance(v, tuple) else (v,)):
                 body = part.body if isinstance(part, S.Lam1 | S.Lam2) else part
-                if isinstance(body, S.Block) and not _quiet(body, errors):
+                if isinstance(body, S.Block) and not _quiet(body):
                     return False
     return True
 
@@ -190,15 +142,8 @@ class _Rewriter:
                     r = body.body.result
                     return sub.get(r.name, r) if isinstance(r, S.Var) else r
                 copied = self.s.sub_block(run)
-                last = copied.lets[-1] if copied.lets else None
-                if last is not None and copied.result == last.binder:
-                    # the read's own name binds the element (no alias: a later round
-                    # sees `r[j]` read `r`, the copy of a row)
-                    lets.extend(copied.lets[:-1])
-                    lets.append(S.Let(let.binder, last.op))
-                else:
-                    lets.extend(copied.lets)
-                    lets.append(S.Let(let.binder, copied.result))
+                lets.extend(copied.lets)
+                lets.append(S.Let(let.binder, copied.result))
                 continue
             lets.append(S.Let(let.binder, self.op(op)))
         return S.Block(tuple(lets), b.result)
