@@ -255,40 +255,23 @@ def _optimize_parts(ir_text: str, opt_level: int) -> llvm.ModuleRef | None:
 def split_module(ir_text: str) -> tuple[str, str] | None:
     """(entry functions + declarations of the internal ones, internal functions), each
     with every line outside the functions (declarations, globals, metadata); None
-    unless both parts hold at least a fifth of the text."""
-    header: list[str] = []
-    funcs: list[str] = []
-    current: list[str] | None = None
-    for line in ir_text.split("\n"):
-        if current is not None:
-            current.append(line)
-            if line == "}":
-                funcs.append("\n".join(current))
-                current = None
-        elif line.startswith("define "):
-            current = [line]
-        else:
-            header.append(line)
-    if current is not None:
+    unless both parts hold at least a fifth of the text. Functions exported for later
+    modules (`reuse.PREFIX`) count as internal ones."""
+    parsed = reuse.parse_module(ir_text)
+    if parsed is None:
         return None
-    def outlined_fn(f: str) -> bool:         # (or exported for later modules: reuse.py)
-        return f.startswith("define internal ") or f"@{reuse.PREFIX}" in f.split("(", 1)[0]
-
-    def signature(f: str) -> str:               # `T @f(...)` of `define [internal] T @f(...) attrs {`
-        first = f[:f.index("\n")]
-        line = first[:first.rindex("{")]          # (T may be a struct type `{i32, ptr}`)
-        line = line.removeprefix("define ").removeprefix("internal ")
-        return line[:line.rindex(")") + 1]
-    main = [f for f in funcs if not outlined_fn(f)]
-    outlined = [f for f in funcs if outlined_fn(f)]
+    header, funcs = parsed
+    main = [f for name, (internal, f) in funcs.items()
+            if not internal and not name.startswith(reuse.PREFIX)]
+    outlined = [f for name, (internal, f) in funcs.items()
+                if internal or name.startswith(reuse.PREFIX)]
     size = sum(map(len, outlined))
     if not main or size < len(ir_text) // 5 or len(ir_text) - size < len(ir_text) // 5:
         return None
-    declares = ["declare " + signature(f) for f in outlined]
     head = "\n".join(header)
-    return (head + "\n" + "\n".join(declares) + "\n\n" + "\n\n".join(main) + "\n",
-            head + "\n\n" + "\n\n".join("define " + f.removeprefix("define ").removeprefix(
-                "internal ") for f in outlined) + "\n")
+    return (head + "\n" + "\n".join(map(reuse.declaration, outlined)) + "\n\n"
+            + "\n\n".join(main) + "\n",
+            head + "\n\n" + "\n\n".join(map(reuse.external, outlined)) + "\n")
 
 
 @cache

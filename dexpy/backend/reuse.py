@@ -70,7 +70,7 @@ def rewrite(ir_text: str, salt: str) -> Rewrite:
     docstring); `salt` distinguishes levels and targets."""
     if len(ir_text) < MIN_MODULE or not enabled():
         return Rewrite(ir_text, {}, ())
-    parsed = _parse(ir_text)
+    parsed = parse_module(ir_text)
     if parsed is None:
         return Rewrite(ir_text, {}, ())
     header, funcs = parsed
@@ -114,12 +114,9 @@ def rewrite(ir_text: str, salt: str) -> Rewrite:
             continue
         text = pattern.sub(lambda m: "@" + renames[m.group(1)], text)
         if name in reused:
-            first = text[:text.index("\n")]
-            line = first[:first.rindex("{")]
-            line = line[len("define internal "):] if internal else line[len("define "):]
-            out.append("declare " + line[:line.rindex(")") + 1])
+            out.append(declaration(text))
         elif name in renames:
-            out.append("define " + text[len("define internal "):])
+            out.append(external(text))
         else:
             out.append(text)
     exports = {new: new[len(PREFIX):] for name, new in renames.items()
@@ -150,8 +147,22 @@ def registered() -> int:
     return len(_REGISTRY)
 
 
-def _parse(text: str) -> tuple[list[str], dict[str, tuple[bool, str]]] | None:
-    """(lines outside functions, name -> (internal, whole definition))."""
+def declaration(define: str) -> str:
+    """`declare T @f(...)` for the function `define [internal] T @f(...) attrs {...}`
+    (T may be a struct type `{i32, ptr}`)."""
+    first = define[:define.index("\n")]
+    line = first[:first.rindex("{")].removeprefix("define ").removeprefix("internal ")
+    return "declare " + line[:line.rindex(")") + 1]
+
+
+def external(define: str) -> str:
+    """The function definition `define` with external linkage."""
+    return "define " + define.removeprefix("define ").removeprefix("internal ")
+
+
+def parse_module(text: str) -> tuple[list[str], dict[str, tuple[bool, str]]] | None:
+    """(lines outside functions, name -> (internal, whole definition)), functions in
+    module order; None for text this reader does not follow."""
     header: list[str] = []
     funcs: dict[str, tuple[bool, str]] = {}
     current: list[str] | None = None
