@@ -22,12 +22,14 @@ from collections import Counter
 from collections.abc import Callable
 
 from ..ad.deps import bound_names, op_fields, uses_outer_ref
+from ..ad.linearize import sa
 from ..names import Name
 from ..simp import ir as S
 from ..simp.ir import Atom, Lit
+from .spec import _IMPURE, copy_block
 
 KnownInt = Callable[[Atom], int | None]
-_LOUD = (S.PrintStr, S.ForeignCall, S.PtrLoad, S.PtrStore, S.Throw, S.RuntimeError)
+_LOUD = (*_IMPURE, S.RuntimeError)       # IO, throws, and run-time errors
 
 
 def fuse_gathers(s, block: S.Block, known: KnownInt | None = None) -> S.Block:
@@ -126,8 +128,7 @@ def _quiet(b: S.Block) -> bool:
 
 class _Rewriter:
     def __init__(self, s, fused: dict[Name, tuple[S.For, Atom]]) -> None:
-        from .spec import copy_block
-        self.s, self.fused, self.copy = s, fused, copy_block
+        self.s, self.fused = s, fused
 
     def block(self, b: S.Block) -> S.Block:
         lets: list[S.Let] = []
@@ -138,9 +139,7 @@ class _Rewriter:
                 body = f.body
 
                 def run(body=body, ix=op.ix) -> Atom:
-                    sub = self.copy(self.s, [body.binder], body.body, [ix])
-                    r = body.body.result
-                    return sub.get(r.name, r) if isinstance(r, S.Var) else r
+                    return sa(body.body.result, copy_block(self.s, [body.binder], body.body, [ix]))
                 copied = self.s.sub_block(run)
                 lets.extend(copied.lets)
                 lets.append(S.Let(let.binder, copied.result))
