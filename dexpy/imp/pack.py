@@ -150,19 +150,8 @@ def fill_rows(ns, packs: list[RowPacked], bufs: list[IVar], nest: Nest, mt: IAto
     rr = Renamer(ns, {nest.il.iv.name: row})
     loads: list[i.Stmt] = [i.Assign(row, i.IPrim(Prim.ADD, (i0, r))),
                            *(rr.stmt(a) for a in nest.pre_i)]
-    stores: list[i.Stmt] = [i.Assign(at, i.IPrim(Prim.ADD, (kb, r2)))]
-    slots: list[i.Stmt] = []
-    for pk, buf in zip(packs, bufs):        # loads, then stores (as in `fill`)
-        ren = Renamer(ns, {**rr.sub, nest.kl.iv.name: kiv})
-        loads += [ren.stmt(a) for a in pk.slice]
-        ty = pk.load.dest.ty
-        slot = IVar(ns.fresh("col"), i.PtrTy(ty))
-        val, val2 = IVar(ns.fresh(pk.load.dest.name.hint), ty), IVar(ns.fresh("x"), ty)
-        slots.append(i.Alloc(slot, ty, ILit(mr, I64), i.AllocKind.STACK))
-        loads += [i.Assign(val, ren.expr(pk.load.expr)), i.Store(slot, r, val)]
-        stores += [i.Assign(val2, i.Load(slot, r2)), i.Store(buf, at, val2)]
-    rows = [*slots, i.Loop(r, ILit(mr, I64), i.IBlock(tuple(loads))),
-            i.Loop(r2, ILit(mr, I64), i.IBlock(tuple(stores)))]
+    rows = _staged(ns, packs, bufs, {**rr.sub, nest.kl.iv.name: kiv}, mr, (r, loads),
+                   (r2, [i.Assign(at, i.IPrim(Prim.ADD, (kb, r2)))]), at)
     kl = IVar(ns.fresh("kk"), I64)
     kb0, left, kn, up, nkb = (IVar(ns.fresh(h), I64) for h in ("kb0", "left", "kn", "up", "nkb"))
     steps = i.Loop(kl, kn, i.IBlock((i.Assign(kiv, i.IPrim(Prim.ADD, (kb0, kl))),
@@ -177,6 +166,31 @@ def fill_rows(ns, packs: list[RowPacked], bufs: list[IVar], nest: Nest, mt: IAto
                                       tiles)), False, True), \
         [i.Assign(up, i.IPrim(Prim.ADD, (k, ILit(KB - 1, I64)))),
          i.Assign(nkb, i.IPrim(Prim.DIV, (up, ILit(KB, I64))))]
+
+
+def _staged(ns, packs: list, bufs: list[IVar], sub: dict, count: int,
+            load: tuple[IVar, list[i.Stmt]], store: tuple[IVar, list[i.Stmt]],
+            at: IVar) -> list[i.Stmt]:
+    """`count` values of each pack copied through a stack slot: a loop over `load[0]`
+    runs `load[1]`, then each pack's slice and load (renamed by a copy of `sub`) and
+    stores the value in its slot; a second loop over `store[0]` runs `store[1]`, then
+    stores each slot's value in its buffer at `at`. Loads, then stores: unrolled, each
+    is one run of vectors (interleaved, LLVM could not tell that a store does not
+    change a later load's operand). Used by `fill` (a tile's columns) and `fill_rows`
+    (a row tile's rows); returns the slots and the two loops."""
+    (li, loads), (si, stores) = load, store
+    slots: list[i.Stmt] = []
+    for pk, buf in zip(packs, bufs):
+        ren = Renamer(ns, dict(sub))
+        loads = [*loads, *(ren.stmt(st) for st in pk.slice)]
+        ty = pk.load.dest.ty
+        slot = IVar(ns.fresh("col"), i.PtrTy(ty))
+        val, val2 = IVar(ns.fresh(pk.load.dest.name.hint), ty), IVar(ns.fresh("x"), ty)
+        slots.append(i.Alloc(slot, ty, ILit(count, I64), i.AllocKind.STACK))
+        loads += [i.Assign(val, ren.expr(pk.load.expr)), i.Store(slot, li, val)]
+        stores = [*stores, i.Assign(val2, i.Load(slot, si)), i.Store(buf, at, val2)]
+    return [*slots, i.Loop(li, ILit(count, I64), i.IBlock(tuple(loads))),
+            i.Loop(si, ILit(count, I64), i.IBlock(tuple(stores)))]
 
 
 def fill(ns, packs: list[Packed], bufs: list[IVar], nest: Nest, hoisted: dict[Name, IAtom],
@@ -211,9 +225,8 @@ def fill(ns, packs: list[Packed], bufs: list[IVar], nest: Nest, hoisted: dict[Na
              i.Assign(qkk, i.IPrim(Prim.ADD, (qk, kiv))),
              i.Assign(base, i.IPrim(Prim.MUL, (qkk, ILit(nr, I64))))]
     def columns(clamp: bool) -> i.Stmt:
-        # all NR loads into a stack slot, then all NR stores: unrolled, the loads and the
-        # stores are each one run of vectors (interleaved, LLVM could not tell that a
-        # store does not change a later load's operand, and kept 32 scalar pairs)
+        # all NR loads into a stack slot, then all NR stores (`_staged`: interleaved,
+        # LLVM kept 32 scalar pairs)
         r = Renamer(ns)
         cc, jj = r.fresh(c), r.fresh(j)
         loads: list[i.Stmt] = [i.Assign(jj, i.IPrim(Prim.ADD, (js, cc)))]
@@ -223,19 +236,9 @@ def fill(ns, packs: list[Packed], bufs: list[IVar], nest: Nest, hoisted: dict[Na
             loads += [i.Assign(last, i.IPrim(Prim.SUB, (n, ILit(1, I64)))),
                       i.Assign(jl, i.IPrim(Prim.MIN, (jj, last)))]
         c2, a = r.fresh(c), r.fresh(at)
-        stores: list[i.Stmt] = [i.Assign(a, i.IPrim(Prim.ADD, (base, c2)))]
-        slots: list[i.Stmt] = []
-        for pk, buf in zip(packs, bufs):
-            ren = Renamer(ns, {**hoisted, nest.jl.iv.name: jl, nest.kl.iv.name: kiv})
-            loads += [ren.stmt(st) for st in pk.slice]
-            ty = pk.load.dest.ty
-            slot = IVar(ns.fresh("col"), i.PtrTy(ty))
-            val, val2 = IVar(ns.fresh(pk.load.dest.name.hint), ty), IVar(ns.fresh("x"), ty)
-            slots.append(i.Alloc(slot, ty, ILit(nr, I64), i.AllocKind.STACK))
-            loads += [i.Assign(val, ren.expr(pk.load.expr)), i.Store(slot, cc, val)]
-            stores += [i.Assign(val2, i.Load(slot, c2)), i.Store(buf, a, val2)]
-        return i.IBlock((*slots, i.Loop(cc, ILit(nr, I64), i.IBlock(tuple(loads))),
-                         i.Loop(c2, ILit(nr, I64), i.IBlock(tuple(stores)))))
+        return i.IBlock(tuple(_staged(
+            ns, packs, bufs, {**hoisted, nest.jl.iv.name: jl, nest.kl.iv.name: kiv}, nr,
+            (cc, loads), (c2, [i.Assign(a, i.IPrim(Prim.ADD, (base, c2)))]), a)))
     if n is None:
         cols: list[i.Stmt] = list(columns(False).stmts)
     else:                                   # only the padded last tile is clamped: the
