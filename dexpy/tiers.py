@@ -20,8 +20,11 @@ compiles every block at O3, which tests of the optimizer's output rely on).
 
 The bound is a heuristic for compile effort only. Results agree with O3's except
 where FP contraction (on by default) fuses `a * b + c` into an FMA: O3 fuses many,
-the quick tier's instruction selection only a few; with `DEXPY_FP_CONTRACT=0` both
-are exact. A `%time` block is tiered like any other (it runs once; its report
+the quick tier's instruction selection only a few (with `DEXPY_FP_CONTRACT=0` both
+are exact), and where O3 computes a math function of constants while compiling (a
+block is compiled for the values of the top-level integers it uses,
+`simplify.constants`): LLVM's `sin` of a constant may differ from libm's `sinf` in
+the last place. A `%time` block is tiered like any other (it runs once; its report
 shows the quick compile); `%bench` blocks and functions compiled through the Python
 API always get O3: they run many times. `DEXPY_QUICK=0` turns the quick
 tier off (every block O3), `DEXPY_QUICK=1` forces it for every top-level block of
@@ -175,12 +178,12 @@ def _size(block: S.Block) -> int:
     n = 0
     for let in block.lets:
         n += 1
-        for scope in _scopes(let.op):
+        for scope in scopes(let.op):
             n += _size(scope)
     return n
 
 
-def _scopes(op: S.Op) -> tuple[S.Block, ...]:
+def scopes(op: S.Op) -> tuple[S.Block, ...]:
     match op:
         case S.For(_, body) | S.RunState(_, body) | S.RunReader(_, body) | S.RunAccum(_, body):
             return (body.body,)

@@ -380,9 +380,12 @@ class Session:
         return lines + show(self.env, ty, out.to_python()).split("\n")
 
     def _run(self, fn: S.SimpFunction) -> tuple[TopValue, list[str]]:
-        """Compiles and runs a block's function: its value and the lines it printed."""
+        """Compiles and runs a block's function: its value and the lines it printed.
+        It is compiled for the values of the earlier top-level integers it uses
+        (`simplify.constants`)."""
+        from .simplify.constants import bind_constants
+        fn, args = bind_constants(fn, [self.values[p.name] for p in fn.params])
         self.dump_ir(fn)
-        args = [self.values[p.name] for p in fn.params]
         if self.timing is not None and self.timing.bench:    # runs many times: O3
             out, printed = self.timing.run(fn, args)
         else:       # runs once (`%time` too): LLVM's effort as its work bound deserves

@@ -122,6 +122,14 @@ def simp_bytes(fn: SimpFunction) -> bytes:
     return data
 
 
+def pickled_as(fn: SimpFunction, data: bytes) -> None:
+    """Makes `data` stand for `fn`'s pickle in the function cache's key: a function
+    derived deterministically from another (`simplify.constants`) is keyed by that
+    one's bytes and what it was derived with, without pickling it again."""
+    global _last_pickled
+    _last_pickled = (fn, data)
+
+
 def compile_function(fn: SimpFunction) -> CompiledFunction:
     """Simp -> Imp -> LLVM IR -> native code (checking each IR when DEXPY_CHECK=1).
     The LLVM IR is cached on disk under a hash of the Simp function (its pickle: every

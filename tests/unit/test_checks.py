@@ -99,12 +99,25 @@ ys = for i:(Fin n). xs[i] + xs[unsafe_from_ordinal (ordinal i -| 1)] + xs[unsafe
 
 def test_loop_indices_and_clamped_neighbours_are_not_checked(monkeypatch) -> None:
     # `xs : (Fin n)=>Float` has the literal size 1000, the loop runs over the top-level
-    # `n`: the check of xs[i] is hoisted before the loop; the neighbours are proven
-    out, imps = run_recorded(monkeypatch, LOOPS, {"DEXPY_UNSAFE_INDEX": None})
+    # `n` compiled as a parameter (DEXPY_NO_CONSTANTS: as for a size computed in the
+    # block): the check of xs[i] is hoisted before the loop; the neighbours are proven
+    out, imps = run_recorded(monkeypatch, LOOPS, {"DEXPY_UNSAFE_INDEX": None,
+                                                  "DEXPY_NO_CONSTANTS": "1"})
     assert out == ["(1., 3989.)"]         # 0+0+1+0, 999+998+999+xs[6993 mod 1000]
     ys = imps[-2]
     assert _checks_in_loops(ys) == 0
     assert i.INDEX_ERROR in _error_codes(ys)              # the hoisted one
+
+
+def test_top_level_size_compiled_as_its_value_needs_no_check(monkeypatch) -> None:
+    # by default the block is compiled for n = 1000 (simplify.constants): the loop's
+    # count is the table's size, and no check is left at all
+    out, imps = run_recorded(monkeypatch, LOOPS, {"DEXPY_UNSAFE_INDEX": None,
+                                                  "DEXPY_NO_CONSTANTS": None})
+    assert out == ["(1., 3989.)"]
+    ys = imps[-2]
+    assert _checks_in_loops(ys) == 0
+    assert i.INDEX_ERROR not in _error_codes(ys)
 
 
 def test_index_loaded_from_a_table_is_checked_before_the_loop(monkeypatch) -> None:
@@ -241,7 +254,9 @@ def test_guards_do_not_stop_loop_fusion(monkeypatch, o3) -> None:
     src = ("n = 1000\nx : (Fin n)=>Float = for i. n_to_f (ordinal i) / 1000.0\n"
            "y : (Fin n)=>Float = for i. 1.0\n"
            ":p\n  e = for i:(Fin n). exp x[i]\n  sum for i:(Fin n). e[i] * y[i]\n")
-    out, checked = run_recorded(monkeypatch, src, {"DEXPY_UNSAFE_INDEX": None})
+    # (n compiled as a parameter: with its value, no guard is needed at all)
+    out, checked = run_recorded(monkeypatch, src, {"DEXPY_UNSAFE_INDEX": None,
+                                                   "DEXPY_NO_CONSTANTS": "1"})
     out2, unchecked = run_recorded(monkeypatch, src, {"DEXPY_UNSAFE_INDEX": "1"})
     assert out == out2
     assert i.INDEX_ERROR in _error_codes(checked[-1]) and _checks_in_loops(checked[-1]) == 0
@@ -271,7 +286,9 @@ def test_inner_loop_gather_checked_before_the_outer_loop(monkeypatch) -> None:
            "m : Nat = 0\n"
            ":p for j:(Fin 4). sum for k:(Fin m). xs[idx[j]]\n"
            ":p for i:(Fin 3). sum for j:(Fin 4). xs[idx[j]]\n")
-    out, imps = run_recorded(monkeypatch, src, {"DEXPY_UNSAFE_INDEX": None})
+    # (m compiled as a parameter: with its value 0 the inner loop is dead code)
+    out, imps = run_recorded(monkeypatch, src, {"DEXPY_UNSAFE_INDEX": None,
+                                                "DEXPY_NO_CONSTANTS": "1"})
     # the inner loop never runs: no error; then idx[2] = 2 is the first out of bounds
     assert out == ["[0., 0., 0., 0.]", "Index out of bounds: 2 >= 2", "Runtime error"]
     assert _checks_in_loops(imps[-2]) == 0 and _checks_in_loops(imps[-1]) == 0

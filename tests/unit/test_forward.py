@@ -33,8 +33,12 @@ x : (Fin cols)=>Int = for c. n_to_i (ordinal c * 3 + 1)
 """
 
 
-def _run(monkeypatch, src: str, fwd: bool) -> tuple[list[str], list[i.ImpFunction]]:
-    return run_recorded(monkeypatch, src, {"DEXPY_NO_FORWARD": None if fwd else "1"})
+def _run(monkeypatch, src: str, fwd: bool, constants: bool = False
+         ) -> tuple[list[str], list[i.ImpFunction]]:
+    # sizes compiled as run-time values unless `constants` (simplify.constants: small
+    # literal sizes put the state on the stack, where it is not forwarded)
+    return run_recorded(monkeypatch, src, {"DEXPY_NO_FORWARD": None if fwd else "1",
+                                           "DEXPY_NO_CONSTANTS": None if constants else "1"})
 
 
 def _heap_allocs(imps: list[i.ImpFunction]) -> int:
@@ -61,6 +65,8 @@ def test_pathfinder_select_writes_the_state_buffer(monkeypatch, rows, cols) -> N
     assert out == ref
     assert int_list(out[-1]) == _pathfinder(rows, cols)
     assert _heap_allocs(imps) == _heap_allocs(ref_imps) - 1     # the step's temporary
+    lit, _ = _run(monkeypatch, src, fwd=True, constants=True)
+    assert lit == out
 
 
 @pytest.mark.parametrize("rows,cols", [(1, 3), (3, 4), (4, 9)])

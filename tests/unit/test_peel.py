@@ -50,8 +50,12 @@ def _expected(n: int) -> list[list[int]]:
             list(x[(c - 1) % n] - x[(c + 1) % n])]
 
 
-def _run(monkeypatch, src: str, peel: bool) -> tuple[list[str], list[i.ImpFunction]]:
-    return run_recorded(monkeypatch, src, {"DEXPY_NO_PEEL": None if peel else "1"})
+def _run(monkeypatch, src: str, peel: bool, constants: bool = False
+         ) -> tuple[list[str], list[i.ImpFunction]]:
+    # `n` is compiled as a run-time count unless `constants` (simplify.constants):
+    # the split then happens at run time, for every n, as for a size read from data
+    return run_recorded(monkeypatch, src, {"DEXPY_NO_PEEL": None if peel else "1",
+                                           "DEXPY_NO_CONSTANTS": None if constants else "1"})
 
 
 def _loops(imps: list[i.ImpFunction]) -> int:
@@ -66,6 +70,17 @@ def test_stencils_match_numpy_and_unsplit(monkeypatch, n) -> None:
     assert out == ref
     assert [int_list(ln) for ln in out] == _expected(n)
     assert _loops(imps) > _loops(ref_imps)          # the pass did split loops
+
+
+@pytest.mark.parametrize("n", [0, 1, 2, 5, 17, 1000])
+def test_stencils_over_a_literal_count(monkeypatch, n) -> None:
+    # compiled for the value of `n`: the split points are literals (none for tiny n)
+    src = f"n = {n}\n" + STENCILS
+    out, imps = _run(monkeypatch, src, peel=True, constants=True)
+    assert [int_list(ln) for ln in out] == _expected(n)
+    if n == 1000:
+        _, ref_imps = _run(monkeypatch, src, peel=False, constants=True)
+        assert _loops(imps) > _loops(ref_imps)
 
 
 def test_middle_loop_has_no_clamps(monkeypatch) -> None:
