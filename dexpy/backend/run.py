@@ -122,18 +122,57 @@ def simp_bytes(fn: SimpFunction) -> bytes:
     return data
 
 
-def pickled_as(fn: SimpFunction, data: bytes) -> None:
-    """Makes `data` stand for `fn`'s pickle in the function cache's key: a function
-    derived deterministically from another (`simplify.constants`) is keyed by that
-    one's bytes and what it was derived with, without pickling it again."""
-    global _last_pickled
-    _last_pickled = (fn, data)
+_last_keyed: tuple[SimpFunction | None, bytes] = (None, b"")
+
+
+def function_bytes(fn: SimpFunction) -> bytes:
+    """What the function cache hashes: `fn` pickled with every name replaced by the
+    order of its first appearance (hints dropped). Functions equal up to their names
+    share it, and so their LLVM IR: the same code applied to other top-level values
+    (upstream's md.dx simulates a small and a large system with one block each: the
+    second block's lowering and code generation, 0.5 s, are a cache hit). The last
+    function's bytes are kept, as for `simp_bytes`."""
+    global _last_keyed
+    last, data = _last_keyed
+    if last is not fn:
+        data = _canonical_pickle(fn)
+        _last_keyed = (fn, data)
+    return data
+
+
+def keyed_as(fn: SimpFunction, data: bytes) -> None:
+    """Makes `data` stand for `function_bytes(fn)`: a function derived
+    deterministically from another (`simplify.constants`) is keyed by that one's
+    bytes and what it was derived with, without pickling it."""
+    global _last_keyed
+    _last_keyed = (fn, data)
+
+
+def _canonical_pickle(fn: SimpFunction) -> bytes:
+    import copyreg
+    import io
+    import pickle
+
+    from ..names import Name
+    ids: dict[Name, int] = {}
+
+    def reduce_name(n: Name) -> tuple:
+        k = ids.get(n)
+        if k is None:
+            k = ids[n] = len(ids) + 1
+        return Name, ("", k)
+    buf = io.BytesIO()
+    pickler = pickle.Pickler(buf, protocol=pickle.HIGHEST_PROTOCOL)
+    pickler.dispatch_table = {**copyreg.dispatch_table, Name: reduce_name}
+    pickler.dump(fn)
+    return buf.getvalue()
 
 
 def compile_function(fn: SimpFunction) -> CompiledFunction:
     """Simp -> Imp -> LLVM IR -> native code (checking each IR when DEXPY_CHECK=1).
     The LLVM IR is cached on disk under a hash of the Simp function (its pickle: every
-    field, unlike the printed form) and the compiler's sources, so a warm run skips lowering and code generation (and the
+    field, unlike the printed form, names canonical: `function_bytes`) and the
+    compiler's sources, so a warm run skips lowering and code generation (and the
     object code cache then skips LLVM's optimizer); with checks on, every IR is
     built and checked."""
     from .. import cache
@@ -143,7 +182,7 @@ def compile_function(fn: SimpFunction) -> CompiledFunction:
     level = current_level()
     key = None
     if cache.enabled() and not checks_enabled():
-        key = cache.function_key(simp_bytes(fn), level)
+        key = cache.function_key(function_bytes(fn), level)
         text = cache.load("fn", key)
         if text is not None:
             return CompiledFunction(fn, text.decode(), compile_ir(text.decode(), level))

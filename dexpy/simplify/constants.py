@@ -54,9 +54,9 @@ def bind_constants(fn: S.SimpFunction, args: Sequence[object]
         return fn, list(args)
     body = _Subst({p.name: v for p, v in zip(params, values)}).block(fn.body)
     bound = S.SimpFunction(tuple(rest), body)
-    from ..backend.run import pickled_as, simp_bytes
-    pickled_as(bound, simp_bytes(fn) + b"\0constants " + repr(
-        [(str(p.name), v.value) for p, v in zip(params, values)]).encode())
+    from ..backend.run import function_bytes, keyed_as
+    keyed_as(bound, function_bytes(fn) + b"\0constants " + repr(
+        [(fn.params.index(p), v.value) for p, v in zip(params, values)]).encode())
     return bound, rest_args
 
 

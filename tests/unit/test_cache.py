@@ -93,3 +93,27 @@ def test_simp_function_cache_skips_lowering(tmp_cache, monkeypatch) -> None:
     out, _ = run.run_compiled(second, [TopValue(second.fn.params[0].ty, (x,))])
     np.testing.assert_array_equal(out.leaves[0], 3 * x)
     assert second.imp.name == "dexpy_main"              # lowered again on demand
+
+
+def test_functions_equal_up_to_names_share_their_ir(tmp_cache, monkeypatch) -> None:
+    # two blocks that differ only in the top-level value they read (and so in every
+    # name): the second one's lowering is a function-cache hit, its result its own
+    import dexpy.backend.run as run
+    from dexpy.source import SourceFile
+    from dexpy.toplevel import Session
+    monkeypatch.setenv("DEXPY_CHECK", "0")
+    lowered: list[object] = []
+    orig = run._lower
+    monkeypatch.setattr(run, "_lower", lambda fn, quick=False: lowered.append(fn) or orig(fn, quick))
+    src = ("a = for i:(Fin 100). n_to_f (ordinal i)\n"
+           "b = for i:(Fin 100). n_to_f (ordinal i) * 2.0\n"
+           ":p sum (for i. a[i] * a[i] + 1.0)\n"
+           ":p sum (for i. b[i] * b[i] + 1.0)\n"
+           ":p sum (for i. b[i] * b[i] + 3.0)\n")
+    session = Session()
+    list(session.run_source(SourceFile("p.dx", ":p 1.0\n")))     # the prelude's values
+    lowered.clear()
+    out = [ln for _, lines in session.run_source(SourceFile("t.dx", src)) for ln in lines]
+    assert out == ["328450.", "1313500.", "1313700."]
+    assert len(lowered) == 4           # a, b, the first sum, the sum with another constant
+    assert run.function_bytes(lowered[2]) != run.simp_bytes(lowered[2])
