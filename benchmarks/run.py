@@ -47,18 +47,12 @@ def timed(fn, runs: int) -> tuple[float, float]:
     return min(ts), statistics.median(ts)
 
 
-PAUSE = 0.01
-"""Seconds between the calls of `timed_pair`: a runtime's thread pool (JAX's, dexpy's)
-spins a while after a call; the other one's call should not start meanwhile."""
-
-
 def timed_pair(f, g, runs: int) -> tuple[float, float]:
     """Best times of `f` and `g` over 2 * `runs` calls each, run alternately (a loaded
     machine slows both alike)."""
     tf, tg = [], []
     for _ in range(2 * runs):
         for fn, ts in ((f, tf), (g, tg)):
-            time.sleep(PAUSE)
             t = time.perf_counter()
             fn()
             ts.append(time.perf_counter() - t)
@@ -547,12 +541,11 @@ def main() -> None:
         for name, fn in peers.items():
             if fn is None:
                 continue
-            # the ratio from calls of both run alternately (a machine whose speed
-            # drifts during the run, or a burst of load, slows both alike)
-            td, pt = timed_pair(timed_run, fn, args.runs)
-            print(f"  {name:16s} {pt*1e3:10.3f} ms  dexpy/{name} {td/pt:.2f} "
-                  f"(dexpy {td*1e3:.3f} ms, runs alternated)")
-            line += [name, f"{pt*1e3:.2f}", f"{td/pt:.2f}"]
+            # (not alternated with dexpy's calls: a peer's OpenMP pool spins after
+            # each call and slowed B8's 2 ms dexpy call that followed it 2x)
+            pt = timed(fn, args.runs)
+            print(f"  {name:16s} {pt[0]*1e3:10.3f} ms  dexpy/{name} {d2[0]/pt[0]:.2f}")
+            line += [name, f"{pt[0]*1e3:.2f}", f"{d2[0]/pt[0]:.2f}"]
         line += [f"{cold*1e3:.0f}", f"{cached*1e3:.0f}", "ok" if ok else "MISMATCH"]
         rows.append(tuple(line))
     print("\nid | dexpy ms (2T) | unchecked ms | 1->2 | numpy ms | /numpy | peer | peer ms | /peer | "
