@@ -513,7 +513,10 @@ class _Opt:
         per_j = sum(SCALAR_BYTES[v.ty.elem] for v in pre_allocs.values()) + \
             sum(SCALAR_BYTES[v.ty.elem] for v in staged.values())
         block = block_size(per_j)
-        blocked = not (isinstance(jl.count, ILit) and jl.count.value <= block)
+        # (a parallel j loop is blocked unless one block of the least width holds it:
+        # its blocks are what the threads share, `_block_width`)
+        whole = 64 if jl.parallel else block
+        blocked = not (isinstance(jl.count, ILit) and jl.count.value <= whole)
         jb = IVar(self.ns.fresh("jb"), I64)
         lo = IVar(self.ns.fresh("jlo"), I64)
         width = IVar(self.ns.fresh("jw"), I64)

@@ -26,10 +26,11 @@ def _loops(b: i.IBlock) -> list[i.Loop]:
     return [s for s in walk_stmts(b) if isinstance(s, i.Loop)]
 
 
+@pytest.mark.parametrize("constants", ["0", "1"])   # cols compiled as its value, or not
 @pytest.mark.parametrize("cols", [70, 300, 2048, 5000])
-def test_column_sums_run_in_blocks(monkeypatch, cols) -> None:
+def test_column_sums_run_in_blocks(monkeypatch, cols, constants) -> None:
     rows = 33
-    monkeypatch.setenv("DEXPY_NO_CONSTANTS", "1")     # the width is computed at run time
+    monkeypatch.setenv("DEXPY_NO_CONSTANTS", constants)
     src = f"""
 rows = {rows}
 cols = {cols}
