@@ -25,11 +25,11 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 
-from ..ad.deps import op_fields
+from ..ad.deps import _fv_type, op_fields
 from ..ad.linearize import st
 from ..names import Name
 from ..simp import ir as S
-from ..tiers import scopes
+from ..tiers import param_bound, scopes
 from .simplifier import _fold
 
 
@@ -40,16 +40,16 @@ def bind_constants(fn: S.SimpFunction, args: Sequence[object]
     has no such parameter."""
     if os.environ.get("DEXPY_NO_CONSTANTS", "").strip() in ("1", "on", "yes", "true"):
         return fn, list(args)
-    sizes = _sizes(fn.body, set())
+    sizes = _sizes(fn.body, {})
     params, values, rest, rest_args = [], [], [], []
     for p, a in zip(fn.params, args):
-        v = _integer(p, a) if p.name in sizes else None
+        v = param_bound(p, a) if p.name in sizes else None   # (a size: never negative)
         if v is None:
             rest.append(p)
             rest_args.append(a)
         else:
             params.append(p)
-            values.append(v)
+            values.append(S.Lit(v, p.ty.scalar))
     if not params:
         return fn, list(args)
     body = _Subst({p.name: v for p, v in zip(params, values)}).block(fn.body)
@@ -60,42 +60,19 @@ def bind_constants(fn: S.SimpFunction, args: Sequence[object]
     return bound, rest_args
 
 
-def _sizes(block: S.Block, out: set[Name]) -> set[Name]:
-    """The names used as a loop's trip count or a table's size in `block`. Only
-    parameters among them are bound: a random key or a flag gains nothing from being
-    a literal, and binding costs a copy of the function and a compile per value."""
+def _sizes(block: S.Block, out: dict) -> dict:
+    """The names used as a loop's trip count or a table's size in `block` (the
+    variables of its binders' types). Only parameters among them are bound: a random
+    key or a flag gains nothing from being a literal, and binding costs a copy of the
+    function and a compile per value."""
     for let in block.lets:
-        _type_sizes(let.binder.ty, out)
+        _fv_type(let.binder.ty, out)
         op = let.op
         if isinstance(op, S.For) and isinstance(op.size, S.Var):
-            out.add(op.size.name)
+            out[op.size.name] = S.NAT
         for scope in scopes(op):
             _sizes(scope, out)
     return out
-
-
-def _type_sizes(t: S.Type, out: set[Name]) -> None:
-    while isinstance(t, S.TabTy | S.RefTy | S.BoxTy):
-        if isinstance(t, S.TabTy):
-            if isinstance(t.size, S.Var):
-                out.add(t.size.name)
-            t = t.elem
-        else:
-            t = t.elem
-    if isinstance(t, S.ProdTy | S.SumTy):
-        for e in t.elems if isinstance(t, S.ProdTy) else t.cases:
-            _type_sizes(e, out)
-
-
-def _integer(p: S.Var, arg: object) -> S.Lit | None:
-    """The literal of an integer scalar parameter's value (a TopValue of one number)."""
-    ty = p.ty
-    if not isinstance(ty, S.BaseTy) or ty.scalar.is_float or ty.scalar is S.Scalar.PTR:
-        return None
-    leaves = getattr(arg, "leaves", ())
-    if len(leaves) != 1 or getattr(leaves[0], "shape", None) != ():
-        return None
-    return S.Lit(int(leaves[0]), ty.scalar)
 
 
 class _Subst:
