@@ -40,23 +40,22 @@ def bind_constants(fn: S.SimpFunction, args: Sequence[object]
     has no such parameter."""
     if os.environ.get("DEXPY_NO_CONSTANTS", "").strip() in ("1", "on", "yes", "true"):
         return fn, list(args)
-    sizes = _sizes(fn.body, {})
-    params, values, rest, rest_args = [], [], [], []
-    for p, a in zip(fn.params, args):
-        v = param_bound(p, a) if p.name in sizes else None   # (a size: never negative)
-        if v is None:
-            rest.append(p)
-            rest_args.append(a)
-        else:
-            params.append(p)
-            values.append(S.Lit(v, p.ty.scalar))
-    if not params:
+    ints = [param_bound(p, a) for p, a in zip(fn.params, args)]   # (a size: never negative)
+    if all(v is None for v in ints):    # most blocks: no walk over the function
         return fn, list(args)
-    body = _Subst({p.name: v for p, v in zip(params, values)}).block(fn.body)
-    bound = S.SimpFunction(tuple(rest), body)
+    sizes = _sizes(fn.body, {})
+    bind = {k for k, (p, v) in enumerate(zip(fn.params, ints))
+            if v is not None and p.name in sizes}
+    if not bind:
+        return fn, list(args)
+    sub = {fn.params[k].name: S.Lit(ints[k], fn.params[k].ty.scalar) for k in sorted(bind)}
+    body = _Subst(sub).block(fn.body)
+    keep = [k for k in range(len(fn.params)) if k not in bind]
+    bound = S.SimpFunction(tuple(fn.params[k] for k in keep), body)
+    rest_args = [args[k] for k in keep]
     from ..backend.run import function_bytes, keyed_as
     keyed_as(bound, function_bytes(fn) + b"\0constants " + repr(
-        [(fn.params.index(p), v.value) for p, v in zip(params, values)]).encode())
+        [(k, ints[k]) for k in sorted(bind)]).encode())
     return bound, rest_args
 
 

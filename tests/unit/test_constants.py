@@ -11,6 +11,7 @@ import sys
 import pytest
 
 from compile_spy import record_compiles
+from dexpy.ad.deps import op_fields
 from dexpy.simp import ir as S
 from dexpy.source import SourceFile
 from dexpy.toplevel import Session
@@ -69,8 +70,8 @@ def _tab_types(fn: S.SimpFunction) -> list[S.TabTy]:
             while isinstance(t, S.TabTy):
                 out.append(t)
                 t = t.elem
-            for v in vars(let.op).values() if hasattr(let.op, "__dict__") else \
-                    (getattr(let.op, f) for f in getattr(let.op, "__slots__", ())):
+            for f in op_fields(type(let.op)):
+                v = getattr(let.op, f)
                 if isinstance(v, S.Lam1):
                     walk(v.body)
     walk(fn.body)
