@@ -38,6 +38,7 @@ from . import tile, zerofill
 from .rename import AccRenamer, Renamer, walk_stmts
 from .ir import IAtom, ILit, IVar, PtrTy
 from .layout import SCALAR_BYTES
+from .nest import small_k
 from .parallel import _atoms_of_expr, _stmt_uses
 
 I64 = Scalar.I64
@@ -56,9 +57,6 @@ def block_size(bytes_per_j: int) -> int:
 
 MIN_BLOCKS = 4       # a parallel j loop runs in at least this many blocks (of >= 64)
 MIN_TOP_COUNT = 16   # an outermost j loop with fewer iterations is not interchanged
-UNROLLED = 256       # a k loop of a known count and at most this many statements in all
-                     # is left to LLVM, which unrolls it fully (Horner's rule over 16
-                     # coefficients: the accumulator stays in a register)
 PURE_EXPRS = (i.IPrim, i.ICast, i.ISelect, i.PtrAdd, i.PtrCast, IVar, ILit)
 
 
@@ -413,8 +411,8 @@ class _Opt:
         kl = body[kp]
         if any(isinstance(s, i.Loop | i.DoWhile) for s in walk_stmts(kl.body)):
             return None         # only a flat inner reduction (keeps the cost model simple)
-        if isinstance(kl.count, ILit) and \
-                kl.count.value * sum(1 for _ in walk_stmts(kl.body)) <= UNROLLED:
+        short = small_k(kl)
+        if short and not strided:
             return None         # LLVM unrolls the k loop and vectorizes the j loop itself
         pre, post = body[:kp], body[kp + 1:]
         accs: dict[Name, IVar] = {}
@@ -476,6 +474,8 @@ class _Opt:
                     return None
         if not self._acc_uses_ok(jl.body, accs):
             return None
+        if short and self.unit_stride_access(kl.body, jl.iv, accs):
+            return None         # (a strided operand: LLVM would gather it; tiles pack it)
         if not strided and not self.unit_stride_access(kl.body, jl.iv, accs):
             return None         # the j loop would walk memory with a stride: no gain
         # reads in pre and the k loop must not see what post writes

@@ -28,6 +28,9 @@ if TYPE_CHECKING:
     from .interchange import _Opt
 
 I64 = Scalar.I64
+UNROLLED = 256       # a k loop of a known count and at most this many statements in all
+                     # is left to LLVM, which unrolls it fully (Horner's rule over 16
+                     # coefficients: the accumulator stays in a register)
 PURE = (i.IPrim, i.ICast, i.ISelect, i.PtrAdd, i.PtrCast, IVar, ILit)
 
 
@@ -174,3 +177,10 @@ def slice_of(roots: list, defs: dict[Name, i.Assign],
         need.add(n)
         todo += [x.name for x in _atoms_of_expr(a.expr) if isinstance(x, IVar)]
     return [s for s in order if isinstance(s, i.Assign) and s.dest.name in need]
+
+
+def small_k(kl: i.Loop) -> bool:
+    """Whether LLVM unrolls the reduction loop `kl` whole (a known count, at most
+    UNROLLED statements in all) and vectorizes the loop around it by itself."""
+    return isinstance(kl.count, ILit) and \
+        kl.count.value * sum(1 for _ in walk_stmts(kl.body)) <= UNROLLED

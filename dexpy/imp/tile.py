@@ -31,7 +31,7 @@ from ..names import Name
 from ..simp.ir import Prim, Scalar
 from . import ir as i
 from . import pack
-from .nest import Nest, find_accumulating, find_plain
+from .nest import Nest, find_accumulating, find_plain, small_k
 from .parallel import _atoms_of_expr
 from .ir import IAtom, ILit, IVar
 from .layout import SCALAR_BYTES
@@ -46,6 +46,7 @@ TILE_BYTES = 128       # bytes of a tile row: NR = 32 floats, 16 doubles (two AV
 PACK = True           # copy row-invariant operands into tile-ordered blocks (`pack`)
 PACK_BYTES = 1 << 20  # bytes of packed operands per block of column tiles (in L2)
 PREFETCH_K = 8        # k steps ahead that the tiles prefetch their packed panels (0: none)
+PREFETCH_A = 16       # k steps ahead that the tiles prefetch their packed row panels
 LINE_BYTES = 64       # bytes of a cache line
 MAX_BODY = 32          # k bodies of more statements are not tiled (code size, registers)
 RB = 16                # rows per block of an accumulating nest's rest (`rest_blocked`)
@@ -58,9 +59,17 @@ def register_tile(opt: _Opt, il: i.Loop, depth: int) -> list[i.Stmt] | None:
     if nest is None or sum(1 for _ in walk_stmts(i.IBlock(tuple(nest.kbody)))) > MAX_BODY:
         return None
     nr = TILE_BYTES // max(SCALAR_BYTES[e] for e in nest.tiles.values())
+    if nest.kind == "plain" and small_k(nest.kl) and not (
+            isinstance(nest.jl.count, ILit) and nest.jl.count.value >= nr):
+        return None     # a short k loop (B6's `d @ w3^T`, k < 10) with a strided operand:
+        # tiled only over whole column tiles (a 3 x 3 rotation is left to LLVM)
     packs = pack.find(opt, nest) if PACK else []
     packed = {pk.load.dest.name for pk in packs}
-    pad = bool(packs) and _paddable(nest, packed)
+    # a literal N that is a multiple of NR needs no padded tile (nor its clamped
+    # columns: LLVM could not tell they were consecutive, and loaded and stored every
+    # tile element by element, ~8% of B6's forward products)
+    pad = bool(packs) and _paddable(nest, packed) and not (
+        isinstance(nest.jl.count, ILit) and nest.jl.count.value % nr == 0)
     narrow = isinstance(il.count, ILit) and il.count.value < MR or \
         isinstance(nest.jl.count, ILit) and nest.jl.count.value < nr and not pad
     if narrow and nest.kind == "plain":
@@ -330,6 +339,7 @@ class _Tiler:
             ak0, ak = self.var("ak"), self.var("ak")
             kbody += [i.Assign(ak0, i.IPrim(Prim.MUL, (kiv, ILit(MR, I64)))),
                       i.Assign(ak, i.IPrim(Prim.ADD, (self.rbase, ak0)))]
+            kbody += self.row_prefetches(ak)
         kbody.append(self.jammed([self.cols(rows[r], sub, j0, nest.kbody, kiv, base,
                                             (ak, r) if ak is not None else None)
                                   for r, sub in enumerate(subs)]))
@@ -352,6 +362,20 @@ class _Tiler:
                 out += [i.Assign(at, i.IPrim(Prim.ADD, (
                             b0, ILit(PREFETCH_K * self.nr + line // size, I64)))),
                         i.CallStmt(i.CallRt(i.RtFn.PREFETCH, (buf, at)))]
+        return out
+
+    def row_prefetches(self, ak: IVar) -> list[i.Stmt]:
+        """Prefetches of the packed row panels PREFETCH_A k steps ahead (`ak`: this k's
+        first value). A row tile's panel (K * MR values, 64 KiB for B6's K = 2048) does
+        not stay in L1 while the column panels stream through it: each k step's first
+        broadcast waited on L2 (B6's weight gradients: ~6% slower without)."""
+        if not PREFETCH_A:
+            return []
+        out: list[i.Stmt] = []
+        for buf in self.rbufs.values():
+            at = self.var("pf")
+            out += [i.Assign(at, i.IPrim(Prim.ADD, (ak, ILit(PREFETCH_A * MR, I64)))),
+                    i.CallStmt(i.CallRt(i.RtFn.PREFETCH, (buf, at)))]
         return out
 
     def cols(self, tiles: dict[Name, IVar], sub: dict[Name, IAtom], j0: IVar,

@@ -355,3 +355,99 @@ def test_narrow_product_is_one_padded_tile(session: Session, expr: str,
     monkeypatch.setenv("DEXPY_NO_INTERCHANGE", "1")
     (want,) = _value(session, expr)
     assert got.shape == (17, 10) and np.array_equal(got.view(np.uint8), want.view(np.uint8))
+
+
+def _prefetched(imp: i.ImpFunction) -> set[str]:
+    return {s.call.args[0].name.hint for s in _stmts(imp.body)
+            if isinstance(s, i.CallStmt) and s.call.fn == i.RtFn.PREFETCH}
+
+
+def test_row_panels_are_prefetched(grads: Session, monkeypatch: pytest.MonkeyPatch) -> None:
+    # a weight gradient's k steps prefetch their row panel (`apack`) PREFETCH_A steps
+    # ahead as well as the column panel; a hint: the bits do not change
+    expr = "grad tile_loss b"
+    cf = _imp(grads, expr, monkeypatch)
+    assert _prefetched(cf.imp) == {"apack", "pack"}
+    got = _same_bits_untiled(grads, expr, monkeypatch)
+    monkeypatch.setattr(tile, "PREFETCH_A", 0)
+    cf = _imp(grads, expr, monkeypatch)
+    assert _prefetched(cf.imp) == {"pack"}
+    (want,) = _value(grads, expr)
+    assert np.array_equal(got.view(np.uint8), want.view(np.uint8))
+
+
+_WHOLE = """
+r3 : (Fin 3)=>(Fin 3)=>Float = for j k. n_to_f (ordinal j * 3 + ordinal k) * 0.1
+p3 : (Fin 40)=>(Fin 3)=>Float = for i k. n_to_f (ordinal i + ordinal k) * 0.5
+b64c : (Fin 37)=>(Fin 64)=>Float = for k j. cos (n_to_f (ordinal k * 64 + ordinal j)) / 3.1
+b64t : (Fin 64)=>(Fin 37)=>Float = for j k. b64c[k, j]
+def whole_loss(w:(Fin 37)=>(Fin 64)=>Float) -> Float =
+  z = for i j. sum for k. a[i,k] * w[k,j]
+  sum for i. sum for j. sq z[i,j] * n_to_f (ordinal j + 1)
+def narrow_loss_x(x:(Fin 17)=>(Fin 37)=>Float) -> Float =
+  z = for i j. sum for k. x[i,k] * wn[k,j]
+  sum for i. sum for j. sq z[i,j]
+def rot_loss(x:(Fin 40)=>(Fin 3)=>Float) -> Float =
+  z = for i j. sum for k. x[i,k] * r3[k,j]
+  sum for i. sum for j. sq z[i,j]
+"""
+
+
+@pytest.fixture
+def whole(grads: Session) -> Session:
+    if "whole_loss" not in grads.env.scope:
+        assert all(not lines for lines in eval_blocks(grads, _WHOLE))
+    return grads
+
+
+def _padded(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
+    """Records, for each nest tiled from now on, whether its last column tile is
+    padded (its columns clamped to N - 1)."""
+    seen: list[bool] = []
+    orig = tile._Tiler.emit
+
+    def emit(self, *a, **k):
+        seen.append(self.pad)
+        return orig(self, *a, **k)
+    monkeypatch.setattr(tile._Tiler, "emit", emit)
+    return seen
+
+
+@pytest.mark.parametrize("expr,padded", [
+    ("for i j. sum for k. a[i,k] * b64t[j,k]", False),    # 64 columns: two whole tiles
+    ("grad whole_loss b64c", False),                       # accumulating, 64 columns
+    ("for i j. sum for k. a[i,k] * bt[j,k]", True),       # 70: the last tile is padded
+    ("grad tile_loss b", True)])
+def test_whole_tiles_do_not_clamp_columns(whole: Session, expr: str, padded: bool,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    # with N a literal multiple of NR no tile passes N: columns are not clamped to N - 1
+    # (clamped, LLVM could not tell they were consecutive and stored the tiles element
+    # by element); same bits as the untiled nest either way
+    seen = _padded(monkeypatch)
+    cf = _imp(whole, expr, monkeypatch)
+    assert _tiles(cf.imp)
+    assert seen[-1] == padded
+    if not padded:                     # every tile row's post: whole vectors
+        assert re.search(r"store <16 x float>", cf.compiled.optimized_ir)
+    _same_bits_untiled(whole, expr, monkeypatch)
+
+
+def test_short_strided_reduction_is_tiled(whole: Session,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    # `dz @ w^T` with 10 terms (B6's output layer, transposed by reverse mode): a short
+    # k loop that LLVM would unroll, but its operand steps by a row per column (LLVM
+    # gathered it): packed and tiled over whole column tiles, same bits as untiled. With
+    # 3 columns (a rotation of points) it stays LLVM's.
+    expr = "grad narrow_loss_x a"
+    seen = _padded(monkeypatch)
+    cf = _imp(whole, expr, monkeypatch)
+    assert len(seen) == 2 and _allocs(cf.imp, "pack")     # the product and dz @ w^T
+    _same_bits_untiled(whole, expr, monkeypatch)
+    expr3 = "grad rot_loss p3"
+    seen.clear()
+    _imp(whole, expr3, monkeypatch)
+    assert not seen
+    got = _same_bits_untiled(whole, expr3, monkeypatch)
+    p3 = np.array([[(i + k) * 0.5 for k in range(3)] for i in range(40)], np.float32)
+    r3 = np.array([[(j * 3 + k) * 0.1 for k in range(3)] for j in range(3)], np.float32)
+    np.testing.assert_allclose(got, 2 * (p3 @ r3) @ r3.T, rtol=1e-5)
