@@ -81,6 +81,7 @@ class DexWorkload:
         from dexpy.infer.decls import Evaluate, elab_top
         from dexpy.simp import ir as S
         from dexpy.simplify import Simplifier
+        from dexpy.simplify.constants import bind_constants
         from dexpy.source import SourceFile
         from dexpy.syntax.parse import parse_file
         (block,) = [b for b in parse_file(SourceFile("result", self.expr_src)) if b.decl]
@@ -90,8 +91,12 @@ class DexWorkload:
         simp = Simplifier(s.env, s.names, s.value_types)
         value = simp.ev(action.core, {})
         result = simp.atom(value)
-        self.params = tuple(simp.params.values())
-        return S.SimpFunction(self.params, S.Block(tuple(simp.b.lets), result))
+        fn = S.SimpFunction(tuple(simp.params.values()), S.Block(tuple(simp.b.lets), result))
+        # compiled as the session compiles the block (`dexpy script`, the REPL): for the
+        # values of the earlier top-level integers it uses as sizes
+        fn, _ = bind_constants(fn, [s.values[p.name] for p in fn.params])
+        self.params = fn.params
+        return fn
 
     def value(self, name: str) -> np.ndarray:
         b = self.session.env.scope[name]
