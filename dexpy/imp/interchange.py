@@ -34,7 +34,7 @@ from dataclasses import dataclass, replace
 from ..names import Name, NameSupply
 from ..simp.ir import Prim, Scalar
 from . import ir as i
-from . import tile, zerofill
+from . import epilogue, tile, zerofill
 from .rename import AccRenamer, Renamer, walk_stmts
 from .ir import IAtom, ILit, IVar, PtrTy
 from .layout import SCALAR_BYTES
@@ -88,6 +88,8 @@ class _Roots:
         self.params = {p.name for p in fn.params}
         self.outs = fn.params[1].name if len(fn.params) > 1 else None
         self.escaped: set[Name] = set()
+        self._load_ptrs: list[IAtom] = []
+        self._loads: Counter | None = None
         self._walk(fn.body)
         self._escapes(fn.body)
 
@@ -96,6 +98,8 @@ class _Roots:
             match s:
                 case i.Assign(dest, expr):
                     self.defs[dest.name] = expr
+                    if isinstance(expr, i.Load):
+                        self._load_ptrs.append(expr.ptr)
                 case i.Alloc(dest):
                     self.allocs[dest.name] = s
                 case _:
@@ -143,6 +147,12 @@ class _Roots:
                             self.escaped.add(r[1])
             for nb in _stmt_uses(s)[2]:
                 self._escapes(nb)
+
+    def loads(self, root: tuple) -> int:
+        """How many loads of the function read through pointers of `root`."""
+        if self._loads is None:
+            self._loads = Counter(self.root(p) for p in self._load_ptrs)
+        return self._loads[root]
 
     def equiv(self, a: IAtom, b: IAtom, depth: int = 0) -> bool:
         """Whether `a` and `b` are the same value (same pure definitions)."""
@@ -241,7 +251,7 @@ class _Opt:
     def prepare(self, b: i.IBlock, depth: int) -> list[i.Stmt]:
         """`b` with its nested blocks optimized and its own loops fused, not yet
         interchanged (register tiling looks at this form of a loop's body)."""
-        stmts = [t for s in b.stmts for t in self.stmts(s, depth)]
+        stmts = [t for s in epilogue.fuse(self, list(b.stmts)) for t in self.stmts(s, depth)]
         return self._fuse_all(stmts)
 
     def interchange_all(self, stmts: list[i.Stmt], depth: int) -> list[i.Stmt]:
