@@ -127,6 +127,8 @@ def _fuse_at(opt: _Opt, stmts: list[i.Stmt], k: int) -> list[i.Stmt] | None:
     for t in body:
         if isinstance(t, i.Assign) and isinstance(t.expr, i.Load) and \
                 opt.roots.root(t.expr.ptr) == target:
+            if t.expr.ptr != store.ptr:
+                return None         # P through another pointer (a cast, a displacement)
             got = _offset(opt, t.expr.offset, sub)
             if got != want:
                 return None         # another element of P: not this iteration's
