@@ -9,8 +9,11 @@ time: half the run time of a 64 MB `daxpy`. Those two symbols therefore resolve
 to `dexpy_aligned_alloc` / `dexpy_free` below: a freed block of at least
 `BIG` bytes (64-byte aligned, so one that compiled code allocated) is kept in
 one of `SLOTS` slots, up to `LIMIT` bytes in all, and handed out again for a
-request it fits (at most twice the size asked for). Everything else goes
-straight to libc. The slots are guarded by a spin lock (parallel loop bodies
+request it fits (at most twice the size asked for). When every slot is taken,
+the block kept longest goes back to libc and the new one takes its slot: blocks
+a finished computation left behind (other sizes, never asked for again) give way
+to the ones the running program frees and asks for on every call. Everything else
+goes straight to libc. The slots are guarded by a spin lock (parallel loop bodies
 allocate too); after `fork` the child's lock is reset. Written in LLVM IR and
 compiled through llvmlite, like the worker pool: no C compiler at run time.
 """
@@ -47,6 +50,8 @@ declare i64 @malloc_usable_size(ptr)
 
 @slot_ptr = internal global [SLOTS x ptr] zeroinitializer, align 8
 @slot_size = internal global [SLOTS x i64] zeroinitializer, align 8
+@slot_tick = internal global [SLOTS x i64] zeroinitializer, align 8
+@tick = internal global i64 0, align 8
 @held = internal global i64 0, align 8
 @lock = internal global i32 0, align 4
 
@@ -126,23 +131,52 @@ lock:
   br i1 %room, label %scan, label %full
 scan:
   %k = phi i64 [ 0, %lock ], [ %k1, %next ]
+  %old = phi i64 [ 0, %lock ], [ %old1, %next ]
   %more = icmp ult i64 %k, SLOTS
-  br i1 %more, label %test, label %full
+  br i1 %more, label %test, label %evict
 test:
   %sp = getelementptr inbounds [SLOTS x i64], ptr @slot_size, i64 0, i64 %k
   %s = load i64, ptr %sp
   %empty = icmp eq i64 %s, 0
   br i1 %empty, label %keep, label %next
 next:
+  %tp = getelementptr inbounds [SLOTS x i64], ptr @slot_tick, i64 0, i64 %k
+  %t = load i64, ptr %tp
+  %otp = getelementptr inbounds [SLOTS x i64], ptr @slot_tick, i64 0, i64 %old
+  %ot = load i64, ptr %otp
+  %older = icmp ult i64 %t, %ot
+  %old1 = select i1 %older, i64 %k, i64 %old
   %k1 = add i64 %k, 1
   br label %scan
+evict:                                ; every slot taken: the oldest block goes
+  %ep = getelementptr inbounds [SLOTS x ptr], ptr @slot_ptr, i64 0, i64 %old
+  %es = getelementptr inbounds [SLOTS x i64], ptr @slot_size, i64 0, i64 %old
+  %e = load ptr, ptr %ep
+  %en = load i64, ptr %es
+  %h2 = sub i64 %h1, %en
+  br label %keep_at
 keep:
-  %pp = getelementptr inbounds [SLOTS x ptr], ptr @slot_ptr, i64 0, i64 %k
+  br label %keep_at
+keep_at:
+  %at = phi i64 [ %k, %keep ], [ %old, %evict ]
+  %hk = phi i64 [ %h1, %keep ], [ %h2, %evict ]
+  %gone = phi ptr [ null, %keep ], [ %e, %evict ]
+  %pp = getelementptr inbounds [SLOTS x ptr], ptr @slot_ptr, i64 0, i64 %at
+  %kp = getelementptr inbounds [SLOTS x i64], ptr @slot_size, i64 0, i64 %at
+  %ktp = getelementptr inbounds [SLOTS x i64], ptr @slot_tick, i64 0, i64 %at
+  %now = load i64, ptr @tick
+  %now1 = add i64 %now, 1
+  store i64 %now1, ptr @tick
   store ptr %p, ptr %pp
-  store i64 %n, ptr %sp
-  store i64 %h1, ptr @held
+  store i64 %n, ptr %kp
+  store i64 %now1, ptr %ktp
+  store i64 %hk, ptr @held
   call void @release()
-  ret void
+  %some = icmp ne ptr %gone, null
+  br i1 %some, label %drop, label %done
+drop:                                 ; freed outside the lock
+  call void @dexpy_libc_free(ptr %gone)
+  br label %done
 full:
   call void @release()
   br label %libc

@@ -76,3 +76,28 @@ def test_result_buffer_of_a_call_is_reused_by_the_next() -> None:
     again = run_compiled(cf, [TopValue(fn.params[0].ty, (x,))])[0].leaves[0]
     assert again.ctypes.data == first
     np.testing.assert_array_equal(again, 2 * x)
+
+
+def test_full_cache_gives_way_to_the_block_freed_last() -> None:
+    # every slot holds a block left by earlier work (a size nobody asks for again); the
+    # running program's block, freed into the full cache, takes the oldest one's slot
+    # and comes back with its pages (a 40 MB block: glibc would unmap it, and a fresh
+    # mapping reads zeros)
+    from dexpy.backend.alloc import SLOTS
+    trim()
+    olds = [_alloc(2 * BIG) for _ in range(SLOTS)]
+    for p in olds:
+        allocator().free(p)
+    size = 40 << 20
+    q = _alloc(size)
+    assert q and q not in olds
+    ctypes.memset(q, 0x5A, 4096)
+    allocator().free(q)
+    r = _alloc(size)
+    assert r == q and ctypes.string_at(r, 16) == b"\x5a" * 16
+    allocator().free(r)
+    again = [_alloc(2 * BIG) for _ in range(SLOTS - 1)]   # the others are still kept
+    assert set(again) <= set(olds[1:]) and len(set(again)) == SLOTS - 1
+    for p in again:
+        allocator().free(p)
+    trim()
