@@ -23,11 +23,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ..names import Name
-from ..simp.ir import Prim, Scalar
+from ..simp.ir import Prim
 from . import ir as i
 from .ir import IAtom, ILit, IVar, itype_of
 from .nest import PURE
 from .rename import Renamer, walk_stmts
+from .zerofill import canon
 
 if TYPE_CHECKING:
     from .interchange import _Opt
@@ -118,9 +119,10 @@ def _fuse_at(opt: _Opt, stmts: list[i.Stmt], k: int) -> list[i.Stmt] | None:
     if body is None:
         return None
     target = opt.roots.root(store.ptr)
-    want = _offset(opt, store.offset, {})
-    if want is None:
-        return None
+    # offsets compared as zerofill compares them: structurally, each nest's two loop
+    # variables standing for their level
+    want = canon(store.offset, opt.roots, {l1.iv.name: ("iv", 0), jl1.iv.name: ("iv", 1)})
+    env2 = {l2.iv.name: ("iv", 0), jl2.iv.name: ("iv", 1)}
     reads1 = {opt.roots.root(t.expr.ptr) for t in walk_stmts(l1.body)
               if isinstance(t, i.Assign) and isinstance(t.expr, i.Load)}
     forwarded: dict[Name, IAtom] = {}
@@ -129,8 +131,7 @@ def _fuse_at(opt: _Opt, stmts: list[i.Stmt], k: int) -> list[i.Stmt] | None:
                 opt.roots.root(t.expr.ptr) == target:
             if t.expr.ptr != store.ptr:
                 return None         # P through another pointer (a cast, a displacement)
-            got = _offset(opt, t.expr.offset, sub)
-            if got != want:
+            if canon(t.expr.offset, opt.roots, env2) != want:
                 return None         # another element of P: not this iteration's
             forwarded[t.dest.name] = store.value
         elif isinstance(t, i.Store):
@@ -153,7 +154,7 @@ def _fuse_at(opt: _Opt, stmts: list[i.Stmt], k: int) -> list[i.Stmt] | None:
         elif isinstance(t, i.Alloc):
             opt.roots.allocs[t.dest.name] = t
     keep = [store]
-    if _dead(opt, stmts, k, m, target, len(forwarded)):
+    if _dead(opt, target, len(forwarded)):
         keep = []                   # P is read nowhere else: its store goes
     jl = i.Loop(jl1.iv, jl1.count, i.IBlock((*jl1.body.stmts[:-1], *keep, *tail)),
                 jl1.reverse, True, (), jl1.grain)
@@ -162,7 +163,7 @@ def _fuse_at(opt: _Opt, stmts: list[i.Stmt], k: int) -> list[i.Stmt] | None:
     return [*stmts[:k], *stmts[k + 1:m], fused, *stmts[m + 1:]]
 
 
-def _dead(opt: _Opt, stmts: list[i.Stmt], k: int, m: int, target: tuple, n: int) -> bool:
+def _dead(opt: _Opt, target: tuple, n: int) -> bool:
     """Whether the `n` loads of P the fusion forwards were all of its loads in the
     function (P a heap buffer of this function, not a result)."""
     alloc = opt.roots.allocs.get(target[1])
@@ -261,50 +262,3 @@ def _stored_before(opt: _Opt, before: list[i.Stmt], at: i.Store) -> IAtom | None
             if opt.roots.root(s.ptr) == root or opt.roots.root(s.ptr)[0] != "alloc":
                 return None
     return None
-
-
-# --- offsets ---
-
-def _offset(opt: _Opt, a: IAtom, sub: dict[Name, IAtom]) -> dict[Name | None, int] | None:
-    """`a` as an affine form (`_affine`), its zero constant left out: equal forms are
-    equal offsets."""
-    f = _affine(opt, a, sub)
-    return None if f is None else {n: q for n, q in f.items() if q}
-
-
-def _affine(opt: _Opt, a: IAtom, sub: dict[Name, IAtom], depth: int = 0
-            ) -> dict[Name | None, int] | None:
-    """`a` as an integer sum of coefficients times variables (`None`: the constant),
-    following pure definitions; the variables of `sub` renamed."""
-    if isinstance(a, ILit):
-        return {None: int(a.value)} if isinstance(a.value, int) else None
-    if a.name in sub:
-        a = sub[a.name]
-        if isinstance(a, ILit):
-            return _affine(opt, a, {}, depth)
-    e = opt.roots.defs.get(a.name)
-    if depth > 30 or not isinstance(e, i.IPrim) or a.ty != Scalar.I64:
-        if isinstance(e, IVar) and depth <= 30:
-            return _affine(opt, e, sub, depth + 1)
-        return {a.name: 1}
-    args = [_affine(opt, x, sub, depth + 1) for x in e.args]
-    if any(x is None for x in args):
-        return None
-    match e.prim, args:
-        case Prim.ADD, [x, y]:
-            return _add(x, y, 1)
-        case Prim.SUB, [x, y]:
-            return _add(x, y, -1)
-        case Prim.MUL, [x, y] if set(x) == {None} or set(y) == {None}:
-            c, v = (x[None], y) if set(x) == {None} else (y[None], x)
-            return {n: c * q for n, q in v.items() if c * q}
-    return {a.name: 1}
-
-
-def _add(x: dict, y: dict, sign: int) -> dict:
-    out = dict(x)
-    for n, q in y.items():
-        out[n] = out.get(n, 0) + sign * q
-    return {n: q for n, q in out.items() if q or n is None}
-
-

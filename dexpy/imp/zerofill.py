@@ -66,8 +66,8 @@ class _Fuser:
                 return None         # (a handler outside might read the filled buffer)
             if self._mentions(stmts[q], root):
                 nest = _nest(stmts[q], len(fill.counts))
-                if nest is None or [_canon(c, self.roots, {}) for c in nest[0]] != \
-                        [_canon(c, self.roots, {}) for c in fill.counts]:
+                if nest is None or [canon(c, self.roots, {}) for c in nest[0]] != \
+                        [canon(c, self.roots, {}) for c in fill.counts]:
                     return None
                 fused = self._rewrite(stmts[q], nest, fill)
                 return None if fused is None else (q, fused)
@@ -114,11 +114,11 @@ class _Fuser:
         for s in b.stmts:
             match s:
                 case i.Assign(_, i.Load(p, off)) if p == fill.ptr:
-                    if _canon(off, self.roots, env) != target:
+                    if canon(off, self.roots, env) != target:
                         return False
                     continue
                 case i.Store(p, off, v) if p == fill.ptr:
-                    if _canon(off, self.roots, env) != target or self._reads(v, fill.root):
+                    if canon(off, self.roots, env) != target or self._reads(v, fill.root):
                         return False
                     continue
             used, defs, blocks = _stmt_uses(s)
@@ -188,7 +188,7 @@ def _fill(s: i.Stmt, roots) -> _Fill | None:
     if root[0] != "alloc" or root[1] in roots.escaped:
         return None
     env = {iv.name: ("iv", d) for d, iv in enumerate(ivs)}
-    off = _canon(st.offset, roots, env)
+    off = canon(st.offset, roots, env)
     if off != _radix(counts, roots):
         return None
     return _Fill(st.ptr, root[1], st.value, counts, off)
@@ -198,7 +198,7 @@ def _radix(counts: list[IAtom], roots):
     """The canonical form of the mixed-radix offset over loops of these counts."""
     off = ("iv", 0)
     for d, c in enumerate(counts[1:], 1):
-        off = _comm(Prim.ADD, [_comm(Prim.MUL, [off, _canon(c, roots, {})]),
+        off = _comm(Prim.ADD, [_comm(Prim.MUL, [off, canon(c, roots, {})]),
                                ("iv", d)])
     return off
 
@@ -207,7 +207,7 @@ def _comm(p: Prim, args: list):
     return ("prim", p, tuple(sorted(args, key=repr)))
 
 
-def _canon(a: IAtom, roots, env: dict, depth: int = 0):
+def canon(a: IAtom, roots, env: dict, depth: int = 0):
     """A structural form of an integer atom's value: loop variables of the nest by
     level, pure definitions expanded, commutative operands sorted; any other variable
     by its (single-assignment) name."""
@@ -220,15 +220,15 @@ def _canon(a: IAtom, roots, env: dict, depth: int = 0):
         return ("var", a.name)
     match e:
         case IVar():
-            return _canon(e, roots, env, depth + 1)
+            return canon(e, roots, env, depth + 1)
         case i.ICast(to, x, False, _) if to == I64 and i.itype_of(x) == I64:
-            return _canon(x, roots, env, depth + 1)
+            return canon(x, roots, env, depth + 1)
         case i.ICast(to, x, False, _):
-            return ("cast", to, _canon(x, roots, env, depth + 1))
+            return ("cast", to, canon(x, roots, env, depth + 1))
         case i.IPrim(p, args) if p in _COMMUTATIVE:
-            return _comm(p, [_canon(x, roots, env, depth + 1) for x in args])
+            return _comm(p, [canon(x, roots, env, depth + 1) for x in args])
         case i.IPrim(p, args):
-            return ("prim", p, tuple(_canon(x, roots, env, depth + 1) for x in args))
+            return ("prim", p, tuple(canon(x, roots, env, depth + 1) for x in args))
     return ("var", a.name)
 
 
