@@ -138,7 +138,7 @@ test:
   %sp = getelementptr inbounds [SLOTS x i64], ptr @slot_size, i64 0, i64 %k
   %s = load i64, ptr %sp
   %empty = icmp eq i64 %s, 0
-  br i1 %empty, label %keep, label %next
+  br i1 %empty, label %keep_at, label %next
 next:
   %tp = getelementptr inbounds [SLOTS x i64], ptr @slot_tick, i64 0, i64 %k
   %t = load i64, ptr %tp
@@ -155,12 +155,10 @@ evict:                                ; every slot taken: the oldest block goes
   %en = load i64, ptr %es
   %h2 = sub i64 %h1, %en
   br label %keep_at
-keep:
-  br label %keep_at
 keep_at:
-  %at = phi i64 [ %k, %keep ], [ %old, %evict ]
-  %hk = phi i64 [ %h1, %keep ], [ %h2, %evict ]
-  %gone = phi ptr [ null, %keep ], [ %e, %evict ]
+  %at = phi i64 [ %k, %test ], [ %old, %evict ]
+  %hk = phi i64 [ %h1, %test ], [ %h2, %evict ]
+  %gone = phi ptr [ null, %test ], [ %e, %evict ]
   %pp = getelementptr inbounds [SLOTS x ptr], ptr @slot_ptr, i64 0, i64 %at
   %kp = getelementptr inbounds [SLOTS x i64], ptr @slot_size, i64 0, i64 %at
   %ktp = getelementptr inbounds [SLOTS x i64], ptr @slot_tick, i64 0, i64 %at
